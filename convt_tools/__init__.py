@@ -1,0 +1,52 @@
+"""convt-tools: exact shapes, ONNX export and verification for Keras Conv2DTranspose.
+
+The public API is re-exported here; heavy modules (onnx, onnxruntime) are
+imported only when one of their names is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+from .activations import ACTIVATIONS, apply_activation  # noqa: E402
+from .errors import ConvtError  # noqa: E402
+from .spec import (  # noqa: E402
+    AxisCrop,
+    Conv2DTransposeSpec,
+    crop_for_axis,
+    keras_output_length,
+    load_config,
+    make_spec,
+    parse_config,
+    parse_shape,
+)
+
+# name -> module, imported on first attribute access (PEP 562).
+_LAZY = {
+    "export_spec": "exporter",
+    "save_model": "exporter",
+    "initialize_weights": "initializers",
+    "load_weights": "weights",
+    "conv_transpose": "reference",
+    "keras_conv2d_transpose": "reference",
+    "validate_spec": "validate",
+    "validate_model": "validate",
+    "check_model": "check",
+    "repair_model": "repair",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'convt_tools' has no attribute {name!r}")
+
+
+__all__ = [
+    "ACTIVATIONS", "AxisCrop", "Conv2DTransposeSpec", "ConvtError", "__version__",
+    "apply_activation", "crop_for_axis", "keras_output_length", "load_config", "make_spec",
+    "parse_config", "parse_shape", *_LAZY,
+]

@@ -1,0 +1,291 @@
+"""The activation table shared by the exporter and the reference evaluator.
+
+One row per Keras 3 activation (by its ``keras.activations`` name): the exact
+Keras math in NumPy, and a builder that emits the same math as ONNX ops.
+Because both sides read this one table they cannot drift apart. Constants
+follow Keras 3's own NumPy backend (``keras/src/backend/numpy/nn.py``), not
+ONNX's defaults (ONNX ``HardSigmoid`` defaults to the Keras 2 alpha 0.2,
+``LeakyRelu`` to 0.01).
+
+Every function acts on the layer output *as Keras lays it out*: axis -1 is the
+channel axis for ``channels_last`` and the WIDTH axis for ``channels_first``
+(that is what ``softmax``, ``log_softmax``, ``glu`` and ``sparsemax`` act on).
+
+No import of onnx here: builders only call the small :class:`GraphOps`
+interface, which :mod:`convt_tools.onnx_graph` implements.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from .errors import ConvtError
+
+__all__ = ["ACTIVATIONS", "ALIASES", "Activation", "GraphOps", "UNSUPPORTED",
+           "apply_activation", "canonical_activation"]
+
+
+class GraphOps(Protocol):
+    """What an activation builder may use to emit ONNX nodes."""
+
+    opset: int
+    float_enum: int  # onnx.TensorProto enum of the graph's float dtype
+
+    def op(self, op_type: str, *inputs: str, n_out: int = 1, **attrs: object) -> str | list[str]:
+        """Add a node; return its output name (a list when ``n_out > 1``)."""
+
+    def const(self, value: object, dtype: str | None = None) -> str:
+        """A constant initializer; ``dtype`` None means the graph's float dtype."""
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One row: the Keras name, its math, NumPy and ONNX implementations."""
+
+    name: str
+    formula: str
+    numpy: Callable[[np.ndarray], np.ndarray]
+    onnx: Callable[[GraphOps, str], str]
+
+
+# ---------------------------------------------------------------- NumPy side
+
+def _c(x: np.ndarray, v: float) -> np.ndarray:
+    """A constant in x's dtype (keeps float32 math in float32)."""
+    return np.asarray(v, dtype=x.dtype)
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _np_erf(x: np.ndarray) -> np.ndarray:
+    return _erf(x.astype(np.float64)).astype(np.float64).astype(x.dtype)
+
+
+def _np_sigmoid(x: np.ndarray) -> np.ndarray:
+    # 1 / (1 + exp(-x)), written without overflow for large |x|.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+
+
+def _np_softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(x, _c(x, 0.0))
+
+
+def _np_elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    return np.where(x >= 0, x, _c(x, alpha) * np.expm1(np.minimum(x, 0)))
+
+
+def _np_hard_sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.clip(x / _c(x, 6.0) + _c(x, 0.5), 0, 1).astype(x.dtype)
+
+
+def _np_softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True)) if x.shape[-1] else x
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _np_log_softmax(x: np.ndarray) -> np.ndarray:
+    if not x.shape[-1]:
+        return x
+    m = x - x.max(axis=-1, keepdims=True)
+    return m - np.log(np.exp(m).sum(axis=-1, keepdims=True))
+
+
+def _np_glu(x: np.ndarray) -> np.ndarray:
+    n = x.shape[-1]
+    if n % 2:
+        raise ConvtError(f"activation: 'glu' needs an even last axis, got length {n}.",
+                         field="activation")
+    return x[..., : n // 2] * _np_sigmoid(x[..., n // 2:])
+
+
+def _np_sparsemax(x: np.ndarray) -> np.ndarray:
+    # Keras 3's formula, as in all its backends:
+    #   z = sort(x, desc); c = cumsum(z); r = 1..n
+    #   support = z - (c - 1) / r > 0;  k = sum(support)
+    #   tau = (sum(c where support) - 1) / k;  y = max(x - tau, 0)
+    if not x.shape[-1]:
+        return x
+    z = -np.sort(-x, axis=-1)
+    c = np.cumsum(z, axis=-1)
+    r = np.arange(1, x.shape[-1] + 1, dtype=x.dtype)
+    support = z - (c - 1) / r > 0
+    k = support.sum(axis=-1, keepdims=True).astype(x.dtype)
+    tau = (np.where(support, c, 0).sum(axis=-1, keepdims=True) - 1) / k
+    return np.maximum(x - tau, 0).astype(x.dtype)
+
+
+# ----------------------------------------------------------------- ONNX side
+
+def _reduce_sum_last(g: GraphOps, x: str) -> str:
+    """ReduceSum over axis -1, keepdims (axes is an input from opset 13)."""
+    if g.opset >= 13:
+        return g.op("ReduceSum", x, g.const([-1], "int64"), keepdims=1)  # type: ignore[return-value]
+    return g.op("ReduceSum", x, axes=[-1], keepdims=1)  # type: ignore[return-value]
+
+
+def _last_dim(g: GraphOps, x: str) -> str:
+    """Length of axis -1 as an int64 scalar (works for symbolic dims)."""
+    return g.op("Gather", g.op("Shape", x), g.const(-1, "int64"), axis=0)  # type: ignore[return-value]
+
+
+def _o_hard_sigmoid(g: GraphOps, x: str) -> str:
+    # clip(x / 6 + 0.5, 0, 1): Keras 3's own expression (ONNX HardSigmoid
+    # would compute x * (1/6) + 0.5, one rounding different).
+    y = g.op("Add", g.op("Div", x, g.const(6.0)), g.const(0.5))
+    return g.op("Clip", y, g.const(0.0), g.const(1.0))  # type: ignore[return-value]
+
+
+def _o_sigmoid_mul(g: GraphOps, x: str) -> str:
+    return g.op("Mul", x, g.op("Sigmoid", x))  # type: ignore[return-value]
+
+
+def _o_gelu(g: GraphOps, x: str) -> str:
+    if g.opset >= 20:
+        return g.op("Gelu", x, approximate="none")  # type: ignore[return-value]
+    # x * (erf(x / sqrt(2)) + 1) / 2, exact erf form for opsets without Gelu.
+    e = g.op("Erf", g.op("Div", x, g.const(math.sqrt(2.0))))
+    return g.op("Div", g.op("Mul", x, g.op("Add", e, g.const(1.0))), g.const(2.0))  # type: ignore[return-value]
+
+
+def _o_mish(g: GraphOps, x: str) -> str:
+    if g.opset >= 18:
+        return g.op("Mish", x)  # type: ignore[return-value]
+    return g.op("Mul", x, g.op("Tanh", g.op("Softplus", x)))  # type: ignore[return-value]
+
+
+def _o_glu(g: GraphOps, x: str) -> str:
+    # a * sigmoid(b) with a, b the two halves of axis -1 (sizes may be symbolic).
+    half = g.op("Reshape", g.op("Div", _last_dim(g, x), g.const(2, "int64")),
+                g.const([1], "int64"))
+    axes = g.const([-1], "int64")
+    a = g.op("Slice", x, g.const([0], "int64"), half, axes)
+    b = g.op("Slice", x, half, g.const([2**62], "int64"), axes)
+    return g.op("Mul", a, g.op("Sigmoid", b))  # type: ignore[return-value]
+
+
+def _o_sparsemax(g: GraphOps, x: str) -> str:
+    # Keras 3's formula (see _np_sparsemax), with TopK as a descending sort.
+    n = _last_dim(g, x)
+    z = g.op("TopK", x, g.op("Reshape", n, g.const([1], "int64")), n_out=2,
+             axis=-1, largest=1, sorted=1)[0]
+    c = g.op("CumSum", z, g.const(-1, "int64"))
+    r = g.op("Range", g.const(1.0), g.op("Add", g.op("Cast", n, to=g.float_enum),
+                                         g.const(1.0)), g.const(1.0))
+    support = g.op("Greater", g.op("Sub", z, g.op("Div", g.op("Sub", c, g.const(1.0)), r)),
+                   g.const(0.0))
+    k = _reduce_sum_last(g, g.op("Cast", support, to=g.float_enum))
+    csum = _reduce_sum_last(g, g.op("Where", support, c, g.const(0.0)))
+    tau = g.op("Div", g.op("Sub", csum, g.const(1.0)), k)
+    return g.op("Max", g.op("Sub", x, tau), g.const(0.0))  # type: ignore[return-value]
+
+
+def _o_squareplus(g: GraphOps, x: str) -> str:
+    y = g.op("Add", x, g.op("Sqrt", g.op("Add", g.op("Mul", x, x), g.const(4.0))))
+    return g.op("Div", y, g.const(2.0))  # type: ignore[return-value]
+
+
+def _o_sparse_plus(g: GraphOps, x: str) -> str:
+    sq = g.op("Mul", g.const(0.25), g.op("Pow", g.op("Add", x, g.const(1.0)), g.const(2.0)))
+    inner = g.op("Where", g.op("Less", x, g.const(1.0)), sq, x)
+    # Where(x > -1, inner, 0) == Where(x <= -1, 0, inner); Greater exists in opset 11.
+    return g.op("Where", g.op("Greater", x, g.const(-1.0)), inner, g.const(0.0))  # type: ignore[return-value]
+
+
+def _o_sparse_sigmoid(g: GraphOps, x: str) -> str:
+    half = g.op("Mul", g.const(0.5), g.op("Add", x, g.const(1.0)))
+    return g.op("Clip", half, g.const(0.0), g.const(1.0))  # type: ignore[return-value]
+
+
+def _unary(op_type: str, **attrs: object) -> Callable[[GraphOps, str], str]:
+    return lambda g, x: g.op(op_type, x, **attrs)  # type: ignore[return-value]
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+_ROWS = [
+    Activation("linear", "x", lambda x: x, lambda g, x: x),
+    Activation("relu", "max(x, 0)", lambda x: np.maximum(x, _c(x, 0)), _unary("Relu")),
+    Activation("relu6", "min(max(x, 0), 6)", lambda x: np.clip(x, 0, 6).astype(x.dtype),
+               lambda g, x: g.op("Clip", x, g.const(0.0), g.const(6.0))),  # type: ignore[arg-type,return-value]
+    Activation("leaky_relu", "max(x, 0.2 * x)", lambda x: np.maximum(x, _c(x, 0.2) * x),
+               _unary("LeakyRelu", alpha=0.2)),
+    Activation("elu", "x if x >= 0 else expm1(x)", _np_elu, _unary("Elu", alpha=1.0)),
+    # celu with Keras's default alpha = 1 is exactly elu.
+    Activation("celu", "max(x, 0) + expm1(min(x, 0))", _np_elu, _unary("Elu", alpha=1.0)),
+    Activation("selu", f"{_SELU_SCALE} * elu(x, {_SELU_ALPHA})",
+               lambda x: _c(x, _SELU_SCALE) * _np_elu(x, _SELU_ALPHA),
+               _unary("Selu", alpha=_SELU_ALPHA, gamma=_SELU_SCALE)),
+    Activation("sigmoid", "1 / (1 + exp(-x))", _np_sigmoid, _unary("Sigmoid")),
+    Activation("tanh", "tanh(x)", np.tanh, _unary("Tanh")),
+    Activation("exponential", "exp(x)", np.exp, _unary("Exp")),
+    Activation("softplus", "log(1 + exp(x))", _np_softplus, _unary("Softplus")),
+    Activation("softsign", "x / (1 + |x|)", lambda x: x / (_c(x, 1) + np.abs(x)),
+               _unary("Softsign")),
+    Activation("silu", "x * sigmoid(x)", lambda x: x * _np_sigmoid(x), _o_sigmoid_mul),
+    Activation("gelu", "x * (erf(x / sqrt(2)) + 1) / 2",
+               lambda x: x * (_np_erf(x / _c(x, math.sqrt(2.0))) + _c(x, 1)) / _c(x, 2),
+               _o_gelu),
+    Activation("hard_sigmoid", "clip(x / 6 + 0.5, 0, 1)", _np_hard_sigmoid, _o_hard_sigmoid),
+    Activation("hard_silu", "x * hard_sigmoid(x)", lambda x: x * _np_hard_sigmoid(x),
+               lambda g, x: g.op("Mul", x, _o_hard_sigmoid(g, x))),  # type: ignore[arg-type,return-value]
+    Activation("hard_tanh", "clip(x, -1, 1)", lambda x: np.clip(x, -1, 1).astype(x.dtype),
+               lambda g, x: g.op("Clip", x, g.const(-1.0), g.const(1.0))),  # type: ignore[arg-type,return-value]
+    Activation("hard_shrink", "x if |x| > 0.5 else 0",
+               lambda x: np.where(np.abs(x) > 0.5, x, _c(x, 0)),
+               _unary("Shrink", lambd=0.5, bias=0.0)),
+    Activation("soft_shrink", "x - 0.5 if x > 0.5, x + 0.5 if x < -0.5, else 0",
+               lambda x: np.where(x > 0.5, x - _c(x, 0.5),
+                                  np.where(x < -0.5, x + _c(x, 0.5), _c(x, 0))),
+               _unary("Shrink", lambd=0.5, bias=0.5)),
+    Activation("tanh_shrink", "x - tanh(x)", lambda x: x - np.tanh(x),
+               lambda g, x: g.op("Sub", x, g.op("Tanh", x))),  # type: ignore[arg-type,return-value]
+    Activation("mish", "x * tanh(softplus(x))", lambda x: x * np.tanh(_np_softplus(x)), _o_mish),
+    Activation("log_sigmoid", "-softplus(-x)", lambda x: -_np_softplus(-x),
+               lambda g, x: g.op("Neg", g.op("Softplus", g.op("Neg", x)))),  # type: ignore[arg-type,return-value]
+    Activation("squareplus", "(x + sqrt(x^2 + 4)) / 2",
+               lambda x: (x + np.sqrt(x * x + _c(x, 4))) / _c(x, 2), _o_squareplus),
+    Activation("sparse_plus", "0 if x <= -1, (x + 1)^2 / 4 if x < 1, else x",
+               lambda x: np.where(x <= -1, _c(x, 0),
+                                  np.where(x < 1, _c(x, 0.25) * (x + 1) ** 2, x)).astype(x.dtype),
+               _o_sparse_plus),
+    Activation("sparse_sigmoid", "clip((x + 1) / 2, 0, 1)",
+               lambda x: np.clip(_c(x, 0.5) * (x + 1), 0, 1).astype(x.dtype), _o_sparse_sigmoid),
+    Activation("softmax", "exp(x) / sum(exp(x)) over axis -1", _np_softmax,
+               _unary("Softmax", axis=-1)),
+    Activation("log_softmax", "x - log(sum(exp(x))) over axis -1", _np_log_softmax,
+               _unary("LogSoftmax", axis=-1)),
+    Activation("glu", "a * sigmoid(b), (a, b) = halves of axis -1", _np_glu, _o_glu),
+    Activation("sparsemax", "max(x - tau, 0), Keras 3's tau over axis -1", _np_sparsemax,
+               _o_sparsemax),
+]
+
+ACTIVATIONS: dict[str, Activation] = {row.name: row for row in _ROWS}
+ALIASES: dict[str, str] = {"swish": "silu", "hard_swish": "hard_silu", None: "linear"}  # type: ignore[dict-item]
+# Keras names that cannot be used as a layer's activation string.
+UNSUPPORTED: dict[str, str] = {
+    "threshold": "keras.activations.threshold needs explicit threshold and default_value "
+                 "arguments, so a layer with activation='threshold' fails in Keras itself",
+}
+
+
+def canonical_activation(name: str | None) -> str:
+    """Map a Keras activation name (or alias, or None) to its table key."""
+    key = ALIASES.get(name, name)  # type: ignore[arg-type]
+    if isinstance(key, str) and key in ACTIVATIONS:
+        return key
+    if isinstance(key, str) and key in UNSUPPORTED:
+        raise ConvtError(f"activation: got {name!r}; {UNSUPPORTED[key]}.", field="activation")
+    allowed = ", ".join(sorted(set(ACTIVATIONS) | {a for a in ALIASES if a}))
+    raise ConvtError(f"activation: got {name!r}; expected one of {allowed}.", field="activation")
+
+
+def apply_activation(name: str, x: np.ndarray) -> np.ndarray:
+    """Apply the NumPy side of the table to ``x`` laid out as Keras lays it out."""
+    return ACTIVATIONS[canonical_activation(name)].numpy(x)

@@ -1,0 +1,132 @@
+"""``convt shape``: the output-shape calculator (imports no onnx)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import click
+
+from ..errors import ConvtError
+from ..spec import Conv2DTransposeSpec, format_shape, load_config, make_spec, parse_config, parse_shape
+from .common import echo_json, handle_errors
+
+_LAYER_FLAGS = ("filters", "kernel_size", "strides", "padding", "output_padding",
+                "data_format", "dilation_rate", "activation", "use_bias")
+
+
+def _pair(text: str | None, name: str) -> Any:
+    """``"2"`` -> 2, ``"2,3"`` -> (2, 3), ``"None"`` -> None; else a clear error."""
+    if text is None:
+        return None
+    if text.strip().lower() in ("none", "null"):
+        return None
+    try:
+        parts = [int(p) for p in text.replace("x", ",").split(",")]
+    except ValueError:
+        raise ConvtError(f"{name}: got {text!r}; expected an integer or two separated by a "
+                         f"comma, e.g. 2 or 2,3.", field=name) from None
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        return tuple(parts)
+    raise ConvtError(f"{name}: got {text!r}; expected one or two integers.", field=name)
+
+
+def spec_from_cli(config: str | None, flags: dict[str, Any]) -> Conv2DTransposeSpec:
+    """A spec from a config file, from Keras-named flags, or both (flags win)."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    for key in ("kernel_size", "strides", "dilation_rate"):
+        if key in given:
+            given[key] = _pair(given[key], key)
+    if "output_padding" in given:
+        given["output_padding"] = _pair(given["output_padding"], "output_padding")
+    if config is None:
+        if "filters" not in given or "kernel_size" not in given:
+            raise ConvtError("config: give a layer config file, or at least --filters and "
+                             "--kernel-size.", field="config")
+        return make_spec(**given)
+    spec = load_config(config)
+    if not given:
+        return spec
+    merged = spec.to_config()
+    merged.update(given)
+    if "data_format" not in given and spec.data_format_source != "config":
+        merged["data_format"] = None
+    merged.pop("dtype")
+    return dataclasses.replace(parse_config(merged), input_shape=spec.input_shape)
+
+
+def layer_options(func: Any) -> Any:
+    """Click options with the Keras argument names, shared by commands."""
+    opts = [
+        click.option("--filters", type=int, help="Number of output channels."),
+        click.option("--kernel-size", help="Kernel size: N or H,W."),
+        click.option("--strides", help="Strides: N or H,W (default 1)."),
+        click.option("--padding", help="valid (default) or same."),
+        click.option("--output-padding", help="None (default), N or H,W."),
+        click.option("--data-format", help="channels_last or channels_first "
+                     "(default: keras.json, else channels_last)."),
+        click.option("--dilation-rate", help="Dilation: N or H,W (default 1)."),
+        click.option("--activation", help="A Keras activation name (default linear)."),
+        click.option("--use-bias/--no-use-bias", default=None, help="Bias on (default) or off."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+@click.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@layer_options
+@click.option("--input-shape", "input_shape", help="Input shape, e.g. 4,10,8,128 "
+              "(None or ? for unknown dims). Defaults to the config's build_config input shape.")
+@click.option("--explain", is_flag=True, help="Print the per-axis derivation.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@handle_errors
+def shape(config: str | None, input_shape: str | None, explain: bool, as_json: bool,
+          **flags: Any) -> None:
+    """Print the output shape of a Conv2DTranspose layer.
+
+    \b
+    convt shape layer.json --input-shape 4,10,8,128
+    convt shape --filters 32 --kernel-size 2 --strides 2 --input-shape 4,10,8,128
+    convt shape layer.json --input-shape None,?,?,128 --explain
+    """
+    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS})
+    if input_shape is not None:
+        in_shape = parse_shape(input_shape)
+    elif spec.input_shape is not None:
+        in_shape = spec.input_shape
+    else:
+        raise ConvtError("input_shape: missing; give --input-shape N,H,W,C (channels_last) or "
+                         "N,C,H,W (channels_first), with None or ? for unknown dims.",
+                         field="input_shape")
+    out = spec.output_shape(in_shape)
+    returned = spec.activated_output_shape(in_shape)
+    if as_json:
+        echo_json({
+            "input_shape": list(in_shape),
+            "output_shape": list(out),
+            "returned_shape": list(returned),
+            "config": spec.to_config(),
+            "data_format_source": spec.data_format_source,
+            "crop_plan": [
+                {"axis": d.axis, "effective_kernel": d.effective_kernel,
+                 "natural_length": d.natural_length, "output_length": d.output_length,
+                 "crop_begin": d.crop.begin, "crop_end": d.crop.end,
+                 "extend_end": d.crop.extend}
+                for d in spec.derivation(in_shape)
+            ],
+            "notes": spec.notes(),
+        })
+        return
+    if explain:
+        click.echo(spec.explain(in_shape))
+        for note in spec.notes():
+            click.echo(f"note: {note}")
+        return
+    click.echo(format_shape(out))
+    if returned != out:
+        click.echo(f"note: glu halves the last axis; the layer returns {format_shape(returned)}",
+                   err=True)

@@ -17,13 +17,23 @@ interface, which :mod:`convt_tools.onnx_graph` implements.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
-from typing import Callable, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from .errors import ConvtError
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    class _LazyNumpy:
+        """numpy, imported on first use: ``convt shape`` reads this table's names only."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(importlib.import_module("numpy"), name)
+
+    np = _LazyNumpy()
 
 __all__ = ["ACTIVATIONS", "ALIASES", "Activation", "GraphOps", "UNSUPPORTED",
            "apply_activation", "canonical_activation"]
@@ -59,11 +69,9 @@ def _c(x: np.ndarray, v: float) -> np.ndarray:
     return np.asarray(v, dtype=x.dtype)
 
 
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
 def _np_erf(x: np.ndarray) -> np.ndarray:
-    return _erf(x.astype(np.float64)).astype(np.float64).astype(x.dtype)
+    erf = np.frompyfunc(math.erf, 1, 1)  # exact erf per element, in float64
+    return erf(x.astype(np.float64)).astype(np.float64).astype(x.dtype)
 
 
 def _np_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -223,8 +231,8 @@ _ROWS = [
                lambda x: _c(x, _SELU_SCALE) * _np_elu(x, _SELU_ALPHA),
                _unary("Selu", alpha=_SELU_ALPHA, gamma=_SELU_SCALE)),
     Activation("sigmoid", "1 / (1 + exp(-x))", _np_sigmoid, _unary("Sigmoid")),
-    Activation("tanh", "tanh(x)", np.tanh, _unary("Tanh")),
-    Activation("exponential", "exp(x)", np.exp, _unary("Exp")),
+    Activation("tanh", "tanh(x)", lambda x: np.tanh(x), _unary("Tanh")),
+    Activation("exponential", "exp(x)", lambda x: np.exp(x), _unary("Exp")),
     Activation("softplus", "log(1 + exp(x))", _np_softplus, _unary("Softplus")),
     Activation("softsign", "x / (1 + |x|)", lambda x: x / (_c(x, 1) + np.abs(x)),
                _unary("Softsign")),

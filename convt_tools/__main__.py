@@ -1,0 +1,5 @@
+"""``python -m convt_tools`` runs the ``convt`` CLI."""
+
+from .cli import main
+
+main()

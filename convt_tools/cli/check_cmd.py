@@ -1,0 +1,87 @@
+"""``convt check`` and ``convt repair``: runtime-dependent ConvTranspose nodes in ONNX models.
+
+Exit codes: ``check``: 0 clean at the fail level, 1 findings at or above it,
+2 unreadable input. ``repair``: 0 written, 1 refused (nothing written, the
+reason on stderr), 2 unreadable input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..check import FAIL_LEVELS, INTENTS
+from .common import echo_json, handle_errors
+
+_SHAPE_HELP = ("Graph-input shape NAME=DIMS, e.g. x=1,3,32,32 (repeatable; ? or None for "
+               "unknown dims; a bare DIMS for a single-input model).")
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
+              help=_SHAPE_HELP)
+@click.option("--fail-on", type=click.Choice(FAIL_LEVELS), default="error", show_default=True,
+              help="Lowest severity that makes the run fail (exit 1); never: always exit 0.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
+              help="Also write a JUnit XML report (one testcase per node).")
+@click.option("--numeric/--no-numeric", default=True, show_default=True,
+              help="Run each node alone in onnxruntime and identify what it computes.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for probe inputs.")
+@handle_errors
+def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool,
+          junit_xml: str | None, numeric: bool, seed: int) -> None:
+    """Find illegal and runtime-dependent ConvTranspose nodes in MODEL (.onnx)."""
+    from ..check import check_model, parse_input_shapes
+    from ..io import atomic_write
+
+    report = check_model(model, parse_input_shapes(input_shapes), numeric=numeric, seed=seed)
+    if junit_xml:
+        text = report.junit_xml(fail_on)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write('<?xml version="1.0" encoding="utf-8"?>\n' + text + "\n")
+
+        atomic_write(junit_xml, write)
+    if as_json:
+        echo_json(report.to_dict(fail_on))
+    else:
+        click.echo(report.to_text(fail_on))
+    click.get_current_context().exit(1 if report.failed(fail_on) else 0)
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the repaired model (atomic; nothing written on refusal).")
+@click.option("--intent", required=True, type=click.Choice(INTENTS),
+              help="tf: TensorFlow/Keras crops; onnx-spec: the ONNX spec text; ort: what the "
+                   "installed onnxruntime computes (measured).")
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
+              help=_SHAPE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the repair report as JSON.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for proof inputs.")
+@handle_errors
+def repair(model: str, output: str, intent: str, input_shapes: tuple[str, ...],
+           as_json: bool, seed: int) -> None:
+    """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads."""
+    from ..check import parse_input_shapes
+    from ..repair import RepairRefused, repair_model, save_model
+
+    ctx: Any = click.get_current_context()
+    try:
+        repaired, report = repair_model(model, intent, parse_input_shapes(input_shapes),
+                                        seed=seed)
+    except RepairRefused as exc:
+        click.echo(f"Refused: {exc}", err=True)
+        ctx.exit(1)
+        return
+    save_model(repaired, output)
+    if as_json:
+        echo_json({**report.to_dict(), "written": output})
+    else:
+        click.echo(report.to_text())
+        click.echo(f"wrote {output}")

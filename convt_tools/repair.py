@@ -1,0 +1,487 @@
+"""``convt repair``: rewrite runtime-dependent ConvTranspose nodes into portable ones.
+
+A node is rewritten when ``convt check`` finds negative pads (CT001),
+``output_padding >= stride`` (CT002), pads with auto_pad (CT005), auto_pad
+SAME_* (CT010-CT012) or ``output_shape`` (CT013-CT015). The chosen intent
+(``tf``, ``onnx-spec`` or ``ort``, see :mod:`convt_tools.check`) gives a
+per-axis window ``(begin, length)`` on the natural full output of length
+``L``; it is expressed with explicit non-negative pads, ``auto_pad`` NOTSET
+and no ``output_shape``::
+
+    zb = ceil(max(-begin, 0) / d)        zero kernel taps prepended (a shift)
+    pb = begin + zb * d                  >= 0
+    E  = L + zb*d - pb - length          = pe - op
+    E >= 0            -> pe = E, op = 0
+    0 < -E <= s - 1   -> pe = 0, op = -E (zero rows appended, bias lands on them)
+    -E > s - 1        -> append ze = ceil((-E - (s-1)) / d) zero kernel taps,
+                         then E' = E + ze*d as above
+
+Zero kernel taps add exact zeros, so the padded kernel reproduces a negative
+``begin`` or an extension beyond ``stride - 1`` exactly; the padded ``W`` is a
+new initializer (the original stays for any other user). Every repair is
+proven before anything is returned: the repaired node runs in onnxruntime
+on seeded inputs and must equal the NumPy reference under the intent, and
+for ``ort`` also the original node; the whole repaired model must pass
+``onnx.checker`` and run.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .check import (
+    INTENTS, SAME, ConvTAttrs, NodeContext, OrtRefused, Window, _first_line,
+    apply_input_shapes, apply_window, close, default_opset, describe_windows, full_output,
+    infer_shapes, intent_windows, iter_convtranspose, load_model, max_abs_diff, node_context,
+    ort_version, probe_ort, run_ort, single_node_model, static_findings,
+)
+from .errors import ConvtError
+
+__all__ = ["NodePlan", "RepairRefused", "RepairReport", "plan_axis", "repair_model", "save_model"]
+
+REPAIR_CODES = ("CT001", "CT002", "CT005", "CT010", "CT011", "CT012", "CT013", "CT014", "CT015")
+BROKEN_CODES = ("CT003", "CT004", "CT006")
+STAND_INS = ((5, 6), (7, 9))
+_DROP = ("auto_pad", "output_shape", "pads", "output_padding", "kernel_shape")
+
+
+class RepairRefused(ConvtError):
+    """The repair cannot be made (or proven) under the chosen intent; nothing is written."""
+
+
+@dataclass(frozen=True)
+class AxisPlan:
+    """Explicit attributes for one axis: pads, output_padding, zero taps before/after."""
+
+    pad_begin: int
+    pad_end: int
+    output_padding: int
+    taps_before: int
+    taps_after: int
+
+
+def plan_axis(window: Window, natural: int, s: int, d: int) -> AxisPlan:
+    """Express ``window`` on an axis with natural length ``natural`` (see the module doc)."""
+    zb = -(-max(-window.begin, 0) // d)
+    pb = window.begin + zb * d
+    e = natural + zb * d - pb - window.length
+    ze = 0
+    if -e > s - 1:
+        ze = -(-(-e - (s - 1)) // d)
+        e += ze * d
+    return AxisPlan(pb, max(e, 0), max(-e, 0), zb, ze)
+
+
+@dataclass
+class NodePlan:
+    """How one node is rewritten, and the evidence that it is right."""
+
+    graph: str
+    name: str
+    index: int
+    codes: list[str]
+    old: dict[str, Any]
+    new: dict[str, Any] = field(default_factory=dict)
+    kernel_padding: list[list[int]] | None = None
+    windows: str = ""
+    notes: list[str] = field(default_factory=list)
+    proof: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class RepairReport:
+    """What :func:`repair_model` changed and how it was verified."""
+
+    model: str
+    intent: str
+    onnxruntime: str
+    nodes: list[NodePlan] = field(default_factory=list)
+    untouched: list[str] = field(default_factory=list)
+    whole_model: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "intent": self.intent, "onnxruntime": self.onnxruntime,
+                "repaired": [n.to_dict() for n in self.nodes], "untouched": self.untouched,
+                "whole_model": self.whole_model, "notes": self.notes}
+
+    def to_text(self) -> str:
+        lines = [f"{self.model}: {len(self.nodes)} node(s) repaired for intent {self.intent} "
+                 f"(onnxruntime {self.onnxruntime})"]
+        for n in self.nodes:
+            lines.append(f"[{n.graph}] {n.name!r} (index {n.index}) {','.join(n.codes)}: "
+                         f"{n.old} -> {n.new}")
+            lines.append(f"  window: {n.windows}")
+            if n.kernel_padding:
+                lines.append(f"  W padded with zero taps (before, after) per axis: "
+                             f"{n.kernel_padding}")
+            lines += [f"  note: {t}" for t in n.notes]
+            for p in n.proof:
+                lines.append(f"  proof at input {p['input_shape']}: max |repaired - intent "
+                             f"reference| = {p['max_abs_diff_vs_intent']:.3g}"
+                             + (f", max |repaired - original in onnxruntime| = "
+                                f"{p['max_abs_diff_vs_original_ort']:.3g}"
+                                if p.get("max_abs_diff_vs_original_ort") is not None else ""))
+        lines += [f"untouched: {u}" for u in self.untouched]
+        wm = self.whole_model
+        if wm:
+            lines.append(f"whole model: {wm.get('summary', '')}")
+        lines += [f"note: {t}" for t in self.notes]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# Per-node planning
+# --------------------------------------------------------------------------
+
+def _attrs_for_intent(attrs: ConvTAttrs, codes: Sequence[str]) -> tuple[ConvTAttrs, list[str]]:
+    """pads together with auto_pad: auto_pad wins (as pads lose to output_shape in the spec)."""
+    if "CT005" in codes:
+        return dataclasses.replace(attrs, pads=None), [
+            f"pads {list(attrs.pads or ())} dropped: auto_pad {attrs.auto_pad} takes precedence "
+            f"(the spec forbids both; it ignores pads next to output_shape likewise)"]
+    return attrs, []
+
+
+def _sizes_to_probe(ctx: NodeContext) -> list[tuple[int, ...]]:
+    a = ctx.attrs
+    assert a is not None
+    sizes = ctx.sizes
+    if sizes is not None and all(n is not None for n in sizes):
+        return [tuple(int(n) for n in sizes)]  # type: ignore[arg-type]
+    if a.output_shape is not None:
+        raise RepairRefused(
+            f"node {ctx.ref.label!r}: output_shape {list(a.output_shape)} fixes the output size, "
+            f"so its pads depend on the input size, which is unknown here; give "
+            f"--input-shape NAME=DIMS (the repaired node is then exact for that size).",
+            field="input_shape")
+    return [tuple(known if known is not None else stand for known, stand in
+                  zip(sizes or (None,) * a.rank, pair)) for pair in STAND_INS]
+
+
+def _windows(ctx: NodeContext, attrs: ConvTAttrs, intent: str, size: tuple[int, ...],
+             w_probe: np.ndarray, b_probe: np.ndarray | None, opset: int,
+             rng: np.random.Generator, codes: Sequence[str]) -> tuple[tuple[Window, ...], str]:
+    """The target windows at ``size`` and a note on where they came from."""
+    unambiguous = attrs.output_shape is None and attrs.auto_pad not in SAME
+    if intent != "ort":
+        return intent_windows(attrs, size, intent), ""
+    if "CT005" in codes:
+        raise RepairRefused(
+            f"node {ctx.ref.label!r}: onnxruntime {ort_version()} refuses pads together with "
+            f"auto_pad, so there is no onnxruntime behaviour to reproduce; use --intent "
+            f"onnx-spec or tf.", field="intent")
+    c_in = w_probe.shape[0]
+    try:
+        window, _, _ = probe_ort(ctx.ref, attrs, (1, c_in, *size), w_probe, b_probe, opset, rng)
+    except OrtRefused as exc:
+        if unambiguous:
+            return intent_windows(attrs, size, "onnx-spec"), (
+                f"onnxruntime {ort_version()} refuses this node ({exc}); its explicit-pads "
+                f"formula is unambiguous, so every intent gives this same repair")
+        raise RepairRefused(f"node {ctx.ref.label!r}: onnxruntime {ort_version()} refuses to "
+                            f"run it ({exc}); use --intent onnx-spec or tf.",
+                            field="intent") from None
+    if window is None:
+        raise RepairRefused(f"node {ctx.ref.label!r}: onnxruntime's output at input size {size} "
+                            f"matches no window of the transposed convolution; refusing to guess.",
+                            field="intent")
+    return window, f"onnxruntime {ort_version()} measured at input size {list(size)}"
+
+
+def _plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
+               rng: np.random.Generator) -> tuple[NodePlan, list[AxisPlan], list[tuple[int, ...]]]:
+    a0 = ctx.attrs
+    ref = ctx.ref
+    if a0 is None or a0.rank != 2:
+        raise RepairRefused(f"node {ref.label!r}: only 2-D ConvTranspose nodes can be repaired.",
+                            field="model")
+    attrs, notes = _attrs_for_intent(a0, codes)
+    w_shape = ctx.w_shape
+    if w_shape is None:
+        raise RepairRefused(f"node {ref.label!r}: the shape of W is unknown.", field="model")
+    w_probe = rng.standard_normal(w_shape).astype(np.float32)
+    b_probe = rng.standard_normal(w_shape[1] * attrs.group).astype(np.float32) \
+        if ctx.b_shape is not None or (len(ref.node.input) > 2 and ref.node.input[2]) else None
+    sizes = _sizes_to_probe(ctx)
+    plans: list[list[AxisPlan]] = []
+    shown = ""
+    for size in sizes:
+        windows, how = _windows(ctx, attrs, intent, size, w_probe, b_probe, opset, rng, codes)
+        naturals = [attrs.natural_length(i, n) for i, n in enumerate(size)]
+        plans.append([plan_axis(w, nat, attrs.strides[i], attrs.dilations[i])
+                      for i, (w, nat) in enumerate(zip(windows, naturals))])
+        shown = shown or describe_windows(windows, naturals)
+        if how and how not in notes:
+            notes.append(how)
+    if any(p != plans[0] for p in plans[1:]):
+        raise RepairRefused(f"node {ref.label!r}: under intent {intent} its crop depends on the "
+                            f"input size (probed at {sizes}); give --input-shape.",
+                            field="input_shape")
+    if len(sizes) > 1:
+        notes.append(f"input size unknown: planned at stand-in sizes {sizes}; this form's pads "
+                     f"do not depend on the size")
+    axes = plans[0]
+    new = {"pads": [axes[0].pad_begin, axes[1].pad_begin, axes[0].pad_end, axes[1].pad_end]}
+    if any(p.output_padding for p in axes):
+        new["output_padding"] = [p.output_padding for p in axes]
+    padding = [[p.taps_before, p.taps_after] for p in axes]
+    kernel = [attrs.kernel[i] + sum(padding[i]) for i in range(2)]
+    new["kernel_shape"] = kernel
+    old = {k: v for k, v in _attr_dict(ref.node).items() if k in _DROP}
+    plan = NodePlan(ref.graph_path, ref.label, ref.index, codes, old, new,
+                    padding if any(map(any, padding)) else None, shown, notes)
+    return plan, axes, sizes
+
+
+def _attr_dict(node: Any) -> dict[str, Any]:
+    from onnx import helper
+
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        out[a.name] = v.decode() if isinstance(v, bytes) else (list(v) if isinstance(v, (list, tuple)) else v)
+    return out
+
+
+def _padded_kernel(w: np.ndarray, axes: Sequence[AxisPlan], dilations: Sequence[int]) -> np.ndarray:
+    """``W`` with zero taps prepended/appended per spatial axis (exact zeros)."""
+    widths = [(0, 0), (0, 0)] + [(p.taps_before, p.taps_after) for p in axes]
+    return np.pad(w, widths)
+
+
+def _unique_name(model: Any, base: str) -> str:
+    from .check import iter_graphs
+
+    taken: set[str] = set()
+    for _, g in iter_graphs(model.graph):
+        taken.update(t.name for t in g.initializer)
+        for n in g.node:
+            taken.update(n.output)
+        taken.update(v.name for v in g.input)
+    name, i = base, 1
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    return name
+
+
+def _rewrite(model: Any, ctx: NodeContext, plan: NodePlan, axes: Sequence[AxisPlan]) -> np.ndarray:
+    """Replace the node in its graph (and add a padded W when needed); return the new W."""
+    from onnx import helper, numpy_helper
+
+    ref = ctx.ref
+    node = ref.node
+    inputs = list(node.input)
+    w = ctx.w
+    if plan.kernel_padding:
+        if w is None:
+            raise RepairRefused(f"node {ref.label!r}: the repair needs zero taps added to W "
+                                f"(a shift or an extension beyond stride-1), but W is not a "
+                                f"constant in the model.", field="model")
+        w = _padded_kernel(w, axes, ctx.attrs.dilations)  # type: ignore[union-attr]
+        name = _unique_name(model, f"{inputs[1]}_convt_padded")
+        ref.graph.initializer.append(numpy_helper.from_array(w, name))
+        plan.notes.append(f"new initializer {name!r} {list(w.shape)} (W with zero taps) "
+                          f"replaces {inputs[1]!r} for this node only")
+        inputs[1] = name
+    new = helper.make_node("ConvTranspose", inputs, list(node.output), name=node.name or None,
+                           domain=node.domain or None, doc_string=node.doc_string or None,
+                           **plan.new)
+    new.attribute.extend(copy.deepcopy(a) for a in node.attribute if a.name not in _DROP)
+    ref.graph.node[ref.index].CopyFrom(new)
+    return w if w is not None else np.zeros(0)
+
+
+# --------------------------------------------------------------------------
+# Proof
+# --------------------------------------------------------------------------
+
+def _prove_node(ctx: NodeContext, original_node: Any, repaired_node: Any, plan: NodePlan,
+                attrs: ConvTAttrs,
+                intent: str, sizes: Sequence[tuple[int, ...]], new_w: np.ndarray | None,
+                opset: int, rng: np.random.Generator) -> None:
+    """Run the repaired node and compare with the intent reference (and original ORT for ort)."""
+    w = ctx.w if ctx.w is not None else rng.standard_normal(ctx.w_shape).astype(np.float32)
+    b = ctx.b
+    if b is None and ctx.b_shape is not None:
+        b = rng.standard_normal(ctx.b_shape).astype(np.float32)
+    w_new = new_w if plan.kernel_padding else w
+    for size in sizes:
+        shape = (1, int(w.shape[0]), *size)
+        x = rng.standard_normal(shape).astype(np.float32)
+        try:
+            y = run_ort(single_node_model(repaired_node, shape, w_new, b, opset), {"x": x})[0]
+        except OrtRefused as exc:
+            raise RepairRefused(f"node {plan.name!r}: onnxruntime refuses the repaired node "
+                                f"({exc}); nothing written.", field="model") from None
+        full = full_output(x, w, attrs)
+        if intent == "ort":
+            try:
+                orig = run_ort(single_node_model(original_node, shape, w, b, opset), {"x": x})[0]
+            except OrtRefused:
+                orig = None
+            if orig is not None:
+                want = orig.astype(np.float64)
+                vs_orig = max_abs_diff(y, orig)
+            else:
+                want = apply_window(full, b, intent_windows(attrs, size, "onnx-spec"))
+                vs_orig = None
+        else:
+            want = apply_window(full, b, intent_windows(attrs, size, intent))
+            vs_orig = _original_diff(original_node, shape, w, b, x, y, opset)
+        diff = max_abs_diff(y, want)
+        record = {"input_shape": list(shape), "output_shape": list(y.shape),
+                  "max_abs_diff_vs_intent": diff, "max_abs_diff_vs_original_ort": vs_orig}
+        plan.proof.append(record)
+        if diff is None or not close(y, want):
+            raise RepairRefused(
+                f"node {plan.name!r}: the repaired node does not reproduce intent {intent} at "
+                f"input {list(shape)} (output {list(y.shape)} vs {list(want.shape)}, max diff "
+                f"{diff}); nothing written.", field="intent")
+
+
+def _original_diff(node: Any, shape: Sequence[int], w: np.ndarray, b: np.ndarray | None,
+                   x: np.ndarray, y: np.ndarray, opset: int) -> float | None:
+    try:
+        orig = run_ort(single_node_model(node, shape, w, b, opset), {"x": x})[0]
+    except OrtRefused:
+        return None
+    return max_abs_diff(y, orig)
+
+
+def _seeded_feeds(model: Any, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
+    from onnx import helper
+
+    inits = {t.name for t in model.graph.initializer}
+    feeds = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        if dims and dims[0] is None:
+            dims[0] = 1  # a free batch dim: run one sample
+        if any(d is None for d in dims):
+            return None
+        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        if np.issubdtype(dtype, np.floating):
+            feeds[vi.name] = rng.standard_normal(dims).astype(dtype)
+        else:
+            feeds[vi.name] = np.zeros(dims, dtype=dtype)
+    return feeds
+
+
+def _whole_model(original: Any, repaired: Any, intent: str, rng: np.random.Generator
+                 ) -> dict[str, Any]:
+    """checker on the repaired model; run original and repaired on the same seeded inputs."""
+    import onnx
+
+    out: dict[str, Any] = {}
+    try:
+        onnx.checker.check_model(repaired)
+        out["checker"] = "passed"
+    except Exception as exc:
+        try:
+            onnx.checker.check_model(original)
+        except Exception:
+            out["checker"] = f"failed, as the original does ({_first_line(exc)})"
+        else:
+            raise RepairRefused(f"model: the repaired model fails onnx.checker "
+                                f"({_first_line(exc)}); nothing written.", field="model") from None
+    feeds = _seeded_feeds(original, rng)
+    if feeds is None:
+        out["summary"] = "not run: graph inputs have unknown dims (give --input-shape)"
+        return out
+    try:
+        new = run_ort(repaired, feeds)
+    except OrtRefused as exc:
+        raise RepairRefused(f"model: onnxruntime cannot run the repaired model ({exc}); "
+                            f"nothing written.", field="model") from None
+    try:
+        old = run_ort(original, feeds)
+    except OrtRefused as exc:
+        out["summary"] = f"repaired model runs; the original does not load/run in onnxruntime ({exc})"
+        return out
+    diffs = [max_abs_diff(a, b) for a, b in zip(new, old)]
+    out["max_abs_diff_vs_original_ort"] = diffs
+    shown = ["shape differs" if d is None else f"{d:.3g}" for d in diffs]
+    out["summary"] = (f"repaired and original both run in onnxruntime; max |difference| per "
+                      f"output: {shown}" + ("" if intent == "ort" else
+                                            " (nonzero where onnxruntime's reading of the "
+                                            "original differs from the intent)"))
+    if intent == "ort" and not all(close(a, b.astype(np.float64)) for a, b in zip(new, old)):
+        raise RepairRefused(f"model: the repaired model differs from onnxruntime running the "
+                            f"original (max diffs {shown}); nothing written.", field="model")
+    return out
+
+
+# --------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------
+
+def repair_model(model: Any, intent: str,
+                 input_shapes: Mapping[str, Sequence[int | None]] | None = None,
+                 *, seed: int = 0, name: str | None = None) -> tuple[Any, RepairReport]:
+    """Return ``(repaired ModelProto, report)``; ``model`` is a path or a ModelProto (not modified).
+
+    Raises :class:`RepairRefused` when a node cannot be rewritten exactly or
+    the proof fails, :class:`ConvtError` for unreadable input.
+    """
+    if intent not in INTENTS:
+        raise ConvtError(f"intent: got {intent!r}; expected one of {', '.join(INTENTS)}.",
+                         field="intent")
+    label = name or (str(model) if isinstance(model, (str, os.PathLike)) else "model")
+    original = load_model(model) if isinstance(model, (str, os.PathLike)) else model
+    repaired = copy.deepcopy(original)
+    shaped = apply_input_shapes(repaired, input_shapes or {})
+    shapes, types, _ = infer_shapes(shaped)
+    report = RepairReport(label, intent, ort_version())
+    rng = np.random.default_rng(seed)
+    opset = default_opset(repaired)
+    work = []
+    for ref in iter_convtranspose(repaired):
+        ctx = node_context(ref, shapes.get(ref.graph_path, {}), types.get(ref.graph_path, {}))
+        codes = sorted({f.code for f in static_findings(ctx)})
+        broken = [c for c in codes if c in BROKEN_CODES]
+        if broken:
+            raise RepairRefused(f"node {ref.label!r} in {ref.graph_path}: {', '.join(broken)} "
+                                f"(illegal kernel/group/attributes) cannot be repaired by "
+                                f"re-padding; fix the model first.", field="model")
+        todo = [c for c in codes if c in REPAIR_CODES]
+        if not todo:
+            report.untouched.append(f"{ref.graph_path}/{ref.label}")
+            continue
+        plan, axes, sizes = _plan_node(ctx, todo, intent, opset, rng)
+        work.append((ctx, plan, axes, sizes))
+    for ctx, plan, axes, sizes in work:
+        attrs, _ = _attrs_for_intent(ctx.attrs, plan.codes)  # type: ignore[arg-type]
+        original_node = copy.deepcopy(ctx.ref.node)
+        new_w = _rewrite(repaired, ctx, plan, axes)
+        _prove_node(ctx, original_node, ctx.ref.graph.node[ctx.ref.index], plan, attrs, intent,
+                    sizes, new_w, opset, rng)
+        report.nodes.append(plan)
+    if not work:
+        report.notes.append("nothing to repair: no runtime-dependent ConvTranspose node")
+    report.whole_model = _whole_model(apply_input_shapes(original, input_shapes or {}),
+                                      apply_input_shapes(repaired, input_shapes or {}),
+                                      intent, rng)
+    return repaired, report
+
+
+def save_model(model: Any, path: str | os.PathLike[str]) -> None:
+    """Atomically write ``model`` (all tensors inline) to ``path``."""
+    import onnx
+
+    from .io import atomic_write
+
+    atomic_write(path, lambda tmp: onnx.save(model, tmp))

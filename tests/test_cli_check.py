@@ -1,0 +1,126 @@
+"""``convt check`` / ``convt repair`` through click's CliRunner and once as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import onnx
+import pytest
+from click.testing import CliRunner
+
+import _models as M
+from convt_tools.cli import main
+
+DCGAN = str(Path(__file__).parent / "data" / "dcgan_generator.onnx")
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_clean_model_exits_0() -> None:
+    result = run("check", DCGAN)
+    assert result.exit_code == 0, result.output
+    assert "PASS" in result.stdout and "4 ConvTranspose" in result.stdout
+
+
+def test_risky_model_exits_1_and_fail_on_changes_it(tmp_path: Path) -> None:
+    path = M.save(M.risky("same_lower"), tmp_path / "m.onnx")
+    assert run("check", path).exit_code == 1
+    assert run("check", path, "--fail-on", "never").exit_code == 0
+    warn = M.save(M.convt_model({"strides": [2, 2], "pads": [0, 0, 1, 1]}), tmp_path / "w.onnx")
+    assert run("check", warn).exit_code == 0
+    assert run("check", warn, "--fail-on", "warning").exit_code == 1
+    assert run("check", DCGAN, "--fail-on", "info").exit_code == 1
+
+
+def test_json_and_junit(tmp_path: Path) -> None:
+    path = M.save(M.if_model({"strides": [2, 2], "auto_pad": "SAME_UPPER"}), tmp_path / "m.onnx")
+    junit = tmp_path / "r.xml"
+    result = run("check", path, "--json", "--junit-xml", junit)
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert len(data["nodes"]) == 2 and data["failed"] is True
+    assert {f["code"] for n in data["nodes"] for f in n["findings"]} >= {"CT010", "CT030"}
+    suite = ET.parse(junit).getroot()
+    assert len(suite.findall("testcase")) == 2 and suite.get("failures") == "1"
+
+
+def test_input_shape_option(tmp_path: Path) -> None:
+    model = M.convt_model({"strides": [2, 2], "output_shape": [8, 10]}, x_shape=(1, 2, "h", "w"))
+    path = M.save(model, tmp_path / "m.onnx")
+    data = json.loads(run("check", path, "--json").stdout)
+    assert "CT014" in {f["code"] for f in data["nodes"][0]["findings"]}
+    data = json.loads(run("check", path, "--json", "--input-shape", "x=1,2,4,5").stdout)
+    assert "CT013" in {f["code"] for f in data["nodes"][0]["findings"]}
+    bad = run("check", path, "--input-shape", "y=1,2,4,5")
+    assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", [b"", b"\x08\x07garbage\xff\xff", None])
+def test_unreadable_input_exits_2_with_one_line(tmp_path: Path, content) -> None:
+    path = tmp_path / "bad.onnx"
+    if content is None:
+        path.write_bytes(M.clean_model().SerializeToString()[:-5])
+    else:
+        path.write_bytes(content)
+    for cmd in (("check", path), ("repair", path, "-o", tmp_path / "o.onnx", "--intent", "tf")):
+        result = run(*cmd)
+        assert result.exit_code == 2
+        assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("Error:")
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_path_escape_exits_2(tmp_path: Path) -> None:
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    path = inner / "m.onnx"
+    onnx.save(M.clean_model(), str(path), save_as_external_data=True, location="w.bin",
+              size_threshold=0)
+    model = onnx.load(str(path), load_external_data=False)
+    for t in model.graph.initializer:
+        for e in t.external_data:
+            if e.key == "location":
+                e.value = "../../etc/passwd"
+    onnx.save(model, str(path))
+    result = run("check", path)
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "../../etc/passwd" in result.stderr
+
+
+def test_repair_writes_and_refusal_writes_nothing(tmp_path: Path) -> None:
+    src = M.save(M.risky("output_shape_odd"), tmp_path / "m.onnx")
+    out = tmp_path / "fixed.onnx"
+    result = run("repair", src, "-o", out, "--intent", "tf", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["repaired"][0]["new"]["pads"] == [0, 0, 1, 1] and data["written"] == str(out)
+    onnx.checker.check_model(onnx.load(str(out)))
+    assert run("check", out).exit_code == 0
+    refused_src = M.save(M.risky("pads_and_auto_pad"), tmp_path / "p.onnx")
+    refused = tmp_path / "refused.onnx"
+    result = run("repair", refused_src, "-o", refused, "--intent", "ort")
+    assert result.exit_code == 1 and "Refused:" in result.stderr
+    assert not refused.exists() and list(tmp_path.glob(".refused*")) == []
+    assert run("repair", src, "-o", out, "--intent", "nope").exit_code == 2
+
+
+def test_real_subprocess(tmp_path: Path) -> None:
+    exe = shutil.which("convt")
+    cmd = [exe] if exe else [sys.executable, "-m", "convt_tools"]
+    src = M.save(M.risky("same_upper_k_lt_s"), tmp_path / "m.onnx")
+    proc = subprocess.run(cmd + ["check", src, "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    codes = {f["code"] for f in json.loads(proc.stdout)["nodes"][0]["findings"]}
+    assert {"CT010", "CT011", "CT030"} <= codes
+    assert proc.stderr == ""
+    out = tmp_path / "fixed.onnx"
+    proc = subprocess.run(cmd + ["repair", src, "-o", str(out), "--intent", "ort"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and out.exists(), proc.stderr

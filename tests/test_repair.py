@@ -1,0 +1,210 @@
+"""``repair_model``: every risky form under every intent, proven numerically."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+import _models as M
+from convt_tools import check_model, repair_model
+from convt_tools.check import run_ort
+from convt_tools.repair import RepairRefused
+
+X_SHAPE = (1, 2, 4, 5)
+
+# form -> intent -> (begin_h, begin_w, length_h, length_w) at input 4x5, derived by hand
+# (L = (in-1)*s + K; see convt_tools.check). The 'ort' column is what onnxruntime
+# 1.32 was measured to compute; forms it refuses to load follow the explicit-pads formula.
+EXPECTED = {
+    "neg_pads_k_lt_s": dict.fromkeys(("tf", "onnx-spec", "ort"), (0, 0, 8, 10)),
+    "neg_pads_valid_op": dict.fromkeys(("tf", "onnx-spec", "ort"), (0, 0, 10, 12)),
+    "neg_pads_begin": dict.fromkeys(("tf", "onnx-spec", "ort"), (-1, 0, 9, 11)),
+    "output_shape_odd": {"tf": (0, 0, 8, 10), "onnx-spec": (1, 1, 8, 10), "ort": (1, 1, 8, 10)},
+    "output_shape_odd_upper": dict.fromkeys(("tf", "onnx-spec", "ort"), (0, 0, 8, 10)),
+    "same_upper": dict.fromkeys(("tf", "onnx-spec", "ort"), (0, 0, 8, 10)),
+    "same_lower": {"tf": (0, 0, 8, 10), "onnx-spec": (1, 1, 8, 10), "ort": (1, 1, 8, 10)},
+    "same_upper_k_lt_s": {"tf": (0, 0, 8, 10), "onnx-spec": (-1, -1, 8, 10),
+                          "ort": (0, 0, 7, 9)},
+    "same_lower_k_lt_s": {"tf": (0, 0, 12, 15), "onnx-spec": (-1, -1, 12, 15),
+                          "ort": (0, 0, 10, 13)},
+    "same_upper_op": {"tf": (0, 0, 8, 10), "onnx-spec": (1, 1, 8, 10), "ort": (1, 1, 8, 10)},
+    "op_ge_stride": dict.fromkeys(("tf", "onnx-spec", "ort"), (0, 0, 11, 13)),
+    "pads_and_auto_pad": {"tf": (0, 0, 8, 10), "onnx-spec": (0, 0, 8, 10)},
+}
+CASES = [(f, i) for f, by in sorted(EXPECTED.items()) for i in sorted(by)]
+
+
+def _weights(model: onnx.ModelProto) -> tuple[np.ndarray, np.ndarray]:
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return inits["W"], inits["B"]
+
+
+def _strides(model: onnx.ModelProto) -> list[int]:
+    attrs = {a.name: helper.get_attribute_value(a) for a in model.graph.node[0].attribute}
+    return list(attrs["strides"])
+
+
+def _assert_portable(model: onnx.ModelProto) -> None:
+    onnx.checker.check_model(model, full_check=True)
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        assert "output_shape" not in attrs and attrs.get("auto_pad", b"NOTSET") == b"NOTSET"
+        assert min(attrs["pads"]) >= 0
+        assert all(o < s for o, s in zip(attrs.get("output_padding", [0, 0]), attrs["strides"]))
+
+
+@pytest.mark.parametrize("form,intent", CASES)
+def test_repair_reproduces_the_intent(form: str, intent: str) -> None:
+    original = M.risky(form)
+    repaired, report = repair_model(original, intent)
+    _assert_portable(repaired)
+    assert len(report.nodes) == 1 and report.nodes[0].proof
+    # Independent oracle: plain loops over the definition, windows derived by hand.
+    x = np.random.default_rng(11).standard_normal(X_SHAPE).astype(np.float32)
+    w, b = _weights(original)
+    bh, bw, lh, lw = EXPECTED[form][intent]
+    want = M.window_reference(x.astype(np.float64), w, b, _strides(original), (bh, bw), (lh, lw))
+    got = run_ort(repaired, {"x": x})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    # Against onnxruntime running the original, where it can.
+    try:
+        ort_original = run_ort(original, {"x": x})[0]
+    except Exception:
+        return
+    if intent == "ort" or EXPECTED[form][intent] == EXPECTED[form].get("ort"):
+        np.testing.assert_allclose(got, ort_original, atol=1e-5)
+    else:
+        assert got.shape != ort_original.shape or not np.allclose(got, ort_original, atol=1e-3)
+    # and the repaired model is clean for `convt check`.
+    assert not check_model(repaired).failed("error")
+
+
+def test_original_model_is_not_modified() -> None:
+    original = M.risky("neg_pads_begin")
+    before = original.SerializeToString()
+    repaired, report = repair_model(original, "tf")
+    assert original.SerializeToString() == before
+    names = [t.name for t in repaired.graph.initializer]
+    assert "W" in names and "W_convt_padded" in names
+    w_old = numpy_helper.to_array(next(t for t in repaired.graph.initializer if t.name == "W"))
+    np.testing.assert_array_equal(w_old, _weights(original)[0])
+    assert report.nodes[0].kernel_padding == [[1, 0], [0, 0]]
+
+
+def test_symbolic_same_repairs_for_every_size() -> None:
+    model = M.risky("same_lower", x_shape=(1, 2, "h", "w"))
+    repaired, report = repair_model(model, "onnx-spec")
+    assert len(report.nodes[0].proof) == 2  # two stand-in sizes
+    w, b = _weights(model)
+    for hw in ((4, 5), (3, 7)):
+        x = np.random.default_rng(2).standard_normal((1, 2, *hw)).astype(np.float32)
+        want = M.window_reference(x.astype(np.float64), w, b, (2, 2), (1, 1),
+                                  (hw[0] * 2, hw[1] * 2))
+        np.testing.assert_allclose(run_ort(repaired, {"x": x})[0], want, atol=1e-4)
+
+
+def test_output_shape_with_symbolic_input_is_refused_then_accepted_with_shape() -> None:
+    model = M.convt_model({"strides": [2, 2], "output_shape": [8, 10]}, x_shape=(1, 2, "h", "w"))
+    with pytest.raises(RepairRefused, match="--input-shape"):
+        repair_model(model, "tf")
+    repaired, _ = repair_model(model, "tf", {"x": (1, 2, 4, 5)})
+    attrs = {a.name: helper.get_attribute_value(a) for a in repaired.graph.node[0].attribute}
+    assert list(attrs["pads"]) == [0, 0, 1, 1]
+
+
+def test_ort_intent_refuses_pads_with_auto_pad() -> None:
+    with pytest.raises(RepairRefused, match="no onnxruntime behaviour"):
+        repair_model(M.risky("pads_and_auto_pad"), "ort")
+
+
+def test_broken_nodes_are_refused() -> None:
+    model = M.convt_model({"strides": [2, 2], "auto_pad": "SAME_UPPER", "kernel_shape": [2, 2]})
+    with pytest.raises(RepairRefused, match="CT003"):
+        repair_model(model, "tf")
+
+
+def test_failed_proof_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong plan (one row shifted) must be caught by the proof, not written."""
+    import dataclasses
+
+    import convt_tools.repair as R
+
+    real = R.plan_axis
+
+    def off_by_one(window, natural, s, d):
+        plan = real(window, natural, s, d)
+        return dataclasses.replace(plan, pad_begin=plan.pad_begin + 1,
+                                   pad_end=max(plan.pad_end - 1, 0))
+
+    monkeypatch.setattr(R, "plan_axis", off_by_one)
+    with pytest.raises(RepairRefused, match="does not reproduce"):
+        repair_model(M.risky("same_lower"), "tf")
+
+
+def test_subgraph_node_is_repaired_in_place() -> None:
+    model = M.if_model({"strides": [2, 2], "auto_pad": "SAME_LOWER"})
+    repaired, report = repair_model(model, "tf")
+    assert [n.graph for n in report.nodes] == ["main/if0.then_branch"]
+    onnx.checker.check_model(repaired)
+    x = np.random.default_rng(5).standard_normal(X_SHAPE).astype(np.float32)
+    w = numpy_helper.to_array(model.graph.initializer[0])
+    want = M.window_reference(x.astype(np.float64), w, None, (2, 2), (0, 0), (8, 10))
+    got = run_ort(repaired, {"x": x, "cond": np.array(True)})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    else_before = run_ort(model, {"x": x, "cond": np.array(False)})[0]
+    np.testing.assert_array_equal(run_ort(repaired, {"x": x, "cond": np.array(False)})[0],
+                                  else_before)
+
+
+def test_clean_model_is_left_as_it_was() -> None:
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "dcgan_generator.onnx"
+    original = onnx.load(str(path))
+    repaired, report = repair_model(str(path), "tf")
+    assert report.nodes == [] and len(report.untouched) == 4
+    assert repaired.SerializeToString() == original.SerializeToString()
+
+
+def test_other_nodes_stay_as_they_were() -> None:
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.standard_normal((2, 3, 3, 3)).astype(np.float32), "W1")
+    w2 = numpy_helper.from_array(rng.standard_normal((3, 2, 4, 4)).astype(np.float32), "W2")
+    nodes = [helper.make_node("ConvTranspose", ["x", "W1"], ["a"], name="risky", strides=[2, 2],
+                              auto_pad="SAME_LOWER"),
+             helper.make_node("Relu", ["a"], ["r"], name="relu"),
+             helper.make_node("ConvTranspose", ["r", "W2"], ["y"], name="clean", strides=[2, 2],
+                              pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [1, 2, 4, 5])],
+                              [helper.make_tensor_value_info("y", 1, [1, 2, None, None])],
+                              [w1, w2])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    repaired, report = repair_model(model, "onnx-spec")
+    assert [n.name for n in report.nodes] == ["risky"]
+    assert repaired.graph.node[1] == model.graph.node[1]
+    assert repaired.graph.node[2] == model.graph.node[2]
+    assert report.whole_model["max_abs_diff_vs_original_ort"][0] < 1e-5
+
+
+def test_real_keras_model_through_tf2onnx(tmp_path) -> None:
+    """Optional: a real Keras model converted by tf2onnx is flagged, repaired for tf, and matches Keras."""
+    tf = pytest.importorskip("tensorflow")
+    tf2onnx = pytest.importorskip("tf2onnx")
+    keras = tf.keras
+    inputs = keras.Input((5, 6, 2), batch_size=1)
+    h = keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same")(inputs)
+    out = keras.layers.Conv2DTranspose(2, 1, strides=2, padding="valid")(h)
+    model = keras.Model(inputs, out)
+    x = np.random.default_rng(0).standard_normal((1, 5, 6, 2)).astype(np.float32)
+    want = model.predict(x, verbose=0)
+    onnx_model, _ = tf2onnx.convert.from_keras(
+        model, input_signature=[tf.TensorSpec((1, 5, 6, 2), tf.float32, name="x")], opset=17)
+    report = check_model(onnx_model)
+    repaired, _ = repair_model(onnx_model, "tf")
+    onnx.checker.check_model(repaired)
+    assert not check_model(repaired).failed("error")
+    feed = repaired.graph.input[0].name
+    np.testing.assert_allclose(run_ort(repaired, {feed: x})[0], want, atol=1e-4)
+    assert report.nodes  # tf2onnx kept ConvTranspose nodes

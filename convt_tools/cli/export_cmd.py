@@ -1,0 +1,126 @@
+"""``convt export``: write a Keras Conv2DTranspose layer as an ONNX model."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from ..errors import ConvtError
+from ..spec import Conv2DTransposeSpec, parse_shape
+from .common import echo_json, handle_errors
+from .shape_cmd import _LAYER_FLAGS, layer_options, spec_from_cli
+
+_DTYPES = ("float32", "float16", "float64", "bfloat16")
+
+
+def _integer(name: str, text: str) -> int:
+    """An integer option, parsed here so that a bad value is a one-line ConvtError."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ConvtError(f"{name}: got {text!r}; expected an integer.", field=name) from None
+
+
+def _resolve_input_shape(spec: Conv2DTransposeSpec, text: str | None,
+                         kernel_channels: int | None) -> tuple[int | None, ...]:
+    """``--input-shape``, else the config's build_config shape (batch dynamic), else
+    all-unknown with the kernel's channel count, else an error asking for it."""
+    if text is not None:
+        return parse_shape(text)
+    if spec.input_shape is not None:
+        shape = spec.check_input_shape(spec.input_shape, kernel_channels)
+        return (None,) + shape[1:]
+    if kernel_channels is not None:
+        if spec.data_format == "channels_last":
+            return (None, None, None, kernel_channels)
+        return (None, kernel_channels, None, None)
+    layout = "N,H,W,C" if spec.data_format == "channels_last" else "N,C,H,W"
+    raise ConvtError(
+        f"input_shape: missing, and neither the config (build_config) nor --weights gives the "
+        f"number of input channels; give --input-shape {layout}, with None or ? for unknown "
+        f"dims (e.g. --input-shape None,?,?,3).", field="input_shape")
+
+
+def _fmt_dims(dims: list[Any]) -> str:
+    return "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def _human(info: dict[str, Any]) -> list[str]:
+    op = info["output_padding"]
+    lines = [
+        f"wrote {info['path']} ({info['size_bytes']:,} bytes"
+        + (f", tensors in {info['external_data']}" if info["external_data"] else "") + ")",
+        f"opset {info['opset']}, ir_version {info['ir_version']}, {info['dtype']}, "
+        f"{info['data_format']}",
+        f"input  {_fmt_dims(info['input']['shape'])}",
+        f"output {_fmt_dims(info['output']['shape'])}",
+        f"ConvTranspose kernel {_fmt_dims(info['kernel_shape'])}, strides "
+        f"{_fmt_dims(info['strides'])}, dilations {_fmt_dims(info['dilations'])}, "
+        f"pads {info['pads']} (h_begin, w_begin, h_end, w_end), output_padding "
+        f"{op if op else 'none'}, bias {'yes' if info['bias'] else 'no'}",
+        f"activation {info['activation']}",
+        f"weights {info['weights']}",
+    ]
+    return lines + [f"note: {n}" for n in info["notes"]]
+
+
+@click.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the .onnx model.")
+@click.option("--weights", type=click.Path(dir_okay=False),
+              help=".npz with 'kernel' (kh, kw, filters, in_channels) and 'bias' (filters,). "
+                   "Without it, weights are drawn from the layer's initializers.")
+@click.option("--input-shape", "input_shape",
+              help="Input shape in the layer's data format, e.g. None,64,64,3 (None or ? for "
+                   "unknown dims). Default: the config's build_config shape with a dynamic "
+                   "batch, else unknown dims with the channels of --weights.")
+@click.option("--opset", default=None, help="ONNX opset, 11 to the installed onnx's newest "
+              "(default 17).")
+@click.option("--seed", default=None, help="Seed for initialised weights, without --weights "
+              "(default 0).")
+@click.option("--dtype", default=None,
+              help=f"Model float type: {', '.join(_DTYPES)} (default: the layer's dtype "
+                   f"policy, e.g. float16 for mixed_float16).")
+@click.option("--allow-unsupported-dtype", is_flag=True,
+              help="Export float64/bfloat16 although onnxruntime's CPU provider cannot run it.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@layer_options
+@handle_errors
+def export(config: str | None, output: str, weights: str | None, input_shape: str | None,
+           opset: str | None, seed: str | None, dtype: str | None,
+           allow_unsupported_dtype: bool, as_json: bool, **flags: Any) -> None:
+    """Export a Conv2DTranspose layer to ONNX (one ConvTranspose, explicit pads).
+
+    \b
+    convt export layer.json -o layer.onnx
+    convt export layer.json -o layer.onnx --weights w.npz --input-shape None,?,?,64
+    convt export --filters 32 --kernel-size 4 --strides 2 --padding same \\
+        --input-shape None,?,?,3 -o up.onnx --json
+    """
+    from ..exporter import (DEFAULT_OPSET, describe_model, export_spec, save_model,
+                            uses_external_data)
+    from ..weights import load_weights
+
+    opset_n = DEFAULT_OPSET if opset is None else _integer("opset", opset)
+    seed_n = 0 if seed is None else _integer("seed", seed)
+    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS})
+    kernel = bias = None
+    if weights is not None:
+        kernel, bias = load_weights(weights, spec)
+    in_shape = _resolve_input_shape(spec, input_shape,
+                                    None if kernel is None else int(kernel.shape[3]))
+    model = export_spec(spec, kernel, bias, input_shape=in_shape,
+                        opset=opset_n, seed=seed_n, dtype=dtype,
+                        allow_unsupported_dtype=allow_unsupported_dtype)
+    save_model(model, output)
+    info = {"path": output, "size_bytes": os.path.getsize(output),
+            "external_data": f"{output}.data" if uses_external_data(model) else None,
+            **describe_model(model),
+            "weights": weights if weights is not None else f"initialised (seed {seed_n})"}
+    if as_json:
+        echo_json(info)
+    else:
+        click.echo("\n".join(_human(info)))

@@ -1,0 +1,415 @@
+"""Export a Keras ``Conv2DTranspose`` as one portable ONNX ``ConvTranspose``.
+
+The graph (``channels_last``; ``channels_first`` drops both Transposes)::
+
+    input (N, H, W, C) -> Transpose(0, 3, 1, 2) -> ConvTranspose -> Transpose(0, 2, 3, 1)
+        -> activation (acting on the Keras layout, axis -1 as Keras) -> output
+
+ConvTranspose attributes, all from :meth:`Conv2DTransposeSpec.crop_plan`::
+
+    W = kernel.transpose(3, 2, 0, 1)          (C_in, filters, kh, kw); no flip
+    pads = [h.begin, w.begin, h.end, w.end]   explicit, never negative
+    output_padding = [h.extend, w.extend]     only when an axis extends
+    strides, dilations, kernel_shape; B = bias when use_bias
+
+ONNX output length ``s*(in-1) + op + K - pad_begin - pad_end`` then equals
+Keras's length for every input length, so symbolic H/W stay exact. No
+``auto_pad`` and no ``output_shape`` (both are handled inconsistently by
+runtimes; see REFERENCE.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from . import __version__
+from .activations import ACTIVATIONS
+from .errors import ConvtError, fail
+from .initializers import initialize_weights
+from .io import atomic_write
+from .onnx_graph import GraphBuilder
+from .spec import Conv2DTransposeSpec, format_shape
+from .weights import check_weights
+
+__all__ = ["DEFAULT_OPSET", "EXTERNAL_DATA_THRESHOLD", "MIN_OPSET", "describe_model",
+           "export_spec", "max_opset", "save_model", "uses_external_data"]
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 11
+# Tensor bytes above which save_model writes external data (protobuf's 2 GiB
+# limit, less room for the rest of the model). Tests may monkeypatch it.
+EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
+
+RUNNABLE_DTYPES = ("float32", "float16")
+UNRUNNABLE_DTYPES = ("float64", "bfloat16")
+# ConvTranspose accepts bfloat16 from opset 22 on.
+_BFLOAT16_MIN_OPSET = 22
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+
+
+def max_opset() -> int:
+    """The newest default-domain opset the installed onnx knows."""
+    return onnx.defs.onnx_opset_version()
+
+
+# ---------------------------------------------------------------- argument checks
+
+def _check_opset(opset: Any) -> int:
+    hi = max_opset()
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) \
+            or not MIN_OPSET <= opset <= hi:
+        raise fail("opset", opset, f"expected an integer from {MIN_OPSET} to {hi} "
+                   f"(the newest opset of the installed onnx {onnx.__version__})")
+    return int(opset)
+
+
+def _numpy_dtype(name: str) -> np.dtype:
+    if name == "bfloat16":
+        import ml_dtypes  # onnx's own dependency for bfloat16 arrays
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+def _resolve_dtype(spec: Conv2DTransposeSpec, dtype: Any, allow_unsupported: bool,
+                   opset: int) -> tuple[np.dtype, list[str]]:
+    """The model's float dtype (``dtype`` overrides ``spec.dtype``) and notes about it."""
+    given = spec.dtype if dtype is None else dtype
+    try:
+        name = given if isinstance(given, str) else np.dtype(given).name
+    except TypeError:
+        name = repr(given)
+    allowed = RUNNABLE_DTYPES + UNRUNNABLE_DTYPES
+    if name not in allowed:
+        raise fail("dtype", given, f"expected one of {', '.join(allowed)}")
+    notes: list[str] = []
+    if name in UNRUNNABLE_DTYPES:
+        if not allow_unsupported:
+            raise ConvtError(
+                f"dtype: got {name!r}; onnxruntime's CPU provider has no {name} ConvTranspose "
+                f"kernel, so use float32 or float16, or allow_unsupported_dtype=True "
+                f"(--allow-unsupported-dtype) to export a model it cannot run.", field="dtype")
+        if name == "bfloat16" and opset < _BFLOAT16_MIN_OPSET:
+            raise ConvtError(
+                f"opset: got {opset} with dtype bfloat16; ONNX ConvTranspose accepts bfloat16 "
+                f"only from opset {_BFLOAT16_MIN_OPSET} to {max_opset()}.", field="opset")
+        notes.append(f"dtype {name} was exported on request; onnxruntime's CPU provider "
+                     f"cannot run this model.")
+    return _numpy_dtype(name), notes
+
+
+def _in_channels(kernel: Any, in_channels: Any, shape_channels: int | None) -> int | None:
+    """Input channels from the kernel, the argument, or the input shape (must agree)."""
+    if in_channels is not None and (isinstance(in_channels, bool) or not isinstance(
+            in_channels, (int, np.integer)) or in_channels < 1):
+        raise fail("in_channels", in_channels, "expected a positive integer")
+    found = [c for c in (in_channels, shape_channels) if c is not None]
+    if len(set(found)) > 1:
+        raise ConvtError(
+            f"in_channels: got {in_channels} but input_shape has {shape_channels} channels; "
+            f"they must match.", field="in_channels")
+    channels = found[0] if found else None
+    if kernel is None and channels is None:
+        raise ConvtError(
+            "input_shape: the number of input channels is unknown; give input_shape "
+            "(e.g. (None, None, None, 3) for channels_last), in_channels, or a kernel.",
+            field="input_shape")
+    return None if channels is None else int(channels)
+
+
+def _input_shape(spec: Conv2DTransposeSpec, input_shape: Sequence[int | None] | None,
+                 channels: int | None) -> tuple[int | None, ...]:
+    """The Keras-layout input shape of the model.
+
+    ``input_shape`` is taken as given (batch included); without it the
+    spec's build-config shape is used with the batch made dynamic; without
+    that all but the channels are dynamic.
+    """
+    if input_shape is not None:
+        return spec.check_input_shape(input_shape, channels)
+    if spec.input_shape is not None:
+        shape = spec.check_input_shape(spec.input_shape, channels)
+        return (None,) + shape[1:]
+    assert channels is not None
+    if spec.data_format == "channels_last":
+        return (None, None, None, channels)
+    return (None, channels, None, None)
+
+
+def _check_not_empty(spec: Conv2DTransposeSpec, shape: tuple[int | None, ...]) -> None:
+    """A fixed input whose Keras output has a zero-length axis cannot be run by onnxruntime."""
+    out = spec.output_shape(shape)
+    spatial = out[1:3] if spec.data_format == "channels_last" else out[2:4]
+    for axis, n in zip(("height", "width"), spatial):
+        if n is not None and n <= 0:
+            raise ConvtError(
+                f"input_shape: got {format_shape(shape)}, for which Keras's output {axis} is "
+                f"{n} (an empty tensor: padding {spec.padding!r}, kernel {spec.kernel_size}, "
+                f"output_padding {spec.output_padding}); onnxruntime rejects zero-size "
+                f"ConvTranspose outputs, so use a larger input or leave that dim unknown.",
+                field="input_shape")
+
+
+# ---------------------------------------------------------------- graph pieces
+
+def _dims(shape: Sequence[int | None], names: Sequence[str]) -> list[int | str]:
+    """Static dims stay ints; unknown ones become the given symbolic names."""
+    return [name if dim is None else int(dim) for dim, name in zip(shape, names)]
+
+
+def _dim_names(spec: Conv2DTransposeSpec, prefix: str) -> tuple[str, str, str, str]:
+    h, w = f"{prefix}height", f"{prefix}width"
+    if spec.data_format == "channels_last":
+        return ("batch", h, w, f"{prefix}channels")
+    return ("batch", f"{prefix}channels", h, w)
+
+
+def _out_names(spec: Conv2DTransposeSpec) -> tuple[str, ...]:
+    """Output dim names; glu halves axis -1, so its symbol is ``<name>_half``."""
+    names = _dim_names(spec, "out_")
+    return names[:-1] + (names[-1] + "_half",) if spec.activation == "glu" else names
+
+
+def _conv_attrs(spec: Conv2DTransposeSpec) -> dict[str, Any]:
+    """ConvTranspose attributes: pads/output_padding from the crop plan only."""
+    hc, wc = spec.crop_plan()
+    attrs: dict[str, Any] = {
+        "kernel_shape": list(spec.kernel_size),
+        "strides": list(spec.strides),
+        "dilations": list(spec.dilation_rate),
+        "pads": [hc.begin, wc.begin, hc.end, wc.end],
+    }
+    if hc.extend or wc.extend:
+        attrs["output_padding"] = [hc.extend, wc.extend]
+    return attrs
+
+
+def _activation_typechecks(name: str, opset: int, dtype: np.dtype) -> bool:
+    """Whether the table's ONNX form of ``name`` type-checks in ``dtype`` at ``opset``.
+
+    Some ops lack low-precision types (CumSum and Range have no float16,
+    TopK and Shrink no bfloat16), so this builds the activation alone on a
+    rank-4 tensor and runs the full checker on it.
+    """
+    probe = GraphBuilder(opset, dtype, prefix="probe_")
+    out = ACTIVATIONS[name].onnx(probe, "x")  # type: ignore[arg-type]
+    if not probe.nodes:
+        return True
+    elem = probe.float_enum
+    graph = helper.make_graph(
+        probe.nodes, "probe", [helper.make_tensor_value_info("x", elem, list("abcd"))],
+        [helper.make_tensor_value_info(out, elem, list("efgh"))], initializer=probe.initializers)
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(graph, opset_imports=opsets,
+                              ir_version=min(helper.find_min_ir_version_for(opsets),
+                                             onnx.IR_VERSION))
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError):
+        return False
+    return True
+
+
+def _apply_activation(spec: Conv2DTransposeSpec, g: GraphBuilder, y: str) -> tuple[str, list[str]]:
+    """The table's activation on ``y``; in float32 between Casts where the dtype lacks an op."""
+    row = ACTIVATIONS[spec.activation]
+    if g.dtype == np.float32 or _activation_typechecks(spec.activation, g.opset, g.dtype):
+        return row.onnx(g, y), []  # type: ignore[arg-type]
+    sub = GraphBuilder(g.opset, np.float32, prefix="f32_")
+    out32 = row.onnx(sub, g.op("Cast", y, to=onnx.TensorProto.FLOAT))  # type: ignore[arg-type]
+    g.nodes.extend(sub.nodes)
+    g.initializers.extend(sub.initializers)
+    note = (f"activation {spec.activation} is computed in float32 (between Casts): some of its "
+            f"ONNX ops have no {g.dtype.name} version.")
+    return g.op("Cast", out32, to=g.float_enum), [note]  # type: ignore[return-value]
+
+
+def _rename_output(nodes: list[onnx.NodeProto], old: str, new: str) -> None:
+    """Rename tensor ``old`` to ``new`` wherever a node produces or consumes it."""
+    for node in nodes:
+        for i, name in enumerate(node.output):
+            if name == old:
+                node.output[i] = new
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
+
+
+def _build_graph(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | None,
+                 dtype: np.dtype, opset: int, in_shape: tuple[int | None, ...],
+                 out_shape: tuple[int | None, ...], notes: list[str]) -> onnx.GraphProto:
+    """The graph of the module docstring; appends to ``notes`` what the reader should know."""
+    g = GraphBuilder(opset, dtype)
+    x = INPUT_NAME
+    channels_last = spec.data_format == "channels_last"
+    if channels_last:
+        x = g.op("Transpose", x, perm=[0, 3, 1, 2])  # type: ignore[assignment]
+    inputs = [x, g.const(kernel.transpose(3, 2, 0, 1), name="W")]
+    if bias is not None:
+        inputs.append(g.const(bias, name="B"))
+    y = g.op("ConvTranspose", *inputs, name="ConvTranspose", **_conv_attrs(spec))
+    if channels_last:
+        y = g.op("Transpose", y, perm=[0, 2, 3, 1])
+    result, act_notes = _apply_activation(spec, g, y)  # type: ignore[arg-type]
+    notes.extend(act_notes)
+    _rename_output(g.nodes, result, OUTPUT_NAME)
+    elem = g.float_enum
+    return helper.make_graph(
+        g.nodes, spec.name or "conv2d_transpose",
+        [helper.make_tensor_value_info(INPUT_NAME, elem, _dims(in_shape, _dim_names(spec, "")))],
+        [helper.make_tensor_value_info(OUTPUT_NAME, elem, _dims(out_shape, _out_names(spec)))],
+        initializer=g.initializers)
+
+
+def _metadata(spec: Conv2DTransposeSpec, notes: list[str]) -> dict[str, str]:
+    hc, wc = spec.crop_plan()
+    plan = [{"axis": axis, "crop_begin": c.begin, "crop_end": c.end, "extend_end": c.extend}
+            for axis, c in (("height", hc), ("width", wc))]
+    return {
+        "convt.keras_config": json.dumps(spec.to_config(), sort_keys=True),
+        "convt.crop_plan": json.dumps(plan),
+        "convt.data_format": spec.data_format,
+        "convt.notes": json.dumps(notes),
+    }
+
+
+def _tensor_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of initializer data, from dims and dtype (reading raw_data would copy it)."""
+    return sum(math.prod(t.dims) * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+               for t in model.graph.initializer)
+
+
+def uses_external_data(model: onnx.ModelProto) -> bool:
+    """Whether :func:`save_model` writes this model's tensors to ``<name>.data``."""
+    return _tensor_bytes(model) > EXTERNAL_DATA_THRESHOLD
+
+
+# ---------------------------------------------------------------- public API
+
+def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None, *,
+                input_shape: Sequence[int | None] | None = None, in_channels: int | None = None,
+                opset: int = DEFAULT_OPSET, seed: int = 0, dtype: Any = None,
+                allow_unsupported_dtype: bool = False) -> onnx.ModelProto:
+    """Build the ONNX model of ``spec`` (see the module docstring for the graph).
+
+    Graph input ``"input"`` and output ``"output"`` are in the Keras layout.
+    Unknown dims (``None`` in ``input_shape``) become symbolic (``batch``,
+    ``height``, ``width``; ``out_height``, ``out_width`` on the output); the
+    output's static dims are :meth:`Conv2DTransposeSpec.activated_output_shape`.
+    Without ``input_shape`` the spec's build-config shape is used (batch
+    dynamic), else only the channel dim is fixed.
+
+    ``kernel``/``bias`` are Keras-layout arrays; with ``kernel=None`` they are
+    drawn from the spec's initializers with ``seed``. The model dtype is
+    ``dtype`` or ``spec.dtype``; float64 and bfloat16 need
+    ``allow_unsupported_dtype`` (onnxruntime CPU cannot run them).
+    ``ir_version`` is the lowest that supports ``opset``.
+    """
+    opset = _check_opset(opset)
+    np_dtype, notes = _resolve_dtype(spec, dtype, allow_unsupported_dtype, opset)
+    shape_channels = None
+    if input_shape is not None:
+        shape_channels = spec.check_input_shape(input_shape)[spec.channels_axis]
+    elif spec.input_shape is not None:
+        shape_channels = spec.check_input_shape(spec.input_shape)[spec.channels_axis]
+    channels = _in_channels(kernel, in_channels, shape_channels)
+    if kernel is None:
+        if bias is not None:
+            raise ConvtError("bias: got a bias without a kernel; give both, or neither to "
+                             "initialise them from the layer's initializers.", field="bias")
+        kernel, bias = initialize_weights(spec, channels, seed)  # type: ignore[arg-type]
+        notes.append(f"weights initialised with seed {seed} from {spec.kernel_initializer[0]}"
+                     + (f" / {spec.bias_initializer[0]}" if spec.use_bias else "")
+                     + " (not trained weights).")
+    kernel, bias = check_weights(spec, kernel, bias, channels)
+    in_shape = _input_shape(spec, input_shape, int(kernel.shape[3]))
+    _check_not_empty(spec, in_shape)
+    out_shape = spec.activated_output_shape(in_shape)
+    graph = _build_graph(spec, kernel, bias, np_dtype, opset, in_shape, out_shape,
+                         notes)
+    opsets = [helper.make_opsetid("", opset)]
+    ir_version = min(helper.find_min_ir_version_for(opsets), onnx.IR_VERSION)
+    model = helper.make_model(graph, opset_imports=opsets, ir_version=ir_version,
+                              producer_name="convt-tools", producer_version=__version__,
+                              doc_string=f"Keras Conv2DTranspose {spec.name or ''}".strip())
+    helper.set_model_props(model, _metadata(spec, spec.notes() + notes))
+    if not uses_external_data(model):
+        # Larger models cannot be serialised in memory; check those after saving.
+        onnx.checker.check_model(model)
+    return model
+
+
+def save_model(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
+    """Write ``model`` to ``path`` atomically (a failure leaves no file behind).
+
+    Above :data:`EXTERNAL_DATA_THRESHOLD` bytes of tensors, the tensors go to
+    ``<name>.data`` beside it (one file, location relative to the model):
+    both files are written in a temporary folder next to ``path`` and renamed
+    into place, the data first. ``model`` itself is not modified.
+    """
+    dest = Path(path)
+    if not uses_external_data(model):
+        atomic_write(dest, lambda tmp: onnx.save_model(model, tmp))
+        return
+    folder = dest.parent if str(dest.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConvtError(f"output: folder {str(folder)!r} does not exist.", field="output")
+    data_name = f"{dest.name}.data"
+    tmpdir = tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
+    try:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        onnx.save_model(copy, os.path.join(tmpdir, dest.name), save_as_external_data=True,
+                        all_tensors_to_one_file=True, location=data_name, size_threshold=1024)
+        onnx.checker.check_model(os.path.join(tmpdir, dest.name))
+        os.replace(os.path.join(tmpdir, data_name), folder / data_name)
+        os.replace(os.path.join(tmpdir, dest.name), dest)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- reporting
+
+def _value_dims(value: onnx.ValueInfoProto) -> list[int | str]:
+    return [d.dim_param if d.HasField("dim_param") else int(d.dim_value)
+            for d in value.type.tensor_type.shape.dim]
+
+
+def describe_model(model: onnx.ModelProto) -> dict[str, Any]:
+    """A JSON-able summary of an exported model, read back from the model itself."""
+    conv = next(n for n in model.graph.node if n.op_type == "ConvTranspose")
+    attrs = {a.name: list(helper.get_attribute_value(a)) for a in conv.attribute
+             if a.type == onnx.AttributeProto.INTS}
+    props = {p.key: p.value for p in model.metadata_props}
+    config = json.loads(props.get("convt.keras_config", "{}"))
+    elem = model.graph.input[0].type.tensor_type.elem_type
+    return {
+        "opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+        "ir_version": model.ir_version,
+        "dtype": helper.tensor_dtype_to_np_dtype(elem).name,
+        "data_format": props.get("convt.data_format"),
+        "input": {"name": model.graph.input[0].name, "shape": _value_dims(model.graph.input[0])},
+        "output": {"name": model.graph.output[0].name,
+                   "shape": _value_dims(model.graph.output[0])},
+        "kernel_shape": attrs.get("kernel_shape"),
+        "strides": attrs.get("strides"),
+        "dilations": attrs.get("dilations"),
+        "pads": attrs.get("pads"),
+        "output_padding": attrs.get("output_padding"),
+        "bias": len(conv.input) > 2,
+        "activation": config.get("activation"),
+        "crop_plan": json.loads(props.get("convt.crop_plan", "[]")),
+        "notes": json.loads(props.get("convt.notes", "[]")),
+    }

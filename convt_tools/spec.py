@@ -433,6 +433,8 @@ def _unwrap_serialized(name: str, value: Any) -> tuple[str, dict[str, Any]]:
         cfg = value.get("config")
         if isinstance(cfg, str):  # {"class_name": "function", "config": "relu"}
             return cfg, {}
+        if cfg is not None and not isinstance(cfg, Mapping):
+            raise fail(name, value, "expected 'config' to be a name or an object")
         return str(value["class_name"]), dict(cfg or {})
     raise fail(name, value, "expected a name or a serialized Keras object "
                "{'class_name': ..., 'config': ...}")

@@ -1,0 +1,104 @@
+"""``convt run``: evaluate a Conv2DTranspose layer on an input, without Keras."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from ..errors import ConvtError
+from ..spec import Conv2DTransposeSpec, format_shape, load_config
+from .common import handle_errors
+
+_FLOAT_KINDS = ("float16", "float32", "float64")
+
+
+def _load_input(path: str, spec: Conv2DTransposeSpec) -> np.ndarray:
+    """The input array (no unpickling), checked for rank, dtype and positive spatial dims."""
+    from ..io import load_npy
+
+    x = load_npy(path, field="input")
+    if x.dtype.name not in _FLOAT_KINDS:
+        raise ConvtError(f"input: got dtype {x.dtype.name} in {path!r}; expected "
+                         f"{', '.join(_FLOAT_KINDS)} (cast it first).", field="input")
+    spec.check_input_shape(tuple(int(d) for d in x.shape))
+    return x
+
+
+def _weights(spec: Conv2DTransposeSpec, weights: str | None, in_channels: int,
+             seed: int) -> tuple[np.ndarray, np.ndarray | None, str]:
+    if weights is not None:
+        from ..weights import load_weights
+
+        kernel, bias = load_weights(weights, spec, in_channels)
+        return kernel, bias, f"weights from {weights}"
+    from ..initializers import initialize_weights
+
+    kernel, bias = initialize_weights(spec, in_channels, seed)
+    return kernel, bias, f"weights initialised from the config's initializers (seed {seed})"
+
+
+def _compute_dtype(spec: Conv2DTransposeSpec) -> np.dtype:
+    """The layer's compute dtype; bfloat16 (not in NumPy) computes in float32."""
+    return np.dtype("float32" if spec.dtype == "bfloat16" else spec.dtype)
+
+
+def _run_reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
+                   bias: np.ndarray | None) -> np.ndarray:
+    from ..reference import keras_conv2d_transpose
+
+    dt = _compute_dtype(spec)
+    return keras_conv2d_transpose(spec, x.astype(dt), kernel.astype(dt),
+                                  None if bias is None else bias.astype(dt))
+
+
+def _run_onnxruntime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
+                     bias: np.ndarray | None, providers: str | None) -> np.ndarray:
+    from ..exporter import export_spec
+    from ..validate import _model_io, _session, resolve_providers
+
+    dtype = None if spec.dtype in ("float32", "float16") else "float32"
+    model = export_spec(spec, kernel, bias, input_shape=x.shape, dtype=dtype)
+    sess = _session(model, resolve_providers(providers))
+    name, in_dtype, _ = _model_io(sess)
+    return np.asarray(sess.run(None, {name: x.astype(in_dtype)})[0])
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Input .npy in the layer's data format (loaded without pickle).")
+@click.option("--weights", "-w", type=click.Path(dir_okay=False),
+              help=".npz with kernel (kh, kw, filters, in_channels) and bias. Default: "
+                   "drawn from the config's initializers with --seed.")
+@click.option("--engine", type=click.Choice(["reference", "onnxruntime"]), default="reference",
+              show_default=True, help="NumPy reference, or the exported model in onnxruntime.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for initialised weights.")
+@click.option("--providers", help="onnxruntime execution providers (with --engine "
+              "onnxruntime), e.g. CPU or CUDA,CPU.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the output .npy (atomically).")
+@handle_errors
+def run(config: str, input_path: str, weights: str | None, engine: str, seed: int,
+        providers: str | None, output: str) -> None:
+    """Evaluate the layer of CONFIG on an input and write the output.
+
+    \b
+    convt run layer.json --input x.npy -o y.npy
+    convt run layer.json --input x.npy --weights w.npz --engine onnxruntime -o y.npy
+    """
+    from ..io import save_npy
+
+    spec = load_config(config)
+    x = _load_input(input_path, spec)
+    in_channels = int(x.shape[spec.channels_axis])
+    kernel, bias, source = _weights(spec, weights, in_channels, seed)
+    spec.activated_output_shape(x.shape, in_channels)  # glu on an odd axis: clear error
+    if engine == "reference":
+        y = _run_reference(spec, x, kernel, bias)
+    else:
+        y = _run_onnxruntime(spec, x, kernel, bias, providers)
+    save_npy(output, y)
+    click.echo(f"wrote {output}: {format_shape(y.shape)} {y.dtype} ({engine}; {source})",
+               err=True)
+

@@ -1,0 +1,227 @@
+"""``convt validate``: prove exported (or given) models compute what Keras computes.
+
+Exit status: 0 all pass, 1 any mismatch (or a model that does not run),
+2 bad input (unreadable config, unknown provider, ...).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+from xml.etree import ElementTree as ET
+
+import click
+
+from ..errors import ConvtError
+from ..spec import Conv2DTransposeSpec, format_shape, load_config, parse_shape
+from .common import echo_json, handle_errors
+
+_PROGRESS_MIN = 4  # configs before a progress bar is shown (TTY only)
+
+
+def expand_configs(items: Iterable[str]) -> list[str]:
+    """Files as given, directories as their ``*.json`` (sorted, not recursive), globs expanded."""
+    paths: list[str] = []
+    for item in items:
+        if any(ch in item for ch in "*?["):
+            found = sorted(glob.glob(item, recursive=True))
+            if not found:
+                raise ConvtError(f"config: the pattern {item!r} matches no file.", field="config")
+            paths.extend(f for f in found if os.path.isfile(f))
+        elif os.path.isdir(item):
+            found = sorted(str(p) for p in Path(item).glob("*.json"))
+            if not found:
+                raise ConvtError(f"config: the folder {item!r} has no *.json config.",
+                                 field="config")
+            paths.extend(found)
+        elif os.path.isfile(item):
+            paths.append(item)
+        else:
+            raise ConvtError(f"config: {item!r} is not a file, folder or matching pattern.",
+                             field="config")
+    return list(dict.fromkeys(paths))
+
+
+def _load_specs(paths: list[str]) -> list[tuple[str, Conv2DTransposeSpec]]:
+    specs = []
+    for path in paths:
+        try:
+            specs.append((path, load_config(path)))
+        except ConvtError as exc:
+            raise ConvtError(f"{path}: {exc}", field=exc.field) from None
+    return specs
+
+
+def _one_result(path: str, spec: Conv2DTransposeSpec, opts: dict[str, Any]) -> Any:
+    from ..validate import validate_model, validate_spec
+
+    common = dict(x=opts["x"], input_shape=opts["input_shape"], seed=opts["seed"],
+                  rtol=opts["rtol"], atol=opts["atol"], providers=opts["providers"], name=path)
+    if opts["model"] is not None:
+        return validate_model(opts["model"], spec, kernel=opts["kernel"], bias=opts["bias"],
+                              **common)
+    return validate_spec(spec, kernel=opts["kernel"], bias=opts["bias"], opset=opts["opset"],
+                         weights_note=opts["weights_note"], **common)
+
+
+def _iterate(specs: list[tuple[str, Conv2DTransposeSpec]], as_json: bool) -> Iterable[Any]:
+    if len(specs) >= _PROGRESS_MIN and sys.stderr.isatty() and not as_json:
+        with click.progressbar(specs, label="validating", file=sys.stderr) as bar:
+            yield from bar
+    else:
+        yield from specs
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2g}"
+
+
+def print_table(results: list[Any]) -> None:
+    """One row per config, then the messages, hints and notes of each."""
+    rows = [("config", "input", "output", "max abs", "max rel", "atol", "rtol", "result")]
+    for r in results:
+        rows.append((r.name, format_shape(r.input_shape),
+                     format_shape(r.model_shape) if r.model_shape else "-",
+                     _fmt(r.max_abs_error), _fmt(r.max_rel_error), _fmt(r.tolerance.atol),
+                     _fmt(r.tolerance.rtol), r.status))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for r in results:
+        if r.passed and r.input_source.startswith("the config's build_config") \
+                and "filled" not in r.input_source and not r.notes:
+            continue
+        lines = [f"input {format_shape(r.input_shape)} from {r.input_source}"]
+        lines += [f"note: {n}" for n in r.notes]
+        if not r.passed:
+            lines.insert(0, f"{r.status}: {r.message}")
+            lines += [f"likely cause: {h}" for h in r.hints]
+            lines += [f"weights: {r.weights_source}", f"tolerance: {r.tolerance.source}"]
+        click.echo(f"{r.name}:\n" + "\n".join(f"  {line}" for line in lines))
+    if results:
+        click.echo(f"weights: {results[0].weights_source}")
+        click.echo("tolerance: |model - keras| <= atol + rtol*|keras|; "
+                   + results[0].tolerance.source.split(";")[0])
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+
+
+def junit_xml(results: list[Any]) -> bytes:
+    """A JUnit XML report: one testcase per config; failures carry the message."""
+    suite = ET.Element("testsuite", name="convt validate", tests=str(len(results)),
+                       failures=str(sum(r.status == "FAIL" for r in results)),
+                       errors=str(sum(r.status == "ERROR" for r in results)))
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname="convt.validate", name=r.name)
+        details = "\n".join([r.message, *[f"likely cause: {h}" for h in r.hints],
+                             f"tolerance: {r.tolerance.source}"])
+        if r.status != "PASS":
+            tag = "failure" if r.status == "FAIL" else "error"
+            ET.SubElement(case, tag, message=r.message).text = details
+        ET.SubElement(case, "system-out").text = (
+            f"input {format_shape(r.input_shape)} ({r.input_source}); max abs error "
+            f"{r.max_abs_error}; max rel error {r.max_rel_error}; atol {r.tolerance.atol:.3g}; "
+            f"rtol {r.tolerance.rtol:.3g}")
+    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+def _write_junit(path: str, results: list[Any]) -> None:
+    from ..io import atomic_write
+
+    data = junit_xml(results)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+
+    atomic_write(path, write)
+
+
+def _single_only(specs: list[Any], **given: Any) -> None:
+    for name, value in given.items():
+        if value is not None and len(specs) != 1:
+            raise ConvtError(f"{name}: applies to one config, but {len(specs)} were given; "
+                             f"validate one config at a time with {name}.", field=name)
+
+
+def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | None,
+             input_shape: str | None, weights: str | None, model: str | None, seed: int,
+             rtol: float | None, atol: float | None, providers: str | None,
+             opset: int | None) -> dict[str, Any]:
+    from ..validate import resolve_providers
+
+    _single_only(specs, **{"--weights": weights, "--model": model})
+    if input_path is not None and input_shape is not None:
+        raise ConvtError("input: give --input or --input-shape, not both.", field="input")
+    opts: dict[str, Any] = dict(
+        x=None, input_shape=None if input_shape is None else parse_shape(input_shape),
+        seed=seed, rtol=rtol, atol=atol, providers=resolve_providers(providers),
+        opset=opset, model=model, kernel=None, bias=None, weights_note=None)
+    if input_path is not None:
+        from ..io import load_npy
+
+        opts["x"] = load_npy(input_path, field="input")
+        if opts["x"].dtype.kind != "f":
+            raise ConvtError(f"input: got dtype {opts['x'].dtype} in {input_path!r}; "
+                             f"expected a float array.", field="input")
+    if weights is not None:
+        from ..weights import load_weights
+
+        opts["kernel"], opts["bias"] = load_weights(weights, specs[0][1])
+        opts["weights_note"] = f"from {weights}"
+    if model is not None and not os.path.isfile(model):
+        raise ConvtError(f"model: {model!r} is not a file.", field="model")
+    return opts
+
+
+@click.command()
+@click.argument("configs", nargs=-1, required=True)
+@click.option("--input", "-i", "input_path", type=click.Path(dir_okay=False),
+              help="Input .npy (Keras layout) instead of seeded random input.")
+@click.option("--input-shape", help="Input shape, e.g. 2,10,8,3 (unknown dims get defaults). "
+              "Default: the config's build_config input shape, else a small default.")
+@click.option("--weights", "-w", type=click.Path(dir_okay=False),
+              help=".npz with kernel/bias (one config only). Default: seeded random weights.")
+@click.option("--model", "-m", type=click.Path(dir_okay=False),
+              help="Validate this existing .onnx against the (single) config instead of "
+                   "exporting. Without --weights, W/B are read back from the model.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--rtol", type=float, help="Relative tolerance (default: from dtype and n).")
+@click.option("--atol", type=float, help="Absolute tolerance (default: from dtype and n).")
+@click.option("--providers", help="onnxruntime execution providers, comma-separated "
+              "(CPU default; e.g. CUDA,CPU).")
+@click.option("--opset", type=int, help="Opset of the exported model (default: the exporter's).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.option("--junit-xml", "junit", type=click.Path(dir_okay=False),
+              help="Also write a JUnit XML report here (one testcase per config).")
+@handle_errors
+def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str | None,
+             weights: str | None, model: str | None, seed: int, rtol: float | None,
+             atol: float | None, providers: str | None, opset: int | None, as_json: bool,
+             junit: str | None) -> None:
+    """Check that the ONNX export of each config computes what Keras computes.
+
+    CONFIGS are layer config files, folders (their *.json) or glob patterns.
+    Exit 0 when all pass, 1 on any mismatch, 2 on bad input.
+
+    \b
+    convt validate fixtures/examples/
+    convt validate layer.json --model layer.onnx --weights w.npz
+    convt validate 'configs/**/*.json' --junit-xml report.xml
+    """
+    specs = _load_specs(expand_configs(configs))
+    opts = _options(specs, input_path, input_shape, weights, model, seed, rtol, atol,
+                    providers, opset)
+    results = [_one_result(path, spec, opts) for path, spec in _iterate(specs, as_json)]
+    if junit is not None:
+        _write_junit(junit, results)
+    if as_json:
+        echo_json({"passed": all(r.passed for r in results),
+                   "results": [r.to_dict() for r in results]})
+    else:
+        print_table(results)
+    if not all(r.passed for r in results):
+        sys.exit(1)

@@ -1,0 +1,76 @@
+"""``convt check``: find runtime-dependent and illegal ConvTranspose nodes in ONNX models.
+
+:func:`check_model` loads the model (untrusted: :mod:`.loading`), fixes the
+given input shapes and runs shape inference (:mod:`.shapes`), then for every
+ConvTranspose node, subgraphs included (:mod:`.graph`), parses its
+attributes (:mod:`.attrs`), gathers what is known about it (:mod:`.context`),
+applies the rules (:mod:`.rules`) and, unless ``numeric=False``, runs it alone
+in onnxruntime to see which crop window it computes (:mod:`.probe`). The
+windows themselves, ``y[o] = F[o + begin] + bias`` on the natural full output
+``F`` of length ``L = (in - 1) * s + K`` and the ``tf`` / ``onnx-spec`` /
+``swapped`` choices of ``begin``, are in :mod:`.windows`; findings and their
+text / JSON / JUnit rendering in :mod:`.report`.
+
+The names below are re-exported so ``from convt_tools.check import X`` works
+for every public name of the submodules that other code uses.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .attrs import AUTO_PADS, SAME, ConvTAttrs, _attributes_json, read_attrs
+from .context import NodeContext, node_context
+from .graph import NodeRef, default_opset, iter_convtranspose, iter_graphs, tensor_array
+from .loading import _first_line, check_external_locations, load_model
+from .probe import (
+    STAND_IN, OrtRefused, close, identify_window, make_model, max_abs_diff, numeric_check,
+    ort_version, probe_ort, probe_shape, run_ort, single_node_model,
+)
+from .report import CODES, FAIL_LEVELS, SEVERITIES, CheckReport, Finding, NodeReport
+from .rules import legality, portability, runtime_dependent, static_findings
+from .shapes import apply_input_shapes, infer_shapes, parse_input_shapes
+from .windows import (
+    INTENTS, Window, apply_window, describe_windows, full_output, intent_windows,
+    interpretation_words, interpretations, odd_extra_side,
+)
+
+__all__ = [
+    "CODES", "CheckReport", "ConvTAttrs", "Finding", "NodeRef", "NodeReport", "Window",
+    "check_model", "intent_windows", "iter_convtranspose", "load_model",
+    "parse_input_shapes",
+]
+
+
+def check_model(model: Any, input_shapes: Mapping[str, Sequence[int | None]] | None = None,
+                *, numeric: bool = True, seed: int = 0, name: str | None = None) -> CheckReport:
+    """Check every ConvTranspose node of ``model`` (a path or a ModelProto).
+
+    Returns a :class:`CheckReport`; raises :class:`ConvtError` for unreadable
+    input. ``input_shapes`` (``{input_name: dims}``, ``""`` for the only
+    input) fixes graph-input shapes for shape inference and numeric checks.
+    """
+    label = name or (str(model) if isinstance(model, (str, os.PathLike)) else "model")
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    shaped = apply_input_shapes(model, input_shapes or {})
+    shapes, types, err = infer_shapes(shaped)
+    report = CheckReport(label, ort_version(), [])
+    if err:
+        report.notes.append(f"onnx shape inference failed ({err}); shapes come from declared "
+                            f"value_info only")
+    rng = np.random.default_rng(seed)
+    opset = default_opset(model)
+    for ref in iter_convtranspose(model):
+        ctx = node_context(ref, shapes.get(ref.graph_path, {}), types.get(ref.graph_path, {}))
+        findings = static_findings(ctx)
+        info = None
+        if numeric:
+            more, info = numeric_check(ctx, opset, rng)
+            findings += more
+        report.nodes.append(NodeReport(ref.graph_path, ref.label, ref.index, ctx.x_shape,
+                                       _attributes_json(ref.node), findings, info))
+    return report

@@ -1,0 +1,136 @@
+"""A ConvTranspose node's attributes, parsed and normalised per spatial axis.
+
+Owns :class:`ConvTAttrs` and the per-axis lengths every other module builds
+on, with ``k`` the kernel size, ``d`` the dilation, ``s`` the stride and
+``in`` the input length::
+
+    K = (k - 1) * d + 1                  effective kernel
+    L = (in - 1) * s + K                 natural full output length
+
+The spatial rank comes from ``kernel_shape``, else from W's shape, else from
+X's. Malformed attributes (wrong lengths, values < 1, unknown ``auto_pad``)
+become CT006 findings; :func:`read_attrs` returns ``None`` for the attributes
+only when they are unusable (a stride, dilation or kernel below 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .report import Finding
+
+__all__ = ["AUTO_PADS", "SAME", "ConvTAttrs", "read_attrs"]
+
+SAME = ("SAME_UPPER", "SAME_LOWER")
+AUTO_PADS = ("NOTSET", "VALID", *SAME)
+
+
+@dataclass(frozen=True)
+class ConvTAttrs:
+    """A ConvTranspose node's attributes, normalised per spatial axis.
+
+    ``pads`` is None when the attribute is absent; ``output_shape`` holds
+    only the spatial entries.
+    """
+
+    rank: int
+    auto_pad: str
+    pads: tuple[int, ...] | None
+    output_padding: tuple[int, ...]
+    output_shape: tuple[int, ...] | None
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+    kernel_shape: tuple[int, ...] | None
+    kernel: tuple[int, ...]
+    group: int
+
+    def effective_kernel(self, i: int) -> int:
+        """``K = (k - 1) * d + 1`` on axis ``i``."""
+        return (self.kernel[i] - 1) * self.dilations[i] + 1
+
+    def natural_length(self, i: int, n: int) -> int:
+        """``L = (in - 1) * s + K`` on axis ``i``."""
+        return (n - 1) * self.strides[i] + self.effective_kernel(i)
+
+    def pads_pair(self, i: int) -> tuple[int, int]:
+        p = self.pads or (0,) * (2 * self.rank)
+        return p[i], p[i + self.rank]
+
+
+def _attr_map(node: Any) -> dict[str, Any]:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def read_attrs(node: Any, w_shape: Sequence[int] | None,
+               x_rank: int | None) -> tuple[ConvTAttrs | None, list["Finding"]]:
+    """Parse and normalise; malformed attributes give CT006 (and ``None`` when unusable)."""
+    a = _attr_map(node)
+    problems: list[Finding] = []
+    ks = tuple(int(v) for v in a["kernel_shape"]) if "kernel_shape" in a else None
+    if ks is not None:
+        rank = len(ks)
+    elif w_shape is not None and len(w_shape) >= 3:
+        rank = len(w_shape) - 2
+    elif x_rank is not None and x_rank >= 3:
+        rank = x_rank - 2
+    else:
+        return None, [Finding("CT006", "no kernel_shape attribute and the shape of W is "
+                              "unknown, so the spatial rank cannot be determined")]
+    kernel = ks if ks is not None else tuple(int(v) for v in w_shape[2:])  # type: ignore[index]
+
+    def ints(name: str, length: int, default: int) -> tuple[int, ...]:
+        if name not in a:
+            return (default,) * length
+        vals = tuple(int(v) for v in a[name])
+        if len(vals) != length:
+            problems.append(Finding("CT006", f"{name} {list(vals)} has {len(vals)} values; "
+                                    f"expected {length} for a {rank}-D ConvTranspose"))
+            vals = (vals + (default,) * length)[:length]
+        return vals
+
+    strides = ints("strides", rank, 1)
+    dilations = ints("dilations", rank, 1)
+    op = ints("output_padding", rank, 0)
+    pads = ints("pads", 2 * rank, 0) if "pads" in a else None
+    out_shape = None
+    if "output_shape" in a:
+        raw = tuple(int(v) for v in a["output_shape"])
+        if len(raw) in (rank, rank + 2):
+            out_shape = raw[-rank:]
+        else:
+            problems.append(Finding("CT006", f"output_shape {list(raw)} has {len(raw)} values; "
+                                    f"expected {rank} (spatial dims only)"))
+    auto_pad = a.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+    if auto_pad not in AUTO_PADS:
+        problems.append(Finding("CT006", f"auto_pad {auto_pad!r} is not one of "
+                                f"{', '.join(AUTO_PADS)}"))
+        auto_pad = "NOTSET"
+    group = int(a.get("group", 1))
+    for name, vals in (("strides", strides), ("dilations", dilations), ("kernel_shape", kernel)):
+        if min(vals, default=1) < 1:
+            problems.append(Finding("CT006", f"{name} {list(vals)} must be >= 1 on every axis"))
+    if min(op, default=0) < 0:
+        problems.append(Finding("CT006", f"output_padding {list(op)} must be >= 0"))
+    usable = not any(f.code == "CT006" for f in problems) or (
+        min(strides) >= 1 and min(dilations) >= 1 and min(kernel) >= 1)
+    attrs = ConvTAttrs(rank, auto_pad, pads, op, out_shape, strides, dilations, ks, kernel, group)
+    return (attrs if usable else None), problems
+
+
+def _attributes_json(node: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in _attr_map(node).items():
+        if isinstance(v, bytes):
+            v = v.decode(errors="replace")
+        elif isinstance(v, (list, tuple)):
+            v = [int(x) if isinstance(x, (int, np.integer)) else str(x) for x in v]
+        elif not isinstance(v, (int, float, str)):
+            v = str(v)
+        out[k] = v
+    return out

@@ -1,0 +1,69 @@
+"""One ConvTranspose node with everything known about it.
+
+Owns :class:`NodeContext`: the node's place (:class:`~convt_tools.check.graph.NodeRef`),
+its parsed attributes (``None`` when unusable), X's shape (from shape
+inference, may hold ``None`` dims), W and B as arrays when they are constants
+in scope (else only their shapes, when known), the element type, and the
+CT006 findings from parsing the attributes. Rules and the numeric probe read
+only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from .attrs import ConvTAttrs, read_attrs
+from .graph import NodeRef, tensor_array
+from .report import Finding
+
+__all__ = ["NodeContext", "node_context"]
+
+
+@dataclass
+class NodeContext:
+    """What is known about one node: attributes, tensors and shapes."""
+
+    ref: NodeRef
+    attrs: ConvTAttrs | None
+    x_shape: tuple[int | None, ...] | None
+    w: np.ndarray | None
+    w_shape: tuple[int, ...] | None
+    b: np.ndarray | None
+    b_shape: tuple[int, ...] | None
+    elem_type: int | None
+    findings: list[Finding]
+
+    @property
+    def sizes(self) -> tuple[int | None, ...] | None:
+        if self.x_shape is None or self.attrs is None or len(self.x_shape) != self.attrs.rank + 2:
+            return None
+        return self.x_shape[2:]
+
+    @property
+    def c_in(self) -> int | None:
+        return self.x_shape[1] if self.x_shape is not None and len(self.x_shape) > 1 else None
+
+
+def node_context(ref: NodeRef, shapes: Mapping[str, tuple[int | None, ...]],
+                 types: Mapping[str, int]) -> NodeContext:
+    """Collect attributes, constants and inferred shapes for ``ref``."""
+    node = ref.node
+    names = list(node.input) + ["", "", ""]
+    x_name, w_name, b_name = names[0], names[1], names[2]
+    w = tensor_array(ref.constants[w_name]) if w_name in ref.constants else None
+    b = tensor_array(ref.constants[b_name]) if b_name and b_name in ref.constants else None
+    w_shape = tuple(w.shape) if w is not None else _known(shapes.get(w_name))
+    b_shape = tuple(b.shape) if b is not None else (_known(shapes.get(b_name)) if b_name else None)
+    x_shape = shapes.get(x_name)
+    attrs, findings = read_attrs(node, w_shape, None if x_shape is None else len(x_shape))
+    elem = types.get(x_name) or (types.get(w_name) if w_name else None)
+    return NodeContext(ref, attrs, x_shape, w, w_shape, b, b_shape, elem, findings)
+
+
+def _known(shape: tuple[int | None, ...] | None) -> tuple[int, ...] | None:
+    if shape is None or any(d is None for d in shape):
+        return None
+    return tuple(int(d) for d in shape)  # type: ignore[arg-type]

@@ -1,0 +1,120 @@
+"""Loading untrusted ONNX models safely.
+
+Owns :func:`load_model` and the external-data containment rule: a model is
+parsed with ``load_external_data=False``; every tensor stored outside the
+file (initializers, sparse initializers, node-attribute tensors, in the main
+graph, every subgraph and every function) must name a *relative* location
+that stays inside the model's folder (no absolute path, drive letter or
+``..``; symlinks resolved) before any external file is opened. Any failure
+is a one-sentence :class:`~convt_tools.errors.ConvtError`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ..errors import ConvtError
+
+__all__ = ["check_external_locations", "load_model"]
+
+
+def _import_onnx() -> Any:
+    import onnx
+
+    return onnx
+
+
+def _attribute_tensors(nodes: Iterable[Any]) -> Iterator[Any]:
+    """Every TensorProto in the attributes of ``nodes``, their subgraphs included."""
+    for node in nodes:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("sparse_tensor"):
+                yield attr.sparse_tensor.values
+                yield attr.sparse_tensor.indices
+            if attr.HasField("g"):
+                yield from _graph_tensors(attr.g)
+            for g in attr.graphs:
+                yield from _graph_tensors(g)
+
+
+def _graph_tensors(graph: Any) -> Iterator[Any]:
+    """Every TensorProto stored in ``graph`` and its subgraphs (initializers, attributes)."""
+    yield from graph.initializer
+    for sp in graph.sparse_initializer:
+        yield sp.values
+        yield sp.indices
+    yield from _attribute_tensors(graph.node)
+
+
+def _model_tensors(model: Any) -> Iterator[Any]:
+    """Every TensorProto of ``model``: its graphs and the attributes of its functions' nodes."""
+    yield from _graph_tensors(model.graph)
+    for fn in model.functions:
+        yield from _attribute_tensors(fn.node)
+
+
+def check_external_locations(model: Any, folder: Path) -> int:
+    """Refuse external-data locations that leave ``folder``; return how many tensors use it.
+
+    Rejected: absolute paths, drive letters, ``..`` components, and paths whose
+    real path (symlinks resolved) is outside ``folder``. Nothing is opened.
+    """
+    onnx = _import_onnx()
+    root = folder.resolve()
+    count = 0
+    for t in _model_tensors(model):
+        entries = {e.key: e.value for e in t.external_data}
+        if t.data_location != onnx.TensorProto.EXTERNAL and not entries:
+            continue
+        count += 1
+        loc = entries.get("location", "")
+        parts = Path(loc.replace("\\", "/")).parts
+        bad = (not loc or os.path.isabs(loc) or loc.startswith(("/", "\\"))
+               or (len(loc) > 1 and loc[1] == ":") or ".." in parts)
+        if not bad:
+            real = (root / loc).resolve()
+            bad = real != root and root not in real.parents
+        if bad:
+            raise ConvtError(
+                f"model: tensor {t.name!r} has external-data location {loc!r}, which is not a "
+                f"relative path inside the model's folder; refusing to read it.", field="model")
+    return count
+
+
+def load_model(path: str | os.PathLike[str]) -> Any:
+    """Load an untrusted ONNX model; any failure is a one-sentence :class:`ConvtError`.
+
+    Parses with ``load_external_data=False``, checks every external-data
+    location (:func:`check_external_locations`), then loads the external data.
+    """
+    onnx = _import_onnx()
+    p = Path(path)
+    if not p.is_file():
+        raise ConvtError(f"model: {str(path)!r} is not a readable file.", field="model")
+    try:
+        model = onnx.load(str(p), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise ConvtError(f"model: {str(path)!r} is not a valid ONNX model "
+                         f"({type(exc).__name__}: {_first_line(exc)}).", field="model") from None
+    if model.ir_version <= 0 or not model.HasField("graph"):
+        raise ConvtError(f"model: {str(path)!r} is not a valid ONNX model (no IR version or "
+                         f"no graph; truncated or not ONNX).", field="model")
+    if check_external_locations(model, p.parent):
+        from onnx.external_data_helper import load_external_data_for_model
+        try:
+            load_external_data_for_model(model, str(p.parent))
+        except Exception as exc:
+            raise ConvtError(f"model: cannot load the external data of {str(path)!r} "
+                             f"({type(exc).__name__}: {_first_line(exc)}).",
+                             field="model") from None
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

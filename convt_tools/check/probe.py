@@ -1,0 +1,245 @@
+"""Running one ConvTranspose alone in onnxruntime and naming what it computed.
+
+Owns the numeric evidence:
+
+* :func:`single_node_model` / :func:`run_ort`: the node alone (attributes
+  untouched), float32, W and B as initializers, on the CPU provider; any load
+  or run failure is :class:`OrtRefused` with onnxruntime's first line.
+* :func:`identify_window`: the window ``(begin, length)`` per axis (see
+  :mod:`convt_tools.check.windows`) with ``y == apply_window(F, b, window)``,
+  ``F`` the float64 NumPy full output; the named interpretations are tried
+  first, then every ``begin`` in ``[min(0, L-O) - 8, max(0, L-O) + 8]``.
+  Equality is :func:`close`: ``|y - ref| <= 1e-4 * (1 + max|ref|)``.
+* :func:`numeric_check`: CT030 (which interpretations onnxruntime matched),
+  CT031 (skipped, and why), CT032 (no window explains the output), CT033
+  (onnxruntime refuses the node). Only 2-D nodes are probed, at batch 1 and
+  the known input size; an unknown spatial size gets the stand-in
+  :data:`STAND_IN` only when there is no ``output_shape`` (then the crop does
+  not depend on it).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ConvtError
+from .attrs import ConvTAttrs
+from .context import NodeContext
+from .graph import NodeRef
+from .loading import _first_line
+from .report import Finding
+from .windows import (
+    Window, apply_window, describe_windows, full_output, interpretation_words, interpretations,
+    odd_extra_side,
+)
+
+__all__ = [
+    "STAND_IN", "OrtRefused", "close", "identify_window", "make_model", "max_abs_diff",
+    "numeric_check", "ort_version", "probe_ort", "probe_shape", "run_ort", "single_node_model",
+]
+
+
+class OrtRefused(Exception):
+    """onnxruntime would not load or run a node; the message says why."""
+
+
+def _ort() -> Any:
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(4)
+    return ort
+
+
+def ort_version() -> str:
+    """The installed onnxruntime version."""
+    return str(_ort().__version__)
+
+
+def single_node_model(node: Any, x_shape: Sequence[int], w: np.ndarray,
+                      b: np.ndarray | None, opset: int) -> Any:
+    """``node`` alone (its attributes untouched), float32, W and B as initializers.
+
+    Inputs are renamed ``x``, ``w``, ``b``; the output is ``y``.
+    """
+    from onnx import helper, numpy_helper
+
+    attrs = [copy.deepcopy(a) for a in node.attribute]
+    inputs = ["x", "w"] + (["b"] if b is not None else [])
+    new = helper.make_node("ConvTranspose", inputs, ["y"], name=node.name or "convt")
+    new.attribute.extend(attrs)
+    inits = [numpy_helper.from_array(np.asarray(w, np.float32), "w")]
+    if b is not None:
+        inits.append(numpy_helper.from_array(np.asarray(b, np.float32), "b"))
+    graph = helper.make_graph(
+        [new], "convt_probe",
+        [helper.make_tensor_value_info("x", 1, list(x_shape))],
+        [helper.make_tensor_value_info("y", 1, None)], inits)
+    return make_model(graph, opset)
+
+
+def make_model(graph: Any, opset: int) -> Any:
+    """A model around ``graph`` with the default-domain ``opset`` and a fitting IR version."""
+    from onnx import helper
+
+    ops = [helper.make_opsetid("", max(opset, 11))]
+    model = helper.make_model(graph, opset_imports=ops)
+    model.ir_version = max(7, helper.find_min_ir_version_for(ops, ignore_unknown=True))
+    return model
+
+
+def run_ort(model: Any, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Run ``model`` on CPU; any load/run failure becomes :class:`OrtRefused`."""
+    ort = _ort()
+    try:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 4
+        sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                    providers=["CPUExecutionProvider"])
+        return sess.run(None, dict(feeds))
+    except Exception as exc:
+        raise OrtRefused(_first_line(exc)) from None
+
+
+def close(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same shape and ``|a - b| <= 1e-4 * (1 + max|b|)`` (float32 vs float64 reference)."""
+    if a.shape != b.shape:
+        return False
+    if a.size == 0:
+        return True
+    tol = 1e-4 * (1.0 + float(np.max(np.abs(b))))
+    return bool(np.max(np.abs(a.astype(np.float64) - b)) <= tol)
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Largest absolute difference (None if shapes differ; 0.0 when empty)."""
+    if a.shape != b.shape:
+        return None
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+
+
+def identify_window(y: np.ndarray, full: np.ndarray, b: np.ndarray | None,
+                    named: Mapping[str, Sequence[Window]]) -> tuple[Window, ...] | None:
+    """The window that reproduces ``y`` from ``full``: named ones first, then a search."""
+    for windows in named.values():
+        if tuple(w.length for w in windows) == y.shape[2:] and close(y, apply_window(full, b, windows)):
+            return tuple(windows)
+    oh, ow = y.shape[2:]
+    lh, lw = full.shape[2:]
+    # Any sane crop is within a kernel plus a stride of either end: search only there.
+    (rh, rw) = (lh - oh, lw - ow)
+    span_h = range(min(0, rh) - 8, max(0, rh) + 9)
+    span_w = range(min(0, rw) - 8, max(0, rw) + 9)
+    for bh in span_h:
+        for bw in span_w:
+            windows = (Window(bh, oh), Window(bw, ow))
+            if close(y, apply_window(full, b, windows)):
+                return windows
+    return None
+
+
+def probe_ort(ref: NodeRef, attrs: ConvTAttrs, x_shape: Sequence[int], w: np.ndarray,
+              b: np.ndarray | None, opset: int, rng: np.random.Generator
+              ) -> tuple[tuple[Window, ...] | None, np.ndarray, np.ndarray]:
+    """Run the node alone in onnxruntime on seeded ``x``; return (window, x, y).
+
+    Raises :class:`OrtRefused` when onnxruntime will not run it.
+    """
+    x = rng.standard_normal(tuple(x_shape)).astype(np.float32)
+    model = single_node_model(ref.node, x_shape, w, b, opset)
+    y = run_ort(model, {"x": x})[0]
+    full = full_output(x, w, attrs)
+    sizes = tuple(x_shape[2:])
+    return identify_window(y, full, b, interpretations(attrs, sizes)), x, y
+
+
+STAND_IN = 5
+
+
+def probe_shape(ctx: NodeContext) -> tuple[tuple[int, ...] | None, str]:
+    """The input shape to probe the node at, or None and the reason.
+
+    Known spatial sizes are used as they are; unknown ones are replaced by a
+    stand-in (5) only when the node has no output_shape (then the crop does
+    not depend on the size). The batch is always 1.
+    """
+    a = ctx.attrs
+    if a is None:
+        return None, "the attributes are malformed"
+    if a.rank != 2:
+        return None, f"only 2-D ConvTranspose is checked numerically (this one is {a.rank}-D)"
+    if ctx.w_shape is None:
+        return None, "the shape of W is unknown"
+    c_in = ctx.c_in if ctx.c_in is not None else ctx.w_shape[0]
+    sizes = ctx.sizes or (None, None)
+    if any(n is None for n in sizes):
+        if a.output_shape is not None:
+            return None, ("the input spatial size is unknown and output_shape makes the crop "
+                          "depend on it; give --input-shape")
+        sizes = tuple(STAND_IN if n is None else n for n in sizes)
+    return (1, int(c_in), *(int(n) for n in sizes)), ""  # type: ignore[arg-type]
+
+
+def numeric_check(ctx: NodeContext, opset: int,
+                  rng: np.random.Generator) -> tuple[list[Finding], dict[str, Any] | None]:
+    """Run the node alone in onnxruntime and say which interpretation it matched.
+
+    Runs even on illegal nodes: onnxruntime's refusal message is evidence too.
+    """
+    shape, why = probe_shape(ctx)
+    if shape is None:
+        return [Finding("CT031", f"numeric check skipped: {why}")], None
+    a = ctx.attrs
+    assert a is not None
+    w = ctx.w if ctx.w is not None else rng.standard_normal(ctx.w_shape).astype(np.float32)
+    b = ctx.b
+    if b is None and len(ctx.ref.node.input) > 2 and ctx.ref.node.input[2]:
+        b = rng.standard_normal(ctx.w_shape[1] * a.group).astype(np.float32)  # type: ignore[index]
+    try:
+        window, _, y = probe_ort(ctx.ref, a, shape, w, b, opset, rng)
+    except OrtRefused as exc:
+        return [Finding("CT033", f"onnxruntime {ort_version()} refuses to run this node alone: "
+                        f"{exc}")], {"input_shape": list(shape), "onnxruntime": "refused",
+                                     "reason": str(exc)}
+    except ConvtError as exc:
+        return [Finding("CT031", f"numeric check skipped: the reference cannot evaluate it "
+                        f"({exc})")], None
+    sizes = shape[2:]
+    naturals = [a.natural_length(i, n) for i, n in enumerate(sizes)]
+    named = interpretations(a, sizes)
+    info: dict[str, Any] = {"input_shape": list(shape), "stand_in": ctx.sizes != tuple(sizes),
+                            "output_shape": list(y.shape),
+                            "interpretations": {k: describe_windows(v, naturals)
+                                                for k, v in named.items()}}
+    if window is None:
+        info["onnxruntime"] = "unexplained"
+        return [Finding("CT032", f"onnxruntime {ort_version()} output {list(y.shape)} at input "
+                        f"{list(shape)} matches no window of the full transposed convolution "
+                        f"(expected per spec: {describe_windows(named['onnx-spec'], naturals)})")], info
+    matched = [k for k, v in named.items() if tuple(v) == window]
+    info["onnxruntime"] = describe_windows(window, naturals)
+    info["matches"] = matched
+    return [Finding("CT030", _numeric_sentence(a, shape, window, naturals, named, matched))], info
+
+
+def _numeric_sentence(a: ConvTAttrs, shape: Sequence[int], window: Sequence[Window],
+                      naturals: Sequence[int], named: Mapping[str, Sequence[Window]],
+                      matched: list[str]) -> str:
+    head = (f"numeric check at input {list(shape)}: onnxruntime {ort_version()} computes "
+            f"{describe_windows(window, naturals)}")
+    if len(named) == 1:
+        return head + (" = the spec formula" if matched else " (differs from the spec formula)")
+    same_as = ", ".join(interpretation_words(m, a) for m in matched)
+    odd = odd_extra_side(window, naturals)
+    text = f"{head}" + (f" (it {odd})" if odd else "")
+    text += f", as {same_as}" if same_as else ", matching none of the named interpretations"
+    others: dict[tuple[Window, ...], list[str]] = {}
+    for k, v in named.items():
+        if k not in matched:
+            others.setdefault(tuple(v), []).append(interpretation_words(k, a))
+    if others:
+        text += "; differs from " + " | ".join(
+            f"{' and '.join(who)}: {describe_windows(v, naturals)}" for v, who in others.items())
+    return text

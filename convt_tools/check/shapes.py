@@ -1,0 +1,112 @@
+"""Graph-input shapes: parsing ``--input-shape``, fixing them, inferring the rest.
+
+Owns :func:`parse_input_shapes` (``NAME=DIMS`` items, ``?``/``None`` for
+unknown dims, a bare ``DIMS`` for a single-input model under the name ``""``),
+:func:`apply_input_shapes` (a copy of the model with those input shapes; a
+given dim must agree with a dim the model fixes) and :func:`infer_shapes`
+(onnx shape inference, then per graph path, see :mod:`convt_tools.check.graph`,
+value name -> dims and -> element type; outer-scope values are visible in
+subgraphs; ``None`` is an unknown dim).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..errors import ConvtError
+from .graph import _node_label, _subgraphs
+from .loading import _first_line, _import_onnx
+
+__all__ = ["apply_input_shapes", "infer_shapes", "parse_input_shapes"]
+
+
+def parse_input_shapes(items: Iterable[str]) -> dict[str, tuple[int | None, ...]]:
+    """``["x=1,3,32,32", ...]`` -> ``{"x": (1, 3, 32, 32)}``; a bare shape maps to ``""``."""
+    from ..spec import parse_shape
+
+    out: dict[str, tuple[int | None, ...]] = {}
+    for item in items:
+        name, sep, dims = item.rpartition("=")
+        if not sep:
+            name, dims = "", item
+        out[name.strip()] = parse_shape(dims, "input_shape")
+    return out
+
+
+def _dims(type_proto: Any) -> tuple[int | None, ...] | None:
+    if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else None
+                 for d in type_proto.tensor_type.shape.dim)
+
+
+def apply_input_shapes(model: Any, shapes: Mapping[str, Sequence[int | None]]) -> Any:
+    """A copy of ``model`` whose graph inputs have the given shapes (checked against fixed dims)."""
+    from onnx import helper
+
+    model = copy.deepcopy(model)
+    inits = {t.name for t in model.graph.initializer}
+    inputs = [vi for vi in model.graph.input if vi.name not in inits]
+    shapes = dict(shapes)
+    if "" in shapes:
+        if len(inputs) != 1:
+            raise ConvtError(f"input_shape: a shape without a name needs a model with one "
+                             f"input; this one has {[vi.name for vi in inputs]}; use NAME=DIMS.",
+                             field="input_shape")
+        shapes[inputs[0].name] = shapes.pop("")
+    by_name = {vi.name: vi for vi in inputs}
+    for name, dims in shapes.items():
+        vi = by_name.get(name)
+        if vi is None:
+            raise ConvtError(f"input_shape: got input name {name!r}; the model's inputs are "
+                             f"{sorted(by_name)}.", field="input_shape")
+        old = _dims(vi.type)
+        if old is not None and (len(old) != len(dims) or any(
+                o is not None and d is not None and o != d for o, d in zip(old, dims))):
+            raise ConvtError(f"input_shape: got {tuple(dims)} for {name!r}, but the model fixes "
+                             f"its shape to {old} (None = free); give a compatible shape.",
+                             field="input_shape")
+        merged = [d if d is not None else (o if old else None)
+                  for d, o in zip(dims, old or [None] * len(dims))]
+        new = helper.make_tensor_value_info(name, vi.type.tensor_type.elem_type,
+                                            [d if d is not None else f"{name}_d{i}"
+                                             for i, d in enumerate(merged)])
+        vi.CopyFrom(new)
+    return model
+
+
+def infer_shapes(model: Any) -> tuple[dict[str, dict[str, tuple[int | None, ...]]],
+                                     dict[str, dict[str, int]], str | None]:
+    """Per graph path: value name -> shape and -> elem type, from onnx shape inference.
+
+    Outer-scope values are visible in subgraphs. Returns an error text when
+    inference failed (shapes then come from declared inputs/value_info only).
+    """
+    onnx = _import_onnx()
+    error = None
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception as exc:
+        inferred, error = model, _first_line(exc)
+    shapes: dict[str, dict[str, tuple[int | None, ...]]] = {}
+    types: dict[str, dict[str, int]] = {}
+
+    def walk(graph: Any, path: str, outer_s: dict, outer_t: dict) -> None:
+        s, t = dict(outer_s), dict(outer_t)
+        for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+            d = _dims(vi.type)
+            if d is not None:
+                s[vi.name] = d
+            if vi.type.HasField("tensor_type"):
+                t[vi.name] = vi.type.tensor_type.elem_type
+        for init in graph.initializer:
+            s[init.name] = tuple(init.dims)
+            t[init.name] = init.data_type
+        shapes[path], types[path] = s, t
+        for i, node in enumerate(graph.node):
+            for name, sub in _subgraphs(node):
+                walk(sub, f"{path}/{_node_label(node, i)}.{name}", s, t)
+
+    walk(inferred.graph, "main", {}, {})
+    return shapes, types, error

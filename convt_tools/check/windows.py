@@ -1,0 +1,179 @@
+"""Crop windows: what a ConvTranspose computes, per intent.
+
+Every ConvTranspose result is a *window* on the natural full output. Per
+spatial axis, with ``in`` the input length, ``K = (k-1)*d + 1``::
+
+    L = (in - 1) * s + K                 natural full length
+    F[p], 0 <= p < L                     the full transposed convolution (no bias)
+    F[p] = 0 for p < 0 or p >= L         zero rows outside (bias still added)
+    y[o] = F[o + begin] + bias,  0 <= o < length
+
+so a node is fully described by ``(begin, length)`` per axis
+(:class:`Window`). Explicit pads give ``begin = pb``,
+``length = L + op - pb - pe`` (VALID: ``pb = pe = 0``); ``auto_pad`` SAME_*
+and ``output_shape`` fix the length ``O`` (SAME: ``O = in * s``) and leave
+``begin`` to the implementation, which is where runtimes disagree. The
+interpretations (:func:`intent_windows`):
+
+* ``tf`` (TensorFlow/Keras): ``T = L - O``; ``begin = T // 2`` if ``T >= 0``
+  (odd extra cropped at the END) else ``0`` (zero rows appended at the end).
+* ``onnx-spec`` (ONNX Operators.md ConvTranspose, opset 11/22 text as
+  shipped in onnx 1.23): ``T = L + op - O``; SAME_UPPER: ``begin = T // 2``
+  (extra at the end); NOTSET/SAME_LOWER: ``begin = T - T // 2`` (extra at the
+  start). ``//`` is floor division, as in ``onnx.reference`` (it matters for
+  ``T < 0``, e.g. SAME with ``K < s``).
+* ``swapped``: onnx-spec with SAME_UPPER and SAME_LOWER exchanged
+  (onnxruntime <= 1.12), or for output_shape the odd extra at the end
+  (onnxruntime <= 1.13, TensorRT's parser).
+* ``ort`` (a repair intent, :data:`INTENTS`): what the installed onnxruntime
+  computes, measured by :mod:`convt_tools.check.probe`, not a formula.
+
+Also here: the same windows in NumPy (:func:`full_output` computes ``F``,
+:func:`apply_window` the 2-D ``y``) and their description in words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ConvtError
+from .attrs import SAME, ConvTAttrs
+
+__all__ = [
+    "INTENTS", "Window", "apply_window", "describe_windows", "full_output", "intent_windows",
+    "interpretation_words", "interpretations", "odd_extra_side",
+]
+
+INTENTS = ("tf", "onnx-spec", "ort")
+_DIM_NAMES = ("H", "W", "D3", "D4")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Output row ``o`` is full position ``o + begin``; ``length`` output rows."""
+
+    begin: int
+    length: int
+
+    def crop_end(self, natural: int) -> int:
+        """Rows of ``[0, L)`` cut at the end (negative: zero rows appended)."""
+        return natural - self.begin - self.length
+
+
+def _target_length(attrs: ConvTAttrs, i: int, n: int) -> int | None:
+    """The length fixed by output_shape or SAME (``in * s``); None for explicit pads/VALID."""
+    if attrs.output_shape is not None:
+        return attrs.output_shape[i]
+    if attrs.auto_pad in SAME:
+        return n * attrs.strides[i]
+    return None
+
+
+def intent_windows(attrs: ConvTAttrs, sizes: Sequence[int], intent: str) -> tuple[Window, ...]:
+    """Per-axis windows of the node under ``intent`` (``tf``, ``onnx-spec`` or ``swapped``).
+
+    Explicit pads (any sign) and VALID are unambiguous: ``begin = pb`` (0 for
+    VALID), ``length = L + op - pb - pe``. Otherwise ``O`` is fixed and:
+    ``tf``: ``T = L - O``, ``begin = T // 2`` if ``T >= 0`` else 0;
+    ``onnx-spec``: ``T = L + op - O``, SAME_UPPER ``T // 2``, else ``T - T // 2``;
+    ``swapped``: onnx-spec with SAME_UPPER and SAME_LOWER exchanged
+    (onnxruntime <= 1.12), or for output_shape the odd extra at the end
+    (onnxruntime <= 1.13, TensorRT's parser).
+    """
+    out = []
+    for i, n in enumerate(sizes):
+        nat = attrs.natural_length(i, n)
+        op = attrs.output_padding[i]
+        target = _target_length(attrs, i, n)
+        if target is None:
+            pb, pe = (0, 0) if attrs.auto_pad == "VALID" else attrs.pads_pair(i)
+            out.append(Window(pb, nat + op - pb - pe))
+            continue
+        if intent == "tf":
+            t = nat - target
+            out.append(Window(t // 2 if t >= 0 else 0, target))
+            continue
+        t = nat + op - target
+        upper = attrs.auto_pad == "SAME_UPPER"
+        if intent == "swapped":
+            upper = not upper if attrs.auto_pad in SAME else True
+        elif intent != "onnx-spec":
+            raise ConvtError(f"intent: got {intent!r}; expected one of tf, onnx-spec, ort.",
+                             field="intent")
+        out.append(Window(t // 2 if upper else t - t // 2, target))
+    return tuple(out)
+
+
+def interpretations(attrs: ConvTAttrs, sizes: Sequence[int]) -> dict[str, tuple[Window, ...]]:
+    """Named windows a runtime might compute for this node at these input sizes."""
+    if attrs.output_shape is None and attrs.auto_pad not in SAME:
+        return {"onnx-spec": intent_windows(attrs, sizes, "onnx-spec")}
+    return {
+        "tf": intent_windows(attrs, sizes, "tf"),
+        "onnx-spec": intent_windows(attrs, sizes, "onnx-spec"),
+        "swapped": intent_windows(attrs, sizes, "swapped"),
+    }
+
+
+def interpretation_words(name: str, attrs: ConvTAttrs) -> str:
+    """Who computes the named interpretation, in words."""
+    if name == "tf":
+        return "TensorFlow/Keras"
+    if name == "onnx-spec":
+        return "the ONNX spec text (onnx 1.23, opset 22)"
+    if attrs.output_shape is not None:
+        return "onnxruntime<=1.13 and TensorRT's parser (odd extra at the end)"
+    return "onnxruntime<=1.12 (SAME sides swapped)"
+
+
+def odd_extra_side(windows: Sequence[Window], naturals: Sequence[int]) -> str:
+    """``" crops the odd extra at the START (H, W)"`` or ``""`` when no axis has an odd crop."""
+    sides: dict[str, list[str]] = {}
+    for i, (w, nat) in enumerate(zip(windows, naturals)):
+        end = w.crop_end(nat)
+        if w.begin >= 0 and end >= 0 and (w.begin + end) % 2:
+            sides.setdefault("START" if w.begin > end else "END", []).append(_DIM_NAMES[i])
+    return "; ".join(f"crops the odd extra at the {side} ({', '.join(axes)})"
+                     for side, axes in sides.items())
+
+
+def describe_windows(windows: Sequence[Window], naturals: Sequence[int]) -> str:
+    """``"H: crop 1 at start, 0 at end; W: ..."`` (negative crops are zero rows added)."""
+    parts = []
+    for i, (w, nat) in enumerate(zip(windows, naturals)):
+        end = w.crop_end(nat)
+        words = []
+        words.append(f"crop {w.begin} at start" if w.begin >= 0
+                     else f"add {-w.begin} zero row(s) at start")
+        words.append(f"crop {end} at end" if end >= 0 else f"add {-end} zero row(s) at end")
+        parts.append(f"{_DIM_NAMES[i]} (L={nat}, out={w.length}): " + ", ".join(words))
+    return "; ".join(parts)
+
+
+def full_output(x: np.ndarray, w: np.ndarray, attrs: ConvTAttrs) -> np.ndarray:
+    """The natural full output ``F`` (no crop, no bias) from the NumPy reference."""
+    from ..reference import conv_transpose
+
+    return conv_transpose(np.asarray(x, np.float64), np.asarray(w, np.float64), None,
+                          strides=attrs.strides, dilations=attrs.dilations,
+                          pads=(0,) * (2 * attrs.rank), output_padding=(0,) * attrs.rank,
+                          group=attrs.group)
+
+
+def apply_window(full: np.ndarray, b: np.ndarray | None,
+                 windows: Sequence[Window]) -> np.ndarray:
+    """``y[..., o, p] = F[..., o + bh, p + bw]`` (zero outside ``F``) plus bias."""
+    (wh, ww) = windows
+    n, c, lh, lw = full.shape
+    y = np.zeros((n, c, wh.length, ww.length), dtype=full.dtype)
+    src_h = (max(wh.begin, 0), min(wh.begin + wh.length, lh))
+    src_w = (max(ww.begin, 0), min(ww.begin + ww.length, lw))
+    if src_h[0] < src_h[1] and src_w[0] < src_w[1]:
+        y[:, :, src_h[0] - wh.begin:src_h[1] - wh.begin, src_w[0] - ww.begin:src_w[1] - ww.begin] = \
+            full[:, :, src_h[0]:src_h[1], src_w[0]:src_w[1]]
+    if b is not None:
+        y = y + np.asarray(b, np.float64)[None, :, None, None]
+    return y

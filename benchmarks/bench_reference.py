@@ -115,6 +115,11 @@ def main() -> None:
     args = parser.parse_args()
     peak = matmul_peak(args.repeats)
     print(f"NumPy float32 matmul peak (1 thread): {peak:.1f} GFLOPS")
+    # Run as a script, sys.path[0] is benchmarks/, so convt_tools may come from an
+    # installed copy rather than this checkout: say which one is measured.
+    import convt_tools
+    print(f"convt_tools measured: {os.path.dirname(os.path.abspath(convt_tools.__file__))} "
+          "(PYTHONPATH=. to measure this checkout)")
     head = (f"{'case':4} {'input -> filters':24} {'ref ms':>9} {'ort ms':>9} {'ratio':>6} "
             f"{'onnx-ref s':>10} {'speed-up':>9} {'GFLOPS':>7} {'of peak':>7} {'max|diff|':>9}")
     print(head)

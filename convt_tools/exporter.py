@@ -36,7 +36,7 @@ from . import __version__
 from .activations import ACTIVATIONS
 from .errors import ConvtError, fail
 from .initializers import initialize_weights
-from .io import atomic_write
+from .io import atomic_write, check_destination
 from .onnx_graph import GraphBuilder
 from .spec import Conv2DTransposeSpec, format_shape
 from .weights import check_weights
@@ -361,11 +361,9 @@ def save_model(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
     """
     dest = Path(path)
     if not uses_external_data(model):
-        atomic_write(dest, lambda tmp: onnx.save_model(model, tmp))
+        atomic_write(path, lambda tmp: onnx.save_model(model, tmp))
         return
-    folder = dest.parent if str(dest.parent) else Path(".")
-    if not folder.is_dir():
-        raise ConvtError(f"output: folder {str(folder)!r} does not exist.", field="output")
+    folder = check_destination(path)
     data_name = f"{dest.name}.data"
     tmpdir = tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
     try:

@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .errors import ConvtError
+from .io import check_allocation
 from .spec import Conv2DTransposeSpec
 
 __all__ = ["INITIALIZERS", "compute_fans", "initialize", "initialize_weights"]
@@ -269,7 +270,10 @@ def initialize_weights(spec: Conv2DTransposeSpec, in_channels: int,
                          field="in_channels")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConvtError(f"seed: got {seed!r}; expected an integer >= 0.", field="seed")
-    kernel = initialize(spec.kernel_initializer, spec.kernel_shape(int(in_channels)),
+    shape = spec.kernel_shape(int(in_channels))
+    check_allocation(shape, np.float64, "filters",
+                     f"the kernel {shape} (kh, kw, filters, in_channels)")
+    kernel = initialize(spec.kernel_initializer, shape,
                         np.random.default_rng([int(seed), 0]), "kernel_initializer")
     bias = None
     if spec.use_bias:

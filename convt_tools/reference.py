@@ -41,12 +41,19 @@ import numpy as np
 
 from .activations import ACTIVATIONS, canonical_activation
 from .errors import ConvtError, fail
+from .io import check_allocation
 
 __all__ = ["conv_transpose", "conv_transpose_nhwc", "keras_conv2d_transpose",
            "output_length"]
 
 # Up to this many GEMM output elements, all taps go through one GEMM (see _scatter_group).
 _SINGLE_GEMM_MAX = 1 << 16
+# Up to this many elements in the cached 0/1 col2im matrix (and in the work it
+# costs per output channel), tiny problems use it instead of strided slices.
+_SCATTER_MATRIX_MAX = 1 << 16
+# Above this many output elements the bias goes in as one tiled output row
+# (long inner loops) instead of a per-pixel broadcast of ``C_out`` values.
+_TILED_BIAS_MIN = 1 << 14
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -92,6 +99,10 @@ def _pair(name: str, value: Sequence[int], *, minimum: int) -> tuple[int, int]:
 
 def _compute_dtype(*arrays: np.ndarray | None) -> tuple[np.dtype, np.dtype]:
     """``(result dtype, accumulation dtype)``; float16 accumulates in float32."""
+    dt = arrays[0].dtype  # type: ignore[union-attr]
+    if (dt in _FLOATS[1:]
+            and all(a is None or a.dtype == dt for a in arrays)):  # common case: one dtype
+        return dt, dt
     dtypes = [a.dtype for a in arrays if a is not None]
     for dt in dtypes:
         if dt not in _FLOATS:
@@ -115,15 +126,44 @@ def conv_transpose_nhwc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = Non
     out_dtype, acc = _compute_dtype(x, w, b)
     geo = _geometry(x.shape, w.shape, None if b is None else b.shape, tuple(strides),
                     tuple(dilations), tuple(pads), tuple(output_padding), group)
+    return _run(geo, x, w, b, out_dtype, acc)
+
+
+def _run(geo: "_Geometry", x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+         out_dtype: np.dtype, acc: np.dtype) -> np.ndarray:
+    """Evaluate a validated geometry (shared by the NHWC and Keras entry points)."""
+    if b is not None:
+        b = b.astype(acc, copy=False)
     if not x.size or not math.prod(geo.out_shape):
         y = np.zeros(geo.out_shape, dtype=acc)
+        if b is not None:
+            y += b
+    elif geo.tiny is not None:
+        y = _scatter_tiny(x, w, b, geo, acc)
     else:
         y = np.empty(geo.out_shape, dtype=acc)
-        for g in range(group):
+        for g in range(geo.group):
             _scatter_group(x, w, y, geo, g, acc)
-    if b is not None:
-        y += b.astype(acc, copy=False)
+        if b is not None:
+            _add_bias(y, b)
     return y.astype(out_dtype, copy=False)
+
+
+def _add_bias(y: np.ndarray, b: np.ndarray) -> None:
+    """``y += b`` over the channel axis of a C-contiguous NHWC ``y``.
+
+    Large outputs add one tiled output row (``W_out * C_out`` values) per
+    output row, so NumPy's inner loop runs over whole rows, not ``C_out``
+    values at a time; the sums are the same.
+    """
+    n, ho, wo, c = y.shape
+    if y.size < _TILED_BIAS_MIN:
+        y += b
+        return
+    row = np.empty((wo, c), dtype=y.dtype)
+    row[...] = b
+    rows = y.reshape(n * ho, wo * c)
+    rows += row.reshape(wo * c)
 
 
 @functools.lru_cache(maxsize=256)
@@ -132,16 +172,25 @@ def _geometry(*args: object) -> "_Geometry":
     return _Geometry.build(*args)  # type: ignore[arg-type]
 
 
+# One kernel row's plan: (i, row slice, ((j, col slice, assign), ...)).
+_RowPlan = tuple[int, _TapSlice, tuple[tuple[int, _TapSlice, bool], ...]]
+# Per-axis key of the tiny-path scatter matrix: (in, k, s, d, pad_begin, out).
+_AxisKey = tuple[int, int, int, int, int, int]
+
+
 @dataclass(frozen=True)
 class _Geometry:
-    """Validated shapes, the per-axis tap slices and the scatter order (resolved once)."""
+    """Validated shapes, the per-axis tap slices and the scatter plan (resolved once)."""
 
     out_shape: tuple[int, int, int, int]
     cin_g: int
     cout_g: int
+    group: int
     strides: tuple[int, int]
-    taps: list[tuple[int, int, _TapSlice, _TapSlice, bool]]   # (i, j, rows, cols, assign)
-    zero_phases: list[tuple[int, int]]                        # (phase_h, phase_w) to zero
+    plan: tuple[_RowPlan, ...]              # kernel rows in scatter order
+    zero_phases: tuple[tuple[int, int], ...]  # (phase_h, phase_w) to zero
+    gemm: str                               # "all" taps or one "tap" per GEMM
+    tiny: tuple[_AxisKey, _AxisKey] | None  # set: use the cached 0/1 scatter matrix
 
     @staticmethod
     def build(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
@@ -162,6 +211,7 @@ class _Geometry:
         n, h, wd, cin = x_shape
         if isinstance(group, bool) or int(group) < 1 or cin % group:
             raise fail("group", group, f"expected a positive divisor of C_in = {cin}")
+        group = int(group)
         if w_shape[0] != cin:
             raise ConvtError(f"w: got shape {w_shape}; its first dim must equal C_in = {cin} "
                              f"(layout (C_in, C_out/group, kh, kw)).", field="w")
@@ -178,9 +228,17 @@ class _Geometry:
                        f"(output {ho}x{wo})")
         rows = _tap_slices(h, ho, kh, s[0], d[0], p[0])
         cols = _tap_slices(wd, wo, kw, s[1], d[1], p[1])
-        taps, zero = _scatter_order(rows, cols, s, (ho, wo))
-        return _Geometry(out_shape=(n, ho, wo, cout), cin_g=cin // group, cout_g=w_shape[1],
-                         strides=s, taps=taps, zero_phases=zero)
+        plan, zero = _scatter_order(rows, cols, s, (ho, wo))
+        cout_g = w_shape[1]
+        m = n * h * wd
+        gemm = "all" if m * kh * kw * cout_g <= _SINGLE_GEMM_MAX else "tap"
+        s_size = ho * wo * h * wd * kh * kw
+        tiny = None
+        if s_size <= _SCATTER_MATRIX_MAX and s_size * n * cout <= _SCATTER_MATRIX_MAX * 32:
+            tiny = ((h, kh, s[0], d[0], p[0], ho), (wd, kw, s[1], d[1], p[1], wo))
+        return _Geometry(out_shape=(n, ho, wo, cout), cin_g=cin // group, cout_g=cout_g,
+                         group=group, strides=s, plan=plan, zero_phases=zero, gemm=gemm,
+                         tiny=tiny)
 
 
 def _covers_phase(t: _TapSlice, s: int, out_length: int) -> bool:
@@ -189,56 +247,101 @@ def _covers_phase(t: _TapSlice, s: int, out_length: int) -> bool:
     return t.dst.start < s and last + s >= out_length
 
 
+def _axis_order(slices: list[_TapSlice | None], s: int, out_length: int
+                ) -> list[tuple[int, _TapSlice]]:
+    """The live taps of one axis: for each phase its first covering tap, then the rest."""
+    first: list[tuple[int, _TapSlice]] = []
+    rest: list[tuple[int, _TapSlice]] = []
+    seen: set[int] = set()
+    for i, t in enumerate(slices):
+        if t is None:
+            continue
+        phase = t.dst.start % s
+        if phase not in seen and _covers_phase(t, s, out_length):
+            seen.add(phase)
+            first.append((i, t))
+        else:
+            rest.append((i, t))
+    return first + rest
+
+
 def _scatter_order(rows: list[_TapSlice | None], cols: list[_TapSlice | None],
                    s: tuple[int, int], out_hw: tuple[int, int]
-                   ) -> tuple[list[tuple[int, int, _TapSlice, _TapSlice, bool]],
-                              list[tuple[int, int]]]:
-    """Taps in scatter order, and the output phases that need zeroing first.
+                   ) -> tuple[tuple[_RowPlan, ...], tuple[tuple[int, int], ...]]:
+    """Taps in scatter order (grouped by kernel row), and the output phases to zero first.
 
-    Output positions split into ``s_h * s_w`` phases (``o % s``). The first tap
-    that writes all of a phase is *assigned* (no zero fill, no read of the
-    output); phases no tap covers fully are zero-filled; every other tap is
-    added. Assigned taps come first, so every add finds initialised values.
+    Output positions split into ``s_h * s_w`` phases (``o % s``). Taps run
+    row by row. The first tap to write a
+    phase is *assigned* (no zero fill, no read of the output) when it writes
+    all of the phase; every other tap is added, and phases whose first
+    writer does not cover them (or that nothing writes) are zero-filled.
+    Ordering each axis' covering taps first makes a phase assigned whenever
+    any of its taps covers it.
     """
+    row_order = _axis_order(rows, s[0], out_hw[0])
+    col_order = _axis_order(cols, s[1], out_hw[1])
+    written: set[tuple[int, int]] = set()
     assigned: set[tuple[int, int]] = set()
-    first: list[tuple[int, int, _TapSlice, _TapSlice, bool]] = []
-    rest: list[tuple[int, int, _TapSlice, _TapSlice, bool]] = []
-    for i, r in enumerate(rows):
-        for j, c in enumerate(cols):
-            if r is None or c is None:
-                continue
+    plan: list[_RowPlan] = []
+    for i, r in row_order:
+        r_covers = _covers_phase(r, s[0], out_hw[0])
+        taps = []
+        for j, c in col_order:
             phase = (r.dst.start % s[0], c.dst.start % s[1])
-            if (phase not in assigned and _covers_phase(r, s[0], out_hw[0])
-                    and _covers_phase(c, s[1], out_hw[1])):
+            assign = (phase not in written and r_covers
+                      and _covers_phase(c, s[1], out_hw[1]))
+            written.add(phase)
+            if assign:
                 assigned.add(phase)
-                first.append((i, j, r, c, True))
-            else:
-                rest.append((i, j, r, c, False))
+            taps.append((j, c, assign))
+        plan.append((i, r, tuple(taps)))
     phases = [(ph, pw) for ph in range(min(s[0], out_hw[0])) for pw in range(min(s[1], out_hw[1]))]
-    return first + rest, [ph for ph in phases if ph not in assigned]
+    return tuple(plan), tuple(ph for ph in phases if ph not in assigned)
 
 
-def _tap_matrices(w: np.ndarray, acc: np.dtype) -> np.ndarray:
-    """``(C_in/g, C_out/g, kh, kw)`` -> ``(kh, kw, C_in/g, C_out/g)``, one BLAS-ready matrix per tap.
+def _blas_ready(a: np.ndarray) -> bool:
+    """True when the 2-D ``a`` goes to BLAS without a copy (a unit stride on one axis)."""
+    u = a.itemsize
+    s0, s1 = a.strides
+    return ((s1 == u and s0 % u == 0 and s0 >= a.shape[1] * u)
+            or (s0 == u and s1 % u == 0 and s1 >= a.shape[0] * u))
 
-    A Keras kernel seen as ``W = kernel.transpose(3, 2, 0, 1)`` already has
-    a unit stride along ``C_in``, so its per-tap matrices go to BLAS as
-    transposed operands without a copy; other layouts are copied once.
+
+def _tap_weights(w: np.ndarray, acc: np.dtype) -> np.ndarray:
+    """``(C_in/g, C_out/g, kh, kw)`` -> ``(kh, C_in/g, kw, C_out/g)`` (a view when possible).
+
+    A Keras kernel seen as ``W = kernel.transpose(3, 2, 0, 1)`` gives views
+    whose per-tap and all-taps matrices go to BLAS as transposed
+    operands without a copy; other layouts are copied once.
     """
-    taps = w.transpose(2, 3, 0, 1).astype(acc, copy=False)
-    unit = taps.itemsize
-    if unit not in (taps.strides[2], taps.strides[3]) or 0 in taps.shape:
-        taps = np.ascontiguousarray(taps)
-    return taps
+    return w.transpose(2, 0, 3, 1).astype(acc, copy=False)
+
+
+def _gemm_weights(wt: np.ndarray, mode: str) -> np.ndarray:
+    """BLAS-ready weights for the GEMM ``mode`` (see :meth:`_Geometry.build`).
+
+    ``all``: ``(C_in/g, kh*kw*C_out/g)``; ``tap``: ``(kh, C_in/g, kw, C_out/g)``
+    (matrix ``[i, :, j, :]``).
+    """
+    kh, cin, kw, cout = wt.shape
+    if mode == "all":
+        mat = wt.transpose(1, 0, 2, 3).reshape(cin, kh * kw * cout)
+        return mat if _blas_ready(mat) else np.ascontiguousarray(mat)
+    return wt if _blas_ready(wt[0, :, 0, :]) else np.ascontiguousarray(wt)
 
 
 def _scatter_group(x: np.ndarray, w: np.ndarray, y: np.ndarray, geo: _Geometry,
                    g: int, acc: np.dtype) -> None:
-    """Group ``g``: per kernel tap one BLAS matmul into a reused buffer, then a strided add.
+    """Group ``g``: BLAS matmuls into a reused buffer, then one strided add per tap.
 
-    ``buf = x (N*H*W, C_in/g) @ W[:, :, i, j] (C_in/g, C_out/g)`` lands in the
+    ``x (N*H*W, C_in/g) @ W[:, :, i, j] (C_in/g, C_out/g)`` lands in the
     output slice ``y[:, rows.dst, cols.dst]`` (the first tap of a phase is
-    assigned, the rest added). Memory: the output plus one tap buffer.
+    assigned, the rest added). Small problems run all taps as one GEMM,
+    others one tap per GEMM. Memory: the output plus one GEMM buffer.
+
+    (Measured and dropped: one GEMM per kernel row for narrow ``C_out/g``.
+    The GEMMs get faster, but the strided adds then read a source whose
+    pixels are ``kw*C_out/g`` apart, and lose more than the GEMMs gain.)
     """
     n, h, wd, _ = x.shape
     ci = slice(g * geo.cin_g, (g + 1) * geo.cin_g)
@@ -247,26 +350,101 @@ def _scatter_group(x: np.ndarray, w: np.ndarray, y: np.ndarray, geo: _Geometry,
     for ph, pw in geo.zero_phases:
         target[:, ph::sh, pw::sw] = 0
     x2d = np.ascontiguousarray(x[..., ci], dtype=acc).reshape(n * h * wd, geo.cin_g)
-    taps = _tap_matrices(w[ci], acc)
-    kh, kw = taps.shape[:2]
-    if x2d.shape[0] * kh * kw * geo.cout_g <= _SINGLE_GEMM_MAX:
-        # Small problem: one GEMM for all taps (fewer calls; the result stays in cache).
-        wmat = taps.transpose(2, 0, 1, 3).reshape(geo.cin_g, kh * kw * geo.cout_g)
-        all_planes = (x2d @ wmat).reshape(n, h, wd, kh, kw, geo.cout_g)
-        plane = lambda i, j: all_planes[:, :, :, i, j]  # noqa: E731
+    wts = _gemm_weights(_tap_weights(w[ci], acc), geo.gemm)
+    cout = geo.cout_g
+    kw = w.shape[3]
+    if geo.gemm == "all":
+        all_planes = (x2d @ wts).reshape(n, h, wd, -1, kw, cout)
+        for i, r, taps in geo.plan:
+            row = all_planes[:, r.src, :, i]
+            for j, c, assign in taps:
+                _put(target, r, c, row[:, :, c.src, j], assign)
     else:
-        buf = np.empty((n * h * wd, geo.cout_g), dtype=acc)
-        planes = buf.reshape(n, h, wd, geo.cout_g)
+        buf = np.empty((n * h * wd, cout), dtype=acc)
+        planes = buf.reshape(n, h, wd, cout)
+        for i, r, taps in geo.plan:
+            for j, c, assign in taps:
+                np.matmul(x2d, wts[i, :, j], out=buf)
+                _put(target, r, c, planes[:, r.src, c.src], assign)
 
-        def plane(i: int, j: int) -> np.ndarray:
-            np.matmul(x2d, taps[i, j], out=buf)
-            return planes
-    for i, j, r, c, assign in geo.taps:
-        src = plane(i, j)[:, r.src, c.src]
-        if assign:
-            target[:, r.dst, c.dst] = src
-        else:
-            target[:, r.dst, c.dst] += src
+
+def _put(target: np.ndarray, r: _TapSlice, c: _TapSlice, src: np.ndarray, assign: bool) -> None:
+    if assign:
+        target[:, r.dst, c.dst] = src
+    else:
+        target[:, r.dst, c.dst] += src
+
+
+@functools.lru_cache(maxsize=32)
+def _scatter_matrix(rows: _AxisKey, cols: _AxisKey, dtype: np.dtype,
+                    bias_column: bool = False) -> np.ndarray:
+    """The col2im of a tiny geometry as a 0/1 matrix ``(Ho*Wo, H*W*kh*kw)``.
+
+    Entry ``[oh*Wo + ow, ((h*W + w)*kh + i)*kw + j]`` is 1 when input pixel
+    ``(h, w)`` through tap ``(i, j)`` lands on output ``(oh, ow)``:
+    ``oh = h*s_h + i*d_h - pb_h`` (and likewise for the width). With
+    ``bias_column`` a last column of ones is appended (it picks up a bias row
+    appended to the planes). A pure function of shapes and attributes, never
+    of the weights.
+    """
+    def axis(key: _AxisKey) -> np.ndarray:            # (in, k, out) 0/1
+        length, k, s, d, pb, out = key
+        pos = np.arange(length)[:, None] * s + np.arange(k)[None, :] * d - pb
+        return pos[:, :, None] == np.arange(out)
+    ah, aw = axis(rows), axis(cols)
+    mat = np.einsum("hiy,wjz->yzhwij", ah.astype(dtype), aw.astype(dtype))
+    mat = mat.reshape(rows[5] * cols[5], -1)
+    if bias_column:
+        mat = np.concatenate([mat, np.ones((mat.shape[0], 1), dtype=dtype)], axis=1)
+    mat = np.ascontiguousarray(mat)
+    mat.setflags(write=False)
+    return mat
+
+
+def _all_taps_matrix(w: np.ndarray, acc: np.dtype) -> np.ndarray:
+    """``(C_in/g, C_out/g, kh, kw)`` -> BLAS-ready ``(C_in/g, kh*kw*C_out/g)`` (columns ``(i, j, co)``)."""
+    mat = w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1).astype(acc, copy=False)
+    return mat if _blas_ready(mat) else np.ascontiguousarray(mat)
+
+
+def _scatter_tiny(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry,
+                  acc: np.dtype) -> np.ndarray:
+    """Tiny problems: one GEMM for all taps, then col2im as one GEMM with the 0/1 matrix.
+
+    ``planes[n] (H*W*kh*kw, C_out/g) = x[n] @ W``; ``y[n] = S @ planes[n]``
+    with ``S`` from :func:`_scatter_matrix` (sums of the same products, in
+    another order; positions no tap reaches get exact zeros). A single image
+    without groups takes the bias in the same GEMM: ``[S | 1] @ [planes; b]``.
+    """
+    n, h, wd, _ = x.shape
+    _, ho, wo, cout = geo.out_shape
+    kh, kw = w.shape[2:]
+    rows, cols = geo.tiny  # type: ignore[misc]
+    if geo.group == 1:
+        x2d = x.astype(acc, copy=False).reshape(n * h * wd, geo.cin_g)
+        wmat = _all_taps_matrix(w, acc)
+        k = h * wd * kh * kw
+        if n == 1 and b is not None:
+            s = _scatter_matrix(rows, cols, acc, True)
+            planes = np.empty((k + 1, cout), dtype=acc)
+            np.matmul(x2d, wmat, out=planes[:k].reshape(h * wd, kh * kw * cout))
+            planes[k] = b
+            return (s @ planes).reshape(geo.out_shape)
+        s = _scatter_matrix(rows, cols, acc)
+        y = (s @ (x2d @ wmat).reshape(n, k, cout)).reshape(geo.out_shape)
+        if b is not None:
+            y += b
+        return y
+    s = _scatter_matrix(rows, cols, acc)
+    y = np.empty(geo.out_shape, dtype=acc)
+    for g in range(geo.group):
+        ci = slice(g * geo.cin_g, (g + 1) * geo.cin_g)
+        x2d = x[..., ci].astype(acc, copy=False).reshape(n * h * wd, geo.cin_g)
+        planes = (x2d @ _all_taps_matrix(w[ci], acc)).reshape(n, h * wd * kh * kw, geo.cout_g)
+        y[..., g * geo.cout_g:(g + 1) * geo.cout_g] = (s @ planes).reshape(n, ho, wo, geo.cout_g)
+    if b is not None:
+        y += b
+    return y
 
 
 def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
@@ -291,6 +469,31 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
     return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
 
 
+_KERAS_PADS: dict[tuple, tuple[tuple[int, int, int, int], tuple[int, int]]] = {}
+
+
+def _keras_pads(spec: "Conv2DTransposeSpec") -> tuple[tuple[int, int, int, int], tuple[int, int]]:  # noqa: F821
+    """``(pads, output_padding)`` from ``spec.crop_plan()``, cached on the fields it reads.
+
+    (The spec itself is not hashable: it has mapping fields.)
+    """
+    key = (spec.kernel_size, spec.strides, spec.dilation_rate, spec.padding,
+           spec.output_padding)
+    try:
+        return _KERAS_PADS[key]
+    except TypeError:       # unhashable fields (lists): no caching
+        key = None
+    except KeyError:
+        pass
+    ch, cw = spec.crop_plan()
+    plan = (ch.begin, cw.begin, ch.end, cw.end), (ch.extend, cw.extend)
+    if key is not None:
+        if len(_KERAS_PADS) >= 256:
+            _KERAS_PADS.clear()
+        _KERAS_PADS[key] = plan
+    return plan
+
+
 def keras_conv2d_transpose(spec: "Conv2DTransposeSpec", x: np.ndarray, kernel: np.ndarray,  # noqa: F821
                            bias: np.ndarray | None = None) -> np.ndarray:
     """Keras 3 ``Conv2DTranspose(spec)`` applied to ``x`` in the spec's data format.
@@ -309,16 +512,18 @@ def keras_conv2d_transpose(spec: "Conv2DTransposeSpec", x: np.ndarray, kernel: n
         raise fail("kernel", kernel.shape, f"expected (kh, kw, filters, in_channels) = "
                    f"({kh}, {kw}, {f}, in_channels)")
     spec.check_input_shape(x.shape, kernel.shape[3])
+    out_shape = spec.output_shape(x.shape)
+    check_allocation(out_shape, np.float64 if x.dtype == np.float64 else np.float32,
+                     "input_shape", f"the output {out_shape} of input {tuple(x.shape)}")
     if not spec.use_bias:
         bias = None
     elif bias is not None and np.shape(bias) != (spec.filters,):
         raise fail("bias", np.shape(bias), f"expected ({spec.filters},)")
-    ch, cw = spec.crop_plan()
+    pads, output_padding = _keras_pads(spec)
     w = kernel.transpose(3, 2, 0, 1)
     x_cl = x if spec.data_format == "channels_last" else x.transpose(0, 2, 3, 1)
     y = conv_transpose_nhwc(x_cl, w, bias, strides=spec.strides, dilations=spec.dilation_rate,
-                            pads=(ch.begin, cw.begin, ch.end, cw.end),
-                            output_padding=(ch.extend, cw.extend))
+                            pads=pads, output_padding=output_padding)
     if spec.data_format == "channels_first":
         y = np.ascontiguousarray(y.transpose(0, 3, 1, 2))
     return ACTIVATIONS[canonical_activation(spec.activation)].numpy(y)

@@ -26,7 +26,9 @@ This module imports nothing heavier than the standard library, so that
 from __future__ import annotations
 
 import json
+import numbers
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -90,6 +92,7 @@ _BASE_KEYS = {"name", "trainable", "dtype", "groups", "batch_input_shape",
 # Keys of the {"class_name": ..., "config": ...} wrapper (model.to_json()).
 _WRAPPER_KEYS = {"class_name", "config", "module", "registered_name",
                  "build_config", "name", "inbound_nodes"}
+_ASCII_INT = re.compile(r"-?[0-9]+")
 _TRAINING_ONLY = ("kernel_regularizer", "bias_regularizer",
                   "activity_regularizer", "kernel_constraint", "bias_constraint")
 _SENTINEL = object()
@@ -104,6 +107,17 @@ def effective_kernel(k: int, d: int) -> int:
     return (k - 1) * d + 1
 
 
+def _check_axis(k: int, s: int, d: int, padding: str, op: int | None) -> None:
+    """The per-axis arguments Keras accepts (public helpers validate, never guess)."""
+    for name, v in (("kernel_size", k), ("strides", s), ("dilation_rate", d)):
+        if not _is_int(v) or v < 1:
+            raise fail(name, v, "expected an integer >= 1")
+    if padding not in PADDINGS:
+        raise fail("padding", padding, "expected 'valid' or 'same'")
+    if op is not None and (not _is_int(op) or not 0 <= op < s):
+        raise fail("output_padding", op, f"expected None or an integer from 0 to stride-1 = {s - 1}")
+
+
 def keras_output_length(length: int | None, k: int, s: int, d: int,
                         padding: str, op: int | None) -> int | None:
     """Keras 3's output length for one spatial axis (``None`` stays ``None``).
@@ -111,8 +125,11 @@ def keras_output_length(length: int | None, k: int, s: int, d: int,
     ``valid``: ``in*s + max(K-s, 0)`` if ``op`` is None, else ``(in-1)*s + K + op``;
     ``same``: ``in*s`` if ``op`` is None, else ``(in-1)*s + K%2 + op``.
     """
+    _check_axis(k, s, d, padding, op)
     if length is None:
         return None
+    if not _is_int(length) or length < 1:
+        raise fail("input length", length, "expected an integer >= 1 or None")
     K = effective_kernel(k, d)
     if padding == "valid":
         return length * s + max(K - s, 0) if op is None else (length - 1) * s + K + op
@@ -258,7 +275,7 @@ class Conv2DTransposeSpec:
         Known dims must be positive integers (the batch may be 0); the channel
         dim must equal ``in_channels`` when both are known.
         """
-        shape = tuple(input_shape)
+        shape = _shape_tuple(input_shape)
         if len(shape) != 4:
             layout = "(batch, height, width, channels)" if self.data_format == "channels_last" \
                 else "(batch, channels, height, width)"
@@ -266,7 +283,7 @@ class Conv2DTransposeSpec:
         for i, dim in enumerate(shape):
             if dim is None:
                 continue
-            if isinstance(dim, bool) or not isinstance(dim, int) or dim < (0 if i == 0 else 1):
+            if not _is_int(dim) or dim < (0 if i == 0 else 1):
                 raise fail("input_shape", shape,
                            "dims must be positive integers or None (unknown)")
         ch = shape[self.channels_axis]
@@ -387,15 +404,40 @@ def format_shape(shape: Sequence[int | None]) -> str:
 # Normalisation helpers
 # --------------------------------------------------------------------------
 
+def _is_int(value: Any) -> bool:
+    """An integer (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)  # np.bool_ isn't
+
+
+def _sequence(value: Any) -> list[Any] | None:
+    """A list/tuple/1-D array as a list; anything else None (strings are not sequences)."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if type(value).__name__ == "ndarray" and getattr(value, "ndim", None) == 1:
+        return value.tolist()
+    return None
+
+
+def _shape_tuple(shape: Any) -> tuple[Any, ...]:
+    """A shape given as a sequence or as text (``"1,5,5,3"``); dims kept as given."""
+    if isinstance(shape, str):
+        return parse_shape(shape)
+    items = _sequence(shape)
+    if items is None:
+        raise fail("input_shape", shape, "expected a sequence of dims such as (1, 10, 8, 3), "
+                   "with None for unknown dims")
+    return tuple(int(v) if _is_int(v) else v for v in items)
+
+
 def _int_pair(name: str, value: Any, *, allow_zero: bool = False) -> tuple[int, int]:
     """Keras's ``standardize_tuple``: an int or a 2-sequence of ints, each >= 1 (>= 0)."""
     lo = 0 if allow_zero else 1
     allowed = f"expected an integer >= {lo} or a pair of them, e.g. 2 or (2, 3)"
-    if isinstance(value, int) and not isinstance(value, bool):
-        pair = (value, value)
-    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value):
-        pair = (int(value[0]), int(value[1]))
+    items = _sequence(value)
+    if _is_int(value):
+        pair = (int(value), int(value))
+    elif items is not None and len(items) == 2 and all(_is_int(v) for v in items):
+        pair = (int(items[0]), int(items[1]))
     else:
         raise fail(name, value, allowed)
     if min(pair) < lo:
@@ -418,8 +460,12 @@ def resolve_data_format(value: Any) -> tuple[str, str]:
             found = None
         if found is None:
             return "channels_last", "the Keras default (no image_data_format in keras.json)"
-        fmt, _ = resolve_data_format(found)
-        return fmt, f"{path}"
+        if not (isinstance(found, str) and found.lower() in DATA_FORMATS):
+            raise ConvtError(
+                f"data_format: got None, and image_data_format in {str(path)!r} is {found!r}; "
+                f"expected 'channels_last' or 'channels_first' there, or an explicit data_format.",
+                field="data_format")
+        return found.lower(), f"{path}"
     if isinstance(value, str) and value.lower() in DATA_FORMATS:
         return value.lower(), "config"
     raise fail("data_format", value, "expected 'channels_last', 'channels_first' or None")
@@ -482,9 +528,9 @@ def _bool(name: str, value: Any) -> bool:
 def _optional_shape(name: str, value: Any) -> tuple[int | None, ...] | None:
     if value is None:
         return None
-    if isinstance(value, (list, tuple)) and all(
-            v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in value):
-        return tuple(value)
+    items = _sequence(value)
+    if items is not None and all(v is None or _is_int(v) for v in items):
+        return tuple(None if v is None else int(v) for v in items)
     raise fail(name, value, "expected a list of integers or nulls")
 
 
@@ -523,8 +569,9 @@ def make_spec(
     ``0 <= output_padding < strides`` per axis; padding ``valid``/``same``
     (any case); data_format ``channels_last``/``channels_first``/None.
     """
-    if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+    if not _is_int(filters) or filters < 1:
         raise fail("filters", filters, "expected a positive integer")
+    filters = int(filters)
     ks = _int_pair("kernel_size", kernel_size)
     st = _int_pair("strides", strides)
     dl = _int_pair("dilation_rate", dilation_rate)
@@ -613,34 +660,57 @@ def parse_config(obj: Any) -> Conv2DTransposeSpec:
 def load_config(path: str | os.PathLike[str]) -> Conv2DTransposeSpec:
     """Read a JSON layer config from ``path`` and parse it."""
     try:
-        text = Path(path).read_text()
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConvtError(f"config: cannot read {str(path)!r}: {exc.strerror or exc}.",
                          field="config") from None
     try:
-        obj = json.loads(text)
+        text = raw.decode("utf-8-sig")  # a leading BOM (Windows editors) is fine
+    except UnicodeDecodeError as exc:
+        raise ConvtError(f"config: {str(path)!r} is not UTF-8 text ({exc.reason} at byte "
+                         f"{exc.start}); expected a JSON layer config.", field="config") from None
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except RecursionError:
+        raise ConvtError(f"config: {str(path)!r} is nested too deeply to be a layer config.",
+                         field="config") from None
     except ValueError as exc:
         raise ConvtError(f"config: {str(path)!r} is not valid JSON ({exc}).",
                          field="config") from None
     return parse_config(obj)
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json`` hook: a key given twice is an error, not "the last one wins"."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ConvtError(f"config: key {key!r} is given twice; give each key once.",
+                             field="config")
+        seen[key] = value
+    return seen
+
+
 def parse_shape(text: str, name: str = "input_shape") -> tuple[int | None, ...]:
     """Parse ``"4,10,8,128"``; ``None``, ``?`` and ``-1`` mean unknown. Brackets optional."""
-    raw = text.strip().strip("()[]")
-    parts = [p.strip() for p in raw.split(",") if p.strip() != ""] if raw else []
+    allowed = ("expected comma-separated integers, with None or ? for unknown dims, "
+               "e.g. 4,10,8,128 or None,?,?,3")
+    if not isinstance(text, str):
+        raise fail(name, text, allowed)
+    raw = text.strip().strip("()[]").strip()
+    parts = [p.strip() for p in raw.split(",")] if raw else []
+    if parts and parts[-1] == "" and len(parts) > 1:  # one trailing comma, as in "(3,)"
+        parts.pop()
     dims: list[int | None] = []
     for p in parts:
         if p.lower() in ("none", "?", "-1", "null"):
             dims.append(None)
-            continue
-        try:
+        elif _ASCII_INT.fullmatch(p):
             dims.append(int(p))
-        except ValueError:
-            raise fail(name, text, "expected comma-separated integers, with None or ? "
-                       "for unknown dims, e.g. 4,10,8,128 or None,?,?,3") from None
+        else:
+            raise fail(name, text, allowed)
     if not dims:
-        raise fail(name, text, "expected comma-separated integers, e.g. 4,10,8,128")
+        raise fail(name, text, allowed)
     return tuple(dims)
 
 

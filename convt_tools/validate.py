@@ -46,6 +46,7 @@ import numpy as np
 
 from .activations import apply_activation
 from .errors import ConvtError
+from .io import check_allocation
 from .reference import keras_conv2d_transpose
 from .spec import Conv2DTransposeSpec, format_shape
 
@@ -510,6 +511,15 @@ def _export(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | No
                        opset=DEFAULT_OPSET if opset is None else opset, dtype=dtype)
 
 
+def _check_sizes(spec: Conv2DTransposeSpec, shape: Sequence[int], in_ch: int) -> None:
+    """Refuse inputs, kernels or outputs too large to hold (float64 reference arrays)."""
+    out = spec.output_shape(shape)
+    check_allocation(shape, np.float64, "input_shape", f"the input {tuple(shape)}")
+    check_allocation(spec.kernel_shape(in_ch), np.float64, "filters",
+                     f"the kernel {spec.kernel_shape(in_ch)}")
+    check_allocation(out, np.float64, "input_shape", f"the output {out} of input {tuple(shape)}")
+
+
 def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None,
                   bias: np.ndarray | None = None, x: np.ndarray | None = None,
                   input_shape: Sequence[int | None] | None = None, seed: int = 0,
@@ -537,6 +547,7 @@ def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None
     else:
         shape, source = default_input_shape(spec, in_ch, input_shape)
     in_ch = shape[spec.channels_axis]
+    _check_sizes(spec, shape, in_ch)
     if kernel is None:
         kernel, bias = validation_weights(spec, in_ch, seed)
         weights_note = weights_note or (f"seeded random validation weights (seed {seed}), "

@@ -202,7 +202,8 @@ def test_failed_save_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(onnx, "save_model", broken)
     result = _invoke("export", str(FIXTURE), "-o", str(tmp_path / "m.onnx"))
-    assert result.exit_code == 2 and result.output.startswith("Error: OSError")
+    assert result.exit_code == 2 and result.output.startswith("Error: output: cannot write")
+    assert "No space left on device" in result.output and ".tmp" not in result.output
     assert list(tmp_path.iterdir()) == []
 
 

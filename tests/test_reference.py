@@ -132,6 +132,119 @@ def test_large_problem_uses_per_tap_path_and_matches_definition():
     np.testing.assert_allclose(conv_transpose(x, w, **attrs), direct(x, w, **attrs), atol=1e-12)
 
 
+# ----------------------------------------------------------------- every evaluation path
+
+PATHS = ["tiny", "all", "tap", "tap-tiled-bias"]
+
+
+@pytest.fixture
+def force_path(monkeypatch):
+    """Force one evaluation path through the module's thresholds (geometry cache cleared around)."""
+    import convt_tools.reference as ref
+
+    def force(path):
+        ref._geometry.cache_clear()
+        if path != "tiny":
+            monkeypatch.setattr(ref, "_SCATTER_MATRIX_MAX", 0)
+            monkeypatch.setattr(ref, "_SINGLE_GEMM_MAX", (1 << 30) if path == "all" else 0)
+        if path == "tap-tiled-bias":
+            monkeypatch.setattr(ref, "_TILED_BIAS_MIN", 0)
+        return ref
+
+    yield force
+    ref._geometry.cache_clear()
+
+
+PATH_ATTRS = [
+    dict(strides=(2, 2), dilations=(1, 1), pads=(0, 0, 0, 0), output_padding=(0, 0), group=1),
+    dict(strides=(3, 2), dilations=(1, 2), pads=(2, 1, 0, 3), output_padding=(2, 1), group=2),
+    dict(strides=(1, 1), dilations=(3, 1), pads=(0, 0, 0, 0), output_padding=(0, 0), group=4),
+    dict(strides=(2, 2), dilations=(1, 1), pads=(3, 3, 3, 3), output_padding=(1, 1), group=1),
+    dict(strides=(1, 2), dilations=(2, 1), pads=(0, 1, 0, 0), output_padding=(1, 3), group=1),
+    dict(strides=(2, 3), dilations=(2, 2), pads=(1, 4, 2, 0), output_padding=(0, 2), group=2),
+]
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("attrs", PATH_ATTRS, ids=[str(i) for i in range(len(PATH_ATTRS))])
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_matches_definition(force_path, path, attrs, with_bias, batch):
+    ref = force_path(path)
+    rng = np.random.default_rng(13)
+    g = attrs["group"]
+    x = rng.standard_normal((batch, 4, 3, 4))
+    w = rng.standard_normal((4, 2, 3, 2))
+    b = rng.standard_normal(2 * g) if with_bias else None
+    got = conv_transpose(x, w, b, **attrs)
+    # the forced path is the one that ran
+    geo = ref._geometry((batch, 3, 4, 4), w.shape, None if b is None else b.shape,
+                        attrs["strides"], attrs["dilations"], attrs["pads"],
+                        attrs["output_padding"], g)
+    assert (geo.tiny is not None) == (path == "tiny")
+    if path != "tiny":
+        assert geo.gemm == ("all" if path == "all" else "tap")
+    np.testing.assert_allclose(got, direct(x, w, b, **attrs), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_tiny_path_equals_large_path(force_path, dtype):
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((1, 3, 4, 4)).astype(dtype)
+    w = (rng.standard_normal((3, 2, 3, 3)) / 4).astype(dtype)
+    b = rng.standard_normal(2).astype(dtype)
+    attrs = dict(strides=(2, 2), pads=(1, 0, 0, 1), output_padding=(1, 0))
+    force_path("tiny")
+    tiny = conv_transpose(x, w, b, **attrs)
+    force_path("tap")
+    large = conv_transpose(x, w, b, **attrs)
+    assert tiny.dtype == large.dtype == dtype
+    tol = 1e-3 if dtype == np.float16 else 1e-5
+    np.testing.assert_allclose(tiny.astype(np.float64), large.astype(np.float64), rtol=tol, atol=tol)
+
+
+def test_scatter_matrix_is_the_col2im_and_shape_only():
+    import convt_tools.reference as ref
+
+    geo = ref._geometry((1, 3, 4, 2), (2, 1, 3, 2), None, (2, 3), (1, 2), (1, 0, 2, 1), (1, 0), 1)
+    assert geo.tiny is not None
+    s = ref._scatter_matrix(*geo.tiny, np.dtype(np.float64))
+    _, ho, wo, _ = geo.out_shape
+    assert s.shape == (ho * wo, 3 * 4 * 3 * 2)
+    assert set(np.unique(s)) <= {0.0, 1.0}
+    # column (h, w, i, j) is the impulse response of x[h, w] through tap (i, j)
+    for h, wi, i, j in itertools.product(range(3), range(4), range(3), range(2)):
+        x = np.zeros((1, 2, 3, 4))
+        x[0, 0, h, wi] = 1.0
+        wt = np.zeros((2, 1, 3, 2))
+        wt[0, 0, i, j] = 1.0
+        want = direct(x, wt, strides=(2, 3), dilations=(1, 2), pads=(1, 0, 2, 1),
+                      output_padding=(1, 0))
+        col = s[:, ((h * 4 + wi) * 3 + i) * 2 + j]
+        np.testing.assert_array_equal(col.reshape(ho, wo), want[0, 0])
+    assert not s.flags.writeable
+
+
+def test_large_problems_do_not_build_a_scatter_matrix():
+    import convt_tools.reference as ref
+
+    geo = ref._geometry((1, 32, 32, 64), (64, 32, 4, 4), (32,), (2, 2), (1, 1), (1, 1, 1, 1),
+                        (0, 0), 1)
+    assert geo.tiny is None and geo.gemm == "tap"
+
+
+def test_keras_pads_cache_keys_on_the_crop_fields():
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((1, 3, 3, 2))
+    kernel = rng.standard_normal((3, 3, 2, 2))
+    for layer in LAYERS + [dict(kernel_size=3, strides=2, padding="valid"),
+                           dict(kernel_size=3, strides=2, padding="same", output_padding=0)]:
+        spec = make_spec(filters=2, **{**layer, "kernel_size": 3})
+        for _ in range(2):   # second call served from the cache
+            y = keras_conv2d_transpose(spec, x, kernel, None)
+            np.testing.assert_allclose(y, keras_by_hand(spec, x, kernel, None), atol=1e-12)
+
+
 def test_nhwc_equals_nchw():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)

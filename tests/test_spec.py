@@ -292,3 +292,79 @@ def test_to_config_round_trips() -> None:
     resolved = make_spec(filters=3, kernel_size=1)
     assert parse_config(resolved.to_config()).to_config() == resolved.to_config()
     assert resolved.data_format_source != "config"
+
+
+# ---------------------------------------------------------------- robustness (review findings)
+
+def test_numpy_integers_are_accepted() -> None:
+    np = pytest.importorskip("numpy")
+    spec = make_spec(filters=np.int64(4), kernel_size=np.array([3, 3]), strides=np.int32(2))
+    assert (spec.filters, spec.kernel_size, spec.strides) == (4, (3, 3), (2, 2))
+    assert type(spec.filters) is int
+    assert spec.output_shape(np.array([1, 5, 5, 3])) == (1, 11, 11, 4)  # valid: 5*2 + (3-2)
+    with pytest.raises(ConvtError, match="filters"):
+        make_spec(filters=np.bool_(True), kernel_size=3)
+
+
+def test_input_shape_as_text_or_garbage() -> None:
+    spec = make_spec(filters=4, kernel_size=2, strides=2)
+    assert spec.output_shape("1,5,5,3") == (1, 10, 10, 4)
+    for bad in (None, 5, {"a": 1}):
+        with pytest.raises(ConvtError, match="input_shape"):
+            spec.output_shape(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["1,,5,3", "1,\u0665,5,3", "1,+5,5,3", "1, 5 5,3"])
+def test_parse_shape_is_strict(text: str) -> None:
+    with pytest.raises(ConvtError, match="input_shape"):
+        parse_shape(text)
+
+
+@pytest.mark.parametrize("value", [None, 5, b"1,2"])
+def test_parse_shape_rejects_non_text(value: object) -> None:
+    with pytest.raises(ConvtError, match="input_shape"):
+        parse_shape(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("args,field", [
+    ((-3, 3, 2, 1, "same", None), "input length"),
+    ((5, 3, 2, 1, "foo", None), "padding"),
+    ((5, 0, 2, 1, "same", None), "kernel_size"),
+    ((5, 3, 2, 1, "same", 2), "output_padding"),
+])
+def test_keras_output_length_validates(args: tuple, field: str) -> None:
+    with pytest.raises(ConvtError, match=field):
+        keras_output_length(*args)
+
+
+def test_crop_for_axis_validates() -> None:
+    with pytest.raises(ConvtError, match="kernel_size"):
+        crop_for_axis(0, 2, 1, "same", None)
+    with pytest.raises(ConvtError, match="output_padding"):
+        crop_for_axis(3, 2, 1, "same", 5)
+
+
+def test_config_file_encodings_and_structure(tmp_path: Path) -> None:
+    good = {"filters": 4, "kernel_size": 3}
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(good).encode())
+    assert load_config(bom).filters == 4
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"filters": 4, "kernel_size": 3, "name": "\xe9"}')
+    with pytest.raises(ConvtError, match="not UTF-8"):
+        load_config(latin)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(ConvtError, match="config"):
+        load_config(deep)
+    dup = tmp_path / "dup.json"
+    dup.write_text('{"filters": 4, "kernel_size": 3, "filters": 8}')
+    with pytest.raises(ConvtError, match="'filters' is given twice"):
+        load_config(dup)
+
+
+def test_bad_keras_json_value_is_attributed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "keras.json").write_text(json.dumps({"image_data_format": "NCHW"}))
+    with pytest.raises(ConvtError, match="image_data_format in .*keras.json.* is 'NCHW'"):
+        make_spec(filters=1, kernel_size=1)

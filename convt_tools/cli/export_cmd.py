@@ -70,7 +70,7 @@ def _human(info: dict[str, Any]) -> list[str]:
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the .onnx model.")
-@click.option("--weights", type=click.Path(dir_okay=False),
+@click.option("-w", "--weights", type=click.Path(dir_okay=False),
               help=".npz with 'kernel' (kh, kw, filters, in_channels) and 'bias' (filters,). "
                    "Without it, weights are drawn from the layer's initializers.")
 @click.option("--input-shape", "input_shape",
@@ -102,8 +102,10 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     """
     from ..exporter import (DEFAULT_OPSET, describe_model, export_spec, save_model,
                             uses_external_data)
+    from ..io import ensure_distinct
     from ..weights import load_weights
 
+    ensure_distinct(output, config=config, weights=weights)
     opset_n = DEFAULT_OPSET if opset is None else _integer("opset", opset)
     seed_n = 0 if seed is None else _integer("seed", seed)
     spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS})

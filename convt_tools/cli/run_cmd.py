@@ -87,13 +87,16 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
     convt run layer.json --input x.npy -o y.npy
     convt run layer.json --input x.npy --weights w.npz --engine onnxruntime -o y.npy
     """
-    from ..io import save_npy
+    from ..io import check_allocation, ensure_distinct, save_npy
 
+    ensure_distinct(output, config=config, input=input_path, weights=weights)
     spec = load_config(config)
     x = _load_input(input_path, spec)
     in_channels = int(x.shape[spec.channels_axis])
     kernel, bias, source = _weights(spec, weights, in_channels, seed)
-    spec.activated_output_shape(x.shape, in_channels)  # glu on an odd axis: clear error
+    out_shape = spec.activated_output_shape(x.shape, in_channels)  # glu on an odd axis: clear error
+    check_allocation(out_shape, np.float32, "input_shape",
+                     f"the output {out_shape} of input {tuple(x.shape)}")
     if engine == "reference":
         y = _run_reference(spec, x, kernel, bias)
     else:

@@ -517,7 +517,10 @@ def keras_conv2d_transpose(spec: "Conv2DTransposeSpec", x: np.ndarray, kernel: n
                      "input_shape", f"the output {out_shape} of input {tuple(x.shape)}")
     if not spec.use_bias:
         bias = None
-    elif bias is not None and np.shape(bias) != (spec.filters,):
+    elif bias is None:
+        raise ConvtError(f"bias: the layer has use_bias=True but no bias was given; pass the "
+                         f"({spec.filters},) bias (zeros if that is what it holds).", field="bias")
+    elif np.shape(bias) != (spec.filters,):
         raise fail("bias", np.shape(bias), f"expected ({spec.filters},)")
     pads, output_padding = _keras_pads(spec)
     w = kernel.transpose(3, 2, 0, 1)

@@ -311,15 +311,34 @@ def weights_from_model(model: Any, spec: Conv2DTransposeSpec
 
 
 def _load_model(model: Any) -> Any:
+    """A ModelProto as is; a path through the untrusted-model loader of ``convt check``."""
     import onnx
 
     if isinstance(model, onnx.ModelProto):
         return model
-    try:
-        return onnx.load(str(model))
-    except Exception as exc:  # onnx raises several types for unreadable files
-        raise ConvtError(f"model: cannot load {str(model)!r} as an ONNX model ({exc}).",
-                         field="model") from None
+    if not isinstance(model, (str, os.PathLike)):
+        raise ConvtError(f"model: got {type(model).__name__}; expected a path to an .onnx "
+                         f"file or an onnx.ModelProto.", field="model")
+    from .check.loading import load_model
+
+    return load_model(model)
+
+
+def _model_input_shape(model: Any, spec: Conv2DTransposeSpec) -> tuple[int | None, ...] | None:
+    """The model's static input dims (``None`` where symbolic), else the spec's, merged per dim."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim if len(model.graph.input) == 1 else []
+    if len(dims) != 4:
+        return spec.input_shape
+    static = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+    fallback = spec.input_shape if spec.input_shape and len(spec.input_shape) == 4 else (None,) * 4
+    return tuple(s if s is not None else f for s, f in zip(static, fallback))
+
+
+def _require_spec(spec: Any) -> None:
+    if not isinstance(spec, Conv2DTransposeSpec):
+        raise ConvtError(f"spec: got {type(spec).__name__}; expected a Conv2DTransposeSpec "
+                         f"(from convt_tools.load_config(path) or parse_config(dict)).",
+                         field="spec")
 
 
 # --------------------------------------------------------------------------
@@ -428,7 +447,8 @@ def _alternatives(spec: Conv2DTransposeSpec, kernel: np.ndarray,
         alts.append(("the kernel's height/width axes are swapped", spec,
                      kernel.transpose(1, 0, 2, 3), bias))
     if bias is not None and np.any(bias):
-        alts.append(("the bias is missing", spec, kernel, None))
+        alts.append(("the bias is missing", dataclasses.replace(spec, use_bias=False),
+                     kernel, None))
     if spec.activation != "linear":
         alts.append((f"the activation {spec.activation!r} is missing",
                      dataclasses.replace(spec, activation="linear"), kernel, bias))
@@ -535,6 +555,7 @@ def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None
     random (:func:`validation_weights`). Returns a :class:`ValidationResult`;
     bad arguments raise :class:`ConvtError`.
     """
+    _require_spec(spec)
     prov = resolve_providers(providers)
     notes: list[str] = []
     x = None if x is None else np.asarray(x)
@@ -627,10 +648,21 @@ def validate_model(model_or_path: Any, spec: Conv2DTransposeSpec, *,
     catch a wrong ``W``/``B`` in the model), else read back from the model by
     :func:`weights_from_model`.
     """
+    _require_spec(spec)
     model = _load_model(model_or_path)
     note = "given"
+    missing_bias = False
     if kernel is None:
         kernel, bias, note = weights_from_model(model, spec)
-    return validate_spec(spec, kernel=kernel, bias=bias, x=x, input_shape=input_shape,
-                         seed=seed, rtol=rtol, atol=atol, providers=providers, model=model,
-                         name=name, weights_note=note)
+        missing_bias = spec.use_bias and "has no B" in note
+    if input_shape is None and x is None:
+        input_shape = _model_input_shape(model, spec)
+    result = validate_spec(spec, kernel=kernel, bias=bias, x=x, input_shape=input_shape,
+                           seed=seed, rtol=rtol, atol=atol, providers=providers, model=model,
+                           name=name, weights_note=note)
+    if missing_bias and result.passed:
+        result.passed = False
+        result.message = ("the config has use_bias=True but the model's ConvTranspose has no "
+                          "B input, so the model cannot reproduce the layer's bias; give "
+                          "--weights to compare against the real bias, or fix the config")
+    return result

@@ -169,3 +169,50 @@ def test_given_input_is_used():
     x = np.random.default_rng(0).standard_normal((1, 3, 2, 5)).astype(np.float32)
     result = validate_spec(SPEC, x=x)
     assert result.passed and result.input_shape == (1, 3, 2, 5) and result.input_source == "--input"
+
+
+# ---------------------------------------------------------------- review findings
+
+def test_bias_less_model_fails_when_the_config_uses_a_bias(weights):
+    kernel, bias = weights
+    model = exported(SPEC, kernel, bias)
+    del convt_node(model).input[2]
+    # Weights read back from the model: the missing B would be invisible without this rule.
+    result = validate_model(model, SPEC)
+    assert not result.passed
+    assert "use_bias=True" in result.message and "no B input" in result.message
+    no_bias_spec = make_spec(filters=4, kernel_size=3, strides=2, padding="same",
+                             activation="relu", use_bias=False)
+    assert validate_model(exported(no_bias_spec, kernel, None), no_bias_spec).passed
+
+
+def test_model_with_static_input_dims_is_fed_its_own_shape(weights, tmp_path):
+    kernel, bias = weights
+    from convt_tools.exporter import export_spec, save_model
+
+    model = export_spec(SPEC, kernel, bias, input_shape=(1, 6, 9, kernel.shape[3]))
+    save_model(model, tmp_path / "m.onnx")
+    result = validate_model(tmp_path / "m.onnx", SPEC)
+    assert result.passed, result.message
+    assert result.input_shape == (1, 6, 9, kernel.shape[3])
+
+
+@pytest.mark.parametrize("bad", ["layer.json", None, {"filters": 2}])
+def test_spec_argument_must_be_a_spec(bad):
+    with pytest.raises(ConvtError, match="^spec: got"):
+        validate_spec(bad)  # type: ignore[arg-type]
+
+
+def test_model_argument_type_and_unsafe_external_data(weights, tmp_path):
+    kernel, bias = weights
+    with pytest.raises(ConvtError, match="^model: got bytes"):
+        validate_model(b"\x08\x01", SPEC)
+    model = exported(SPEC, kernel, bias)
+    w = next(i for i in model.graph.initializer if i.name == "W")
+    w.ClearField("raw_data")
+    w.data_location = onnx.TensorProto.EXTERNAL
+    entry = w.external_data.add()
+    entry.key, entry.value = "location", "../../etc/passwd"
+    onnx.save(model, tmp_path / "escape.onnx")
+    with pytest.raises(ConvtError, match="^model:"):
+        validate_model(tmp_path / "escape.onnx", SPEC, kernel=kernel, bias=bias)

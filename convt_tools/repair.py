@@ -18,17 +18,35 @@ and no ``output_shape``::
 
 Zero kernel taps add exact zeros, so the padded kernel reproduces a negative
 ``begin`` or an extension beyond ``stride - 1`` exactly; the padded ``W`` is a
-new initializer (the original stays for any other user). Every repair is
-proven before anything is returned: the repaired node runs in onnxruntime
-on seeded inputs and must equal the NumPy reference under the intent, and
-for ``ort`` also the original node; the whole repaired model must pass
-``onnx.checker`` and run.
+new initializer (a Constant node inside a model-local function), and the
+original initializer is dropped once nothing in the model (any graph,
+subgraph or function, or a graph input or output) refers to it any more.
+
+Nodes in the bodies of model-local functions are repaired in place like any
+other. Their input sizes come from the call sites (when they all agree); an
+``output_shape`` node whose input size is unknown is refused, and a node with
+an attribute bound at the call site (``ref_attr_name``) is refused when it
+needs a repair and listed as not checked otherwise.
+
+``ort`` means what the installed onnxruntime computes, measured: a node
+onnxruntime refuses (negative pads, ``output_padding >= stride``, pads with
+auto_pad) has no such behaviour, so the ``ort`` repair of it is refused.
+
+Every repair is proven before anything is returned: the repaired node runs
+in onnxruntime on seeded inputs and must equal the NumPy reference under the
+intent, and for ``ort`` also the original node; the whole repaired model must
+pass ``onnx.checker`` and run. The proof is bounded like ``convt check``'s
+probe (:data:`~convt_tools.check.MAX_PROBE_ELEMENTS`): above the cap a form
+whose pads do not depend on the input size is proven at stand-in sizes (the
+report says so), an ``output_shape`` node is refused, and the whole-model run
+is skipped.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -36,10 +54,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .check import (
-    INTENTS, SAME, ConvTAttrs, NodeContext, OrtRefused, Window, _first_line,
-    apply_input_shapes, apply_window, close, default_opset, describe_windows, full_output,
-    infer_shapes, intent_windows, iter_convtranspose, load_model, max_abs_diff, node_context,
-    ort_version, probe_ort, run_ort, single_node_model, static_findings,
+    INTENTS, MAX_PROBE_ELEMENTS, ConvTAttrs, NodeContext, OrtRefused, Window, _first_line,
+    apply_input_shapes, apply_window, bound_attributes, close, default_opset, describe_windows,
+    full_output, infer_shapes, intent_windows, iter_convtranspose, iter_model_graphs,
+    max_abs_diff, node_context, ort_version, probe_elements, probe_ort, resolve_model, run_ort,
+    single_node_model, static_findings,
 )
 from .errors import ConvtError
 
@@ -152,50 +171,75 @@ def _attrs_for_intent(attrs: ConvTAttrs, codes: Sequence[str]) -> tuple[ConvTAtt
     return attrs, []
 
 
-def _sizes_to_probe(ctx: NodeContext) -> list[tuple[int, ...]]:
+def _sizes_to_probe(ctx: NodeContext, w_shape: Sequence[int]
+                    ) -> tuple[list[tuple[int, ...]], str]:
+    """The input sizes to plan and prove at, and a note when they are stand-ins.
+
+    The real size when known and within :data:`MAX_PROBE_ELEMENTS`; else, for
+    forms whose pads do not depend on the size, two stand-in sizes (the plans
+    must agree); ``output_shape`` without a usable real size is refused.
+    """
     a = ctx.attrs
     assert a is not None
     sizes = ctx.sizes
+    label = ctx.ref.label
     if sizes is not None and all(n is not None for n in sizes):
-        return [tuple(int(n) for n in sizes)]  # type: ignore[arg-type]
+        real = tuple(int(n) for n in sizes)  # type: ignore[arg-type]
+        need = probe_elements(a, int(w_shape[0]), int(w_shape[1]) * a.group, real)
+        if need <= MAX_PROBE_ELEMENTS:
+            return [real], ""
+        why = (f"proving it at the real input size {list(real)} needs {need} elements, above "
+               f"the cap of {MAX_PROBE_ELEMENTS}")
+        if a.output_shape is not None:
+            raise RepairRefused(
+                f"node {label!r}: output_shape {list(a.output_shape)} makes its pads depend on "
+                f"the input size, and {why}; nothing written.", field="input_shape")
+        return list(STAND_INS), (f"planned and proven at stand-in sizes {list(STAND_INS)}: "
+                                 f"{why}; this form's pads do not depend on the input size")
     if a.output_shape is not None:
+        if ctx.ref.function:
+            raise RepairRefused(
+                f"node {label!r} in {ctx.ref.graph_path}: output_shape "
+                f"{list(a.output_shape)} makes its pads depend on the input size, which is "
+                f"bound at each call site of function {ctx.ref.function!r} (and the call sites "
+                f"do not all pass one known size); nothing written.", field="model")
         raise RepairRefused(
-            f"node {ctx.ref.label!r}: output_shape {list(a.output_shape)} fixes the output size, "
+            f"node {label!r}: output_shape {list(a.output_shape)} fixes the output size, "
             f"so its pads depend on the input size, which is unknown here; give "
             f"--input-shape NAME=DIMS (the repaired node is then exact for that size).",
             field="input_shape")
-    return [tuple(known if known is not None else stand for known, stand in
-                  zip(sizes or (None,) * a.rank, pair)) for pair in STAND_INS]
+    stand = [tuple(known if known is not None else stand for known, stand in
+                   zip(sizes or (None,) * a.rank, pair)) for pair in STAND_INS]
+    return stand, (f"input size unknown: planned at stand-in sizes {stand}; this form's pads "
+                   f"do not depend on the size")
 
 
 def _windows(ctx: NodeContext, attrs: ConvTAttrs, intent: str, size: tuple[int, ...],
              w_probe: np.ndarray, b_probe: np.ndarray | None, opset: int,
              rng: np.random.Generator, codes: Sequence[str]) -> tuple[tuple[Window, ...], str]:
     """The target windows at ``size`` and a note on where they came from."""
-    unambiguous = attrs.output_shape is None and attrs.auto_pad not in SAME
     if intent != "ort":
         return intent_windows(attrs, size, intent), ""
     if "CT005" in codes:
-        raise RepairRefused(
-            f"node {ctx.ref.label!r}: onnxruntime {ort_version()} refuses pads together with "
-            f"auto_pad, so there is no onnxruntime behaviour to reproduce; use --intent "
-            f"onnx-spec or tf.", field="intent")
+        raise _ort_refuses(ctx, "pads together with auto_pad")
     c_in = w_probe.shape[0]
     try:
         window, _, _ = probe_ort(ctx.ref, attrs, (1, c_in, *size), w_probe, b_probe, opset, rng)
     except OrtRefused as exc:
-        if unambiguous:
-            return intent_windows(attrs, size, "onnx-spec"), (
-                f"onnxruntime {ort_version()} refuses this node ({exc}); its explicit-pads "
-                f"formula is unambiguous, so every intent gives this same repair")
-        raise RepairRefused(f"node {ctx.ref.label!r}: onnxruntime {ort_version()} refuses to "
-                            f"run it ({exc}); use --intent onnx-spec or tf.",
-                            field="intent") from None
+        raise _ort_refuses(ctx, str(exc)) from None
     if window is None:
         raise RepairRefused(f"node {ctx.ref.label!r}: onnxruntime's output at input size {size} "
                             f"matches no window of the transposed convolution; refusing to guess.",
                             field="intent")
     return window, f"onnxruntime {ort_version()} measured at input size {list(size)}"
+
+
+def _ort_refuses(ctx: NodeContext, why: str) -> RepairRefused:
+    """The ``ort`` intent on a node onnxruntime will not run: nothing to reproduce."""
+    return RepairRefused(
+        f"node {ctx.ref.label!r}: onnxruntime {ort_version()} refuses this node ({why}), so "
+        f"there is no onnxruntime behaviour to reproduce; use --intent tf or --intent "
+        f"onnx-spec.", field="intent")
 
 
 def _plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
@@ -208,11 +252,14 @@ def _plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
     attrs, notes = _attrs_for_intent(a0, codes)
     w_shape = ctx.w_shape
     if w_shape is None:
-        raise RepairRefused(f"node {ref.label!r}: the shape of W is unknown.", field="model")
+        raise RepairRefused(f"node {ref.label!r} in {ref.graph_path}: the shape of W is unknown"
+                            + (f" (an input of function {ref.function!r} whose call sites do "
+                               f"not all pass one known shape)" if ref.function else "")
+                            + "; nothing written.", field="model")
     w_probe = rng.standard_normal(w_shape).astype(np.float32)
     b_probe = rng.standard_normal(w_shape[1] * attrs.group).astype(np.float32) \
         if ctx.b_shape is not None or (len(ref.node.input) > 2 and ref.node.input[2]) else None
-    sizes = _sizes_to_probe(ctx)
+    sizes, size_note = _sizes_to_probe(ctx, w_shape)
     plans: list[list[AxisPlan]] = []
     shown = ""
     for size in sizes:
@@ -227,9 +274,8 @@ def _plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
         raise RepairRefused(f"node {ref.label!r}: under intent {intent} its crop depends on the "
                             f"input size (probed at {sizes}); give --input-shape.",
                             field="input_shape")
-    if len(sizes) > 1:
-        notes.append(f"input size unknown: planned at stand-in sizes {sizes}; this form's pads "
-                     f"do not depend on the size")
+    if size_note:
+        notes.append(size_note)
     axes = plans[0]
     new = {"pads": [axes[0].pad_begin, axes[1].pad_begin, axes[0].pad_end, axes[1].pad_end]}
     if any(p.output_padding for p in axes):
@@ -259,15 +305,18 @@ def _padded_kernel(w: np.ndarray, axes: Sequence[AxisPlan], dilations: Sequence[
     return np.pad(w, widths)
 
 
-def _unique_name(model: Any, base: str) -> str:
-    from .check import iter_graphs
+def _names(g: Any) -> list[str]:
+    """Names in a GraphProto's inputs/outputs (ValueInfoProtos) or a FunctionProto's (strings)."""
+    return [v if isinstance(v, str) else v.name for v in (*g.input, *g.output)]
 
+
+def _unique_name(model: Any, base: str) -> str:
     taken: set[str] = set()
-    for _, g in iter_graphs(model.graph):
-        taken.update(t.name for t in g.initializer)
+    for _, g in iter_model_graphs(model):
+        taken.update(t.name for t in getattr(g, "initializer", ()))
         for n in g.node:
             taken.update(n.output)
-        taken.update(v.name for v in g.input)
+        taken.update(_names(g))
     name, i = base, 1
     while name in taken:
         i += 1
@@ -275,8 +324,14 @@ def _unique_name(model: Any, base: str) -> str:
     return name
 
 
-def _rewrite(model: Any, ctx: NodeContext, plan: NodePlan, axes: Sequence[AxisPlan]) -> np.ndarray:
-    """Replace the node in its graph (and add a padded W when needed); return the new W."""
+def _rewrite(model: Any, ctx: NodeContext, plan: NodePlan, axes: Sequence[AxisPlan],
+             pending: list[tuple[Any, int, Any]]) -> np.ndarray:
+    """Replace the node in its graph (and add a padded W when needed); return the new W.
+
+    Inside a function the padded W is a Constant node; it is appended to
+    ``pending`` as ``(graph, index, node)`` and inserted by
+    :func:`_insert_pending` once every node is rewritten (indices stay valid).
+    """
     from onnx import helper, numpy_helper
 
     ref = ctx.ref
@@ -285,14 +340,23 @@ def _rewrite(model: Any, ctx: NodeContext, plan: NodePlan, axes: Sequence[AxisPl
     w = ctx.w
     if plan.kernel_padding:
         if w is None:
-            raise RepairRefused(f"node {ref.label!r}: the repair needs zero taps added to W "
-                                f"(a shift or an extension beyond stride-1), but W is not a "
-                                f"constant in the model.", field="model")
+            raise RepairRefused(f"node {ref.label!r} in {ref.graph_path}: the repair needs zero "
+                                f"taps added to W (a shift or an extension beyond stride-1), "
+                                f"but W is not a constant in "
+                                + (f"function {ref.function!r} (it is passed in by the caller)."
+                                   if ref.function else "the model."), field="model")
         w = _padded_kernel(w, axes, ctx.attrs.dilations)  # type: ignore[union-attr]
         name = _unique_name(model, f"{inputs[1]}_convt_padded")
-        ref.graph.initializer.append(numpy_helper.from_array(w, name))
-        plan.notes.append(f"new initializer {name!r} {list(w.shape)} (W with zero taps) "
-                          f"replaces {inputs[1]!r} for this node only")
+        tensor = numpy_helper.from_array(w, name)
+        if ref.function:
+            pending.append((ref.graph, ref.index,
+                            helper.make_node("Constant", [], [name], value=tensor)))
+            kind = "Constant node"
+        else:
+            ref.graph.initializer.append(tensor)
+            kind = "initializer"
+        plan.notes.append(f"new {kind} {name!r} {list(w.shape)} (W with zero taps) "
+                          f"replaces {inputs[1]!r} for this node")
         inputs[1] = name
     new = helper.make_node("ConvTranspose", inputs, list(node.output), name=node.name or None,
                            domain=node.domain or None, doc_string=node.doc_string or None,
@@ -300,6 +364,56 @@ def _rewrite(model: Any, ctx: NodeContext, plan: NodePlan, axes: Sequence[AxisPl
     new.attribute.extend(copy.deepcopy(a) for a in node.attribute if a.name not in _DROP)
     ref.graph.node[ref.index].CopyFrom(new)
     return w if w is not None else np.zeros(0)
+
+
+def _insert_pending(pending: Sequence[tuple[Any, int, Any]]) -> None:
+    """Insert each Constant node just before its ConvTranspose (last index first)."""
+    for graph, index, const in sorted(pending, key=lambda p: -p[1]):
+        nodes = list(graph.node)
+        nodes.insert(index, const)
+        del graph.node[:]
+        graph.node.extend(nodes)
+
+
+def _referenced(model: Any) -> set[str]:
+    """Every name a node input, a graph input or a graph output anywhere in ``model`` uses."""
+    used: set[str] = set()
+    for _, g in iter_model_graphs(model):
+        for n in g.node:
+            used.update(n.input)
+        used.update(_names(g))
+    return used
+
+
+def _replaced_weight(ctx: NodeContext, old_w: str) -> tuple[str, Any, str] | None:
+    """Where the W a padded copy replaces lives: ``(name, graph, "initializer"|"Constant node")``.
+
+    An initializer in this or an enclosing graph, or a Constant node in the
+    node's own graph (function bodies have no initializers); else None.
+    """
+    if old_w in ctx.ref.const_owner:
+        return old_w, ctx.ref.const_owner[old_w], "initializer"
+    if any(n.op_type == "Constant" and list(n.output) == [old_w] for n in ctx.ref.graph.node):
+        return old_w, ctx.ref.graph, "Constant node"
+    return None
+
+
+def _drop_unused_weights(model: Any, replaced: Sequence[tuple[str, Any, str, NodePlan]]) -> None:
+    """Remove replaced Ws ``(name, graph, kind, plan)`` that nothing refers to any more."""
+    used = _referenced(model)
+    for was, owner, kind, plan in replaced:
+        if was in used:
+            continue
+        if kind == "initializer":
+            field_, keep = owner.initializer, [t for t in owner.initializer if t.name != was]
+        else:
+            field_, keep = owner.node, [n for n in owner.node
+                                        if not (n.op_type == "Constant" and list(n.output) == [was])]
+        if len(keep) != len(field_):
+            kept = [copy.deepcopy(x) for x in keep]
+            del field_[:]
+            field_.extend(kept)
+            plan.notes.append(f"{kind} {was!r} removed: nothing in the model uses it any more")
 
 
 # --------------------------------------------------------------------------
@@ -324,20 +438,15 @@ def _prove_node(ctx: NodeContext, original_node: Any, repaired_node: Any, plan: 
         except OrtRefused as exc:
             raise RepairRefused(f"node {plan.name!r}: onnxruntime refuses the repaired node "
                                 f"({exc}); nothing written.", field="model") from None
-        full = full_output(x, w, attrs)
         if intent == "ort":
             try:
                 orig = run_ort(single_node_model(original_node, shape, w, b, opset), {"x": x})[0]
-            except OrtRefused:
-                orig = None
-            if orig is not None:
-                want = orig.astype(np.float64)
-                vs_orig = max_abs_diff(y, orig)
-            else:
-                want = apply_window(full, b, intent_windows(attrs, size, "onnx-spec"))
-                vs_orig = None
+            except OrtRefused as exc:
+                raise _ort_refuses(ctx, str(exc)) from None
+            want = orig.astype(np.float64)
+            vs_orig = max_abs_diff(y, orig)
         else:
-            want = apply_window(full, b, intent_windows(attrs, size, intent))
+            want = apply_window(full_output(x, w, attrs), b, intent_windows(attrs, size, intent))
             vs_orig = _original_diff(original_node, shape, w, b, x, y, opset)
         diff = max_abs_diff(y, want)
         record = {"input_shape": list(shape), "output_shape": list(y.shape),
@@ -359,11 +468,19 @@ def _original_diff(node: Any, shape: Sequence[int], w: np.ndarray, b: np.ndarray
     return max_abs_diff(y, orig)
 
 
-def _seeded_feeds(model: Any, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
+WHOLE_MODEL_MAX_ELEMENTS = 4 * MAX_PROBE_ELEMENTS
+
+
+def _seeded_feeds(model: Any, rng: np.random.Generator) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Seeded inputs for a whole-model run, or None and why not.
+
+    Not run when an input has unknown dims, or when an input or any tensor
+    shape inference knows of has more than :data:`WHOLE_MODEL_MAX_ELEMENTS`.
+    """
     from onnx import helper
 
     inits = {t.name for t in model.graph.initializer}
-    feeds = {}
+    dims_of: dict[str, list[int]] = {}
     for vi in model.graph.input:
         if vi.name in inits:
             continue
@@ -372,13 +489,27 @@ def _seeded_feeds(model: Any, rng: np.random.Generator) -> dict[str, np.ndarray]
         if dims and dims[0] is None:
             dims[0] = 1  # a free batch dim: run one sample
         if any(d is None for d in dims):
-            return None
+            return None, "graph inputs have unknown dims (give --input-shape)"
+        dims_of[vi.name] = dims  # type: ignore[assignment]
+    shapes, _, _ = infer_shapes(model)
+    sizes = {k: math.prod(1 if d is None else d for d in v) for k, v in shapes["main"].items()}
+    sizes.update({k: math.prod(v) for k, v in dims_of.items()})
+    big = max(sizes.items(), key=lambda kv: kv[1], default=("", 0))
+    if big[1] > WHOLE_MODEL_MAX_ELEMENTS:
+        return None, (f"tensor {big[0]!r} has {big[1]} elements, above the cap of "
+                      f"{WHOLE_MODEL_MAX_ELEMENTS} for a whole-model run")
+    feeds = {}
+    for vi in model.graph.input:
+        if vi.name not in dims_of:
+            continue
+        tt = vi.type.tensor_type
+        dims = dims_of[vi.name]
         dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
         if np.issubdtype(dtype, np.floating):
             feeds[vi.name] = rng.standard_normal(dims).astype(dtype)
         else:
             feeds[vi.name] = np.zeros(dims, dtype=dtype)
-    return feeds
+    return feeds, ""
 
 
 def _whole_model(original: Any, repaired: Any, intent: str, rng: np.random.Generator
@@ -398,9 +529,9 @@ def _whole_model(original: Any, repaired: Any, intent: str, rng: np.random.Gener
         else:
             raise RepairRefused(f"model: the repaired model fails onnx.checker "
                                 f"({_first_line(exc)}); nothing written.", field="model") from None
-    feeds = _seeded_feeds(original, rng)
+    feeds, why = _seeded_feeds(original, rng)
     if feeds is None:
-        out["summary"] = "not run: graph inputs have unknown dims (give --input-shape)"
+        out["summary"] = f"not run: {why}"
         return out
     try:
         new = run_ort(repaired, feeds)
@@ -440,8 +571,7 @@ def repair_model(model: Any, intent: str,
     if intent not in INTENTS:
         raise ConvtError(f"intent: got {intent!r}; expected one of {', '.join(INTENTS)}.",
                          field="intent")
-    label = name or (str(model) if isinstance(model, (str, os.PathLike)) else "model")
-    original = load_model(model) if isinstance(model, (str, os.PathLike)) else model
+    original, label = resolve_model(model, name)
     repaired = copy.deepcopy(original)
     shaped = apply_input_shapes(repaired, input_shapes or {})
     shapes, types, _ = infer_shapes(shaped)
@@ -449,29 +579,55 @@ def repair_model(model: Any, intent: str,
     rng = np.random.default_rng(seed)
     opset = default_opset(repaired)
     work = []
+    unchecked = 0
     for ref in iter_convtranspose(repaired):
         ctx = node_context(ref, shapes.get(ref.graph_path, {}), types.get(ref.graph_path, {}))
-        codes = sorted({f.code for f in static_findings(ctx)})
-        broken = [c for c in codes if c in BROKEN_CODES]
+        findings = static_findings(ctx)
+        codes = sorted({f.code for f in findings})
+        broken = sorted({f.code for f in findings
+                         if f.code in BROKEN_CODES and f.severity == "error"})
         if broken:
             raise RepairRefused(f"node {ref.label!r} in {ref.graph_path}: {', '.join(broken)} "
                                 f"(illegal kernel/group/attributes) cannot be repaired by "
                                 f"re-padding; fix the model first.", field="model")
         todo = [c for c in codes if c in REPAIR_CODES]
+        bound = bound_attributes(ref.node)
+        if bound and todo:
+            raise RepairRefused(
+                f"node {ref.label!r} in {ref.graph_path}: {', '.join(todo)}, but attribute(s) "
+                f"{sorted(bound)} are bound at each call site of function {ref.function!r}, so "
+                f"the node's crop is not known here and a rewrite would have to change every "
+                f"call site; nothing written.", field="model")
+        if bound or ctx.attrs is None:
+            unchecked += 1
+            why = (f"attribute(s) {sorted(bound)} bound at each call site" if bound else
+                   next(f.message for f in findings if f.code == "CT006"))
+            report.untouched.append(f"{ref.graph_path}/{ref.label} (not checked: {why})")
+            continue
         if not todo:
             report.untouched.append(f"{ref.graph_path}/{ref.label}")
             continue
         plan, axes, sizes = _plan_node(ctx, todo, intent, opset, rng)
         work.append((ctx, plan, axes, sizes))
+    pending: list[tuple[Any, int, Any]] = []
+    replaced: list[tuple[str, Any, str, NodePlan]] = []
     for ctx, plan, axes, sizes in work:
         attrs, _ = _attrs_for_intent(ctx.attrs, plan.codes)  # type: ignore[arg-type]
         original_node = copy.deepcopy(ctx.ref.node)
-        new_w = _rewrite(repaired, ctx, plan, axes)
+        new_w = _rewrite(repaired, ctx, plan, axes, pending)
+        where = _replaced_weight(ctx, original_node.input[1]) if plan.kernel_padding else None
+        if where is not None:
+            replaced.append((*where, plan))
         _prove_node(ctx, original_node, ctx.ref.graph.node[ctx.ref.index], plan, attrs, intent,
                     sizes, new_w, opset, rng)
         report.nodes.append(plan)
+    _insert_pending(pending)
+    _drop_unused_weights(repaired, replaced)
     if not work:
-        report.notes.append("nothing to repair: no runtime-dependent ConvTranspose node")
+        report.notes.append(
+            f"nothing repaired: {unchecked} ConvTranspose node(s) could not be checked (see "
+            f"untouched)" if unchecked else
+            "nothing to repair: no runtime-dependent ConvTranspose node")
     report.whole_model = _whole_model(apply_input_shapes(original, input_shapes or {}),
                                       apply_input_shapes(repaired, input_shapes or {}),
                                       intent, rng)

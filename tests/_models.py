@@ -115,6 +115,46 @@ def if_model(inner_attrs: dict[str, Any]) -> onnx.ModelProto:
     return model
 
 
+def function_model(attrs: dict[str, Any], *, w_inside: bool = False, k: Sequence[int] = (3, 3),
+                   ref_attrs: dict[str, str] | None = None,
+                   call_attrs: dict[str, Any] | None = None) -> onnx.ModelProto:
+    """``y = local.MyFn(x, W)`` whose body is ``fy = ConvTranspose(fx, fw; attrs)``.
+
+    ``w_inside``: W is a Constant node in the function body (the function then
+    takes only ``fx``) instead of the main graph's initializer passed in.
+    ``ref_attrs`` (``{attribute: caller's name}``) binds attributes at the call
+    site with ``ref_attr_name``; ``call_attrs`` are the call site's values.
+    """
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((2, 3, *k)).astype(np.float32)
+    node = helper.make_node("ConvTranspose", ["fx", "fw"], ["fy"], name="inner", **attrs)
+    for name, ref in (ref_attrs or {}).items():
+        a = onnx.AttributeProto(name=name, ref_attr_name=ref, type=onnx.AttributeProto.INTS)
+        node.attribute.append(a)
+    body = [node]
+    fn_inputs = ["fx", "fw"]
+    inits = []
+    call_inputs = ["x", "W"]
+    if w_inside:
+        body.insert(0, helper.make_node("Constant", [], ["fw"],
+                                        value=numpy_helper.from_array(w, "fw")))
+        fn_inputs, call_inputs = ["fx"], ["x"]
+    else:
+        inits.append(numpy_helper.from_array(w, "W"))
+    fn = helper.make_function("local", "MyFn", fn_inputs, ["fy"], body,
+                              [helper.make_opsetid("", OPSET)],
+                              attributes=sorted((ref_attrs or {}).values()))
+    call = helper.make_node("MyFn", call_inputs, ["y"], domain="local", name="call",
+                            **(call_attrs or {}))
+    graph = helper.make_graph(
+        [call], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, None, None])], inits)
+    model = helper.make_model(graph, functions=[fn], opset_imports=[
+        helper.make_opsetid("", OPSET), helper.make_opsetid("local", 1)])
+    model.ir_version = 8
+    return model
+
+
 def save(model: onnx.ModelProto, path: Any) -> str:
     """Write ``model`` to ``path`` (str or Path) and return it as a string."""
     onnx.save(model, str(path))

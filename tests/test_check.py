@@ -238,3 +238,113 @@ def test_constant_node_weights_are_used() -> None:
                               [helper.make_tensor_value_info("y", 1, None)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     assert "CT003" in codes(check_model(model, numeric=False))
+
+
+# ---- model-local functions ---------------------------------------------------
+
+def test_function_nodes_are_checked() -> None:
+    """A SAME_UPPER ConvTranspose inside model.functions is found, flagged and probed."""
+    report = check_model(M.function_model({"strides": [2, 2], "auto_pad": "SAME_UPPER"}))
+    (node,) = report.nodes
+    assert node.graph == "function:local.MyFn" and node.name == "inner"
+    assert {"CT010", "CT030"} <= {f.code for f in node.findings}
+    assert node.input_shape == (1, 2, 4, 5)  # bound from the call site
+    assert report.failed("error") and "function:local.MyFn" in report.to_text()
+
+
+@pytest.mark.parametrize("attrs,code", [
+    ({"strides": [2, 2], "pads": [-1, 0, 1, 0]}, "CT001"),
+    ({"strides": [2, 2], "output_padding": [2, 2]}, "CT002"),
+    ({"strides": [2, 2], "pads": [0, 0, 1, 1]}, "CT020"),
+    ({"strides": [2, 2], "output_shape": [8, 10]}, "CT013"),
+])
+def test_function_nodes_get_every_rule(attrs, code) -> None:
+    for w_inside in (False, True):
+        report = check_model(M.function_model(attrs, w_inside=w_inside))
+        assert code in codes(report), report.to_text()
+
+
+def test_function_attribute_bound_at_call_site_is_reported() -> None:
+    model = M.function_model({"pads": [1, 1, 1, 1]}, ref_attrs={"strides": "st"},
+                             call_attrs={"st": [2, 2]})
+    report = check_model(model)
+    (node,) = report.nodes
+    found = {f.code: f for f in node.findings}
+    assert found["CT007"].severity == "warning" and "'st'" in found["CT007"].message
+    assert "CT031" in found and "CT006" not in found
+    assert node.attributes["strides"] == "<bound at call site: st>"
+    json.dumps(report.to_dict())
+
+
+def test_function_without_call_site_shapes_is_not_an_error() -> None:
+    """No kernel_shape and W's shape unknown inside a function: a warning, not CT006 error."""
+    model = M.function_model({"strides": [2, 2], "pads": [1, 1, 1, 1]})
+    del model.graph.node[:]  # no call site: nothing binds W's shape
+    model.graph.node.append(helper.make_node("Identity", ["x"], ["y"]))
+    report = check_model(model)
+    (finding,) = [f for f in report.nodes[0].findings if f.code == "CT006"]
+    assert finding.severity == "warning" and "local.MyFn" in finding.message
+
+
+# ---- bounded numeric probe -----------------------------------------------------
+
+@pytest.mark.parametrize("n", [20000, 100000])
+def test_huge_static_input_is_probed_at_a_stand_in(n: int) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    report = check_model(M.clean_model(x_shape=(1, 3, n, n)))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 ** 28
+    node = report.nodes[0]
+    assert node.numeric["stand_in"] is True and node.numeric["input_shape"] == [1, 3, 5, 5]
+    (msg,) = [f.message for f in node.findings if f.code == "CT030"]
+    assert "above the cap" in msg and "stand-in" in msg
+
+
+def test_huge_output_shape_skips_the_probe() -> None:
+    model = M.convt_model({"strides": [2, 2], "output_shape": [200000, 200000]},
+                          x_shape=(1, 3, 100000, 100000))
+    report = check_model(model)
+    (msg,) = [f.message for f in report.nodes[0].findings if f.code == "CT031"]
+    assert "above the cap" in msg and "output_shape" in msg and "--input-shape" in msg
+
+
+def test_probe_memory_error_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    import convt_tools.check.probe as P
+
+    def boom(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(P, "probe_ort", boom)
+    (finding,) = check_model(M.clean_model()).nodes[0].findings
+    assert finding.code == "CT031" and "out of memory" in finding.message
+
+
+# ---- public API input ------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [b"not a model", None, 3, onnx.ModelProto()])
+def test_check_model_rejects_what_is_not_a_model(bad) -> None:
+    with pytest.raises(ConvtError, match="^model: "):
+        check_model(bad)
+
+
+def test_model_proto_with_external_data_is_a_convt_error(tmp_path: Path) -> None:
+    path = _external_model(tmp_path)
+    _set_location(path, "../../etc/passwd")
+    proto = onnx.load(str(path), load_external_data=False)
+    with pytest.raises(ConvtError, match="external file .*pass the model's path"):
+        check_model(proto)
+    with pytest.raises(ConvtError, match="not a relative path inside"):
+        check_model(str(path))
+
+
+def test_tf_same_window_comes_from_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One source of truth: the tf reading of SAME is spec.crop_for_axis / keras_output_length."""
+    import convt_tools.spec as S
+
+    a, _ = read_attrs(M.risky("same_lower").graph.node[0], (2, 3, 3, 3), 4)
+    assert intent_windows(a, (4, 5), "tf") == (Window(0, 8), Window(0, 10))
+    monkeypatch.setattr(S, "crop_for_axis", lambda *args: S.AxisCrop(7, 0, 0))
+    assert intent_windows(a, (4, 5), "tf") == (Window(7, 8), Window(7, 10))

@@ -124,3 +124,35 @@ def test_real_subprocess(tmp_path: Path) -> None:
     proc = subprocess.run(cmd + ["repair", src, "-o", str(out), "--intent", "ort"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and out.exists(), proc.stderr
+
+
+def test_huge_inputs_never_print_memory_error(tmp_path: Path) -> None:
+    for n in (20000, 100000):
+        path = M.save(M.risky("same_upper", x_shape=(1, 3, n, n)), tmp_path / f"m{n}.onnx")
+        result = run("check", path)
+        assert result.exit_code == 1, result.output
+        assert "MemoryError" not in result.output and "stand-in" in result.stdout
+        out = tmp_path / f"fixed{n}.onnx"
+        result = run("repair", path, "-o", out, "--intent", "tf")
+        assert result.exit_code == 0 and out.exists(), result.output
+        assert "above the cap" in result.stdout
+
+
+@pytest.mark.parametrize("form", ["neg_pads_begin", "op_ge_stride"])
+def test_repair_ort_intent_on_a_node_onnxruntime_refuses(tmp_path: Path, form: str) -> None:
+    src = M.save(M.risky(form), tmp_path / "m.onnx")
+    out = tmp_path / "fixed.onnx"
+    result = run("repair", src, "-o", out, "--intent", "ort")
+    assert result.exit_code == 1 and not out.exists()
+    assert "no onnxruntime behaviour to reproduce" in result.stderr
+    assert "--intent tf or --intent onnx-spec" in result.stderr
+
+
+def test_function_model_is_checked_and_repaired(tmp_path: Path) -> None:
+    src = M.save(M.function_model({"strides": [2, 2], "auto_pad": "SAME_UPPER"}),
+                 tmp_path / "m.onnx")
+    result = run("check", src)
+    assert result.exit_code == 1 and "[function:local.MyFn]" in result.stdout
+    out = tmp_path / "fixed.onnx"
+    assert run("repair", src, "-o", out, "--intent", "onnx-spec").exit_code == 0
+    assert run("check", out).exit_code == 0

@@ -115,6 +115,15 @@ _bad_pair = st.one_of(
     st.tuples(st.booleans(), st.integers(1, 3)),
     _junk,
 )
+def _legal_output_padding(value: Any) -> bool:
+    """Legal with strides (2, 2): an int or a pair of ints (not bools), each 0 or 1."""
+    def ok(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1
+    if isinstance(value, (list, tuple)):
+        return len(value) == 2 and all(ok(v) for v in value)
+    return ok(value)
+
+
 _BAD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "filters": st.one_of(st.integers(max_value=0), st.none(), _junk),
     "kernel_size": st.one_of(st.none(), _bad_pair),
@@ -123,7 +132,7 @@ _BAD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     # >= stride (2) on some axis, negative, or a wrong type.
     "output_padding": st.one_of(st.integers(min_value=2), st.integers(max_value=-1),
                                 st.tuples(st.integers(0, 1), st.integers(min_value=2)),
-                                _bad_pair.filter(lambda v: v != 0 and v != [0] * 2)),
+                                _bad_pair.filter(lambda v: not _legal_output_padding(v))),
     "padding": st.one_of(st.none(), st.integers(), st.text(max_size=8).filter(
         lambda s: s.lower() not in ("valid", "same"))),
     "data_format": st.one_of(st.integers(), st.text(max_size=16).filter(

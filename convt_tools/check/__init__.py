@@ -17,18 +17,21 @@ for every public name of the submodules that other code uses.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .attrs import AUTO_PADS, SAME, ConvTAttrs, _attributes_json, read_attrs
+from .attrs import AUTO_PADS, SAME, ConvTAttrs, _attributes_json, bound_attributes, read_attrs
 from .context import NodeContext, node_context
-from .graph import NodeRef, default_opset, iter_convtranspose, iter_graphs, tensor_array
-from .loading import _first_line, check_external_locations, load_model
+from .graph import (
+    NodeRef, default_opset, function_path, iter_convtranspose, iter_graphs, iter_model_graphs,
+    tensor_array,
+)
+from .loading import _first_line, check_external_locations, load_model, resolve_model
 from .probe import (
-    STAND_IN, OrtRefused, close, identify_window, make_model, max_abs_diff, numeric_check,
-    ort_version, probe_ort, probe_shape, run_ort, single_node_model,
+    MAX_PROBE_ELEMENTS, STAND_IN, OrtRefused, close, identify_window, make_model, max_abs_diff,
+    numeric_check, ort_version, probe_elements, probe_ort, probe_shape, run_ort,
+    single_node_model,
 )
 from .report import CODES, FAIL_LEVELS, SEVERITIES, CheckReport, Finding, NodeReport
 from .rules import legality, portability, runtime_dependent, static_findings
@@ -49,13 +52,15 @@ def check_model(model: Any, input_shapes: Mapping[str, Sequence[int | None]] | N
                 *, numeric: bool = True, seed: int = 0, name: str | None = None) -> CheckReport:
     """Check every ConvTranspose node of ``model`` (a path or a ModelProto).
 
+    Nodes in subgraphs and in the bodies of model-local functions
+    (``model.functions``, graph path ``function:<domain>.<name>``) are checked
+    too.
+
     Returns a :class:`CheckReport`; raises :class:`ConvtError` for unreadable
     input. ``input_shapes`` (``{input_name: dims}``, ``""`` for the only
     input) fixes graph-input shapes for shape inference and numeric checks.
     """
-    label = name or (str(model) if isinstance(model, (str, os.PathLike)) else "model")
-    if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)
+    model, label = resolve_model(model, name)
     shaped = apply_input_shapes(model, input_shapes or {})
     shapes, types, err = infer_shapes(shaped)
     report = CheckReport(label, ort_version(), [])

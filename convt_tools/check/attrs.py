@@ -11,6 +11,11 @@ The spatial rank comes from ``kernel_shape``, else from W's shape, else from
 X's. Malformed attributes (wrong lengths, values < 1, unknown ``auto_pad``)
 become CT006 findings; :func:`read_attrs` returns ``None`` for the attributes
 only when they are unusable (a stride, dilation or kernel below 1).
+
+Inside a model-local function an attribute may carry ``ref_attr_name``: its
+value is bound at each call site (:func:`bound_attributes`). Such attributes
+are left out of the parsed values and reported as CT007, so the node is
+checked only as far as its literal attributes go.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import numpy as np
 
 from .report import Finding
 
-__all__ = ["AUTO_PADS", "SAME", "ConvTAttrs", "read_attrs"]
+__all__ = ["AUTO_PADS", "SAME", "ConvTAttrs", "bound_attributes", "read_attrs"]
 
 SAME = ("SAME_UPPER", "SAME_LOWER")
 AUTO_PADS = ("NOTSET", "VALID", *SAME)
@@ -60,17 +65,35 @@ class ConvTAttrs:
         return p[i], p[i + self.rank]
 
 
+def bound_attributes(node: Any) -> dict[str, str]:
+    """``{attribute: ref_attr_name}`` for attributes a function's caller binds."""
+    return {a.name: a.ref_attr_name for a in node.attribute if a.ref_attr_name}
+
+
 def _attr_map(node: Any) -> dict[str, Any]:
+    """Literal attribute values (attributes bound at a call site are left out)."""
     from onnx import helper
 
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute if not a.ref_attr_name}
 
 
-def read_attrs(node: Any, w_shape: Sequence[int] | None,
-               x_rank: int | None) -> tuple[ConvTAttrs | None, list["Finding"]]:
-    """Parse and normalise; malformed attributes give CT006 (and ``None`` when unusable)."""
+def read_attrs(node: Any, w_shape: Sequence[int] | None, x_rank: int | None,
+               function: str = "") -> tuple[ConvTAttrs | None, list["Finding"]]:
+    """Parse and normalise; malformed attributes give CT006 (and ``None`` when unusable).
+
+    Attributes bound at a call site (``ref_attr_name``) give one CT007 and are
+    treated as absent. ``function`` names the enclosing model-local function:
+    there W and X are often function inputs of unknown shape, so a rank that
+    cannot be determined is a warning (not checked), not an error.
+    """
     a = _attr_map(node)
     problems: list[Finding] = []
+    bound = bound_attributes(node)
+    if bound:
+        problems.append(Finding("CT007", "attribute(s) " + ", ".join(
+            f"{k} (= the caller's {v!r})" for k, v in sorted(bound.items())) + " are bound at "
+            "each call site of the enclosing function, so their values are not checked here "
+            "(the node is checked as if they were absent)"))
     ks = tuple(int(v) for v in a["kernel_shape"]) if "kernel_shape" in a else None
     if ks is not None:
         rank = len(ks)
@@ -79,8 +102,14 @@ def read_attrs(node: Any, w_shape: Sequence[int] | None,
     elif x_rank is not None and x_rank >= 3:
         rank = x_rank - 2
     else:
-        return None, [Finding("CT006", "no kernel_shape attribute and the shape of W is "
-                              "unknown, so the spatial rank cannot be determined")]
+        if function:
+            return None, problems + [Finding(
+                "CT006", f"no kernel_shape attribute and W's shape is bound at the call sites "
+                f"of function {function!r}, so the spatial rank cannot be determined and the "
+                f"node is not checked", "warning")]
+        return None, problems + [Finding("CT006", "no kernel_shape attribute and the shape of "
+                                         "W is unknown, so the spatial rank cannot be "
+                                         "determined")]
     kernel = ks if ks is not None else tuple(int(v) for v in w_shape[2:])  # type: ignore[index]
 
     def ints(name: str, length: int, default: int) -> tuple[int, ...]:
@@ -124,7 +153,8 @@ def read_attrs(node: Any, w_shape: Sequence[int] | None,
 
 
 def _attributes_json(node: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {k: f"<bound at call site: {v}>"
+                           for k, v in bound_attributes(node).items()}
     for k, v in _attr_map(node).items():
         if isinstance(v, bytes):
             v = v.decode(errors="replace")

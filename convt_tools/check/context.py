@@ -58,7 +58,8 @@ def node_context(ref: NodeRef, shapes: Mapping[str, tuple[int | None, ...]],
     w_shape = tuple(w.shape) if w is not None else _known(shapes.get(w_name))
     b_shape = tuple(b.shape) if b is not None else (_known(shapes.get(b_name)) if b_name else None)
     x_shape = shapes.get(x_name)
-    attrs, findings = read_attrs(node, w_shape, None if x_shape is None else len(x_shape))
+    attrs, findings = read_attrs(node, w_shape, None if x_shape is None else len(x_shape),
+                                 ref.function)
     elem = types.get(x_name) or (types.get(w_name) if w_name else None)
     return NodeContext(ref, attrs, x_shape, w, w_shape, b, b_shape, elem, findings)
 

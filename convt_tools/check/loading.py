@@ -1,6 +1,8 @@
 """Loading untrusted ONNX models safely.
 
-Owns :func:`load_model` and the external-data containment rule: a model is
+Owns :func:`load_model`, :func:`resolve_model` (what the public entry points
+accept: a path or an ``onnx.ModelProto``, nothing else) and the external-data
+containment rule: a model is
 parsed with ``load_external_data=False``; every tensor stored outside the
 file (initializers, sparse initializers, node-attribute tensors, in the main
 graph, every subgraph and every function) must name a *relative* location
@@ -17,7 +19,7 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import ConvtError
 
-__all__ = ["check_external_locations", "load_model"]
+__all__ = ["check_external_locations", "load_model", "resolve_model"]
 
 
 def _import_onnx() -> Any:
@@ -113,6 +115,32 @@ def load_model(path: str | os.PathLike[str]) -> Any:
                              f"({type(exc).__name__}: {_first_line(exc)}).",
                              field="model") from None
     return model
+
+
+def resolve_model(model: Any, name: str | None = None) -> tuple[Any, str]:
+    """``(ModelProto, label)`` for a path (loaded with :func:`load_model`) or a ModelProto.
+
+    A ModelProto must have a graph and no tensor stored in an external file
+    (without the model's path there is no folder to check or read it from).
+    Anything else is a :class:`ConvtError` naming ``model``.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model), name or str(model)
+    onnx = _import_onnx()
+    if not isinstance(model, onnx.ModelProto):
+        raise ConvtError(f"model: got a value of type {type(model).__name__}; expected a path (str or "
+                         f"os.PathLike) or an onnx.ModelProto.", field="model")
+    if not model.HasField("graph"):
+        raise ConvtError("model: the ModelProto has no graph; expected a complete ONNX model.",
+                         field="model")
+    for t in _model_tensors(model):
+        if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
+            loc = {e.key: e.value for e in t.external_data}.get("location", "")
+            raise ConvtError(f"model: tensor {t.name!r} keeps its data in an external file "
+                             f"({loc!r}) that a ModelProto cannot be checked against; pass the "
+                             f"model's path instead (or load it with its external data).",
+                             field="model")
+    return model, name or "model"
 
 
 def _first_line(exc: BaseException) -> str:

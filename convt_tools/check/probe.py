@@ -15,30 +15,42 @@ Owns the numeric evidence:
   (onnxruntime refuses the node). Only 2-D nodes are probed, at batch 1 and
   the known input size; an unknown spatial size gets the stand-in
   :data:`STAND_IN` only when there is no ``output_shape`` (then the crop does
-  not depend on it).
+  not depend on it). Nodes inside model-local functions are probed like any
+  other when their shapes are known (bound from agreeing call sites, see
+  :mod:`convt_tools.check.shapes`); not when an attribute is bound at the
+  call site.
+
+Memory is bounded: :func:`probe_elements` (the largest of X, the full output
+``F`` and ``Y`` at batch 1) must stay within :data:`MAX_PROBE_ELEMENTS`. Above
+it a node whose crop does not depend on the input size (explicit pads,
+VALID, SAME: ``T = K - s + op``) is probed at the stand-in size instead; an
+``output_shape`` node is skipped (CT031). Running out of memory anyway is a
+CT031, never an exception.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import ConvtError
-from .attrs import ConvTAttrs
+from .attrs import ConvTAttrs, bound_attributes
 from .context import NodeContext
 from .graph import NodeRef
 from .loading import _first_line
 from .report import Finding
 from .windows import (
-    Window, apply_window, describe_windows, full_output, interpretation_words, interpretations,
-    odd_extra_side,
+    Window, apply_window, describe_windows, full_output, intent_windows, interpretation_words,
+    interpretations, odd_extra_side,
 )
 
 __all__ = [
-    "STAND_IN", "OrtRefused", "close", "identify_window", "make_model", "max_abs_diff",
-    "numeric_check", "ort_version", "probe_ort", "probe_shape", "run_ort", "single_node_model",
+    "MAX_PROBE_ELEMENTS", "STAND_IN", "OrtRefused", "close", "identify_window", "make_model", "max_abs_diff",
+    "numeric_check", "ort_version", "probe_elements", "probe_ort", "probe_shape", "run_ort",
+    "single_node_model",
 ]
 
 
@@ -156,30 +168,63 @@ def probe_ort(ref: NodeRef, attrs: ConvTAttrs, x_shape: Sequence[int], w: np.nda
 
 
 STAND_IN = 5
+MAX_PROBE_ELEMENTS = 2 ** 24
+
+
+def probe_elements(attrs: ConvTAttrs, c_in: int, c_out: int, sizes: Sequence[int]) -> int:
+    """Elements (batch 1) of the largest of X, the full output F and Y at ``sizes``."""
+    x = c_in * math.prod(sizes)
+    lengths = [max(attrs.natural_length(i, n) + attrs.output_padding[i], w.length)
+               for i, (n, w) in enumerate(zip(sizes, intent_windows(attrs, sizes, "onnx-spec")))]
+    return max(x, c_out * math.prod(lengths))
 
 
 def probe_shape(ctx: NodeContext) -> tuple[tuple[int, ...] | None, str]:
-    """The input shape to probe the node at, or None and the reason.
+    """The input shape to probe the node at and a note, or None and the reason.
 
     Known spatial sizes are used as they are; unknown ones are replaced by a
     stand-in (5) only when the node has no output_shape (then the crop does
-    not depend on the size). The batch is always 1.
+    not depend on the size). A known size whose probe would exceed
+    :data:`MAX_PROBE_ELEMENTS` is replaced by the stand-in under the same
+    condition (the note says so), else skipped. The batch is always 1.
     """
     a = ctx.attrs
     if a is None:
         return None, "the attributes are malformed"
+    fn = ctx.ref.function
+    inside = (f" (the node is inside model-local function {fn!r}, whose inputs are bound at "
+              f"each call site; its call sites do not all pass the same shape)") if fn else ""
+    bound = bound_attributes(ctx.ref.node)
+    if bound:
+        return None, (f"attribute(s) {sorted(bound)} are bound at each call site of function "
+                      f"{fn!r}")
     if a.rank != 2:
         return None, f"only 2-D ConvTranspose is checked numerically (this one is {a.rank}-D)"
     if ctx.w_shape is None:
-        return None, "the shape of W is unknown"
-    c_in = ctx.c_in if ctx.c_in is not None else ctx.w_shape[0]
+        return None, "the shape of W is unknown" + inside
+    c_in = int(ctx.c_in if ctx.c_in is not None else ctx.w_shape[0])
+    c_out = int(ctx.w_shape[1]) * a.group
     sizes = ctx.sizes or (None, None)
     if any(n is None for n in sizes):
         if a.output_shape is not None:
             return None, ("the input spatial size is unknown and output_shape makes the crop "
-                          "depend on it; give --input-shape")
+                          "depend on it; " + (inside.strip(" ()") if fn else "give --input-shape"))
         sizes = tuple(STAND_IN if n is None else n for n in sizes)
-    return (1, int(c_in), *(int(n) for n in sizes)), ""  # type: ignore[arg-type]
+    sizes = tuple(int(n) for n in sizes)  # type: ignore[arg-type]
+    need = probe_elements(a, c_in, c_out, sizes)
+    if need <= MAX_PROBE_ELEMENTS:
+        return (1, c_in, *sizes), ""
+    at = f"at input {[1, c_in, *sizes]} the probe needs {need} elements, above the cap of " \
+         f"{MAX_PROBE_ELEMENTS}"
+    if a.output_shape is not None:
+        return None, (f"{at}, and output_shape makes the crop depend on the input size, so a "
+                      f"smaller stand-in would not show it (a smaller --input-shape is "
+                      f"possible only where the model leaves the input size free)")
+    stand = (STAND_IN,) * a.rank
+    if probe_elements(a, c_in, c_out, stand) > MAX_PROBE_ELEMENTS:
+        return None, f"{at}, even at the stand-in size {list(stand)} (too many channels)"
+    return (1, c_in, *stand), (f"probed at the stand-in size {list(stand)}: {at}, and this "
+                               f"node's crop does not depend on the input size")
 
 
 def numeric_check(ctx: NodeContext, opset: int,
@@ -191,6 +236,20 @@ def numeric_check(ctx: NodeContext, opset: int,
     shape, why = probe_shape(ctx)
     if shape is None:
         return [Finding("CT031", f"numeric check skipped: {why}")], None
+    try:
+        findings, info = _numeric_check_at(ctx, shape, opset, rng)
+    except MemoryError:
+        return [Finding("CT031", f"numeric check skipped: out of memory probing at input "
+                        f"{list(shape)}")], None
+    if why and info is not None:
+        info["stand_in_reason"] = why
+        findings = [Finding(f.code, f"{f.message} ({why})", f.severity) for f in findings]
+    return findings, info
+
+
+def _numeric_check_at(ctx: NodeContext, shape: tuple[int, ...], opset: int,
+                      rng: np.random.Generator) -> tuple[list[Finding], dict[str, Any] | None]:
+    """:func:`numeric_check` at a given probe shape (already within the cap)."""
     a = ctx.attrs
     assert a is not None
     w = ctx.w if ctx.w is not None else rng.standard_normal(ctx.w_shape).astype(np.float32)

@@ -31,6 +31,7 @@ CODES: dict[str, tuple[str, str]] = {
     "CT004": ("group-mismatch", "error"),
     "CT005": ("pads-with-auto-pad", "error"),
     "CT006": ("malformed-attribute", "error"),
+    "CT007": ("attribute-bound-at-call-site", "warning"),
     "CT010": ("auto-pad-same", "error"),
     "CT011": ("auto-pad-same-kernel-lt-stride", "error"),
     "CT012": ("auto-pad-with-output-padding", "error"),

@@ -13,7 +13,8 @@
   :mod:`convt_tools.check.windows`.
 * :func:`portability`, CT020-CT022: legal forms some consumers mishandle.
 
-CT006 (malformed attributes) comes from :mod:`convt_tools.check.attrs`,
+CT006 (malformed attributes) and CT007 (attributes bound at a function's
+call site) come from :mod:`convt_tools.check.attrs`,
 CT030-CT033 (numerics) from :mod:`convt_tools.check.probe`.
 """
 

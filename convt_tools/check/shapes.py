@@ -7,6 +7,10 @@ given dim must agree with a dim the model fixes) and :func:`infer_shapes`
 (onnx shape inference, then per graph path, see :mod:`convt_tools.check.graph`,
 value name -> dims and -> element type; outer-scope values are visible in
 subgraphs; ``None`` is an unknown dim).
+
+The body of a model-local function is not shape-inferred; only its inputs
+get shapes, taken from its call sites when every call site (in the main graph
+and its subgraphs) passes the same shape (:func:`_bind_call_sites`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import copy
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import ConvtError
-from .graph import _node_label, _subgraphs
+from .graph import _node_label, _subgraphs, function_path
 from .loading import _first_line, _import_onnx
 
 __all__ = ["apply_input_shapes", "infer_shapes", "parse_input_shapes"]
@@ -105,8 +109,30 @@ def infer_shapes(model: Any) -> tuple[dict[str, dict[str, tuple[int | None, ...]
             t[init.name] = init.data_type
         shapes[path], types[path] = s, t
         for i, node in enumerate(graph.node):
+            calls.setdefault((node.domain, node.op_type), []).append(
+                [(s.get(v), t.get(v)) for v in node.input])
             for name, sub in _subgraphs(node):
                 walk(sub, f"{path}/{_node_label(node, i)}.{name}", s, t)
 
+    calls: dict[tuple[str, str], list[list[tuple[Any, Any]]]] = {}
     walk(inferred.graph, "main", {}, {})
+    for fn in model.functions:
+        s, t = _bind_call_sites(fn, calls.get((fn.domain, fn.name), []))
+        shapes[function_path(fn)], types[function_path(fn)] = s, t
     return shapes, types, error
+
+
+def _bind_call_sites(fn: Any, sites: list[list[tuple[Any, Any]]]
+                     ) -> tuple[dict[str, tuple[int | None, ...]], dict[str, int]]:
+    """Shapes and types of ``fn``'s inputs on which all its call sites agree."""
+    s: dict[str, tuple[int | None, ...]] = {}
+    t: dict[str, int] = {}
+    for j, name in enumerate(fn.input):
+        seen = {site[j] if j < len(site) else (None, None) for site in sites}
+        if len(seen) == 1:
+            shape, elem = seen.pop()
+            if shape is not None:
+                s[name] = shape
+            if elem:
+                t[name] = elem
+    return s, t

@@ -17,6 +17,16 @@ interpretations (:func:`intent_windows`):
 
 * ``tf`` (TensorFlow/Keras): ``T = L - O``; ``begin = T // 2`` if ``T >= 0``
   (odd extra cropped at the END) else ``0`` (zero rows appended at the end).
+  For SAME this *is* a Keras ``padding="same"`` layer with
+  ``output_padding=None`` (``O = in * s``, whatever the node's
+  ``output_padding``), so both ``O`` and ``begin`` come from
+  :func:`convt_tools.spec.keras_output_length` and
+  :func:`convt_tools.spec.crop_for_axis`, the one source of that rule. For
+  ``output_shape`` ``O`` is whatever the file says, usually not a length any
+  Keras layer produces, so ``crop_for_axis`` (which derives the total from
+  the layer's kernel, stride, dilation, padding and output_padding) cannot
+  give it; there TensorFlow's split of the total is applied to ``T = L - O``
+  directly (:func:`_tf_split`). The two agree where ``O = in * s``.
 * ``onnx-spec`` (ONNX Operators.md ConvTranspose, opset 11/22 text as
   shipped in onnx 1.23): ``T = L + op - O``; SAME_UPPER: ``begin = T // 2``
   (extra at the end); NOTSET/SAME_LOWER: ``begin = T - T // 2`` (extra at the
@@ -93,8 +103,7 @@ def intent_windows(attrs: ConvTAttrs, sizes: Sequence[int], intent: str) -> tupl
             out.append(Window(pb, nat + op - pb - pe))
             continue
         if intent == "tf":
-            t = nat - target
-            out.append(Window(t // 2 if t >= 0 else 0, target))
+            out.append(_tf_window(attrs, i, n, nat, target))
             continue
         t = nat + op - target
         upper = attrs.auto_pad == "SAME_UPPER"
@@ -105,6 +114,23 @@ def intent_windows(attrs: ConvTAttrs, sizes: Sequence[int], intent: str) -> tupl
                              field="intent")
         out.append(Window(t // 2 if upper else t - t // 2, target))
     return tuple(out)
+
+
+def _tf_window(attrs: ConvTAttrs, i: int, n: int, natural: int, target: int) -> Window:
+    """The ``tf`` window on axis ``i``: Keras's own rule for SAME, its split for output_shape."""
+    if attrs.output_shape is None:  # SAME: Keras "same" with output_padding None
+        from ..spec import crop_for_axis, keras_output_length
+
+        k, s, d = attrs.kernel[i], attrs.strides[i], attrs.dilations[i]
+        length = keras_output_length(n, k, s, d, "same", None)
+        assert length is not None
+        return Window(crop_for_axis(k, s, d, "same", None).begin, length)
+    return Window(_tf_split(natural - target), target)
+
+
+def _tf_split(total: int) -> int:
+    """``begin`` for an output_shape total ``T = L - O`` (see the module doc for why not spec)."""
+    return total // 2 if total >= 0 else 0
 
 
 def interpretations(attrs: ConvTAttrs, sizes: Sequence[int]) -> dict[str, tuple[Window, ...]]:

@@ -156,3 +156,17 @@ def test_function_model_is_checked_and_repaired(tmp_path: Path) -> None:
     out = tmp_path / "fixed.onnx"
     assert run("repair", src, "-o", out, "--intent", "onnx-spec").exit_code == 0
     assert run("check", out).exit_code == 0
+
+
+def test_repair_refuses_to_overwrite_its_input_model(tmp_path):
+    from convt_tools.cli import main as cli_main
+    from click.testing import CliRunner as Runner
+    import _models
+
+    path = tmp_path / "m.onnx"
+    _models.save(_models.risky("same_upper"), path)
+    before = path.read_bytes()
+    result = Runner().invoke(cli_main, ["repair", str(path), "-o", str(path), "--intent", "tf"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("Error: output:") and "also the model file" in result.stderr
+    assert path.read_bytes() == before

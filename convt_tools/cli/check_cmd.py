@@ -69,8 +69,10 @@ def repair(model: str, output: str, intent: str, input_shapes: tuple[str, ...],
            as_json: bool, seed: int) -> None:
     """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads."""
     from ..check import parse_input_shapes
+    from ..io import ensure_distinct
     from ..repair import RepairRefused, repair_model, save_model
 
+    ensure_distinct(output, model=model)
     ctx: Any = click.get_current_context()
     try:
         repaired, report = repair_model(model, intent, parse_input_shapes(input_shapes),

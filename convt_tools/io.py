@@ -14,6 +14,7 @@ a huge allocation.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import stat
@@ -127,6 +128,11 @@ def max_bytes() -> int:
         except ValueError:
             raise ConvtError(f"{MAX_BYTES_ENV}: got {env!r}; expected a number of bytes.",
                              field=MAX_BYTES_ENV) from None
+    return _half_ram()
+
+
+@functools.lru_cache(maxsize=1)
+def _half_ram() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX

@@ -226,6 +226,10 @@ class _Geometry:
         if ho < 0 or wo < 0:
             raise fail("pads", p, f"they crop more than the {h}x{wd} input produces "
                        f"(output {ho}x{wo})")
+        # Memory guard, once per geometry (cached): float32 is the least the output takes.
+        check_allocation((n, ho, wo, cout), np.float32, "input_shape",
+                         f"the output ({n}, {ho}, {wo}, {cout}) (N, H, W, C) of input "
+                         f"({n}, {h}, {wd}, {cin})")
         rows = _tap_slices(h, ho, kh, s[0], d[0], p[0])
         cols = _tap_slices(wd, wo, kw, s[1], d[1], p[1])
         plan, zero = _scatter_order(rows, cols, s, (ho, wo))
@@ -512,9 +516,6 @@ def keras_conv2d_transpose(spec: "Conv2DTransposeSpec", x: np.ndarray, kernel: n
         raise fail("kernel", kernel.shape, f"expected (kh, kw, filters, in_channels) = "
                    f"({kh}, {kw}, {f}, in_channels)")
     spec.check_input_shape(x.shape, kernel.shape[3])
-    out_shape = spec.output_shape(x.shape)
-    check_allocation(out_shape, np.float64 if x.dtype == np.float64 else np.float32,
-                     "input_shape", f"the output {out_shape} of input {tuple(x.shape)}")
     if not spec.use_bias:
         bias = None
     elif bias is None:

@@ -359,6 +359,9 @@ def save_model(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
     both files are written in a temporary folder next to ``path`` and renamed
     into place, the data first. ``model`` itself is not modified.
     """
+    if not isinstance(model, onnx.ModelProto):
+        raise fail("model", type(model).__name__, "expected an onnx.ModelProto "
+                   "(from export_spec)")
     dest = Path(path)
     if not uses_external_data(model):
         atomic_write(path, lambda tmp: onnx.save_model(model, tmp))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 import stat
 import tempfile
 import zipfile
@@ -27,7 +28,8 @@ import numpy as np
 
 from .errors import ConvtError
 
-__all__ = ["MAX_BYTES_ENV", "atomic_write", "check_allocation", "check_destination", "ensure_distinct", "load_npy",
+__all__ = ["MAX_BYTES_ENV", "atomic_write", "check_allocation", "check_destination", "ensure_distinct",
+           "xml_safe", "load_npy",
            "load_npz", "max_bytes", "save_npy"]
 
 MAX_BYTES_ENV = "CONVT_MAX_BYTES"
@@ -52,6 +54,9 @@ def check_destination(path: str | os.PathLike[str], field: str = "output") -> Pa
         kind = "a folder" if dest.is_dir() else "not a regular file (a device, pipe or socket)"
         raise ConvtError(f"{field}: {str(dest)!r} is {kind}; expected a path for a regular file.",
                          field=field)
+    if dest.is_file() and not dest.stat().st_mode & 0o222:
+        raise ConvtError(f"{field}: {str(dest)!r} is read-only; make it writable or choose "
+                         f"another path.", field=field)
     folder = dest.parent
     if not folder.is_dir():
         raise ConvtError(f"{field}: folder {str(folder)!r} does not exist.", field=field)
@@ -117,18 +122,38 @@ def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
     atomic_write(path, write)
 
 
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: object) -> str:
+    """``str(text)`` with the characters XML 1.0 forbids replaced by ``?``.
+
+    ElementTree escapes ``<>&"`` but writes control characters through,
+    which makes the document unparsable; names of configs and ONNX nodes are
+    untrusted, so every JUnit string goes through here.
+    """
+    return _XML_INVALID.sub("?", str(text))
+
+
 # ---------------------------------------------------------------- memory
 
-def max_bytes() -> int:
-    """The largest single array this tool allocates: ``$CONVT_MAX_BYTES``, else half the RAM."""
+def max_bytes() -> tuple[int, str]:
+    """The largest single array this tool allocates, and where that limit comes from.
+
+    ``$CONVT_MAX_BYTES`` (a positive, finite number of bytes such as ``4e9``),
+    else half of this machine's physical memory.
+    """
     env = os.environ.get(MAX_BYTES_ENV)
     if env:
         try:
-            return int(float(env))
+            value = float(env)
         except ValueError:
-            raise ConvtError(f"{MAX_BYTES_ENV}: got {env!r}; expected a number of bytes.",
-                             field=MAX_BYTES_ENV) from None
-    return _half_ram()
+            value = math.nan
+        if not (math.isfinite(value) and value >= 1):
+            raise ConvtError(f"{MAX_BYTES_ENV}: got {env!r}; expected a positive, finite number "
+                             f"of bytes, e.g. 4e9.", field=MAX_BYTES_ENV)
+        return int(value), f"set by {MAX_BYTES_ENV}"
+    return _half_ram(), f"half this machine's memory; set {MAX_BYTES_ENV} to change it"
 
 
 @functools.lru_cache(maxsize=1)
@@ -150,12 +175,10 @@ def check_allocation(shape: Sequence[int], dtype: Any, field: str, what: str) ->
     (e.g. "the output (1, 40000, 40000, 8)").
     """
     nbytes = math.prod(int(d) for d in shape) * np.dtype(dtype).itemsize
-    limit = max_bytes()
+    limit, source = max_bytes()
     if nbytes > limit:
-        raise ConvtError(
-            f"{field}: {what} would need {_gb(nbytes)} of memory, more than the {_gb(limit)} "
-            f"allowed (half this machine's memory; set {MAX_BYTES_ENV} to change it).",
-            field=field)
+        raise ConvtError(f"{field}: {what} would need {_gb(nbytes)} of memory, more than the "
+                         f"{_gb(limit)} allowed ({source}).", field=field)
 
 
 # ---------------------------------------------------------------- reading
@@ -179,6 +202,7 @@ def _check_npy_header(fh: IO[bytes], size: int, where: str, field: str) -> None:
         raise ConvtError(f"{field}: {where} is truncated or corrupt: its header declares "
                          f"shape {tuple(shape)} {dtype} ({needed:,} bytes) but only "
                          f"{max(size - fh.tell(), 0):,} bytes follow.", field=field)
+    check_allocation(shape, dtype, field, f"{where} (shape {tuple(shape)} {dtype})")
 
 
 def _magic(path: str | os.PathLike[str], field: str) -> bytes:

@@ -90,10 +90,17 @@ def _tap_slices(length: int, out_length: int, k: int, s: int, d: int,
     return result
 
 
-def _pair(name: str, value: Sequence[int], *, minimum: int) -> tuple[int, int]:
-    vals = tuple(int(v) for v in value)
+def _pair(name: str, value: int | Sequence[int], *, minimum: int) -> tuple[int, int]:
+    """An int (both axes) or two ints, each ``>= minimum``."""
+    allowed = f"expected an integer >= {minimum} or two of them"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value), int(value))
+    try:
+        vals = tuple(int(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise fail(name, value, allowed) from None
     if len(vals) != 2 or min(vals) < minimum:
-        raise fail(name, tuple(value), f"expected two integers >= {minimum}")
+        raise fail(name, value, allowed)
     return vals  # type: ignore[return-value]
 
 
@@ -124,9 +131,22 @@ def conv_transpose_nhwc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = Non
     w = np.asarray(w)
     b = None if b is None else np.asarray(b)
     out_dtype, acc = _compute_dtype(x, w, b)
-    geo = _geometry(x.shape, w.shape, None if b is None else b.shape, tuple(strides),
-                    tuple(dilations), tuple(pads), tuple(output_padding), group)
+    geo = _geometry(x.shape, w.shape, None if b is None else b.shape, _attr(strides, 2),
+                    _attr(dilations, 2), _attr(pads, 4), _attr(output_padding, 2), group)
     return _run(geo, x, w, b, out_dtype, acc)
+
+
+def _attr(value: object, n: int) -> tuple[object, ...]:
+    """An attribute as a hashable tuple; a single int means the same on every axis.
+
+    Anything else that is not a sequence is passed on as a 1-tuple, so that
+    the geometry's validation names the attribute and says what is allowed.
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value),) * n
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(value.tolist() if isinstance(value, np.ndarray) else value)
+    return (value,)
 
 
 def _run(geo: "_Geometry", x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
@@ -204,12 +224,16 @@ class _Geometry:
         s = _pair("strides", strides, minimum=1)
         d = _pair("dilations", dilations, minimum=1)
         op = _pair("output_padding", output_padding, minimum=0)
-        p = tuple(int(v) for v in pads)
+        try:
+            p = tuple(int(v) for v in pads)
+        except (TypeError, ValueError):
+            p = ()
         if len(p) != 4 or min(p) < 0:
             raise fail("pads", tuple(pads), "expected 4 non-negative integers "
                        "[h_begin, w_begin, h_end, w_end]")
         n, h, wd, cin = x_shape
-        if isinstance(group, bool) or int(group) < 1 or cin % group:
+        if not isinstance(group, (int, np.integer)) or isinstance(group, bool) \
+                or group < 1 or cin % group:
             raise fail("group", group, f"expected a positive divisor of C_in = {cin}")
         group = int(group)
         if w_shape[0] != cin:
@@ -508,9 +532,25 @@ def keras_conv2d_transpose(spec: "Conv2DTransposeSpec", x: np.ndarray, kernel: n
     ``output_padding`` = extend, ``W = kernel.transpose(3, 2, 0, 1)``; then
     ``ACTIVATIONS[spec.activation].numpy`` on the output in the Keras layout
     (axis -1 is width for ``channels_first``).
+
+    Precision: with a float16 compute dtype (``float16``/``mixed_float16``
+    policies) ``x``, ``kernel`` and ``bias`` are cast to float16 as Keras does
+    (accumulation in float32, result float16); otherwise the arrays' own
+    dtype is used. ``bias`` is required when ``spec.use_bias``.
     """
-    x = np.asarray(x)
-    kernel = np.asarray(kernel)
+    from .spec import Conv2DTransposeSpec
+
+    if not isinstance(spec, Conv2DTransposeSpec):
+        raise fail("spec", type(spec).__name__, "expected a Conv2DTransposeSpec "
+                   "(from convt_tools.load_config(path) or parse_config(dict))")
+    # A float16 compute dtype (float16 and mixed_float16 policies) casts inputs and
+    # weights to float16 as the Keras layer does; otherwise the arrays' own
+    # precision is kept, so float64 arrays give a float64 reference.
+    cast = "float16" if spec.dtype == "float16" else None
+    x = np.asarray(x) if cast is None else np.asarray(x, dtype=cast)
+    kernel = np.asarray(kernel) if cast is None else np.asarray(kernel, dtype=cast)
+    if bias is not None and cast is not None:
+        bias = np.asarray(bias, dtype=cast)
     if kernel.ndim != 4 or kernel.shape[:3] != spec.kernel_shape(0)[:3]:
         kh, kw, f, _ = spec.kernel_shape(0)
         raise fail("kernel", kernel.shape, f"expected (kh, kw, filters, in_channels) = "

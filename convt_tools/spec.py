@@ -659,6 +659,9 @@ def parse_config(obj: Any) -> Conv2DTransposeSpec:
 
 def load_config(path: str | os.PathLike[str]) -> Conv2DTransposeSpec:
     """Read a JSON layer config from ``path`` and parse it."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise fail("config", type(path).__name__, "expected a path (str or os.PathLike) to a "
+                   "JSON layer config; parse an in-memory dict with parse_config")
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:

@@ -324,13 +324,15 @@ def _load_model(model: Any) -> Any:
     return load_model(model)
 
 
-def _model_input_shape(model: Any, spec: Conv2DTransposeSpec) -> tuple[int | None, ...] | None:
+def _model_input_shape(model: Any, spec: Conv2DTransposeSpec | None
+                       ) -> tuple[int | None, ...] | None:
     """The model's static input dims (``None`` where symbolic), else the spec's, merged per dim."""
     dims = model.graph.input[0].type.tensor_type.shape.dim if len(model.graph.input) == 1 else []
+    own = None if spec is None else spec.input_shape
     if len(dims) != 4:
-        return spec.input_shape
+        return own
     static = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
-    fallback = spec.input_shape if spec.input_shape and len(spec.input_shape) == 4 else (None,) * 4
+    fallback = own if own and len(own) == 4 else (None,) * 4
     return tuple(s if s is not None else f for s, f in zip(static, fallback))
 
 
@@ -532,8 +534,12 @@ def _export(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | No
 
 
 def _check_sizes(spec: Conv2DTransposeSpec, shape: Sequence[int], in_ch: int) -> None:
-    """Refuse inputs, kernels or outputs too large to hold (float64 reference arrays)."""
+    """Refuse empty comparisons and arrays too large to hold (float64 reference arrays)."""
     out = spec.output_shape(shape)
+    if not math.prod(shape) or not math.prod(d for d in out if d is not None):
+        raise ConvtError(f"input_shape: input {tuple(shape)} gives output {out}, which has no "
+                         f"elements, so nothing would be compared; use a non-empty input.",
+                         field="input_shape")
     check_allocation(shape, np.float64, "input_shape", f"the input {tuple(shape)}")
     check_allocation(spec.kernel_shape(in_ch), np.float64, "filters",
                      f"the kernel {spec.kernel_shape(in_ch)}")
@@ -546,14 +552,16 @@ def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None
                   rtol: float | None = None, atol: float | None = None,
                   providers: Sequence[str] | str | None = None, opset: int | None = None,
                   model: Any = None, name: str | None = None,
-                  weights_note: str | None = None) -> ValidationResult:
+                  weights_note: str | None = None,
+                  input_source: str | None = None) -> ValidationResult:
     """Export ``spec`` (or take ``model``), run it in onnxruntime and compare with the reference.
 
     ``x`` (Keras layout) or a seeded standard-normal input of ``input_shape``
     (else ``spec.input_shape``, else a small default; unknown dims filled by
     :func:`default_input_shape`). Without ``kernel`` the weights are seeded
-    random (:func:`validation_weights`). Returns a :class:`ValidationResult`;
-    bad arguments raise :class:`ConvtError`.
+    random (:func:`validation_weights`). ``input_source`` says where
+    ``input_shape`` came from, for the report. Returns a
+    :class:`ValidationResult`; bad arguments raise :class:`ConvtError`.
     """
     _require_spec(spec)
     prov = resolve_providers(providers)
@@ -564,9 +572,14 @@ def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None
         if x.dtype.kind != "f":
             raise ConvtError(f"input: got dtype {x.dtype}; expected a float array.",
                              field="input")
+        if not np.isfinite(x).all():
+            raise ConvtError("input: contains NaN or infinity; validation compares finite "
+                             "values, so give a finite input.", field="input")
         shape, source = tuple(spec.check_input_shape(x.shape, in_ch)), "--input"
     else:
         shape, source = default_input_shape(spec, in_ch, input_shape)
+    if input_source is not None and x is None:
+        source = input_source
     in_ch = shape[spec.channels_axis]
     _check_sizes(spec, shape, in_ch)
     if kernel is None:
@@ -612,7 +625,7 @@ def _reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
     Keras (and the model) hand float16 values to the activation; otherwise a
     discontinuous activation (``hard_shrink``) could flip at its threshold.
     """
-    linear = dataclasses.replace(spec, activation="linear")
+    linear = dataclasses.replace(spec, activation="linear", dtype="float64")
     pre = keras_conv2d_transpose(linear, x.astype(np.float64), kernel, bias)
     if dtype == np.float16:
         pre = pre.astype(np.float16).astype(np.float64)
@@ -655,11 +668,25 @@ def validate_model(model_or_path: Any, spec: Conv2DTransposeSpec, *,
     if kernel is None:
         kernel, bias, note = weights_from_model(model, spec)
         missing_bias = spec.use_bias and "has no B" in note
+    static = _model_input_shape(model, None)
+    source = None
+    if x is not None and static is not None:
+        if len(np.shape(x)) != 4 or any(s is not None and s != d for s, d in zip(static, np.shape(x))):
+            raise ConvtError(f"input: shape {tuple(np.shape(x))} does not fit the model's input "
+                             f"{format_shape(static)}; give an input of that shape.", field="input")
     if input_shape is None and x is None:
         input_shape = _model_input_shape(model, spec)
+        source = "the model's static input dims" if static and any(
+            d is not None for d in static) else None
     result = validate_spec(spec, kernel=kernel, bias=bias, x=x, input_shape=input_shape,
                            seed=seed, rtol=rtol, atol=atol, providers=providers, model=model,
-                           name=name, weights_note=note)
+                           name=name, weights_note=note, input_source=source)
+    config_ch = None if spec.input_shape is None else spec.input_shape[spec.channels_axis]
+    model_ch = result.input_shape[spec.channels_axis]
+    if result.passed and config_ch is not None and config_ch != model_ch:
+        result.passed = False
+        result.message = (f"the config's build_config input has {config_ch} channels but the "
+                          f"model takes {model_ch}: the model is not this layer")
     if missing_bias and result.passed:
         result.passed = False
         result.message = ("the config has use_bias=True but the model's ConvTranspose has no "

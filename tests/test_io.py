@@ -170,3 +170,36 @@ def test_cli_refuses_huge_outputs_before_allocating(tmp_path: Path) -> None:
                                        "--input-shape", "1,5,5,3"])
     _one_line_exit_2(result, "filters: the kernel")
     assert not (tmp_path / "y.npy").exists() and not (tmp_path / "m.onnx").exists()
+
+
+def test_memory_guard_applies_to_arrays_in_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small, highly compressed .npz (a zip bomb) is refused before it is inflated."""
+    import io
+    big = io.BytesIO()
+    np.save(big, np.zeros((1000, 1000), np.float32))          # 4 MB of zeros
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("kernel.npy", big.getvalue())
+    assert (tmp_path / "bomb.npz").stat().st_size < 50_000
+    np.save(tmp_path / "x.npy", np.zeros((1000, 1000), np.float32))
+    monkeypatch.setenv("CONVT_MAX_BYTES", "1e6")
+    with pytest.raises(ConvtError, match=r"^weights: member 'kernel.npy' .* would need .* \(set by CONVT_MAX_BYTES\)"):
+        load_npz(tmp_path / "bomb.npz")
+    with pytest.raises(ConvtError, match=r"^input: .* would need"):
+        load_npy(tmp_path / "x.npy")
+
+
+@pytest.mark.parametrize("value", ["inf", "1e999", "-5", "0", "nan", "lots"])
+def test_bad_max_bytes_setting(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONVT_MAX_BYTES", value)
+    with pytest.raises(ConvtError, match="^CONVT_MAX_BYTES: got"):
+        check_allocation((2, 2), np.float32, "input_shape", "the output")
+
+
+def test_xml_safe() -> None:
+    from xml.etree import ElementTree as ET
+    from convt_tools.io import xml_safe
+    name = 'a<b>&"\x01\x1b]]>\ud800z'
+    el = ET.Element("testcase", name=xml_safe(name))
+    el.text = xml_safe(name)
+    parsed = ET.fromstring(ET.tostring(el, encoding="unicode").encode("utf-8", "surrogatepass"))
+    assert parsed.get("name") == 'a<b>&"??]]>?z'

@@ -377,6 +377,8 @@ def test_reference_equals_keras_fixtures():
         npz = path[:-5] + ".npz"
         if "config" not in meta or not os.path.exists(npz):
             continue
+        if meta.get("keras_json") or meta.get("dtype", "float32") != "float32":
+            continue  # keras.json-dependent and float16 cases: tests/test_conformance.py
         spec = parse_config(meta["config"])
         with np.load(npz, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}

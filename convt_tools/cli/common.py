@@ -37,11 +37,24 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _finite(obj: Any) -> Any:
+    """NaN and infinities become ``None`` (JSON has no such numbers)."""
+    import math
+
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def echo_json(obj: Any) -> None:
-    """Print ``obj`` as indented JSON on stdout."""
+    """Print ``obj`` as indented, strictly valid JSON on stdout (non-finite numbers -> null)."""
     import json
 
-    click.echo(json.dumps(obj, indent=2, sort_keys=False))
+    click.echo(json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False))
 
 
 def is_tty() -> bool:

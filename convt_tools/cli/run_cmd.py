@@ -90,6 +90,9 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
     from ..io import check_allocation, ensure_distinct, save_npy
 
     ensure_distinct(output, config=config, input=input_path, weights=weights)
+    if providers is not None and engine != "onnxruntime":
+        raise ConvtError(f"providers: got {providers!r} with --engine {engine}; execution "
+                         f"providers apply only to --engine onnxruntime.", field="providers")
     spec = load_config(config)
     x = _load_input(input_path, spec)
     in_channels = int(x.shape[spec.channels_axis])

@@ -16,6 +16,7 @@ from xml.etree import ElementTree as ET
 import click
 
 from ..errors import ConvtError
+from ..io import xml_safe
 from ..spec import Conv2DTransposeSpec, format_shape, load_config, parse_shape
 from .common import echo_json, handle_errors
 
@@ -115,13 +116,14 @@ def junit_xml(results: list[Any]) -> bytes:
                        failures=str(sum(r.status == "FAIL" for r in results)),
                        errors=str(sum(r.status == "ERROR" for r in results)))
     for r in results:
-        case = ET.SubElement(suite, "testcase", classname="convt.validate", name=r.name)
+        case = ET.SubElement(suite, "testcase", classname="convt.validate",
+                             name=xml_safe(r.name))
         details = "\n".join([r.message, *[f"likely cause: {h}" for h in r.hints],
                              f"tolerance: {r.tolerance.source}"])
         if r.status != "PASS":
             tag = "failure" if r.status == "FAIL" else "error"
-            ET.SubElement(case, tag, message=r.message).text = details
-        ET.SubElement(case, "system-out").text = (
+            ET.SubElement(case, tag, message=xml_safe(r.message)).text = xml_safe(details)
+        ET.SubElement(case, "system-out").text = xml_safe(
             f"input {format_shape(r.input_shape)} ({r.input_source}); max abs error "
             f"{r.max_abs_error}; max rel error {r.max_rel_error}; atol {r.tolerance.atol:.3g}; "
             f"rtol {r.tolerance.rtol:.3g}")
@@ -137,7 +139,7 @@ def _write_junit(path: str, results: list[Any]) -> None:
         with open(tmp, "wb") as fh:
             fh.write(data)
 
-    atomic_write(path, write)
+    atomic_write(path, write, field="junit_xml")
 
 
 def _single_only(specs: list[Any], **given: Any) -> None:
@@ -213,6 +215,11 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
     convt validate 'configs/**/*.json' --junit-xml report.xml
     """
     specs = _load_specs(expand_configs(configs))
+    if junit is not None:
+        from ..io import ensure_distinct
+
+        ensure_distinct(junit, field="junit_xml", input=input_path, weights=weights, model=model,
+                        **{f"config {i + 1}": path for i, (path, _) in enumerate(specs)})
     opts = _options(specs, input_path, input_shape, weights, model, seed, rtol, atol,
                     providers, opset)
     results = [_one_result(path, spec, opts) for path, spec in _iterate(specs, as_json)]

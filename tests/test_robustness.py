@@ -1,0 +1,145 @@
+"""Hostile-user cases: outputs that would destroy inputs, unparsable reports, vacuous passes,
+wrong argument types. Each test reproduces a defect found in review."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import convt_tools as ct
+from convt_tools import ConvtError
+from convt_tools.cli import main
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "examples" / "same_odd_crop_k3x5_s2.json"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line_exit_2(result, starts: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {starts}"), result.stderr
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    dest = tmp_path / "cc.json"
+    shutil.copy(EXAMPLE, dest)
+    return dest
+
+
+def test_junit_xml_never_overwrites_an_input(cfg: Path, tmp_path: Path) -> None:
+    before = cfg.read_bytes()
+    one_line_exit_2(invoke("validate", cfg, "--junit-xml", cfg), "junit_xml:")
+    (tmp_path / "g").mkdir()
+    shutil.copy(cfg, tmp_path / "g" / "top.json")
+    one_line_exit_2(invoke("validate", str(tmp_path / "g" / "*.json"), "--junit-xml",
+                           tmp_path / "g" / "top.json"), "junit_xml:")
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones((1, 9, 6, 16), np.float32))
+    one_line_exit_2(invoke("validate", cfg, "-i", x, "--junit-xml", x), "junit_xml:")
+    assert cfg.read_bytes() == before and (tmp_path / "g" / "top.json").read_bytes() == before
+
+
+def test_junit_xml_with_control_characters_parses(tmp_path: Path) -> None:
+    odd = tmp_path / "a\x01b<&>.json"
+    shutil.copy(EXAMPLE, odd)
+    result = invoke("validate", odd, "--junit-xml", tmp_path / "r.xml")
+    assert result.exit_code == 0, result.output
+    suite = ET.parse(tmp_path / "r.xml").getroot()
+    assert [c.get("name") for c in suite.iter("testcase")] == [str(odd).replace("\x01", "?")]
+
+
+def test_non_finite_input_is_refused_and_json_is_strict(cfg: Path, tmp_path: Path) -> None:
+    x = np.ones((1, 9, 6, 16), np.float32)
+    x[0, 0, 0, 0] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    one_line_exit_2(invoke("validate", cfg, "-i", tmp_path / "nan.npy", "--json"), "input:")
+    from convt_tools.cli.common import _finite
+    assert json.dumps(_finite({"a": [float("nan"), 1.0, float("inf")]}), allow_nan=False) \
+        == '{"a": [null, 1.0, null]}'
+
+
+def test_empty_comparison_is_not_a_pass(cfg: Path, tmp_path: Path) -> None:
+    np.save(tmp_path / "empty.npy", np.ones((0, 9, 6, 16), np.float32))
+    one_line_exit_2(invoke("validate", cfg, "-i", tmp_path / "empty.npy"), "input_shape:")
+    one_line_exit_2(invoke("validate", cfg, "--input-shape", "0,9,6,16"), "input_shape:")
+
+
+def test_model_input_mismatches(cfg: Path, tmp_path: Path) -> None:
+    fixed = tmp_path / "fixed.onnx"
+    assert invoke("export", cfg, "-o", fixed, "--input-shape", "1,9,6,16").exit_code == 0
+    np.save(tmp_path / "x2.npy", np.ones((2, 9, 6, 16), np.float32))
+    one_line_exit_2(invoke("validate", cfg, "-m", fixed, "-i", tmp_path / "x2.npy"), "input:")
+    # A model for 3 input channels is not the layer whose build_config says 16.
+    other = tmp_path / "three.onnx"
+    assert invoke("export", cfg, "-o", other, "--input-shape", "None,?,?,3").exit_code == 0
+    result = invoke("validate", cfg, "-m", other)
+    assert result.exit_code == 1 and "16 channels but the model takes 3" in result.output
+    # The model's own static dims are used (and reported) when no shape is given.
+    result = invoke("validate", cfg, "-m", fixed, "--json")
+    data = json.loads(result.output)["results"][0]
+    assert data["input_shape"] == [1, 9, 6, 16] and "model's static input" in data["input_source"]
+
+
+def test_run_providers_need_the_onnxruntime_engine(cfg: Path, tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.ones((1, 9, 6, 16), np.float32))
+    one_line_exit_2(invoke("run", cfg, "-i", tmp_path / "x.npy", "--providers", "CPU",
+                           "-o", tmp_path / "y.npy"), "providers:")
+
+
+def test_read_only_output_is_not_replaced(cfg: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ro.onnx"
+    out.write_bytes(b"keep")
+    os.chmod(out, 0o444)
+    one_line_exit_2(invoke("export", cfg, "-o", out), "output:")
+    assert out.read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize("call,field", [
+    (lambda: ct.load_config(3), "config"),
+    (lambda: ct.load_config(b"layer.json"), "config"),
+    (lambda: ct.keras_conv2d_transpose({"filters": 4}, np.ones((1, 2, 2, 1)),
+                                       np.ones((1, 1, 4, 1))), "spec"),
+    (lambda: ct.save_model("abc", "z.onnx"), "model"),
+    (lambda: ct.conv_transpose(np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)), strides="2"),
+     "strides"),
+])
+def test_api_argument_types(call, field: str) -> None:
+    with pytest.raises(ConvtError) as info:
+        call()
+    assert info.value.field == field
+
+
+def test_api_int_strides_mean_both_axes() -> None:
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 2, 3, 3)), rng.standard_normal((2, 1, 2, 2))
+    np.testing.assert_array_equal(ct.conv_transpose(x, w, strides=2),
+                                  ct.conv_transpose(x, w, strides=(2, 2)))
+
+
+def test_float16_policy_computes_in_float16_like_keras() -> None:
+    spec = ct.make_spec(filters=2, kernel_size=3, strides=2, padding="same",
+                        dtype={"class_name": "DTypePolicy", "config": {"name": "mixed_float16"}})
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 4, 4, 3)).astype(np.float32)
+    k = rng.standard_normal((3, 3, 2, 3)).astype(np.float32)
+    b = rng.standard_normal(2).astype(np.float32)
+    y = ct.keras_conv2d_transpose(spec, x, k, b)
+    assert y.dtype == np.float16
+    # The float16 rounding of inputs and weights is what Keras feeds the conv.
+    y32 = ct.keras_conv2d_transpose(ct.make_spec(filters=2, kernel_size=3, strides=2,
+                                                 padding="same"),
+                                    x.astype(np.float16).astype(np.float32),
+                                    k.astype(np.float16).astype(np.float32),
+                                    b.astype(np.float16).astype(np.float32))
+    np.testing.assert_allclose(y.astype(np.float32), y32, rtol=2e-3, atol=2e-3)

@@ -23,6 +23,36 @@ bits between libraries; with the fixtures' magnitudes (|y| < ~30) these stay
 below ~4e-6 absolute. A crop or extension off by one row, a wrong constant or
 a wrong axis gives errors of order 0.1-1, far above the tolerance.
 
+float16 cases (``mp16_*``: ``mixed_float16`` policy, float32 variables;
+``f16_*``: ``float16`` policy, float16 variables) hold Keras's float16 output,
+the float16 input Keras was fed, and the weights as the layer holds them. The
+harness does what the layer's ``call`` does before the reference runs: cast
+input, kernel and bias to the compute dtype (``spec.dtype``); the exporter is
+given the variables unchanged (it casts them to the model dtype itself).
+Tolerance (per case, ``S`` = ``torch_check.float16_error_scale``, the largest
+``sum |x||w| + |b|`` of an output element, computed by the generator in float64
+from the oracle's arrays; ``u = 2**-11``, float16 eps ``= 2u = 9.8e-4``)::
+
+    |ours - keras| <= 4 * u * S + 4 * eps * |keras|
+
+Why: (a) Keras: JAX matches bit for bit "float32 accumulation, the conv sum
+rounded to float16, then the float16 bias added and rounded" (a second
+rounding); TensorFlow's oneDNN float16 kernel rounds partial sums too (it
+matches neither a float32 nor a tap-by-tap float16 accumulation; with 200
+products per output its error is ~200 float16 ulps of the result, JAX's ~7).
+Against float64 from the same float16 values both stay below 2.0 * u * S per
+element and below 1.3 * u * S(max) over the committed cases. (b) Ours:
+float32 accumulation and one rounding: <= u * |y| <= u * S. (c) The activation
+is at most 1.13-Lipschitz (gelu; relu/tanh 1, sigmoid 1/4, hard_sigmoid 1/6,
+softmax 1/2): (2 + 1) * 1.13 = 3.4 < 4. (d) Each side then rounds the
+activation to float16, onnxruntime after each op of a chain (gelu is 5 ops):
+<= ~6 roundings of u = 3 eps relative, covered by 4 * eps. A wrong crop, axis
+or constant gives errors of order 0.1-1 = hundreds of u * S.
+
+``dnull`` cases: ``data_format: null`` in the config; Keras resolved it from a
+keras.json recorded as ``keras_json`` in the case (``channels_first``). The
+tests write that keras.json into a temporary ``KERAS_HOME`` before parsing.
+
 Invalid configs (``fixtures/invalid.json``, each rejected by real Keras) must
 be rejected by convt_tools with a :class:`ConvtError` naming the field.
 """
@@ -45,6 +75,10 @@ INVALID_PATH = ROOT / "fixtures" / "invalid.json"
 
 RTOL = 1e-5
 ATOL = 1e-5
+F16_U = 2.0 ** -11              # float16 unit roundoff (eps / 2)
+F16_EPS = 2.0 ** -10            # 9.8e-4
+F16_ATOL_U_SCALE = 4            # atol = 4 * u * S (see the module docstring)
+F16_RTOL = 4 * F16_EPS          # 3.9e-3
 
 CASE_IDS = sorted(p.stem for p in CASES_DIR.glob("*.json"))
 INVALID = json.loads(INVALID_PATH.read_text()) if INVALID_PATH.exists() else []
@@ -65,12 +99,59 @@ def _is_empty(meta: dict[str, Any]) -> bool:
     return 0 in meta["output_tensor_shape"]
 
 
+@pytest.fixture(autouse=True)
+def _isolated_keras_home(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                         tmp_path: Path) -> None:
+    """For a case recorded with a keras.json (``data_format: null``), use exactly that one."""
+    callspec = getattr(request.node, "callspec", None)
+    case_id = callspec.params.get("case_id") if callspec else None
+    if not case_id:
+        return
+    meta = json.loads((CASES_DIR / f"{case_id}.json").read_text())
+    if "keras_json" in meta:
+        home = tmp_path / "keras_home"
+        home.mkdir()
+        (home / "keras.json").write_text(json.dumps(meta["keras_json"]))
+        monkeypatch.setenv("KERAS_HOME", str(home))
+
+
 def _spec(meta: dict[str, Any]) -> Conv2DTransposeSpec:
     return parse_config(meta["config"])
 
 
-def _assert_close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+def _is_f16(meta: dict[str, Any]) -> bool:
+    return meta["dtype"] == "float16"
+
+
+def _as_called(spec: Conv2DTransposeSpec, arrays: dict[str, np.ndarray]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Input, kernel and bias as the layer's call() uses them: cast to the compute dtype."""
+    dt = np.dtype(spec.dtype)
+    bias = arrays.get("bias")
+    return (arrays["input"].astype(dt), arrays["kernel"].astype(dt),
+            None if bias is None else bias.astype(dt))
+
+
+# Largest error seen per check on float16 cases, in units of the tolerance (for the log).
+F16_OBSERVED: dict[str, float] = {}
+
+
+def _assert_close(actual: np.ndarray, expected: np.ndarray, what: str,
+                  meta: dict[str, Any] | None = None) -> None:
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != Keras {expected.shape}"
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype}, Keras {expected.dtype}"
+    if expected.dtype == np.float16:
+        assert meta is not None
+        scale = meta["torch_check"]["float16_error_scale"]
+        atol = F16_ATOL_U_SCALE * F16_U * scale
+        a64, e64 = actual.astype(np.float64), expected.astype(np.float64)
+        if a64.size:
+            frac = float(np.max(np.abs(a64 - e64) / (atol + F16_RTOL * np.abs(e64))))
+            key = what.split(" (")[0]
+            F16_OBSERVED[key] = max(F16_OBSERVED.get(key, 0.0), frac)
+        np.testing.assert_allclose(a64, e64, rtol=F16_RTOL, atol=atol,
+                                   err_msg=f"{what} differs from Keras (float16, S={scale:.3g})")
+        return
     assert actual.dtype == np.float32, f"{what}: dtype {actual.dtype}, expected float32"
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL,
                                err_msg=f"{what} differs from Keras")
@@ -88,6 +169,27 @@ def test_fixture_set_is_present_and_small() -> None:
     assert len(INVALID) >= 10
 
 
+def test_float16_fixtures_are_what_keras_used() -> None:
+    """float16 cases: float16 input and output; variables float32 (mixed) / float16."""
+    metas = [json.loads((CASES_DIR / f"{c}.json").read_text()) for c in CASE_IDS]
+    f16 = [m for m in metas if _is_f16(m)]
+    policies = {m["dtype_policy"] for m in f16}
+    assert policies == {"mixed_float16", "float16"}
+    assert sum(m["dtype_policy"] == "mixed_float16" for m in f16) >= 10
+    assert {m["backend"] for m in f16} == {"tensorflow", "jax"}
+    assert any(m["layer_kwargs"].get("data_format") == "channels_first" for m in f16)
+    for m in f16:
+        _, arrays = _load(m["id"])
+        var = "float32" if m["dtype_policy"] == "mixed_float16" else "float16"
+        assert m["dtypes"] == {"compute": "float16", "variable": var, "kernel": var,
+                               "output": "float16"}
+        assert arrays["input"].dtype == np.float16 and arrays["output"].dtype == np.float16
+        assert arrays["kernel"].dtype == np.dtype(var)
+        assert m["torch_check"]["agrees"], m["id"]
+        assert _spec(m).dtype == "float16"
+        assert _spec(m).variable_dtype == var
+
+
 def test_fixture_set_covers_the_semantic_space() -> None:
     """Coverage guard: the generator's grid must not silently shrink."""
     metas = [json.loads((CASES_DIR / f"{c}.json").read_text()) for c in CASE_IDS]
@@ -95,7 +197,11 @@ def test_fixture_set_covers_the_semantic_space() -> None:
     assert {m["backend"] for m in metas} == {"tensorflow", "jax"}
     assert {k.get("padding") for k in kw} >= {"valid", "same", "SAME"}
     assert {k.get("data_format", "channels_last") for k in kw} == {"channels_last",
-                                                                    "channels_first"}
+                                                                    "channels_first", None}
+    assert {json.dumps(m.get("keras_json")) for m in metas
+            if m["layer_kwargs"].get("data_format", "") is None} == \
+        {json.dumps({"image_data_format": "channels_first"})}
+    assert {m["dtype"] for m in metas} == {"float32", "float16"}
     assert any(k.get("dilation_rate", 1) not in (1, [1, 1]) for k in kw)
     assert any(k.get("use_bias") is False for k in kw)
     assert {m["config_form"] for m in metas} == {"get_config", "wrapper"}
@@ -124,6 +230,16 @@ def test_shapes_match_keras(case_id: str) -> None:
         assert spec.input_shape == shape
 
 
+@pytest.mark.parametrize("case_id", [c for c in CASE_IDS if "_dnull_" in c])
+def test_data_format_null_resolves_from_keras_json(case_id: str) -> None:
+    meta, _ = _load(case_id)
+    cfg = meta["config"]["config"] if meta["config_form"] == "wrapper" else meta["config"]
+    assert cfg["data_format"] is None
+    spec = _spec(meta)
+    assert spec.data_format == meta["keras_json"]["image_data_format"] == \
+        meta["keras_json_resolution"]["layer.data_format"]
+
+
 @pytest.mark.parametrize("case_id", CASE_IDS)
 def test_layer_kwargs_match_keras(case_id: str) -> None:
     """The arguments given to Keras (e.g. padding='SAME', ints for pairs) mean the same."""
@@ -133,9 +249,8 @@ def test_layer_kwargs_match_keras(case_id: str) -> None:
     assert spec.output_shape(shape) == _shape(meta["output_shape"]["concrete"])
     assert spec.activated_output_shape(shape) == _shape(meta["output_tensor_shape"])
     reference = pytest.importorskip("convt_tools.reference")
-    y = reference.keras_conv2d_transpose(spec, arrays["input"], arrays["kernel"],
-                                         arrays.get("bias"))
-    _assert_close(np.asarray(y), arrays["output"], "reference (from layer kwargs)")
+    y = reference.keras_conv2d_transpose(spec, *_as_called(spec, arrays))
+    _assert_close(np.asarray(y), arrays["output"], "reference (from layer kwargs)", meta)
 
 
 # ----------------------------------------------------------------- 2. reference
@@ -146,9 +261,8 @@ def test_reference_matches_keras(case_id: str) -> None:
         "convt_tools.reference", reason="convt_tools.reference (NumPy evaluator) not written yet")
     meta, arrays = _load(case_id)
     spec = _spec(meta)
-    y = reference.keras_conv2d_transpose(spec, arrays["input"], arrays["kernel"],
-                                         arrays.get("bias"))
-    _assert_close(np.asarray(y), arrays["output"], "reference")
+    y = reference.keras_conv2d_transpose(spec, *_as_called(spec, arrays))
+    _assert_close(np.asarray(y), arrays["output"], "reference", meta)
 
 
 # ----------------------------------------------------------------- 3. ONNX export
@@ -181,7 +295,8 @@ def test_onnx_export_matches_keras(case_id: str) -> None:
         assert "input_shape" in str(err.value)
         return
     model = exporter.export_spec(spec, arrays["kernel"], arrays.get("bias"), input_shape=shape)
-    _assert_close(_run_onnx(model, arrays["input"]), arrays["output"], "onnxruntime (fixed shape)")
+    _assert_close(_run_onnx(model, arrays["input"]), arrays["output"], "onnxruntime (fixed shape)",
+                  meta)
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
@@ -197,7 +312,7 @@ def test_onnx_export_dynamic_shape_matches_keras(case_id: str) -> None:
     dynamic = tuple(d if i == ch else None for i, d in enumerate(shape))
     model = exporter.export_spec(spec, arrays["kernel"], arrays.get("bias"), input_shape=dynamic)
     _assert_close(_run_onnx(model, arrays["input"]), arrays["output"],
-                  "onnxruntime (dynamic shape)")
+                  "onnxruntime (dynamic shape)", meta)
 
 
 # ----------------------------------------------------------------- the empty output
@@ -207,8 +322,7 @@ def test_empty_output_reference_returns_empty_array(case_id: str) -> None:
     reference = pytest.importorskip("convt_tools.reference")
     meta, arrays = _load(case_id)
     assert _is_empty(meta)
-    y = reference.keras_conv2d_transpose(_spec(meta), arrays["input"], arrays["kernel"],
-                                         arrays.get("bias"))
+    y = reference.keras_conv2d_transpose(_spec(meta), *_as_called(_spec(meta), arrays))
     assert isinstance(y, np.ndarray) and y.size == 0
     assert y.shape == _shape(meta["output_tensor_shape"])
 

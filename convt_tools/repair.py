@@ -55,7 +55,7 @@ import numpy as np
 
 from .check import (
     INTENTS, MAX_PROBE_ELEMENTS, ConvTAttrs, NodeContext, OrtRefused, Window, _first_line,
-    apply_input_shapes, apply_window, bound_attributes, close, default_opset, describe_windows,
+    apply_input_shapes, apply_window, input_shapes_arg, bound_attributes, close, default_opset, describe_windows,
     full_output, infer_shapes, intent_windows, iter_convtranspose, iter_model_graphs,
     max_abs_diff, node_context, ort_version, probe_elements, probe_ort, resolve_model, run_ort,
     single_node_model, static_findings,
@@ -71,7 +71,14 @@ _DROP = ("auto_pad", "output_shape", "pads", "output_padding", "kernel_shape")
 
 
 class RepairRefused(ConvtError):
-    """The repair cannot be made (or proven) under the chosen intent; nothing is written."""
+    """The repair cannot be made (or proven) under the chosen intent; nothing is written.
+
+    ``report`` (set by :func:`repair_model`) is the :class:`RepairReport` as far
+    as it got: the nodes planned before the refusal (with any proof records),
+    the untouched nodes, and ``refusal`` = this message.
+    """
+
+    report: "RepairReport | None" = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ class NodePlan:
     windows: str = ""
     notes: list[str] = field(default_factory=list)
     proof: list[dict[str, Any]] = field(default_factory=list)
+    size_dependent: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,10 +135,17 @@ class RepairReport:
     untouched: list[str] = field(default_factory=list)
     whole_model: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    refusal: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "intent": self.intent, "onnxruntime": self.onnxruntime,
-                "repaired": [n.to_dict() for n in self.nodes], "untouched": self.untouched,
+        """JSON-ready; a refused repair lists its nodes under ``planned``, not ``repaired``."""
+        nodes = [n.to_dict() for n in self.nodes]
+        head = {"model": self.model, "intent": self.intent, "onnxruntime": self.onnxruntime,
+                "refused": self.refusal is not None}
+        if self.refusal is not None:
+            return {**head, "reason": self.refusal, "planned": nodes,
+                    "untouched": self.untouched, "notes": self.notes}
+        return {**head, "repaired": nodes, "untouched": self.untouched,
                 "whole_model": self.whole_model, "notes": self.notes}
 
     def to_text(self) -> str:
@@ -263,10 +278,9 @@ def _plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
     plans: list[list[AxisPlan]] = []
     shown = ""
     for size in sizes:
-        windows, how = _windows(ctx, attrs, intent, size, w_probe, b_probe, opset, rng, codes)
-        naturals = [attrs.natural_length(i, n) for i, n in enumerate(size)]
-        plans.append([plan_axis(w, nat, attrs.strides[i], attrs.dilations[i])
-                      for i, (w, nat) in enumerate(zip(windows, naturals))])
+        axes, windows, naturals, how = _axis_plans(ctx, attrs, intent, size, w_probe, b_probe,
+                                                   opset, rng, codes)
+        plans.append(axes)
         shown = shown or describe_windows(windows, naturals)
         if how and how not in notes:
             notes.append(how)
@@ -274,6 +288,11 @@ def _plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
         raise RepairRefused(f"node {ref.label!r}: under intent {intent} its crop depends on the "
                             f"input size (probed at {sizes}); give --input-shape.",
                             field="input_shape")
+    size_dependent = not size_note and _depends_on_size(ctx, attrs, intent, plans[0], w_probe,
+                                                        b_probe, opset, codes)
+    if size_dependent:
+        notes.append(f"its pads depend on the input size: exact only at input size "
+                     f"{list(sizes[0])}")
     if size_note:
         notes.append(size_note)
     axes = plans[0]
@@ -285,8 +304,43 @@ def _plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
     new["kernel_shape"] = kernel
     old = {k: v for k, v in _attr_dict(ref.node).items() if k in _DROP}
     plan = NodePlan(ref.graph_path, ref.label, ref.index, codes, old, new,
-                    padding if any(map(any, padding)) else None, shown, notes)
+                    padding if any(map(any, padding)) else None, shown, notes,
+                    size_dependent=size_dependent)
     return plan, axes, sizes
+
+
+def _axis_plans(ctx: NodeContext, attrs: ConvTAttrs, intent: str, size: tuple[int, ...],
+                w_probe: np.ndarray, b_probe: np.ndarray | None, opset: int,
+                rng: np.random.Generator, codes: Sequence[str]
+                ) -> tuple[list[AxisPlan], tuple[Window, ...], list[int], str]:
+    """The per-axis plan at input ``size``, with its windows, natural lengths and a note."""
+    windows, how = _windows(ctx, attrs, intent, size, w_probe, b_probe, opset, rng, codes)
+    naturals = [attrs.natural_length(i, n) for i, n in enumerate(size)]
+    axes = [plan_axis(w, nat, attrs.strides[i], attrs.dilations[i])
+            for i, (w, nat) in enumerate(zip(windows, naturals))]
+    return axes, windows, naturals, how
+
+
+def _depends_on_size(ctx: NodeContext, attrs: ConvTAttrs, intent: str, axes: list[AxisPlan],
+                     w_probe: np.ndarray, b_probe: np.ndarray | None, opset: int,
+                     codes: Sequence[str]) -> bool:
+    """True when the plan made at the real input size is not the plan at other sizes.
+
+    ``output_shape`` always (it fixes the output size); otherwise the plan is
+    made again at the stand-in sizes (a separate seeded generator, so the proof
+    inputs do not change) and any difference, or a refusal there, counts.
+    """
+    if attrs.output_shape is not None:
+        return True
+    rng = np.random.default_rng(0)
+    for size in STAND_INS:
+        try:
+            other = _axis_plans(ctx, attrs, intent, size, w_probe, b_probe, opset, rng, codes)[0]
+        except RepairRefused:
+            return True
+        if other != axes:
+            return True
+    return False
 
 
 def _attr_dict(node: Any) -> dict[str, Any]:
@@ -561,24 +615,51 @@ def _whole_model(original: Any, repaired: Any, intent: str, rng: np.random.Gener
 # --------------------------------------------------------------------------
 
 def repair_model(model: Any, intent: str,
-                 input_shapes: Mapping[str, Sequence[int | None]] | None = None,
+                 input_shapes: Mapping[str, Sequence[int | None]] | Sequence[str] | None = None,
                  *, seed: int = 0, name: str | None = None) -> tuple[Any, RepairReport]:
     """Return ``(repaired ModelProto, report)``; ``model`` is a path or a ModelProto (not modified).
 
-    Raises :class:`RepairRefused` when a node cannot be rewritten exactly or
-    the proof fails, :class:`ConvtError` for unreadable input.
+    ``input_shapes`` is what :func:`~convt_tools.check.check_model` takes.
+    When a rewrite is exact only at the given input size (``output_shape``,
+    or a plan that differs at other sizes), the repaired model's graph inputs
+    get the given dims fixed, all but dim 0 (the batch), so onnxruntime
+    refuses other sizes instead of computing something else; the report's
+    notes say so.
+
+    Raises :class:`RepairRefused` (with the partial report as ``.report``)
+    when a node cannot be rewritten exactly or the proof fails,
+    :class:`ConvtError` for unreadable input.
     """
     if intent not in INTENTS:
         raise ConvtError(f"intent: got {intent!r}; expected one of {', '.join(INTENTS)}.",
                          field="intent")
     original, label = resolve_model(model, name)
+    given = input_shapes_arg(input_shapes)
     repaired = copy.deepcopy(original)
-    shaped = apply_input_shapes(repaired, input_shapes or {})
-    shapes, types, _ = infer_shapes(shaped)
+    shaped = apply_input_shapes(repaired, given)
     report = RepairReport(label, intent, ort_version())
+    work: list[tuple[NodeContext, NodePlan, list[AxisPlan], list[tuple[int, ...]]]] = []
+    try:
+        _repair_into(original, repaired, shaped, given, intent, seed, report, work)
+    except RepairRefused as exc:
+        report.refusal = str(exc)
+        report.nodes = [plan for _, plan, _, _ in work]
+        exc.report = report
+        raise
+    return repaired, report
+
+
+def _repair_into(original: Any, repaired: Any, shaped: Any,
+                 given: dict[str, tuple[int | None, ...]], intent: str, seed: int,
+                 report: RepairReport, work: list[Any]) -> None:
+    """The body of :func:`repair_model`: plan, rewrite and prove into ``repaired``.
+
+    ``work`` collects ``(ctx, plan, axes, sizes)`` as nodes are planned, so a
+    refusal can report how far it got.
+    """
+    shapes, types, _ = infer_shapes(shaped)
     rng = np.random.default_rng(seed)
     opset = default_opset(repaired)
-    work = []
     unchecked = 0
     for ref in iter_convtranspose(repaired):
         ctx = node_context(ref, shapes.get(ref.graph_path, {}), types.get(ref.graph_path, {}))
@@ -628,10 +709,60 @@ def repair_model(model: Any, intent: str,
             f"nothing repaired: {unchecked} ConvTranspose node(s) could not be checked (see "
             f"untouched)" if unchecked else
             "nothing to repair: no runtime-dependent ConvTranspose node")
-    report.whole_model = _whole_model(apply_input_shapes(original, input_shapes or {}),
-                                      apply_input_shapes(repaired, input_shapes or {}),
-                                      intent, rng)
-    return repaired, report
+    if _needs_pinning(original, [(ctx, plan) for ctx, plan, _, _ in work]):
+        report.notes += _pin_inputs(repaired, given)
+    report.whole_model = _whole_model(apply_input_shapes(original, given),
+                                      apply_input_shapes(repaired, given), intent, rng)
+
+
+def _needs_pinning(original: Any, planned: Sequence[tuple[NodeContext, NodePlan]]) -> bool:
+    """True when a size-dependent plan used an input size the model itself leaves free."""
+    dependent = [ctx.ref for ctx, plan in planned if plan.size_dependent]
+    if not dependent:
+        return False
+    base, _, _ = infer_shapes(original)
+    for ref in dependent:
+        x = base.get(ref.graph_path, {}).get(ref.node.input[0])
+        if x is None or len(x) < 3 or any(d is None for d in x[2:]):
+            return True
+    return False
+
+
+def _pin_inputs(model: Any, given: Mapping[str, Sequence[int | None]]) -> list[str]:
+    """Fix the given dims (all but dim 0) of ``model``'s graph inputs in place; notes on what was.
+
+    Only dims the model leaves free change; the batch dim stays as it was.
+    """
+    inits = {t.name for t in model.graph.initializer}
+    inputs = [vi for vi in model.graph.input if vi.name not in inits]
+    by_name = {vi.name: vi for vi in inputs}
+    if "" in given and len(inputs) == 1:
+        given = {inputs[0].name: given[""], **{k: v for k, v in given.items() if k}}
+    notes = []
+    for name, dims in given.items():
+        vi = by_name.get(name)
+        if vi is None or not vi.type.HasField("tensor_type"):
+            continue
+        shape = vi.type.tensor_type.shape
+        if len(shape.dim) != len(dims):  # no declared shape: declare one, every dim free
+            shape.ClearField("dim")
+            shape.dim.add()
+            for _ in dims[1:]:
+                shape.dim.add()
+        changed = False
+        for i, (d, dim) in enumerate(zip(dims, shape.dim)):
+            if i == 0 or d is None or (dim.HasField("dim_value") and dim.dim_value == d):
+                continue
+            dim.Clear()
+            dim.dim_value = int(d)
+            changed = True
+        if changed:
+            shown = ",".join(str(dim.dim_value) if dim.HasField("dim_value") else
+                             (dim.dim_param or "?") for dim in shape.dim)
+            notes.append(f"input {name!r} pinned to [{shown}]: the repair is exact only at "
+                         f"this size (a repaired node's pads depend on it), so onnxruntime now "
+                         f"refuses other sizes")
+    return notes
 
 
 def save_model(model: Any, path: str | os.PathLike[str]) -> None:

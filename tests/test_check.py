@@ -130,6 +130,42 @@ def test_json_and_junit_reports_parse() -> None:
     assert sum(1 for c in cases if c.find("failure") is not None) == 1
 
 
+
+def test_junit_xml_survives_control_characters_in_names() -> None:
+    model = M.convt_model({"strides": [2, 2], "auto_pad": "SAME_UPPER"},
+                          name='<n>&"\x01\x1b]]>')
+    model.graph.name = "g\x02\x0c"
+    report = check_model(model, name="m\x07.onnx")
+    suite = ET.fromstring(report.junit_xml("error"))  # raised ParseError before
+    case = suite.find("testcase")
+    assert case.get("name").startswith('<n>&"??]]>') and case.find("failure") is not None
+
+
+@pytest.mark.parametrize("dims,dim", [((1, 2, -4, 5), "dim 2 is -4"), ((1, 0, 4, 5), "dim 1 is 0"),
+                                      ((0, 2, 4, 5), "dim 0 is 0"), ((1, 2, 4, -2), "dim 3 is -2")])
+def test_input_shape_dims_must_be_positive_or_unknown(dims, dim) -> None:
+    model = M.convt_model({"strides": [2, 2], "output_shape": [8, 10]}, x_shape=("n", 2, "h", "w"))
+    with pytest.raises(ConvtError, match=f"input_shape: .* for input 'x'; {dim}") as err:
+        check_model(model, {"x": dims})
+    assert err.value.field == "input_shape"
+    with pytest.raises(ConvtError, match=f"for input 'x'; {dim}"):
+        check_model(model, {"": dims})  # the bare form names the graph input too
+    for unknown in (-1, None, "?"):
+        got = check_model(model, {"x": (unknown, 2, 4, 5)}, numeric=False)
+        assert got.nodes[0].input_shape == (None, 2, 4, 5)
+
+
+def test_input_shapes_argument_type() -> None:
+    model = M.convt_model({"strides": [2, 2], "output_shape": [8, 10]}, x_shape=("n", 2, "h", "w"))
+    with pytest.raises(ConvtError, match="input_shape: got 'x=1,2,4,5' .*expected a mapping"):
+        check_model(model, "x=1,2,4,5")
+    with pytest.raises(ConvtError, match="input_shape: .*not an integer"):
+        check_model(model, {"x": (1, 2, 4.0, 5)})
+    as_cli = check_model(model, ["x=1,2,4,5"], numeric=False)
+    assert as_cli.nodes[0].input_shape == (1, 2, 4, 5)
+    assert check_model(model, {"x": "1,2,4,5"}, numeric=False).nodes[0].input_shape == (1, 2, 4, 5)
+
+
 # ---- the window algebra against independent oracles ------------------------
 
 @pytest.mark.parametrize("attrs,k", [

@@ -170,3 +170,77 @@ def test_repair_refuses_to_overwrite_its_input_model(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("Error: output:") and "also the model file" in result.stderr
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])
+def test_check_refuses_a_junit_path_that_is_the_model(tmp_path: Path, link: str) -> None:
+    path = Path(M.save(M.risky("same_upper"), tmp_path / "m.onnx"))
+    before = path.read_bytes()
+    junit = path
+    if link == "symlink":
+        junit = tmp_path / "r.xml"
+        junit.symlink_to(path)
+    elif link == "hardlink":
+        junit = tmp_path / "r.xml"
+        junit.hardlink_to(path)
+    result = run("check", path, "--junit-xml", junit)
+    assert result.exit_code == 2 and result.stderr.startswith("Error: junit_xml: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "also the model file" in result.stderr
+    assert path.read_bytes() == before
+    onnx.checker.check_model(onnx.load(str(path)))
+
+
+def test_junit_write_errors_name_junit_xml(tmp_path: Path) -> None:
+    path = M.save(M.risky("same_upper"), tmp_path / "m.onnx")
+    result = run("check", path, "--junit-xml", tmp_path / "no" / "r.xml")
+    assert result.exit_code == 2 and result.stderr.startswith("Error: junit_xml: ")
+
+
+def test_junit_xml_with_control_characters_parses(tmp_path: Path) -> None:
+    model = M.convt_model({"strides": [2, 2], "auto_pad": "SAME_UPPER"}, name='<n>&"\x01\x1b]]>')
+    model.graph.name = "g\x02"
+    path = M.save(model, tmp_path / "m.onnx")
+    junit = tmp_path / "r.xml"
+    assert run("check", path, "--junit-xml", junit).exit_code == 1
+    case = ET.parse(junit).getroot().find("testcase")
+    assert case.get("name").startswith('<n>&"??]]>') and case.find("failure") is not None
+
+
+@pytest.mark.parametrize("cmd", ["check", "repair"])
+@pytest.mark.parametrize("dims,dim", [("1,2,-4,5", "dim 2 is -4"), ("0,2,4,5", "dim 0 is 0"),
+                                      ("x=1,0,4,5", "dim 1 is 0")])
+def test_bad_input_shape_exits_2_naming_the_input(tmp_path: Path, cmd: str, dims: str,
+                                                 dim: str) -> None:
+    model = M.convt_model({"strides": [2, 2], "output_shape": [8, 10]}, x_shape=("n", 2, "h", "w"))
+    path = M.save(model, tmp_path / "m.onnx")
+    out = tmp_path / "r.onnx"
+    extra = ["-o", out, "--intent", "tf"] if cmd == "repair" else []
+    result = run(cmd, path, "--input-shape", dims, *extra)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: input_shape: ")
+    assert f"for input 'x'; {dim}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_repair_json_on_refusal_prints_a_json_object(tmp_path: Path) -> None:
+    src = M.save(M.risky("pads_and_auto_pad"), tmp_path / "p.onnx")
+    out = tmp_path / "r.onnx"
+    result = run("repair", src, "-o", out, "--intent", "ort", "--json")
+    assert result.exit_code == 1 and not out.exists()
+    data = json.loads(result.stdout)
+    assert data["refused"] is True and "no onnxruntime behaviour" in data["reason"]
+    assert data["written"] is None and data["planned"] == [] and "Refused:" in result.stderr
+    ok = json.loads(run("repair", src, "-o", out, "--intent", "tf", "--json").stdout)
+    assert ok["refused"] is False and ok["written"] == str(out)
+
+
+def test_repair_at_one_size_pins_it_and_checks_clean(tmp_path: Path) -> None:
+    model = M.convt_model({"strides": [2, 2], "output_shape": [8, 10]}, x_shape=("n", 2, "h", "w"))
+    src = M.save(model, tmp_path / "m.onnx")
+    out = tmp_path / "r.onnx"
+    result = run("repair", src, "-o", out, "--intent", "tf", "--input-shape", "x=1,2,4,5")
+    assert result.exit_code == 0, result.output
+    assert "input 'x' pinned to [n,2,4,5]: the repair is exact only at this size" in result.stdout
+    assert run("check", out).exit_code == 0
+    dims = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [0, 2, 4, 5] and dims[0].dim_param == "n"

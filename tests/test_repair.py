@@ -335,3 +335,51 @@ def test_repair_model_rejects_what_is_not_a_model(bad) -> None:
 
     with pytest.raises(ConvtError, match="^model: "):
         repair_model(bad, "tf")
+
+
+@pytest.mark.parametrize("shapes", [{"x": (1, 2, -4, 5)}, {"": (1, 2, 4, -3)}, {"x": (0, 2, 4, 5)},
+                                    "x=1,2,4,5"])
+def test_bad_input_shapes_are_convt_errors(shapes) -> None:
+    from convt_tools import ConvtError
+
+    model = M.convt_model({"strides": [2, 2], "output_shape": [8, 10]}, x_shape=("n", 2, "h", "w"))
+    with pytest.raises(ConvtError, match="^input_shape: ") as err:
+        repair_model(model, "tf", shapes)  # ValueError from numpy before
+    assert err.value.field == "input_shape" and not isinstance(err.value, RepairRefused)
+
+
+def test_size_dependent_repair_pins_the_given_input_size() -> None:
+    from convt_tools.check import OrtRefused
+
+    model = M.convt_model({"strides": [2, 2], "output_shape": [8, 10]}, x_shape=("n", 2, "h", "w"))
+    repaired, report = repair_model(model, "tf", {"x": (1, 2, 4, 5)})
+    dims = repaired.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "n" and [d.dim_value for d in dims[1:]] == [2, 4, 5]
+    assert report.nodes[0].size_dependent
+    assert any("input 'x' pinned to [n,2,4,5]: the repair is exact only at this size" in t
+               for t in report.notes)
+    assert not check_model(repaired).failed()
+    w, b = _weights(model)
+    x = np.random.default_rng(3).standard_normal((3, 2, 4, 5)).astype(np.float32)
+    want = M.window_reference(x.astype(np.float64), w, b, (2, 2), (0, 0), (8, 10))
+    np.testing.assert_allclose(run_ort(repaired, {"x": x})[0], want, atol=1e-4)  # any batch
+    with pytest.raises(OrtRefused, match="(?i)dimension"):  # computed a 6x6 crop before
+        run_ort(repaired, {"x": np.zeros((1, 2, 3, 3), np.float32)})
+
+
+def test_size_independent_repair_keeps_the_input_dynamic() -> None:
+    model = M.risky("same_lower", x_shape=("n", 2, "h", "w"))
+    repaired, report = repair_model(model, "onnx-spec", {"x": (1, 2, 4, 5)})
+    dims = repaired.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims] == ["n", "", "h", "w"]
+    assert not report.nodes[0].size_dependent and not any("pinned" in t for t in report.notes)
+    x = np.zeros((1, 2, 3, 3), np.float32)
+    assert run_ort(repaired, {"x": x})[0].shape == (1, 3, 6, 6)
+
+
+def test_refusal_carries_the_partial_report() -> None:
+    with pytest.raises(RepairRefused) as err:
+        repair_model(M.risky("pads_and_auto_pad"), "ort")
+    data = err.value.report.to_dict()
+    assert data["refused"] is True and data["reason"] == str(err.value)
+    assert data["planned"] == [] and "repaired" not in data

@@ -35,7 +35,7 @@ from .probe import (
 )
 from .report import CODES, FAIL_LEVELS, SEVERITIES, CheckReport, Finding, NodeReport
 from .rules import legality, portability, runtime_dependent, static_findings
-from .shapes import apply_input_shapes, infer_shapes, parse_input_shapes
+from .shapes import apply_input_shapes, infer_shapes, input_shapes_arg, parse_input_shapes
 from .windows import (
     INTENTS, Window, apply_window, describe_windows, full_output, intent_windows,
     interpretation_words, interpretations, odd_extra_side,
@@ -48,7 +48,8 @@ __all__ = [
 ]
 
 
-def check_model(model: Any, input_shapes: Mapping[str, Sequence[int | None]] | None = None,
+def check_model(model: Any,
+                input_shapes: Mapping[str, Sequence[int | None]] | Sequence[str] | None = None,
                 *, numeric: bool = True, seed: int = 0, name: str | None = None) -> CheckReport:
     """Check every ConvTranspose node of ``model`` (a path or a ModelProto).
 
@@ -58,10 +59,13 @@ def check_model(model: Any, input_shapes: Mapping[str, Sequence[int | None]] | N
 
     Returns a :class:`CheckReport`; raises :class:`ConvtError` for unreadable
     input. ``input_shapes`` (``{input_name: dims}``, ``""`` for the only
-    input) fixes graph-input shapes for shape inference and numeric checks.
+    input; or a list of ``"NAME=DIMS"`` strings as ``--input-shape`` takes
+    them) fixes graph-input shapes for shape inference and numeric checks.
+    Known dims must be positive integers; ``None``, ``-1`` or ``"?"`` mean
+    unknown. Anything else is a :class:`ConvtError` naming ``input_shape``.
     """
     model, label = resolve_model(model, name)
-    shaped = apply_input_shapes(model, input_shapes or {})
+    shaped = apply_input_shapes(model, input_shapes)
     shapes, types, err = infer_shapes(shaped)
     report = CheckReport(label, ort_version(), [])
     if err:

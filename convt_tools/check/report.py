@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConvtError
+from ..io import xml_safe
 
 __all__ = ["CODES", "FAIL_LEVELS", "SEVERITIES", "CheckReport", "Finding", "NodeReport"]
 
@@ -147,18 +148,23 @@ class CheckReport:
         return "\n".join(lines)
 
     def junit_xml(self, fail_on: str = "error") -> str:
-        """JUnit XML: one testsuite, one testcase per node; a failure per failing node."""
+        """JUnit XML: one testsuite, one testcase per node; a failure per failing node.
+
+        Model, graph and node names and finding messages are untrusted: each
+        goes through :func:`~convt_tools.io.xml_safe` so the document parses.
+        """
         suite = ET.Element("testsuite", name="convt check", tests=str(len(self.nodes)),
                            failures=str(sum(1 for n in self.nodes if n.fails(fail_on))),
                            errors="0")
         for n in self.nodes:
-            case = ET.SubElement(suite, "testcase", classname=f"{self.model}:{n.graph}",
-                                 name=f"{n.name} (index {n.index})")
+            case = ET.SubElement(suite, "testcase", classname=xml_safe(f"{self.model}:{n.graph}"),
+                                 name=xml_safe(f"{n.name} (index {n.index})"))
             bad = n.fails(fail_on)
             if bad:
                 fail = ET.SubElement(case, "failure", type=bad[0].code,
                                      message="; ".join(f"{f.code} {f.slug}" for f in bad))
-                fail.text = "\n".join(f"{f.severity} {f.code}: {f.message}" for f in bad)
+                fail.text = xml_safe("\n".join(f"{f.severity} {f.code}: {f.message}" for f in bad))
             out = ET.SubElement(case, "system-out")
-            out.text = "\n".join(f"{f.severity} {f.code}: {f.message}" for f in n.findings) or "ok"
+            out.text = xml_safe("\n".join(f"{f.severity} {f.code}: {f.message}"
+                                          for f in n.findings) or "ok")
         return ET.tostring(suite, encoding="unicode", xml_declaration=False)

@@ -1,9 +1,12 @@
 """Graph-input shapes: parsing ``--input-shape``, fixing them, inferring the rest.
 
-Owns :func:`parse_input_shapes` (``NAME=DIMS`` items, ``?``/``None`` for
-unknown dims, a bare ``DIMS`` for a single-input model under the name ``""``),
-:func:`apply_input_shapes` (a copy of the model with those input shapes; a
-given dim must agree with a dim the model fixes) and :func:`infer_shapes`
+Owns :func:`parse_input_shapes` (``NAME=DIMS`` items, ``?``/``None``/``-1``
+for unknown dims, a bare ``DIMS`` for a single-input model under the name
+``""``), :func:`input_shapes_arg` (what the API accepts: ``None``, a mapping
+``{name: dims}`` or a list of ``NAME=DIMS`` strings as on the command line),
+:func:`apply_input_shapes` (a copy of the model with those input shapes; every
+given dim is a positive integer or unknown, and must agree with a dim the
+model fixes) and :func:`infer_shapes`
 (onnx shape inference, then per graph path, see :mod:`convt_tools.check.graph`,
 value name -> dims and -> element type; outer-scope values are visible in
 subgraphs; ``None`` is an unknown dim).
@@ -22,7 +25,11 @@ from ..errors import ConvtError
 from .graph import _node_label, _subgraphs, function_path
 from .loading import _first_line, _import_onnx
 
-__all__ = ["apply_input_shapes", "infer_shapes", "parse_input_shapes"]
+__all__ = ["apply_input_shapes", "infer_shapes", "input_shapes_arg", "parse_input_shapes"]
+
+_UNKNOWN = ("none", "?", "-1", "null")
+_EXPECTED = ("expected a mapping {input name: dims} or a list of 'NAME=DIMS' strings (as "
+             "--input-shape takes), e.g. {'x': (1, 3, 32, 32)} or ['x=1,3,32,32']")
 
 
 def parse_input_shapes(items: Iterable[str]) -> dict[str, tuple[int | None, ...]]:
@@ -38,6 +45,62 @@ def parse_input_shapes(items: Iterable[str]) -> dict[str, tuple[int | None, ...]
     return out
 
 
+def input_shapes_arg(value: Any) -> dict[str, tuple[int | None, ...]]:
+    """Normalise the ``input_shapes`` argument of the public API.
+
+    Accepted: ``None`` (no shapes), a mapping ``{name: dims}`` (``""`` for the
+    only input; dims a sequence of ints with ``None``, ``-1`` or ``"?"`` for
+    unknown, or a ``"1,3,32,32"`` string) or a list/tuple of ``NAME=DIMS``
+    strings as ``--input-shape`` takes them. Dims are checked for sign later
+    (:func:`apply_input_shapes`, which knows the graph input's name).
+    """
+    from ..spec import parse_shape
+
+    if value is None:
+        return {}
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return parse_input_shapes(value)
+    if not isinstance(value, Mapping):
+        raise ConvtError(f"input_shape: got {value!r} (of type {type(value).__name__}); "
+                         f"{_EXPECTED}.", field="input_shape")
+    out: dict[str, tuple[int | None, ...]] = {}
+    for name, dims in value.items():
+        if not isinstance(name, str):
+            raise ConvtError(f"input_shape: got input name {name!r}; {_EXPECTED}.",
+                             field="input_shape")
+        if isinstance(dims, str):
+            out[name] = parse_shape(dims, "input_shape")
+            continue
+        if isinstance(dims, (bytes, Mapping)) or not isinstance(dims, Iterable):
+            raise ConvtError(f"input_shape: got {dims!r} for input {name!r}; expected a sequence "
+                             f"of dims such as (1, 3, 32, 32), None or ? for unknown dims.",
+                             field="input_shape")
+        out[name] = tuple(_dim(d, name, dims) for d in dims)
+    return out
+
+
+def _dim(d: Any, name: str, dims: Any) -> int | None:
+    """One dim of a mapping value: an int (``-1`` = unknown), ``None`` or ``"?"``."""
+    if d is None or (isinstance(d, str) and d.strip().lower() in _UNKNOWN):
+        return None
+    if isinstance(d, bool) or not hasattr(d, "__index__"):
+        raise ConvtError(f"input_shape: got {tuple(dims)!r} for input {name!r}; dim {d!r} is not "
+                         f"an integer; expected positive integers, with None, ? or -1 for "
+                         f"unknown dims.", field="input_shape")
+    value = int(d.__index__())
+    return None if value == -1 else value
+
+
+def _check_dims(name: str, dims: Sequence[int | None]) -> None:
+    """Every known dim of graph input ``name`` is positive (nothing to probe at 0)."""
+    for i, d in enumerate(dims):
+        if d is not None and d < 1:
+            shown = ",".join("?" if v is None else str(v) for v in dims)
+            raise ConvtError(f"input_shape: got {shown} for input {name!r}; dim {i} is {d}, "
+                             f"expected a positive integer (or -1, ? or None for unknown).",
+                             field="input_shape")
+
+
 def _dims(type_proto: Any) -> tuple[int | None, ...] | None:
     if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
         return None
@@ -45,14 +108,19 @@ def _dims(type_proto: Any) -> tuple[int | None, ...] | None:
                  for d in type_proto.tensor_type.shape.dim)
 
 
-def apply_input_shapes(model: Any, shapes: Mapping[str, Sequence[int | None]]) -> Any:
-    """A copy of ``model`` whose graph inputs have the given shapes (checked against fixed dims)."""
+def apply_input_shapes(model: Any, shapes: Any) -> Any:
+    """A copy of ``model`` whose graph inputs have the given shapes (checked against fixed dims).
+
+    ``shapes`` is anything :func:`input_shapes_arg` accepts. A known dim must be
+    a positive integer: a batch of 0 leaves nothing to probe, and a negative
+    dim other than ``-1`` (unknown) is a mistake, not an unknown.
+    """
     from onnx import helper
 
+    shapes = input_shapes_arg(shapes)
     model = copy.deepcopy(model)
     inits = {t.name for t in model.graph.initializer}
     inputs = [vi for vi in model.graph.input if vi.name not in inits]
-    shapes = dict(shapes)
     if "" in shapes:
         if len(inputs) != 1:
             raise ConvtError(f"input_shape: a shape without a name needs a model with one "
@@ -65,6 +133,7 @@ def apply_input_shapes(model: Any, shapes: Mapping[str, Sequence[int | None]]) -
         if vi is None:
             raise ConvtError(f"input_shape: got input name {name!r}; the model's inputs are "
                              f"{sorted(by_name)}.", field="input_shape")
+        _check_dims(name, dims)
         old = _dims(vi.type)
         if old is not None and (len(old) != len(dims) or any(
                 o is not None and d is not None and o != d for o, d in zip(old, dims))):

@@ -2,7 +2,8 @@
 
 Exit codes: ``check``: 0 clean at the fail level, 1 findings at or above it,
 2 unreadable input. ``repair``: 0 written, 1 refused (nothing written, the
-reason on stderr), 2 unreadable input.
+reason on stderr; with ``--json`` also a JSON object with ``"refused": true``,
+the ``reason`` and the nodes ``planned`` so far on stdout), 2 unreadable input.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
           junit_xml: str | None, numeric: bool, seed: int) -> None:
     """Find illegal and runtime-dependent ConvTranspose nodes in MODEL (.onnx)."""
     from ..check import check_model, parse_input_shapes
-    from ..io import atomic_write
+    from ..io import atomic_write, ensure_distinct
 
+    if junit_xml:
+        ensure_distinct(junit_xml, field="junit_xml", model=model)
     report = check_model(model, parse_input_shapes(input_shapes), numeric=numeric, seed=seed)
     if junit_xml:
         text = report.junit_xml(fail_on)
@@ -45,7 +48,7 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
             with open(tmp, "w", encoding="utf-8") as fh:
                 fh.write('<?xml version="1.0" encoding="utf-8"?>\n' + text + "\n")
 
-        atomic_write(junit_xml, write)
+        atomic_write(junit_xml, write, field="junit_xml")
     if as_json:
         echo_json(report.to_dict(fail_on))
     else:
@@ -79,6 +82,10 @@ def repair(model: str, output: str, intent: str, input_shapes: tuple[str, ...],
                                         seed=seed)
     except RepairRefused as exc:
         click.echo(f"Refused: {exc}", err=True)
+        if as_json:
+            echo_json({**(exc.report.to_dict() if exc.report is not None else
+                          {"model": model, "intent": intent, "refused": True,
+                           "reason": str(exc)}), "written": None})
         ctx.exit(1)
         return
     save_model(repaired, output)

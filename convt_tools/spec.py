@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .activations import ACTIVATIONS, canonical_activation
+from .activations import canonical_activation
 from .errors import ConvtError, fail
 
 __all__ = [
@@ -95,7 +95,6 @@ _WRAPPER_KEYS = {"class_name", "config", "module", "registered_name",
 _ASCII_INT = re.compile(r"-?[0-9]+")
 _TRAINING_ONLY = ("kernel_regularizer", "bias_regularizer",
                   "activity_regularizer", "kernel_constraint", "bias_constraint")
-_SENTINEL = object()
 
 
 # --------------------------------------------------------------------------
@@ -489,7 +488,7 @@ def _unwrap_serialized(name: str, value: Any) -> tuple[str, dict[str, Any]]:
 def _activation(value: Any) -> str:
     if value is None:
         return "linear"
-    name, cfg = _unwrap_serialized("activation", value)
+    name, _ = _unwrap_serialized("activation", value)
     return canonical_activation(name)
 
 
@@ -715,8 +714,3 @@ def parse_shape(text: str, name: str = "input_shape") -> tuple[int | None, ...]:
     if not dims:
         raise fail(name, text, allowed)
     return tuple(dims)
-
-
-def is_known_activation(name: str) -> bool:
-    """True when ``name`` is in the shared activation table."""
-    return name in ACTIVATIONS

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from typing import Any, Callable, TypeVar
 
 import click
@@ -55,8 +54,3 @@ def echo_json(obj: Any) -> None:
     import json
 
     click.echo(json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False))
-
-
-def is_tty() -> bool:
-    """True when stdout is an interactive terminal."""
-    return sys.stdout.isatty()

@@ -161,7 +161,7 @@ def test_failed_proof_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wrong plan (one row shifted) must be caught by the proof, not written."""
     import dataclasses
 
-    import convt_tools.repair as R
+    import convt_tools.repair.plan as R
 
     real = R.plan_axis
 

@@ -54,12 +54,12 @@ def _run_reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
 def _run_onnxruntime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
                      bias: np.ndarray | None, providers: str | None) -> np.ndarray:
     from ..exporter import export_spec
-    from ..validate import _model_io, _session, resolve_providers
+    from ..validate.runtime import model_io, resolve_providers, session
 
     dtype = None if spec.dtype in ("float32", "float16") else "float32"
     model = export_spec(spec, kernel, bias, input_shape=x.shape, dtype=dtype)
-    sess = _session(model, resolve_providers(providers))
-    name, in_dtype, _ = _model_io(sess)
+    sess = session(model, resolve_providers(providers))
+    name, in_dtype = model_io(sess)
     return np.asarray(sess.run(None, {name: x.astype(in_dtype)})[0])
 
 

@@ -1,0 +1,260 @@
+"""Prove that an ONNX model computes what Keras's ``Conv2DTranspose`` computes.
+
+:func:`validate_spec` exports the layer (or takes a given model), runs it in
+onnxruntime on seeded random input, runs the NumPy reference
+(:func:`convt_tools.reference.keras_conv2d_transpose`, in float64, on the
+same input and the same weights rounded to the model's dtype) and compares:
+shapes equal, then every element within ``|model - ref| <= atol + rtol * |ref|``.
+:func:`validate_model` does the same for an existing model, with the weights
+read back from it unless given.
+
+One concern per module:
+
+- :mod:`.inputs`: the seeded input and validation weights, the default input shape;
+- :mod:`.tolerance`: the default ``atol``/``rtol`` formula (stated in every result);
+- :mod:`.runtime`: onnxruntime providers, session and the model's input contract;
+- :mod:`.model`: opening an existing model, reading ``W``/``B`` and input dims back;
+- :mod:`.diagnose`: the comparison and, on a mismatch, what differs (the shape
+  per axis, where the largest error is) and which known mistake (crop on the
+  other side, kernel flipped, kernel channels swapped, bias or activation
+  missing) reproduces the model's output.
+
+Validation weights are seeded random, not the config's initializers: a zeros
+bias or a constant kernel would hide exactly the mistakes validation is for.
+Given weights are used as given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..activations import apply_activation
+from ..errors import ConvtError
+from ..reference import keras_conv2d_transpose
+from ..spec import Conv2DTransposeSpec, format_shape
+from .diagnose import compare, diagnose, shape_message, value_message
+from .inputs import (check_sizes, default_input_shape, input_channels, validation_input,
+                     validation_weights)
+from .model import model_input_shape, open_model, weights_from_model
+from .runtime import model_io, resolve_providers, session
+from .tolerance import Tolerance, default_tolerance, resolve_tolerance
+
+__all__ = ["ValidationResult", "Tolerance", "default_tolerance", "default_input_shape",
+           "validation_weights", "resolve_providers", "weights_from_model", "validate_spec",
+           "validate_model"]
+
+
+@dataclass
+class ValidationResult:
+    """The outcome of validating one model against one layer config.
+
+    ``passed`` is True when the shapes agree and every element is within
+    tolerance. ``error`` is set (and ``passed`` False) when the model could
+    not be run at all. ``message`` is one line saying what differs; ``hints``
+    are the likely causes found by the diagnosis.
+    """
+
+    name: str
+    passed: bool
+    input_shape: tuple[int, ...]
+    input_source: str
+    reference_shape: tuple[int, ...]
+    model_shape: tuple[int, ...] | None
+    dtype: str
+    tolerance: Tolerance
+    weights_source: str
+    providers: list[str]
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    worst_index: tuple[int, ...] | None = None
+    message: str = ""
+    hints: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        """``PASS``, ``FAIL`` (mismatch) or ``ERROR`` (the model did not run)."""
+        return "PASS" if self.passed else ("ERROR" if self.error else "FAIL")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of every field plus ``status``."""
+        d = dataclasses.asdict(self)
+        d["status"] = self.status
+        for key in ("input_shape", "reference_shape", "model_shape", "worst_index"):
+            d[key] = None if d[key] is None else list(d[key])
+        return d
+
+
+def _require_spec(spec: Any) -> None:
+    if not isinstance(spec, Conv2DTransposeSpec):
+        raise ConvtError(f"spec: got {type(spec).__name__}; expected a Conv2DTransposeSpec "
+                         f"(from convt_tools.load_config(path) or parse_config(dict)).",
+                         field="spec")
+
+
+def _export(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | None,
+            input_shape: Sequence[int | None] | None, opset: int | None,
+            notes: list[str]) -> Any:
+    from ..exporter import DEFAULT_OPSET, export_spec
+
+    dtype = None
+    if spec.dtype not in ("float32", "float16"):
+        dtype = "float32"
+        notes.append(f"onnxruntime cannot run {spec.dtype}; validated the float32 export")
+    return export_spec(spec, kernel, bias, input_shape=input_shape,
+                       opset=DEFAULT_OPSET if opset is None else opset, dtype=dtype)
+
+
+def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None,
+                  bias: np.ndarray | None = None, x: np.ndarray | None = None,
+                  input_shape: Sequence[int | None] | None = None, seed: int = 0,
+                  rtol: float | None = None, atol: float | None = None,
+                  providers: Sequence[str] | str | None = None, opset: int | None = None,
+                  model: Any = None, name: str | None = None,
+                  weights_note: str | None = None,
+                  input_source: str | None = None) -> ValidationResult:
+    """Export ``spec`` (or take ``model``), run it in onnxruntime and compare with the reference.
+
+    ``x`` (Keras layout) or a seeded standard-normal input of ``input_shape``
+    (else ``spec.input_shape``, else a small default; unknown dims filled by
+    :func:`default_input_shape`). Without ``kernel`` the weights are seeded
+    random (:func:`validation_weights`). ``input_source`` says where
+    ``input_shape`` came from, for the report. Returns a
+    :class:`ValidationResult`; bad arguments raise :class:`ConvtError`.
+    """
+    _require_spec(spec)
+    prov = resolve_providers(providers)
+    notes: list[str] = []
+    x = None if x is None else np.asarray(x)
+    in_ch = input_channels(spec, kernel, x, input_shape)
+    if x is not None:
+        if x.dtype.kind != "f":
+            raise ConvtError(f"input: got dtype {x.dtype}; expected a float array.",
+                             field="input")
+        if not np.isfinite(x).all():
+            raise ConvtError("input: contains NaN or infinity; validation compares finite "
+                             "values, so give a finite input.", field="input")
+        shape, source = tuple(spec.check_input_shape(x.shape, in_ch)), "--input"
+    else:
+        shape, source = default_input_shape(spec, in_ch, input_shape)
+    if input_source is not None and x is None:
+        source = input_source
+    in_ch = shape[spec.channels_axis]
+    check_sizes(spec, shape, in_ch)
+    if kernel is None:
+        kernel, bias = validation_weights(spec, in_ch, seed)
+        weights_note = weights_note or (f"seeded random validation weights (seed {seed}), "
+                                        f"not the config's initializers")
+    from ..weights import check_weights
+
+    kernel, bias = check_weights(spec, kernel, bias, in_ch)
+    if model is None:
+        model = _export(spec, kernel, bias, input_shape if x is None else x.shape, opset, notes)
+    else:
+        model = open_model(model)
+    sess = session(model, prov)
+    in_name, dtype = model_io(sess)
+    if x is None:
+        x = validation_input(shape, seed)
+    x = x.astype(dtype)
+    k_ref = kernel.astype(dtype).astype(np.float64)
+    b_ref = None if bias is None else bias.astype(dtype).astype(np.float64)
+    pre, ref = _reference(spec, x, k_ref, b_ref, dtype)
+    tol = resolve_tolerance(dtype, x, k_ref, b_ref, float(np.abs(pre).max()) if pre.size else 0.0,
+                            rtol, atol)
+    result = ValidationResult(
+        name=name or spec.name or "layer", passed=False, input_shape=tuple(shape),
+        input_source=source, reference_shape=tuple(ref.shape), model_shape=None,
+        dtype=dtype.name, tolerance=tol, weights_source=weights_note or "given",
+        providers=list(sess.get_providers()), notes=notes)
+    try:
+        got = np.asarray(sess.run(None, {in_name: x})[0])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        result.error = f"onnxruntime failed: {str(exc).splitlines()[0][:300]}"
+        result.message = result.error
+        return result
+    return _judge(result, spec, x.astype(np.float64), k_ref, b_ref, got, ref)
+
+
+def _reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
+               bias: np.ndarray | None, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(pre-activation, output) of the reference in float64.
+
+    For a float16 model the pre-activation is rounded to float16 first, as
+    Keras (and the model) hand float16 values to the activation; otherwise a
+    discontinuous activation (``hard_shrink``) could flip at its threshold.
+    """
+    linear = dataclasses.replace(spec, activation="linear", dtype="float64")
+    pre = keras_conv2d_transpose(linear, x.astype(np.float64), kernel, bias)
+    if dtype == np.float16:
+        pre = pre.astype(np.float16).astype(np.float64)
+    return pre, apply_activation(spec.activation, pre)
+
+
+def _judge(result: ValidationResult, spec: Conv2DTransposeSpec, x: np.ndarray,
+           kernel: np.ndarray, bias: np.ndarray | None, got: np.ndarray,
+           ref: np.ndarray) -> ValidationResult:
+    """Fill ``result`` from the model output ``got`` against the reference ``ref``."""
+    result.model_shape = tuple(int(d) for d in got.shape)
+    if got.shape != ref.shape:
+        result.message, result.hints = shape_message(spec, got.shape, ref.shape)
+        return result
+    cmp = compare(got, ref, result.tolerance)
+    result.max_abs_error, result.max_rel_error = cmp.max_abs, cmp.max_rel
+    result.worst_index = cmp.worst
+    result.passed = cmp.ok
+    if not cmp.ok:
+        result.message = value_message(spec, cmp, got, ref)
+        result.hints = diagnose(spec, x, kernel, bias, got, ref, result.tolerance)
+    return result
+
+
+def validate_model(model_or_path: Any, spec: Conv2DTransposeSpec, *,
+                   kernel: np.ndarray | None = None, bias: np.ndarray | None = None,
+                   x: np.ndarray | None = None, input_shape: Sequence[int | None] | None = None,
+                   seed: int = 0, rtol: float | None = None, atol: float | None = None,
+                   providers: Sequence[str] | str | None = None,
+                   name: str | None = None) -> ValidationResult:
+    """Validate an existing model against ``spec``.
+
+    Weights: ``kernel``/``bias`` when given (Keras layout; the only way to
+    catch a wrong ``W``/``B`` in the model), else read back from the model by
+    :func:`weights_from_model`.
+    """
+    _require_spec(spec)
+    model = open_model(model_or_path)
+    note = "given"
+    missing_bias = False
+    if kernel is None:
+        kernel, bias, note = weights_from_model(model, spec)
+        missing_bias = spec.use_bias and "has no B" in note
+    static = model_input_shape(model, None)
+    source = None
+    if x is not None and static is not None:
+        if len(np.shape(x)) != 4 or any(s is not None and s != d for s, d in zip(static, np.shape(x))):
+            raise ConvtError(f"input: shape {tuple(np.shape(x))} does not fit the model's input "
+                             f"{format_shape(static)}; give an input of that shape.", field="input")
+    if input_shape is None and x is None:
+        input_shape = model_input_shape(model, spec)
+        source = "the model's static input dims" if static and any(
+            d is not None for d in static) else None
+    result = validate_spec(spec, kernel=kernel, bias=bias, x=x, input_shape=input_shape,
+                           seed=seed, rtol=rtol, atol=atol, providers=providers, model=model,
+                           name=name, weights_note=note, input_source=source)
+    config_ch = None if spec.input_shape is None else spec.input_shape[spec.channels_axis]
+    model_ch = result.input_shape[spec.channels_axis]
+    if result.passed and config_ch is not None and config_ch != model_ch:
+        result.passed = False
+        result.message = (f"the config's build_config input has {config_ch} channels but the "
+                          f"model takes {model_ch}: the model is not this layer")
+    if missing_bias and result.passed:
+        result.passed = False
+        result.message = ("the config has use_bias=True but the model's ConvTranspose has no "
+                          "B input, so the model cannot reproduce the layer's bias; give "
+                          "--weights to compare against the real bias, or fix the config")
+    return result

@@ -1,0 +1,194 @@
+"""Comparison of the model's output with the reference, and diagnosis of a mismatch.
+
+:func:`compare` is the verdict: every element within
+``|got - ref| <= atol + rtol * |ref|`` (a NaN where the reference is not NaN
+fails), with the max abs/rel error and the index of the worst violation.
+
+On a mismatch the messages say what differs and the hints which known
+mistake explains it, most specific first:
+
+- shapes (:func:`shape_message`): the per-axis difference; a height/width
+  difference is a crop/extension (pads or ``output_padding``), a channel
+  difference swapped kernel channels, a permutation the NCHW/NHWC layout;
+- values (:func:`diagnose`): the model equals the reference shifted by
+  1 or 2 along height and/or width (the crop on the wrong side), or the
+  reference recomputed with a known mistake (kernel flipped spatially,
+  kernel in/out channels or height/width swapped, bias missing, activation
+  missing); failing those, where the bad elements are (only border
+  rows/columns: crop side or ``output_padding``; a constant offset per
+  output channel: the bias).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..reference import keras_conv2d_transpose
+from ..spec import Conv2DTransposeSpec, format_shape
+from .tolerance import Tolerance
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Max abs/rel error, the index of the worst violation, and whether all are in tolerance."""
+
+    max_abs: float
+    max_rel: float
+    worst: tuple[int, ...] | None
+    ok: bool
+
+
+def compare(got: np.ndarray, ref: np.ndarray, tol: Tolerance) -> Comparison:
+    """Max abs/rel error, the index of the worst violation, and the verdict (NaN fails)."""
+    if not ref.size:
+        return Comparison(0.0, 0.0, None, True)
+    diff = np.abs(got.astype(np.float64) - ref)
+    diff = np.where(np.isnan(diff) & ~(np.isnan(got) & np.isnan(ref)), np.inf,
+                    np.nan_to_num(diff, nan=0.0))
+    excess = diff - (tol.atol + tol.rtol * np.abs(np.nan_to_num(ref)))
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), ref.shape))
+    nonzero = ref != 0
+    rel = diff[nonzero] / np.abs(ref[nonzero])
+    return Comparison(float(diff.max()), float(rel.max()) if rel.size else 0.0, worst,
+                      bool(excess.max() <= 0))
+
+
+def _axis_names(spec: Conv2DTransposeSpec) -> tuple[str, str, str, str]:
+    if spec.data_format == "channels_last":
+        return ("batch", "height", "width", "channels")
+    return ("batch", "channels", "height", "width")
+
+
+def shape_message(spec: Conv2DTransposeSpec, got: tuple[int, ...],
+                  ref: tuple[int, ...]) -> tuple[str, list[str]]:
+    """(message, hints) for output shapes that differ: per axis, and which mistake fits."""
+    if len(got) != len(ref):
+        return (f"shape differs: model gives rank {len(got)} {format_shape(got)}, Keras "
+                f"gives {format_shape(ref)}", ["the model output is not in the Keras layout"])
+    parts, hints = [], []
+    for name, g, r in zip(_axis_names(spec), got, ref):
+        if g != r:
+            parts.append(f"{name} {g} vs {r} ({g - r:+d})")
+            if name in ("height", "width"):
+                hints.append(f"{name}: the crop/extension differs by {abs(g - r)} "
+                             f"(pads or output_padding; Keras: {_crop_text(spec, name)})")
+            elif name == "channels":
+                hints.append("channel count differs: kernel in/out channels swapped?")
+    if spec.data_format == "channels_last" and sorted(got) == sorted(ref) and got != ref:
+        hints.append("same dims in another order: output layout NCHW instead of NHWC?")
+    return (f"shape differs: model gives {format_shape(got)}, Keras gives {format_shape(ref)} "
+            f"({'; '.join(parts)})", hints)
+
+
+def _crop_text(spec: Conv2DTransposeSpec, axis: str) -> str:
+    c = spec.crop_plan()[0 if axis == "height" else 1]
+    if c.extend:
+        return f"no crop, {c.extend} zero row(s) appended at the end"
+    return f"crop {c.begin} at the start, {c.end} at the end"
+
+
+def _spatial_axes(spec: Conv2DTransposeSpec) -> tuple[int, int]:
+    return (1, 2) if spec.data_format == "channels_last" else (2, 3)
+
+
+def _shifted_pair(got: np.ndarray, ref: np.ndarray, axis: int,
+                  delta: int) -> tuple[np.ndarray, np.ndarray]:
+    """``got[o]`` against ``ref[o + delta]`` along ``axis``, on the overlap."""
+    n = ref.shape[axis]
+    g = np.take(got, range(max(0, -delta), n - max(0, delta)), axis=axis)
+    r = np.take(ref, range(max(0, delta), n - max(0, -delta)), axis=axis)
+    return g, r
+
+
+def _shift_hint(spec: Conv2DTransposeSpec, got: np.ndarray, ref: np.ndarray,
+                tol: Tolerance) -> str | None:
+    """Does the model equal the reference shifted along height and/or width (crop side)?"""
+    ah, aw = _spatial_axes(spec)
+    shifts = [(dh, dw) for dh in (0, 1, -1, 2, -2) for dw in (0, 1, -1, 2, -2) if dh or dw]
+    for dh, dw in sorted(shifts, key=lambda p: abs(p[0]) + abs(p[1])):
+        if ref.shape[ah] <= abs(dh) + 1 or ref.shape[aw] <= abs(dw) + 1:
+            continue
+        g, r = _shifted_pair(got, ref, ah, dh)
+        g, r = _shifted_pair(g, r, aw, dw)
+        if compare(g, r, tol).ok:
+            moved = [f"{d:+d} along {name}" for d, name in ((dh, "height"), (dw, "width")) if d]
+            keras = "; ".join(f"{name}: {_crop_text(spec, name)}"
+                              for d, name in ((dh, "height"), (dw, "width")) if d)
+            return (f"the model equals the Keras output shifted by {' and '.join(moved)}: "
+                    f"the crop is on the wrong side (pads begin/end swapped? Keras {keras})")
+    return None
+
+
+def _alternatives(spec: Conv2DTransposeSpec, kernel: np.ndarray,
+                  bias: np.ndarray | None) -> list[tuple[str, Conv2DTransposeSpec, np.ndarray,
+                                                         np.ndarray | None]]:
+    """Known mistakes as (description, spec, kernel, bias) to reproduce with the reference."""
+    alts = [("the kernel is flipped spatially (ConvTranspose takes the Keras kernel unflipped: "
+             "W = kernel.transpose(3, 2, 0, 1))", spec, kernel[::-1, ::-1], bias)]
+    if kernel.shape[2] == kernel.shape[3]:
+        alts.append(("the kernel's in/out channel axes are swapped (W must be "
+                     "kernel.transpose(3, 2, 0, 1), i.e. (C_in, filters, kh, kw))",
+                     spec, kernel.transpose(0, 1, 3, 2), bias))
+    if kernel.shape[0] == kernel.shape[1] and kernel.shape[0] > 1:
+        alts.append(("the kernel's height/width axes are swapped", spec,
+                     kernel.transpose(1, 0, 2, 3), bias))
+    if bias is not None and np.any(bias):
+        alts.append(("the bias is missing", dataclasses.replace(spec, use_bias=False),
+                     kernel, None))
+    if spec.activation != "linear":
+        alts.append((f"the activation {spec.activation!r} is missing",
+                     dataclasses.replace(spec, activation="linear"), kernel, bias))
+    return alts
+
+
+def diagnose(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
+             bias: np.ndarray | None, got: np.ndarray, ref: np.ndarray,
+             tol: Tolerance) -> list[str]:
+    """Likely causes of a value mismatch, most specific first."""
+    hints = []
+    shifted = _shift_hint(spec, got, ref, tol)
+    if shifted:
+        hints.append(shifted)
+    for text, alt_spec, k, b in _alternatives(spec, kernel, bias):
+        alt = keras_conv2d_transpose(alt_spec, x, k, b)
+        if alt.shape == got.shape and compare(got, alt, tol).ok:
+            hints.append(f"the model equals the reference when {text}")
+    if not hints:
+        hints.extend(_where_hints(spec, got, ref, tol))
+    return hints
+
+
+def _where_hints(spec: Conv2DTransposeSpec, got: np.ndarray, ref: np.ndarray,
+                 tol: Tolerance) -> list[str]:
+    """Where the bad elements are: border rows/columns only, or a per-channel offset."""
+    bad = np.abs(got.astype(np.float64) - ref) > tol.atol + tol.rtol * np.abs(ref)
+    hints = []
+    for axis, name in zip(_spatial_axes(spec), ("height", "width")):
+        per = bad.any(axis=tuple(a for a in range(4) if a != axis))
+        idx = np.flatnonzero(per)
+        n = per.size
+        if idx.size and idx.size <= 2 and all(i < 2 or i >= n - 2 for i in idx):
+            hints.append(f"only {name} position(s) {', '.join(map(str, idx))} of {n} differ: "
+                         f"first/last rows differ -> crop side or output_padding "
+                         f"(Keras: {_crop_text(spec, name)})")
+    ch = 3 if spec.data_format == "channels_last" else 1
+    d = got.astype(np.float64) - ref
+    spread = d.max(axis=tuple(a for a in range(4) if a != ch)) - \
+        d.min(axis=tuple(a for a in range(4) if a != ch))
+    if bad.any() and np.all(spread <= 2 * (tol.atol + tol.rtol * np.abs(ref).max())):
+        hints.append("the error is a constant offset per output channel: the bias is wrong "
+                     "or missing")
+    return hints
+
+
+def value_message(spec: Conv2DTransposeSpec, cmp: Comparison, got: np.ndarray,
+                  ref: np.ndarray) -> str:
+    """One line: max abs/rel error and the worst element, model vs Keras."""
+    where = cmp.worst
+    layout = "NHWC" if spec.data_format == "channels_last" else "NCHW"
+    return (f"values differ: max abs error {cmp.max_abs:.3g} (max rel {cmp.max_rel:.3g}); "
+            f"worst at output index {where} ({layout}): model {float(got[where]):.6g}, "
+            f"Keras {float(ref[where]):.6g}")

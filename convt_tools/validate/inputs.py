@@ -1,0 +1,106 @@
+"""What a validation run feeds the model and the reference: input shape, input, weights.
+
+All of it is seeded, so a run is reproducible from ``seed`` alone::
+
+    x      ~ N(0, 1)                     rng = default_rng([seed, 3])
+    kernel ~ N(0, 1 / (C_in * kh * kw))  rng = default_rng([seed, 7])
+    bias   ~ N(0, 0.5)                   (same rng, after the kernel)
+
+Random weights, not the config's initializers: a zeros bias or a constant
+kernel would hide exactly the mistakes validation is for. Unknown input dims
+are filled in small (batch 2, height 5, width 7: odd and unequal, so an H/W
+mix-up changes the shape). Sizes are checked before anything is allocated:
+an empty output (nothing to compare) or an array too large to hold is a
+:class:`ConvtError`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ConvtError
+from ..io import check_allocation
+from ..spec import Conv2DTransposeSpec
+
+_DEFAULT_SPATIAL = (5, 7)      # odd, unequal: an H/W mix-up changes the shape
+_DEFAULT_BATCH = 2
+_DEFAULT_CHANNELS = 3
+
+
+def default_input_shape(spec: Conv2DTransposeSpec, in_channels: int | None,
+                        input_shape: Sequence[int | None] | None = None
+                        ) -> tuple[tuple[int, ...], str]:
+    """A concrete input shape and a note on where it came from.
+
+    ``input_shape`` (else ``spec.input_shape``) with unknown dims filled in:
+    batch 2, height 5, width 7 (odd and unequal), channels from the kernel
+    or 3. For ``glu`` on ``channels_first`` (which halves the output width)
+    the width is bumped until the output width is even.
+    """
+    given, source = input_shape, "--input-shape"
+    if given is None:
+        given, source = spec.input_shape, "the config's build_config input shape"
+    if given is None:
+        given, source = (None,) * 4, "a small default"
+    shape = list(spec.check_input_shape(given, in_channels))
+    ch_axis = 3 if spec.data_format == "channels_last" else 1
+    sp_axes = (1, 2) if spec.data_format == "channels_last" else (2, 3)
+    filled = []
+    if shape[0] is None:
+        shape[0] = _DEFAULT_BATCH
+        filled.append("batch")
+    if shape[ch_axis] is None:
+        shape[ch_axis] = in_channels or _DEFAULT_CHANNELS
+        filled.append("channels")
+    for axis, default in zip(sp_axes, _DEFAULT_SPATIAL):
+        if shape[axis] is None:
+            shape[axis] = default
+            filled.append("height" if axis == sp_axes[0] else "width")
+    if "width" in filled and spec.activation == "glu" and spec.data_format == "channels_first":
+        while (spec.output_shape(tuple(shape))[-1] or 0) % 2:
+            shape[sp_axes[1]] += 1
+    if filled and source != "a small default":
+        source += f" (unknown {', '.join(filled)} filled in)"
+    return tuple(shape), source  # type: ignore[return-value]
+
+
+def input_channels(spec: Conv2DTransposeSpec, kernel: np.ndarray | None, x: np.ndarray | None,
+                input_shape: Sequence[int | None] | None) -> int | None:
+    """``C_in`` from the kernel, else the first of ``x``, ``input_shape``, the spec that knows it."""
+    if kernel is not None:
+        return int(np.shape(kernel)[3])
+    for shape in (None if x is None else x.shape, input_shape, spec.input_shape):
+        if shape is not None and len(shape) == 4 and shape[spec.channels_axis] is not None:
+            return int(shape[spec.channels_axis])  # type: ignore[arg-type]
+    return None
+
+
+def check_sizes(spec: Conv2DTransposeSpec, shape: Sequence[int], in_ch: int) -> None:
+    """Refuse empty comparisons and arrays too large to hold (float64 reference arrays)."""
+    out = spec.output_shape(shape)
+    if not math.prod(shape) or not math.prod(d for d in out if d is not None):
+        raise ConvtError(f"input_shape: input {tuple(shape)} gives output {out}, which has no "
+                         f"elements, so nothing would be compared; use a non-empty input.",
+                         field="input_shape")
+    check_allocation(shape, np.float64, "input_shape", f"the input {tuple(shape)}")
+    check_allocation(spec.kernel_shape(in_ch), np.float64, "filters",
+                     f"the kernel {spec.kernel_shape(in_ch)}")
+    check_allocation(out, np.float64, "input_shape", f"the output {out} of input {tuple(shape)}")
+
+
+def validation_input(shape: Sequence[int], seed: int) -> np.ndarray:
+    """Seeded standard-normal input of ``shape`` (float64)."""
+    return np.random.default_rng([int(seed), 3]).standard_normal(shape)
+
+
+def validation_weights(spec: Conv2DTransposeSpec, in_channels: int,
+                       seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Seeded random weights: kernel ~ N(0, 1/(C_in*kh*kw)), bias ~ N(0, 0.5) (float32)."""
+    rng = np.random.default_rng([int(seed), 7])
+    n = in_channels * spec.kernel_size[0] * spec.kernel_size[1]
+    kernel = rng.standard_normal(spec.kernel_shape(in_channels)) / math.sqrt(n)
+    bias = 0.5 * rng.standard_normal(spec.filters) if spec.use_bias else None
+    return kernel.astype(np.float32), None if bias is None else bias.astype(np.float32)

@@ -1,0 +1,99 @@
+"""An existing ONNX model: opening it, and reading back what validation needs from it.
+
+- :func:`open_model`: a ``ModelProto`` as is; a path through the
+  untrusted-model loader of ``convt check`` (size and structure limits).
+- :func:`weights_from_model`: the Keras-layout weights of the model's one
+  ``ConvTranspose`` (``group == 1``, constant ``W``/``B``)::
+
+      kernel = W.transpose(2, 3, 1, 0)   # ONNX (C_in, C_out, kh, kw) -> Keras (kh, kw, filters, C_in)
+      bias   = B                         # zeros when the node has no B and the layer uses a bias
+
+  Weights read this way validate the rest of the graph (pads, strides,
+  layout, activation), never ``W``/``B`` themselves.
+- :func:`model_input_shape`: the model's static input dims (``None`` where
+  symbolic), with the spec's known dims filling the symbolic ones.
+
+onnx is imported on first use only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConvtError
+from ..spec import Conv2DTransposeSpec
+
+
+def open_model(model: Any) -> Any:
+    """A ModelProto as is; a path through the untrusted-model loader of ``convt check``."""
+    import onnx
+
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if not isinstance(model, (str, os.PathLike)):
+        raise ConvtError(f"model: got {type(model).__name__}; expected a path to an .onnx "
+                         f"file or an onnx.ModelProto.", field="model")
+    from ..check.loading import load_model
+
+    return load_model(model)
+
+
+def _constant_values(model: Any, name: str) -> np.ndarray | None:
+    """The value of initializer or ``Constant`` output ``name``; None when it is neither."""
+    from onnx import numpy_helper
+
+    for init in model.graph.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init)
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.output[0] == name:
+            for attr in node.attribute:
+                if attr.name == "value":
+                    return numpy_helper.to_array(attr.t)
+    return None
+
+
+def weights_from_model(model: Any, spec: Conv2DTransposeSpec
+                       ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Keras-layout ``(kernel, bias, note)`` read back from the model's one ConvTranspose.
+
+    ``kernel = W.transpose(2, 3, 1, 0)`` (ONNX ``(C_in, C_out, kh, kw)`` to
+    Keras ``(kh, kw, filters, in_channels)``); ``bias = B``, or zeros when the
+    node has no ``B`` and the layer uses a bias. Needs ``group == 1`` and
+    constant ``W``/``B``.
+    """
+    nodes = [n for n in model.graph.node if n.op_type == "ConvTranspose"]
+    if len(nodes) != 1:
+        raise ConvtError(f"model: has {len(nodes)} ConvTranspose nodes; reading the weights "
+                         f"back needs exactly one (or give --weights).", field="model")
+    node = nodes[0]
+    group = next((a.i for a in node.attribute if a.name == "group"), 1)
+    w = _constant_values(model, node.input[1]) if len(node.input) > 1 else None
+    if w is None or w.ndim != 4 or group != 1:
+        raise ConvtError(f"model: ConvTranspose {node.name!r} has no constant 4-D W with "
+                         f"group 1; give --weights.", field="model")
+    kernel = w.transpose(2, 3, 1, 0)
+    b = _constant_values(model, node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    note = "weights read from the model: kernel = W.transpose(2, 3, 1, 0)"
+    if spec.use_bias and b is None:
+        b = np.zeros(spec.filters, dtype=kernel.dtype)
+        note += "; the ConvTranspose has no B, bias taken as zero"
+    elif spec.use_bias:
+        note += ", bias = B"
+    note += " (so a wrong W or B in the model is not detectable; give --weights for that)"
+    return kernel, (b if spec.use_bias else None), note
+
+
+def model_input_shape(model: Any, spec: Conv2DTransposeSpec | None
+                      ) -> tuple[int | None, ...] | None:
+    """The model's static input dims (``None`` where symbolic), else the spec's, merged per dim."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim if len(model.graph.input) == 1 else []
+    own = None if spec is None else spec.input_shape
+    if len(dims) != 4:
+        return own
+    static = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+    fallback = own if own and len(own) == 4 else (None,) * 4
+    return tuple(s if s is not None else f for s, f in zip(static, fallback))

@@ -69,9 +69,16 @@ def _c(x: np.ndarray, v: float) -> np.ndarray:
     return np.asarray(v, dtype=x.dtype)
 
 
-def _np_erf(x: np.ndarray) -> np.ndarray:
-    erf = np.frompyfunc(math.erf, 1, 1)  # exact erf per element, in float64
-    return erf(x.astype(np.float64)).astype(np.float64).astype(x.dtype)
+def _np_gelu(x: np.ndarray) -> np.ndarray:
+    """``x * (erf(x / sqrt(2)) + 1) / 2`` evaluated as ``0.5 * x * erfc(-x / sqrt(2))``.
+
+    Same function; the erfc form keeps the negative tail accurate (no
+    ``erf + 1`` cancellation) and ``0.5 * x`` cannot overflow. Computed in
+    float64 with the exact ``math.erfc``, then cast to ``x.dtype``.
+    """
+    x64 = x.astype(np.float64)
+    erfc = np.frompyfunc(math.erfc, 1, 1)(-x64 / math.sqrt(2.0)).astype(np.float64)
+    return (0.5 * x64 * erfc).astype(x.dtype)
 
 
 def _np_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -156,9 +163,10 @@ def _o_sigmoid_mul(g: GraphOps, x: str) -> str:
 def _o_gelu(g: GraphOps, x: str) -> str:
     if g.opset >= 20:
         return g.op("Gelu", x, approximate="none")  # type: ignore[return-value]
-    # x * (erf(x / sqrt(2)) + 1) / 2, exact erf form for opsets without Gelu.
+    # (x / 2) * (erf(x / sqrt(2)) + 1): the exact erf form for opsets without
+    # Gelu; halving first keeps x near the dtype's maximum finite.
     e = g.op("Erf", g.op("Div", x, g.const(math.sqrt(2.0))))
-    return g.op("Div", g.op("Mul", x, g.op("Add", e, g.const(1.0))), g.const(2.0))  # type: ignore[return-value]
+    return g.op("Mul", g.op("Mul", x, g.const(0.5)), g.op("Add", e, g.const(1.0)))  # type: ignore[return-value]
 
 
 def _o_mish(g: GraphOps, x: str) -> str:
@@ -201,8 +209,11 @@ def _o_squareplus(g: GraphOps, x: str) -> str:
 def _o_sparse_plus(g: GraphOps, x: str) -> str:
     sq = g.op("Mul", g.const(0.25), g.op("Pow", g.op("Add", x, g.const(1.0)), g.const(2.0)))
     inner = g.op("Where", g.op("Less", x, g.const(1.0)), sq, x)
-    # Where(x > -1, inner, 0) == Where(x <= -1, 0, inner); Greater exists in opset 11.
-    return g.op("Where", g.op("Greater", x, g.const(-1.0)), inner, g.const(0.0))  # type: ignore[return-value]
+    # Where(x <= -1, 0, inner) with x <= -1 as Less or Equal (LessOrEqual needs
+    # opset 12); NaN fails both tests and flows through inner as NaN, as in Keras.
+    m1 = g.const(-1.0)
+    le = g.op("Or", g.op("Less", x, m1), g.op("Equal", x, m1))
+    return g.op("Where", le, g.const(0.0), inner)  # type: ignore[return-value]
 
 
 def _o_sparse_sigmoid(g: GraphOps, x: str) -> str:
@@ -237,9 +248,7 @@ _ROWS = [
     Activation("softsign", "x / (1 + |x|)", lambda x: x / (_c(x, 1) + np.abs(x)),
                _unary("Softsign")),
     Activation("silu", "x * sigmoid(x)", lambda x: x * _np_sigmoid(x), _o_sigmoid_mul),
-    Activation("gelu", "x * (erf(x / sqrt(2)) + 1) / 2",
-               lambda x: x * (_np_erf(x / _c(x, math.sqrt(2.0))) + _c(x, 1)) / _c(x, 2),
-               _o_gelu),
+    Activation("gelu", "x * (erf(x / sqrt(2)) + 1) / 2", _np_gelu, _o_gelu),
     Activation("hard_sigmoid", "clip(x / 6 + 0.5, 0, 1)", _np_hard_sigmoid, _o_hard_sigmoid),
     Activation("hard_silu", "x * hard_sigmoid(x)", lambda x: x * _np_hard_sigmoid(x),
                lambda g, x: g.op("Mul", x, _o_hard_sigmoid(g, x))),  # type: ignore[arg-type,return-value]

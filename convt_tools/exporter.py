@@ -225,14 +225,18 @@ def _activation_typechecks(name: str, opset: int, dtype: np.dtype) -> bool:
 def _apply_activation(spec: Conv2DTransposeSpec, g: GraphBuilder, y: str) -> tuple[str, list[str]]:
     """The table's activation on ``y``; in float32 between Casts where the dtype lacks an op."""
     row = ACTIVATIONS[spec.activation]
-    if g.dtype == np.float32 or _activation_typechecks(spec.activation, g.opset, g.dtype):
+    if row.name == "linear" or g.dtype == np.float32 or (
+            g.dtype != np.float16 and _activation_typechecks(spec.activation, g.opset, g.dtype)):
         return row.onnx(g, y), []  # type: ignore[arg-type]
+    # float16: always in float32. onnxruntime's CPU float16 kernels differ by opset
+    # (e.g. Softplus at opset 18 overflows to inf from |x| >= 89), and some ops have
+    # no float16 form at all (CumSum, Range).
     sub = GraphBuilder(g.opset, np.float32, prefix="f32_")
     out32 = row.onnx(sub, g.op("Cast", y, to=onnx.TensorProto.FLOAT))  # type: ignore[arg-type]
     g.nodes.extend(sub.nodes)
     g.initializers.extend(sub.initializers)
-    note = (f"activation {spec.activation} is computed in float32 (between Casts): some of its "
-            f"ONNX ops have no {g.dtype.name} version.")
+    note = (f"activation {spec.activation} is computed in float32 (between Casts), then "
+            f"rounded to {g.dtype.name}.")
     return g.op("Cast", out32, to=g.float_enum), [note]  # type: ignore[return-value]
 
 

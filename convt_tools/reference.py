@@ -159,14 +159,26 @@ def _run(geo: "_Geometry", x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
         if b is not None:
             y += b
     elif geo.tiny is not None:
-        y = _scatter_tiny(x, w, b, geo, acc)
+        with np.errstate(invalid="ignore", over="ignore"):
+            y = _scatter_tiny(x, w, b, geo, acc)
+        if not np.isfinite(y).all():
+            # The 0/1 col2im GEMM computes 0 * inf = NaN, which would spread one
+            # non-finite value to every output; the strided path keeps it local.
+            y = _scatter_strided(x, w, b, geo, acc)
     else:
-        y = np.empty(geo.out_shape, dtype=acc)
-        for g in range(geo.group):
-            _scatter_group(x, w, y, geo, g, acc)
-        if b is not None:
-            _add_bias(y, b)
+        y = _scatter_strided(x, w, b, geo, acc)
     return y.astype(out_dtype, copy=False)
+
+
+def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_Geometry",
+                     acc: np.dtype) -> np.ndarray:
+    """Per group: GEMMs and strided scatter-adds (:func:`_scatter_group`), then the bias."""
+    y = np.empty(geo.out_shape, dtype=acc)
+    for g in range(geo.group):
+        _scatter_group(x, w, y, geo, g, acc)
+    if b is not None:
+        _add_bias(y, b)
+    return y
 
 
 def _add_bias(y: np.ndarray, b: np.ndarray) -> None:

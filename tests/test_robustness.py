@@ -143,3 +143,74 @@ def test_float16_policy_computes_in_float16_like_keras() -> None:
                                     k.astype(np.float16).astype(np.float32),
                                     b.astype(np.float16).astype(np.float32))
     np.testing.assert_allclose(y.astype(np.float32), y32, rtol=2e-3, atol=2e-3)
+
+
+# ---------------------------------------------------------------- numerical corners (review 3)
+
+def test_non_finite_values_stay_local_on_the_tiny_path() -> None:
+    """One NaN/inf input pixel reaches exactly the K x K outputs the definition says."""
+    w = np.ones((1, 1, 3, 3))
+    for bad, check in ((np.nan, np.isnan), (np.inf, np.isposinf)):
+        x = np.zeros((1, 1, 4, 4))
+        x[0, 0, 1, 2] = bad
+        y = ct.conv_transpose(x, w, strides=(2, 2))            # 9x9 output: the tiny path
+        expected = np.zeros((9, 9), bool)
+        expected[2:5, 4:7] = True                              # rows 1*2..+2, cols 2*2..+2
+        np.testing.assert_array_equal(check(y[0, 0]), expected)
+        assert np.isfinite(y[0, 0][~expected]).all()
+
+
+def test_gelu_tail_and_range() -> None:
+    # gelu(x) = x * Phi(x); Phi(-3) = 0.0013498980316301 (standard normal table).
+    gelu = ct.ACTIVATIONS["gelu"].numpy
+    assert abs(float(gelu(np.array([-3.0], np.float16))[0]) - (-3 * 0.0013498980316301)) < 4e-6
+    assert float(gelu(np.array([40000.0], np.float16))[0]) == 40000.0
+    assert np.isfinite(gelu(np.array([3e38], np.float32))).all()
+
+
+def _float16_layer(activation: str, opset: int, value: float) -> np.ndarray:
+    import onnxruntime as ort
+    spec = ct.make_spec(filters=1, kernel_size=1, activation=activation, dtype="float16")
+    model = ct.export_spec(spec, np.ones((1, 1, 1, 1), np.float32), np.zeros(1, np.float32),
+                           input_shape=(1, 1, 1, 1), opset=opset)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"input": np.full((1, 1, 1, 1), value, np.float16)})[0].ravel()
+
+
+@pytest.mark.parametrize("opset", [17, 18, 19])
+def test_float16_softplus_family_does_not_overflow(opset: int) -> None:
+    # softplus(100) = 100 and log_sigmoid(-100) = -100 up to float16 rounding.
+    assert float(_float16_layer("softplus", opset, 100.0)[0]) == 100.0
+    assert float(_float16_layer("log_sigmoid", opset, -100.0)[0]) == -100.0
+
+
+def test_sparse_plus_keeps_nan_in_onnx() -> None:
+    import onnxruntime as ort
+    spec = ct.make_spec(filters=1, kernel_size=1, activation="sparse_plus", use_bias=False)
+    for opset in (11, 17):
+        model = ct.export_spec(spec, np.ones((1, 1, 1, 1), np.float32),
+                               input_shape=(1, 1, 4, 1), opset=opset)
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        y = sess.run(None, {"input": np.array([np.nan, -2.0, 0.0, 3.0], np.float32)
+                            .reshape(1, 1, 4, 1)})[0].ravel()
+        assert np.isnan(y[0]) and y[1:].tolist() == [0.0, 0.25, 3.0]
+
+
+def test_equal_infinities_are_no_error() -> None:
+    from convt_tools.validate.diagnose import compare
+    from convt_tools.validate.tolerance import Tolerance
+    tol = Tolerance(1e-5, 1e-5, "test")
+    inf, nan = np.inf, np.nan
+    assert compare(np.array([inf, -inf, nan, 1.0]), np.array([inf, -inf, nan, 1.0]), tol).ok
+    assert not compare(np.array([inf]), np.array([-inf]), tol).ok
+    assert not compare(np.array([nan]), np.array([1.0]), tol).ok
+    assert not compare(np.array([inf]), np.array([1.0]), tol).ok
+
+
+def test_float16_overflow_like_keras_is_a_pass() -> None:
+    """float16 exp(12) = inf in Keras and in the model; the reference must agree."""
+    spec = ct.make_spec(filters=1, kernel_size=1, activation="exponential", dtype="float16")
+    x = np.full((1, 2, 2, 1), 12.0, np.float32)
+    result = ct.validate_spec(spec, kernel=np.ones((1, 1, 1, 1), np.float32),
+                              bias=np.zeros(1, np.float32), x=x)
+    assert result.passed, result.message

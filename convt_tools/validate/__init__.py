@@ -183,17 +183,21 @@ def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None
 
 def _reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
                bias: np.ndarray | None, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """(pre-activation, output) of the reference in float64.
+    """(pre-activation, output) of the reference, computed in float64.
 
     For a float16 model the pre-activation is rounded to float16 first, as
     Keras (and the model) hand float16 values to the activation; otherwise a
     discontinuous activation (``hard_shrink``) could flip at its threshold.
+    The output is rounded to the model's dtype, so a value beyond its range
+    is inf on both sides (float16 ``exp(12)``, as in Keras).
     """
     linear = dataclasses.replace(spec, activation="linear", dtype="float64")
     pre = keras_conv2d_transpose(linear, x.astype(np.float64), kernel, bias)
     if dtype == np.float16:
         pre = pre.astype(np.float16).astype(np.float64)
-    return pre, apply_activation(spec.activation, pre)
+    with np.errstate(over="ignore"):
+        out = apply_activation(spec.activation, pre).astype(dtype).astype(np.float64)
+    return pre, out
 
 
 def _judge(result: ValidationResult, spec: Conv2DTransposeSpec, x: np.ndarray,

@@ -42,16 +42,24 @@ class Comparison:
 
 
 def compare(got: np.ndarray, ref: np.ndarray, tol: Tolerance) -> Comparison:
-    """Max abs/rel error, the index of the worst violation, and the verdict (NaN fails)."""
+    """Max abs/rel error, the index of the worst violation, and the verdict.
+
+    Equal values (same-signed infinities included) and NaN against NaN count
+    as no difference; NaN against a number, or inf against anything else, as
+    an infinite one.
+    """
     if not ref.size:
         return Comparison(0.0, 0.0, None, True)
-    diff = np.abs(got.astype(np.float64) - ref)
-    diff = np.where(np.isnan(diff) & ~(np.isnan(got) & np.isnan(ref)), np.inf,
-                    np.nan_to_num(diff, nan=0.0))
+    got64 = got.astype(np.float64)
+    same = (got64 == ref) | (np.isnan(got64) & np.isnan(ref))
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(got64 - ref)
+    diff = np.where(same, 0.0, np.where(np.isnan(diff), np.inf, diff))
     excess = diff - (tol.atol + tol.rtol * np.abs(np.nan_to_num(ref)))
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), ref.shape))
     nonzero = ref != 0
-    rel = diff[nonzero] / np.abs(ref[nonzero])
+    with np.errstate(invalid="ignore"):
+        rel = np.nan_to_num(diff[nonzero] / np.abs(ref[nonzero]), nan=np.inf)
     return Comparison(float(diff.max()), float(rel.max()) if rel.size else 0.0, worst,
                       bool(excess.max() <= 0))
 

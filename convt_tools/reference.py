@@ -152,6 +152,9 @@ def _attr(value: object, n: int) -> tuple[object, ...]:
 def _run(geo: "_Geometry", x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
          out_dtype: np.dtype, acc: np.dtype) -> np.ndarray:
     """Evaluate a validated geometry (shared by the NHWC and Keras entry points)."""
+    if acc.itemsize > 4:  # the cached geometry checked the output at float32 size
+        check_allocation(geo.out_shape, acc, "input_shape", f"the output {geo.out_shape} "
+                         f"(N, H, W, C) in {acc.name}")
     if b is not None:
         b = b.astype(acc, copy=False)
     if not x.size or not math.prod(geo.out_shape):

@@ -203,3 +203,12 @@ def test_xml_safe() -> None:
     el.text = xml_safe(name)
     parsed = ET.fromstring(ET.tostring(el, encoding="unicode").encode("utf-8", "surrogatepass"))
     assert parsed.get("name") == 'a<b>&"??]]>?z'
+
+
+def test_reference_memory_guard_counts_float64(monkeypatch: pytest.MonkeyPatch) -> None:
+    import convt_tools as ct
+    x, w = np.ones((1, 1, 8, 8)), np.ones((1, 1, 1, 1))          # output 1x8x8x1
+    monkeypatch.setenv("CONVT_MAX_BYTES", str(8 * 8 * 4))         # fits in float32 only
+    ct.conv_transpose(x.astype(np.float32), w.astype(np.float32))
+    with pytest.raises(ConvtError, match="^input_shape: the output .* float64"):
+        ct.conv_transpose(x, w)

@@ -42,6 +42,7 @@ import numpy as np
 from .activations import ACTIVATIONS, canonical_activation
 from .errors import ConvtError, fail
 from .io import check_allocation
+from .spec import Conv2DTransposeSpec
 
 __all__ = ["conv_transpose", "conv_transpose_nhwc", "keras_conv2d_transpose",
            "output_length"]
@@ -537,7 +538,7 @@ def _keras_pads(spec: "Conv2DTransposeSpec") -> tuple[tuple[int, int, int, int],
     return plan
 
 
-def keras_conv2d_transpose(spec: "Conv2DTransposeSpec", x: np.ndarray, kernel: np.ndarray,  # noqa: F821
+def keras_conv2d_transpose(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
                            bias: np.ndarray | None = None) -> np.ndarray:
     """Keras 3 ``Conv2DTranspose(spec)`` applied to ``x`` in the spec's data format.
 
@@ -553,8 +554,6 @@ def keras_conv2d_transpose(spec: "Conv2DTransposeSpec", x: np.ndarray, kernel: n
     (accumulation in float32, result float16); otherwise the arrays' own
     dtype is used. ``bias`` is required when ``spec.use_bias``.
     """
-    from .spec import Conv2DTransposeSpec
-
     if not isinstance(spec, Conv2DTransposeSpec):
         raise fail("spec", type(spec).__name__, "expected a Conv2DTransposeSpec "
                    "(from convt_tools.load_config(path) or parse_config(dict))")

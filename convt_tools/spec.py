@@ -405,6 +405,8 @@ def format_shape(shape: Sequence[int | None]) -> str:
 
 def _is_int(value: Any) -> bool:
     """An integer (Python or NumPy), not a bool."""
+    if type(value) is int:  # fast path: the ABC check below is slow on a hot path
+        return True
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)  # np.bool_ isn't
 
 
@@ -419,6 +421,8 @@ def _sequence(value: Any) -> list[Any] | None:
 
 def _shape_tuple(shape: Any) -> tuple[Any, ...]:
     """A shape given as a sequence or as text (``"1,5,5,3"``); dims kept as given."""
+    if type(shape) is tuple and all(type(v) is int or v is None for v in shape):
+        return shape  # fast path: already a plain shape
     if isinstance(shape, str):
         return parse_shape(shape)
     items = _sequence(shape)

@@ -128,7 +128,7 @@ def resolve_model(model: Any, name: str | None = None) -> tuple[Any, str]:
         return load_model(model), name or str(model)
     onnx = _import_onnx()
     if not isinstance(model, onnx.ModelProto):
-        raise ConvtError(f"model: got a value of type {type(model).__name__}; expected a path (str or "
+        raise ConvtError(f"model: got {type(model).__name__}; expected a path (str or "
                          f"os.PathLike) or an onnx.ModelProto.", field="model")
     if not model.HasField("graph"):
         raise ConvtError("model: the ModelProto has no graph; expected a complete ONNX model.",

@@ -18,7 +18,6 @@ onnx is imported on first use only.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -28,17 +27,11 @@ from ..spec import Conv2DTransposeSpec
 
 
 def open_model(model: Any) -> Any:
-    """A ModelProto as is; a path through the untrusted-model loader of ``convt check``."""
-    import onnx
+    """A path or ModelProto through the untrusted-model loader of ``convt check``
+    (:func:`convt_tools.check.loading.resolve_model`)."""
+    from ..check.loading import resolve_model
 
-    if isinstance(model, onnx.ModelProto):
-        return model
-    if not isinstance(model, (str, os.PathLike)):
-        raise ConvtError(f"model: got {type(model).__name__}; expected a path to an .onnx "
-                         f"file or an onnx.ModelProto.", field="model")
-    from ..check.loading import load_model
-
-    return load_model(model)
+    return resolve_model(model)[0]
 
 
 def _constant_values(model: Any, name: str) -> np.ndarray | None:

@@ -35,6 +35,7 @@ from onnx import helper
 from . import __version__
 from .activations import ACTIVATIONS
 from .errors import ConvtError, fail
+from .geometry import onnx_output_padding, onnx_pads
 from .initializers import initialize_weights
 from .io import atomic_write, check_destination
 from .onnx_graph import GraphBuilder
@@ -184,15 +185,16 @@ def _out_names(spec: Conv2DTransposeSpec) -> tuple[str, ...]:
 
 def _conv_attrs(spec: Conv2DTransposeSpec) -> dict[str, Any]:
     """ConvTranspose attributes: pads/output_padding from the crop plan only."""
-    hc, wc = spec.crop_plan()
+    axes = [c.onnx() for c in spec.crop_plan()]
     attrs: dict[str, Any] = {
         "kernel_shape": list(spec.kernel_size),
         "strides": list(spec.strides),
         "dilations": list(spec.dilation_rate),
-        "pads": [hc.begin, wc.begin, hc.end, wc.end],
+        "pads": onnx_pads(axes),
     }
-    if hc.extend or wc.extend:
-        attrs["output_padding"] = [hc.extend, wc.extend]
+    output_padding = onnx_output_padding(axes)
+    if output_padding is not None:
+        attrs["output_padding"] = output_padding
     return attrs
 
 

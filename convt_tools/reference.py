@@ -41,6 +41,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS, canonical_activation
 from .errors import ConvtError, fail
+from .geometry import onnx_pads
 from .io import check_allocation
 from .spec import Conv2DTransposeSpec
 
@@ -529,8 +530,8 @@ def _keras_pads(spec: "Conv2DTransposeSpec") -> tuple[tuple[int, int, int, int],
         key = None
     except KeyError:
         pass
-    ch, cw = spec.crop_plan()
-    plan = (ch.begin, cw.begin, ch.end, cw.end), (ch.extend, cw.extend)
+    axes = [c.onnx() for c in spec.crop_plan()]
+    plan = tuple(onnx_pads(axes)), tuple(a.output_padding for a in axes)
     if key is not None:
         if len(_KERAS_PADS) >= 256:
             _KERAS_PADS.clear()

@@ -2,7 +2,8 @@
 
 Everything else in convt-tools (the ONNX exporter, the NumPy reference, the
 validator, ``convt check``) takes its lengths and crops from this module, so
-they cannot disagree with each other.
+they cannot disagree with each other. The per-axis arithmetic itself lives in
+:mod:`convt_tools.geometry` (re-exported here); this module applies it per axis.
 
 Per spatial axis, with ``in`` the input length, ``k`` kernel size, ``s``
 stride, ``d`` dilation and ``op`` output_padding::
@@ -35,6 +36,9 @@ from typing import Any, Mapping, Sequence
 
 from .activations import canonical_activation
 from .errors import ConvtError, fail
+from .geometry import (
+    PADDINGS, AxisCrop, crop_for_axis, effective_kernel, keras_output_length, natural_length,
+)
 
 __all__ = [
     "AxisCrop",
@@ -50,7 +54,6 @@ __all__ = [
     "resolve_data_format",
 ]
 
-PADDINGS = ("valid", "same")
 DATA_FORMATS = ("channels_last", "channels_first")
 LAYER_CLASS_NAMES = ("Conv2DTranspose", "Convolution2DTranspose")
 
@@ -98,76 +101,8 @@ _TRAINING_ONLY = ("kernel_regularizer", "bias_regularizer",
 
 
 # --------------------------------------------------------------------------
-# Per-axis arithmetic
+# Per-axis arithmetic: convt_tools.geometry (re-exported here)
 # --------------------------------------------------------------------------
-
-def effective_kernel(k: int, d: int) -> int:
-    """``K = (k - 1) * d + 1``."""
-    return (k - 1) * d + 1
-
-
-def _check_axis(k: int, s: int, d: int, padding: str, op: int | None) -> None:
-    """The per-axis arguments Keras accepts (public helpers validate, never guess)."""
-    for name, v in (("kernel_size", k), ("strides", s), ("dilation_rate", d)):
-        if not _is_int(v) or v < 1:
-            raise fail(name, v, "expected an integer >= 1")
-    if padding not in PADDINGS:
-        raise fail("padding", padding, "expected 'valid' or 'same'")
-    if op is not None and (not _is_int(op) or not 0 <= op < s):
-        raise fail("output_padding", op, f"expected None or an integer from 0 to stride-1 = {s - 1}")
-
-
-def keras_output_length(length: int | None, k: int, s: int, d: int,
-                        padding: str, op: int | None) -> int | None:
-    """Keras 3's output length for one spatial axis (``None`` stays ``None``).
-
-    ``valid``: ``in*s + max(K-s, 0)`` if ``op`` is None, else ``(in-1)*s + K + op``;
-    ``same``: ``in*s`` if ``op`` is None, else ``(in-1)*s + K%2 + op``.
-    """
-    _check_axis(k, s, d, padding, op)
-    if length is None:
-        return None
-    if not _is_int(length) or length < 1:
-        raise fail("input length", length, "expected an integer >= 1 or None")
-    K = effective_kernel(k, d)
-    if padding == "valid":
-        return length * s + max(K - s, 0) if op is None else (length - 1) * s + K + op
-    return length * s if op is None else (length - 1) * s + K % 2 + op
-
-
-@dataclass(frozen=True)
-class AxisCrop:
-    """Where one spatial axis is cropped or extended, relative to ``L``.
-
-    ``begin``/``end``: rows cropped from the natural full-length output at
-    the start/end (ONNX ``pads``); ``extend``: zero rows appended at the end
-    before bias and activation (ONNX ``output_padding``). At most one of
-    ``begin + end`` and ``extend`` is non-zero.
-    """
-
-    begin: int
-    end: int
-    extend: int
-
-    @property
-    def total(self) -> int:
-        """``L - O``: positive when cropping, negative when extending."""
-        return self.begin + self.end - self.extend
-
-
-def crop_for_axis(k: int, s: int, d: int, padding: str, op: int | None) -> AxisCrop:
-    """The crop of one axis: ``total = L - O`` does not depend on the input length.
-
-    ``total >= 0``: ``begin = total // 2``, ``end = total - begin`` (the odd
-    extra row at the END, TensorFlow's rule); ``total < 0``: ``extend = -total``.
-    """
-    K = effective_kernel(k, d)
-    # L - O evaluated at in = 1 (the in-terms cancel for every case).
-    total = K - keras_output_length(1, k, s, d, padding, op)
-    if total >= 0:
-        return AxisCrop(total // 2, total - total // 2, 0)
-    return AxisCrop(0, 0, -total)
-
 
 @dataclass(frozen=True)
 class AxisDerivation:
@@ -338,7 +273,7 @@ class Conv2DTransposeSpec:
             result.append(AxisDerivation(
                 axis=axis, input_length=n, kernel=k, stride=s, dilation=d,
                 output_padding=op[i], effective_kernel=K,
-                natural_length=None if n is None else (n - 1) * s + K,
+                natural_length=None if n is None else natural_length(n, k, s, d),
                 output_length=keras_output_length(n, k, s, d, self.padding, op[i]),
                 crop=crops[i]))
         return tuple(result)  # type: ignore[return-value]

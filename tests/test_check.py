@@ -377,10 +377,11 @@ def test_model_proto_with_external_data_is_a_convt_error(tmp_path: Path) -> None
 
 
 def test_tf_same_window_comes_from_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One source of truth: the tf reading of SAME is spec.crop_for_axis / keras_output_length."""
-    import convt_tools.spec as S
+    """One source of truth: the tf reading of SAME is geometry.keras_crop / keras_output_length
+    (the functions behind the spec's crop plan)."""
+    import convt_tools.geometry as G
 
     a, _ = read_attrs(M.risky("same_lower").graph.node[0], (2, 3, 3, 3), 4)
     assert intent_windows(a, (4, 5), "tf") == (Window(0, 8), Window(0, 10))
-    monkeypatch.setattr(S, "crop_for_axis", lambda *args: S.AxisCrop(7, 0, 0))
+    monkeypatch.setattr(G, "keras_crop", lambda *args: G.AxisCrop(7, 0, 0))
     assert intent_windows(a, (4, 5), "tf") == (Window(7, 8), Window(7, 10))

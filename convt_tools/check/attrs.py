@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..geometry import effective_kernel, natural_length
 from .report import Finding
 
 __all__ = ["AUTO_PADS", "SAME", "ConvTAttrs", "bound_attributes", "read_attrs"]
@@ -53,12 +54,12 @@ class ConvTAttrs:
     group: int
 
     def effective_kernel(self, i: int) -> int:
-        """``K = (k - 1) * d + 1`` on axis ``i``."""
-        return (self.kernel[i] - 1) * self.dilations[i] + 1
+        """``K = (k - 1) * d + 1`` on axis ``i`` (:func:`convt_tools.geometry.effective_kernel`)."""
+        return effective_kernel(self.kernel[i], self.dilations[i])
 
     def natural_length(self, i: int, n: int) -> int:
-        """``L = (in - 1) * s + K`` on axis ``i``."""
-        return (n - 1) * self.strides[i] + self.effective_kernel(i)
+        """``L = (in - 1) * s + K`` on axis ``i`` (:func:`convt_tools.geometry.natural_length`)."""
+        return natural_length(n, self.kernel[i], self.strides[i], self.dilations[i])
 
     def pads_pair(self, i: int) -> tuple[int, int]:
         p = self.pads or (0,) * (2 * self.rank)

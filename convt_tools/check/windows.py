@@ -20,13 +20,14 @@ interpretations (:func:`intent_windows`):
   For SAME this *is* a Keras ``padding="same"`` layer with
   ``output_padding=None`` (``O = in * s``, whatever the node's
   ``output_padding``), so both ``O`` and ``begin`` come from
-  :func:`convt_tools.spec.keras_output_length` and
-  :func:`convt_tools.spec.crop_for_axis`, the one source of that rule. For
+  :func:`convt_tools.geometry.keras_output_length` and
+  :func:`convt_tools.geometry.keras_crop`, the one source of that rule. For
   ``output_shape`` ``O`` is whatever the file says, usually not a length any
-  Keras layer produces, so ``crop_for_axis`` (which derives the total from
+  Keras layer produces, so ``keras_crop`` (which derives the total from
   the layer's kernel, stride, dilation, padding and output_padding) cannot
-  give it; there TensorFlow's split of the total is applied to ``T = L - O``
-  directly (:func:`_tf_split`). The two agree where ``O = in * s``.
+  give it; there TensorFlow's split (:func:`convt_tools.geometry.tf_split`,
+  which ``keras_crop`` uses too) is applied to ``T = L - O`` directly. The
+  two agree where ``O = in * s``.
 * ``onnx-spec`` (ONNX Operators.md ConvTranspose, opset 11/22 text as
   shipped in onnx 1.23): ``T = L + op - O``; SAME_UPPER: ``begin = T // 2``
   (extra at the end); NOTSET/SAME_LOWER: ``begin = T - T // 2`` (extra at the
@@ -44,12 +45,13 @@ Also here: the same windows in NumPy (:func:`full_output` computes ``F``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from .. import geometry
 from ..errors import ConvtError
+from ..geometry import Window, explicit_window, tf_split
 from .attrs import SAME, ConvTAttrs
 
 __all__ = [
@@ -59,18 +61,6 @@ __all__ = [
 
 INTENTS = ("tf", "onnx-spec", "ort")
 _DIM_NAMES = ("H", "W", "D3", "D4")
-
-
-@dataclass(frozen=True)
-class Window:
-    """Output row ``o`` is full position ``o + begin``; ``length`` output rows."""
-
-    begin: int
-    length: int
-
-    def crop_end(self, natural: int) -> int:
-        """Rows of ``[0, L)`` cut at the end (negative: zero rows appended)."""
-        return natural - self.begin - self.length
 
 
 def _target_length(attrs: ConvTAttrs, i: int, n: int) -> int | None:
@@ -100,7 +90,7 @@ def intent_windows(attrs: ConvTAttrs, sizes: Sequence[int], intent: str) -> tupl
         target = _target_length(attrs, i, n)
         if target is None:
             pb, pe = (0, 0) if attrs.auto_pad == "VALID" else attrs.pads_pair(i)
-            out.append(Window(pb, nat + op - pb - pe))
+            out.append(explicit_window(nat, pb, pe, op))
             continue
         if intent == "tf":
             out.append(_tf_window(attrs, i, n, nat, target))
@@ -112,25 +102,18 @@ def intent_windows(attrs: ConvTAttrs, sizes: Sequence[int], intent: str) -> tupl
         elif intent != "onnx-spec":
             raise ConvtError(f"intent: got {intent!r}; expected one of tf, onnx-spec, ort.",
                              field="intent")
-        out.append(Window(t // 2 if upper else t - t // 2, target))
+        out.append(Window(geometry.onnx_spec_begin(t, upper), target))
     return tuple(out)
 
 
 def _tf_window(attrs: ConvTAttrs, i: int, n: int, natural: int, target: int) -> Window:
     """The ``tf`` window on axis ``i``: Keras's own rule for SAME, its split for output_shape."""
     if attrs.output_shape is None:  # SAME: Keras "same" with output_padding None
-        from ..spec import crop_for_axis, keras_output_length
-
         k, s, d = attrs.kernel[i], attrs.strides[i], attrs.dilations[i]
-        length = keras_output_length(n, k, s, d, "same", None)
+        length = geometry.keras_output_length(n, k, s, d, "same", None)
         assert length is not None
-        return Window(crop_for_axis(k, s, d, "same", None).begin, length)
-    return Window(_tf_split(natural - target), target)
-
-
-def _tf_split(total: int) -> int:
-    """``begin`` for an output_shape total ``T = L - O`` (see the module doc for why not spec)."""
-    return total // 2 if total >= 0 else 0
+        return Window(geometry.keras_crop(k, s, d, "same", None).begin, length)
+    return Window(tf_split(natural - target).begin, target)
 
 
 def interpretations(attrs: ConvTAttrs, sizes: Sequence[int]) -> dict[str, tuple[Window, ...]]:

@@ -13,8 +13,12 @@ length ``L``; :func:`plan_axis` expresses it with explicit non-negative pads,
     -E > s - 1        -> append ze = ceil((-E - (s-1)) / d) zero kernel taps,
                          then E' = E + ze*d as above
 
-Zero kernel taps add exact zeros, so the padded kernel reproduces a negative
-``begin`` or an extension beyond ``stride - 1`` exactly.
+That rule, the pads list and the padded kernel shape are
+:mod:`convt_tools.geometry`'s (``express``, ``onnx_pads``,
+``onnx_output_padding``, ``padded_kernel_shape``); this module only chooses
+the windows and the sizes. Zero kernel taps add exact zeros, so the padded
+kernel reproduces a negative ``begin`` or an extension beyond ``stride - 1``
+exactly.
 
 :func:`plan_node` makes the plan at the sizes the proof will use: the real
 input size when known and within :data:`~convt_tools.check.MAX_PROBE_ELEMENTS`,
@@ -29,7 +33,6 @@ window is measured in onnxruntime; a node it refuses is refused. Pads next to
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -38,33 +41,21 @@ from ..check import (
     MAX_PROBE_ELEMENTS, ConvTAttrs, NodeContext, OrtRefused, Window, describe_windows,
     intent_windows, ort_version, probe_elements, probe_ort,
 )
+from ..geometry import (
+    OnnxAxis, express, onnx_output_padding, onnx_pads, padded_kernel_shape,
+)
 from .report import NodePlan, RepairRefused, ort_refuses
 
 STAND_INS = ((5, 6), (7, 9))
 DROP = ("auto_pad", "output_shape", "pads", "output_padding", "kernel_shape")
 
 
-@dataclass(frozen=True)
-class AxisPlan:
-    """Explicit attributes for one axis: pads, output_padding, zero taps before/after."""
-
-    pad_begin: int
-    pad_end: int
-    output_padding: int
-    taps_before: int
-    taps_after: int
+AxisPlan = OnnxAxis  # explicit attributes for one axis (see convt_tools.geometry)
 
 
 def plan_axis(window: Window, natural: int, s: int, d: int) -> AxisPlan:
-    """Express ``window`` on an axis with natural length ``natural`` (see the module doc)."""
-    zb = -(-max(-window.begin, 0) // d)
-    pb = window.begin + zb * d
-    e = natural + zb * d - pb - window.length
-    ze = 0
-    if -e > s - 1:
-        ze = -(-(-e - (s - 1)) // d)
-        e += ze * d
-    return AxisPlan(pb, max(e, 0), max(-e, 0), zb, ze)
+    """Express ``window`` on an axis with natural length ``natural``: :func:`geometry.express`."""
+    return express(window, natural, s, d)
 
 
 def attrs_for_intent(attrs: ConvTAttrs, codes: Sequence[str]) -> tuple[ConvTAttrs, list[str]]:
@@ -180,12 +171,12 @@ def plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
     if size_note:
         notes.append(size_note)
     axes = plans[0]
-    new = {"pads": [axes[0].pad_begin, axes[1].pad_begin, axes[0].pad_end, axes[1].pad_end]}
-    if any(p.output_padding for p in axes):
-        new["output_padding"] = [p.output_padding for p in axes]
+    new: dict[str, list[int]] = {"pads": onnx_pads(axes)}
+    output_padding = onnx_output_padding(axes)
+    if output_padding is not None:
+        new["output_padding"] = output_padding
     padding = [[p.taps_before, p.taps_after] for p in axes]
-    kernel = [attrs.kernel[i] + sum(padding[i]) for i in range(2)]
-    new["kernel_shape"] = kernel
+    new["kernel_shape"] = padded_kernel_shape(attrs.kernel, axes)
     old = {k: v for k, v in _attr_dict(ref.node).items() if k in DROP}
     plan = NodePlan(ref.graph_path, ref.label, ref.index, codes, old, new,
                     padding if any(map(any, padding)) else None, shown, notes,

@@ -1,0 +1,267 @@
+"""Per-axis geometry of a transposed convolution: the one source of these facts.
+
+Every module that needs a length, a crop or a pads list gets it here: the
+spec's crop plan, the exporter's ``pads``, the reference's crop, ``check``'s
+windows and ``repair``'s plan. None of them re-derives ``K``, ``L``, a crop
+total or a pads list. Standard library only (``convt shape`` stays fast), and
+rank-free: everything is per spatial axis; an N-d operation is a tuple of axes.
+
+Notation, per spatial axis: ``in`` input length, ``k`` kernel size, ``s``
+stride, ``d`` dilation, ``op`` Keras ``output_padding`` (``None`` = not given).
+
+Lengths (functions)::
+
+    effective_kernel(k, d)              K = (k - 1) * d + 1
+    natural_length(in, k, s, d)         L = (in - 1) * s + K        (uncropped output)
+    keras_output_length(in, k, s, d, padding, op)   Keras 3's O:
+        valid, op None : in * s + max(K - s, 0)
+        valid, op      : (in - 1) * s + K + op
+        same,  op None : in * s
+        same,  op      : (in - 1) * s + K % 2 + op
+    onnx_output_length(in, k, s, d, pb, pe, op)     ONNX ConvTranspose, explicit pads:
+        L + op - pb - pe
+
+Concepts (one frozen dataclass each):
+
+* :class:`AxisCrop` ``(begin, end, extend)``: how Keras turns ``L`` into ``O``
+  on one axis. ``total = L - O = begin + end - extend`` never depends on
+  ``in``. :func:`tf_split` is THE TensorFlow split of a total:
+  ``total >= 0`` -> ``begin = total // 2``, ``end = total - begin`` (the odd
+  extra row cropped at the END); ``total < 0`` -> ``extend = -total`` zero
+  rows appended at the END (bias and activation then apply to them).
+  :func:`keras_crop` ``(k, s, d, padding, op)`` is the crop of a Keras layer's
+  axis (``crop_for_axis`` is its historical name). For Keras ``extend`` is
+  always ``<= s - 1``.
+* :class:`Window` ``(begin, length)``: the part of the natural output an axis
+  keeps: output row ``o`` is natural row ``o + begin`` (rows outside
+  ``[0, L)`` are zeros, before bias). ``begin < 0`` or ``begin + length > L``
+  mean zero rows added at the start / end. ``AxisCrop.window(L)`` is Keras's
+  window; :func:`explicit_window` ``(L, pb, pe, op)`` an ONNX node's with
+  explicit pads.
+* :class:`OnnxAxis` ``(pad_begin, pad_end, output_padding, taps_before,
+  taps_after)``: a window expressed as ONNX ConvTranspose attributes
+  (explicit non-negative pads, ``auto_pad`` NOTSET, no ``output_shape``),
+  with zero kernel taps prepended/appended where pads alone cannot express it
+  (a negative ``begin``, or an extension beyond ``s - 1``). Zero taps add exact
+  zeros, so a kernel padded with them reproduces the window exactly.
+  :func:`express` ``(window, L, s, d)`` is the general rule (used by repair)::
+
+      zb = ceil(max(-begin, 0) / d)       taps_before
+      pb = begin + zb * d                 >= 0
+      E  = L + zb*d - pb - length
+      E >= 0          -> pad_end = E, output_padding = 0
+      0 < -E <= s-1   -> pad_end = 0, output_padding = -E
+      -E > s-1        -> taps_after ze = ceil((-E - (s-1)) / d), then E += ze*d
+
+  ``AxisCrop.onnx()`` is the Keras special case (``pads = (begin, end)``,
+  ``output_padding = extend``, no taps); the single-source claim, tested by
+  ``tests/test_geometry.py``, is ``express(c.window(L), L, s, d) == c.onnx()``
+  for every Keras crop ``c``.
+
+N-d attribute lists (functions over a sequence of :class:`OnnxAxis`, axis
+order = spatial order): :func:`onnx_pads` gives ONNX ``pads``
+``[b_0, ..., b_{n-1}, e_0, ..., e_{n-1}]``; :func:`onnx_output_padding` the
+``output_padding`` list, or ``None`` when every entry is 0 (the attribute is
+then omitted); :func:`padded_kernel_shape` the kernel shape after zero taps.
+
+Extension point: a "portable" split (symmetric ``pads = min(begin, end)`` plus
+a residual one-sided Slice, for consumers that refuse asymmetric pads) is a
+further concept of this module, built from an :class:`AxisCrop`.
+
+Validation: :func:`keras_output_length` and :func:`keras_crop` check their
+arguments as Keras does and raise :class:`~convt_tools.errors.ConvtError`
+naming the field; the other functions take already-validated integers.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .errors import fail
+
+__all__ = [
+    "PADDINGS", "AxisCrop", "OnnxAxis", "Window", "crop_for_axis", "effective_kernel",
+    "explicit_window", "express", "keras_crop", "keras_output_length", "natural_length",
+    "onnx_output_length", "onnx_spec_begin", "onnx_output_padding", "onnx_pads", "padded_kernel_shape",
+    "tf_split",
+]
+
+PADDINGS = ("valid", "same")
+
+
+def _is_int(value: Any) -> bool:
+    """An integer (Python or NumPy), not a bool."""
+    if type(value) is int:
+        return True
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------- lengths
+
+def effective_kernel(k: int, d: int) -> int:
+    """``K = (k - 1) * d + 1``."""
+    return (k - 1) * d + 1
+
+
+def natural_length(length: int, k: int, s: int, d: int) -> int:
+    """``L = (in - 1) * s + K``: the uncropped transposed-convolution length."""
+    return (length - 1) * s + effective_kernel(k, d)
+
+
+def onnx_output_length(length: int, k: int, s: int, d: int, pad_begin: int, pad_end: int,
+                       output_padding: int) -> int:
+    """ONNX ConvTranspose with explicit pads: ``L + op - pb - pe``."""
+    return natural_length(length, k, s, d) + output_padding - pad_begin - pad_end
+
+
+def _check_axis(k: int, s: int, d: int, padding: str, op: int | None) -> None:
+    """The per-axis arguments Keras accepts (public helpers validate, never guess)."""
+    for name, v in (("kernel_size", k), ("strides", s), ("dilation_rate", d)):
+        if not _is_int(v) or v < 1:
+            raise fail(name, v, "expected an integer >= 1")
+    if padding not in PADDINGS:
+        raise fail("padding", padding, "expected 'valid' or 'same'")
+    if op is not None and (not _is_int(op) or not 0 <= op < s):
+        raise fail("output_padding", op, f"expected None or an integer from 0 to stride-1 = {s - 1}")
+
+
+def keras_output_length(length: int | None, k: int, s: int, d: int,
+                        padding: str, op: int | None) -> int | None:
+    """Keras 3's output length for one spatial axis (``None`` stays ``None``).
+
+    ``valid``: ``in*s + max(K-s, 0)`` if ``op`` is None, else ``(in-1)*s + K + op``;
+    ``same``: ``in*s`` if ``op`` is None, else ``(in-1)*s + K%2 + op``.
+    """
+    _check_axis(k, s, d, padding, op)
+    if length is None:
+        return None
+    if not _is_int(length) or length < 1:
+        raise fail("input length", length, "expected an integer >= 1 or None")
+    K = effective_kernel(k, d)
+    if padding == "valid":
+        return length * s + max(K - s, 0) if op is None else (length - 1) * s + K + op
+    return length * s if op is None else (length - 1) * s + K % 2 + op
+
+
+# --------------------------------------------------------------------- windows
+
+@dataclass(frozen=True)
+class Window:
+    """Output row ``o`` is natural row ``o + begin``; ``length`` output rows."""
+
+    begin: int
+    length: int
+
+    def crop_end(self, natural: int) -> int:
+        """Rows of ``[0, L)`` cut at the end (negative: zero rows appended)."""
+        return natural - self.begin - self.length
+
+
+def explicit_window(natural: int, pad_begin: int, pad_end: int, output_padding: int) -> Window:
+    """The window of an ONNX node with explicit pads: ``(pb, L + op - pb - pe)``."""
+    return Window(pad_begin, natural + output_padding - pad_begin - pad_end)
+
+
+def onnx_spec_begin(total: int, upper: bool) -> int:
+    """``begin`` the ONNX spec text gives ``auto_pad`` SAME_* for ``T = L + op - O``.
+
+    SAME_UPPER: ``T // 2`` (odd extra at the end); SAME_LOWER (and NOTSET with
+    ``output_shape``): ``T - T // 2`` (odd extra at the start). Floor division,
+    as ``onnx.reference`` (it matters for ``T < 0``).
+    """
+    return total // 2 if upper else total - total // 2
+
+
+# ------------------------------------------------------------------ Keras crop
+
+@dataclass(frozen=True)
+class AxisCrop:
+    """Where one spatial axis is cropped or extended, relative to ``L``.
+
+    ``begin``/``end``: rows cropped from the natural full-length output at
+    the start/end (ONNX ``pads``); ``extend``: zero rows appended at the end
+    before bias and activation (ONNX ``output_padding``). At most one of
+    ``begin + end`` and ``extend`` is non-zero.
+    """
+
+    begin: int
+    end: int
+    extend: int
+
+    @property
+    def total(self) -> int:
+        """``L - O``: positive when cropping, negative when extending."""
+        return self.begin + self.end - self.extend
+
+    def window(self, natural: int) -> Window:
+        """The window kept on an axis of natural length ``L``: ``(begin, L - total)``."""
+        return Window(self.begin, natural - self.total)
+
+    def onnx(self) -> "OnnxAxis":
+        """As ONNX attributes: ``pads = (begin, end)``, ``output_padding = extend``."""
+        return OnnxAxis(self.begin, self.end, self.extend, 0, 0)
+
+
+def tf_split(total: int) -> AxisCrop:
+    """TensorFlow's split of a crop total ``T = L - O``.
+
+    ``T >= 0``: ``begin = T // 2``, ``end = T - begin`` (odd extra at the END);
+    ``T < 0``: nothing cropped, ``extend = -T`` zero rows at the END.
+    """
+    if total >= 0:
+        return AxisCrop(total // 2, total - total // 2, 0)
+    return AxisCrop(0, 0, -total)
+
+
+def keras_crop(k: int, s: int, d: int, padding: str, op: int | None) -> AxisCrop:
+    """The crop of one Keras axis: ``tf_split(L - O)``; ``L - O`` does not depend on ``in``."""
+    # L - O evaluated at in = 1 (the in-terms cancel for every case).
+    out = keras_output_length(1, k, s, d, padding, op)
+    assert out is not None
+    return tf_split(effective_kernel(k, d) - out)
+
+
+crop_for_axis = keras_crop
+
+
+# ------------------------------------------------------------ ONNX expression
+
+@dataclass(frozen=True)
+class OnnxAxis:
+    """One axis as explicit ONNX ConvTranspose attributes, plus zero kernel taps."""
+
+    pad_begin: int
+    pad_end: int
+    output_padding: int
+    taps_before: int
+    taps_after: int
+
+
+def express(window: Window, natural: int, s: int, d: int) -> OnnxAxis:
+    """Express ``window`` on an axis of natural length ``natural`` (module doc rule)."""
+    zb = -(-max(-window.begin, 0) // d)
+    pb = window.begin + zb * d
+    e = natural + zb * d - pb - window.length
+    ze = 0
+    if -e > s - 1:
+        ze = -(-(-e - (s - 1)) // d)
+        e += ze * d
+    return OnnxAxis(pb, max(e, 0), max(-e, 0), zb, ze)
+
+
+def onnx_pads(axes: Sequence[OnnxAxis]) -> list[int]:
+    """ONNX ``pads``: all begins, then all ends (spatial axis order)."""
+    return [a.pad_begin for a in axes] + [a.pad_end for a in axes]
+
+
+def onnx_output_padding(axes: Sequence[OnnxAxis]) -> list[int] | None:
+    """ONNX ``output_padding`` per axis, or ``None`` when all are 0 (attribute omitted)."""
+    op = [a.output_padding for a in axes]
+    return op if any(op) else None
+
+
+def padded_kernel_shape(kernel: Sequence[int], axes: Sequence[OnnxAxis]) -> list[int]:
+    """Spatial kernel shape after the zero taps: ``k + taps_before + taps_after``."""
+    return [int(k) + a.taps_before + a.taps_after for k, a in zip(kernel, axes)]

@@ -159,33 +159,3 @@ def save(model: onnx.ModelProto, path: Any) -> str:
     """Write ``model`` to ``path`` (str or Path) and return it as a string."""
     onnx.save(model, str(path))
     return str(path)
-
-
-def window_reference(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
-                     strides: Sequence[int], begins: Sequence[int], lengths: Sequence[int],
-                     dilations: Sequence[int] = (1, 1), group: int = 1) -> np.ndarray:
-    """Independent loop oracle: ``y[o] = sum x[h] W[i] over h*s + i*d == o + begin`` (+ bias).
-
-    Written from the definition with plain loops (no shared code with the
-    package), for small tensors only.
-    """
-    n, c_in, hh, ww = x.shape
-    _, cg, kh, kw = w.shape
-    c_out = cg * group
-    y = np.zeros((n, c_out, lengths[0], lengths[1]))
-    cin_g = c_in // group
-    for ci in range(c_in):
-        g = ci // cin_g
-        for h in range(hh):
-            for i in range(kh):
-                oh = h * strides[0] + i * dilations[0] - begins[0]
-                if not 0 <= oh < lengths[0]:
-                    continue
-                for x_w in range(ww):
-                    for j in range(kw):
-                        ow = x_w * strides[1] + j * dilations[1] - begins[1]
-                        if 0 <= ow < lengths[1]:
-                            y[:, g * cg:(g + 1) * cg, oh, ow] += x[:, ci, h, x_w, None] * w[ci, :, i, j]
-    if b is not None:
-        y += np.asarray(b, np.float64)[None, :, None, None]
-    return y

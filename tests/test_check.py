@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import _models as M
+import oracles
 from convt_tools import ConvtError, check_model
 from convt_tools.check import (
     Window, apply_window, full_output, intent_windows, load_model, read_attrs,
@@ -40,10 +41,13 @@ def test_each_risky_form_is_an_error(form: str) -> None:
 
 def test_clean_model_passes_and_numeric_check_matches_spec() -> None:
     report = check_model(M.clean_model())
-    assert codes(report, "error") == set() and codes(report, "warning") == set()
+    assert codes(report, "error") == set()
+    assert codes(report, "warning") == set()
     (finding,) = report.nodes[0].findings
-    assert finding.code == "CT030" and "= the spec formula" in finding.message
-    assert not report.failed("error") and not report.failed("warning")
+    assert finding.code == "CT030"
+    assert "= the spec formula" in finding.message
+    assert not report.failed("error")
+    assert not report.failed("warning")
     assert report.failed("info")
 
 
@@ -78,7 +82,8 @@ def test_legality_rules(attrs, kw, code) -> None:
 def test_portability_warnings(attrs, kw, code) -> None:
     report = check_model(M.convt_model(attrs, **kw))
     assert code in codes(report, "warning"), report.to_text()
-    assert not report.failed("error") and report.failed("warning")
+    assert not report.failed("error")
+    assert report.failed("warning")
 
 
 def test_output_shape_needs_input_sizes() -> None:
@@ -86,7 +91,8 @@ def test_output_shape_needs_input_sizes() -> None:
     report = check_model(model)
     assert {"CT014", "CT031"} <= codes(report)
     given = check_model(model, {"x": (1, 2, 4, 5)})
-    assert "CT013" in codes(given, "error") and "CT014" not in codes(given)
+    assert "CT013" in codes(given, "error")
+    assert "CT014" not in codes(given)
     bare = check_model(model, {"": (1, 2, 4, 5)})
     assert "CT013" in codes(bare)
     with pytest.raises(ConvtError, match="inputs are"):
@@ -102,13 +108,15 @@ def test_numeric_check_names_the_side_onnxruntime_crops() -> None:
     assert "TensorFlow/Keras" in msg.split("differs from")[1]
     assert report.nodes[0].numeric["matches"] == ["onnx-spec"]
     same = check_model(M.risky("same_upper_k_lt_s")).nodes[0]
-    assert same.numeric["matches"] == [] and same.numeric["output_shape"] == [1, 3, 7, 9]
+    assert same.numeric["matches"] == []
+    assert same.numeric["output_shape"] == [1, 3, 7, 9]
 
 
 def test_symbolic_same_is_probed_at_a_stand_in_size() -> None:
     report = check_model(M.risky("same_lower", x_shape=(1, 2, "h", "w")))
     node = report.nodes[0]
-    assert node.numeric["stand_in"] is True and node.numeric["matches"] == ["onnx-spec"]
+    assert node.numeric["stand_in"] is True
+    assert node.numeric["matches"] == ["onnx-spec"]
 
 
 def test_subgraph_nodes_are_checked() -> None:
@@ -122,11 +130,13 @@ def test_subgraph_nodes_are_checked() -> None:
 def test_json_and_junit_reports_parse() -> None:
     report = check_model(M.if_model({"strides": [2, 2], "auto_pad": "SAME_UPPER"}))
     data = json.loads(json.dumps(report.to_dict()))
-    assert data["failed"] is True and len(data["nodes"]) == 2
+    assert data["failed"] is True
+    assert len(data["nodes"]) == 2
     assert data["counts"]["error"] >= 1
     suite = ET.fromstring(report.junit_xml("error"))
     cases = suite.findall("testcase")
-    assert len(cases) == 2 and suite.get("failures") == "1"
+    assert len(cases) == 2
+    assert suite.get("failures") == "1"
     assert sum(1 for c in cases if c.find("failure") is not None) == 1
 
 
@@ -138,7 +148,8 @@ def test_junit_xml_survives_control_characters_in_names() -> None:
     report = check_model(model, name="m\x07.onnx")
     suite = ET.fromstring(report.junit_xml("error"))  # raised ParseError before
     case = suite.find("testcase")
-    assert case.get("name").startswith('<n>&"??]]>') and case.find("failure") is not None
+    assert case.get("name").startswith('<n>&"??]]>')
+    assert case.find("failure") is not None
 
 
 @pytest.mark.parametrize("dims,dim", [((1, 2, -4, 5), "dim 2 is -4"), ((1, 0, 4, 5), "dim 1 is 0"),
@@ -187,7 +198,7 @@ def test_onnx_spec_windows_match_onnx_reference_evaluator(attrs, k) -> None:
     windows = intent_windows(a, (4, 5), "onnx-spec")
     got = apply_window(full_output(x, w, a), b, windows)
     np.testing.assert_allclose(got, want, atol=1e-4)
-    loops = M.window_reference(x.astype(np.float64), w, b, a.strides,
+    loops = oracles.window(x.astype(np.float64), w, b, a.strides,
                                [v.begin for v in windows], [v.length for v in windows])
     np.testing.assert_allclose(got, loops, atol=1e-9)
 
@@ -257,7 +268,8 @@ def test_truncated_or_empty_files_are_one_sentence_errors(tmp_path: Path, cut: i
     path.write_bytes(data[:cut])
     with pytest.raises(ConvtError) as info:
         load_model(path)
-    assert "\n" not in str(info.value) and "bad.onnx" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert "bad.onnx" in str(info.value)
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -282,10 +294,12 @@ def test_function_nodes_are_checked() -> None:
     """A SAME_UPPER ConvTranspose inside model.functions is found, flagged and probed."""
     report = check_model(M.function_model({"strides": [2, 2], "auto_pad": "SAME_UPPER"}))
     (node,) = report.nodes
-    assert node.graph == "function:local.MyFn" and node.name == "inner"
+    assert node.graph == "function:local.MyFn"
+    assert node.name == "inner"
     assert {"CT010", "CT030"} <= {f.code for f in node.findings}
     assert node.input_shape == (1, 2, 4, 5)  # bound from the call site
-    assert report.failed("error") and "function:local.MyFn" in report.to_text()
+    assert report.failed("error")
+    assert "function:local.MyFn" in report.to_text()
 
 
 @pytest.mark.parametrize("attrs,code", [
@@ -306,8 +320,10 @@ def test_function_attribute_bound_at_call_site_is_reported() -> None:
     report = check_model(model)
     (node,) = report.nodes
     found = {f.code: f for f in node.findings}
-    assert found["CT007"].severity == "warning" and "'st'" in found["CT007"].message
-    assert "CT031" in found and "CT006" not in found
+    assert found["CT007"].severity == "warning"
+    assert "'st'" in found["CT007"].message
+    assert "CT031" in found
+    assert "CT006" not in found
     assert node.attributes["strides"] == "<bound at call site: st>"
     json.dumps(report.to_dict())
 
@@ -319,7 +335,8 @@ def test_function_without_call_site_shapes_is_not_an_error() -> None:
     model.graph.node.append(helper.make_node("Identity", ["x"], ["y"]))
     report = check_model(model)
     (finding,) = [f for f in report.nodes[0].findings if f.code == "CT006"]
-    assert finding.severity == "warning" and "local.MyFn" in finding.message
+    assert finding.severity == "warning"
+    assert "local.MyFn" in finding.message
 
 
 # ---- bounded numeric probe -----------------------------------------------------
@@ -334,9 +351,11 @@ def test_huge_static_input_is_probed_at_a_stand_in(n: int) -> None:
     tracemalloc.stop()
     assert peak < 2 ** 28
     node = report.nodes[0]
-    assert node.numeric["stand_in"] is True and node.numeric["input_shape"] == [1, 3, 5, 5]
+    assert node.numeric["stand_in"] is True
+    assert node.numeric["input_shape"] == [1, 3, 5, 5]
     (msg,) = [f.message for f in node.findings if f.code == "CT030"]
-    assert "above the cap" in msg and "stand-in" in msg
+    assert "above the cap" in msg
+    assert "stand-in" in msg
 
 
 def test_huge_output_shape_skips_the_probe() -> None:
@@ -344,7 +363,9 @@ def test_huge_output_shape_skips_the_probe() -> None:
                           x_shape=(1, 3, 100000, 100000))
     report = check_model(model)
     (msg,) = [f.message for f in report.nodes[0].findings if f.code == "CT031"]
-    assert "above the cap" in msg and "output_shape" in msg and "--input-shape" in msg
+    assert "above the cap" in msg
+    assert "output_shape" in msg
+    assert "--input-shape" in msg
 
 
 def test_probe_memory_error_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -355,7 +376,8 @@ def test_probe_memory_error_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(P, "probe_ort", boom)
     (finding,) = check_model(M.clean_model()).nodes[0].findings
-    assert finding.code == "CT031" and "out of memory" in finding.message
+    assert finding.code == "CT031"
+    assert "out of memory" in finding.message
 
 
 # ---- public API input ------------------------------------------------------------

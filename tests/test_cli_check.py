@@ -12,6 +12,7 @@ from pathlib import Path
 import onnx
 import pytest
 from click.testing import CliRunner
+from conftest import invoke as run
 
 import _models as M
 from convt_tools.cli import main
@@ -19,14 +20,13 @@ from convt_tools.cli import main
 DCGAN = str(Path(__file__).parent / "data" / "dcgan_generator.onnx")
 
 
-def run(*args: str):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def test_clean_model_exits_0() -> None:
     result = run("check", DCGAN)
     assert result.exit_code == 0, result.output
-    assert "PASS" in result.stdout and "4 ConvTranspose" in result.stdout
+    assert "PASS" in result.stdout
+    assert "4 ConvTranspose" in result.stdout
 
 
 def test_risky_model_exits_1_and_fail_on_changes_it(tmp_path: Path) -> None:
@@ -45,10 +45,12 @@ def test_json_and_junit(tmp_path: Path) -> None:
     result = run("check", path, "--json", "--junit-xml", junit)
     assert result.exit_code == 1
     data = json.loads(result.stdout)
-    assert len(data["nodes"]) == 2 and data["failed"] is True
+    assert len(data["nodes"]) == 2
+    assert data["failed"] is True
     assert {f["code"] for n in data["nodes"] for f in n["findings"]} >= {"CT010", "CT030"}
     suite = ET.parse(junit).getroot()
-    assert len(suite.findall("testcase")) == 2 and suite.get("failures") == "1"
+    assert len(suite.findall("testcase")) == 2
+    assert suite.get("failures") == "1"
 
 
 def test_input_shape_option(tmp_path: Path) -> None:
@@ -59,7 +61,8 @@ def test_input_shape_option(tmp_path: Path) -> None:
     data = json.loads(run("check", path, "--json", "--input-shape", "x=1,2,4,5").stdout)
     assert "CT013" in {f["code"] for f in data["nodes"][0]["findings"]}
     bad = run("check", path, "--input-shape", "y=1,2,4,5")
-    assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.exit_code == 2
+    assert len(bad.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("content", [b"", b"\x08\x07garbage\xff\xff", None])
@@ -72,7 +75,8 @@ def test_unreadable_input_exits_2_with_one_line(tmp_path: Path, content) -> None
     for cmd in (("check", path), ("repair", path, "-o", tmp_path / "o.onnx", "--intent", "tf")):
         result = run(*cmd)
         assert result.exit_code == 2
-        assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("Error:")
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert result.stderr.startswith("Error:")
     assert not (tmp_path / "o.onnx").exists()
 
 
@@ -89,7 +93,8 @@ def test_path_escape_exits_2(tmp_path: Path) -> None:
                 e.value = "../../etc/passwd"
     onnx.save(model, str(path))
     result = run("check", path)
-    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
     assert "../../etc/passwd" in result.stderr
 
 
@@ -99,14 +104,17 @@ def test_repair_writes_and_refusal_writes_nothing(tmp_path: Path) -> None:
     result = run("repair", src, "-o", out, "--intent", "tf", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["repaired"][0]["new"]["pads"] == [0, 0, 1, 1] and data["written"] == str(out)
+    assert data["repaired"][0]["new"]["pads"] == [0, 0, 1, 1]
+    assert data["written"] == str(out)
     onnx.checker.check_model(onnx.load(str(out)))
     assert run("check", out).exit_code == 0
     refused_src = M.save(M.risky("pads_and_auto_pad"), tmp_path / "p.onnx")
     refused = tmp_path / "refused.onnx"
     result = run("repair", refused_src, "-o", refused, "--intent", "ort")
-    assert result.exit_code == 1 and "Refused:" in result.stderr
-    assert not refused.exists() and list(tmp_path.glob(".refused*")) == []
+    assert result.exit_code == 1
+    assert "Refused:" in result.stderr
+    assert not refused.exists()
+    assert list(tmp_path.glob(".refused*")) == []
     assert run("repair", src, "-o", out, "--intent", "nope").exit_code == 2
 
 
@@ -123,7 +131,8 @@ def test_real_subprocess(tmp_path: Path) -> None:
     out = tmp_path / "fixed.onnx"
     proc = subprocess.run(cmd + ["repair", src, "-o", str(out), "--intent", "ort"],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and out.exists(), proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists(), proc.stderr
 
 
 def test_huge_inputs_never_print_memory_error(tmp_path: Path) -> None:
@@ -131,10 +140,12 @@ def test_huge_inputs_never_print_memory_error(tmp_path: Path) -> None:
         path = M.save(M.risky("same_upper", x_shape=(1, 3, n, n)), tmp_path / f"m{n}.onnx")
         result = run("check", path)
         assert result.exit_code == 1, result.output
-        assert "MemoryError" not in result.output and "stand-in" in result.stdout
+        assert "MemoryError" not in result.output
+        assert "stand-in" in result.stdout
         out = tmp_path / f"fixed{n}.onnx"
         result = run("repair", path, "-o", out, "--intent", "tf")
-        assert result.exit_code == 0 and out.exists(), result.output
+        assert result.exit_code == 0, result.output
+        assert out.exists(), result.output
         assert "above the cap" in result.stdout
 
 
@@ -143,7 +154,8 @@ def test_repair_ort_intent_on_a_node_onnxruntime_refuses(tmp_path: Path, form: s
     src = M.save(M.risky(form), tmp_path / "m.onnx")
     out = tmp_path / "fixed.onnx"
     result = run("repair", src, "-o", out, "--intent", "ort")
-    assert result.exit_code == 1 and not out.exists()
+    assert result.exit_code == 1
+    assert not out.exists()
     assert "no onnxruntime behaviour to reproduce" in result.stderr
     assert "--intent tf or --intent onnx-spec" in result.stderr
 
@@ -152,7 +164,8 @@ def test_function_model_is_checked_and_repaired(tmp_path: Path) -> None:
     src = M.save(M.function_model({"strides": [2, 2], "auto_pad": "SAME_UPPER"}),
                  tmp_path / "m.onnx")
     result = run("check", src)
-    assert result.exit_code == 1 and "[function:local.MyFn]" in result.stdout
+    assert result.exit_code == 1
+    assert "[function:local.MyFn]" in result.stdout
     out = tmp_path / "fixed.onnx"
     assert run("repair", src, "-o", out, "--intent", "onnx-spec").exit_code == 0
     assert run("check", out).exit_code == 0
@@ -168,7 +181,8 @@ def test_repair_refuses_to_overwrite_its_input_model(tmp_path):
     before = path.read_bytes()
     result = Runner().invoke(cli_main, ["repair", str(path), "-o", str(path), "--intent", "tf"])
     assert result.exit_code == 2
-    assert result.stderr.strip().startswith("Error: output:") and "also the model file" in result.stderr
+    assert result.stderr.strip().startswith("Error: output:")
+    assert "also the model file" in result.stderr
     assert path.read_bytes() == before
 
 
@@ -184,8 +198,10 @@ def test_check_refuses_a_junit_path_that_is_the_model(tmp_path: Path, link: str)
         junit = tmp_path / "r.xml"
         junit.hardlink_to(path)
     result = run("check", path, "--junit-xml", junit)
-    assert result.exit_code == 2 and result.stderr.startswith("Error: junit_xml: ")
-    assert len(result.stderr.strip().splitlines()) == 1 and "also the model file" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: junit_xml: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "also the model file" in result.stderr
     assert path.read_bytes() == before
     onnx.checker.check_model(onnx.load(str(path)))
 
@@ -193,7 +209,8 @@ def test_check_refuses_a_junit_path_that_is_the_model(tmp_path: Path, link: str)
 def test_junit_write_errors_name_junit_xml(tmp_path: Path) -> None:
     path = M.save(M.risky("same_upper"), tmp_path / "m.onnx")
     result = run("check", path, "--junit-xml", tmp_path / "no" / "r.xml")
-    assert result.exit_code == 2 and result.stderr.startswith("Error: junit_xml: ")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: junit_xml: ")
 
 
 def test_junit_xml_with_control_characters_parses(tmp_path: Path) -> None:
@@ -203,7 +220,8 @@ def test_junit_xml_with_control_characters_parses(tmp_path: Path) -> None:
     junit = tmp_path / "r.xml"
     assert run("check", path, "--junit-xml", junit).exit_code == 1
     case = ET.parse(junit).getroot().find("testcase")
-    assert case.get("name").startswith('<n>&"??]]>') and case.find("failure") is not None
+    assert case.get("name").startswith('<n>&"??]]>')
+    assert case.find("failure") is not None
 
 
 @pytest.mark.parametrize("cmd", ["check", "repair"])
@@ -219,19 +237,25 @@ def test_bad_input_shape_exits_2_naming_the_input(tmp_path: Path, cmd: str, dims
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("Error: input_shape: ")
     assert f"for input 'x'; {dim}" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
 
 
 def test_repair_json_on_refusal_prints_a_json_object(tmp_path: Path) -> None:
     src = M.save(M.risky("pads_and_auto_pad"), tmp_path / "p.onnx")
     out = tmp_path / "r.onnx"
     result = run("repair", src, "-o", out, "--intent", "ort", "--json")
-    assert result.exit_code == 1 and not out.exists()
+    assert result.exit_code == 1
+    assert not out.exists()
     data = json.loads(result.stdout)
-    assert data["refused"] is True and "no onnxruntime behaviour" in data["reason"]
-    assert data["written"] is None and data["planned"] == [] and "Refused:" in result.stderr
+    assert data["refused"] is True
+    assert "no onnxruntime behaviour" in data["reason"]
+    assert data["written"] is None
+    assert data["planned"] == []
+    assert "Refused:" in result.stderr
     ok = json.loads(run("repair", src, "-o", out, "--intent", "tf", "--json").stdout)
-    assert ok["refused"] is False and ok["written"] == str(out)
+    assert ok["refused"] is False
+    assert ok["written"] == str(out)
 
 
 def test_repair_at_one_size_pins_it_and_checks_clean(tmp_path: Path) -> None:
@@ -243,4 +267,5 @@ def test_repair_at_one_size_pins_it_and_checks_clean(tmp_path: Path) -> None:
     assert "input 'x' pinned to [n,2,4,5]: the repair is exact only at this size" in result.stdout
     assert run("check", out).exit_code == 0
     dims = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
-    assert [d.dim_value for d in dims] == [0, 2, 4, 5] and dims[0].dim_param == "n"
+    assert [d.dim_value for d in dims] == [0, 2, 4, 5]
+    assert dims[0].dim_param == "n"

@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 from click.testing import CliRunner
+from conftest import invoke
 
 from _export_oracle import abs_scale, assert_portable, direct_conv_transpose, run_onnx
 from convt_tools.cli import main
@@ -32,13 +33,14 @@ def _write_layer(folder: Path, layer=LAYER, name="layer.json") -> Path:
 
 
 def _invoke(*args: str):
-    return CliRunner().invoke(main, list(args))
+    return invoke(*args)
 
 
 def _assert_clean_error(result, *, starts: str, folder: Path, expect_files: set[str]):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {starts}"), result.output
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"Error: {starts}"), result.output
     assert "Traceback" not in result.output
     assert {p.name for p in folder.iterdir()} == expect_files  # nothing written
 
@@ -82,9 +84,12 @@ def test_json_output(tmp_path):
     assert info["opset"] == 13
     assert info["input"] == {"name": "input", "shape": ["batch", 10, 8, 128]}
     assert info["output"] == {"name": "output", "shape": ["batch", 20, 16, 32]}
-    assert info["pads"] == [0, 0, 0, 0] and info["output_padding"] is None
-    assert info["strides"] == [2, 2] and info["kernel_shape"] == [2, 2]
-    assert info["dtype"] == "float32" and info["activation"] == "linear"
+    assert info["pads"] == [0, 0, 0, 0]
+    assert info["output_padding"] is None
+    assert info["strides"] == [2, 2]
+    assert info["kernel_shape"] == [2, 2]
+    assert info["dtype"] == "float32"
+    assert info["activation"] == "linear"
     assert info["size_bytes"] == out.stat().st_size
     assert info["external_data"] is None
     assert info["weights"] == "initialised (seed 4)"
@@ -202,8 +207,10 @@ def test_failed_save_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(onnx, "save_model", broken)
     result = _invoke("export", str(FIXTURE), "-o", str(tmp_path / "m.onnx"))
-    assert result.exit_code == 2 and result.output.startswith("Error: output: cannot write")
-    assert "No space left on device" in result.output and ".tmp" not in result.output
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: output: cannot write")
+    assert "No space left on device" in result.output
+    assert ".tmp" not in result.output
     assert list(tmp_path.iterdir()) == []
 
 

@@ -12,6 +12,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import invoke
 from onnx import helper
 
 from convt_tools.cli import main
@@ -35,8 +36,6 @@ def layer(tmp_path):
     return str(path)
 
 
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 # ----------------------------------------------------------------- run
@@ -82,7 +81,8 @@ def test_run_bad_input_is_exit_2(layer, tmp_path, array, words):
     np.save(tmp_path / "x.npy", array)
     res = invoke("run", layer, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
     assert res.exit_code == 2
-    assert words in res.output and "Traceback" not in res.output
+    assert words in res.output
+    assert "Traceback" not in res.output
     assert not (tmp_path / "y.npy").exists()
 
 
@@ -90,7 +90,8 @@ def test_run_wrong_channels_is_exit_2(layer, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((1, 3, 3, 2), np.float32))
     np.savez(tmp_path / "w.npz", kernel=np.zeros((3, 3, 4, 5), np.float32), bias=np.zeros(4, np.float32))
     res = invoke("run", layer, "-i", tmp_path / "x.npy", "-w", tmp_path / "w.npz", "-o", tmp_path / "y.npy")
-    assert res.exit_code == 2 and "5" in res.output
+    assert res.exit_code == 2
+    assert "5" in res.output
 
 
 def test_run_refuses_pickled_input(layer, tmp_path):
@@ -118,9 +119,12 @@ def test_validate_json_and_glob(tmp_path):
     res = invoke("validate", os.path.join(EXAMPLES, "valid_*.json"), "--json")
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert data["passed"] is True and len(data["results"]) == 2
+    assert data["passed"] is True
+    assert len(data["results"]) == 2
     r = data["results"][0]
-    assert r["status"] == "PASS" and r["tolerance"]["atol"] > 0 and r["max_abs_error"] is not None
+    assert r["status"] == "PASS"
+    assert r["tolerance"]["atol"] > 0
+    assert r["max_abs_error"] is not None
 
 
 def _wrong_model(tmp_path, layer):
@@ -150,9 +154,11 @@ def test_validate_wrong_model_exit_1_with_reason(tmp_path, layer):
     report = tmp_path / "r.xml"
     res = invoke("validate", layer, "--model", model, "--weights", weights, "--junit-xml", report)
     assert res.exit_code == 1, res.output
-    assert "FAIL: values differ" in res.output and "wrong side" in res.output
+    assert "FAIL: values differ" in res.output
+    assert "wrong side" in res.output
     failure = ET.parse(report).getroot().find("testcase/failure")
-    assert failure is not None and "values differ" in failure.get("message")
+    assert failure is not None
+    assert "values differ" in failure.get("message")
 
 
 @pytest.mark.parametrize("args, words", [
@@ -163,18 +169,21 @@ def test_validate_wrong_model_exit_1_with_reason(tmp_path, layer):
 def test_validate_bad_options_exit_2(args, words):
     res = invoke("validate", SEED, *args)
     assert res.exit_code == 2
-    assert words in res.output and "Traceback" not in res.output
+    assert words in res.output
+    assert "Traceback" not in res.output
 
 
 def test_validate_bad_config_and_missing_path_exit_2(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"filters": 2}')
     res = invoke("validate", bad)
-    assert res.exit_code == 2 and "kernel_size" in res.output
+    assert res.exit_code == 2
+    assert "kernel_size" in res.output
     res = invoke("validate", tmp_path / "nope.json")
     assert res.exit_code == 2
     res = invoke("validate", EXAMPLES, "--weights", tmp_path / "w.npz")
-    assert res.exit_code == 2 and "one config" in res.output
+    assert res.exit_code == 2
+    assert "one config" in res.output
 
 
 def test_validate_with_input_file(tmp_path, layer):

@@ -10,20 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import invoke as run
 
 from convt_tools.cli import main
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "examples" / "seed.json"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_keras_home(tmp_path_factory: pytest.TempPathFactory,
-                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras_home")))
-
-
-def run(*args: str) -> "object":
-    return CliRunner().invoke(main, list(args))
 
 
 def test_seed_example_from_flags() -> None:
@@ -92,7 +85,8 @@ def test_bad_input_is_one_line_exit_2(args: list[str], field: str) -> None:
     result = CliRunner().invoke(main, ["shape", *args])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {field}:"), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Error: {field}:"), result.stderr
     assert "Traceback" not in result.output + result.stderr
 
 
@@ -109,11 +103,13 @@ def test_real_subprocess_of_installed_convt() -> None:
     cmd = [exe] if exe else [sys.executable, "-m", "convt_tools"]
     ok = subprocess.run([*cmd, "shape", "--filters", "32", "--kernel-size", "2", "--strides", "2",
                          "--input-shape", "4,10,8,128"], capture_output=True, text=True, check=False)
-    assert ok.returncode == 0 and ok.stdout.strip() == "(4, 20, 16, 32)"
+    assert ok.returncode == 0
+    assert ok.stdout.strip() == "(4, 20, 16, 32)"
     bad = subprocess.run([*cmd, "shape", "--filters", "0", "--kernel-size", "2",
                           "--input-shape", "4,10,8,128"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2
-    assert bad.stderr.strip().startswith("Error: filters:") and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().startswith("Error: filters:")
+    assert "Traceback" not in bad.stderr
 
 
 def test_shape_command_does_not_import_onnx_or_numpy() -> None:

@@ -100,7 +100,7 @@ def _is_empty(meta: dict[str, Any]) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_keras_home(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+def _case_keras_json(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
                          tmp_path: Path) -> None:
     """For a case recorded with a keras.json (``data_format: null``), use exactly that one."""
     callspec = getattr(request.node, "callspec", None)
@@ -183,7 +183,8 @@ def test_float16_fixtures_are_what_keras_used() -> None:
         var = "float32" if m["dtype_policy"] == "mixed_float16" else "float16"
         assert m["dtypes"] == {"compute": "float16", "variable": var, "kernel": var,
                                "output": "float16"}
-        assert arrays["input"].dtype == np.float16 and arrays["output"].dtype == np.float16
+        assert arrays["input"].dtype == np.float16
+        assert arrays["output"].dtype == np.float16
         assert arrays["kernel"].dtype == np.dtype(var)
         assert m["torch_check"]["agrees"], m["id"]
         assert _spec(m).dtype == "float16"
@@ -323,7 +324,8 @@ def test_empty_output_reference_returns_empty_array(case_id: str) -> None:
     meta, arrays = _load(case_id)
     assert _is_empty(meta)
     y = reference.keras_conv2d_transpose(_spec(meta), *_as_called(_spec(meta), arrays))
-    assert isinstance(y, np.ndarray) and y.size == 0
+    assert isinstance(y, np.ndarray)
+    assert y.size == 0
     assert y.shape == _shape(meta["output_tensor_shape"])
 
 

@@ -232,7 +232,8 @@ def test_seeded_initialisation_is_reproducible():
              .graph.initializer if t.name in ("W", "B")]
     other = [onnx.numpy_helper.to_array(t) for t in export_spec(spec, in_channels=2, seed=8)
              .graph.initializer if t.name in ("W", "B")]
-    assert len(w) == 2 and all(np.array_equal(a, b) for a, b in zip(w, again))
+    assert len(w) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(w, again))
     assert not np.array_equal(w[0], other[0])
 
 
@@ -446,7 +447,8 @@ def test_check_weights_errors(kernel, bias, in_channels, match):
 
 def test_check_weights_accepts_and_bias_without_use_bias():
     k, b = check_weights(_SPEC, _K.astype(np.float16), _B.astype(np.float64), 5)
-    assert k.dtype == np.float16 and b.dtype == np.float64
+    assert k.dtype == np.float16
+    assert b.dtype == np.float64
     nobias = make_spec(4, (3, 2), use_bias=False)
     assert check_weights(nobias, _K, None)[1] is None
     with pytest.raises(ConvtError, match=r"^bias: got an array of shape \(4,\), but the layer "

@@ -83,14 +83,19 @@ def test_variance_scaling_explicit_axes():
 
 def test_random_normal_uniform_truncated_constant():
     w = _draw("random_normal", {"mean": 1.5, "stddev": 0.3, "seed": None})
-    assert abs(w.mean() - 1.5) < 0.01 and abs(w.std() / 0.3 - 1) < 0.02
+    assert abs(w.mean() - 1.5) < 0.01
+    assert abs(w.std() / 0.3 - 1) < 0.02
     assert abs(_draw("random_normal").std() / 0.05 - 1) < 0.02  # Keras default stddev
     u = _draw("random_uniform", {"minval": 2.0, "maxval": 3.0})
-    assert u.min() >= 2.0 and u.max() < 3.0 and abs(u.mean() - 2.5) < 0.01
+    assert u.min() >= 2.0
+    assert u.max() < 3.0
+    assert abs(u.mean() - 2.5) < 0.01
     d = _draw("random_uniform")
-    assert d.min() >= -0.05 and d.max() < 0.05
+    assert d.min() >= -0.05
+    assert d.max() < 0.05
     t = _draw("truncated_normal", {"mean": -1.0, "stddev": 0.2})
-    assert t.min() >= -1.4 and t.max() <= -0.6
+    assert t.min() >= -1.4
+    assert t.max() <= -0.6
     assert abs(t.std() / (0.2 * _T) - 1) < 0.02  # a 2-sigma truncation shrinks the stddev
     np.testing.assert_array_equal(_draw("constant", {"value": 0.25}), np.full(SHAPE, 0.25))
     np.testing.assert_array_equal(_draw("zeros"), np.zeros(SHAPE))
@@ -132,7 +137,8 @@ def test_initialize_weights_from_spec_config():
         "class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.5, "seed": None}},
         bias_initializer={"class_name": "Constant", "config": {"value": 0.75}})
     kernel, bias = initialize_weights(spec, 32)
-    assert kernel.shape == (3, 2, 16, 32) and kernel.dtype == np.float32
+    assert kernel.shape == (3, 2, 16, 32)
+    assert kernel.dtype == np.float32
     assert abs(kernel.std() / 0.5 - 1) < 0.05
     np.testing.assert_array_equal(bias, np.full(16, 0.75, np.float32))
     _, no_bias = initialize_weights(make_spec(4, 3, use_bias=False), 2)
@@ -146,7 +152,8 @@ def test_seeding():
     k1, b1 = initialize_weights(spec, 4, seed=1)
     np.testing.assert_array_equal(k0, k0b)
     np.testing.assert_array_equal(b0, b0b)
-    assert not np.array_equal(k0, k1) and not np.array_equal(b0, b1)
+    assert not np.array_equal(k0, k1)
+    assert not np.array_equal(b0, b1)
     with pytest.raises(ConvtError, match=r"^seed: got -1"):
         initialize_weights(spec, 4, seed=-1)
     with pytest.raises(ConvtError, match=r"^in_channels: got 0"):

@@ -56,7 +56,8 @@ def test_os_errors_name_the_output_not_the_temp_file(tmp_path: Path) -> None:
         raise OSError(28, "No space left on device")
     with pytest.raises(ConvtError) as info:
         atomic_write(tmp_path / "m.onnx", fail)
-    assert str(info.value).startswith("output: cannot write") and ".tmp" not in str(info.value)
+    assert str(info.value).startswith("output: cannot write")
+    assert ".tmp" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -142,7 +143,8 @@ def layer(tmp_path: Path) -> Path:
 def _one_line_exit_2(result, starts: str) -> None:
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {starts}"), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Error: {starts}"), result.stderr
 
 
 def test_cli_refuses_to_overwrite_its_inputs(layer: Path, tmp_path: Path) -> None:
@@ -169,7 +171,8 @@ def test_cli_refuses_huge_outputs_before_allocating(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["export", str(huge), "-o", str(tmp_path / "m.onnx"),
                                        "--input-shape", "1,5,5,3"])
     _one_line_exit_2(result, "filters: the kernel")
-    assert not (tmp_path / "y.npy").exists() and not (tmp_path / "m.onnx").exists()
+    assert not (tmp_path / "y.npy").exists()
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_memory_guard_applies_to_arrays_in_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

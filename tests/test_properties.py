@@ -215,7 +215,8 @@ def test_parse_shape_never_raises_anything_but_convt_error(text: str) -> None:
     except ConvtError as exc:
         assert exc.field == "input_shape"
         return
-    assert isinstance(dims, tuple) and dims
+    assert isinstance(dims, tuple)
+    assert dims
     assert all(d is None or type(d) is int for d in dims)
 
 

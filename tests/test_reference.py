@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from convt_tools.activations import ACTIVATIONS
+from oracles import keras_conv_transpose, onnx_conv_transpose
 from convt_tools.errors import ConvtError
 from convt_tools.reference import conv_transpose, conv_transpose_nhwc, keras_conv2d_transpose
 from convt_tools.spec import make_spec, parse_config
@@ -22,22 +23,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def direct(x, w, b=None, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0),
            output_padding=(0, 0), group=1):
-    """ONNX ConvTranspose straight from the definition, one multiply-add at a time (float64)."""
-    n_, cin, h_, w_ = x.shape
-    _, cog, kh, kw = w.shape
-    (sh, sw), (dh, dw) = strides, dilations
-    ho = sh * (h_ - 1) + output_padding[0] + (kh - 1) * dh + 1 - pads[0] - pads[2]
-    wo = sw * (w_ - 1) + output_padding[1] + (kw - 1) * dw + 1 - pads[1] - pads[3]
-    y = np.zeros((n_, cog * group, ho, wo))
-    per_group = cin // group
-    for n, ci, h, wi, c, i, j in itertools.product(range(n_), range(cin), range(h_), range(w_),
-                                                   range(cog), range(kh), range(kw)):
-        oh, ow = h * sh + i * dh - pads[0], wi * sw + j * dw - pads[1]
-        if 0 <= oh < ho and 0 <= ow < wo:
-            y[n, (ci // per_group) * cog + c, oh, ow] += float(x[n, ci, h, wi]) * float(w[ci, c, i, j])
-    if b is not None:
-        y += np.asarray(b, dtype=np.float64)[None, :, None, None]
-    return y
+    """ONNX ConvTranspose straight from the definition (tests/oracles.py), float64."""
+    return onnx_conv_transpose(x, w, b, strides=strides, dilations=dilations, pads=pads,
+                               output_padding=output_padding, group=group)
 
 
 def ort_conv_transpose(x, w, b=None, **attrs):
@@ -230,7 +218,8 @@ def test_large_problems_do_not_build_a_scatter_matrix():
 
     geo = ref._geometry((1, 32, 32, 64), (64, 32, 4, 4), (32,), (2, 2), (1, 1), (1, 1, 1, 1),
                         (0, 0), 1)
-    assert geo.tiny is None and geo.gemm == "tap"
+    assert geo.tiny is None
+    assert geo.gemm == "tap"
 
 
 def test_keras_pads_cache_keys_on_the_crop_fields():
@@ -279,31 +268,7 @@ def test_integer_arrays_are_refused():
 
 # ----------------------------------------------------------------- Keras semantics
 
-def keras_by_hand(spec, x, kernel, bias):
-    """Full transposed conv by the definition, then Keras's length and crop rule from REFERENCE.md."""
-    xc = x if spec.data_format == "channels_first" else x.transpose(0, 3, 1, 2)
-    full = direct(xc, kernel.transpose(3, 2, 0, 1), None, strides=spec.strides,
-                  dilations=spec.dilation_rate)
-    out = []
-    for axis in range(2):
-        n, k, s, d = xc.shape[2 + axis], spec.kernel_size[axis], spec.strides[axis], spec.dilation_rate[axis]
-        big_k = (k - 1) * d + 1
-        op = None if spec.output_padding is None else spec.output_padding[axis]
-        if spec.padding == "valid":
-            o = n * s + max(big_k - s, 0) if op is None else (n - 1) * s + big_k + op
-        else:
-            o = n * s if op is None else (n - 1) * s + big_k % 2 + op
-        out.append(o)
-    total = [full.shape[2] - out[0], full.shape[3] - out[1]]
-    y = np.zeros(full.shape[:2] + tuple(out))
-    src = full[:, :, max(total[0], 0) // 2:, max(total[1], 0) // 2:]
-    hh, ww = min(out[0], src.shape[2]), min(out[1], src.shape[3])
-    y[:, :, :hh, :ww] = src[:, :, :hh, :ww]
-    if bias is not None:
-        y += bias[None, :, None, None]
-    if spec.data_format == "channels_last":
-        y = y.transpose(0, 2, 3, 1)
-    return ACTIVATIONS[spec.activation].numpy(y)
+keras_by_hand = keras_conv_transpose   # the one loop-by-definition oracle (tests/oracles.py)
 
 
 LAYERS = [

@@ -8,6 +8,7 @@ import pytest
 from onnx import helper, numpy_helper
 
 import _models as M
+import oracles
 from convt_tools import check_model, repair_model
 from convt_tools.check import run_ort
 from convt_tools.repair import RepairRefused
@@ -53,7 +54,8 @@ def _assert_portable(model: onnx.ModelProto) -> None:
     onnx.checker.check_model(model, full_check=True)
     for node in model.graph.node:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        assert "output_shape" not in attrs and attrs.get("auto_pad", b"NOTSET") == b"NOTSET"
+        assert "output_shape" not in attrs
+        assert attrs.get("auto_pad", b"NOTSET") == b"NOTSET"
         assert min(attrs["pads"]) >= 0
         assert all(o < s for o, s in zip(attrs.get("output_padding", [0, 0]), attrs["strides"]))
 
@@ -63,12 +65,13 @@ def test_repair_reproduces_the_intent(form: str, intent: str) -> None:
     original = M.risky(form)
     repaired, report = repair_model(original, intent)
     _assert_portable(repaired)
-    assert len(report.nodes) == 1 and report.nodes[0].proof
+    assert len(report.nodes) == 1
+    assert report.nodes[0].proof
     # Independent oracle: plain loops over the definition, windows derived by hand.
     x = np.random.default_rng(11).standard_normal(X_SHAPE).astype(np.float32)
     w, b = _weights(original)
     bh, bw, lh, lw = EXPECTED[form][intent]
-    want = M.window_reference(x.astype(np.float64), w, b, _strides(original), (bh, bw), (lh, lw))
+    want = oracles.window(x.astype(np.float64), w, b, _strides(original), (bh, bw), (lh, lw))
     got = run_ort(repaired, {"x": x})[0]
     np.testing.assert_allclose(got, want, atol=1e-4)
     # Against onnxruntime running the original, where it can.
@@ -98,7 +101,8 @@ def test_replaced_weight_is_dropped_when_unused() -> None:
     original = M.risky("neg_pads_begin")
     repaired, report = repair_model(original, "tf")
     names = [t.name for t in repaired.graph.initializer]
-    assert "W" not in names and "W_convt_padded" in names
+    assert "W" not in names
+    assert "W_convt_padded" in names
     padded = numpy_helper.to_array(repaired.graph.initializer[names.index("W_convt_padded")])
     np.testing.assert_array_equal(padded[:, :, 1:], _weights(original)[0])
     assert any("'W' removed" in t for t in report.nodes[0].notes)
@@ -137,7 +141,7 @@ def test_symbolic_same_repairs_for_every_size() -> None:
     w, b = _weights(model)
     for hw in ((4, 5), (3, 7)):
         x = np.random.default_rng(2).standard_normal((1, 2, *hw)).astype(np.float32)
-        want = M.window_reference(x.astype(np.float64), w, b, (2, 2), (1, 1),
+        want = oracles.window(x.astype(np.float64), w, b, (2, 2), (1, 1),
                                   (hw[0] * 2, hw[1] * 2))
         np.testing.assert_allclose(run_ort(repaired, {"x": x})[0], want, atol=1e-4)
 
@@ -182,7 +186,7 @@ def test_subgraph_node_is_repaired_in_place() -> None:
     onnx.checker.check_model(repaired)
     x = np.random.default_rng(5).standard_normal(X_SHAPE).astype(np.float32)
     w = numpy_helper.to_array(model.graph.initializer[0])
-    want = M.window_reference(x.astype(np.float64), w, None, (2, 2), (0, 0), (8, 10))
+    want = oracles.window(x.astype(np.float64), w, None, (2, 2), (0, 0), (8, 10))
     got = run_ort(repaired, {"x": x, "cond": np.array(True)})[0]
     np.testing.assert_allclose(got, want, atol=1e-4)
     else_before = run_ort(model, {"x": x, "cond": np.array(False)})[0]
@@ -196,7 +200,8 @@ def test_clean_model_is_left_as_it_was() -> None:
     path = Path(__file__).parent / "data" / "dcgan_generator.onnx"
     original = onnx.load(str(path))
     repaired, report = repair_model(str(path), "tf")
-    assert report.nodes == [] and len(report.untouched) == 4
+    assert report.nodes == []
+    assert len(report.untouched) == 4
     assert repaired.SerializeToString() == original.SerializeToString()
 
 
@@ -263,7 +268,7 @@ def test_function_node_is_repaired_in_place() -> None:
     _assert_portable_function(repaired)
     assert repaired.graph == model.graph
     x, got = _run_function_model(repaired)
-    want = M.window_reference(x.astype(np.float64), _function_w(model), None, (2, 2), (0, 0),
+    want = oracles.window(x.astype(np.float64), _function_w(model), None, (2, 2), (0, 0),
                               (8, 10))
     np.testing.assert_allclose(got, want, atol=1e-4)
     assert not check_model(repaired).failed("error")
@@ -275,10 +280,11 @@ def test_function_node_with_constant_w_gets_a_padded_constant() -> None:
     repaired, report = repair_model(model, "onnx-spec")
     body = repaired.functions[0].node
     assert [n.op_type for n in body] == ["Constant", "ConvTranspose"]
-    assert list(body[1].input) == ["fx", body[0].output[0]] and body[0].output[0] != "fw"
+    assert list(body[1].input) == ["fx", body[0].output[0]]
+    assert body[0].output[0] != "fw"
     _assert_portable_function(repaired)
     x, got = _run_function_model(repaired)
-    want = M.window_reference(x.astype(np.float64), _function_w(model), None, (2, 2), (-1, 0),
+    want = oracles.window(x.astype(np.float64), _function_w(model), None, (2, 2), (-1, 0),
                               (9, 11))
     np.testing.assert_allclose(got, want, atol=1e-4)
 
@@ -297,7 +303,8 @@ def test_function_bound_attributes_are_refused_or_listed() -> None:
     plain = M.function_model({"pads": [1, 1, 1, 1]}, ref_attrs={"strides": "st"},
                              call_attrs={"st": [2, 2]})
     repaired, report = repair_model(plain, "tf")
-    assert report.nodes == [] and "not checked" in report.untouched[0]
+    assert report.nodes == []
+    assert "not checked" in report.untouched[0]
     assert "could not be checked" in report.notes[0]
 
 
@@ -306,7 +313,8 @@ def _assert_portable_function(model: onnx.ModelProto) -> None:
     for node in model.functions[0].node:
         if node.op_type == "ConvTranspose":
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            assert "output_shape" not in attrs and "auto_pad" not in attrs
+            assert "output_shape" not in attrs
+            assert "auto_pad" not in attrs
             assert min(attrs["pads"]) >= 0
 
 
@@ -345,7 +353,8 @@ def test_bad_input_shapes_are_convt_errors(shapes) -> None:
     model = M.convt_model({"strides": [2, 2], "output_shape": [8, 10]}, x_shape=("n", 2, "h", "w"))
     with pytest.raises(ConvtError, match="^input_shape: ") as err:
         repair_model(model, "tf", shapes)  # ValueError from numpy before
-    assert err.value.field == "input_shape" and not isinstance(err.value, RepairRefused)
+    assert err.value.field == "input_shape"
+    assert not isinstance(err.value, RepairRefused)
 
 
 def test_size_dependent_repair_pins_the_given_input_size() -> None:
@@ -354,14 +363,15 @@ def test_size_dependent_repair_pins_the_given_input_size() -> None:
     model = M.convt_model({"strides": [2, 2], "output_shape": [8, 10]}, x_shape=("n", 2, "h", "w"))
     repaired, report = repair_model(model, "tf", {"x": (1, 2, 4, 5)})
     dims = repaired.graph.input[0].type.tensor_type.shape.dim
-    assert dims[0].dim_param == "n" and [d.dim_value for d in dims[1:]] == [2, 4, 5]
+    assert dims[0].dim_param == "n"
+    assert [d.dim_value for d in dims[1:]] == [2, 4, 5]
     assert report.nodes[0].size_dependent
     assert any("input 'x' pinned to [n,2,4,5]: the repair is exact only at this size" in t
                for t in report.notes)
     assert not check_model(repaired).failed()
     w, b = _weights(model)
     x = np.random.default_rng(3).standard_normal((3, 2, 4, 5)).astype(np.float32)
-    want = M.window_reference(x.astype(np.float64), w, b, (2, 2), (0, 0), (8, 10))
+    want = oracles.window(x.astype(np.float64), w, b, (2, 2), (0, 0), (8, 10))
     np.testing.assert_allclose(run_ort(repaired, {"x": x})[0], want, atol=1e-4)  # any batch
     with pytest.raises(OrtRefused, match="(?i)dimension"):  # computed a 6x6 crop before
         run_ort(repaired, {"x": np.zeros((1, 2, 3, 3), np.float32)})
@@ -372,7 +382,8 @@ def test_size_independent_repair_keeps_the_input_dynamic() -> None:
     repaired, report = repair_model(model, "onnx-spec", {"x": (1, 2, 4, 5)})
     dims = repaired.graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_param for d in dims] == ["n", "", "h", "w"]
-    assert not report.nodes[0].size_dependent and not any("pinned" in t for t in report.notes)
+    assert not report.nodes[0].size_dependent
+    assert not any("pinned" in t for t in report.notes)
     x = np.zeros((1, 2, 3, 3), np.float32)
     assert run_ort(repaired, {"x": x})[0].shape == (1, 3, 6, 6)
 
@@ -381,5 +392,7 @@ def test_refusal_carries_the_partial_report() -> None:
     with pytest.raises(RepairRefused) as err:
         repair_model(M.risky("pads_and_auto_pad"), "ort")
     data = err.value.report.to_dict()
-    assert data["refused"] is True and data["reason"] == str(err.value)
-    assert data["planned"] == [] and "repaired" not in data
+    assert data["refused"] is True
+    assert data["reason"] == str(err.value)
+    assert data["planned"] == []
+    assert "repaired" not in data

@@ -12,6 +12,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import invoke
 
 import convt_tools as ct
 from convt_tools import ConvtError
@@ -20,14 +21,13 @@ from convt_tools.cli import main
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "examples" / "same_odd_crop_k3x5_s2.json"
 
 
-def invoke(*args: str):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def one_line_exit_2(result, starts: str) -> None:
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {starts}"), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Error: {starts}"), result.stderr
 
 
 @pytest.fixture
@@ -47,7 +47,8 @@ def test_junit_xml_never_overwrites_an_input(cfg: Path, tmp_path: Path) -> None:
     x = tmp_path / "x.npy"
     np.save(x, np.ones((1, 9, 6, 16), np.float32))
     one_line_exit_2(invoke("validate", cfg, "-i", x, "--junit-xml", x), "junit_xml:")
-    assert cfg.read_bytes() == before and (tmp_path / "g" / "top.json").read_bytes() == before
+    assert cfg.read_bytes() == before
+    assert (tmp_path / "g" / "top.json").read_bytes() == before
 
 
 def test_junit_xml_with_control_characters_parses(tmp_path: Path) -> None:
@@ -84,11 +85,13 @@ def test_model_input_mismatches(cfg: Path, tmp_path: Path) -> None:
     other = tmp_path / "three.onnx"
     assert invoke("export", cfg, "-o", other, "--input-shape", "None,?,?,3").exit_code == 0
     result = invoke("validate", cfg, "-m", other)
-    assert result.exit_code == 1 and "16 channels but the model takes 3" in result.output
+    assert result.exit_code == 1
+    assert "16 channels but the model takes 3" in result.output
     # The model's own static dims are used (and reported) when no shape is given.
     result = invoke("validate", cfg, "-m", fixed, "--json")
     data = json.loads(result.output)["results"][0]
-    assert data["input_shape"] == [1, 9, 6, 16] and "model's static input" in data["input_source"]
+    assert data["input_shape"] == [1, 9, 6, 16]
+    assert "model's static input" in data["input_source"]
 
 
 def test_run_providers_need_the_onnxruntime_engine(cfg: Path, tmp_path: Path) -> None:
@@ -193,7 +196,8 @@ def test_sparse_plus_keeps_nan_in_onnx() -> None:
         sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
         y = sess.run(None, {"input": np.array([np.nan, -2.0, 0.0, 3.0], np.float32)
                             .reshape(1, 1, 4, 1)})[0].ravel()
-        assert np.isnan(y[0]) and y[1:].tolist() == [0.0, 0.25, 3.0]
+        assert np.isnan(y[0])
+        assert y[1:].tolist() == [0.0, 0.25, 3.0]
 
 
 def test_equal_infinities_are_no_error() -> None:

@@ -20,13 +20,6 @@ from convt_tools.spec import (
     resolve_data_format,
 )
 
-@pytest.fixture(autouse=True)
-def _isolated_keras_home(tmp_path_factory: pytest.TempPathFactory,
-                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """data_format=None must not depend on the machine's ~/.keras/keras.json."""
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras_home")))
-
-
 GOLDEN = json.loads((Path(__file__).parent / "data" / "keras_spec_golden.json").read_text())
 
 
@@ -136,7 +129,8 @@ def test_parses_real_keras3_get_config_and_wrapper() -> None:
     }
     spec = parse_config(config)
     assert (spec.filters, spec.kernel_size, spec.strides) == (4, (3, 2), (2, 2))
-    assert spec.output_padding == (1, 1) and spec.padding == "same"
+    assert spec.output_padding == (1, 1)
+    assert spec.padding == "same"
     assert (spec.dtype, spec.variable_dtype) == ("float16", "float32")
     assert spec.kernel_initializer[0] == "glorot_uniform"
     assert any("kernel_regularizer" in n and "kernel_constraint" in n for n in spec.notes())
@@ -175,7 +169,8 @@ def test_data_format_none_reads_keras_json(tmp_path: Path, monkeypatch: pytest.M
     assert resolve_data_format(None)[0] == "channels_last"
     (tmp_path / "keras.json").write_text(json.dumps({"image_data_format": "channels_first"}))
     fmt, source = resolve_data_format(None)
-    assert fmt == "channels_first" and "keras.json" in source
+    assert fmt == "channels_first"
+    assert "keras.json" in source
     spec = make_spec(filters=1, kernel_size=1)
     assert spec.data_format == "channels_first"
     assert any("resolved to channels_first" in n for n in spec.notes())
@@ -237,7 +232,8 @@ def test_validation_rules(kwargs: dict, field: str) -> None:
         make_spec(**kwargs)
     message = str(info.value)
     assert info.value.field == field
-    assert message.startswith(f"{field}:") and "\n" not in message
+    assert message.startswith(f"{field}:")
+    assert "\n" not in message
     assert "got" in message  # quotes the value given
 
 

@@ -61,7 +61,8 @@ def test_good_exports_pass(layer):
     assert result.passed, result.message
     assert result.model_shape == result.reference_shape
     assert result.max_abs_error <= result.tolerance.atol + result.tolerance.rtol * 10
-    assert "default" in result.tolerance.source and "eps" in result.tolerance.source
+    assert "default" in result.tolerance.source
+    assert "eps" in result.tolerance.source
 
 
 def test_good_model_with_given_weights_passes(weights):
@@ -74,7 +75,8 @@ def test_pads_on_the_wrong_side_fail_with_a_crop_hint(weights):
     kernel, bias = weights
     model = set_attr(exported(SPEC, kernel, bias), "pads", [1, 1, 0, 0])   # Keras: [0, 0, 1, 1]
     result = validate_model(model, SPEC, kernel=kernel, bias=bias)
-    assert not result.passed and result.status == "FAIL"
+    assert not result.passed
+    assert result.status == "FAIL"
     assert result.message.startswith("values differ")
     assert any("wrong side" in h for h in result.hints), result.hints
 
@@ -109,7 +111,8 @@ def test_shape_mismatch_names_the_axis(weights):
     result = validate_model(model, SPEC, kernel=kernel, bias=bias, input_shape=(1, 5, 7, 4))
     assert not result.passed
     assert result.message.startswith("shape differs")
-    assert "height" in result.message and "+1" in result.message
+    assert "height" in result.message
+    assert "+1" in result.message
 
 
 def test_weights_read_back_from_the_model(weights):
@@ -120,7 +123,8 @@ def test_weights_read_back_from_the_model(weights):
     np.testing.assert_array_equal(b, bias)
     assert "W.transpose(2, 3, 1, 0)" in note
     result = validate_model(model, SPEC)
-    assert result.passed and "read from the model" in result.weights_source
+    assert result.passed
+    assert "read from the model" in result.weights_source
 
 
 def test_hand_built_model_is_validated_too():
@@ -139,12 +143,14 @@ def test_hand_built_model_is_validated_too():
     assert validate_model(model, spec, kernel=kernel, bias=bias).passed
     model.graph.node[1].attribute.append(helper.make_attribute("pads", [0, 0, 1, 1]))
     bad = validate_model(model, spec, kernel=kernel, bias=bias)
-    assert not bad.passed and bad.message.startswith("shape differs")
+    assert not bad.passed
+    assert bad.message.startswith("shape differs")
 
 
 def test_given_tolerances_are_used_and_stated():
     result = validate_spec(SPEC, rtol=0.0, atol=0.0)
-    assert result.tolerance.atol == 0.0 and result.tolerance.rtol == 0.0
+    assert result.tolerance.atol == 0.0
+    assert result.tolerance.rtol == 0.0
     assert result.tolerance.source == "given"
     with pytest.raises(ConvtError, match="atol"):
         validate_spec(SPEC, atol=-1.0)
@@ -157,9 +163,11 @@ def test_unknown_provider_lists_the_available_ones():
 
 def test_default_input_shape_and_its_source():
     shape, source = default_input_shape(SPEC, None)
-    assert shape == (2, 5, 7, 3) and source == "a small default"
+    assert shape == (2, 5, 7, 3)
+    assert source == "a small default"
     shape, source = default_input_shape(make_spec(filters=2, kernel_size=2, input_shape=(None, 4, 4, 8)), None)
-    assert shape == (2, 4, 4, 8) and "batch" in source
+    assert shape == (2, 4, 4, 8)
+    assert "batch" in source
     glu_cf = make_spec(filters=2, kernel_size=3, activation="glu", data_format="channels_first")
     shape, _ = default_input_shape(glu_cf, 3)
     assert glu_cf.output_shape(shape)[-1] % 2 == 0
@@ -168,7 +176,9 @@ def test_default_input_shape_and_its_source():
 def test_given_input_is_used():
     x = np.random.default_rng(0).standard_normal((1, 3, 2, 5)).astype(np.float32)
     result = validate_spec(SPEC, x=x)
-    assert result.passed and result.input_shape == (1, 3, 2, 5) and result.input_source == "--input"
+    assert result.passed
+    assert result.input_shape == (1, 3, 2, 5)
+    assert result.input_source == "--input"
 
 
 # ---------------------------------------------------------------- review findings
@@ -180,7 +190,8 @@ def test_bias_less_model_fails_when_the_config_uses_a_bias(weights):
     # Weights read back from the model: the missing B would be invisible without this rule.
     result = validate_model(model, SPEC)
     assert not result.passed
-    assert "use_bias=True" in result.message and "no B input" in result.message
+    assert "use_bias=True" in result.message
+    assert "no B input" in result.message
     no_bias_spec = make_spec(filters=4, kernel_size=3, strides=2, padding="same",
                              activation="relu", use_bias=False)
     assert validate_model(exported(no_bias_spec, kernel, None), no_bias_spec).passed

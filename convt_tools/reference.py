@@ -33,6 +33,7 @@ computed with float32 accumulation and the result cast to float16.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -41,12 +42,12 @@ import numpy as np
 
 from .activations import ACTIVATIONS, canonical_activation
 from .errors import ConvtError, fail
-from .geometry import onnx_pads
+from .geometry import onnx_output_length, onnx_pads
 from .io import check_allocation
 from .spec import Conv2DTransposeSpec
 
-__all__ = ["conv_transpose", "conv_transpose_nhwc", "keras_conv2d_transpose",
-           "output_length"]
+__all__ = ["conv_transpose", "conv_transpose_channels_last", "conv_transpose_nhwc",
+           "keras_conv2d_transpose", "output_length"]
 
 # Up to this many GEMM output elements, all taps go through one GEMM (see _scatter_group).
 _SINGLE_GEMM_MAX = 1 << 16
@@ -61,8 +62,17 @@ _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 def output_length(length: int, k: int, s: int, d: int, pad_begin: int, pad_end: int,
                   op: int) -> int:
-    """``O = s * (in - 1) + op + K - pb - pe`` with ``K = (k - 1) * d + 1``."""
-    return s * (length - 1) + op + (k - 1) * d + 1 - pad_begin - pad_end
+    """``O = s * (in - 1) + op + K - pb - pe`` with ``K = (k - 1) * d + 1`` (one axis).
+
+    :func:`convt_tools.geometry.onnx_output_length` under its historical name.
+    """
+    return onnx_output_length(length, k, s, d, pad_begin, pad_end, op)
+
+
+def _layout(rank: int, channels_last: bool = True) -> str:
+    """The dims' names, e.g. ``(N, D, H, W, C)`` for rank 3."""
+    spatial = {1: "W", 2: "H, W", 3: "D, H, W"}.get(rank, ", ".join(f"S{i}" for i in range(rank)))
+    return f"(N, {spatial}, C)" if channels_last else f"(N, C, {spatial})"
 
 
 @dataclass(frozen=True)
@@ -92,18 +102,19 @@ def _tap_slices(length: int, out_length: int, k: int, s: int, d: int,
     return result
 
 
-def _pair(name: str, value: int | Sequence[int], *, minimum: int) -> tuple[int, int]:
-    """An int (both axes) or two ints, each ``>= minimum``."""
-    allowed = f"expected an integer >= {minimum} or two of them"
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value), int(value))
+def _ints(name: str, value: Sequence[object], n: int, *, minimum: int,
+          allowed: str | None = None) -> tuple[int, ...]:
+    """``n`` integers, each ``>= minimum`` (``value`` comes from :func:`_attr`)."""
+    allowed = allowed or (f"expected an integer >= {minimum} or {n} of them "
+                          "(one per spatial axis)")
     try:
-        vals = tuple(int(v) for v in value)  # type: ignore[union-attr]
+        vals = tuple(int(v) for v in value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         raise fail(name, value, allowed) from None
-    if len(vals) != 2 or min(vals) < minimum:
+    if (len(vals) != n or min(vals, default=minimum) < minimum
+            or any(isinstance(v, (bool, float)) for v in value)):
         raise fail(name, value, allowed)
-    return vals  # type: ignore[return-value]
+    return vals
 
 
 def _compute_dtype(*arrays: np.ndarray | None) -> tuple[np.dtype, np.dtype]:
@@ -120,22 +131,45 @@ def _compute_dtype(*arrays: np.ndarray | None) -> tuple[np.dtype, np.dtype]:
     return out, (np.dtype(np.float32) if out == np.float16 else out)
 
 
-def conv_transpose_nhwc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
-                        strides: Sequence[int] = (1, 1), dilations: Sequence[int] = (1, 1),
-                        pads: Sequence[int] = (0, 0, 0, 0),
-                        output_padding: Sequence[int] = (0, 0), group: int = 1) -> np.ndarray:
-    """:func:`conv_transpose` in channels-last layout: ``x (N, H, W, C_in)`` -> ``(N, Ho, Wo, C_out)``.
+def conv_transpose_channels_last(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
+                                 strides: int | Sequence[int] = 1,
+                                 dilations: int | Sequence[int] = 1,
+                                 pads: int | Sequence[int] = 0,
+                                 output_padding: int | Sequence[int] = 0,
+                                 group: int = 1) -> np.ndarray:
+    """:func:`conv_transpose` in channels-last layout, any number of spatial axes.
 
-    ``w`` keeps the ONNX layout ``(C_in, C_out/group, kh, kw)``; the
-    attributes and the formula are those of :func:`conv_transpose`.
+    ``x (N, *spatial, C_in)`` -> ``(N, *out_spatial, C_out)``; ``w`` keeps the
+    ONNX layout ``(C_in, C_out/group, *kernel)``; the attributes and the
+    formula are those of :func:`conv_transpose` (a single int means the same
+    value on every axis).
     """
     x = np.asarray(x)
     w = np.asarray(w)
     b = None if b is None else np.asarray(b)
     out_dtype, acc = _compute_dtype(x, w, b)
-    geo = _geometry(x.shape, w.shape, None if b is None else b.shape, _attr(strides, 2),
-                    _attr(dilations, 2), _attr(pads, 4), _attr(output_padding, 2), group)
+    rank = max(x.ndim - 2, 0)
+    geo = _geometry(x.shape, w.shape, None if b is None else b.shape, _attr(strides, rank),
+                    _attr(dilations, rank), _attr(pads, 2 * rank),
+                    _attr(output_padding, rank), group)
     return _run(geo, x, w, b, out_dtype, acc)
+
+
+def conv_transpose_nhwc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
+                        strides: Sequence[int] = (1, 1), dilations: Sequence[int] = (1, 1),
+                        pads: Sequence[int] = (0, 0, 0, 0),
+                        output_padding: Sequence[int] = (0, 0), group: int = 1) -> np.ndarray:
+    """The 2-D :func:`conv_transpose_channels_last`: ``x (N, H, W, C_in)`` -> ``(N, Ho, Wo, C_out)``.
+
+    ``w`` keeps the ONNX layout ``(C_in, C_out/group, kh, kw)``; the
+    attributes and the formula are those of :func:`conv_transpose`.
+    """
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise fail("x", x.shape, "expected a rank-4 input (N, H, W, C) "
+                   "(conv_transpose_channels_last takes any rank)")
+    return conv_transpose_channels_last(x, w, b, strides=strides, dilations=dilations,
+                                        pads=pads, output_padding=output_padding, group=group)
 
 
 def _attr(value: object, n: int) -> tuple[object, ...]:
@@ -153,10 +187,10 @@ def _attr(value: object, n: int) -> tuple[object, ...]:
 
 def _run(geo: "_Geometry", x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
          out_dtype: np.dtype, acc: np.dtype) -> np.ndarray:
-    """Evaluate a validated geometry (shared by the NHWC and Keras entry points)."""
+    """Evaluate a validated geometry (shared by the channels-last and Keras entry points)."""
     if acc.itemsize > 4:  # the cached geometry checked the output at float32 size
         check_allocation(geo.out_shape, acc, "input_shape", f"the output {geo.out_shape} "
-                         f"(N, H, W, C) in {acc.name}")
+                         f"{_layout(len(geo.strides))} in {acc.name}")
     if b is not None:
         b = b.astype(acc, copy=False)
     if not x.size or not math.prod(geo.out_shape):
@@ -187,19 +221,19 @@ def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_
 
 
 def _add_bias(y: np.ndarray, b: np.ndarray) -> None:
-    """``y += b`` over the channel axis of a C-contiguous NHWC ``y``.
+    """``y += b`` over the channel axis of a C-contiguous channels-last ``y``.
 
-    Large outputs add one tiled output row (``W_out * C_out`` values) per
+    Large outputs add one tiled output row (``O_last * C_out`` values) per
     output row, so NumPy's inner loop runs over whole rows, not ``C_out``
     values at a time; the sums are the same.
     """
-    n, ho, wo, c = y.shape
     if y.size < _TILED_BIAS_MIN:
         y += b
         return
+    wo, c = y.shape[-2:]
     row = np.empty((wo, c), dtype=y.dtype)
     row[...] = b
-    rows = y.reshape(n * ho, wo * c)
+    rows = y.reshape(-1, wo * c)
     rows += row.reshape(wo * c)
 
 
@@ -209,8 +243,22 @@ def _geometry(*args: object) -> "_Geometry":
     return _Geometry.build(*args)  # type: ignore[arg-type]
 
 
-# One kernel row's plan: (i, row slice, ((j, col slice, assign), ...)).
-_RowPlan = tuple[int, _TapSlice, tuple[tuple[int, _TapSlice, bool], ...]]
+@dataclass(frozen=True)
+class _Tap:
+    """One live kernel tap in scatter order.
+
+    ``index``: the tap per axis; ``flat``: its row-major number;
+    ``src``/``dst``: the input and output index tuples (batch axis first,
+    channels left out); ``assign``: the first write of a phase that it covers.
+    """
+
+    index: tuple[int, ...]
+    flat: int
+    src: tuple[slice, ...]
+    dst: tuple[slice, ...]
+    assign: bool
+
+
 # Per-axis key of the tiny-path scatter matrix: (in, k, s, d, pad_begin, out).
 _AxisKey = tuple[int, int, int, int, int, int]
 
@@ -219,69 +267,67 @@ _AxisKey = tuple[int, int, int, int, int, int]
 class _Geometry:
     """Validated shapes, the per-axis tap slices and the scatter plan (resolved once)."""
 
-    out_shape: tuple[int, int, int, int]
+    out_shape: tuple[int, ...]                  # (N, *out_spatial, C_out)
     cin_g: int
     cout_g: int
     group: int
-    strides: tuple[int, int]
-    plan: tuple[_RowPlan, ...]              # kernel rows in scatter order
-    zero_phases: tuple[tuple[int, int], ...]  # (phase_h, phase_w) to zero
-    gemm: str                               # "all" taps or one "tap" per GEMM
-    tiny: tuple[_AxisKey, _AxisKey] | None  # set: use the cached 0/1 scatter matrix
+    strides: tuple[int, ...]
+    plan: tuple[_Tap, ...]                      # live taps in scatter order
+    zero_phases: tuple[tuple[int, ...], ...]    # output phases (o % s per axis) to zero
+    gemm: str                                   # "all" taps or one "tap" per GEMM
+    tiny: tuple[_AxisKey, ...] | None           # set: use the cached 0/1 scatter matrix
 
     @staticmethod
     def build(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
-              b_shape: tuple[int, ...] | None, strides: Sequence[int],
-              dilations: Sequence[int], pads: Sequence[int], output_padding: Sequence[int],
-              group: int) -> "_Geometry":
-        if len(x_shape) != 4:
-            raise fail("x", x_shape, "expected a rank-4 input")
-        if len(w_shape) != 4:
-            raise fail("w", w_shape, "expected a rank-4 weight (C_in, C_out/group, kh, kw)")
-        s = _pair("strides", strides, minimum=1)
-        d = _pair("dilations", dilations, minimum=1)
-        op = _pair("output_padding", output_padding, minimum=0)
-        try:
-            p = tuple(int(v) for v in pads)
-        except (TypeError, ValueError):
-            p = ()
-        if len(p) != 4 or min(p) < 0:
-            raise fail("pads", tuple(pads), "expected 4 non-negative integers "
-                       "[h_begin, w_begin, h_end, w_end]")
-        n, h, wd, cin = x_shape
+              b_shape: tuple[int, ...] | None, strides: Sequence[object],
+              dilations: Sequence[object], pads: Sequence[object],
+              output_padding: Sequence[object], group: int) -> "_Geometry":
+        rank = len(x_shape) - 2
+        if rank < 1:
+            raise fail("x", x_shape, "expected (N, *spatial, C_in) with at least one spatial axis")
+        if len(w_shape) != rank + 2:
+            raise fail("w", w_shape, f"expected a rank-{rank + 2} weight "
+                       f"(C_in, C_out/group, {rank} kernel dims) for a rank-{rank + 2} input")
+        s = _ints("strides", strides, rank, minimum=1)
+        d = _ints("dilations", dilations, rank, minimum=1)
+        op = _ints("output_padding", output_padding, rank, minimum=0)
+        p = _ints("pads", pads, 2 * rank, minimum=0,
+                  allowed=f"expected {2 * rank} non-negative integers "
+                  f"[begin per axis..., end per axis...]")
+        n, *spatial, cin = x_shape
         if not isinstance(group, (int, np.integer)) or isinstance(group, bool) \
                 or group < 1 or cin % group:
             raise fail("group", group, f"expected a positive divisor of C_in = {cin}")
         group = int(group)
         if w_shape[0] != cin:
             raise ConvtError(f"w: got shape {w_shape}; its first dim must equal C_in = {cin} "
-                             f"(layout (C_in, C_out/group, kh, kw)).", field="w")
+                             f"(layout (C_in, C_out/group, *kernel)).", field="w")
         cout = w_shape[1] * group
         if b_shape is not None and b_shape != (cout,):
             raise fail("b", b_shape, f"expected shape ({cout},)")
-        if h < 1 or wd < 1:
+        if min(spatial) < 1:
             raise fail("x", x_shape, "expected spatial dims >= 1")
-        kh, kw = w_shape[2], w_shape[3]
-        ho = output_length(h, kh, s[0], d[0], p[0], p[2], op[0])
-        wo = output_length(wd, kw, s[1], d[1], p[1], p[3], op[1])
-        if ho < 0 or wo < 0:
-            raise fail("pads", p, f"they crop more than the {h}x{wd} input produces "
-                       f"(output {ho}x{wo})")
+        k = tuple(w_shape[2:])
+        out = tuple(output_length(spatial[a], k[a], s[a], d[a], p[a], p[rank + a], op[a])
+                    for a in range(rank))
+        if min(out) < 0:
+            raise fail("pads", p, f"they crop more than the {'x'.join(map(str, spatial))} "
+                       f"input produces (output {'x'.join(map(str, out))})")
+        out_shape = (n, *out, cout)
         # Memory guard, once per geometry (cached): float32 is the least the output takes.
-        check_allocation((n, ho, wo, cout), np.float32, "input_shape",
-                         f"the output ({n}, {ho}, {wo}, {cout}) (N, H, W, C) of input "
-                         f"({n}, {h}, {wd}, {cin})")
-        rows = _tap_slices(h, ho, kh, s[0], d[0], p[0])
-        cols = _tap_slices(wd, wo, kw, s[1], d[1], p[1])
-        plan, zero = _scatter_order(rows, cols, s, (ho, wo))
+        check_allocation(out_shape, np.float32, "input_shape",
+                         f"the output {out_shape} {_layout(rank)} of input {tuple(x_shape)}")
+        axes = [_tap_slices(spatial[a], out[a], k[a], s[a], d[a], p[a]) for a in range(rank)]
+        plan, zero = _scatter_order(axes, k, s, out)
         cout_g = w_shape[1]
-        m = n * h * wd
-        gemm = "all" if m * kh * kw * cout_g <= _SINGLE_GEMM_MAX else "tap"
-        s_size = ho * wo * h * wd * kh * kw
+        m = n * math.prod(spatial)
+        taps = math.prod(k)
+        gemm = "all" if m * taps * cout_g <= _SINGLE_GEMM_MAX else "tap"
+        s_size = math.prod(out) * math.prod(spatial) * taps
         tiny = None
         if s_size <= _SCATTER_MATRIX_MAX and s_size * n * cout <= _SCATTER_MATRIX_MAX * 32:
-            tiny = ((h, kh, s[0], d[0], p[0], ho), (wd, kw, s[1], d[1], p[1], wo))
-        return _Geometry(out_shape=(n, ho, wo, cout), cin_g=cin // group, cout_g=cout_g,
+            tiny = tuple((spatial[a], k[a], s[a], d[a], p[a], out[a]) for a in range(rank))
+        return _Geometry(out_shape=out_shape, cin_g=cin // group, cout_g=cout_g,
                          group=group, strides=s, plan=plan, zero_phases=zero, gemm=gemm,
                          tiny=tiny)
 
@@ -293,54 +339,58 @@ def _covers_phase(t: _TapSlice, s: int, out_length: int) -> bool:
 
 
 def _axis_order(slices: list[_TapSlice | None], s: int, out_length: int
-                ) -> list[tuple[int, _TapSlice]]:
-    """The live taps of one axis: for each phase its first covering tap, then the rest."""
-    first: list[tuple[int, _TapSlice]] = []
-    rest: list[tuple[int, _TapSlice]] = []
+                ) -> list[tuple[int, _TapSlice, bool]]:
+    """The live taps of one axis, ``(i, slice, covers)``: for each phase its first
+    covering tap, then the rest."""
+    first: list[tuple[int, _TapSlice, bool]] = []
+    rest: list[tuple[int, _TapSlice, bool]] = []
     seen: set[int] = set()
     for i, t in enumerate(slices):
         if t is None:
             continue
+        covers = _covers_phase(t, s, out_length)
         phase = t.dst.start % s
-        if phase not in seen and _covers_phase(t, s, out_length):
+        if phase not in seen and covers:
             seen.add(phase)
-            first.append((i, t))
+            first.append((i, t, covers))
         else:
-            rest.append((i, t))
+            rest.append((i, t, covers))
     return first + rest
 
 
-def _scatter_order(rows: list[_TapSlice | None], cols: list[_TapSlice | None],
-                   s: tuple[int, int], out_hw: tuple[int, int]
-                   ) -> tuple[tuple[_RowPlan, ...], tuple[tuple[int, int], ...]]:
-    """Taps in scatter order (grouped by kernel row), and the output phases to zero first.
+def _scatter_order(axes: Sequence[list[_TapSlice | None]], k: Sequence[int],
+                   s: Sequence[int], out: Sequence[int]
+                   ) -> tuple[tuple[_Tap, ...], tuple[tuple[int, ...], ...]]:
+    """Taps in scatter order, and the output phases to zero first.
 
-    Output positions split into ``s_h * s_w`` phases (``o % s``). Taps run
-    row by row. The first tap to write a
-    phase is *assigned* (no zero fill, no read of the output) when it writes
-    all of the phase; every other tap is added, and phases whose first
-    writer does not cover them (or that nothing writes) are zero-filled.
-    Ordering each axis' covering taps first makes a phase assigned whenever
-    any of its taps covers it.
+    Output positions split into ``prod(s)`` phases (``o % s`` per axis). Taps
+    run in row-major order over the per-axis orders of :func:`_axis_order`.
+    The first tap to write a phase is *assigned* (no zero fill, no read of
+    the output) when it writes all of the phase, i.e. covers its phase on
+    every axis; every other tap is added, and phases whose first writer does
+    not cover them (or that nothing writes) are zero-filled. Putting each
+    axis' covering taps first makes the first writer of a phase a covering
+    one whenever the phase has one on every axis, so such a phase is
+    always assigned.
     """
-    row_order = _axis_order(rows, s[0], out_hw[0])
-    col_order = _axis_order(cols, s[1], out_hw[1])
-    written: set[tuple[int, int]] = set()
-    assigned: set[tuple[int, int]] = set()
-    plan: list[_RowPlan] = []
-    for i, r in row_order:
-        r_covers = _covers_phase(r, s[0], out_hw[0])
-        taps = []
-        for j, c in col_order:
-            phase = (r.dst.start % s[0], c.dst.start % s[1])
-            assign = (phase not in written and r_covers
-                      and _covers_phase(c, s[1], out_hw[1]))
-            written.add(phase)
-            if assign:
-                assigned.add(phase)
-            taps.append((j, c, assign))
-        plan.append((i, r, tuple(taps)))
-    phases = [(ph, pw) for ph in range(min(s[0], out_hw[0])) for pw in range(min(s[1], out_hw[1]))]
+    orders = [_axis_order(sl, st, o) for sl, st, o in zip(axes, s, out)]
+    written: set[tuple[int, ...]] = set()
+    assigned: set[tuple[int, ...]] = set()
+    plan: list[_Tap] = []
+    for combo in itertools.product(*orders):
+        index = tuple(i for i, _, _ in combo)
+        phase = tuple(t.dst.start % st for (_, t, _), st in zip(combo, s))
+        assign = phase not in written and all(c for _, _, c in combo)
+        written.add(phase)
+        if assign:
+            assigned.add(phase)
+        flat = 0
+        for i, kk in zip(index, k):
+            flat = flat * kk + i
+        all_ = slice(None)
+        plan.append(_Tap(index, flat, (all_, *(t.src for _, t, _ in combo)),
+                         (all_, *(t.dst for _, t, _ in combo)), assign))
+    phases = itertools.product(*(range(min(st, o)) for st, o in zip(s, out)))
     return tuple(plan), tuple(ph for ph in phases if ph not in assigned)
 
 
@@ -353,92 +403,87 @@ def _blas_ready(a: np.ndarray) -> bool:
 
 
 def _tap_weights(w: np.ndarray, acc: np.dtype) -> np.ndarray:
-    """``(C_in/g, C_out/g, kh, kw)`` -> ``(kh, C_in/g, kw, C_out/g)`` (a view when possible).
+    """``(C_in/g, C_out/g, *k)`` -> ``(*k, C_in/g, C_out/g)``, per-tap matrices BLAS-ready.
 
-    A Keras kernel seen as ``W = kernel.transpose(3, 2, 0, 1)`` gives views
-    whose per-tap and all-taps matrices go to BLAS as transposed
-    operands without a copy; other layouts are copied once.
+    A Keras kernel seen as ``W = kernel.transpose(r+1, r, 0, ..., r-1)`` gives
+    a view whose per-tap matrices go to BLAS as transposed operands without a
+    copy; other layouts are copied once.
     """
-    return w.transpose(2, 0, 3, 1).astype(acc, copy=False)
+    r = w.ndim - 2
+    wt = np.moveaxis(w, (0, 1), (r, r + 1)).astype(acc, copy=False)
+    return wt if _blas_ready(wt[(0,) * r]) else np.ascontiguousarray(wt)
 
 
-def _gemm_weights(wt: np.ndarray, mode: str) -> np.ndarray:
-    """BLAS-ready weights for the GEMM ``mode`` (see :meth:`_Geometry.build`).
-
-    ``all``: ``(C_in/g, kh*kw*C_out/g)``; ``tap``: ``(kh, C_in/g, kw, C_out/g)``
-    (matrix ``[i, :, j, :]``).
-    """
-    kh, cin, kw, cout = wt.shape
-    if mode == "all":
-        mat = wt.transpose(1, 0, 2, 3).reshape(cin, kh * kw * cout)
-        return mat if _blas_ready(mat) else np.ascontiguousarray(mat)
-    return wt if _blas_ready(wt[0, :, 0, :]) else np.ascontiguousarray(wt)
+def _all_taps_matrix(w: np.ndarray, acc: np.dtype) -> np.ndarray:
+    """``(C_in/g, C_out/g, *k)`` -> BLAS-ready ``(C_in/g, prod(k)*C_out/g)`` (columns ``(*taps, co)``)."""
+    mat = np.moveaxis(w, 1, -1).reshape(w.shape[0], -1).astype(acc, copy=False)
+    return mat if _blas_ready(mat) else np.ascontiguousarray(mat)
 
 
 def _scatter_group(x: np.ndarray, w: np.ndarray, y: np.ndarray, geo: _Geometry,
                    g: int, acc: np.dtype) -> None:
     """Group ``g``: BLAS matmuls into a reused buffer, then one strided add per tap.
 
-    ``x (N*H*W, C_in/g) @ W[:, :, i, j] (C_in/g, C_out/g)`` lands in the
-    output slice ``y[:, rows.dst, cols.dst]`` (the first tap of a phase is
-    assigned, the rest added). Small problems run all taps as one GEMM,
-    others one tap per GEMM. Memory: the output plus one GEMM buffer.
+    ``x (N*prod(spatial), C_in/g) @ W[:, :, *tap] (C_in/g, C_out/g)`` lands in
+    the output slice ``y[:, *tap.dst]`` (the first tap of a phase is assigned,
+    the rest added). Small problems run all taps as one GEMM, others one tap
+    per GEMM. Memory: the output plus one GEMM buffer.
 
     (Measured and dropped: one GEMM per kernel row for narrow ``C_out/g``.
     The GEMMs get faster, but the strided adds then read a source whose
     pixels are ``kw*C_out/g`` apart, and lose more than the GEMMs gain.)
     """
-    n, h, wd, _ = x.shape
+    n, *spatial, _ = x.shape
+    m = n * math.prod(spatial)
     ci = slice(g * geo.cin_g, (g + 1) * geo.cin_g)
     target = y[..., g * geo.cout_g:(g + 1) * geo.cout_g]
-    sh, sw = geo.strides
-    for ph, pw in geo.zero_phases:
-        target[:, ph::sh, pw::sw] = 0
-    x2d = np.ascontiguousarray(x[..., ci], dtype=acc).reshape(n * h * wd, geo.cin_g)
-    wts = _gemm_weights(_tap_weights(w[ci], acc), geo.gemm)
+    for phase in geo.zero_phases:
+        target[(slice(None), *(slice(p, None, st) for p, st in zip(phase, geo.strides)))] = 0
+    x2d = np.ascontiguousarray(x[..., ci], dtype=acc).reshape(m, geo.cin_g)
     cout = geo.cout_g
-    kw = w.shape[3]
     if geo.gemm == "all":
-        all_planes = (x2d @ wts).reshape(n, h, wd, -1, kw, cout)
-        for i, r, taps in geo.plan:
-            row = all_planes[:, r.src, :, i]
-            for j, c, assign in taps:
-                _put(target, r, c, row[:, :, c.src, j], assign)
+        planes = (x2d @ _all_taps_matrix(w[ci], acc)).reshape(n, *spatial, -1, cout)
+        for tap in geo.plan:
+            _put(target, tap, planes[(*tap.src, tap.flat)])
     else:
-        buf = np.empty((n * h * wd, cout), dtype=acc)
-        planes = buf.reshape(n, h, wd, cout)
-        for i, r, taps in geo.plan:
-            for j, c, assign in taps:
-                np.matmul(x2d, wts[i, :, j], out=buf)
-                _put(target, r, c, planes[:, r.src, c.src], assign)
+        wts = _tap_weights(w[ci], acc)
+        buf = np.empty((m, cout), dtype=acc)
+        planes = buf.reshape(n, *spatial, cout)
+        for tap in geo.plan:
+            np.matmul(x2d, wts[tap.index], out=buf)
+            _put(target, tap, planes[tap.src])
 
 
-def _put(target: np.ndarray, r: _TapSlice, c: _TapSlice, src: np.ndarray, assign: bool) -> None:
-    if assign:
-        target[:, r.dst, c.dst] = src
+def _put(target: np.ndarray, tap: _Tap, src: np.ndarray) -> None:
+    if tap.assign:
+        target[tap.dst] = src
     else:
-        target[:, r.dst, c.dst] += src
+        target[tap.dst] += src
 
 
 @functools.lru_cache(maxsize=32)
-def _scatter_matrix(rows: _AxisKey, cols: _AxisKey, dtype: np.dtype,
+def _scatter_matrix(axes: tuple[_AxisKey, ...], dtype: np.dtype,
                     bias_column: bool = False) -> np.ndarray:
-    """The col2im of a tiny geometry as a 0/1 matrix ``(Ho*Wo, H*W*kh*kw)``.
+    """The col2im of a tiny geometry as a 0/1 matrix ``(prod(out), prod(in) * prod(k))``.
 
-    Entry ``[oh*Wo + ow, ((h*W + w)*kh + i)*kw + j]`` is 1 when input pixel
-    ``(h, w)`` through tap ``(i, j)`` lands on output ``(oh, ow)``:
-    ``oh = h*s_h + i*d_h - pb_h`` (and likewise for the width). With
-    ``bias_column`` a last column of ones is appended (it picks up a bias row
-    appended to the planes). A pure function of shapes and attributes, never
-    of the weights.
+    Row: the output position ``(o_1, ..., o_r)`` (row-major); column: the input
+    position and tap ``(h_1, ..., h_r, i_1, ..., i_r)`` (row-major). The entry
+    is 1 when input ``h`` through tap ``i`` lands on ``o``: on every axis
+    ``o = h*s + i*d - pb``. With ``bias_column`` a last column of ones is
+    appended (it picks up a bias row appended to the planes). A pure function
+    of shapes and attributes, never of the weights.
     """
     def axis(key: _AxisKey) -> np.ndarray:            # (in, k, out) 0/1
         length, k, s, d, pb, out = key
         pos = np.arange(length)[:, None] * s + np.arange(k)[None, :] * d - pb
-        return pos[:, :, None] == np.arange(out)
-    ah, aw = axis(rows), axis(cols)
-    mat = np.einsum("hiy,wjz->yzhwij", ah.astype(dtype), aw.astype(dtype))
-    mat = mat.reshape(rows[5] * cols[5], -1)
+        return (pos[:, :, None] == np.arange(out)).astype(dtype)
+    letters = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    names = [(next(letters), next(letters), next(letters)) for _ in axes]
+    subscripts = (",".join(h + i + o for h, i, o in names) + "->"
+                  + "".join(o for _, _, o in names) + "".join(h for h, _, _ in names)
+                  + "".join(i for _, i, _ in names))
+    mat = np.einsum(subscripts, *(axis(key) for key in axes))
+    mat = mat.reshape(math.prod(key[5] for key in axes), -1)
     if bias_column:
         mat = np.concatenate([mat, np.ones((mat.shape[0], 1), dtype=dtype)], axis=1)
     mat = np.ascontiguousarray(mat)
@@ -446,72 +491,73 @@ def _scatter_matrix(rows: _AxisKey, cols: _AxisKey, dtype: np.dtype,
     return mat
 
 
-def _all_taps_matrix(w: np.ndarray, acc: np.dtype) -> np.ndarray:
-    """``(C_in/g, C_out/g, kh, kw)`` -> BLAS-ready ``(C_in/g, kh*kw*C_out/g)`` (columns ``(i, j, co)``)."""
-    mat = w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1).astype(acc, copy=False)
-    return mat if _blas_ready(mat) else np.ascontiguousarray(mat)
-
-
 def _scatter_tiny(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry,
                   acc: np.dtype) -> np.ndarray:
     """Tiny problems: one GEMM for all taps, then col2im as one GEMM with the 0/1 matrix.
 
-    ``planes[n] (H*W*kh*kw, C_out/g) = x[n] @ W``; ``y[n] = S @ planes[n]``
+    ``planes[n] (prod(in)*prod(k), C_out/g) = x[n] @ W``; ``y[n] = S @ planes[n]``
     with ``S`` from :func:`_scatter_matrix` (sums of the same products, in
     another order; positions no tap reaches get exact zeros). A single image
     without groups takes the bias in the same GEMM: ``[S | 1] @ [planes; b]``.
     """
-    n, h, wd, _ = x.shape
-    _, ho, wo, cout = geo.out_shape
-    kh, kw = w.shape[2:]
-    rows, cols = geo.tiny  # type: ignore[misc]
+    n, *spatial, _ = x.shape
+    cout = geo.out_shape[-1]
+    pixels = math.prod(spatial)
+    k = pixels * math.prod(w.shape[2:])
     if geo.group == 1:
-        x2d = x.astype(acc, copy=False).reshape(n * h * wd, geo.cin_g)
+        x2d = x.astype(acc, copy=False).reshape(n * pixels, geo.cin_g)
         wmat = _all_taps_matrix(w, acc)
-        k = h * wd * kh * kw
         if n == 1 and b is not None:
-            s = _scatter_matrix(rows, cols, acc, True)
+            s = _scatter_matrix(geo.tiny, acc, True)
             planes = np.empty((k + 1, cout), dtype=acc)
-            np.matmul(x2d, wmat, out=planes[:k].reshape(h * wd, kh * kw * cout))
+            np.matmul(x2d, wmat, out=planes[:k].reshape(pixels, -1))
             planes[k] = b
             return (s @ planes).reshape(geo.out_shape)
-        s = _scatter_matrix(rows, cols, acc)
+        s = _scatter_matrix(geo.tiny, acc)
         y = (s @ (x2d @ wmat).reshape(n, k, cout)).reshape(geo.out_shape)
         if b is not None:
             y += b
         return y
-    s = _scatter_matrix(rows, cols, acc)
+    s = _scatter_matrix(geo.tiny, acc)
     y = np.empty(geo.out_shape, dtype=acc)
     for g in range(geo.group):
         ci = slice(g * geo.cin_g, (g + 1) * geo.cin_g)
-        x2d = x[..., ci].astype(acc, copy=False).reshape(n * h * wd, geo.cin_g)
-        planes = (x2d @ _all_taps_matrix(w[ci], acc)).reshape(n, h * wd * kh * kw, geo.cout_g)
-        y[..., g * geo.cout_g:(g + 1) * geo.cout_g] = (s @ planes).reshape(n, ho, wo, geo.cout_g)
+        x2d = x[..., ci].astype(acc, copy=False).reshape(n * pixels, geo.cin_g)
+        planes = (x2d @ _all_taps_matrix(w[ci], acc)).reshape(n, k, geo.cout_g)
+        y[..., g * geo.cout_g:(g + 1) * geo.cout_g] = (s @ planes).reshape(
+            geo.out_shape[:-1] + (geo.cout_g,))
     if b is not None:
         y += b
     return y
 
 
 def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
-                   strides: Sequence[int] = (1, 1), dilations: Sequence[int] = (1, 1),
-                   pads: Sequence[int] = (0, 0, 0, 0), output_padding: Sequence[int] = (0, 0),
+                   strides: int | Sequence[int] = 1, dilations: int | Sequence[int] = 1,
+                   pads: int | Sequence[int] = 0, output_padding: int | Sequence[int] = 0,
                    group: int = 1) -> np.ndarray:
-    """ONNX ``ConvTranspose`` (explicit pads, ``auto_pad`` NOTSET) on NCHW arrays.
+    """ONNX ``ConvTranspose`` (explicit pads, ``auto_pad`` NOTSET), channels first, any rank.
 
-    ``x (N, C_in, H, W)``, ``w (C_in, C_out/group, kh, kw)``, ``b (C_out,)``;
-    ``pads = [h_begin, w_begin, h_end, w_end]`` (non-negative). Per axis the
-    output length is ``s*(in-1) + op + K - pb - pe`` with ``K = (k-1)*d + 1``;
-    output position ``o`` is full position ``o + pb``, and full positions
-    ``>= (in-1)*s + K`` are zero (plus bias). Returns ``(N, C_out, Ho, Wo)``,
-    empty (not an error) when a length is 0.
+    ``x (N, C_in, *spatial)`` with ``r >= 1`` spatial axes,
+    ``w (C_in, C_out/group, *kernel)``, ``b (C_out,)``; ``strides``,
+    ``dilations``, ``output_padding``: ``r`` ints; ``pads``: ``2r`` non-negative
+    ints ``[begin_1, ..., begin_r, end_1, ..., end_r]`` (a single int: the same
+    on every axis). Per axis the output length is
+    ``s*(in-1) + op + K - pb - pe`` with ``K = (k-1)*d + 1``; output position
+    ``o`` is full position ``o + pb``, and full positions ``>= (in-1)*s + K``
+    are zero (plus bias)::
+
+        y[n, co, o] = b[co] + sum over ci in co's group, taps a, inputs h with
+                      h*s + a*d == o + pb on every axis  of  x[n, ci, h] * W[ci, co % (C_out/group), a]
+
+    Returns ``(N, C_out, *out_spatial)``, empty (not an error) when a length is 0.
     """
     x = np.asarray(x)
-    if x.ndim != 4:
-        raise fail("x", x.shape, "expected a rank-4 NCHW input")
-    y = conv_transpose_nhwc(x.transpose(0, 2, 3, 1), w, b, strides=strides,
-                            dilations=dilations, pads=pads, output_padding=output_padding,
-                            group=group)
-    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+    if x.ndim < 3:
+        raise fail("x", x.shape, "expected (N, C_in, *spatial) with at least one spatial axis")
+    y = conv_transpose_channels_last(np.moveaxis(x, 1, -1), w, b, strides=strides,
+                                     dilations=dilations, pads=pads,
+                                     output_padding=output_padding, group=group)
+    return np.ascontiguousarray(np.moveaxis(y, -1, 1))
 
 
 _KERAS_PADS: dict[tuple, tuple[tuple[int, int, int, int], tuple[int, int]]] = {}

@@ -21,9 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ----------------------------------------------------------------- oracles
 
-def direct(x, w, b=None, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0),
-           output_padding=(0, 0), group=1):
-    """ONNX ConvTranspose straight from the definition (tests/oracles.py), float64."""
+def direct(x, w, b=None, strides=None, dilations=None, pads=None, output_padding=None, group=1):
+    """ONNX ConvTranspose straight from the definition (tests/oracles.py), any rank, float64."""
     return onnx_conv_transpose(x, w, b, strides=strides, dilations=dilations, pads=pads,
                                output_padding=output_padding, group=group)
 
@@ -191,25 +190,28 @@ def test_tiny_path_equals_large_path(force_path, dtype):
     np.testing.assert_allclose(tiny.astype(np.float64), large.astype(np.float64), rtol=tol, atol=tol)
 
 
-def test_scatter_matrix_is_the_col2im_and_shape_only():
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_scatter_matrix_is_the_col2im_and_shape_only(rank):
     import convt_tools.reference as ref
 
-    geo = ref._geometry((1, 3, 4, 2), (2, 1, 3, 2), None, (2, 3), (1, 2), (1, 0, 2, 1), (1, 0), 1)
+    spatial, kernel = (3, 4, 2)[:rank], (3, 2, 2)[:rank]
+    attrs = dict(strides=(2, 3, 1)[:rank], dilations=(1, 2, 2)[:rank],
+                 pads=(1, 0, 1)[:rank] + (2, 1, 0)[:rank], output_padding=(1, 0, 0)[:rank])
+    geo = ref._geometry((1, *spatial, 2), (2, 1, *kernel), None, attrs["strides"],
+                        attrs["dilations"], attrs["pads"], attrs["output_padding"], 1)
     assert geo.tiny is not None
-    s = ref._scatter_matrix(*geo.tiny, np.dtype(np.float64))
-    _, ho, wo, _ = geo.out_shape
-    assert s.shape == (ho * wo, 3 * 4 * 3 * 2)
+    s = ref._scatter_matrix(geo.tiny, np.dtype(np.float64))
+    out = geo.out_shape[1:-1]
+    assert s.shape == (int(np.prod(out)), int(np.prod(spatial)) * int(np.prod(kernel)))
     assert set(np.unique(s)) <= {0.0, 1.0}
-    # column (h, w, i, j) is the impulse response of x[h, w] through tap (i, j)
-    for h, wi, i, j in itertools.product(range(3), range(4), range(3), range(2)):
-        x = np.zeros((1, 2, 3, 4))
-        x[0, 0, h, wi] = 1.0
-        wt = np.zeros((2, 1, 3, 2))
-        wt[0, 0, i, j] = 1.0
-        want = direct(x, wt, strides=(2, 3), dilations=(1, 2), pads=(1, 0, 2, 1),
-                      output_padding=(1, 0))
-        col = s[:, ((h * 4 + wi) * 3 + i) * 2 + j]
-        np.testing.assert_array_equal(col.reshape(ho, wo), want[0, 0])
+    # column (h..., i...) is the impulse response of x[h] through tap i
+    for col, (h, i) in enumerate(itertools.product(itertools.product(*map(range, spatial)),
+                                                   itertools.product(*map(range, kernel)))):
+        x = np.zeros((1, 2, *spatial))
+        x[(0, 0, *h)] = 1.0
+        wt = np.zeros((2, 1, *kernel))
+        wt[(0, 0, *i)] = 1.0
+        np.testing.assert_array_equal(s[:, col].reshape(out), direct(x, wt, **attrs)[0, 0])
     assert not s.flags.writeable
 
 
@@ -264,6 +266,212 @@ def test_bad_attributes_are_clear_errors(bad):
 def test_integer_arrays_are_refused():
     with pytest.raises(ConvtError, match="float"):
         conv_transpose(np.ones((1, 1, 2, 2), np.int64), np.ones((1, 1, 2, 2)))
+
+
+# ----------------------------------------------------------------- any rank
+
+# Per rank: attributes exercising strides, dilations, asymmetric pads, output_padding
+# (including output_padding >= stride, legal ONNX text) and groups 1/2/4.
+ND_ATTRS = {
+    1: [dict(strides=(3,), dilations=(2,), pads=(2, 1), output_padding=(2,), group=2),
+        dict(strides=(1,), dilations=(1,), pads=(0, 0), output_padding=(0,), group=4),
+        dict(strides=(4,), dilations=(1,), pads=(2, 2), output_padding=(0,), group=1),
+        dict(strides=(2,), dilations=(3,), pads=(5, 0), output_padding=(3,), group=1)],
+    2: [dict(strides=(3, 2), dilations=(1, 2), pads=(2, 1, 0, 3), output_padding=(2, 1), group=2)],
+    3: [dict(strides=(2, 1, 3), dilations=(1, 2, 1), pads=(0, 1, 2, 1, 0, 0),
+             output_padding=(1, 0, 2), group=2),
+        dict(strides=(2, 2, 2), dilations=(1, 1, 1), pads=(0, 0, 0, 1, 1, 1),
+             output_padding=(0, 0, 0), group=1),
+        dict(strides=(1, 2, 1), dilations=(2, 1, 1), pads=(1, 0, 0, 0, 2, 0),
+             output_padding=(0, 1, 0), group=4)],
+}
+ND_CASES = [(r, a) for r in (1, 3) for a in ND_ATTRS[r]]
+ALL_RANK_CASES = [(r, a) for r in (1, 2, 3) for a in ND_ATTRS[r]]
+SPATIAL = {1: (5,), 2: (3, 4), 3: (3, 2, 3)}
+KERNEL = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
+
+
+def nd_arrays(rank, attrs, batch=2, dtype=np.float64, seed=23, with_bias=True):
+    """x (N, 4, *spatial), w (4, 2, *kernel), b (2 * group,) for one rank."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, 4, *SPATIAL[rank])).astype(dtype)
+    w = rng.standard_normal((4, 2, *KERNEL[rank])).astype(dtype)
+    b = rng.standard_normal(2 * attrs["group"]).astype(dtype) if with_bias else None
+    return x, w, b
+
+
+def accumulation_bound(x, w, b, attrs, eps):
+    """A rigorous bound on the float error of any summation order of the output's terms.
+
+    Each output is ``b + sum of n = C_in/group * prod(k)`` products; rounding
+    each product and each addition in any order errs by at most
+    ``gamma_(n+1) * (|b| + sum |x||w|)`` with ``gamma_m = m*eps / (1 - m*eps)``
+    (Higham, Accuracy and Stability, 3.1). ``sum |x||w|`` is the same
+    transposed convolution of ``|x|`` and ``|w|`` (by the definition, float64).
+    """
+    n = x.shape[1] // attrs["group"] * int(np.prod(w.shape[2:])) + 1
+    gamma = n * eps / (1 - n * eps)
+    absb = None if b is None else np.abs(b.astype(np.float64))
+    return gamma * direct(np.abs(x.astype(np.float64)), np.abs(w.astype(np.float64)), absb,
+                          **attrs)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("rank,attrs", ND_CASES, ids=[f"{r}d-{i}" for i, (r, _) in enumerate(ND_CASES)])
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_matches_definition_nd(force_path, path, rank, attrs, with_bias, batch):
+    ref = force_path(path)
+    x, w, b = nd_arrays(rank, attrs, batch, with_bias=with_bias)
+    got = conv_transpose(x, w, b, **attrs)
+    geo = ref._geometry((batch, *SPATIAL[rank], 4), w.shape, None if b is None else b.shape,
+                        attrs["strides"], attrs["dilations"], attrs["pads"],
+                        attrs["output_padding"], attrs["group"])
+    assert (geo.tiny is not None) == (path == "tiny")
+    if path != "tiny":
+        assert geo.gemm == ("all" if path == "all" else "tap")
+    want = direct(x, w, b, **attrs)
+    assert got.shape == want.shape
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("rank,attrs", ALL_RANK_CASES,
+                         ids=[f"{r}d-{i}" for i, (r, _) in enumerate(ALL_RANK_CASES)])
+@pytest.mark.parametrize("path", ["tiny", "tap"])
+def test_every_dtype_matches_definition(force_path, path, rank, attrs, dtype):
+    """float64: 1e-12; float32: the accumulation bound; float16: float32 accumulation
+    (the bound at float32's eps) plus the final rounding to float16 (half an ulp)."""
+    force_path(path)
+    x, w, b = nd_arrays(rank, attrs, dtype=dtype, seed=29)
+    got = conv_transpose(x, w, b, **attrs)
+    assert got.dtype == dtype
+    want = direct(x, w, b, **attrs)
+    err = np.abs(got.astype(np.float64) - want)
+    if dtype == np.float64:
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    elif dtype == np.float32:
+        assert (err <= accumulation_bound(x, w, b, attrs, 2.0 ** -24)).all()
+    else:
+        bound = accumulation_bound(x, w, b, attrs, 2.0 ** -24)
+        assert (err <= 2.0 ** -11 * (np.abs(want) + bound) + bound + 2.0 ** -25).all()
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("path", PATHS)
+def test_non_finite_values_stay_local(force_path, path, rank):
+    """An inf and a NaN in the input reach exactly the outputs the definition says."""
+    force_path(path)
+    attrs = ND_ATTRS[rank][0]
+    x, w, b = nd_arrays(rank, attrs, batch=1, seed=31)
+    x[(0, 0) + (1,) * rank] = np.inf
+    x[(0, 3) + (0,) * rank] = np.nan
+    got = conv_transpose(x, w, b, **attrs)
+    with np.errstate(invalid="ignore"):
+        want = direct(x, w, b, **attrs)
+    assert np.isfinite(want).any()
+    assert not np.isfinite(want).all()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)  # equal_nan: the rest
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_channels_last_equals_channels_first(rank):
+    import convt_tools.reference as ref
+
+    attrs = ND_ATTRS[rank][0]
+    x, w, b = nd_arrays(rank, attrs, seed=37)
+    a = conv_transpose(x, w, b, **attrs)
+    c = ref.conv_transpose_channels_last(np.moveaxis(x, 1, -1), w, b, **attrs)
+    np.testing.assert_array_equal(a, np.moveaxis(c, -1, 1))
+
+
+def test_single_int_attributes_mean_every_axis():
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((1, 2, 3, 2, 3))
+    w = rng.standard_normal((2, 3, 2, 2, 3))
+    np.testing.assert_array_equal(
+        conv_transpose(x, w, strides=2, dilations=1, pads=1, output_padding=1),
+        conv_transpose(x, w, strides=(2, 2, 2), dilations=(1, 1, 1), pads=(1,) * 6,
+                       output_padding=(1, 1, 1)))
+
+
+@pytest.mark.parametrize("rank,bad,field", [
+    (3, dict(strides=(2, 2)), "strides"),
+    (1, dict(pads=(0, 0, 0, 0)), "pads"),
+    (3, dict(dilations=(1, 0, 1)), "dilations"),
+    (1, dict(output_padding=(-1,)), "output_padding"),
+    (3, dict(group=3), "group"),
+    (1, dict(pads=(9, 9)), "pads"),
+    (1, dict(strides=1.5), "strides"),
+])
+def test_bad_attributes_name_the_field_at_every_rank(rank, bad, field):
+    x = np.ones((1, 4) + (3,) * rank)
+    w = np.ones((4, 1) + (2,) * rank)
+    with pytest.raises(ConvtError) as err:
+        conv_transpose(x, w, **bad)
+    assert err.value.field == field
+
+
+def test_rank_mismatches_are_clear_errors():
+    import convt_tools.reference as ref
+
+    with pytest.raises(ConvtError) as err:
+        conv_transpose(np.ones((1, 2, 3, 3, 3)), np.ones((2, 1, 2, 2)))
+    assert err.value.field == "w"
+    with pytest.raises(ConvtError) as err:
+        conv_transpose(np.ones((1, 2)), np.ones((2, 1)))
+    assert err.value.field == "x"
+    with pytest.raises(ConvtError) as err:   # the 2-D name keeps its contract
+        ref.conv_transpose_nhwc(np.ones((1, 3, 3, 3, 2)), np.ones((2, 1, 2, 2, 2)))
+    assert err.value.field == "x"
+
+
+# ----------------------------------------------------------------- vs onnxruntime, 1-D and 3-D
+
+ORT_ND = [
+    (1, (4,), dict(strides=(4,), pads=(2, 2))),                        # Keras same, k=8-like
+    (1, (3,), dict(strides=(3,), dilations=(2,), pads=(1, 2), output_padding=(2,), group=2)),
+    (1, (2,), dict(strides=(1,), pads=(0, 1), group=4)),
+    (1, (5,), dict(strides=(2,), dilations=(1,), pads=(0, 0), output_padding=(1,))),
+    (3, (3, 3, 3), dict(strides=(2, 2, 2), pads=(0, 0, 0, 1, 1, 1))),  # Keras same, k=3 s=2
+    (3, (2, 3, 2), dict(strides=(2, 1, 3), dilations=(1, 2, 1), pads=(0, 1, 2, 1, 0, 0),
+                        output_padding=(1, 0, 2), group=2)),
+    (3, (1, 2, 3), dict(strides=(1, 3, 2), pads=(0, 0, 1, 0, 2, 0), output_padding=(0, 2, 1),
+                        group=4)),
+]
+
+
+@pytest.mark.parametrize("rank,kernel,attrs", ORT_ND, ids=[f"{r}d-{i}" for i, (r, _, _) in enumerate(ORT_ND)])
+def test_matches_onnxruntime_nd(rank, kernel, attrs):
+    """float32 vs onnxruntime 1.32 on a ConvTranspose node made with onnx.helper.
+
+    Tolerance: both sides accumulate in float32 in an order of their own, so
+    each is within :func:`accumulation_bound` (eps = 2^-24) of the exact
+    value, and they are within twice that of each other, elementwise. The
+    float64 reference equals the definition to 1e-12 on the same arrays.
+    """
+    g = attrs.get("group", 1)
+    rng = np.random.default_rng(43 + len(ORT_ND) * rank)
+    spatial = {1: (7,), 3: (3, 4, 2)}[rank]
+    x = rng.standard_normal((2, 4, *spatial)).astype(np.float32)
+    w = rng.standard_normal((4, 3, *kernel)).astype(np.float32)
+    b = rng.standard_normal(3 * g).astype(np.float32)
+    expected = ort_conv_transpose(x, w, b, **attrs)
+    got = conv_transpose(x, w, b, **attrs)
+    assert got.shape == expected.shape
+    assert got.dtype == np.float32
+    full = {**dict(strides=(1,) * rank, dilations=(1,) * rank, pads=(0,) * (2 * rank),
+                   output_padding=(0,) * rank, group=1), **attrs}
+    bound = 2 * accumulation_bound(x, w, b, full, 2.0 ** -24)
+    assert (np.abs(got.astype(np.float64) - expected) <= bound).all()
+    exact = direct(x, w, b, **full)
+    np.testing.assert_allclose(conv_transpose(x.astype(np.float64), w.astype(np.float64),
+                                              b.astype(np.float64), **attrs),
+                               exact, rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------- Keras semantics

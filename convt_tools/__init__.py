@@ -31,6 +31,7 @@ _LAZY = {
     "initialize_weights": "initializers",
     "load_weights": "weights",
     "conv_transpose": "reference",
+    "conv_transpose_channels_last": "reference",
     "keras_conv2d_transpose": "reference",
     "validate_spec": "validate",
     "validate_model": "validate",

@@ -1,0 +1,164 @@
+"""torch ``ConvTranspose{1,2,3}d.forward`` in NumPy, and torch-layout weights.
+
+The module is ONNX ``ConvTranspose`` with ``W = weight`` unchanged,
+``pads = [p..., p...]``, ``output_padding`` (or the one ``output_size``
+implies), ``group = groups`` (see :mod:`convt_tools.torchconv.spec`); this
+module evaluates it with :func:`convt_tools.reference.conv_transpose`.
+Unbatched inputs ``(C, *spatial)`` are run with a batch of one and returned
+without it, as torch does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ConvtError, fail
+from ..reference import conv_transpose
+from .spec import TorchConvTransposeSpec
+
+__all__ = ["conv_transpose_nd", "initialize_torch_weights", "load_torch_weights",
+           "torch_conv_transpose"]
+
+
+def _scatter_axis(x: np.ndarray, w: np.ndarray, s: int, d: int, p: int, op: int,
+                  inner: Any) -> np.ndarray:
+    """A transposed convolution along axis 2 of ``x (N, C, D, ...)``, the rest by ``inner``.
+
+    Exact decomposition: tap ``i`` of input row ``h`` lands at natural row
+    ``h*s + i*d``, output row ``h*s + i*d - p`` (kept when in ``[0, O)``),
+    with ``O = (D-1)*s + K - 2p + op``; ``inner(x2, w2)`` is the transposed
+    convolution over the remaining axes (no bias).
+    """
+    n, _, depth = x.shape[:3]
+    kd = w.shape[2]
+    out_len = (depth - 1) * s + (kd - 1) * d + 1 - 2 * p + op
+    flat = np.ascontiguousarray(np.moveaxis(x, 2, 1)).reshape(n * depth, x.shape[1], *x.shape[3:])
+    y = None
+    for i in range(kd):
+        part = inner(flat, w[:, :, i])
+        part = part.reshape(n, depth, *part.shape[1:])
+        if y is None:
+            y = np.zeros((n, out_len, *part.shape[2:]), dtype=part.dtype)
+        first = i * d - p                         # output row of input row 0
+        h0 = max(0, -(-(-first) // s)) if first < 0 else 0
+        h1 = min(depth - 1, (out_len - 1 - first) // s) if out_len - 1 >= first else -1
+        if h1 >= h0:
+            o0 = first + h0 * s
+            y[:, o0:o0 + (h1 - h0) * s + 1:s] += part[:, h0:h1 + 1]
+    assert y is not None
+    return np.moveaxis(y, 1, 2)
+
+
+def conv_transpose_nd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *,
+                      strides: Sequence[int], dilations: Sequence[int], pads: Sequence[int],
+                      output_padding: Sequence[int], group: int = 1) -> np.ndarray:
+    """ONNX ``ConvTranspose`` on ``x (N, C, *spatial)`` of 1 to 3 spatial axes.
+
+    2-D is :func:`convt_tools.reference.conv_transpose`; 1-D runs it with a
+    unit height; 3-D decomposes the depth axis exactly (see ``_scatter_axis``).
+    ``pads = [b..., e...]``.
+    """
+    n = x.ndim - 2
+    pads = list(pads)
+    if n == 2:
+        return conv_transpose(x, w, b, strides=strides, dilations=dilations, pads=pads,
+                              output_padding=output_padding, group=group)
+    if n == 1:
+        y = conv_transpose(x[:, :, None, :], w[:, :, None, :], b, strides=(1, strides[0]),
+                           dilations=(1, dilations[0]), pads=(0, pads[0], 0, pads[1]),
+                           output_padding=(0, output_padding[0]), group=group)
+        return y[:, :, 0, :]
+    if n != 3:
+        raise fail("x", x.shape, "expected (N, C) plus 1 to 3 spatial axes")
+    if pads[0] != pads[3]:
+        raise fail("pads", pads, "expected equal begin/end pads on the depth axis here")
+    inner_pads = (pads[1], pads[2], pads[4], pads[5])
+
+    def inner(x2: np.ndarray, w2: np.ndarray) -> np.ndarray:
+        return conv_transpose(x2, w2, None, strides=strides[1:], dilations=dilations[1:],
+                              pads=inner_pads, output_padding=output_padding[1:], group=group)
+
+    y = _scatter_axis(x, w, strides[0], dilations[0], pads[0], output_padding[0], inner)
+    if b is not None:
+        y += np.asarray(b, dtype=y.dtype).reshape(1, -1, 1, 1, 1)
+    return y
+
+
+def torch_conv_transpose(spec: TorchConvTransposeSpec, x: np.ndarray, weight: np.ndarray,
+                         bias: np.ndarray | None = None,
+                         output_size: Sequence[int] | None = None) -> np.ndarray:
+    """``nn.ConvTranspose{n}d(spec)(x, output_size)`` with ``weight (in, out/groups, k...)``.
+
+    ``bias (out_channels,)`` is required when ``spec.bias`` (ignored otherwise).
+    Computes in the arrays' precision (float32 in, float32 out).
+    """
+    x = np.asarray(x)
+    spec.output_shape(x.shape, output_size)          # torch's checks, torch's wording
+    op = spec.resolve_output_padding(x.shape, output_size)
+    weight = check_torch_weights(spec, weight, bias)
+    if spec.bias:
+        bias = np.asarray(bias)
+    else:
+        bias = None
+    unbatched = x.ndim == spec.rank + 1
+    xb = x[None] if unbatched else x
+    y = conv_transpose_nd(xb, weight, bias, strides=spec.stride, dilations=spec.dilation,
+                          pads=list(spec.padding) * 2, output_padding=op, group=spec.groups)
+    return y[0] if unbatched else y
+
+
+def check_torch_weights(spec: TorchConvTransposeSpec, weight: Any,
+                        bias: Any) -> np.ndarray:
+    """``weight`` must be ``spec.weight_shape()``; ``bias`` ``(out_channels,)`` when ``spec.bias``."""
+    weight = np.asarray(weight)
+    if weight.shape != spec.weight_shape():
+        raise fail("weight", weight.shape, f"expected torch's layout (in_channels, "
+                   f"out_channels/groups, k...) = {spec.weight_shape()}")
+    if spec.bias:
+        if bias is None:
+            raise ConvtError(f"bias: the module has bias=True but no bias was given; pass the "
+                             f"({spec.out_channels},) bias.", field="bias")
+        if np.shape(bias) != (spec.out_channels,):
+            raise fail("bias", np.shape(bias), f"expected ({spec.out_channels},)")
+    return weight
+
+
+def initialize_torch_weights(spec: TorchConvTransposeSpec, seed: int = 0
+                             ) -> tuple[np.ndarray, np.ndarray | None]:
+    """torch's default init, seeded in NumPy: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
+
+    (``kaiming_uniform_(a=sqrt(5))`` for the weight and the bias rule of
+    ``reset_parameters``; torch's ``fan_in`` of a transposed-conv weight is
+    ``weight.size(1) * prod(k) = out_channels/groups * prod(k)``.)
+    """
+    rng = np.random.default_rng(seed)
+    fan_in = spec.out_channels // spec.groups * math.prod(spec.kernel_size)
+    bound = 1.0 / math.sqrt(fan_in)
+    w = rng.uniform(-bound, bound, spec.weight_shape()).astype(np.float32)
+    b = rng.uniform(-bound, bound, (spec.out_channels,)).astype(np.float32) if spec.bias else None
+    return w, b
+
+
+def load_torch_weights(path: str, spec: TorchConvTransposeSpec
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``weight`` and ``bias`` from an ``.npz`` keyed by the module's state_dict names."""
+    from ..io import load_npz
+
+    arrays = load_npz(path, field="weights")
+    allowed = {"weight", "bias"} if spec.bias else {"weight"}
+    extra = sorted(set(arrays) - allowed)
+    if "weight" not in arrays or extra:
+        raise ConvtError(f"weights: {path!r} holds {sorted(arrays)}; expected the state_dict "
+                         f"names {sorted(allowed)} ({spec.module} with bias={spec.bias}).",
+                         field="weights")
+    w = arrays["weight"]
+    b = arrays.get("bias")
+    for name, arr in (("weight", w), ("bias", b)):
+        if arr is not None and (arr.dtype.kind != "f" or not np.isfinite(arr).all()):
+            raise ConvtError(f"{name}: expected finite floating-point values in {path!r}.",
+                             field=name)
+    check_torch_weights(spec, w, b)
+    return w, b

@@ -10,6 +10,7 @@ import click
 from ..errors import ConvtError
 from ..spec import Conv2DTransposeSpec, parse_shape
 from .common import echo_json, handle_errors
+from .frameworks import framework_option, is_torch_config
 from .shape_cmd import _LAYER_FLAGS, layer_options, spec_from_cli
 
 _DTYPES = ("float32", "float16", "float64", "bfloat16")
@@ -87,11 +88,15 @@ def _human(info: dict[str, Any]) -> list[str]:
 @click.option("--allow-unsupported-dtype", is_flag=True,
               help="Export float64/bfloat16 although onnxruntime's CPU provider cannot run it.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--output-size", help="torch only: fix output_padding as forward(x, output_size) "
+              "does (needs known spatial dims in --input-shape).")
+@framework_option
 @layer_options
 @handle_errors
 def export(config: str | None, output: str, weights: str | None, input_shape: str | None,
            opset: str | None, seed: str | None, dtype: str | None,
-           allow_unsupported_dtype: bool, as_json: bool, **flags: Any) -> None:
+           allow_unsupported_dtype: bool, as_json: bool, output_size: str | None,
+           framework: str | None, **flags: Any) -> None:
     """Export a Conv2DTranspose layer to ONNX (one ConvTranspose, explicit pads).
 
     \b
@@ -108,6 +113,18 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     ensure_distinct(output, config=config, weights=weights)
     opset_n = DEFAULT_OPSET if opset is None else _integer("opset", opset)
     seed_n = 0 if seed is None else _integer("seed", seed)
+    if is_torch_config(config, framework):
+        from .shape_cmd import _no_keras_flags
+        from .torch_cmds import torch_export
+
+        _no_keras_flags(flags)
+        if dtype not in (None, "float32") or allow_unsupported_dtype:
+            raise ConvtError("dtype: torch configs export float32 only.", field="dtype")
+        torch_export(config, framework, output, weights, input_shape, opset_n, seed_n,  # type: ignore[arg-type]
+                     output_size, as_json)
+        return
+    if output_size is not None:
+        raise ConvtError("output_size: applies to torch configs only.", field="output_size")
     spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS})
     kernel = bias = None
     if weights is not None:

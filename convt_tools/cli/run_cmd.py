@@ -8,6 +8,7 @@ import numpy as np
 from ..errors import ConvtError
 from ..spec import Conv2DTransposeSpec, format_shape, load_config
 from .common import handle_errors
+from .frameworks import framework_option, is_torch_config
 
 _FLOAT_KINDS = ("float16", "float32", "float64")
 
@@ -78,14 +79,18 @@ def _run_onnxruntime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarra
               "onnxruntime), e.g. CPU or CUDA,CPU.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
               help="Where to write the output .npy (atomically).")
+@click.option("--output-size", help="torch only: forward(x, output_size=...), e.g. 20,16.")
+@framework_option
 @handle_errors
 def run(config: str, input_path: str, weights: str | None, engine: str, seed: int,
-        providers: str | None, output: str) -> None:
+        providers: str | None, output: str, output_size: str | None,
+        framework: str | None) -> None:
     """Evaluate the layer of CONFIG on an input and write the output.
 
     \b
     convt run layer.json --input x.npy -o y.npy
     convt run layer.json --input x.npy --weights w.npz --engine onnxruntime -o y.npy
+    convt run torch.json --input x.npy --weights state.npz -o y.npy   (torch: weight, bias)
     """
     from ..io import check_allocation, ensure_distinct, save_npy
 
@@ -93,6 +98,14 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
     if providers is not None and engine != "onnxruntime":
         raise ConvtError(f"providers: got {providers!r} with --engine {engine}; execution "
                          f"providers apply only to --engine onnxruntime.", field="providers")
+    if is_torch_config(config, framework):
+        from .torch_cmds import torch_run
+
+        torch_run(config, framework, input_path, weights, engine, seed, providers, output,
+                  output_size)
+        return
+    if output_size is not None:
+        raise ConvtError("output_size: applies to torch configs only.", field="output_size")
     spec = load_config(config)
     x = _load_input(input_path, spec)
     in_channels = int(x.shape[spec.channels_axis])

@@ -10,6 +10,7 @@ import click
 from ..errors import ConvtError
 from ..spec import Conv2DTransposeSpec, format_shape, load_config, make_spec, parse_config, parse_shape
 from .common import echo_json, handle_errors
+from .frameworks import framework_option, is_torch_config
 
 _LAYER_FLAGS = ("filters", "kernel_size", "strides", "padding", "output_padding",
                 "data_format", "dilation_rate", "activation", "use_bias")
@@ -57,6 +58,15 @@ def spec_from_cli(config: str | None, flags: dict[str, Any]) -> Conv2DTransposeS
     return dataclasses.replace(parse_config(merged), input_shape=spec.input_shape)
 
 
+def _no_keras_flags(flags: dict[str, Any]) -> None:
+    """Keras layer flags make no sense with a torch config: say so instead of ignoring them."""
+    given = [k for k in _LAYER_FLAGS if flags.get(k) is not None]
+    if given:
+        raise ConvtError(f"{given[0]}: Keras layer flags (--{given[0].replace('_', '-')}) do not "
+                         f"apply to a torch config; put torch's arguments in the JSON.",
+                         field=given[0])
+
+
 def layer_options(func: Any) -> Any:
     """Click options with the Keras argument names, shared by commands."""
     opts = [
@@ -83,16 +93,28 @@ def layer_options(func: Any) -> Any:
               "(None or ? for unknown dims). Defaults to the config's build_config input shape.")
 @click.option("--explain", is_flag=True, help="Print the per-axis derivation.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--output-size", help="torch only: forward(x, output_size=...), e.g. 20,16.")
+@framework_option
 @handle_errors
 def shape(config: str | None, input_shape: str | None, explain: bool, as_json: bool,
-          **flags: Any) -> None:
+          output_size: str | None, framework: str | None, **flags: Any) -> None:
     """Print the output shape of a Conv2DTranspose layer.
 
     \b
     convt shape layer.json --input-shape 4,10,8,128
     convt shape --filters 32 --kernel-size 2 --strides 2 --input-shape 4,10,8,128
     convt shape layer.json --input-shape None,?,?,128 --explain
+    convt shape torch.json --input-shape 1,16,10,8     (PyTorch ConvTranspose kwargs)
     """
+    if is_torch_config(config, framework):
+        _no_keras_flags(flags)
+        from .torch_cmds import torch_shape
+
+        torch_shape(config, framework, input_shape, output_size, explain, as_json)
+        return
+    if output_size is not None:
+        raise ConvtError("output_size: applies to torch configs only (Keras has no "
+                         "output_size); use --output-padding.", field="output_size")
     spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS})
     if input_shape is not None:
         in_shape = parse_shape(input_shape)

@@ -19,6 +19,7 @@ from ..errors import ConvtError
 from ..io import xml_safe
 from ..spec import Conv2DTransposeSpec, format_shape, load_config, parse_shape
 from .common import echo_json, handle_errors
+from .frameworks import framework_option, torch_spec_or_none
 
 _PROGRESS_MIN = 4  # configs before a progress bar is shown (TTY only)
 
@@ -46,11 +47,14 @@ def expand_configs(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
-def _load_specs(paths: list[str]) -> list[tuple[str, Conv2DTransposeSpec]]:
+def _load_specs(paths: list[str], framework: str | None = None,
+                rank: int | None = None) -> list[tuple[str, Any]]:
+    """Each path's spec: a torch spec for torch configs (see .frameworks), else Keras's."""
     specs = []
     for path in paths:
         try:
-            specs.append((path, load_config(path)))
+            torch_spec = torch_spec_or_none(path, framework, rank)
+            specs.append((path, torch_spec if torch_spec is not None else load_config(path)))
         except ConvtError as exc:
             raise ConvtError(f"{path}: {exc}", field=exc.field) from None
     return specs
@@ -59,6 +63,13 @@ def _load_specs(paths: list[str]) -> list[tuple[str, Conv2DTransposeSpec]]:
 def _one_result(path: str, spec: Conv2DTransposeSpec, opts: dict[str, Any]) -> Any:
     from ..validate import validate_model, validate_spec
 
+    if getattr(spec, "framework", "keras") == "torch":
+        from ..torchconv.validate import validate_torch
+
+        return validate_torch(spec, weight=opts["kernel"], bias=opts["bias"], x=opts["x"],
+                              input_shape=opts["input_shape"], seed=opts["seed"],
+                              rtol=opts["rtol"], atol=opts["atol"], providers=opts["providers"],
+                              opset=opts["opset"], model=opts["model"], name=path)
     common = dict(x=opts["x"], input_shape=opts["input_shape"], seed=opts["seed"],
                   rtol=opts["rtol"], atol=opts["atol"], providers=opts["providers"], name=path)
     if opts["model"] is not None:
@@ -169,7 +180,12 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
         if opts["x"].dtype.kind != "f":
             raise ConvtError(f"input: got dtype {opts['x'].dtype} in {input_path!r}; "
                              f"expected a float array.", field="input")
-    if weights is not None:
+    if weights is not None and getattr(specs[0][1], "framework", "keras") == "torch":
+        from ..torchconv.compute import load_torch_weights
+
+        opts["kernel"], opts["bias"] = load_torch_weights(weights, specs[0][1])
+        opts["weights_note"] = f"from {weights}"
+    elif weights is not None:
         from ..weights import load_weights
 
         opts["kernel"], opts["bias"] = load_weights(weights, specs[0][1])
@@ -199,11 +215,12 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.option("--junit-xml", "junit", type=click.Path(dir_okay=False),
               help="Also write a JUnit XML report here (one testcase per config).")
+@framework_option
 @handle_errors
 def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str | None,
              weights: str | None, model: str | None, seed: int, rtol: float | None,
              atol: float | None, providers: str | None, opset: int | None, as_json: bool,
-             junit: str | None) -> None:
+             junit: str | None, framework: str | None) -> None:
     """Check that the ONNX export of each config computes what Keras computes.
 
     CONFIGS are layer config files, folders (their *.json) or glob patterns.
@@ -214,7 +231,8 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
     convt validate layer.json --model layer.onnx --weights w.npz
     convt validate 'configs/**/*.json' --junit-xml report.xml
     """
-    specs = _load_specs(expand_configs(configs))
+    rank = None if input_shape is None else len(parse_shape(input_shape)) - 2
+    specs = _load_specs(expand_configs(configs), framework, rank)
     if junit is not None:
         from ..io import ensure_distinct
 

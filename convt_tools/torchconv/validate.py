@@ -1,0 +1,148 @@
+"""Prove an ONNX model computes what ``nn.ConvTranspose{n}d`` computes.
+
+Same contract as :func:`convt_tools.validate.validate_spec`: export the spec
+(or take ``model``), run onnxruntime on a seeded standard-normal input, run
+the NumPy forward (:func:`~convt_tools.torchconv.compute.torch_conv_transpose`)
+in float64 on the same input and weights, and compare with the float32
+tolerance of :mod:`convt_tools.validate.tolerance` (accumulation length
+``n = in_channels/groups * prod(kernel)``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ConvtError
+from ..validate import ValidationResult
+from ..validate.diagnose import compare
+from ..validate.model import _constant_values, open_model
+from ..validate.runtime import model_io, resolve_providers, session
+from ..validate.tolerance import resolve_tolerance
+from .compute import check_torch_weights, torch_conv_transpose
+from .spec import TorchConvTransposeSpec
+
+__all__ = ["default_torch_input_shape", "torch_weights_from_model", "validate_torch"]
+
+_DEFAULT_SPATIAL = 5
+_DEFAULT_BATCH = 2
+
+
+def default_torch_input_shape(spec: TorchConvTransposeSpec,
+                              input_shape: Sequence[int | None] | None) -> tuple[int, ...]:
+    """``input_shape`` with unknown dims filled (batch 2, spatial 5), else ``(2, C, 5...)``."""
+    if input_shape is None:
+        return (_DEFAULT_BATCH, spec.in_channels) + (_DEFAULT_SPATIAL,) * spec.rank
+    shape = spec.check_input_shape(input_shape)
+    fill = [_DEFAULT_BATCH] * (len(shape) - spec.rank - 1) + [spec.in_channels] \
+        + [_DEFAULT_SPATIAL] * spec.rank
+    return tuple(f if d is None else int(d) for d, f in zip(shape, fill))
+
+
+def _tolerance_kernel(spec: TorchConvTransposeSpec, weight: np.ndarray) -> np.ndarray:
+    """A read-only view with ``n = C_in/g * prod(k)`` taps and ``max|weight|``, the two
+    numbers :func:`default_tolerance` reads from a Keras-layout kernel."""
+    n = spec.in_channels // spec.groups * math.prod(spec.kernel_size)
+    amax = float(np.abs(weight).max()) if weight.size else 0.0
+    return np.broadcast_to(np.float64(amax), (1, n, 1, 1))
+
+
+def torch_weights_from_model(model: Any, spec: TorchConvTransposeSpec
+                             ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """``(weight, bias, note)`` read back from the model's one ConvTranspose (torch layout = W).
+
+    Trailing all-zero kernel taps beyond ``spec.kernel_size`` (the export's form
+    for ``output_padding >= stride``) are dropped; a missing ``B`` is a zero bias.
+    """
+    nodes = [n for n in model.graph.node if n.op_type == "ConvTranspose"]
+    w = _constant_values(model, nodes[0].input[1]) if len(nodes) == 1 else None
+    if w is None or w.ndim != spec.rank + 2 or w.shape[:2] != spec.weight_shape()[:2] \
+            or any(a < b for a, b in zip(w.shape[2:], spec.kernel_size)):
+        raise ConvtError(f"model: expected one ConvTranspose with a constant W of shape "
+                         f"{spec.weight_shape()} (or with zero taps appended); give --weights.",
+                         field="model")
+    core = w[(slice(None), slice(None)) + tuple(slice(0, k) for k in spec.kernel_size)]
+    if float(np.abs(w).sum()) != float(np.abs(core).sum()):
+        raise ConvtError("model: W has non-zero taps beyond the config's kernel_size; give "
+                         "--weights.", field="model")
+    node = nodes[0]
+    b = _constant_values(model, node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    note = "weights read from the model (W, B)"
+    if spec.bias and b is None:
+        b, note = np.zeros(spec.out_channels, np.float32), note + "; no B: bias taken as zero"
+    return np.ascontiguousarray(core), (b if spec.bias else None), \
+        note + " (a wrong W or B in the model is not detectable; give --weights for that)"
+
+
+def validate_torch(spec: TorchConvTransposeSpec, *, weight: np.ndarray | None = None,
+                   bias: np.ndarray | None = None, x: np.ndarray | None = None,
+                   input_shape: Sequence[int | None] | None = None,
+                   output_size: Sequence[int] | None = None, seed: int = 0,
+                   rtol: float | None = None, atol: float | None = None,
+                   providers: Sequence[str] | str | None = None, opset: int | None = None,
+                   model: Any = None, name: str | None = None) -> ValidationResult:
+    """Export (or take ``model``), run onnxruntime, compare with torch's forward in NumPy."""
+    from .export import export_torch
+
+    prov = resolve_providers(providers)
+    if x is not None:
+        x = np.asarray(x)
+        if x.dtype.kind != "f" or not np.isfinite(x).all():
+            raise ConvtError("input: expected a finite float array.", field="input")
+        shape, source = tuple(spec.check_input_shape(x.shape)), "--input"
+    else:
+        shape = default_torch_input_shape(spec, input_shape)
+        source = "--input-shape" if input_shape is not None else "default (batch 2, spatial 5)"
+    if len(shape) == spec.rank + 1:
+        shape = (1, *shape)
+        x = None if x is None else x[None]
+    spec.output_shape(shape, output_size)
+    rng = np.random.default_rng(seed)
+    weights_note = "given"
+    if weight is None and model is not None:
+        model = open_model(model)
+        weight, bias, weights_note = torch_weights_from_model(model, spec)
+    if weight is None:
+        weight = rng.standard_normal(spec.weight_shape()).astype(np.float32)
+        bias = rng.standard_normal(spec.out_channels).astype(np.float32) if spec.bias else None
+        weights_note = f"seeded random validation weights (seed {seed})"
+    weight = check_torch_weights(spec, weight, bias)
+    if model is None:
+        kw = {} if opset is None else {"opset": opset}
+        model = export_torch(spec, weight, bias, input_shape=shape, output_size=output_size, **kw)
+    else:
+        model = open_model(model)
+    sess = session(model, prov)
+    in_name, dtype = model_io(sess)
+    if x is None:
+        x = np.random.default_rng(seed + 1).standard_normal(shape)
+    x = x.astype(dtype)
+    w64 = weight.astype(dtype).astype(np.float64)
+    b64 = None if bias is None or not spec.bias else np.asarray(bias).astype(dtype).astype(np.float64)
+    ref = torch_conv_transpose(spec, x.astype(np.float64), w64, b64, output_size)
+    tol = resolve_tolerance(dtype, x, _tolerance_kernel(spec, w64), b64,
+                            float(np.abs(ref).max()) if ref.size else 0.0, rtol, atol)
+    result = ValidationResult(
+        name=name or spec.module, passed=False, input_shape=tuple(int(d) for d in shape),
+        input_source=source, reference_shape=tuple(ref.shape), model_shape=None,
+        dtype=dtype.name, tolerance=tol, weights_source=weights_note,
+        providers=list(sess.get_providers()), notes=[f"torch {spec.snippet()}"])
+    try:
+        got = np.asarray(sess.run(None, {in_name: x})[0])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        result.error = f"onnxruntime failed: {str(exc).splitlines()[0][:300]}"
+        result.message = result.error
+        return result
+    result.model_shape = tuple(int(d) for d in got.shape)
+    if got.shape != ref.shape:
+        result.message = f"output shape {list(got.shape)} differs from torch's {list(ref.shape)}"
+        return result
+    cmp = compare(got, ref, tol)
+    result.max_abs_error, result.max_rel_error = cmp.max_abs, cmp.max_rel
+    result.worst_index, result.passed = cmp.worst, cmp.ok
+    if not cmp.ok:
+        result.message = (f"max abs error {cmp.max_abs:.3g} at {list(cmp.worst or ())} exceeds "
+                          f"the tolerance")
+    return result

@@ -30,14 +30,14 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert test_cmd in ci_lines
 
 
-def test_runtime_dependencies_are_exactly_the_four() -> None:
+def test_runtime_dependencies_are_exactly_these() -> None:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = sorted(re.split(r"[<>=!~ ]", d)[0] for d in meta["dependencies"])
-    assert names == ["click", "numpy", "onnx", "onnxruntime"]
+    assert names == ["click", "h5py", "numpy", "onnx", "onnxruntime"]
     assert meta["scripts"]["convt"] == "convt_tools.cli:main"
     heavy = {"tensorflow", "tensorflow-cpu", "keras", "jax", "torch"}
     extras = {re.split(r"[<>=!~ ]", d)[0] for deps in meta.get("optional-dependencies", {}).values()

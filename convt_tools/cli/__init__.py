@@ -19,6 +19,7 @@ COMMANDS = {
     "export": "export_cmd:export",
     "run": "run_cmd:run",
     "validate": "validate_cmd:validate",
+    "layers": "layers_cmd:layers",
     "check": "check_cmd:check",
     "repair": "check_cmd:repair",
 }

@@ -11,6 +11,7 @@ from ..errors import ConvtError
 from ..spec import Conv2DTransposeSpec, parse_shape
 from .common import echo_json, handle_errors
 from .frameworks import framework_option, is_torch_config
+from .model_arg import layer_option
 from .shape_cmd import _LAYER_FLAGS, layer_options, spec_from_cli
 
 _DTYPES = ("float32", "float16", "float64", "bfloat16")
@@ -69,11 +70,13 @@ def _human(info: dict[str, Any]) -> list[str]:
 
 @click.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the .onnx model.")
+@click.option("-o", "--output", "output", required=True, type=click.Path(),
+              help="Where to write the .onnx model; with a saved model and no --layer, a "
+                   "folder (one model per layer plus index.json).")
 @click.option("-w", "--weights", type=click.Path(dir_okay=False),
-              help=".npz with 'kernel' (kh, kw, filters, in_channels) and 'bias' (filters,). "
-                   "Without it, weights are drawn from the layer's initializers.")
+              help=".npz with 'kernel' (kh, kw, filters, in_channels) and 'bias' (filters,); "
+                   "for a model config JSON, its .weights.h5 / .h5. Without it, weights are "
+                   "the saved model's own, else drawn from the layer's initializers.")
 @click.option("--input-shape", "input_shape",
               help="Input shape in the layer's data format, e.g. None,64,64,3 (None or ? for "
                    "unknown dims). Default: the config's build_config shape with a dynamic "
@@ -91,12 +94,13 @@ def _human(info: dict[str, Any]) -> list[str]:
 @click.option("--output-size", help="torch only: fix output_padding as forward(x, output_size) "
               "does (needs known spatial dims in --input-shape).")
 @framework_option
+@layer_option
 @layer_options
 @handle_errors
 def export(config: str | None, output: str, weights: str | None, input_shape: str | None,
            opset: str | None, seed: str | None, dtype: str | None,
            allow_unsupported_dtype: bool, as_json: bool, output_size: str | None,
-           framework: str | None, **flags: Any) -> None:
+           framework: str | None, layer: str | None, **flags: Any) -> None:
     """Export a Conv2DTranspose layer to ONNX (one ConvTranspose, explicit pads).
 
     \b
@@ -104,6 +108,8 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     convt export layer.json -o layer.onnx --weights w.npz --input-shape None,?,?,64
     convt export --filters 32 --kernel-size 4 --strides 2 --padding same \\
         --input-shape None,?,?,3 -o up.onnx --json
+    convt export model.keras --layer decoder/up_2 -o up.onnx
+    convt export model.keras -o outdir/           (every layer, plus outdir/index.json)
     """
     from ..exporter import (DEFAULT_OPSET, describe_model, export_spec, save_model,
                             uses_external_data)
@@ -125,6 +131,19 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
         return
     if output_size is not None:
         raise ConvtError("output_size: applies to torch configs only.", field="output_size")
+    from .model_arg import resolve_model
+
+    saved = resolve_model(config, weights)
+    if saved is not None:
+        from .export_saved import export_saved
+
+        export_saved(saved, layer, output, weights, input_shape, opset_n, seed_n, dtype,
+                     allow_unsupported_dtype, as_json,
+                     {k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None})
+        return
+    if layer is not None:
+        raise ConvtError(f"layer: --layer applies to saved models; {config!r} is not one.",
+                         field="layer")
     spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS})
     kernel = bias = None
     if weights is not None:

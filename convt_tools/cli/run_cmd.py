@@ -9,6 +9,7 @@ from ..errors import ConvtError
 from ..spec import Conv2DTransposeSpec, format_shape, load_config
 from .common import handle_errors
 from .frameworks import framework_option, is_torch_config
+from .model_arg import layer_option
 
 _FLOAT_KINDS = ("float16", "float32", "float64")
 
@@ -81,16 +82,18 @@ def _run_onnxruntime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarra
               help="Where to write the output .npy (atomically).")
 @click.option("--output-size", help="torch only: forward(x, output_size=...), e.g. 20,16.")
 @framework_option
+@layer_option
 @handle_errors
 def run(config: str, input_path: str, weights: str | None, engine: str, seed: int,
         providers: str | None, output: str, output_size: str | None,
-        framework: str | None) -> None:
+        framework: str | None, layer: str | None) -> None:
     """Evaluate the layer of CONFIG on an input and write the output.
 
     \b
     convt run layer.json --input x.npy -o y.npy
     convt run layer.json --input x.npy --weights w.npz --engine onnxruntime -o y.npy
     convt run torch.json --input x.npy --weights state.npz -o y.npy   (torch: weight, bias)
+    convt run model.keras --layer decoder/up_2 --input x.npy -o y.npy   (real weights)
     """
     from ..io import check_allocation, ensure_distinct, save_npy
 
@@ -106,10 +109,29 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
         return
     if output_size is not None:
         raise ConvtError("output_size: applies to torch configs only.", field="output_size")
-    spec = load_config(config)
-    x = _load_input(input_path, spec)
-    in_channels = int(x.shape[spec.channels_axis])
-    kernel, bias, source = _weights(spec, weights, in_channels, seed)
+    from .model_arg import resolve_model, single_source
+
+    saved = resolve_model(config, weights)
+    if saved is not None:
+        layer_src = single_source(saved, layer, weights)
+        spec = layer_src.spec
+        x = _load_input(input_path, spec)
+        in_channels = int(x.shape[spec.channels_axis])
+        if layer_src.kernel is not None:
+            from ..weights import check_weights
+
+            kernel, bias = check_weights(spec, layer_src.kernel, layer_src.bias, in_channels)
+            source = f"weights: {layer_src.weights_note}"
+        else:
+            kernel, bias, source = _weights(spec, None, in_channels, seed)
+    else:
+        if layer is not None:
+            raise ConvtError(f"layer: --layer applies to saved models; {config!r} is not one.",
+                             field="layer")
+        spec = load_config(config)
+        x = _load_input(input_path, spec)
+        in_channels = int(x.shape[spec.channels_axis])
+        kernel, bias, source = _weights(spec, weights, in_channels, seed)
     out_shape = spec.activated_output_shape(x.shape, in_channels)  # glu on an odd axis: clear error
     check_allocation(out_shape, np.float32, "input_shape",
                      f"the output {out_shape} of input {tuple(x.shape)}")

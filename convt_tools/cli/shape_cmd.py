@@ -11,6 +11,7 @@ from ..errors import ConvtError
 from ..spec import Conv2DTransposeSpec, format_shape, load_config, make_spec, parse_config, parse_shape
 from .common import echo_json, handle_errors
 from .frameworks import framework_option, is_torch_config
+from .model_arg import layer_option
 
 _LAYER_FLAGS = ("filters", "kernel_size", "strides", "padding", "output_padding",
                 "data_format", "dilation_rate", "activation", "use_bias")
@@ -34,8 +35,10 @@ def _pair(text: str | None, name: str) -> Any:
     raise ConvtError(f"{name}: got {text!r}; expected one or two integers.", field=name)
 
 
-def spec_from_cli(config: str | None, flags: dict[str, Any]) -> Conv2DTransposeSpec:
-    """A spec from a config file, from Keras-named flags, or both (flags win)."""
+def spec_from_cli(config: str | None, flags: dict[str, Any], layer: str | None = None,
+                  weights: str | None = None) -> Conv2DTransposeSpec:
+    """A spec from a config file or a saved model's ``--layer``, from Keras-named flags,
+    or both (flags win)."""
     given = {k: v for k, v in flags.items() if v is not None}
     for key in ("kernel_size", "strides", "dilation_rate"):
         if key in given:
@@ -47,7 +50,9 @@ def spec_from_cli(config: str | None, flags: dict[str, Any]) -> Conv2DTransposeS
             raise ConvtError("config: give a layer config file, or at least --filters and "
                              "--kernel-size.", field="config")
         return make_spec(**given)
-    spec = load_config(config)
+    from .model_arg import load_layer_spec
+
+    spec = load_layer_spec(config, layer, weights)
     if not given:
         return spec
     merged = spec.to_config()
@@ -95,9 +100,14 @@ def layer_options(func: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.option("--output-size", help="torch only: forward(x, output_size=...), e.g. 20,16.")
 @framework_option
+@layer_option
+@click.option("--weights", "-w", type=click.Path(dir_okay=False),
+              help="With a model config JSON: its weights (.weights.h5 / .h5), for input "
+                   "channels when no input shape is recorded.")
 @handle_errors
 def shape(config: str | None, input_shape: str | None, explain: bool, as_json: bool,
-          output_size: str | None, framework: str | None, **flags: Any) -> None:
+          output_size: str | None, framework: str | None, layer: str | None,
+          weights: str | None, **flags: Any) -> None:
     """Print the output shape of a Conv2DTranspose layer.
 
     \b
@@ -105,6 +115,7 @@ def shape(config: str | None, input_shape: str | None, explain: bool, as_json: b
     convt shape --filters 32 --kernel-size 2 --strides 2 --input-shape 4,10,8,128
     convt shape layer.json --input-shape None,?,?,128 --explain
     convt shape torch.json --input-shape 1,16,10,8     (PyTorch ConvTranspose kwargs)
+    convt shape model.keras --layer decoder/up_2
     """
     if is_torch_config(config, framework):
         _no_keras_flags(flags)
@@ -115,7 +126,7 @@ def shape(config: str | None, input_shape: str | None, explain: bool, as_json: b
     if output_size is not None:
         raise ConvtError("output_size: applies to torch configs only (Keras has no "
                          "output_size); use --output-padding.", field="output_size")
-    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS})
+    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, weights)
     if input_shape is not None:
         in_shape = parse_shape(input_shape)
     elif spec.input_shape is not None:

@@ -20,6 +20,7 @@ from ..io import xml_safe
 from ..spec import Conv2DTransposeSpec, format_shape, load_config, parse_shape
 from .common import echo_json, handle_errors
 from .frameworks import framework_option, torch_spec_or_none
+from .model_arg import layer_option
 
 _PROGRESS_MIN = 4  # configs before a progress bar is shown (TTY only)
 
@@ -60,9 +61,43 @@ def _load_specs(paths: list[str], framework: str | None = None,
     return specs
 
 
-def _one_result(path: str, spec: Conv2DTransposeSpec, opts: dict[str, Any]) -> Any:
+def _load_sources(paths: list[str], layer: str | None, weights: str | None,
+                  framework: str | None = None, rank: int | None = None
+                  ) -> tuple[list[tuple[str, Any]], dict[str, Any], list[Any], bool]:
+    """Layer configs as before; saved models as one entry per transposed-conv layer.
+
+    Returns ``(specs, saved-model sources by label, skipped records, weights consumed)``.
+    """
+    from .model_arg import resolve_model, select_sources
+
+    specs: list[tuple[str, Conv2DTransposeSpec]] = []
+    sources: dict[str, Any] = {}
+    skipped: list[Any] = []
+    consumed = False
+    for path in paths:
+        saved = None if framework == "torch" else resolve_model(path, weights)
+        if saved is None:
+            specs.extend(_load_specs([path], framework, rank))
+            continue
+        found, skip = select_sources(saved, layer, weights, skip_unsupported=True)
+        consumed = consumed or weights is not None
+        for src in found:
+            specs.append((src.label, src.spec))
+            sources[src.label] = src
+        skipped.extend(skip)
+    if layer is not None and (len(specs) != len(sources)):
+        raise ConvtError(f"layer: --layer {layer!r} applies to saved models only; give one "
+                         f"saved model (.keras, .h5, model config JSON).", field="layer")
+    return specs, sources, skipped, consumed
+
+
+def _one_result(path: str, spec: Conv2DTransposeSpec, opts: dict[str, Any],
+                source: Any = None) -> Any:
     from ..validate import validate_model, validate_spec
 
+    if source is not None and source.kernel is not None:
+        opts = {**opts, "kernel": source.kernel, "bias": source.bias,
+                "weights_note": source.weights_note}
     if getattr(spec, "framework", "keras") == "torch":
         from ..torchconv.validate import validate_torch
 
@@ -216,36 +251,51 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
 @click.option("--junit-xml", "junit", type=click.Path(dir_okay=False),
               help="Also write a JUnit XML report here (one testcase per config).")
 @framework_option
+@layer_option
 @handle_errors
 def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str | None,
              weights: str | None, model: str | None, seed: int, rtol: float | None,
              atol: float | None, providers: str | None, opset: int | None, as_json: bool,
-             junit: str | None, framework: str | None) -> None:
+             junit: str | None, framework: str | None, layer: str | None) -> None:
     """Check that the ONNX export of each config computes what Keras computes.
 
-    CONFIGS are layer config files, folders (their *.json) or glob patterns.
+    CONFIGS are layer config files, folders (their *.json) or glob patterns,
+    or saved Keras models (.keras, legacy .h5, model config JSON with
+    --weights W.h5): every transposed-conv layer of a saved model is
+    validated with its real weights (one result per layer; --layer for one).
     Exit 0 when all pass, 1 on any mismatch, 2 on bad input.
 
     \b
     convt validate fixtures/examples/
     convt validate layer.json --model layer.onnx --weights w.npz
     convt validate 'configs/**/*.json' --junit-xml report.xml
+    convt validate model.keras --junit-xml report.xml
     """
     rank = None if input_shape is None else len(parse_shape(input_shape)) - 2
-    specs = _load_specs(expand_configs(configs), framework, rank)
+    specs, sources, skipped, consumed = _load_sources(expand_configs(configs), layer, weights,
+                                                      framework, rank)
+    if not specs:
+        raise ConvtError("config: nothing to validate: "
+                         + "; ".join(f"{r.path} ({r.unsupported})" for r in skipped) + ".",
+                         field="config")
     if junit is not None:
         from ..io import ensure_distinct
 
         ensure_distinct(junit, field="junit_xml", input=input_path, weights=weights, model=model,
                         **{f"config {i + 1}": path for i, (path, _) in enumerate(specs)})
-    opts = _options(specs, input_path, input_shape, weights, model, seed, rtol, atol,
-                    providers, opset)
-    results = [_one_result(path, spec, opts) for path, spec in _iterate(specs, as_json)]
+    opts = _options(specs, input_path, input_shape, None if consumed else weights, model, seed,
+                    rtol, atol, providers, opset)
+    results = [_one_result(path, spec, opts, sources.get(path))
+               for path, spec in _iterate(specs, as_json)]
+    for rec in skipped:
+        click.echo(f"skipped {rec.path}: {rec.unsupported}", err=True)
     if junit is not None:
         _write_junit(junit, results)
     if as_json:
         echo_json({"passed": all(r.passed for r in results),
-                   "results": [r.to_dict() for r in results]})
+                   "results": [r.to_dict() for r in results],
+                   "skipped": [{"path": r.path, "class_name": r.class_name,
+                                "reason": r.unsupported} for r in skipped]})
     else:
         print_table(results)
     if not all(r.passed for r in results):

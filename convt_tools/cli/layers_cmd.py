@@ -1,0 +1,108 @@
+"""``convt layers``: list the transposed-conv layers of a saved Keras model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..errors import ConvtError
+from .common import echo_json, handle_errors
+
+
+def _summary(record: Any) -> str:
+    cfg = record.config
+    spec = record.spec
+    if spec is None:
+        return (f"filters={cfg.get('filters')} k={cfg.get('kernel_size')} "
+                f"s={cfg.get('strides')} {cfg.get('padding')}")
+    text = (f"filters={spec.filters} k={list(spec.kernel_size)} s={list(spec.strides)} "
+            f"{spec.padding}")
+    if spec.output_padding is not None:
+        text += f" op={list(spec.output_padding)}"
+    if max(spec.dilation_rate) > 1:
+        text += f" d={list(spec.dilation_rate)}"
+    if spec.activation != "linear":
+        text += f" {spec.activation}"
+    if not spec.use_bias:
+        text += " no-bias"
+    if spec.data_format != "channels_last":
+        text += f" {spec.data_format}"
+    return text
+
+
+def _row(model: Any, record: Any) -> dict[str, Any]:
+    from .model_arg import onnx_form
+
+    in_shape = model.input_shape(record)
+    loc = model.weight_location(record)
+    row: dict[str, Any] = {
+        "index": record.index, "path": record.path, "name": record.name,
+        "class_name": record.class_name, "config": dict(record.config),
+        "summary": _summary(record),
+        "input_shape": None if in_shape is None else list(in_shape),
+        "input_shape_source": ("recorded" if record.input_shape is not None else
+                               None if in_shape is None else "channels of the stored kernel"),
+        "output_shape": None, "onnx": None, "supported": record.spec is not None,
+        "weights": None if loc is None else {"kernel": loc.kernel, "bias": loc.bias},
+        "h5_group": record.group if model.kind != "h5" else None,
+    }
+    if record.spec is None:
+        row["note"] = record.unsupported
+        return row
+    row["onnx"] = onnx_form(record.spec)
+    if in_shape is not None:
+        try:
+            row["output_shape"] = list(record.spec.activated_output_shape(in_shape))
+        except ConvtError as exc:
+            row["note"] = str(exc)
+    return row
+
+
+def _dims(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--weights", "-w", type=click.Path(dir_okay=False),
+              help="Weights for a model config: a Keras 3 .weights.h5 or a legacy .h5.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@handle_errors
+def layers(model: str, weights: str | None, as_json: bool) -> None:
+    """List the Conv1D/2D/3DTranspose layers of a saved Keras model.
+
+    MODEL is a .keras archive, a legacy .h5, or a model config JSON
+    (model.to_json() / config.json) with --weights W.h5. Nested models are
+    walked; paths use the layers' names (decoder/up_2).
+
+    \b
+    convt layers model.keras
+    convt layers config.json --weights model.weights.h5 --json
+    """
+    from .model_arg import resolve_model
+
+    saved = resolve_model(model, weights)
+    if saved is None:
+        raise ConvtError(f"model: {model!r} is a single layer config, not a saved model; "
+                         f"expected a .keras, a legacy .h5 or a model config JSON.",
+                         field="model")
+    rows = [_row(saved, r) for r in saved.layers]
+    if as_json:
+        echo_json({"model": model, "format": saved.kind, "weights": saved.weights_source,
+                   "layers": rows})
+        return
+    if not rows:
+        click.echo(f"{model}: no Conv1D/2D/3DTranspose layer")
+        return
+    table = [("#", "path", "class", "config", "input", "output", "onnx")]
+    for r in rows:
+        table.append((str(r["index"]), r["path"], r["class_name"], r["summary"],
+                      _dims(r["input_shape"]), _dims(r["output_shape"]),
+                      r["onnx"] or f"- ({r.get('note')})"))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+    click.echo(f"weights: {saved.weights_source or 'none (config only)'}")

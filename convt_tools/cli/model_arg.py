@@ -1,0 +1,174 @@
+"""The MODEL argument of every command: one resolver for layer configs and saved models.
+
+``resolve_model(path, weights)`` says what a command's CONFIG/MODEL argument
+is, from the file's bytes (never its extension):
+
+- a saved Keras model (``.keras`` zip, legacy ``.h5`` with ``model_config``,
+  or a ``model.to_json()`` / ``config.json`` model config whose weights come
+  from ``--weights W.h5``) -> a :class:`~convt_tools.saved.SavedModel`;
+- anything else -> None: the command reads it as a single layer config, as
+  before.
+
+Commands then pick layers with :func:`select_sources` (``--layer PATH|NAME|INDEX``,
+or every transposed-conv layer), each a :class:`LayerSource` with the spec, the
+real kernel/bias and a label ``model.keras:decoder/up_2``. New input kinds
+(e.g. PyTorch) add a branch to :func:`resolve_model`, not to the commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import click
+
+from ..errors import ConvtError
+
+__all__ = ["LayerSource", "layer_option", "load_layer_spec", "onnx_form", "resolve_model", "select_sources",
+           "single_source"]
+
+
+@dataclass(frozen=True)
+class LayerSource:
+    """One layer of a saved model, ready for a command: spec, weights, label."""
+
+    label: str
+    spec: Any
+    kernel: Any
+    bias: Any
+    weights_note: str
+    record: Any
+
+
+def layer_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--layer PATH|NAME|INDEX`` (a saved model's transposed-conv layer)."""
+    return click.option(
+        "--layer", "layer", default=None,
+        help="With a saved model (.keras, .h5, model config + --weights W.h5): the "
+             "transposed-conv layer, by path (decoder/up_2), name or index; "
+             "see 'convt layers MODEL'.")(func)
+
+
+def _is_model_json(path: str) -> bool:
+    from ..saved.configs import is_model_config, parse_model_json
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(256 << 20)
+        return is_model_config(parse_model_json(data, repr(path)))
+    except (OSError, ConvtError):
+        return False  # the layer-config reader reports it its own way
+
+
+def resolve_model(path: str | None, weights: str | None = None) -> Any | None:
+    """The :class:`SavedModel` at ``path``, or None when ``path`` is a layer config.
+
+    ``weights``: an HDF5 weights file (``.weights.h5`` / legacy ``.h5``) for a
+    model config or to replace a saved model's weights; an ``.npz`` is left to
+    the caller (one layer's kernel/bias).
+    """
+    if path is None or not os.path.isfile(path):
+        return None
+    from ..saved import open_model, sniff
+
+    kind = sniff(path)
+    if kind == "text" and not _is_model_json(path):
+        return None
+    h5_weights = weights if weights is not None and os.path.isfile(weights) \
+        and sniff(weights) == "hdf5" else None
+    return open_model(path, h5_weights)
+
+
+def _source(model: Any, record: Any, npz_weights: str | None) -> LayerSource:
+    label = f"{model.source}:{record.path}"
+    if record.spec is None:
+        raise ConvtError(f"layer: {record.path!r} is a {record.class_name}, which "
+                         f"{record.unsupported.split(' is ', 1)[1]}; "
+                         f"{model.available()}.", field="layer")
+    if npz_weights is not None:
+        from ..weights import load_weights
+
+        kernel, bias = load_weights(npz_weights, record.spec)
+        note = f"from {npz_weights}"
+    elif model.has_weights():
+        from ..weights import check_weights
+
+        kernel, bias = model.weights(record)
+        try:
+            kernel, bias = check_weights(record.spec, kernel, bias)
+        except ConvtError as exc:
+            raise ConvtError(f"weights: layer {record.path!r}: {exc}", field=exc.field) from None
+        note = f"the model's own weights ({model.weights_source})"
+    else:
+        kernel = bias = None
+        note = "none stored (config only): drawn from the layer's initializers"
+    spec = record.spec
+    if spec.input_shape is None and model.input_shape(record) is not None:
+        spec = dataclasses.replace(spec, input_shape=model.input_shape(record))
+    return LayerSource(label, spec, kernel, bias, note, record)
+
+
+def select_sources(model: Any, layer: str | None, weights: str | None = None,
+                   *, skip_unsupported: bool = False) -> tuple[list[LayerSource], list[Any]]:
+    """``(sources, skipped records)``: ``--layer`` or every transposed-conv layer.
+
+    ``weights`` that are not HDF5 (an ``.npz`` with one layer's kernel/bias)
+    apply only to a single selected layer.
+    """
+    from ..saved import sniff
+
+    npz = weights if weights is not None and sniff(weights) != "hdf5" else None
+    if layer is not None:
+        return [_source(model, model.select(layer), npz)], []
+    if not model.layers:
+        raise ConvtError(f"model: {model.available()}.", field="model")
+    if npz is not None and len(model.layers) != 1:
+        raise ConvtError(f"weights: an .npz holds one layer's weights, but {model.source!r} "
+                         f"has {len(model.layers)} transposed-conv layers; add --layer.",
+                         field="weights")
+    sources, skipped = [], []
+    for record in model.layers:
+        if record.spec is None and skip_unsupported:
+            skipped.append(record)
+            continue
+        sources.append(_source(model, record, npz))
+    return sources, skipped
+
+
+def single_source(model: Any, layer: str | None, weights: str | None = None) -> LayerSource:
+    """The one layer a single-layer command works on (``--layer``, or the only one)."""
+    if layer is None and len(model.layers) != 1:
+        raise ConvtError(f"layer: {model.source!r} has {len(model.layers)} transposed-conv "
+                         f"layers; choose one with --layer: {model.available()}.", field="layer")
+    return select_sources(model, layer, weights)[0][0]
+
+
+def load_layer_spec(config: str, layer: str | None = None, weights: str | None = None) -> Any:
+    """The spec of CONFIG: a layer config file, or the ``--layer`` of a saved model."""
+    saved = resolve_model(config, weights)
+    if saved is None:
+        if layer is not None:
+            raise ConvtError(f"layer: --layer {layer!r} applies to saved models (.keras, .h5, "
+                             f"model config JSON); {config!r} is a single layer config.",
+                             field="layer")
+        from ..spec import load_config
+
+        return load_config(config)
+    return single_source(saved, layer, weights).spec
+
+
+def onnx_form(spec: Any) -> str:
+    """What the exporter writes for ``spec``: ConvTranspose attributes, layout and activation."""
+    crops = spec.crop_plan()
+    pads = [c.begin for c in crops] + [c.end for c in crops]
+    text = (f"ConvTranspose k={list(spec.kernel_size)} s={list(spec.strides)} "
+            f"d={list(spec.dilation_rate)} pads={pads}")
+    if any(c.extend for c in crops):
+        text += f" output_padding={[c.extend for c in crops]}"
+    if spec.data_format == "channels_last":
+        text = f"Transpose, {text}, Transpose"
+    if spec.activation != "linear":
+        text += f", {spec.activation}"
+    return text

@@ -1,0 +1,234 @@
+"""Safe, minimal HDF5 access for untrusted Keras weight files (h5py).
+
+Only the groups, attributes and datasets that the caller names are touched,
+one path component at a time. Refused (one-line :class:`ConvtError`, field
+``weights`` or ``model``):
+
+- any link that is not a plain hard link (external links point at other
+  files; soft links are never written by Keras and can alias or leave the
+  tree), on the way to a group, attribute or dataset;
+- external datasets (raw data in other files), virtual datasets (data mapped
+  from other files), and datasets whose filters are not HDF5's built-in
+  ones (an unknown filter makes HDF5 load a plugin library);
+- datasets that are not plain float arrays, have more than
+  :data:`MAX_RANK` dimensions, declare more bytes than the memory limit
+  (:func:`convt_tools.io.max_bytes`), or declare more than
+  :data:`MAX_EXPANSION` times the bytes they store once above
+  :data:`EXPANSION_FLOOR` (shape/decompression bombs);
+- attributes that are not strings, bytes or arrays of them, or exceed
+  :data:`MAX_ATTR_BYTES`.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..errors import ConvtError
+from ..io import max_bytes
+
+__all__ = ["MAX_RANK", "open_h5", "get_group", "has_group", "read_dataset", "read_text_attr",
+           "read_names_attr", "hard_children"]
+
+MAX_RANK = 6
+MAX_EXPANSION = 1000
+EXPANSION_FLOOR = 1 << 16
+MAX_ATTR_BYTES = 64 << 20
+# HDF5's built-in filters: deflate, shuffle, fletcher32, szip, nbit, scaleoffset; and lzf
+# (compiled into h5py). Anything else would make HDF5 search for a plugin library.
+_SAFE_FILTERS = {1, 2, 3, 4, 5, 6, 32000}
+
+
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py is a runtime dependency
+        raise ConvtError("model: reading Keras .keras/.h5 files needs h5py; install it with "
+                         "'pip install h5py'.", field="model") from None
+    return h5py
+
+
+@contextmanager
+def open_h5(source: str | os.PathLike[str] | bytes, where: str,
+            field: str = "weights") -> Iterator[Any]:
+    """Open an HDF5 file (a path, or bytes read from an archive) read-only."""
+    h5py = _h5py()
+    try:
+        if isinstance(source, bytes):
+            handle = h5py.File(io.BytesIO(source), "r")
+        else:
+            handle = h5py.File(os.fspath(source), "r", locking=False)
+    except (OSError, ValueError) as exc:
+        raise ConvtError(f"{field}: {where} is not a readable HDF5 file ({exc}).",
+                         field=field) from None
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def _link_ok(group: Any, name: str, where: str, field: str) -> bool:
+    """True if ``name`` exists in ``group`` as a hard link; refuse any other link kind."""
+    h5py = _h5py()
+    try:
+        link = group.get(name, getlink=True)
+    except (KeyError, ValueError, OSError):
+        return False
+    if link is None:
+        return False
+    if not isinstance(link, h5py.HardLink):
+        kind = type(link).__name__
+        target = getattr(link, "filename", None) or getattr(link, "path", "")
+        raise ConvtError(f"{field}: {where} refused: {group.name.rstrip('/')}/{name} is an HDF5 "
+                         f"{kind} (to {target!r}); only plain groups and datasets are read.",
+                         field=field)
+    return True
+
+
+def _walk(root: Any, path: str, where: str, field: str) -> Any | None:
+    """The object at ``path`` (components split on '/'), following hard links only."""
+    current = root
+    for part in [p for p in path.split("/") if p]:
+        h5py = _h5py()
+        if not isinstance(current, h5py.Group) or not _link_ok(current, part, where, field):
+            return None
+        current = current[part]
+    return current
+
+
+def has_group(root: Any, path: str, where: str, field: str = "weights") -> bool:
+    """True if ``path`` is a group reached through hard links only."""
+    obj = _walk(root, path, where, field)
+    return obj is not None and isinstance(obj, _h5py().Group)
+
+
+def get_group(root: Any, path: str, where: str, field: str = "weights") -> Any:
+    """The group at ``path``; a clear error if it is missing or not a group."""
+    obj = _walk(root, path, where, field)
+    if obj is None or not isinstance(obj, _h5py().Group):
+        raise ConvtError(f"{field}: {where} has no group {path!r}.", field=field)
+    return obj
+
+
+def hard_children(group: Any, where: str, field: str = "weights") -> list[str]:
+    """Names of the members of ``group`` (refusing non-hard links among them)."""
+    names = list(group.keys())
+    for name in names:
+        _link_ok(group, name, where, field)
+    return names
+
+
+def _check_dataset(dset: Any, label: str, where: str, field: str) -> None:
+    if dset.external:
+        raise ConvtError(f"{field}: {where} refused: dataset {label!r} keeps its data in an "
+                         f"external file ({dset.external[0][0]!r}).", field=field)
+    if dset.is_virtual:
+        raise ConvtError(f"{field}: {where} refused: dataset {label!r} is a virtual dataset "
+                         f"(data mapped from other files).", field=field)
+    plist = dset.id.get_create_plist()
+    for i in range(plist.get_nfilters()):
+        code = plist.get_filter(i)[0]
+        if code not in _SAFE_FILTERS:
+            raise ConvtError(f"{field}: {where} refused: dataset {label!r} needs HDF5 filter "
+                             f"{code}, not a built-in one (it would load a plugin library).",
+                             field=field)
+    dtype = dset.dtype
+    if dtype.kind != "f" or dtype.fields is not None or dtype.subdtype is not None:
+        raise ConvtError(f"{field}: {where}: dataset {label!r} has dtype {dtype}; expected a "
+                         f"float array.", field=field)
+    shape = tuple(int(d) for d in dset.shape)
+    if len(shape) > MAX_RANK:
+        raise ConvtError(f"{field}: {where}: dataset {label!r} has {len(shape)} dimensions; "
+                         f"expected at most {MAX_RANK}.", field=field)
+    declared = math.prod(shape) * dtype.itemsize
+    limit, source = max_bytes()
+    if declared > limit:
+        raise ConvtError(f"{field}: {where} refused: dataset {label!r} declares shape {shape} "
+                         f"({declared:,} bytes), more than the {limit:,} allowed ({source}).",
+                         field=field)
+    stored = dset.id.get_storage_size()
+    if declared > EXPANSION_FLOOR and declared > MAX_EXPANSION * stored:
+        raise ConvtError(f"{field}: {where} refused: dataset {label!r} declares {declared:,} "
+                         f"bytes but stores {stored:,} (a shape/decompression bomb).",
+                         field=field)
+
+
+def read_dataset(group: Any, name: str, where: str, field: str = "weights") -> np.ndarray | None:
+    """The float array at ``name`` (a path below ``group``), or None if absent; checked first."""
+    obj = _walk(group, name, where, field)
+    if obj is None:
+        return None
+    label = f"{group.name.rstrip('/')}/{name}"
+    if not isinstance(obj, _h5py().Dataset):
+        raise ConvtError(f"{field}: {where}: {label!r} is not a dataset.", field=field)
+    _check_dataset(obj, label, where, field)
+    try:
+        return np.asarray(obj[()])
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConvtError(f"{field}: {where}: dataset {label!r} cannot be read ({exc}).",
+                         field=field) from None
+
+
+def _attr(obj: Any, name: str, where: str, field: str) -> Any | None:
+    if name not in obj.attrs:
+        return None
+    aid = obj.attrs.get_id(name)
+    if aid.get_storage_size() > MAX_ATTR_BYTES:
+        raise ConvtError(f"{field}: {where}: attribute {name!r} is over {MAX_ATTR_BYTES:,} "
+                         f"bytes.", field=field)
+    kind = aid.dtype.kind
+    if kind not in ("S", "U", "O", "f") or aid.dtype.fields is not None:
+        raise ConvtError(f"{field}: {where}: attribute {name!r} has dtype {aid.dtype}; expected "
+                         f"text.", field=field)
+    if kind == "O" and _h5py().check_string_dtype(aid.dtype) is None:
+        raise ConvtError(f"{field}: {where}: attribute {name!r} holds references or objects; "
+                         f"expected text.", field=field)
+    try:
+        return obj.attrs[name]
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConvtError(f"{field}: {where}: attribute {name!r} cannot be read ({exc}).",
+                         field=field) from None
+
+
+def _text(value: Any, name: str, where: str, field: str) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="strict")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return _text(value[()], name, where, field)
+    if not isinstance(value, str):
+        raise ConvtError(f"{field}: {where}: attribute {name!r} is not text.", field=field)
+    return value
+
+
+def read_text_attr(obj: Any, name: str, where: str, field: str = "model") -> str | None:
+    """A string attribute (e.g. ``model_config``), or None if absent."""
+    value = _attr(obj, name, where, field)
+    return None if value is None else _text(value, name, where, field)
+
+
+def read_names_attr(obj: Any, name: str, where: str, field: str = "weights") -> list[str] | None:
+    """A list-of-names attribute, also when Keras split it into ``name0``, ``name1``, ...
+
+    (Keras splits attributes over HDF5's 64 KB header limit that way.) An empty
+    list is stored by Keras as an empty float array.
+    """
+    value = _attr(obj, name, where, field)
+    if value is None:
+        chunks = []
+        while f"{name}{len(chunks)}" in obj.attrs and len(chunks) < 10_000:
+            chunks.append(_attr(obj, f"{name}{len(chunks)}", where, field))
+        if not chunks:
+            return None
+        value = np.concatenate([np.atleast_1d(c) for c in chunks])
+    arr = np.atleast_1d(np.asarray(value))
+    if arr.size == 0:
+        return []
+    if arr.dtype.kind == "f":
+        raise ConvtError(f"{field}: {where}: attribute {name!r} holds numbers; expected names.",
+                         field=field)
+    return [_text(v, name, where, field) for v in arr.ravel()]

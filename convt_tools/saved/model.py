@@ -1,0 +1,218 @@
+"""Open a saved Keras model (untrusted) and list its transposed-conv layers.
+
+Formats, told apart by the file's first bytes (never by its extension):
+
+- a ``.keras`` archive (zip) -> :mod:`.archive`, config + ``model.weights.h5``;
+- a legacy ``.h5`` (HDF5 with a ``model_config`` attribute) -> config +
+  ``model_weights/``;
+- a model config JSON (``model.to_json()`` or ``config.json``), with the
+  weights given separately (``weights=``: a Keras 3 ``.weights.h5`` or a
+  legacy weights ``.h5``).
+
+Opening reads the config, refuses code payloads (:func:`.configs.scan_for_code`),
+walks the layers and checks every transposed-conv layer's stored kernel and bias
+shapes against its config (HDF5 metadata only); arrays are read when asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConvtError
+from .archive import read_keras_archive
+from .configs import is_model_config, parse_model_json, scan_for_code, walk_layers
+from .hdf5 import open_h5, read_dataset, read_text_attr, _walk
+from .mapping import WeightLocation, detect_layout, locate
+from .records import LayerRecord, expected_weight_shapes, format_dims, make_record
+
+__all__ = ["SavedModel", "open_model", "sniff"]
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def sniff(path: str | os.PathLike[str]) -> str:
+    """``"zip"``, ``"hdf5"`` or ``"text"`` from the first bytes of ``path``."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ConvtError(f"model: cannot read {os.fspath(path)!r}: {exc.strerror or exc}.",
+                         field="model") from None
+    if head.startswith(_ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if head == _HDF5_MAGIC:
+        return "hdf5"
+    return "text"
+
+
+@dataclass
+class SavedModel:
+    """A saved model's transposed-conv layers and access to their real weights."""
+
+    source: str
+    kind: str                      # "keras", "h5" or "config"
+    weights_source: str | None     # where the weights come from (None: config only)
+    layers: list[LayerRecord]
+    _h5: bytes | str | None
+    _where: str
+    _locations: dict[int, WeightLocation]
+    _kernel_shapes: dict[int, tuple[int, ...]]
+
+    def select(self, selection: str | int) -> LayerRecord:
+        """The layer named by path (``decoder/up_2``), by name, or by index (``0``...)."""
+        text = str(selection)
+        for rec in self.layers:
+            if rec.path == text:
+                return rec
+        by_name = [rec for rec in self.layers if rec.name == text]
+        if len(by_name) == 1:
+            return by_name[0]
+        if len(by_name) > 1:
+            raise ConvtError(f"layer: {text!r} names {len(by_name)} layers "
+                             f"({', '.join(r.path for r in by_name)}); give the path.",
+                             field="layer")
+        if text.lstrip("-").isdigit():
+            i = int(text)
+            if 0 <= i < len(self.layers):
+                return self.layers[i]
+        raise ConvtError(f"layer: got {text!r}; {self.available()}.", field="layer")
+
+    def available(self) -> str:
+        if not self.layers:
+            return f"{self.source!r} has no Conv1D/2D/3DTranspose layer"
+        listed = ", ".join(f"{r.index}: {r.path} ({r.class_name})" for r in self.layers[:40])
+        more = f" and {len(self.layers) - 40} more" if len(self.layers) > 40 else ""
+        return f"the transposed-conv layers of {self.source!r} are {listed}{more}"
+
+    def has_weights(self) -> bool:
+        return self._h5 is not None
+
+    def input_shape(self, record: LayerRecord) -> tuple[int | None, ...] | None:
+        """The recorded input shape, else unknown dims with the stored kernel's channels."""
+        if record.input_shape is not None:
+            return record.input_shape
+        kernel = self._kernel_shapes.get(record.index)
+        if kernel is None:
+            return None
+        if record.config.get("data_format") == "channels_first":
+            return (None, kernel[-1]) + (None,) * record.rank
+        return (None,) * (record.rank + 1) + (kernel[-1],)
+
+    def weight_location(self, record: LayerRecord) -> WeightLocation | None:
+        return self._locations.get(record.index)
+
+    def weights(self, record: LayerRecord) -> tuple[np.ndarray, np.ndarray | None]:
+        """The layer's real kernel (Keras layout) and bias, read from the weights file."""
+        loc = self._locations.get(record.index)
+        if self._h5 is None or loc is None:
+            raise ConvtError(f"weights: {self.source!r} carries no weights; give --weights "
+                             f"W.h5.", field="weights")
+        with open_h5(self._h5, self._where) as root:
+            kernel = read_dataset(root, loc.kernel, self._where)
+            bias = None if loc.bias is None else read_dataset(root, loc.bias, self._where)
+        if kernel is None:  # pragma: no cover - located at open
+            raise ConvtError(f"weights: {self._where}: {loc.kernel!r} vanished.", field="weights")
+        return kernel, bias
+
+
+def _read_config(path: str, weights: str | None) -> tuple[Any, str, bytes | str | None, str]:
+    """``(model config, kind, h5 source, where)`` for ``path`` (and ``--weights``)."""
+    kind = sniff(path)
+    if kind == "zip":
+        archive = read_keras_archive(path)
+        config = parse_model_json(archive.config, repr(path))
+        h5: bytes | str | None = archive.weights
+        return config, "keras", h5, f"{path!r} (model.weights.h5)"
+    if kind == "hdf5":
+        with open_h5(path, repr(path), field="model") as root:
+            text = read_text_attr(root, "model_config", repr(path))
+        if text is None:
+            raise ConvtError(f"model: {path!r} is a weights-only HDF5 file (no model_config); "
+                             f"give the model's config JSON as MODEL and this file with "
+                             f"--weights.", field="model")
+        return parse_model_json(text, repr(path)), "h5", path, repr(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(256 << 20 + 1)
+    except OSError as exc:
+        raise ConvtError(f"model: cannot read {path!r}: {exc.strerror or exc}.",
+                         field="model") from None
+    return parse_model_json(data, repr(path)), "config", None, repr(path)
+
+
+def _check_shapes(record: LayerRecord, root: Any, loc: WeightLocation,
+                  where: str) -> tuple[int, ...]:
+    """Check the stored kernel/bias shapes against the config; return the kernel's shape."""
+    kernel_shape, bias_shape = expected_weight_shapes(record)
+    dset = _walk(root, loc.kernel, where, "weights")
+    got = tuple(int(d) for d in dset.shape) if dset is not None and hasattr(dset, "shape") else None
+    fits = got is not None and len(got) == len(kernel_shape) and all(
+        e is None or e == g for e, g in zip(kernel_shape, got))
+    if not fits:
+        raise ConvtError(f"weights: layer {record.path!r}: the stored kernel {loc.kernel!r} has "
+                         f"shape {format_dims(got)}, but the layer's config implies "
+                         f"{format_dims(kernel_shape)} (kernel_size + (filters, in_channels)); "
+                         f"the weights do not belong to this layer.", field="weights")
+    if (bias_shape is None) != (loc.bias is None):
+        has = "stores a bias" if loc.bias is not None else "stores no bias"
+        raise ConvtError(f"weights: layer {record.path!r}: the weights file {has}, but the "
+                         f"config says use_bias={bias_shape is not None}.", field="weights")
+    if loc.bias is not None:
+        bset = _walk(root, loc.bias, where, "weights")
+        bgot = tuple(int(d) for d in bset.shape) if bset is not None and hasattr(bset, "shape") \
+            else None
+        if bgot != bias_shape:
+            raise ConvtError(f"weights: layer {record.path!r}: the stored bias has shape "
+                             f"{format_dims(bgot)}; expected {format_dims(bias_shape)} "
+                             f"(filters,).", field="weights")
+    if loc.extra:
+        raise ConvtError(f"weights: layer {record.path!r} stores {len(loc.extra) + 2} variables "
+                         f"({', '.join(loc.extra)} beyond kernel and bias): a quantized or "
+                         f"otherwise modified layer, not supported.", field="weights")
+    return got  # type: ignore[return-value]
+
+
+def open_model(path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None
+               ) -> SavedModel:
+    """Open a ``.keras`` / legacy ``.h5`` / model config (+ ``weights``) as a :class:`SavedModel`.
+
+    Raises :class:`ConvtError` (one line) for anything unreadable, hostile or
+    inconsistent (a stored kernel whose shape does not fit its layer's config).
+    """
+    src = os.fspath(path)
+    if not os.path.isfile(src):
+        raise ConvtError(f"model: {src!r} is not a file.", field="model")
+    config, kind, h5, where = _read_config(src, None if weights is None else os.fspath(weights))
+    if not is_model_config(config):
+        raise ConvtError(f"model: {src!r} is not a Keras model config (no config.layers list).",
+                         field="model")
+    scan_for_code(config, repr(src))
+    if weights is not None:
+        wpath = os.fspath(weights)
+        if not os.path.isfile(wpath):
+            raise ConvtError(f"weights: {wpath!r} is not a file.", field="weights")
+        if sniff(wpath) != "hdf5":
+            raise ConvtError(f"weights: {wpath!r} is not an HDF5 weights file (.weights.h5 or "
+                             f".h5).", field="weights")
+        h5, where = wpath, repr(wpath)
+    records = [make_record(i, found) for i, found in enumerate(walk_layers(config, repr(src)))]
+    locations: dict[int, WeightLocation] = {}
+    kernel_shapes: dict[int, tuple[int, ...]] = {}
+    if h5 is not None:
+        with open_h5(h5, where) as root:
+            layout = detect_layout(root, where)
+            for rec in records:
+                found_path = tuple(rec.path.split("/"))
+                loc = locate(root, layout, found_path, rec.group, where)
+                kernel_shapes[rec.index] = _check_shapes(rec, root, loc, where)
+                locations[rec.index] = loc
+    return SavedModel(source=src, kind=kind,
+                      weights_source=None if h5 is None else
+                      (os.fspath(weights) if weights is not None else src),
+                      layers=records, _h5=h5, _where=where, _locations=locations,
+                      _kernel_shapes=kernel_shapes)

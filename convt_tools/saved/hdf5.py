@@ -33,7 +33,7 @@ from ..errors import ConvtError
 from ..io import max_bytes
 
 __all__ = ["MAX_RANK", "open_h5", "get_group", "has_group", "read_dataset", "read_text_attr",
-           "read_names_attr", "hard_children"]
+           "read_names_attr", "hard_children", "check_dataset"]
 
 MAX_RANK = 6
 MAX_EXPANSION = 1000
@@ -123,7 +123,11 @@ def hard_children(group: Any, where: str, field: str = "weights") -> list[str]:
     return names
 
 
-def _check_dataset(dset: Any, label: str, where: str, field: str) -> None:
+def check_dataset(dset: Any, label: str, where: str, field: str) -> None:
+    """Refuse an external, virtual, plugin-filtered, non-float, oversized or bomb dataset.
+
+    Reads HDF5 metadata only.
+    """
     if dset.external:
         raise ConvtError(f"{field}: {where} refused: dataset {label!r} keeps its data in an "
                          f"external file ({dset.external[0][0]!r}).", field=field)
@@ -166,7 +170,7 @@ def read_dataset(group: Any, name: str, where: str, field: str = "weights") -> n
     label = f"{group.name.rstrip('/')}/{name}"
     if not isinstance(obj, _h5py().Dataset):
         raise ConvtError(f"{field}: {where}: {label!r} is not a dataset.", field=field)
-    _check_dataset(obj, label, where, field)
+    check_dataset(obj, label, where, field)
     try:
         return np.asarray(obj[()])
     except (OSError, ValueError, TypeError) as exc:

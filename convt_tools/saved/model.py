@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ConvtError
 from .archive import read_keras_archive
 from .configs import is_model_config, parse_model_json, scan_for_code, walk_layers
-from .hdf5 import open_h5, read_dataset, read_text_attr, _walk
+from .hdf5 import _walk, check_dataset, open_h5, read_dataset, read_text_attr
 from .mapping import WeightLocation, detect_layout, locate
 from .records import LayerRecord, expected_weight_shapes, format_dims, make_record
 
@@ -149,6 +149,10 @@ def _check_shapes(record: LayerRecord, root: Any, loc: WeightLocation,
                   where: str) -> tuple[int, ...]:
     """Check the stored kernel/bias shapes against the config; return the kernel's shape."""
     kernel_shape, bias_shape = expected_weight_shapes(record)
+    for name in (loc.kernel, loc.bias):
+        obj = None if name is None else _walk(root, name, where, "weights")
+        if obj is not None and hasattr(obj, "shape"):
+            check_dataset(obj, name, where, "weights")   # metadata only: nothing is read
     dset = _walk(root, loc.kernel, where, "weights")
     got = tuple(int(d) for d in dset.shape) if dset is not None and hasattr(dset, "shape") else None
     fits = got is not None and len(got) == len(kernel_shape) and all(

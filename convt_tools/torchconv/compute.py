@@ -3,7 +3,7 @@
 The module is ONNX ``ConvTranspose`` with ``W = weight`` unchanged,
 ``pads = [p..., p...]``, ``output_padding`` (or the one ``output_size``
 implies), ``group = groups`` (see :mod:`convt_tools.torchconv.spec`); this
-module evaluates it with :func:`convt_tools.reference.conv_transpose`.
+module evaluates it with :func:`convt_tools.reference.conv_transpose` (any rank).
 Unbatched inputs ``(C, *spatial)`` are run with a batch of one and returned
 without it, as torch does.
 """
@@ -19,72 +19,8 @@ from ..errors import ConvtError, fail
 from ..reference import conv_transpose
 from .spec import TorchConvTransposeSpec
 
-__all__ = ["conv_transpose_nd", "initialize_torch_weights", "load_torch_weights",
+__all__ = ["initialize_torch_weights", "load_torch_weights",
            "torch_conv_transpose"]
-
-
-def _scatter_axis(x: np.ndarray, w: np.ndarray, s: int, d: int, p: int, op: int,
-                  inner: Any) -> np.ndarray:
-    """A transposed convolution along axis 2 of ``x (N, C, D, ...)``, the rest by ``inner``.
-
-    Exact decomposition: tap ``i`` of input row ``h`` lands at natural row
-    ``h*s + i*d``, output row ``h*s + i*d - p`` (kept when in ``[0, O)``),
-    with ``O = (D-1)*s + K - 2p + op``; ``inner(x2, w2)`` is the transposed
-    convolution over the remaining axes (no bias).
-    """
-    n, _, depth = x.shape[:3]
-    kd = w.shape[2]
-    out_len = (depth - 1) * s + (kd - 1) * d + 1 - 2 * p + op
-    flat = np.ascontiguousarray(np.moveaxis(x, 2, 1)).reshape(n * depth, x.shape[1], *x.shape[3:])
-    y = None
-    for i in range(kd):
-        part = inner(flat, w[:, :, i])
-        part = part.reshape(n, depth, *part.shape[1:])
-        if y is None:
-            y = np.zeros((n, out_len, *part.shape[2:]), dtype=part.dtype)
-        first = i * d - p                         # output row of input row 0
-        h0 = max(0, -(-(-first) // s)) if first < 0 else 0
-        h1 = min(depth - 1, (out_len - 1 - first) // s) if out_len - 1 >= first else -1
-        if h1 >= h0:
-            o0 = first + h0 * s
-            y[:, o0:o0 + (h1 - h0) * s + 1:s] += part[:, h0:h1 + 1]
-    assert y is not None
-    return np.moveaxis(y, 1, 2)
-
-
-def conv_transpose_nd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *,
-                      strides: Sequence[int], dilations: Sequence[int], pads: Sequence[int],
-                      output_padding: Sequence[int], group: int = 1) -> np.ndarray:
-    """ONNX ``ConvTranspose`` on ``x (N, C, *spatial)`` of 1 to 3 spatial axes.
-
-    2-D is :func:`convt_tools.reference.conv_transpose`; 1-D runs it with a
-    unit height; 3-D decomposes the depth axis exactly (see ``_scatter_axis``).
-    ``pads = [b..., e...]``.
-    """
-    n = x.ndim - 2
-    pads = list(pads)
-    if n == 2:
-        return conv_transpose(x, w, b, strides=strides, dilations=dilations, pads=pads,
-                              output_padding=output_padding, group=group)
-    if n == 1:
-        y = conv_transpose(x[:, :, None, :], w[:, :, None, :], b, strides=(1, strides[0]),
-                           dilations=(1, dilations[0]), pads=(0, pads[0], 0, pads[1]),
-                           output_padding=(0, output_padding[0]), group=group)
-        return y[:, :, 0, :]
-    if n != 3:
-        raise fail("x", x.shape, "expected (N, C) plus 1 to 3 spatial axes")
-    if pads[0] != pads[3]:
-        raise fail("pads", pads, "expected equal begin/end pads on the depth axis here")
-    inner_pads = (pads[1], pads[2], pads[4], pads[5])
-
-    def inner(x2: np.ndarray, w2: np.ndarray) -> np.ndarray:
-        return conv_transpose(x2, w2, None, strides=strides[1:], dilations=dilations[1:],
-                              pads=inner_pads, output_padding=output_padding[1:], group=group)
-
-    y = _scatter_axis(x, w, strides[0], dilations[0], pads[0], output_padding[0], inner)
-    if b is not None:
-        y += np.asarray(b, dtype=y.dtype).reshape(1, -1, 1, 1, 1)
-    return y
 
 
 def torch_conv_transpose(spec: TorchConvTransposeSpec, x: np.ndarray, weight: np.ndarray,
@@ -105,8 +41,8 @@ def torch_conv_transpose(spec: TorchConvTransposeSpec, x: np.ndarray, weight: np
         bias = None
     unbatched = x.ndim == spec.rank + 1
     xb = x[None] if unbatched else x
-    y = conv_transpose_nd(xb, weight, bias, strides=spec.stride, dilations=spec.dilation,
-                          pads=list(spec.padding) * 2, output_padding=op, group=spec.groups)
+    y = conv_transpose(xb, weight, bias, strides=spec.stride, dilations=spec.dilation,
+                       pads=list(spec.padding) * 2, output_padding=op, group=spec.groups)
     return y[0] if unbatched else y
 
 

@@ -22,6 +22,7 @@ COMMANDS = {
     "layers": "layers_cmd:layers",
     "check": "check_cmd:check",
     "repair": "check_cmd:repair",
+    "translate": "translate_cmd:translate",
 }
 
 

@@ -1,0 +1,138 @@
+"""``convt translate``: the exact equivalent of a layer in the other framework, proven."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..errors import ConvtError
+from .common import echo_json, handle_errors
+from .frameworks import framework_option, torch_spec_or_none
+
+
+def _load(config: str, framework: str | None, weights: str | None,
+          in_channels: int | None) -> tuple[Any, Any, int | None]:
+    """(spec, source weights or None, in_channels)."""
+    torch_spec = torch_spec_or_none(config, framework)
+    if torch_spec is not None:
+        src = None
+        if weights is not None:
+            from ..torchconv.compute import load_torch_weights
+
+            src = load_torch_weights(weights, torch_spec)
+        return torch_spec, src, torch_spec.in_channels
+    from ..spec import load_config
+
+    spec = load_config(config)
+    src = None
+    if weights is not None:
+        from ..weights import load_weights
+
+        src = load_weights(weights, spec, in_channels)
+        in_channels = int(src[0].shape[-1])
+    if in_channels is None and spec.input_shape is not None:
+        in_channels = spec.input_shape[spec.channels_axis]
+    if getattr(spec, "groups", 1) not in (None, 1):
+        raise ConvtError("groups: Keras ConvTranspose layers have no groups.", field="groups")
+    return spec, src, in_channels
+
+
+def _target_config(tr: Any) -> Any:
+    if tr.target == "torch":
+        return tr.torch.to_config() | ({"slice_after": [list(c) for c in tr.crop]}
+                                       if any(b or e for b, e in tr.crop) else {})
+    layers = [{"class_name": tr.keras.class_name, "config": tr.keras.to_config()}]
+    if any(b or e for b, e in tr.crop):
+        layers.append({"class_name": f"Cropping{tr.keras.rank}D",
+                       "config": {"cropping": [list(c) for c in tr.crop]}})
+    return layers
+
+
+def _write_weights(path: str, arrays: dict[str, Any]) -> None:
+    import numpy as np
+
+    from ..io import atomic_write
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    atomic_write(path, write)
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--to", "to", required=True, type=click.Choice(["torch", "keras"]),
+              help="Target framework.")
+@click.option("--weights", "-w", type=click.Path(dir_okay=False),
+              help="Source weights .npz (Keras: kernel, bias; torch: weight, bias); the proof "
+                   "then runs on them and -o gets the converted weights.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write the converted weights here (.npz; needs --weights).")
+@click.option("--in-channels", type=int, help="Keras -> torch: input channels, when neither "
+              "--weights nor the config's build_config gives them.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@framework_option
+@handle_errors
+def translate(config: str, to: str, weights: str | None, output: str | None,
+              in_channels: int | None, as_json: bool, framework: str | None) -> None:
+    """Translate a Keras ConvNDTranspose config to torch, or torch ConvTranspose kwargs to Keras.
+
+    Prints the target config, a pasteable Python snippet (module plus any crop),
+    whether a single exact layer exists (and if not, the exact composite), and
+    the proof: both sides run by the NumPy reference on one input, max error.
+
+    \b
+    convt translate layer.json --to torch --in-channels 16
+    convt translate up_torch.json --to keras --weights state.npz -o keras_w.npz
+    """
+    from ..io import ensure_distinct
+    from ..translate import translate as do_translate
+    from ..translate.proof import keras_kernel_to_torch, prove, torch_weight_to_keras
+    from ..translate.snippet import keras_snippet, torch_snippet
+
+    if output is not None:
+        if weights is None:
+            raise ConvtError("output: -o writes the converted weights, so it needs --weights.",
+                             field="output")
+        ensure_distinct(output, config=config, weights=weights)
+    spec, src, in_ch = _load(config, framework, weights, in_channels)
+    tr = do_translate(spec, to, in_ch)
+    proof = prove(tr, src)
+    if not proof.exact:     # a bug, never a user error: say so loudly
+        raise ConvtError(f"translate: the translation is not exact on the reference (max error "
+                         f"{proof.max_abs_error}); please report this config.", field="translate")
+    if output is not None and src is not None:
+        a, b = src
+        if tr.target == "torch":
+            arrays = {"weight": keras_kernel_to_torch(a)}
+            key = "bias"
+        else:
+            arrays = {"kernel": torch_weight_to_keras(tr, a)}
+            key = "bias"
+        if b is not None:
+            arrays[key] = b
+        _write_weights(output, arrays)
+    snippet = (torch_snippet if tr.target == "torch" else keras_snippet)(tr, output)
+    info = {"source": tr.source, "target": tr.target, "single_layer": tr.single_layer,
+            "no_exact_single_layer": tr.no_exact_single, "notes": tr.notes,
+            "config": _target_config(tr), "snippet": snippet, "proof": proof.to_dict(),
+            "weights": output}
+    if as_json:
+        echo_json(info)
+        return
+    head = "exact single layer" if tr.single_layer else "no exact single layer; exact composite"
+    click.echo(f"{tr.source} -> {tr.target}: {head}")
+    for r in tr.no_exact_single:
+        click.echo(f"  - {r}")
+    for n in tr.notes:
+        click.echo(f"  note: {n}")
+    click.echo("config: " + json.dumps(info["config"]))
+    click.echo("snippet:\n" + "\n".join(f"    {line}" if line else "" for line in
+                                         snippet.splitlines()))
+    click.echo(f"proof: input {list(proof.input_shape)}, {tr.source} output "
+               f"{list(proof.source_shape)} vs {tr.target} output {list(proof.target_shape)}: "
+               f"max abs error {proof.max_abs_error:.3g} (NumPy reference, float64)")
+    if output is not None:
+        click.echo(f"wrote {output}")

@@ -1,0 +1,47 @@
+"""``convt translate``: exact Keras <-> PyTorch transposed-convolution translations.
+
+:mod:`.plan` decides the target (per-axis window matching, documented there),
+:mod:`.proof` converts weights and proves the translation on the NumPy
+reference, :mod:`.snippet` writes pasteable Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConvtError
+from .plan import KerasLayer, Translation, keras_to_torch, torch_to_keras
+
+__all__ = ["KerasLayer", "Translation", "keras_layer_from_spec", "keras_to_torch",
+           "torch_to_keras", "translate"]
+
+
+def keras_layer_from_spec(spec: Any) -> KerasLayer:
+    """The translation's view of a parsed Keras spec (any rank with Keras's field names)."""
+    if getattr(spec, "data_format", "channels_last") != "channels_last":
+        note = "channels_first"
+    else:
+        note = "channels_last"
+    op = spec.output_padding
+    return KerasLayer(filters=spec.filters, kernel_size=tuple(spec.kernel_size),
+                      strides=tuple(spec.strides), padding=spec.padding,
+                      output_padding=None if op is None else tuple(op),
+                      dilation_rate=tuple(spec.dilation_rate), use_bias=spec.use_bias,
+                      activation=spec.activation, data_format=note)
+
+
+def translate(spec: Any, to: str, in_channels: int | None = None) -> Translation:
+    """Translate a Keras spec to torch (``in_channels`` required) or a torch spec to Keras."""
+    if to not in ("torch", "keras"):
+        raise ConvtError(f"to: got {to!r}; expected torch or keras.", field="to")
+    source = getattr(spec, "framework", "keras")
+    if source == to:
+        raise ConvtError(f"to: the config is already a {to} config; translate to the other "
+                         f"framework.", field="to")
+    if to == "keras":
+        return torch_to_keras(spec)
+    if in_channels is None:
+        raise ConvtError("in_channels: a Keras config does not say how many input channels the "
+                         "layer has, and torch needs it; give --in-channels, --weights, or a "
+                         "config with a build_config input shape.", field="in_channels")
+    return keras_to_torch(keras_layer_from_spec(spec), in_channels)

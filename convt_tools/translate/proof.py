@@ -1,0 +1,151 @@
+"""Weight conversion and the numerical proof of a translation (NumPy reference, both sides).
+
+Layouts: Keras kernel ``(k..., out, in)``, torch weight ``(in, out/groups, k...)``;
+the same taps, no spatial flip: ``weight = kernel.transpose(n+1, n, 0, ..., n-1)``.
+
+The proof runs each side under its own framework's rules on one seeded input
+(float64): Keras's crop from :func:`geometry.keras_crop` (the layer the
+translation names, then its ``CroppingND``), torch's from
+:class:`TorchConvTransposeSpec` (the module, then its slice), both through
+:func:`convt_tools.reference.conv_transpose`, activation from the shared table
+in the Keras layout; it reports the shapes and the max abs difference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..activations import apply_activation
+from ..geometry import onnx_output_padding, onnx_pads
+from ..reference import conv_transpose
+from ..torchconv.compute import torch_conv_transpose
+from .plan import KerasLayer, Translation
+
+__all__ = ["Proof", "keras_kernel_to_torch", "prove", "torch_weight_to_keras"]
+
+
+def keras_kernel_to_torch(kernel: np.ndarray) -> np.ndarray:
+    """``(k..., out, in)`` -> ``(in, out, k...)`` (no flip)."""
+    n = kernel.ndim - 2
+    return np.ascontiguousarray(kernel.transpose(n + 1, n, *range(n)))
+
+
+def _torch_to_keras_layout(weight: np.ndarray) -> np.ndarray:
+    n = weight.ndim - 2
+    return np.ascontiguousarray(weight.transpose(*range(2, n + 2), 1, 0))
+
+
+def torch_weight_to_keras(tr: Translation, weight: np.ndarray) -> np.ndarray:
+    """torch ``weight`` -> the Keras kernel of ``tr.keras``: block-diagonal for groups,
+    zero-expanded where dilation is re-expressed, zero taps appended, then Keras layout."""
+    spec = tr.torch
+    w = np.asarray(weight)
+    if tr.block_diagonal:
+        g, cin, cout = spec.groups, spec.in_channels // spec.groups, spec.out_channels // spec.groups
+        full = np.zeros((spec.in_channels, spec.out_channels, *w.shape[2:]), dtype=w.dtype)
+        for i in range(g):
+            full[i * cin:(i + 1) * cin, i * cout:(i + 1) * cout] = w[i * cin:(i + 1) * cin]
+        w = full
+    for axis, (dil, d) in enumerate(zip(tr.dilate, spec.dilation)):
+        if dil:
+            k = w.shape[2 + axis]
+            out = np.zeros(w.shape[:2 + axis] + ((k - 1) * d + 1,) + w.shape[3 + axis:], w.dtype)
+            idx = [slice(None)] * w.ndim
+            idx[2 + axis] = slice(None, None, d)
+            out[tuple(idx)] = w
+            w = out
+    if any(tr.taps_after):
+        w = np.pad(w, [(0, 0), (0, 0)] + [(0, t) for t in tr.taps_after])
+    return _torch_to_keras_layout(w)
+
+
+def _crop(y: np.ndarray, crop: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Remove ``(begin, end)`` rows per spatial axis of a channels-first array."""
+    idx = [slice(None), slice(None)] + [slice(b, y.shape[2 + i] - e) for i, (b, e) in enumerate(crop)]
+    return y[tuple(idx)]
+
+
+def _activate(name: str, y_cf: np.ndarray, data_format: str = "channels_last") -> np.ndarray:
+    """The activation in the Keras layer's layout (axis -1 of it), returned channels-first."""
+    if data_format == "channels_first":
+        return apply_activation(name, y_cf)
+    y_cl = np.moveaxis(y_cf, 1, -1)
+    return np.moveaxis(apply_activation(name, y_cl), -1, 1)
+
+
+def keras_forward(layer: KerasLayer, crop: tuple[tuple[int, int], ...], x_cf: np.ndarray,
+                  kernel: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """Keras ``layer`` then ``CroppingND(crop)``, on a channels-first array (Keras's rules)."""
+    axes = [c.onnx() for c in layer.crops()]
+    op = onnx_output_padding(axes) or [0] * layer.rank
+    y = conv_transpose(x_cf, keras_kernel_to_torch(kernel), bias if layer.use_bias else None,
+                       strides=layer.strides, dilations=layer.dilation_rate, pads=onnx_pads(axes),
+                       output_padding=op)
+    return _activate(layer.activation, _crop(y, crop), layer.data_format)
+
+
+def torch_forward(tr: Translation, crop: tuple[tuple[int, int], ...], x_cf: np.ndarray,
+                  weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """torch module ``tr.torch`` then the slice ``crop`` and the activation (torch's rules)."""
+    y = torch_conv_transpose(tr.torch, x_cf, weight, bias if tr.torch.bias else None)
+    return _activate(tr.keras.activation, _crop(y, crop), tr.keras.data_format)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """Both sides on one input: shapes and max abs difference (float64)."""
+
+    input_shape: tuple[int, ...]
+    source_shape: tuple[int, ...]
+    target_shape: tuple[int, ...]
+    max_abs_error: float
+
+    @property
+    def exact(self) -> bool:
+        """Same shape and equal to float64 rounding (<= 1e-9 relative to the output scale)."""
+        return self.source_shape == self.target_shape and self.max_abs_error <= 1e-9
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields."""
+        return {"input_shape": list(self.input_shape), "source_shape": list(self.source_shape),
+                "target_shape": list(self.target_shape), "max_abs_error": self.max_abs_error,
+                "exact": self.exact}
+
+
+def prove(tr: Translation, source_weights: tuple[np.ndarray, np.ndarray | None] | None = None,
+          spatial: tuple[int, ...] | None = None, seed: int = 0) -> Proof:
+    """Run source and target on one seeded float64 input (channels-first ``(2, C, 5, 6, 7...)``).
+
+    ``source_weights``: the source's own ``(kernel, bias)`` (Keras) or
+    ``(weight, bias)`` (torch); seeded random when None.
+    """
+    rng = np.random.default_rng(seed)
+    spec = tr.torch
+    n = spec.rank
+    spatial = spatial or tuple(5 + i for i in range(n))
+    x = rng.standard_normal((2, spec.in_channels, *spatial))
+    if tr.source == "keras":
+        if source_weights is None:
+            kernel = rng.standard_normal((*tr.keras.kernel_size, spec.out_channels,
+                                          spec.in_channels))
+            bias = rng.standard_normal(spec.out_channels) if spec.bias else None
+        else:
+            kernel, bias = (np.asarray(a, np.float64) if a is not None else None
+                            for a in source_weights)
+        src = keras_forward(tr.keras, ((0, 0),) * n, x, kernel, bias)
+        tgt = torch_forward(tr, tr.crop, x, keras_kernel_to_torch(kernel), bias)
+    else:
+        if source_weights is None:
+            weight = rng.standard_normal(spec.weight_shape())
+            bias = rng.standard_normal(spec.out_channels) if spec.bias else None
+        else:
+            weight, bias = (np.asarray(a, np.float64) if a is not None else None
+                            for a in source_weights)
+        src = torch_forward(tr, ((0, 0),) * n, x, weight, bias)
+        tgt = keras_forward(tr.keras, tr.crop, x, torch_weight_to_keras(tr, weight), bias)
+    err = float(np.abs(src - tgt).max()) if src.shape == tgt.shape and src.size else (
+        0.0 if src.shape == tgt.shape else float("inf"))
+    return Proof(tuple(x.shape), tuple(src.shape), tuple(tgt.shape), err)

@@ -40,12 +40,12 @@ from .diagnose import compare, diagnose, shape_message, value_message
 from .inputs import (check_sizes, default_input_shape, input_channels, validation_input,
                      validation_weights)
 from .model import model_input_shape, open_model, weights_from_model
-from .runtime import model_io, resolve_providers, session
+from .runtime import model_input, resolve_providers
 from .tolerance import Tolerance, default_tolerance, resolve_tolerance
 
 __all__ = ["ValidationResult", "Tolerance", "default_tolerance", "default_input_shape",
            "validation_weights", "resolve_providers", "weights_from_model", "validate_spec",
-           "validate_model"]
+           "validate_model", "validate_runtimes"]
 
 
 @dataclass
@@ -75,6 +75,8 @@ class ValidationResult:
     hints: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    runtime: str = "onnxruntime"
+    runtime_version: str = ""
 
     @property
     def status(self) -> str:
@@ -99,15 +101,40 @@ def _require_spec(spec: Any) -> None:
 
 def _export(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | None,
             input_shape: Sequence[int | None] | None, opset: int | None,
-            notes: list[str]) -> Any:
+            notes: list[str], form: str | None) -> Any:
     from ..exporter import DEFAULT_OPSET, export_spec
 
     dtype = None
     if spec.dtype not in ("float32", "float16"):
         dtype = "float32"
         notes.append(f"onnxruntime cannot run {spec.dtype}; validated the float32 export")
+    extra = {} if form is None else {"form": form}
     return export_spec(spec, kernel, bias, input_shape=input_shape,
-                       opset=DEFAULT_OPSET if opset is None else opset, dtype=dtype)
+                       opset=DEFAULT_OPSET if opset is None else opset, dtype=dtype, **extra)
+
+
+RuntimeArg = Any  # a runtime name (see convt_tools.runtimes.RUNTIMES) or a Runtime adapter
+
+
+def _adapters(runtimes: Sequence[RuntimeArg] | RuntimeArg | None,
+              providers: Sequence[str] | str | None) -> list[Any]:
+    """Runtime adapters, each imported (RuntimeUnavailable names the pip extra)."""
+    from ..runtimes import Runtime, parse_runtime_names, require_runtimes
+
+    if runtimes is None:
+        runtimes = ["onnxruntime"]
+    elif isinstance(runtimes, (str, Runtime)):
+        runtimes = [runtimes] if isinstance(runtimes, Runtime) else runtimes.split(",")
+    given = [r for r in runtimes if isinstance(r, Runtime)]
+    names = parse_runtime_names([r for r in runtimes if not isinstance(r, Runtime)]) \
+        if len(given) < len(runtimes) else []
+    if given and providers is not None:
+        raise ConvtError("providers: give them to the onnxruntime adapter itself when passing "
+                         "Runtime objects.", field="providers")
+    adapters = require_runtimes(names, providers) if names else []
+    for rt in given:
+        rt.module()
+    return given + adapters
 
 
 def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None,
@@ -117,18 +144,35 @@ def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None
                   providers: Sequence[str] | str | None = None, opset: int | None = None,
                   model: Any = None, name: str | None = None,
                   weights_note: str | None = None,
-                  input_source: str | None = None) -> ValidationResult:
-    """Export ``spec`` (or take ``model``), run it in onnxruntime and compare with the reference.
+                  input_source: str | None = None, runtime: RuntimeArg = None,
+                  form: str | None = None) -> ValidationResult:
+    """Export ``spec`` (or take ``model``), run it on one runtime and compare with the reference.
 
     ``x`` (Keras layout) or a seeded standard-normal input of ``input_shape``
     (else ``spec.input_shape``, else a small default; unknown dims filled by
     :func:`default_input_shape`). Without ``kernel`` the weights are seeded
     random (:func:`validation_weights`). ``input_source`` says where
-    ``input_shape`` came from, for the report. Returns a
-    :class:`ValidationResult`; bad arguments raise :class:`ConvtError`.
+    ``input_shape`` came from, for the report. ``runtime``: a name from
+    :data:`convt_tools.runtimes.RUNTIMES` (default ``onnxruntime``, on
+    ``providers``) or an adapter; ``form`` the export form (``portable``
+    default, ``compact``). Returns a :class:`ValidationResult`; bad arguments
+    raise :class:`ConvtError` (:class:`~convt_tools.runtimes.RuntimeUnavailable`
+    when the runtime is not installed).
     """
+    return _spec_results(spec, _adapters(runtime, providers), kernel=kernel, bias=bias, x=x,
+                         input_shape=input_shape, seed=seed, rtol=rtol, atol=atol, opset=opset,
+                         model=model, name=name, weights_note=weights_note,
+                         input_source=input_source, form=form)[0]
+
+
+def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
+                  kernel: np.ndarray | None, bias: np.ndarray | None, x: np.ndarray | None,
+                  input_shape: Sequence[int | None] | None, seed: int, rtol: float | None,
+                  atol: float | None, opset: int | None, model: Any, name: str | None,
+                  weights_note: str | None, input_source: str | None,
+                  form: str | None) -> list[ValidationResult]:
+    """One result per adapter: the export (or ``model``) and the reference are made once."""
     _require_spec(spec)
-    prov = resolve_providers(providers)
     notes: list[str] = []
     x = None if x is None else np.asarray(x)
     in_ch = input_channels(spec, kernel, x, input_shape)
@@ -154,11 +198,11 @@ def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None
 
     kernel, bias = check_weights(spec, kernel, bias, in_ch)
     if model is None:
-        model = _export(spec, kernel, bias, input_shape if x is None else x.shape, opset, notes)
+        model = _export(spec, kernel, bias, input_shape if x is None else x.shape, opset, notes,
+                        form)
     else:
         model = open_model(model)
-    sess = session(model, prov)
-    in_name, dtype = model_io(sess)
+    in_name, dtype = model_input(model)
     if x is None:
         x = validation_input(shape, seed)
     x = x.astype(dtype)
@@ -167,15 +211,29 @@ def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None
     pre, ref = _reference(spec, x, k_ref, b_ref, dtype)
     tol = resolve_tolerance(dtype, x, k_ref, b_ref, float(np.abs(pre).max()) if pre.size else 0.0,
                             rtol, atol)
-    result = ValidationResult(
-        name=name or spec.name or "layer", passed=False, input_shape=tuple(shape),
-        input_source=source, reference_shape=tuple(ref.shape), model_shape=None,
-        dtype=dtype.name, tolerance=tol, weights_source=weights_note or "given",
-        providers=list(sess.get_providers()), notes=notes)
+    results = []
+    for rt in adapters:
+        result = ValidationResult(
+            name=name or spec.name or "layer", passed=False, input_shape=tuple(shape),
+            input_source=source, reference_shape=tuple(ref.shape), model_shape=None,
+            dtype=dtype.name, tolerance=tol, weights_source=weights_note or "given",
+            providers=[], notes=list(notes), runtime=rt.name, runtime_version=rt.version())
+        results.append(_run_and_judge(result, rt, model, in_name, spec, x, k_ref, b_ref, ref))
+    return results
+
+
+def _run_and_judge(result: ValidationResult, rt: Any, model: Any, in_name: str,
+                   spec: Conv2DTransposeSpec, x: np.ndarray, k_ref: np.ndarray,
+                   b_ref: np.ndarray | None, ref: np.ndarray) -> ValidationResult:
+    """Run ``model`` on ``rt``; a refusal is an ERROR result with the runtime's reason."""
+    from ..runtimes import RuntimeRefused
+
     try:
-        got = np.asarray(sess.run(None, {in_name: x})[0])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        result.error = f"onnxruntime failed: {str(exc).splitlines()[0][:300]}"
+        loaded = rt.load(model)
+        result.providers = list(getattr(loaded, "providers", []))
+        got = loaded.run({in_name: x})[0]
+    except RuntimeRefused as exc:
+        result.error = exc.reason
         result.message = result.error
         return result
     return _judge(result, spec, x.astype(np.float64), k_ref, b_ref, got, ref)
@@ -223,13 +281,47 @@ def validate_model(model_or_path: Any, spec: Conv2DTransposeSpec, *,
                    x: np.ndarray | None = None, input_shape: Sequence[int | None] | None = None,
                    seed: int = 0, rtol: float | None = None, atol: float | None = None,
                    providers: Sequence[str] | str | None = None,
-                   name: str | None = None) -> ValidationResult:
-    """Validate an existing model against ``spec``.
+                   name: str | None = None, runtime: RuntimeArg = None) -> ValidationResult:
+    """Validate an existing model against ``spec`` on one runtime (default onnxruntime).
 
     Weights: ``kernel``/``bias`` when given (Keras layout; the only way to
     catch a wrong ``W``/``B`` in the model), else read back from the model by
     :func:`weights_from_model`.
     """
+    return _model_results(model_or_path, spec, _adapters(runtime, providers), kernel=kernel,
+                          bias=bias, x=x, input_shape=input_shape, seed=seed, rtol=rtol,
+                          atol=atol, name=name)[0]
+
+
+def validate_runtimes(spec: Conv2DTransposeSpec, runtimes: Sequence[RuntimeArg] | str, *,
+                      model: Any = None, kernel: np.ndarray | None = None,
+                      bias: np.ndarray | None = None, x: np.ndarray | None = None,
+                      input_shape: Sequence[int | None] | None = None, seed: int = 0,
+                      rtol: float | None = None, atol: float | None = None,
+                      providers: Sequence[str] | str | None = None, opset: int | None = None,
+                      name: str | None = None, weights_note: str | None = None,
+                      form: str | None = None) -> list[ValidationResult]:
+    """:func:`validate_spec` (or, with ``model``, :func:`validate_model`) on each runtime.
+
+    One :class:`ValidationResult` per runtime, in the order given; the export
+    (or the model), the input, the reference and the tolerance are the same
+    for all of them. A runtime that is not installed raises
+    :class:`~convt_tools.runtimes.RuntimeUnavailable` before anything runs.
+    """
+    adapters = _adapters(runtimes, providers)
+    if model is not None:
+        return _model_results(model, spec, adapters, kernel=kernel, bias=bias, x=x,
+                              input_shape=input_shape, seed=seed, rtol=rtol, atol=atol,
+                              name=name)
+    return _spec_results(spec, adapters, kernel=kernel, bias=bias, x=x, input_shape=input_shape,
+                         seed=seed, rtol=rtol, atol=atol, opset=opset, model=None, name=name,
+                         weights_note=weights_note, input_source=None, form=form)
+
+
+def _model_results(model_or_path: Any, spec: Conv2DTransposeSpec, adapters: list[Any], *,
+                   kernel: np.ndarray | None, bias: np.ndarray | None, x: np.ndarray | None,
+                   input_shape: Sequence[int | None] | None, seed: int, rtol: float | None,
+                   atol: float | None, name: str | None) -> list[ValidationResult]:
     _require_spec(spec)
     model = open_model(model_or_path)
     note = "given"
@@ -247,18 +339,20 @@ def validate_model(model_or_path: Any, spec: Conv2DTransposeSpec, *,
         input_shape = model_input_shape(model, spec)
         source = "the model's static input dims" if static and any(
             d is not None for d in static) else None
-    result = validate_spec(spec, kernel=kernel, bias=bias, x=x, input_shape=input_shape,
-                           seed=seed, rtol=rtol, atol=atol, providers=providers, model=model,
-                           name=name, weights_note=note, input_source=source)
+    results = _spec_results(spec, adapters, kernel=kernel, bias=bias, x=x,
+                            input_shape=input_shape, seed=seed, rtol=rtol, atol=atol, opset=None,
+                            model=model, name=name, weights_note=note, input_source=source,
+                            form=None)
     config_ch = None if spec.input_shape is None else spec.input_shape[spec.channels_axis]
-    model_ch = result.input_shape[spec.channels_axis]
-    if result.passed and config_ch is not None and config_ch != model_ch:
-        result.passed = False
-        result.message = (f"the config's build_config input has {config_ch} channels but the "
-                          f"model takes {model_ch}: the model is not this layer")
-    if missing_bias and result.passed:
-        result.passed = False
-        result.message = ("the config has use_bias=True but the model's ConvTranspose has no "
-                          "B input, so the model cannot reproduce the layer's bias; give "
-                          "--weights to compare against the real bias, or fix the config")
-    return result
+    for result in results:
+        model_ch = result.input_shape[spec.channels_axis]
+        if result.passed and config_ch is not None and config_ch != model_ch:
+            result.passed = False
+            result.message = (f"the config's build_config input has {config_ch} channels but "
+                              f"the model takes {model_ch}: the model is not this layer")
+        if missing_bias and result.passed:
+            result.passed = False
+            result.message = ("the config has use_bias=True but the model's ConvTranspose has "
+                              "no B input, so the model cannot reproduce the layer's bias; give "
+                              "--weights to compare against the real bias, or fix the config")
+    return results

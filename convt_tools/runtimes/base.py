@@ -1,0 +1,170 @@
+"""The one interface every runtime adapter implements.
+
+An adapter (:class:`Runtime`) knows one inference engine: its name on the
+command line, the pip extra that installs it, its version, and how to load an
+ONNX model into a :class:`LoadedModel` whose :meth:`~LoadedModel.run` maps
+named NumPy inputs to the list of NumPy outputs (graph output order).
+
+Two failures are kept apart, because they mean different things to a user:
+
+- :class:`RuntimeUnavailable` (a :class:`ConvtError`, exit 2 on the CLI):
+  the engine is not installed or cannot be imported; the message names the
+  pip extra, e.g. ``pip install "convt-tools[openvino]"``.
+- :class:`RuntimeRefused`: the engine is there but refuses this model (load
+  or run raised). ``reason`` is the engine's own first line, prefixed with
+  the runtime's name; validation reports it as a failure (exit 1).
+
+Engines are imported on first use only, so the base install (onnx,
+onnxruntime, numpy, click) never needs the optional ones.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import tempfile
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ConvtError
+
+__all__ = ["LoadedModel", "Runtime", "RuntimeRefused", "RuntimeUnavailable", "first_line",
+           "model_bytes", "temporary_model_file"]
+
+
+class RuntimeUnavailable(ConvtError):
+    """The runtime is not installed (or does not import); the message names the pip extra."""
+
+    def __init__(self, runtime: str, why: str, extra: str | None) -> None:
+        install = (f'pip install "convt-tools[{extra}]"' if extra
+                   else 'pip install "convt-tools"')
+        super().__init__(f"runtime: {runtime!r} is not available ({why}); install it with "
+                         f"{install}.", field="runtime")
+        self.runtime = runtime
+        self.extra = extra
+
+
+class RuntimeRefused(Exception):
+    """The runtime is installed but refuses the model; ``reason`` is one line."""
+
+    def __init__(self, runtime: str, stage: str, exc: BaseException | str) -> None:
+        text = exc if isinstance(exc, str) else first_line(exc)
+        self.runtime = runtime
+        self.stage = stage
+        self.reason = f"{runtime} refused the model at {stage}: {text}"
+        super().__init__(self.reason)
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of ``exc``'s message (its type name when it has none)."""
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if line:
+            return line[:limit]
+    return type(exc).__name__
+
+
+def model_bytes(model: Any) -> bytes:
+    """Serialised bytes of a ``ModelProto``, or the contents of a model path."""
+    if isinstance(model, (str, os.PathLike)):
+        with open(model, "rb") as fh:
+            return fh.read()
+    return model.SerializeToString()
+
+
+class temporary_model_file:  # noqa: N801 (a context manager used like a function)
+    """``with temporary_model_file(model) as path``: the model written to a private temp file.
+
+    For engines that only read paths (tract, OpenVINO). The folder is removed
+    on exit. A path is used as is.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> str:
+        if isinstance(self._model, (str, os.PathLike)):
+            return os.fspath(self._model)
+        self._dir = tempfile.TemporaryDirectory(prefix="convt-rt-")
+        path = os.path.join(self._dir.name, "model.onnx")
+        with open(path, "wb") as fh:
+            fh.write(model_bytes(self._model))
+        return path
+
+    def __exit__(self, *exc: object) -> None:
+        if self._dir is not None:
+            self._dir.cleanup()
+
+
+class LoadedModel(abc.ABC):
+    """A model loaded into one runtime, ready to run."""
+
+    runtime: str
+
+    @abc.abstractmethod
+    def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
+        """The engine's own call; may raise anything (wrapped by :meth:`run`)."""
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """Outputs (graph order) as NumPy arrays; an engine failure is :class:`RuntimeRefused`."""
+        try:
+            outputs = self._run(inputs)
+            return [np.asarray(o) for o in outputs]
+        except RuntimeRefused:
+            raise
+        except Exception as exc:  # every engine raises its own types
+            raise RuntimeRefused(self.runtime, "run", exc) from None
+
+
+class Runtime(abc.ABC):
+    """One inference engine behind the common interface.
+
+    ``name`` is the command-line name (``--runtime``/``--engine``), ``extra``
+    the pip extra that installs it (``None``: part of the base install).
+    """
+
+    name: ClassVar[str]
+    extra: ClassVar[str | None]
+    packages: ClassVar[tuple[str, ...]]
+
+    @abc.abstractmethod
+    def _import(self) -> Any:
+        """Import the engine's modules (raises ImportError/OSError when missing)."""
+
+    @abc.abstractmethod
+    def _version(self, module: Any) -> str:
+        """The engine's version string."""
+
+    @abc.abstractmethod
+    def _load(self, module: Any, model: Any) -> LoadedModel:
+        """Load ``model`` (ModelProto or path); may raise anything (wrapped by :meth:`load`)."""
+
+    def module(self) -> Any:
+        """The imported engine; :class:`RuntimeUnavailable` naming the pip extra when missing."""
+        try:
+            return self._import()
+        except RuntimeUnavailable:
+            raise
+        except Exception as exc:  # ImportError, OSError (missing shared library), ...
+            raise RuntimeUnavailable(self.name, f"{', '.join(self.packages)}: "
+                                     f"{first_line(exc, 160)}", self.extra) from None
+
+    def version(self) -> str:
+        """``"<name> <version>"`` of the installed engine (raises RuntimeUnavailable)."""
+        return f"{self.name} {self._version(self.module())}"
+
+    def load(self, model: Any) -> LoadedModel:
+        """``model`` loaded into the engine; :class:`RuntimeRefused` when it refuses."""
+        module = self.module()
+        try:
+            return self._load(module, model)
+        except (RuntimeRefused, ConvtError):  # ConvtError: a bad option (e.g. providers)
+            raise
+        except Exception as exc:
+            raise RuntimeRefused(self.name, "load", exc) from None
+
+    def run(self, model: Any, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """Load then run once (convenience)."""
+        return self.load(model).run(inputs)

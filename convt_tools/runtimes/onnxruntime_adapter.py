@@ -1,0 +1,54 @@
+"""onnxruntime, on exactly the execution providers asked for (default CPU).
+
+A provider that is listed but does not initialise is a :class:`ConvtError`
+(never a silent fallback to CPU): see :mod:`convt_tools.validate.runtime`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .base import LoadedModel, Runtime
+
+
+class _Session(LoadedModel):
+    runtime = "onnxruntime"
+
+    def __init__(self, sess: Any) -> None:
+        self.session = sess
+        self.providers = list(sess.get_providers())
+
+    def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
+        return self.session.run(None, dict(inputs))
+
+
+class OnnxruntimeRuntime(Runtime):
+    """``onnxruntime`` (base install). ``providers``: names or short forms (``CUDA,CPU``)."""
+
+    name = "onnxruntime"
+    extra = None
+    packages = ("onnxruntime",)
+
+    def __init__(self, providers: Sequence[str] | str | None = None) -> None:
+        self._providers = providers
+
+    def _import(self) -> Any:
+        import onnxruntime
+
+        return onnxruntime
+
+    def _version(self, module: Any) -> str:
+        return str(module.__version__)
+
+    def providers(self) -> list[str]:
+        """The resolved provider list (ConvtError for one this onnxruntime lacks)."""
+        from ..validate.runtime import resolve_providers
+
+        return resolve_providers(self._providers)
+
+    def _load(self, module: Any, model: Any) -> LoadedModel:
+        from ..validate.runtime import session
+
+        return _Session(session(model, self.providers()))

@@ -1,0 +1,51 @@
+"""OpenVINO (``pip install "convt-tools[openvino]"``), CPU device.
+
+The ONNX model is read by OpenVINO's ONNX frontend (``Core.read_model``)
+and compiled for ``CPU`` with f32 inference precision (OpenVINO may otherwise
+pick bf16/f16 on CPUs that have them, which is not what is being validated).
+Symbolic input dims stay dynamic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .base import LoadedModel, Runtime, temporary_model_file
+
+
+class _Compiled(LoadedModel):
+    runtime = "openvino"
+
+    def __init__(self, compiled: Any) -> None:
+        self.compiled = compiled
+        self.names = [p.get_any_name() for p in compiled.inputs]
+
+    def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
+        request = self.compiled.create_infer_request()
+        result = request.infer({name: np.ascontiguousarray(inputs[name]) for name in self.names})
+        return [np.array(result[out]) for out in self.compiled.outputs]
+
+
+class OpenvinoRuntime(Runtime):
+    """``openvino``: OpenVINO's ONNX frontend on the CPU device."""
+
+    name = "openvino"
+    extra = "openvino"
+    packages = ("openvino",)
+
+    def _import(self) -> Any:
+        import openvino
+
+        return openvino
+
+    def _version(self, module: Any) -> str:
+        return str(module.get_version()).split("-")[0]
+
+    def _load(self, module: Any, model: Any) -> LoadedModel:
+        core = module.Core()
+        with temporary_model_file(model) as path:
+            ov_model = core.read_model(path)
+        config = {"INFERENCE_PRECISION_HINT": "f32"}
+        return _Compiled(core.compile_model(ov_model, "CPU", config))

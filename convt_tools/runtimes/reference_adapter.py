@@ -1,0 +1,48 @@
+"""``onnx.reference.ReferenceEvaluator``: the ONNX spec's own Python evaluator.
+
+Slow (about 2000x onnxruntime on a ConvTranspose) and, in onnx 1.23, wrong
+or crashing for ``group > 1``; useful as an independent reading of the
+standard on small models. Part of the base install (onnx).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .base import LoadedModel, Runtime
+
+
+class _Evaluator(LoadedModel):
+    runtime = "onnx-reference"
+
+    def __init__(self, evaluator: Any) -> None:
+        self.evaluator = evaluator
+
+    def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
+        return self.evaluator.run(None, dict(inputs))
+
+
+class OnnxReferenceRuntime(Runtime):
+    """``onnx-reference``: ``onnx.reference.ReferenceEvaluator`` (base install)."""
+
+    name = "onnx-reference"
+    extra = None
+    packages = ("onnx",)
+
+    def _import(self) -> Any:
+        import onnx
+        import onnx.reference
+
+        return onnx
+
+    def _version(self, module: Any) -> str:
+        return str(module.__version__)
+
+    def _load(self, module: Any, model: Any) -> LoadedModel:
+        from onnx.reference import ReferenceEvaluator
+
+        if not isinstance(model, module.ModelProto):
+            model = module.load_model(model)
+        return _Evaluator(ReferenceEvaluator(model))

@@ -1,0 +1,102 @@
+"""PyTorch through onnx2torch (``pip install "convt-tools[torch]"``), CPU.
+
+``onnx2torch.convert(model)`` turns the ONNX graph into a ``torch.fx``
+module, run under ``torch.inference_mode()``. onnx2torch 1.5 refuses
+``ConvTranspose`` nodes with asymmetric pads, which convt's portable export
+form avoids (symmetric pads plus a constant ``Slice``).
+
+onnx2torch imports ``torchvision`` at import time, but only uses it for the
+``NonMaxSuppression`` and ``RoiAlign`` converters. When torchvision is not
+installed (or does not import: a build for another torch), a stand-in module
+is registered whose ``ops`` functions raise a clear error, so every other
+operator converts; models with those two operators are refused with that
+reason.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .base import LoadedModel, Runtime
+
+_NO_TORCHVISION = ("torchvision is not installed (onnx2torch needs it only for "
+                   "NonMaxSuppression and RoiAlign)")
+
+
+def _torchvision_stand_in() -> None:
+    """Register a ``torchvision`` stand-in unless the real one imports."""
+    if "torchvision" in sys.modules and not getattr(sys.modules["torchvision"],
+                                                    "_convt_stand_in", False):
+        return
+    try:
+        import torchvision  # noqa: F401
+        return
+    except Exception:  # ImportError, or RuntimeError from a torchvision built for another torch
+        for name in [n for n in sys.modules if n == "torchvision" or
+                     n.startswith("torchvision.")]:
+            del sys.modules[name]
+
+    def missing(*args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(_NO_TORCHVISION)
+
+    root = types.ModuleType("torchvision")
+    ops = types.ModuleType("torchvision.ops")
+    for fn in ("nms", "batched_nms", "box_convert", "roi_align"):
+        setattr(ops, fn, missing)
+    root.ops = ops  # type: ignore[attr-defined]
+    root._convt_stand_in = True  # type: ignore[attr-defined]
+    sys.modules["torchvision"] = root
+    sys.modules["torchvision.ops"] = ops
+
+
+class _Module(LoadedModel):
+    runtime = "torch"
+
+    def __init__(self, torch: Any, module: Any, names: list[str]) -> None:
+        self.torch = torch
+        self.module = module
+        self.names = names
+
+    def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
+        torch = self.torch
+        args = [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in self.names]
+        with torch.inference_mode():
+            out = self.module(*args)
+        outs = out if isinstance(out, (tuple, list)) else [out]
+        return [o.detach().cpu().numpy() for o in outs]
+
+
+class TorchRuntime(Runtime):
+    """``torch``: onnx2torch's conversion, run by PyTorch on the CPU."""
+
+    name = "torch"
+    extra = "torch"
+    packages = ("torch", "onnx2torch")
+
+    def _import(self) -> Any:
+        import torch
+
+        _torchvision_stand_in()
+        import onnx2torch
+
+        return types.SimpleNamespace(torch=torch, onnx2torch=onnx2torch)
+
+    def _version(self, module: Any) -> str:
+        from importlib.metadata import version
+
+        return f"{module.torch.__version__} (onnx2torch {version('onnx2torch')})"
+
+    def _load(self, module: Any, model: Any) -> LoadedModel:
+        import onnx
+
+        if not isinstance(model, onnx.ModelProto):
+            model = onnx.load_model(model)
+        names = [i.name for i in model.graph.input
+                 if i.name not in {t.name for t in model.graph.initializer}]
+        converted = module.onnx2torch.convert(model)
+        converted.eval()
+        return _Module(module.torch, converted, names)

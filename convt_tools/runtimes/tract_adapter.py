@@ -1,0 +1,89 @@
+"""tract (``pip install "convt-tools[tract]"``), Sonos's Rust inference engine.
+
+``tract.onnx().load(path)`` gives an inference model; it is typed and
+optimised (``into_model().into_runnable()``) with the model's own input
+facts, symbolic dims included. If tract cannot type the model with symbolic
+dims, the model is re-typed per concrete input shape at run time (cached),
+which is what tract's own CLI does with ``--set``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .base import LoadedModel, Runtime, RuntimeRefused, first_line, temporary_model_file
+
+_TRACT_DTYPES = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16",
+                 np.dtype(np.float64): "f64"}
+
+
+class _Runnable(LoadedModel):
+    runtime = "tract"
+
+    def __init__(self, tract: Any, path_bytes: bytes, names: list[str],
+                 runnable: Any | None, why: str) -> None:
+        self.tract = tract
+        self.model_bytes = path_bytes
+        self.names = names
+        self.runnable = runnable
+        self.why = why
+        self.by_shape: dict[tuple[Any, ...], Any] = {}
+
+    def _concrete(self, arrays: list[np.ndarray]) -> Any:
+        key = tuple((a.shape, a.dtype.str) for a in arrays)
+        if key not in self.by_shape:
+            with temporary_model_file(_Bytes(self.model_bytes)) as path:
+                model = self.tract.onnx().load(path)
+            for i, a in enumerate(arrays):
+                dt = _TRACT_DTYPES.get(a.dtype)
+                if dt is None:
+                    raise RuntimeRefused("tract", "run", f"no tract type for {a.dtype}")
+                model.set_input_fact(i, ",".join(str(d) for d in a.shape) + "," + dt)
+            self.by_shape[key] = model.into_model().into_runnable()
+        return self.by_shape[key]
+
+    def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
+        arrays = [np.ascontiguousarray(inputs[name]) for name in self.names]
+        runnable = self.runnable if self.runnable is not None else self._concrete(arrays)
+        return [t.to_numpy() for t in runnable.run(arrays)]
+
+
+class _Bytes:
+    """Serialised model bytes, writable by :func:`temporary_model_file`."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def SerializeToString(self) -> bytes:  # noqa: N802 (ModelProto's method name)
+        return self.data
+
+
+class TractRuntime(Runtime):
+    """``tract``: the tract Python bindings (``tract.onnx()``)."""
+
+    name = "tract"
+    extra = "tract"
+    packages = ("tract",)
+
+    def _import(self) -> Any:
+        import tract
+
+        return tract
+
+    def _version(self, module: Any) -> str:
+        return str(module.version())
+
+    def _load(self, module: Any, model: Any) -> LoadedModel:
+        from .base import model_bytes
+
+        data = model_bytes(model)
+        with temporary_model_file(_Bytes(data)) as path:
+            inference = module.onnx().load(path)
+        names = [inference.input_name(i) for i in range(inference.input_count())]
+        try:
+            runnable, why = inference.into_model().into_runnable(), ""
+        except Exception as exc:  # symbolic dims tract cannot type: concretise per run
+            runnable, why = None, first_line(exc)
+        return _Runnable(module, data, names, runnable, why)

@@ -1,21 +1,32 @@
-"""Export a Keras ``Conv2DTranspose`` as one portable ONNX ``ConvTranspose``.
+"""Export a Keras ``Conv2DTranspose`` as a portable ONNX ``ConvTranspose``.
 
 The graph (``channels_last``; ``channels_first`` drops both Transposes)::
 
-    input (N, H, W, C) -> Transpose(0, 3, 1, 2) -> ConvTranspose -> Transpose(0, 2, 3, 1)
-        -> activation (acting on the Keras layout, axis -1 as Keras) -> output
+    input (N, H, W, C) -> Transpose(0, 3, 1, 2) -> ConvTranspose [-> Slice]
+        -> Transpose(0, 2, 3, 1) -> activation (acting on the Keras layout,
+        axis -1 as Keras) -> output
 
-ConvTranspose attributes, all from :meth:`Conv2DTransposeSpec.crop_plan`::
+ConvTranspose attributes, all from :meth:`Conv2DTransposeSpec.crop_plan`
+through :mod:`convt_tools.geometry`, in one of two forms (:data:`FORMS`)::
 
     W = kernel.transpose(3, 2, 0, 1)          (C_in, filters, kh, kw); no flip
-    pads = [h.begin, w.begin, h.end, w.end]   explicit, never negative
-    output_padding = [h.extend, w.extend]     only when an axis extends
     strides, dilations, kernel_shape; B = bias when use_bias
+    output_padding = [h.extend, w.extend]     only when an axis extends
 
-ONNX output length ``s*(in-1) + op + K - pad_begin - pad_end`` then equals
-Keras's length for every input length, so symbolic H/W stay exact. No
-``auto_pad`` and no ``output_shape`` (both are handled inconsistently by
-runtimes; see REFERENCE.md).
+    portable (default; geometry.portable_split):
+      pads = [p_h, p_w, p_h, p_w], p = min(begin, end)   symmetric on every axis
+      then, only where an axis has an odd crop, ONE constant Slice on the NCHW
+      tensor: starts = begin - p, ends = -(end - p), axes = those axes
+    compact (crop.onnx()):
+      pads = [h.begin, w.begin, h.end, w.end]   one node, asymmetric on odd crops
+
+Both are exact for every input length (the Slice's constants do not depend on
+it), so symbolic H/W stay exact. The portable form exists because asymmetric
+pads are not read everywhere: onnxruntime's CUDA execution provider runs such
+a ConvTranspose on the CPU, onnx2torch refuses it, older TensorRT and OpenCV
+dnn do not support it. Layers whose crop is symmetric are one node in both
+forms. No ``auto_pad`` and no ``output_shape`` (both are handled
+inconsistently by runtimes; see REFERENCE.md).
 """
 
 from __future__ import annotations
@@ -30,22 +41,25 @@ from typing import Any, Sequence
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper  # noqa: F401 (onnx.numpy_helper)
 
 from . import __version__
 from .activations import ACTIVATIONS
 from .errors import ConvtError, fail
-from .geometry import onnx_output_padding, onnx_pads
+from .geometry import onnx_output_padding, onnx_pads, portable_slice, portable_split
 from .initializers import initialize_weights
 from .io import atomic_write, check_destination
 from .onnx_graph import GraphBuilder
 from .spec import Conv2DTransposeSpec, format_shape
 from .weights import check_weights
 
-__all__ = ["DEFAULT_OPSET", "EXTERNAL_DATA_THRESHOLD", "MIN_OPSET", "describe_model",
-           "export_spec", "max_opset", "save_model", "uses_external_data"]
+__all__ = ["DEFAULT_FORM", "DEFAULT_OPSET", "EXTERNAL_DATA_THRESHOLD", "FORMS", "MIN_OPSET",
+           "describe_model", "export_spec", "max_opset", "save_model", "uses_external_data"]
 
 DEFAULT_OPSET = 17
+# Export forms (module docstring): symmetric pads + constant Slice, or one node.
+FORMS = ("portable", "compact")
+DEFAULT_FORM = "portable"
 MIN_OPSET = 11
 # Tensor bytes above which save_model writes external data (protobuf's 2 GiB
 # limit, less room for the rest of the model). Tests may monkeypatch it.
@@ -66,6 +80,13 @@ def max_opset() -> int:
 
 
 # ---------------------------------------------------------------- argument checks
+
+def check_form(form: Any) -> str:
+    """``form`` if it is one of :data:`FORMS`, else a ConvtError naming them."""
+    if not isinstance(form, str) or form not in FORMS:
+        raise fail("form", form, f"expected one of {', '.join(FORMS)}")
+    return form
+
 
 def _check_opset(opset: Any) -> int:
     hi = max_opset()
@@ -183,9 +204,10 @@ def _out_names(spec: Conv2DTransposeSpec) -> tuple[str, ...]:
     return names[:-1] + (names[-1] + "_half",) if spec.activation == "glu" else names
 
 
-def _conv_attrs(spec: Conv2DTransposeSpec) -> dict[str, Any]:
-    """ConvTranspose attributes: pads/output_padding from the crop plan only."""
-    axes = [c.onnx() for c in spec.crop_plan()]
+def _conv_attrs(spec: Conv2DTransposeSpec, form: str) -> dict[str, Any]:
+    """ConvTranspose attributes: pads/output_padding from the crop plan only (in ``form``)."""
+    crops = spec.crop_plan()
+    axes = [portable_split(c).onnx() if form == "portable" else c.onnx() for c in crops]
     attrs: dict[str, Any] = {
         "kernel_shape": list(spec.kernel_size),
         "strides": list(spec.strides),
@@ -255,7 +277,8 @@ def _rename_output(nodes: list[onnx.NodeProto], old: str, new: str) -> None:
 
 def _build_graph(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | None,
                  dtype: np.dtype, opset: int, in_shape: tuple[int | None, ...],
-                 out_shape: tuple[int | None, ...], notes: list[str]) -> onnx.GraphProto:
+                 out_shape: tuple[int | None, ...], notes: list[str],
+                 form: str) -> onnx.GraphProto:
     """The graph of the module docstring; appends to ``notes`` what the reader should know."""
     g = GraphBuilder(opset, dtype)
     x = INPUT_NAME
@@ -265,7 +288,13 @@ def _build_graph(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray
     inputs = [x, g.const(kernel.transpose(3, 2, 0, 1), name="W")]
     if bias is not None:
         inputs.append(g.const(bias, name="B"))
-    y = g.op("ConvTranspose", *inputs, name="ConvTranspose", **_conv_attrs(spec))
+    y = g.op("ConvTranspose", *inputs, name="ConvTranspose", **_conv_attrs(spec, form))
+    cut = portable_slice([portable_split(c) for c in spec.crop_plan()], 2) \
+        if form == "portable" else None
+    if cut is not None:
+        starts, ends, axes = (g.const(v, dtype=np.int64, name=f"crop_{n}")
+                              for v, n in zip(cut, ("starts", "ends", "axes")))
+        y = g.op("Slice", y, starts, ends, axes, name="Crop")  # type: ignore[arg-type]
     if channels_last:
         y = g.op("Transpose", y, perm=[0, 2, 3, 1])
     result, act_notes = _apply_activation(spec, g, y)  # type: ignore[arg-type]
@@ -279,7 +308,7 @@ def _build_graph(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray
         initializer=g.initializers)
 
 
-def _metadata(spec: Conv2DTransposeSpec, notes: list[str]) -> dict[str, str]:
+def _metadata(spec: Conv2DTransposeSpec, notes: list[str], form: str) -> dict[str, str]:
     hc, wc = spec.crop_plan()
     plan = [{"axis": axis, "crop_begin": c.begin, "crop_end": c.end, "extend_end": c.extend}
             for axis, c in (("height", hc), ("width", wc))]
@@ -287,6 +316,7 @@ def _metadata(spec: Conv2DTransposeSpec, notes: list[str]) -> dict[str, str]:
         "convt.keras_config": json.dumps(spec.to_config(), sort_keys=True),
         "convt.crop_plan": json.dumps(plan),
         "convt.data_format": spec.data_format,
+        "convt.form": form,
         "convt.notes": json.dumps(notes),
     }
 
@@ -307,7 +337,8 @@ def uses_external_data(model: onnx.ModelProto) -> bool:
 def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None, *,
                 input_shape: Sequence[int | None] | None = None, in_channels: int | None = None,
                 opset: int = DEFAULT_OPSET, seed: int = 0, dtype: Any = None,
-                allow_unsupported_dtype: bool = False) -> onnx.ModelProto:
+                allow_unsupported_dtype: bool = False,
+                form: str = DEFAULT_FORM) -> onnx.ModelProto:
     """Build the ONNX model of ``spec`` (see the module docstring for the graph).
 
     Graph input ``"input"`` and output ``"output"`` are in the Keras layout.
@@ -321,8 +352,11 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
     drawn from the spec's initializers with ``seed``. The model dtype is
     ``dtype`` or ``spec.dtype``; float64 and bfloat16 need
     ``allow_unsupported_dtype`` (onnxruntime CPU cannot run them).
-    ``ir_version`` is the lowest that supports ``opset``.
+    ``ir_version`` is the lowest that supports ``opset``. ``form`` is
+    ``"portable"`` (symmetric pads plus a constant Slice where a crop is odd)
+    or ``"compact"`` (one ConvTranspose with asymmetric pads).
     """
+    form = check_form(form)
     opset = _check_opset(opset)
     np_dtype, notes = _resolve_dtype(spec, dtype, allow_unsupported_dtype, opset)
     shape_channels = None
@@ -344,13 +378,13 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
     _check_not_empty(spec, in_shape)
     out_shape = spec.activated_output_shape(in_shape)
     graph = _build_graph(spec, kernel, bias, np_dtype, opset, in_shape, out_shape,
-                         notes)
+                         notes, form)
     opsets = [helper.make_opsetid("", opset)]
     ir_version = min(helper.find_min_ir_version_for(opsets), onnx.IR_VERSION)
     model = helper.make_model(graph, opset_imports=opsets, ir_version=ir_version,
                               producer_name="convt-tools", producer_version=__version__,
                               doc_string=f"Keras Conv2DTranspose {spec.name or ''}".strip())
-    helper.set_model_props(model, _metadata(spec, spec.notes() + notes))
+    helper.set_model_props(model, _metadata(spec, spec.notes() + notes, form))
     if not uses_external_data(model):
         # Larger models cannot be serialised in memory; check those after saving.
         onnx.checker.check_model(model)
@@ -402,6 +436,12 @@ def describe_model(model: onnx.ModelProto) -> dict[str, Any]:
     props = {p.key: p.value for p in model.metadata_props}
     config = json.loads(props.get("convt.keras_config", "{}"))
     elem = model.graph.input[0].type.tensor_type.elem_type
+    crop = next((n for n in model.graph.node if n.op_type == "Slice" and n.name == "Crop"
+                 and n.input[0] == conv.output[0]), None)
+    consts = {t.name: t for t in model.graph.initializer} if crop is not None else {}
+    crop_slice = None if crop is None else {
+        key: [int(v) for v in onnx.numpy_helper.to_array(consts[name]).tolist()]
+        for key, name in zip(("starts", "ends", "axes"), crop.input[1:4])}
     return {
         "opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
         "ir_version": model.ir_version,
@@ -415,6 +455,8 @@ def describe_model(model: onnx.ModelProto) -> dict[str, Any]:
         "dilations": attrs.get("dilations"),
         "pads": attrs.get("pads"),
         "output_padding": attrs.get("output_padding"),
+        "form": props.get("convt.form"),
+        "crop_slice": crop_slice,
         "bias": len(conv.input) > 2,
         "activation": config.get("activation"),
         "crop_plan": json.loads(props.get("convt.crop_plan", "[]")),

@@ -64,9 +64,25 @@ order = spatial order): :func:`onnx_pads` gives ONNX ``pads``
 ``output_padding`` list, or ``None`` when every entry is 0 (the attribute is
 then omitted); :func:`padded_kernel_shape` the kernel shape after zero taps.
 
-Extension point: a "portable" split (symmetric ``pads = min(begin, end)`` plus
-a residual one-sided Slice, for consumers that refuse asymmetric pads) is a
-further concept of this module, built from an :class:`AxisCrop`.
+* :class:`PortableAxis` ``(pad, output_padding, slice_begin, slice_end)``:
+  the portable export form of an :class:`AxisCrop`, for consumers that
+  refuse asymmetric pads (onnxruntime's CUDA EP falls back to CPU, onnx2torch
+  refuses, older TensorRT / OpenCV dnn). :func:`portable_split` ``(crop)``::
+
+      pad = min(begin, end)            symmetric ConvTranspose pads
+      output_padding = extend          only where Keras extends
+      slice_begin = begin - pad        rows then cut at the start ...
+      slice_end   = end - pad          ... and at the end by ONE constant Slice
+
+  The node's length is ``L + extend - 2*pad``; the Slice keeps
+  ``[slice_begin, length - slice_end)``, i.e. Slice ``starts = slice_begin``,
+  ``ends = -slice_end`` (``INT64_MAX`` when 0): constants that do not depend on
+  ``in``, so symbolic lengths stay exact. The kept window is
+  ``(pad + slice_begin, L + extend - begin - end)`` = ``crop.window(L)``
+  (tested). For Keras crops ``end - begin`` is 0 or 1 (the odd extra at the
+  END), so ``slice_begin`` is 0 and a Slice exists only on odd-total axes.
+  :func:`portable_slice` gives the Slice's ``(starts, ends, axes)`` over the
+  axes that need it, or ``None`` (a single ConvTranspose).
 
 Validation: :func:`keras_output_length` and :func:`keras_crop` check their
 arguments as Keras does and raise :class:`~convt_tools.errors.ConvtError`
@@ -85,7 +101,7 @@ __all__ = [
     "PADDINGS", "AxisCrop", "OnnxAxis", "Window", "crop_for_axis", "effective_kernel",
     "explicit_window", "express", "keras_crop", "keras_output_length", "natural_length",
     "onnx_output_length", "onnx_spec_begin", "onnx_output_padding", "onnx_pads", "padded_kernel_shape",
-    "tf_split",
+    "PortableAxis", "portable_slice", "portable_split", "tf_split",
 ]
 
 PADDINGS = ("valid", "same")
@@ -265,3 +281,49 @@ def onnx_output_padding(axes: Sequence[OnnxAxis]) -> list[int] | None:
 def padded_kernel_shape(kernel: Sequence[int], axes: Sequence[OnnxAxis]) -> list[int]:
     """Spatial kernel shape after the zero taps: ``k + taps_before + taps_after``."""
     return [int(k) + a.taps_before + a.taps_after for k, a in zip(kernel, axes)]
+
+
+# ------------------------------------------------------------- portable form
+
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class PortableAxis:
+    """One axis in the portable form: symmetric pads, then a constant one-sided Slice."""
+
+    pad: int
+    output_padding: int
+    slice_begin: int
+    slice_end: int
+
+    def onnx(self) -> OnnxAxis:
+        """The ConvTranspose part: ``pads = (pad, pad)``, ``output_padding``, no taps."""
+        return OnnxAxis(self.pad, self.pad, self.output_padding, 0, 0)
+
+    @property
+    def sliced(self) -> bool:
+        """Whether the Slice cuts this axis."""
+        return bool(self.slice_begin or self.slice_end)
+
+
+def portable_split(crop: AxisCrop) -> PortableAxis:
+    """``pad = min(begin, end)``; the rest of the crop goes to the Slice (module doc)."""
+    pad = min(crop.begin, crop.end)
+    return PortableAxis(pad, crop.extend, crop.begin - pad, crop.end - pad)
+
+
+def portable_slice(axes: Sequence[PortableAxis], first_axis: int
+                   ) -> tuple[list[int], list[int], list[int]] | None:
+    """ONNX ``Slice`` ``(starts, ends, axes)`` over the sliced spatial axes, or ``None``.
+
+    Spatial axis ``i`` is tensor axis ``first_axis + i`` (2 for NC...).
+    ``ends = -slice_end`` (``INT64_MAX`` for no cut at the end): constants,
+    independent of the input length.
+    """
+    picked = [(i, a) for i, a in enumerate(axes) if a.sliced]
+    if not picked:
+        return None
+    return ([a.slice_begin for _, a in picked],
+            [-a.slice_end if a.slice_end else INT64_MAX for _, a in picked],
+            [first_axis + i for i, _ in picked])

@@ -55,7 +55,27 @@ def assert_portable(model, spec, kernel=None) -> None:
     assert "output_shape" not in attrs
     assert min(attrs["pads"]) >= 0
     hc, wc = spec.crop_plan()
-    assert list(attrs["pads"]) == [hc.begin, wc.begin, hc.end, wc.end]
+    inits = {t.name: t for t in model.graph.initializer}
+    pads = list(attrs["pads"])
+    slices = [n for n in model.graph.node if n.op_type == "Slice" and n.input[0] == conv.output[0]
+              and n.name == "Crop"]
+    if props.get("convt.form", "portable") == "compact":
+        assert pads == [hc.begin, wc.begin, hc.end, wc.end]
+        assert not slices
+    else:
+        # Portable: symmetric pads; whatever the crop plan cuts beyond them is one constant
+        # Slice right after the node, ends < 0 (independent of the input size).
+        assert pads[:2] == pads[2:], f"asymmetric pads {pads} in the portable form"
+        cut = {ax: (0, 0) for ax in (2, 3)}
+        if slices:
+            assert len(slices) == 1
+            starts, ends, axes = (numpy_helper.to_array(inits[n]).tolist()
+                                  for n in slices[0].input[1:4])
+            assert all(e < 0 for e in ends)
+            cut.update({a: (s, -e) for s, e, a in zip(starts, ends, axes)})
+        assert [pads[0] + cut[2][0], pads[1] + cut[3][0]] == [hc.begin, wc.begin]
+        assert [pads[2] + cut[2][1], pads[3] + cut[3][1]] == [hc.end, wc.end]
+        assert bool(slices) == ((hc.begin + hc.end) % 2 == 1 or (wc.begin + wc.end) % 2 == 1)
     if hc.extend or wc.extend:
         assert list(attrs["output_padding"]) == [hc.extend, wc.extend]
     else:
@@ -64,7 +84,6 @@ def assert_portable(model, spec, kernel=None) -> None:
     assert list(attrs["dilations"]) == list(spec.dilation_rate)
     assert list(attrs["kernel_shape"]) == list(spec.kernel_size)
     assert (len(conv.input) == 3) == spec.use_bias
-    inits = {t.name: t for t in model.graph.initializer}
     w = numpy_helper.to_array(inits[conv.input[1]])
     assert w.shape[1:] == (spec.filters, *spec.kernel_size)
     if kernel is not None:

@@ -63,7 +63,9 @@ def test_export_with_weights_runs_like_the_oracle(tmp_path):
     # REFERENCE.md, same with op: O = (in-1)*s + K%2 + op, L = (in-1)*s + K, total = L - O.
     # height k=3, s=2, op=1: total = 3 - 1 - 1 = 1 -> crop 0 at the start, 1 at the end;
     # width k=1, s=3, op=2: total = 1 - 1 - 2 = -2 -> extend 2.
-    assert "pads [0, 0, 1, 0]" in text
+    # Portable form (default): symmetric pads, the odd height crop as one constant Slice.
+    assert "pads [0, 0, 0, 0]" in text
+    assert "Slice (crop) starts [0], ends [-1], axes [2]" in text
     assert "output_padding [0, 2]" in text
     assert "activation selu" in text
     assert "note: kernel_regularizer only act during training" in text

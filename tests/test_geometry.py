@@ -61,7 +61,7 @@ def test_repair_expression_of_keras_window_is_the_spec_crop_plan(layer: tuple) -
         assert plan_axis(window, natural, s, d) == crop.onnx()
         assert crop.onnx().taps_before == crop.onnx().taps_after == 0
         expressed.append(crop.onnx())
-    attrs = _conv_attrs(spec)
+    attrs = _conv_attrs(spec, "compact")  # the one-node form; portable: test_portable_form.py
     assert attrs["pads"] == G.onnx_pads(expressed)
     assert attrs.get("output_padding") == G.onnx_output_padding(expressed)
     pads, output_padding = _keras_pads(spec)

@@ -62,6 +62,13 @@ def _human(info: dict[str, Any]) -> list[str]:
         f"{_fmt_dims(info['strides'])}, dilations {_fmt_dims(info['dilations'])}, "
         f"pads {info['pads']} (h_begin, w_begin, h_end, w_end), output_padding "
         f"{op if op else 'none'}, bias {'yes' if info['bias'] else 'no'}",
+        *([f"Slice (crop) starts {cs['starts']}, ends {cs['ends']}, axes {cs['axes']} "
+           f"(NCHW; ends < 0 count from the end)"] if (cs := info["crop_slice"]) else []),
+        f"form {info['form']}: " + ("symmetric pads + one constant Slice"
+                                    if info["crop_slice"] else "one ConvTranspose")
+        + (" (asymmetric pads)" if info["form"] == "compact" and
+           info["pads"][:len(info["pads"]) // 2] != info["pads"][len(info["pads"]) // 2:]
+           else ""),
         f"activation {info['activation']}",
         f"weights {info['weights']}",
     ]
@@ -90,6 +97,10 @@ def _human(info: dict[str, Any]) -> list[str]:
                    f"policy, e.g. float16 for mixed_float16).")
 @click.option("--allow-unsupported-dtype", is_flag=True,
               help="Export float64/bfloat16 although onnxruntime's CPU provider cannot run it.")
+@click.option("--form", type=click.Choice(["portable", "compact"]), default="portable",
+              show_default=True, help="portable: symmetric pads plus one constant Slice where "
+              "a crop is odd (runs natively everywhere); compact: one ConvTranspose with "
+              "asymmetric pads.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.option("--output-size", help="torch only: fix output_padding as forward(x, output_size) "
               "does (needs known spatial dims in --input-shape).")
@@ -99,9 +110,9 @@ def _human(info: dict[str, Any]) -> list[str]:
 @handle_errors
 def export(config: str | None, output: str, weights: str | None, input_shape: str | None,
            opset: str | None, seed: str | None, dtype: str | None,
-           allow_unsupported_dtype: bool, as_json: bool, output_size: str | None,
+           allow_unsupported_dtype: bool, form: str, as_json: bool, output_size: str | None,
            framework: str | None, layer: str | None, **flags: Any) -> None:
-    """Export a Conv2DTranspose layer to ONNX (one ConvTranspose, explicit pads).
+    """Export a Conv2DTranspose layer to ONNX (explicit pads; see --form).
 
     \b
     convt export layer.json -o layer.onnx
@@ -119,6 +130,10 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     ensure_distinct(output, config=config, weights=weights)
     opset_n = DEFAULT_OPSET if opset is None else _integer("opset", opset)
     seed_n = 0 if seed is None else _integer("seed", seed)
+    if form != "portable" and (is_torch_config(config, framework) or layer is not None):
+        raise ConvtError(f"form: got {form!r}; --form compact applies to Keras layer configs "
+                         f"(torch configs and saved models export the portable form).",
+                         field="form")
     if is_torch_config(config, framework):
         from .shape_cmd import _no_keras_flags
         from .torch_cmds import torch_export
@@ -152,7 +167,7 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
                                     None if kernel is None else int(kernel.shape[3]))
     model = export_spec(spec, kernel, bias, input_shape=in_shape,
                         opset=opset_n, seed=seed_n, dtype=dtype,
-                        allow_unsupported_dtype=allow_unsupported_dtype)
+                        allow_unsupported_dtype=allow_unsupported_dtype, form=form)
     save_model(model, output)
     info = {"path": output, "size_bytes": os.path.getsize(output),
             "external_data": f"{output}.data" if uses_external_data(model) else None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import types
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -64,7 +65,10 @@ class _Module(LoadedModel):
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
         torch = self.torch
         args = [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in self.names]
-        with torch.inference_mode():
+        with torch.inference_mode(), warnings.catch_warnings():
+            # onnx2torch 1.5's Slice indexes with a list (a deprecation warning per call).
+            warnings.filterwarnings("ignore", message="Using a non-tuple sequence",
+                                    category=UserWarning)
             out = self.module(*args)
         outs = out if isinstance(out, (tuple, list)) else [out]
         return [o.detach().cpu().numpy() for o in outs]

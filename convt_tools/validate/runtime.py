@@ -56,8 +56,14 @@ def session(model: Any, providers: list[str]) -> Any:
     """An ``InferenceSession`` of ``model`` (ModelProto or path) on exactly ``providers``."""
     import onnxruntime as ort
 
+    from .batch import worker_threads
+
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    threads = worker_threads()
+    if threads is not None:  # in a --jobs worker: one core each
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = threads
     data = model if isinstance(model, (str, os.PathLike)) else model.SerializeToString()
     sess = ort.InferenceSession(data if isinstance(data, bytes) else str(data), opts,
                                 providers=providers)

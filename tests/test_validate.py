@@ -16,10 +16,10 @@ from convt_tools.validate import (default_input_shape, validate_model, validate_
 SPEC = make_spec(filters=4, kernel_size=3, strides=2, padding="same", activation="relu")
 
 
-def exported(spec, kernel, bias):
+def exported(spec, kernel, bias, form="portable"):
     from convt_tools.exporter import export_spec
 
-    return export_spec(spec, kernel, bias, in_channels=kernel.shape[3])
+    return export_spec(spec, kernel, bias, in_channels=kernel.shape[3], form=form)
 
 
 def convt_node(model):
@@ -73,7 +73,8 @@ def test_good_model_with_given_weights_passes(weights):
 
 def test_pads_on_the_wrong_side_fail_with_a_crop_hint(weights):
     kernel, bias = weights
-    model = set_attr(exported(SPEC, kernel, bias), "pads", [1, 1, 0, 0])   # Keras: [0, 0, 1, 1]
+    # The one-node (compact) form, its crop moved to the start; Keras: [0, 0, 1, 1].
+    model = set_attr(exported(SPEC, kernel, bias, "compact"), "pads", [1, 1, 0, 0])
     result = validate_model(model, SPEC, kernel=kernel, bias=bias)
     assert not result.passed
     assert result.status == "FAIL"

@@ -1,15 +1,26 @@
 """Speed of the NumPy reference vs onnxruntime and onnx's ReferenceEvaluator (prints a table).
 
 Single-threaded on both sides: BLAS threads are limited through the
-environment *before* NumPy is imported (threadpoolctl when installed), and
+environment *before* NumPy is imported and through threadpoolctl when it is
+installed (the BLAS library, kernel and thread count are printed), and
 onnxruntime runs with ``intra_op_num_threads=1``. Both evaluate the whole
-Keras layer in its layout (NHWC in, NHWC out): the reference via
-``keras_conv2d_transpose``, onnxruntime via the model ``export_spec`` builds
-(Transpose -> ConvTranspose -> Transpose). Times are medians of repeats;
-the ReferenceEvaluator runs once per case (it is ~1000x slower) and is
-skipped where its estimated time exceeds ``--max-evaluator-seconds``.
+Keras layer in its channels_last layout:
 
-    python benchmarks/bench_reference.py [--repeats 15] [--max-evaluator-seconds 60]
+* 2-D cases a-f: the reference via ``keras_conv2d_transpose``, onnxruntime
+  via the model ``export_spec`` builds (Transpose -> ConvTranspose -> Transpose);
+* 1-D and 3-D cases: the reference via ``conv_transpose_channels_last`` with
+  the Keras crop from ``geometry.keras_crop``, onnxruntime via the equivalent
+  ``Transpose -> ConvTranspose -> Transpose`` model built with onnx.helper.
+
+Timing: the two sides are called alternately, one call each per round, so
+both see the same machine load; ``ref ms`` and ``ort ms`` are the medians
+over the rounds, ``ratio`` is their quotient, ``ratio min`` the quotient of
+the fastest calls (the least disturbed estimate on a busy machine). The
+load average is printed before and after. The ReferenceEvaluator runs once
+per case (it is ~1000x slower) and is skipped where its estimated time
+exceeds ``--max-evaluator-seconds``.
+
+    PYTHONPATH=. python benchmarks/bench_reference.py [--rounds 41] [--max-evaluator-seconds 60]
 """
 
 from __future__ import annotations
@@ -25,17 +36,18 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-try:  # optional: also pins BLAS already loaded elsewhere
-    from threadpoolctl import threadpool_limits  # type: ignore[import-not-found]
+try:  # optional: also pins BLAS already loaded elsewhere, and says which kernel runs
+    from threadpoolctl import threadpool_info, threadpool_limits  # type: ignore[import-not-found]
     threadpool_limits(1)
 except ImportError:
-    pass
+    threadpool_info = None
 
 from convt_tools.exporter import export_spec  # noqa: E402
-from convt_tools.reference import keras_conv2d_transpose  # noqa: E402
+from convt_tools.geometry import keras_crop, onnx_pads  # noqa: E402
+from convt_tools.reference import conv_transpose_channels_last, keras_conv2d_transpose  # noqa: E402
 from convt_tools.spec import make_spec  # noqa: E402
 
-# (name, NHWC input, filters, layer kwargs)
+# (name, channels_last input, filters, layer kwargs); rank = len(input) - 2
 CASES = [
     ("a", (1, 32, 32, 64), 32, dict(kernel_size=4, strides=2, padding="same")),
     ("b", (8, 16, 16, 256), 128, dict(kernel_size=3, strides=2, padding="same")),
@@ -43,6 +55,8 @@ CASES = [
     ("d", (4, 8, 8, 512), 512, dict(kernel_size=2, strides=2, padding="valid")),
     ("e", (1, 128, 128, 32), 16, dict(kernel_size=3, strides=1, dilation_rate=2, padding="same")),
     ("f", (1, 4, 4, 3), 2, dict(kernel_size=3, strides=2, padding="valid")),
+    ("1d", (1, 16000, 64), 32, dict(kernel_size=8, strides=4, padding="same")),
+    ("3d", (1, 16, 32, 32, 32), 16, dict(kernel_size=3, strides=2, padding="same")),
 ]
 
 
@@ -55,6 +69,23 @@ def median_time(fn, repeats: int, budget_s: float = 5.0) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def paired_times(a, b, rounds: int, budget_s: float = 20.0) -> tuple[list[float], list[float]]:
+    """Call ``a`` and ``b`` alternately (order swapped every round); their times per call."""
+    a()
+    b()
+    ta: list[float] = []
+    tb: list[float] = []
+    start = time.perf_counter()
+    for i in range(rounds):
+        for fn, times in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        if i >= 8 and time.perf_counter() - start > budget_s:
+            break
+    return ta, tb
 
 
 def matmul_peak(repeats: int) -> float:
@@ -74,22 +105,54 @@ def ort_session(model):
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
-def run_case(name, shape, filters, kwargs, repeats, max_eval_s, peak):
-    spec = make_spec(filters=filters, **kwargs)
+def keras_layout_model(x_shape, w, bias, strides, pads, output_padding):
+    """``Transpose -> ConvTranspose -> Transpose``: a channels_last layer for onnxruntime."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    r = len(x_shape) - 2
+    attrs = dict(strides=list(strides), pads=list(pads), kernel_shape=list(w.shape[2:]))
+    if any(output_padding):
+        attrs["output_padding"] = list(output_padding)
+    nodes = [helper.make_node("Transpose", ["input"], ["x_cf"], perm=[0, r + 1, *range(1, r + 1)]),
+             helper.make_node("ConvTranspose", ["x_cf", "W", "B"], ["y_cf"], **attrs),
+             helper.make_node("Transpose", ["y_cf"], ["output"], perm=[0, *range(2, r + 2), 1])]
+    graph = helper.make_graph(
+        nodes, "layer", [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.ascontiguousarray(w), "W"),
+         numpy_helper.from_array(bias, "B")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def build_case(shape, filters, kwargs):
+    """``(reference callable, onnxruntime callable, model, kernel size)`` for one layer."""
+    rank = len(shape) - 2
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
-    kernel = (rng.standard_normal(spec.kernel_shape(shape[3])) * 0.05).astype(np.float32)
     bias = rng.standard_normal(filters).astype(np.float32)
-    model = export_spec(spec, kernel, bias, input_shape=shape)
+    if rank == 2:
+        spec = make_spec(filters=filters, **kwargs)
+        kernel = (rng.standard_normal(spec.kernel_shape(shape[-1])) * 0.05).astype(np.float32)
+        model = export_spec(spec, kernel, bias, input_shape=shape)
+        return (lambda: keras_conv2d_transpose(spec, x, kernel, bias), model, x,
+                spec.kernel_size)
+    k, s = (kwargs["kernel_size"],) * rank, (kwargs["strides"],) * rank
+    d = (kwargs.get("dilation_rate", 1),) * rank
+    kernel = (rng.standard_normal((*k, filters, shape[-1])) * 0.05).astype(np.float32)
+    axes = [keras_crop(k[a], s[a], d[a], kwargs["padding"], None).onnx() for a in range(rank)]
+    pads, op = onnx_pads(axes), [a.output_padding for a in axes]
+    w = kernel.transpose(rank + 1, rank, *range(rank))      # ONNX (C_in, filters, *k), a view
+    model = keras_layout_model(shape, w, bias, s, pads, op)
+    return (lambda: conv_transpose_channels_last(x, w, bias, strides=s, dilations=d, pads=pads,
+                                                 output_padding=op), model, x, k)
+
+
+def run_case(name, shape, filters, kwargs, rounds, max_eval_s, peak):
+    ref, model, x, kernel_size = build_case(shape, filters, kwargs)
     sess = ort_session(model)
-    ref = lambda: keras_conv2d_transpose(spec, x, kernel, bias)  # noqa: E731
     rt = lambda: sess.run(None, {"input": x})[0]  # noqa: E731
     err = float(np.abs(ref() - rt()).max())
-    # interleave to share the machine's noise between both sides
-    t_ref, t_ort = [], []
-    for _ in range(3):
-        t_ref.append(median_time(ref, repeats))
-        t_ort.append(median_time(rt, repeats))
+    t_ref, t_ort = paired_times(ref, rt, rounds)
     t_ref_m, t_ort_m = statistics.median(t_ref), statistics.median(t_ort)
     t_eval = None
     if t_ort_m * 2000 <= max_eval_s:
@@ -99,40 +162,62 @@ def run_case(name, shape, filters, kwargs, repeats, max_eval_s, peak):
         t0 = time.perf_counter()
         ev.run(None, {"input": x})
         t_eval = time.perf_counter() - t0
-    kh, kw = spec.kernel_size
-    flops = 2 * shape[0] * shape[1] * shape[2] * shape[3] * filters * kh * kw
+    flops = 2 * int(np.prod(shape)) * filters * int(np.prod(kernel_size))
     gflops = flops / t_ref_m / 1e9
     return dict(name=name, shape=shape, filters=filters, t_ref=t_ref_m, t_ort=t_ort_m,
-                ratio=t_ref_m / t_ort_m, t_eval=t_eval,
-                speedup=None if t_eval is None else t_eval / t_ref_m,
+                ratio=t_ref_m / t_ort_m, ratio_min=min(t_ref) / min(t_ort), rounds=len(t_ref),
+                t_eval=t_eval, speedup=None if t_eval is None else t_eval / t_ref_m,
                 gflops=gflops, peak_frac=gflops / peak, err=err)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=41,
+                        help="alternating calls per side and case (fewer when a case "
+                             "exceeds its 20 s budget)")
     parser.add_argument("--max-evaluator-seconds", type=float, default=60.0)
+    parser.add_argument("--cases", default=",".join(c[0] for c in CASES),
+                        help="comma-separated case names")
     args = parser.parse_args()
-    peak = matmul_peak(args.repeats)
-    print(f"NumPy float32 matmul peak (1 thread): {peak:.1f} GFLOPS")
+    wanted = args.cases.split(",")
     # Run as a script, sys.path[0] is benchmarks/, so convt_tools may come from an
     # installed copy rather than this checkout: say which one is measured.
     import convt_tools
+    import onnxruntime
+
     print(f"convt_tools measured: {os.path.dirname(os.path.abspath(convt_tools.__file__))} "
           "(PYTHONPATH=. to measure this checkout)")
+    print(f"numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (1 min)")
+    if threadpool_info is not None:
+        for lib in threadpool_info():
+            print(f"BLAS: {lib.get('internal_api')} {lib.get('version')} kernel "
+                  f"{lib.get('architecture')} threads {lib.get('num_threads')}")
+    else:
+        print("BLAS: threadpoolctl not installed; threads limited through the environment only")
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if var in os.environ:
+            print(f"note: {var}={os.environ[var]} is set (it can select a slower BLAS kernel)")
+    peak = matmul_peak(15)
+    print(f"NumPy float32 matmul peak (1 thread): {peak:.1f} GFLOPS")
     head = (f"{'case':4} {'input -> filters':24} {'ref ms':>9} {'ort ms':>9} {'ratio':>6} "
-            f"{'onnx-ref s':>10} {'speed-up':>9} {'GFLOPS':>7} {'of peak':>7} {'max|diff|':>9}")
+            f"{'ratio min':>9} {'rounds':>6} {'onnx-ref s':>10} {'speed-up':>9} {'GFLOPS':>7} "
+            f"{'of peak':>7} {'max|diff|':>9}")
     print(head)
     print("-" * len(head))
     for name, shape, filters, kwargs in CASES:
-        r = run_case(name, shape, filters, kwargs, args.repeats, args.max_evaluator_seconds, peak)
+        if name not in wanted:
+            continue
+        r = run_case(name, shape, filters, kwargs, args.rounds, args.max_evaluator_seconds, peak)
         ev = "skipped" if r["t_eval"] is None else f"{r['t_eval']:.2f}"
         sp = "-" if r["speedup"] is None else f"{r['speedup']:.0f}x"
         desc = "x".join(map(str, shape)) + f" -> {filters}"
         print(f"{name:4} {desc:24} {r['t_ref'] * 1e3:9.3f} {r['t_ort'] * 1e3:9.3f} "
-              f"{r['ratio']:6.2f} {ev:>10} {sp:>9} {r['gflops']:7.1f} {r['peak_frac']:7.0%} "
-              f"{r['err']:9.1e}", flush=True)
-    print("ratio = reference / onnxruntime (target <= 1.25); speed-up = ReferenceEvaluator / "
+              f"{r['ratio']:6.2f} {r['ratio_min']:9.2f} {r['rounds']:6d} {ev:>10} {sp:>9} "
+              f"{r['gflops']:7.1f} {r['peak_frac']:7.0%} {r['err']:9.1e}", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
+    print("ratio = reference / onnxruntime, medians of alternating calls (target <= 1.25 for "
+          "a-e, 1d, 3d); ratio min = fastest / fastest; speed-up = ReferenceEvaluator / "
           "reference (target >= 500x)")
 
 

@@ -1,25 +1,35 @@
 """A fast NumPy reference for transposed convolution, written from the definition.
 
-Definition (per spatial axis, ONNX ``ConvTranspose``): input position ``h``
-and kernel tap ``i`` contribute to the *full* output position
-``h * s + i * d``; the full length is ``L = (in - 1) * s + K`` with
-``K = (k - 1) * d + 1``. The returned output has length
-``O = s * (in - 1) + op + K - pb - pe`` and output position ``o`` is full
-position ``o + pb``; full positions ``>= L`` (only reachable through
+Definition (per spatial axis, ONNX ``ConvTranspose``, any number ``r >= 1``
+of spatial axes): input position ``h`` and kernel tap ``i`` contribute to
+the *full* output position ``h * s + i * d``; the full length is
+``L = (in - 1) * s + K`` with ``K = (k - 1) * d + 1``. The returned output
+has length ``O = s * (in - 1) + op + K - pb - pe`` and output position ``o``
+is full position ``o + pb``; full positions ``>= L`` (only reachable through
 ``output_padding``) hold zeros before the bias is added::
 
-    y[n, co, oh, ow] = b[co] + sum over ci (in co's group), i, j, h, w with
-                       h*sh + i*dh == oh + pb_h  and  w*sw + j*dw == ow + pb_w
-                       of  x[n, ci, h, w] * W[ci, co % (C_out/group), i, j]
+    y[n, co, o] = b[co] + sum over ci (in co's group), taps i, inputs h with
+                  h*s + i*d == o + pb on every axis
+                  of  x[n, ci, h] * W[ci, co % (C_out/group), i]
 
-How it is computed (no im2col): one BLAS matmul per group,
-``x (N*H*W, C_in/g) @ W (C_in/g, kh*kw*C_out/g)``, then a col2im scatter-add
-of each of the ``kh*kw`` tap planes into a strided slice of the output. The
-output is allocated at its final (cropped or extended) size; taps that fall
-into the cropped border are clipped by slice arithmetic, never computed into
-a larger buffer. Memory: the output plus one GEMM buffer. Work is done in
-channels-last layout, where the GEMM result and the strided adds are
-contiguous along channels.
+How it is computed (no im2col), in channels-last layout, per group:
+
+* the output is split into its ``prod(s)`` phases ``o = p + q*s`` (per axis);
+  within a phase each tap is a plain shift of its GEMM result
+  ``x (N*prod(in), C_in/g) @ W[:, :, i] (C_in/g, C_out/g)``. One GEMM per tap;
+  the taps of a phase are summed in a contiguous accumulator shaped like the
+  phase (whole rows per inner loop), and each phase is then copied once into
+  its strided slice of the output; a phase with one covering tap is copied
+  straight from the GEMM buffer, and with stride 1 (one group) the phase is
+  the output itself. Memory: the output, one GEMM buffer and one phase
+  accumulator (``<= output / prod(s)``);
+* small problems: one GEMM for all taps and one strided write per tap;
+  tiny ones: col2im as a GEMM with a cached 0/1 matrix (shapes only).
+
+The output is allocated at its final (cropped or extended) size; taps that
+fall into the cropped border are clipped by slice arithmetic, never computed
+into a larger buffer. Non-finite inputs reach exactly the outputs the
+definition says (the 0/1 matrix path is left when it would spread them).
 
 Keras ``Conv2DTranspose`` is this operation with ``pads`` = the crop and
 ``output_padding`` = the extension of :meth:`Conv2DTransposeSpec.crop_plan`
@@ -259,6 +269,65 @@ class _Tap:
     assign: bool
 
 
+@dataclass(frozen=True)
+class _PhaseTap:
+    """One live tap of a phase: input box ``src`` -> box ``dst`` of the phase's own grid.
+
+    Phase ``p`` holds the outputs ``o = p + q*s`` (per axis); the tap's input
+    ``h`` lands on ``q = h + shift``. ``covers``: ``dst`` is the whole phase;
+    ``whole``: also ``src`` is the whole input (its GEMM result *is* the phase).
+    """
+
+    index: tuple[int, ...]
+    src: tuple[slice, ...]
+    dst: tuple[slice, ...]
+    covers: bool
+    whole: bool
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """The outputs ``y[:, p_1::s_1, ..., p_r::s_r]`` (``view``), ``shape`` per axis, and their taps.
+
+    ``taps`` start with a covering tap when there is one (a whole one first);
+    ``single``: one covering tap, copied straight into the output.
+    """
+
+    view: tuple[slice, ...]
+    shape: tuple[int, ...]
+    taps: tuple[_PhaseTap, ...]
+    single: bool
+
+
+def _phase_plan(axes: Sequence[list[_TapSlice | None]], spatial: Sequence[int],
+                s: Sequence[int], out: Sequence[int]) -> tuple[_Phase, ...]:
+    """Group the live taps by output phase (``o % s`` per axis), see :func:`_scatter_phases`."""
+    per_axis = []   # per axis: {phase: [(i, src, dst in phase coordinates, covers, whole)]}
+    for slices, length, st, o in zip(axes, spatial, s, out):
+        by_phase: dict[int, list[tuple[int, slice, slice, bool, bool]]] = {
+            p: [] for p in range(min(st, o))}
+        for i, t in enumerate(slices):
+            if t is None:
+                continue
+            p, q0 = t.dst.start % st, t.dst.start // st
+            count = t.src.stop - t.src.start
+            covers = q0 == 0 and count == len(range(p, o, st))
+            whole = covers and count == length
+            by_phase[p].append((i, t.src, slice(q0, q0 + count), covers, whole))
+        per_axis.append(by_phase)
+    phases = []
+    for phase in itertools.product(*(range(min(st, o)) for st, o in zip(s, out))):
+        taps = [_PhaseTap(tuple(c[0] for c in combo), (slice(None), *(c[1] for c in combo)),
+                          (slice(None), *(c[2] for c in combo)), all(c[3] for c in combo),
+                          all(c[4] for c in combo))
+                for combo in itertools.product(*(ax[p] for ax, p in zip(per_axis, phase)))]
+        taps.sort(key=lambda t: (not t.whole, not t.covers))   # stable: a covering tap first
+        shape = tuple(len(range(p, o, st)) for p, st, o in zip(phase, s, out))
+        view = (slice(None), *(slice(p, None, st) for p, st in zip(phase, s)))
+        phases.append(_Phase(view, shape, tuple(taps), len(taps) == 1 and taps[0].covers))
+    return tuple(phases)
+
+
 # Per-axis key of the tiny-path scatter matrix: (in, k, s, d, pad_begin, out).
 _AxisKey = tuple[int, int, int, int, int, int]
 
@@ -272,8 +341,10 @@ class _Geometry:
     cout_g: int
     group: int
     strides: tuple[int, ...]
-    plan: tuple[_Tap, ...]                      # live taps in scatter order
-    zero_phases: tuple[tuple[int, ...], ...]    # output phases (o % s per axis) to zero
+    plan: tuple[_Tap, ...]                      # "all": live taps in scatter order
+    zero_phases: tuple[tuple[int, ...], ...]    # "all": output phases (o % s per axis) to zero
+    phases: tuple[_Phase, ...]                  # "tap": the output phases and their taps
+    accumulator: int                            # "tap": elements of the phase accumulator
     gemm: str                                   # "all" taps or one "tap" per GEMM
     tiny: tuple[_AxisKey, ...] | None           # set: use the cached 0/1 scatter matrix
 
@@ -318,18 +389,28 @@ class _Geometry:
         check_allocation(out_shape, np.float32, "input_shape",
                          f"the output {out_shape} {_layout(rank)} of input {tuple(x_shape)}")
         axes = [_tap_slices(spatial[a], out[a], k[a], s[a], d[a], p[a]) for a in range(rank)]
-        plan, zero = _scatter_order(axes, k, s, out)
         cout_g = w_shape[1]
         m = n * math.prod(spatial)
         taps = math.prod(k)
         gemm = "all" if m * taps * cout_g <= _SINGLE_GEMM_MAX else "tap"
+        plan: tuple[_Tap, ...] = ()
+        zero: tuple[tuple[int, ...], ...] = ()
+        phases: tuple[_Phase, ...] = ()
+        accumulator = 0
+        if gemm == "all":
+            plan, zero = _scatter_order(axes, k, s, out)
+        else:
+            phases = _phase_plan(axes, spatial, s, out)
+            if group > 1 or math.prod(s) > 1:   # else the one phase is the output itself
+                accumulator = max((n * math.prod(ph.shape) * cout_g for ph in phases
+                                   if not ph.single), default=0)
         s_size = math.prod(out) * math.prod(spatial) * taps
         tiny = None
         if s_size <= _SCATTER_MATRIX_MAX and s_size * n * cout <= _SCATTER_MATRIX_MAX * 32:
             tiny = tuple((spatial[a], k[a], s[a], d[a], p[a], out[a]) for a in range(rank))
         return _Geometry(out_shape=out_shape, cin_g=cin // group, cout_g=cout_g,
-                         group=group, strides=s, plan=plan, zero_phases=zero, gemm=gemm,
-                         tiny=tiny)
+                         group=group, strides=s, plan=plan, zero_phases=zero, phases=phases,
+                         accumulator=accumulator, gemm=gemm, tiny=tiny)
 
 
 def _covers_phase(t: _TapSlice, s: int, out_length: int) -> bool:
@@ -422,36 +503,88 @@ def _all_taps_matrix(w: np.ndarray, acc: np.dtype) -> np.ndarray:
 
 def _scatter_group(x: np.ndarray, w: np.ndarray, y: np.ndarray, geo: _Geometry,
                    g: int, acc: np.dtype) -> None:
-    """Group ``g``: BLAS matmuls into a reused buffer, then one strided add per tap.
+    """Group ``g`` of a small problem: one GEMM for all taps, then one strided write per tap.
 
-    ``x (N*prod(spatial), C_in/g) @ W[:, :, *tap] (C_in/g, C_out/g)`` lands in
-    the output slice ``y[:, *tap.dst]`` (the first tap of a phase is assigned,
-    the rest added). Small problems run all taps as one GEMM, others one tap
-    per GEMM. Memory: the output plus one GEMM buffer.
-
-    (Measured and dropped: one GEMM per kernel row for narrow ``C_out/g``.
-    The GEMMs get faster, but the strided adds then read a source whose
-    pixels are ``kw*C_out/g`` apart, and lose more than the GEMMs gain.)
+    ``x (N*prod(spatial), C_in/g) @ W (C_in/g, prod(k)*C_out/g)``; tap ``t``'s
+    plane lands in the output slice ``y[:, *t.dst]`` (the first tap of a phase
+    is assigned, the rest added; phases no tap covers are zeroed first).
+    Larger problems go through :func:`_scatter_phases`.
     """
     n, *spatial, _ = x.shape
     m = n * math.prod(spatial)
     ci = slice(g * geo.cin_g, (g + 1) * geo.cin_g)
     target = y[..., g * geo.cout_g:(g + 1) * geo.cout_g]
+    x2d = np.ascontiguousarray(x[..., ci], dtype=acc).reshape(m, geo.cin_g)
+    if geo.gemm == "tap":
+        _scatter_phases(x2d, w[ci], target, geo, (n, *spatial), acc)
+        return
     for phase in geo.zero_phases:
         target[(slice(None), *(slice(p, None, st) for p, st in zip(phase, geo.strides)))] = 0
-    x2d = np.ascontiguousarray(x[..., ci], dtype=acc).reshape(m, geo.cin_g)
+    planes = (x2d @ _all_taps_matrix(w[ci], acc)).reshape(n, *spatial, -1, geo.cout_g)
+    for tap in geo.plan:
+        _put(target, tap, planes[(*tap.src, tap.flat)])
+
+
+def _scatter_phases(x2d: np.ndarray, w: np.ndarray, target: np.ndarray, geo: _Geometry,
+                    in_shape: tuple[int, ...], acc: np.dtype) -> None:
+    """One GEMM per tap, summed per output phase with long contiguous adds.
+
+    For stride ``s``, output ``o = p + q*s`` (per axis) is phase ``p``; tap
+    ``t`` of phase ``p`` sends input ``h`` to ``q = h + shift_t``, so within a
+    phase the taps are plain shifted copies of their GEMM results
+    ``x (N*prod(in), C_in/g) @ W[:, :, *t] (C_in/g, C_out/g)``. Per phase:
+
+    * no tap: the phase is zeroed;
+    * one covering tap: its GEMM result is copied straight into the phase;
+    * otherwise the taps are summed in a contiguous accumulator shaped like
+      the phase (its first whole tap's GEMM writes it directly, a covering
+      first tap is copied, else it is zeroed; the other taps are added with
+      inner loops over whole rows ``(q_last, C)``), then copied into the
+      phase. With stride 1 and one group the phase is the output itself and
+      is accumulated in place.
+
+    The strided writes into the output (inner loops of ``C_out/g`` values)
+    are copies, never read-modify-write adds. Memory: the output, one GEMM
+    buffer ``(N*prod(in), C_out/g)`` and the accumulator (one phase,
+    ``<= output / prod(s)`` per group).
+    """
+    m = x2d.shape[0]
     cout = geo.cout_g
-    if geo.gemm == "all":
-        planes = (x2d @ _all_taps_matrix(w[ci], acc)).reshape(n, *spatial, -1, cout)
-        for tap in geo.plan:
-            _put(target, tap, planes[(*tap.src, tap.flat)])
-    else:
-        wts = _tap_weights(w[ci], acc)
-        buf = np.empty((m, cout), dtype=acc)
-        planes = buf.reshape(n, *spatial, cout)
-        for tap in geo.plan:
+    wts = _tap_weights(w, acc)
+    buf = np.empty((m, cout), dtype=acc)
+    planes = buf.reshape(*in_shape, cout)
+    accumulator = np.empty(geo.accumulator, dtype=acc) if geo.accumulator else None
+    for ph in geo.phases:
+        view = target[ph.view]
+        if not ph.taps:
+            view[...] = 0
+            continue
+        if ph.single:
+            tap = ph.taps[0]
             np.matmul(x2d, wts[tap.index], out=buf)
-            _put(target, tap, planes[tap.src])
+            view[...] = planes[tap.src]
+            continue
+        if accumulator is None:            # stride 1, one group: the phase is the output
+            a = view
+        else:
+            a = accumulator[:in_shape[0] * math.prod(ph.shape) * cout].reshape(
+                in_shape[0], *ph.shape, cout)
+        first = ph.taps[0]
+        if first.whole and a.flags.c_contiguous:
+            np.matmul(x2d, wts[first.index], out=a.reshape(m, cout))
+            rest = ph.taps[1:]
+        elif first.covers:
+            np.matmul(x2d, wts[first.index], out=buf)
+            a[...] = planes[first.src]
+            rest = ph.taps[1:]
+        else:
+            a[...] = 0
+            rest = ph.taps
+        for tap in rest:
+            np.matmul(x2d, wts[tap.index], out=buf)
+            a[tap.dst] += planes[tap.src]
+        if accumulator is not None:
+            view[...] = a
 
 
 def _put(target: np.ndarray, tap: _Tap, src: np.ndarray) -> None:

@@ -276,14 +276,18 @@ ND_ATTRS = {
     1: [dict(strides=(3,), dilations=(2,), pads=(2, 1), output_padding=(2,), group=2),
         dict(strides=(1,), dilations=(1,), pads=(0, 0), output_padding=(0,), group=4),
         dict(strides=(4,), dilations=(1,), pads=(2, 2), output_padding=(0,), group=1),
-        dict(strides=(2,), dilations=(3,), pads=(5, 0), output_padding=(3,), group=1)],
+        dict(strides=(2,), dilations=(3,), pads=(5, 0), output_padding=(3,), group=1),
+        dict(strides=(1,), dilations=(1,), pads=(1, 1), output_padding=(0,), group=1),
+        dict(strides=(1,), dilations=(2,), pads=(0, 3), output_padding=(1,), group=1)],
     2: [dict(strides=(3, 2), dilations=(1, 2), pads=(2, 1, 0, 3), output_padding=(2, 1), group=2)],
     3: [dict(strides=(2, 1, 3), dilations=(1, 2, 1), pads=(0, 1, 2, 1, 0, 0),
              output_padding=(1, 0, 2), group=2),
         dict(strides=(2, 2, 2), dilations=(1, 1, 1), pads=(0, 0, 0, 1, 1, 1),
              output_padding=(0, 0, 0), group=1),
         dict(strides=(1, 2, 1), dilations=(2, 1, 1), pads=(1, 0, 0, 0, 2, 0),
-             output_padding=(0, 1, 0), group=4)],
+             output_padding=(0, 1, 0), group=4),
+        dict(strides=(1, 1, 1), dilations=(1, 1, 1), pads=(0, 1, 0, 1, 1, 1),
+             output_padding=(0, 0, 0), group=1)],
 }
 ND_CASES = [(r, a) for r in (1, 3) for a in ND_ATTRS[r]]
 ALL_RANK_CASES = [(r, a) for r in (1, 2, 3) for a in ND_ATTRS[r]]

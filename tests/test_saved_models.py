@@ -33,6 +33,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(ROOT, "fixtures", "models")
 NAMES = ["seq_decoder", "unet_nested", "functional_in_functional", "ranks_1d_3d"]
 FORMS = ["keras", "h5", "config"]
+# (model, form): Keras 3 models in all three forms; the real Keras 2 (tf_keras) model as its
+# legacy .h5 (kernel:0 names) and as to_json() + a Keras 2 weights-only .h5.
+CASES = [(n, f) for n in NAMES for f in FORMS] + [("keras2_legacy", "h5"),
+                                                  ("keras2_legacy", "config")]
 
 
 def _expected(name: str) -> dict:
@@ -72,19 +76,17 @@ def _supported(name: str) -> list[dict]:
 
 # ------------------------------------------------------------------ discovery and mapping
 
-@pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name,form", CASES)
 def test_every_transposed_conv_layer_is_found_with_keras_paths(name, form):
     want = _expected(name)["layers"]
     model = _open(name, form)
     assert [(r.path, r.class_name) for r in model.layers] == \
         [(w["path"], w["class"]) for w in want]
-    if form != "h5":  # Keras 3 layout: the group Keras really wrote (checked by the generator)
+    if want[0]["h5_group"] is not None and form != "h5":  # Keras 3 layout: the group Keras really wrote (checked by the generator)
         assert [r.group for r in model.layers] == [w["h5_group"] for w in want]
 
 
-@pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("name", ["unet_nested", "functional_in_functional", "seq_decoder"])
+@pytest.mark.parametrize("name,form", [c for c in CASES if c[0] != "ranks_1d_3d"])
 def test_real_weights_reproduce_each_layers_keras_output(name, form):
     """Reference evaluator with the weights read from the file == Keras's output."""
     from convt_tools.reference import keras_conv2d_transpose
@@ -187,8 +189,9 @@ def test_validate_model_passes_with_real_weights_one_testcase_per_layer(form, tm
     assert "the model's own weights" in r.output
 
 
-@pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("name", ["unet_nested", "functional_in_functional"])
+@pytest.mark.parametrize("name,form", [c for c in CASES if c[0] in
+                                       ("unet_nested", "functional_in_functional",
+                                        "keras2_legacy")])
 def test_export_layer_in_onnxruntime_equals_keras_output(name, form, tmp_path):
     arrays = _arrays(name)
     for want in _supported(name):
@@ -257,3 +260,31 @@ def test_layers_as_a_real_process():
                           env={**os.environ, "PYTHONPATH": ROOT})
     assert proc.returncode == 0, proc.stderr
     assert "up_1" in proc.stdout and "up_2" in proc.stdout
+
+
+def test_keras_2_2_list_form_sequential_config_is_read(tmp_path):
+    """Keras <= 2.2 wrote a Sequential's config as the bare list of its layers."""
+    cfg = json.load(open(os.path.join(MODELS, "keras2_legacy.config.json")))
+    inner = next(e for e in cfg["config"]["layers"] if e["class_name"] == "Sequential")
+    inner["config"] = inner["config"]["layers"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(cfg))
+    model = open_model(str(path), os.path.join(MODELS, "keras2_legacy.weights.h5"))
+    assert [r.path for r in model.layers] == \
+        [w["path"] for w in _expected("keras2_legacy")["layers"]]
+
+
+def test_a_model_without_a_layer_list_is_a_clear_error(tmp_path):
+    members = {}
+    import zipfile
+
+    with zipfile.ZipFile(os.path.join(MODELS, "seq_decoder.keras")) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    members["config.json"] = json.dumps({"module": "my_models", "class_name": "MyDecoder",
+                                         "config": {"units": 3}}).encode()
+    path = tmp_path / "sub.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        for n, d in members.items():
+            z.writestr(n, d)
+    r = invoke("layers", path)
+    assert r.exit_code == 2 and "subclassed" in r.output

@@ -52,12 +52,12 @@ def layer_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _is_model_json(path: str) -> bool:
-    from ..saved.configs import is_model_config, parse_model_json
+    from ..saved.configs import is_model_config, normalize, parse_model_json
 
     try:
         with open(path, "rb") as fh:
             data = fh.read(256 << 20)
-        return is_model_config(parse_model_json(data, repr(path)))
+        return is_model_config(normalize(parse_model_json(data, repr(path))))
     except (OSError, ConvtError):
         return False  # the layer-config reader reports it its own way
 

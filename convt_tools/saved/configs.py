@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping
 from ..errors import ConvtError
 
 __all__ = ["CONVT_CLASSES", "LayerEntry", "parse_model_json", "scan_for_code", "to_snake_case",
-           "walk_layers", "is_model_config"]
+           "walk_layers", "is_model_config", "normalize"]
 
 CONVT_CLASSES = {"Conv1DTranspose": 1, "Convolution1DTranspose": 1,
                  "Conv2DTranspose": 2, "Convolution2DTranspose": 2,
@@ -153,9 +153,24 @@ def scan_for_code(root: Any, where: str) -> None:
 
 
 def is_model_config(obj: Any) -> bool:
-    """True for a model config (``{"class_name": ..., "config": {"layers": [...]}}``)."""
+    """True for a model config (``{"class_name": ..., "config": {"layers": [...]}}``).
+
+    Keras <= 2.2 wrote a Sequential's config as the bare list of layers;
+    :func:`normalize` turns that into the dict form first.
+    """
     return (isinstance(obj, Mapping) and isinstance(obj.get("config"), Mapping)
             and isinstance(obj["config"].get("layers"), list))
+
+
+def normalize(obj: Any) -> Any:
+    """Keras <= 2.2 ``{"class_name": "Sequential", "config": [layers]}`` -> the dict form."""
+    if isinstance(obj, Mapping) and isinstance(obj.get("config"), list):
+        return {**obj, "config": {"name": obj.get("name"),
+                                  "layers": [normalize(e) for e in obj["config"]]}}
+    if is_model_config(obj):
+        return {**obj, "config": {**obj["config"],
+                                  "layers": [normalize(e) for e in obj["config"]["layers"]]}}
+    return obj
 
 
 @dataclass(frozen=True)
@@ -200,6 +215,16 @@ def _batch_shape(entry: Mapping[str, Any]) -> tuple[Any, ...] | None:
     return None
 
 
+def _keras2_inbound(entry: Mapping[str, Any]) -> str | None:
+    """The inbound layer's name in Keras 2's ``[[["name", 0, 0, {}]]]`` node format."""
+    nodes = entry.get("inbound_nodes")
+    try:
+        name = nodes[0][0][0]  # type: ignore[index]
+    except (TypeError, IndexError, KeyError):
+        return None
+    return name if isinstance(name, str) else None
+
+
 def walk_layers(model: Mapping[str, Any], where: str) -> Iterator[LayerEntry]:
     """Every transposed-conv layer of ``model``, depth first, in ``model.layers`` order."""
     budget = [MAX_LAYERS]
@@ -212,6 +237,8 @@ def walk_layers(model: Mapping[str, Any], where: str) -> Iterator[LayerEntry]:
         used: dict[str, int] = {}
         hint: tuple[Any, ...] | None = None
         sequential = node.get("class_name") == "Sequential"
+        input_shapes = {e.get("name"): _batch_shape(e) for e in node["config"]["layers"]
+                        if isinstance(e, Mapping) and e.get("class_name") == "InputLayer"}
         for i, entry in enumerate(node["config"]["layers"]):
             budget[0] -= 1
             if budget[0] < 0:
@@ -233,7 +260,8 @@ def walk_layers(model: Mapping[str, Any], where: str) -> Iterator[LayerEntry]:
             if is_model_config(entry):
                 yield from walk(entry, path, sub_group + "/", depth + 1)
             elif entry["class_name"] in CONVT_CLASSES:
-                yield LayerEntry(path, entry["class_name"], entry, sub_group, hint)
+                yield LayerEntry(path, entry["class_name"], entry, sub_group,
+                                 hint if sequential else input_shapes.get(_keras2_inbound(entry)))
             hint = _batch_shape(entry) if sequential and entry["class_name"] == "InputLayer" \
                 else None
 

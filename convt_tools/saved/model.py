@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ConvtError
 from .archive import read_keras_archive
-from .configs import is_model_config, parse_model_json, scan_for_code, walk_layers
+from .configs import is_model_config, normalize, parse_model_json, scan_for_code, walk_layers
 from .hdf5 import _walk, check_dataset, open_h5, read_dataset, read_text_attr
 from .mapping import WeightLocation, detect_layout, locate
 from .records import LayerRecord, expected_weight_shapes, format_dims, make_record
@@ -192,10 +192,13 @@ def open_model(path: str | os.PathLike[str], weights: str | os.PathLike[str] | N
     if not os.path.isfile(src):
         raise ConvtError(f"model: {src!r} is not a file.", field="model")
     config, kind, h5, where = _read_config(src, None if weights is None else os.fspath(weights))
-    if not is_model_config(config):
-        raise ConvtError(f"model: {src!r} is not a Keras model config (no config.layers list).",
-                         field="model")
     scan_for_code(config, repr(src))
+    config = normalize(config)
+    if not is_model_config(config):
+        what = config.get("class_name") if isinstance(config, dict) else None
+        raise ConvtError(f"model: {src!r} holds a model whose config does not list its layers"
+                         f"{f' ({what!r}: a subclassed model?)' if what else ''}; convt-tools "
+                         f"reads Sequential and Functional models (nested too).", field="model")
     if weights is not None:
         wpath = os.fspath(weights)
         if not os.path.isfile(wpath):

@@ -288,3 +288,20 @@ def test_a_model_without_a_layer_list_is_a_clear_error(tmp_path):
             z.writestr(n, d)
     r = invoke("layers", path)
     assert r.exit_code == 2 and "subclassed" in r.output
+
+
+@pytest.mark.parametrize("name", ["seq_decoder", "unet_nested", "functional_in_functional"])
+def test_layers_onnx_form_is_what_export_writes(name, tmp_path):
+    import onnx
+
+    rows = json.loads(invoke("layers", *_args(name, "keras"), "--json").output)["layers"]
+    for row in rows:
+        out = tmp_path / f"{row['index']}.onnx"
+        assert invoke("export", *_args(name, "keras"), "--layer", row["index"], "-o",
+                      out).exit_code == 0
+        nodes = onnx.load(str(out)).graph.node
+        conv = next(n for n in nodes if n.op_type == "ConvTranspose")
+        pads = next(list(a.ints) for a in conv.attribute if a.name == "pads")
+        assert f"pads={pads}" in row["onnx"]
+        assert ("Slice" in row["onnx"]) == any(n.op_type == "Slice" for n in nodes)
+        assert ("Transpose," in row["onnx"]) == any(n.op_type == "Transpose" for n in nodes)

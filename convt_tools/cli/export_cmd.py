@@ -130,10 +130,9 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     ensure_distinct(output, config=config, weights=weights)
     opset_n = DEFAULT_OPSET if opset is None else _integer("opset", opset)
     seed_n = 0 if seed is None else _integer("seed", seed)
-    if form != "portable" and (is_torch_config(config, framework) or layer is not None):
-        raise ConvtError(f"form: got {form!r}; --form compact applies to Keras layer configs "
-                         f"(torch configs and saved models export the portable form).",
-                         field="form")
+    if form != "portable" and is_torch_config(config, framework):
+        raise ConvtError(f"form: got {form!r}; --form compact applies to Keras layers "
+                         f"(torch configs export the portable form).", field="form")
     if is_torch_config(config, framework):
         from .shape_cmd import _no_keras_flags
         from .torch_cmds import torch_export
@@ -153,7 +152,7 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
         from .export_saved import export_saved
 
         export_saved(saved, layer, output, weights, input_shape, opset_n, seed_n, dtype,
-                     allow_unsupported_dtype, as_json,
+                     allow_unsupported_dtype, as_json, form,
                      {k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None})
         return
     if layer is not None:

@@ -29,7 +29,7 @@ def _is_folder_target(output: str) -> bool:
 
 
 def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: str | None,
-           allow_unsupported_dtype: bool) -> tuple[Any, tuple[Any, ...]]:
+           allow_unsupported_dtype: bool, form: str) -> tuple[Any, tuple[Any, ...]]:
     from ..exporter import export_spec
     from .export_cmd import _resolve_input_shape
 
@@ -37,7 +37,7 @@ def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: s
     in_shape = _resolve_input_shape(source.spec, input_shape, kernel_channels)
     model = export_spec(source.spec, source.kernel, source.bias, input_shape=in_shape,
                         opset=opset, seed=seed, dtype=dtype,
-                        allow_unsupported_dtype=allow_unsupported_dtype)
+                        allow_unsupported_dtype=allow_unsupported_dtype, form=form)
     return model, in_shape
 
 
@@ -54,7 +54,8 @@ def _info(path: str, model: Any, source: Any, seed: int) -> dict[str, Any]:
 
 def export_saved(saved: Any, layer: str | None, output: str, weights: str | None,
                  input_shape: str | None, opset: int, seed: int, dtype: str | None,
-                 allow_unsupported_dtype: bool, as_json: bool, flags: dict[str, Any]) -> None:
+                 allow_unsupported_dtype: bool, as_json: bool, form: str,
+                 flags: dict[str, Any]) -> None:
     """Export ``--layer`` to the file ``output``, or every layer into the folder ``output``."""
     from ..exporter import save_model
     from ..io import atomic_write, ensure_distinct
@@ -71,7 +72,7 @@ def export_saved(saved: Any, layer: str | None, output: str, weights: str | None
                              f"--layer (or drop --layer to export every layer there).",
                              field="output")
         source = single_source(saved, layer, weights)
-        model, _ = _build(source, input_shape, opset, seed, dtype, allow_unsupported_dtype)
+        model, _ = _build(source, input_shape, opset, seed, dtype, allow_unsupported_dtype, form)
         save_model(model, output)
         info = _info(output, model, source, seed)
         echo_json(info) if as_json else click.echo("\n".join(_human(info)))
@@ -80,7 +81,7 @@ def export_saved(saved: Any, layer: str | None, output: str, weights: str | None
         raise ConvtError("input_shape: applies to one layer; add --layer, or export every "
                          "layer at its recorded input shape.", field="input_shape")
     sources, skipped = select_sources(saved, None, weights, skip_unsupported=True)
-    built = [(s, *_build(s, None, opset, seed, dtype, allow_unsupported_dtype)) for s in sources]
+    built = [(s, *_build(s, None, opset, seed, dtype, allow_unsupported_dtype, form)) for s in sources]
     folder = output.rstrip("/" + os.sep) or output
     if not os.path.isdir(folder):
         parent = os.path.dirname(os.path.abspath(folder))

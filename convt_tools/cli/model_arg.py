@@ -159,14 +159,26 @@ def load_layer_spec(config: str, layer: str | None = None, weights: str | None =
     return single_source(saved, layer, weights).spec
 
 
-def onnx_form(spec: Any) -> str:
-    """What the exporter writes for ``spec``: ConvTranspose attributes, layout and activation."""
-    crops = spec.crop_plan()
-    pads = [c.begin for c in crops] + [c.end for c in crops]
+def onnx_form(spec: Any, form: str = "portable") -> str:
+    """What the exporter writes for ``spec`` in ``form``: layout, ConvTranspose, Slice, activation."""
+    from ..geometry import portable_split
+
+    crops = list(spec.crop_plan())
+    if form == "portable":
+        axes = [portable_split(c) for c in crops]
+        pads = [a.pad for a in axes] * 2
+        extend = [a.output_padding for a in axes]
+        sliced = [(a.slice_begin, a.slice_end) for a in axes]
+    else:
+        pads = [c.begin for c in crops] + [c.end for c in crops]
+        extend = [c.extend for c in crops]
+        sliced = []
     text = (f"ConvTranspose k={list(spec.kernel_size)} s={list(spec.strides)} "
             f"d={list(spec.dilation_rate)} pads={pads}")
-    if any(c.extend for c in crops):
-        text += f" output_padding={[c.extend for c in crops]}"
+    if any(extend):
+        text += f" output_padding={extend}"
+    if any(b or e for b, e in sliced):
+        text += ", Slice " + " ".join(f"[{b}:-{e}]" if e else f"[{b}:]" for b, e in sliced)
     if spec.data_format == "channels_last":
         text = f"Transpose, {text}, Transpose"
     if spec.activation != "linear":

@@ -23,6 +23,7 @@ COMMANDS = {
     "check": "check_cmd:check",
     "repair": "check_cmd:repair",
     "translate": "translate_cmd:translate",
+    "solve": "solve_cmd:solve",
 }
 
 

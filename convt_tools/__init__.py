@@ -1,4 +1,4 @@
-"""convt-tools: exact shapes, ONNX export and verification for Keras Conv2DTranspose.
+"""convt-tools: exact shapes, ONNX export and verification for Keras Conv1D/2D/3DTranspose.
 
 The public API is re-exported here; heavy modules (onnx, onnxruntime) are
 imported only when one of their names is first used.
@@ -16,6 +16,7 @@ from .errors import ConvtError  # noqa: E402
 from .spec import (  # noqa: E402
     AxisCrop,
     Conv2DTransposeSpec,
+    ConvTransposeSpec,
     crop_for_axis,
     keras_output_length,
     load_config,
@@ -33,6 +34,7 @@ _LAZY = {
     "conv_transpose": "reference",
     "conv_transpose_channels_last": "reference",
     "keras_conv2d_transpose": "reference",
+    "keras_conv_transpose": "reference",
     "validate_spec": "validate",
     "validate_model": "validate",
     "check_model": "check",
@@ -47,7 +49,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "ACTIVATIONS", "AxisCrop", "Conv2DTransposeSpec", "ConvtError", "__version__",
+    "ACTIVATIONS", "AxisCrop", "Conv2DTransposeSpec", "ConvTransposeSpec", "ConvtError",
+    "__version__",
     "apply_activation", "crop_for_axis", "keras_output_length", "load_config", "make_spec",
     "parse_config", "parse_shape", *_LAZY,
 ]

@@ -1,15 +1,22 @@
-"""Export a Keras ``Conv2DTranspose`` as a portable ONNX ``ConvTranspose``.
+"""Export a Keras ``Conv{1,2,3}DTranspose`` as a portable ONNX ``ConvTranspose``.
 
-The graph (``channels_last``; ``channels_first`` drops both Transposes)::
+The graph is built (:func:`build_graph`) from a rank-generic
+:class:`~convt_tools.op.ConvTransposeOp` (layout, kernel shape, strides,
+dilations, per-axis pads/output_padding, group, optional crop Slice,
+activation) and ONNX-layout weights, so any producer of that description (the
+Keras spec here, a torch spec) gets the same graph. For ``channels_last``
+(``channels_first`` drops both Transposes), spatial rank ``r``::
 
-    input (N, H, W, C) -> Transpose(0, 3, 1, 2) -> ConvTranspose [-> Slice]
-        -> Transpose(0, 2, 3, 1) -> activation (acting on the Keras layout,
+    input (N, *spatial, C) -> Transpose(0, r+1, 1..r) -> ConvTranspose [-> Slice]
+        -> Transpose(0, 2..r+1, 1) -> activation (acting on the Keras layout,
         axis -1 as Keras) -> output
 
-ConvTranspose attributes, all from :meth:`Conv2DTransposeSpec.crop_plan`
-through :mod:`convt_tools.geometry`, in one of two forms (:data:`FORMS`)::
+ConvTranspose attributes of a Keras layer, all from
+:meth:`ConvTransposeSpec.crop_plan` through :mod:`convt_tools.geometry`, in
+one of two forms (:data:`FORMS`); 2-D shown, every rank alike::
 
     W = kernel.transpose(3, 2, 0, 1)          (C_in, filters, kh, kw); no flip
+                                              (rank r: transpose(r+1, r, 0..r-1))
     strides, dilations, kernel_shape; B = bias when use_bias
     output_padding = [h.extend, w.extend]     only when an axis extends
 
@@ -46,15 +53,16 @@ from onnx import helper, numpy_helper  # noqa: F401 (onnx.numpy_helper)
 from . import __version__
 from .activations import ACTIVATIONS
 from .errors import ConvtError, fail
-from .geometry import onnx_output_padding, onnx_pads, portable_slice, portable_split
 from .initializers import initialize_weights
 from .io import atomic_write, check_destination
 from .onnx_graph import GraphBuilder
+from .op import ConvTransposeOp
 from .spec import Conv2DTransposeSpec, format_shape
 from .weights import check_weights
 
 __all__ = ["DEFAULT_FORM", "DEFAULT_OPSET", "EXTERNAL_DATA_THRESHOLD", "FORMS", "MIN_OPSET",
-           "describe_model", "export_spec", "max_opset", "save_model", "uses_external_data"]
+           "build_graph", "describe_model", "export_spec", "max_opset", "save_model",
+           "uses_external_data"]
 
 DEFAULT_OPSET = 17
 # Export forms (module docstring): symmetric pads + constant Slice, or one node.
@@ -165,23 +173,23 @@ def _input_shape(spec: Conv2DTransposeSpec, input_shape: Sequence[int | None] | 
         shape = spec.check_input_shape(spec.input_shape, channels)
         return (None,) + shape[1:]
     assert channels is not None
-    if spec.data_format == "channels_last":
-        return (None, None, None, channels)
-    return (None, channels, None, None)
+    return spec.layout.shape(None, channels, (None,) * spec.rank)
 
 
 def _check_not_empty(spec: Conv2DTransposeSpec, shape: tuple[int | None, ...]) -> None:
-    """A fixed input whose Keras output has a zero-length axis cannot be run by onnxruntime."""
+    """A fixed zero-size input or output dim: legal in Keras, but onnxruntime cannot run it."""
     out = spec.output_shape(shape)
-    spatial = out[1:3] if spec.data_format == "channels_last" else out[2:4]
-    for axis, n in zip(("height", "width"), spatial):
-        if n is not None and n <= 0:
-            raise ConvtError(
-                f"input_shape: got {format_shape(shape)}, for which Keras's output {axis} is "
-                f"{n} (an empty tensor: padding {spec.padding!r}, kernel {spec.kernel_size}, "
-                f"output_padding {spec.output_padding}); onnxruntime rejects zero-size "
-                f"ConvTranspose outputs, so use a larger input or leave that dim unknown.",
-                field="input_shape")
+    names = spec.layout.dim_names()
+    for where, dims in (("input", shape), ("output", out)):
+        for name, n in zip(names, dims):
+            if n is not None and n <= 0:
+                raise ConvtError(
+                    f"input_shape: got {format_shape(shape)}, for which the {where} {name} is "
+                    f"{n} (Keras's output is {format_shape(out)}: padding {spec.padding!r}, "
+                    f"kernel {spec.kernel_size}, output_padding {spec.output_padding}); "
+                    f"onnxruntime rejects zero-size ConvTranspose tensors, so use a larger "
+                    f"input or leave that dim unknown (convt shape and convt run follow Keras "
+                    f"there).", field="input_shape")
 
 
 # ---------------------------------------------------------------- graph pieces
@@ -191,11 +199,8 @@ def _dims(shape: Sequence[int | None], names: Sequence[str]) -> list[int | str]:
     return [name if dim is None else int(dim) for dim, name in zip(shape, names)]
 
 
-def _dim_names(spec: Conv2DTransposeSpec, prefix: str) -> tuple[str, str, str, str]:
-    h, w = f"{prefix}height", f"{prefix}width"
-    if spec.data_format == "channels_last":
-        return ("batch", h, w, f"{prefix}channels")
-    return ("batch", f"{prefix}channels", h, w)
+def _dim_names(spec: Conv2DTransposeSpec, prefix: str) -> tuple[str, ...]:
+    return spec.layout.dim_names(prefix)
 
 
 def _out_names(spec: Conv2DTransposeSpec) -> tuple[str, ...]:
@@ -204,20 +209,9 @@ def _out_names(spec: Conv2DTransposeSpec) -> tuple[str, ...]:
     return names[:-1] + (names[-1] + "_half",) if spec.activation == "glu" else names
 
 
-def _conv_attrs(spec: Conv2DTransposeSpec, form: str) -> dict[str, Any]:
+def _conv_attrs(spec: Conv2DTransposeSpec, form: str = "compact") -> dict[str, Any]:
     """ConvTranspose attributes: pads/output_padding from the crop plan only (in ``form``)."""
-    crops = spec.crop_plan()
-    axes = [portable_split(c).onnx() if form == "portable" else c.onnx() for c in crops]
-    attrs: dict[str, Any] = {
-        "kernel_shape": list(spec.kernel_size),
-        "strides": list(spec.strides),
-        "dilations": list(spec.dilation_rate),
-        "pads": onnx_pads(axes),
-    }
-    output_padding = onnx_output_padding(axes)
-    if output_padding is not None:
-        attrs["output_padding"] = output_padding
-    return attrs
+    return ConvTransposeOp.from_keras(spec, form).attributes()
 
 
 def _activation_typechecks(name: str, opset: int, dtype: np.dtype) -> bool:
@@ -246,11 +240,11 @@ def _activation_typechecks(name: str, opset: int, dtype: np.dtype) -> bool:
     return True
 
 
-def _apply_activation(spec: Conv2DTransposeSpec, g: GraphBuilder, y: str) -> tuple[str, list[str]]:
+def _apply_activation(activation: str, g: GraphBuilder, y: str) -> tuple[str, list[str]]:
     """The table's activation on ``y``; in float32 between Casts where the dtype lacks an op."""
-    row = ACTIVATIONS[spec.activation]
+    row = ACTIVATIONS[activation]
     if row.name == "linear" or g.dtype == np.float32 or (
-            g.dtype != np.float16 and _activation_typechecks(spec.activation, g.opset, g.dtype)):
+            g.dtype != np.float16 and _activation_typechecks(activation, g.opset, g.dtype)):
         return row.onnx(g, y), []  # type: ignore[arg-type]
     # float16: always in float32. onnxruntime's CPU float16 kernels differ by opset
     # (e.g. Softplus at opset 18 overflows to inf from |x| >= 89), and some ops have
@@ -259,7 +253,7 @@ def _apply_activation(spec: Conv2DTransposeSpec, g: GraphBuilder, y: str) -> tup
     out32 = row.onnx(sub, g.op("Cast", y, to=onnx.TensorProto.FLOAT))  # type: ignore[arg-type]
     g.nodes.extend(sub.nodes)
     g.initializers.extend(sub.initializers)
-    note = (f"activation {spec.activation} is computed in float32 (between Casts), then "
+    note = (f"activation {activation} is computed in float32 (between Casts), then "
             f"rounded to {g.dtype.name}.")
     return g.op("Cast", out32, to=g.float_enum), [note]  # type: ignore[return-value]
 
@@ -275,47 +269,62 @@ def _rename_output(nodes: list[onnx.NodeProto], old: str, new: str) -> None:
                 node.input[i] = new
 
 
-def _build_graph(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | None,
-                 dtype: np.dtype, opset: int, in_shape: tuple[int | None, ...],
-                 out_shape: tuple[int | None, ...], notes: list[str],
-                 form: str) -> onnx.GraphProto:
-    """The graph of the module docstring; appends to ``notes`` what the reader should know."""
+def build_graph(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None, dtype: np.dtype,
+                opset: int, in_dims: Sequence[int | str], out_dims: Sequence[int | str],
+                name: str, notes: list[str]) -> onnx.GraphProto:
+    """The graph of the module docstring from ``op`` and ONNX-layout ``W``/``B``.
+
+    ``in_dims``/``out_dims``: the model's input/output dims in ``op.layout``
+    (ints or symbolic names). ``W`` gets ``op``'s zero kernel taps (exact
+    zeros). Appends to ``notes`` what the reader should know.
+    """
     g = GraphBuilder(opset, dtype)
     x = INPUT_NAME
-    channels_last = spec.data_format == "channels_last"
-    if channels_last:
-        x = g.op("Transpose", x, perm=[0, 3, 1, 2])  # type: ignore[assignment]
-    inputs = [x, g.const(kernel.transpose(3, 2, 0, 1), name="W")]
-    if bias is not None:
-        inputs.append(g.const(bias, name="B"))
-    y = g.op("ConvTranspose", *inputs, name="ConvTranspose", **_conv_attrs(spec, form))
-    cut = portable_slice([portable_split(c) for c in spec.crop_plan()], 2) \
-        if form == "portable" else None
-    if cut is not None:
-        starts, ends, axes = (g.const(v, dtype=np.int64, name=f"crop_{n}")
-                              for v, n in zip(cut, ("starts", "ends", "axes")))
+    to_cf, from_cf = op.layout.to_channels_first, op.layout.from_channels_first
+    if to_cf is not None:
+        x = g.op("Transpose", x, perm=list(to_cf))  # type: ignore[assignment]
+    if any(before or after for before, after in op.taps):
+        w = np.pad(w, [(0, 0), (0, 0), *op.taps])
+    inputs = [x, g.const(w, name="W")]
+    if b is not None:
+        inputs.append(g.const(b, name="B"))
+    y = g.op("ConvTranspose", *inputs, name="ConvTranspose", **op.attributes())
+    if op.crop_slice is not None:
+        starts, ends, axes = (g.const(list(v), dtype=np.int64, name=f"crop_{n}")
+                              for v, n in zip(op.crop_slice, ("starts", "ends", "axes")))
         y = g.op("Slice", y, starts, ends, axes, name="Crop")  # type: ignore[arg-type]
-    if channels_last:
-        y = g.op("Transpose", y, perm=[0, 2, 3, 1])
-    result, act_notes = _apply_activation(spec, g, y)  # type: ignore[arg-type]
+    if from_cf is not None:
+        y = g.op("Transpose", y, perm=list(from_cf))
+    result, act_notes = _apply_activation(op.activation, g, y)  # type: ignore[arg-type]
     notes.extend(act_notes)
     _rename_output(g.nodes, result, OUTPUT_NAME)
     elem = g.float_enum
     return helper.make_graph(
-        g.nodes, spec.name or "conv2d_transpose",
-        [helper.make_tensor_value_info(INPUT_NAME, elem, _dims(in_shape, _dim_names(spec, "")))],
-        [helper.make_tensor_value_info(OUTPUT_NAME, elem, _dims(out_shape, _out_names(spec)))],
+        g.nodes, name,
+        [helper.make_tensor_value_info(INPUT_NAME, elem, list(in_dims))],
+        [helper.make_tensor_value_info(OUTPUT_NAME, elem, list(out_dims))],
         initializer=g.initializers)
 
 
+def _build_graph(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | None,
+                 dtype: np.dtype, opset: int, in_shape: tuple[int | None, ...],
+                 out_shape: tuple[int | None, ...], notes: list[str],
+                 form: str) -> onnx.GraphProto:
+    """A Keras spec's graph: :func:`build_graph` of its :class:`ConvTransposeOp`."""
+    op = ConvTransposeOp.from_keras(spec, form)
+    return build_graph(op, kernel.transpose(spec.layout.kernel_to_onnx), bias, dtype, opset,
+                       _dims(in_shape, _dim_names(spec, "")), _dims(out_shape, _out_names(spec)),
+                       spec.name or f"conv{spec.rank}d_transpose", notes)
+
+
 def _metadata(spec: Conv2DTransposeSpec, notes: list[str], form: str) -> dict[str, str]:
-    hc, wc = spec.crop_plan()
     plan = [{"axis": axis, "crop_begin": c.begin, "crop_end": c.end, "extend_end": c.extend}
-            for axis, c in (("height", hc), ("width", wc))]
+            for axis, c in zip(spec.layout.axis_names, spec.crop_plan())]
     return {
         "convt.keras_config": json.dumps(spec.to_config(), sort_keys=True),
         "convt.crop_plan": json.dumps(plan),
         "convt.data_format": spec.data_format,
+        "convt.class_name": spec.class_name,
         "convt.form": form,
         "convt.notes": json.dumps(notes),
     }
@@ -361,6 +370,7 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
     np_dtype, notes = _resolve_dtype(spec, dtype, allow_unsupported_dtype, opset)
     shape_channels = None
     if input_shape is not None:
+        _check_not_empty(spec, spec.check_input_shape(input_shape))
         shape_channels = spec.check_input_shape(input_shape)[spec.channels_axis]
     elif spec.input_shape is not None:
         shape_channels = spec.check_input_shape(spec.input_shape)[spec.channels_axis]
@@ -374,7 +384,7 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
                      + (f" / {spec.bias_initializer[0]}" if spec.use_bias else "")
                      + " (not trained weights).")
     kernel, bias = check_weights(spec, kernel, bias, channels)
-    in_shape = _input_shape(spec, input_shape, int(kernel.shape[3]))
+    in_shape = _input_shape(spec, input_shape, int(kernel.shape[-1]))
     _check_not_empty(spec, in_shape)
     out_shape = spec.activated_output_shape(in_shape)
     graph = _build_graph(spec, kernel, bias, np_dtype, opset, in_shape, out_shape,
@@ -383,7 +393,7 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
     ir_version = min(helper.find_min_ir_version_for(opsets), onnx.IR_VERSION)
     model = helper.make_model(graph, opset_imports=opsets, ir_version=ir_version,
                               producer_name="convt-tools", producer_version=__version__,
-                              doc_string=f"Keras Conv2DTranspose {spec.name or ''}".strip())
+                              doc_string=f"Keras {spec.class_name} {spec.name or ''}".strip())
     helper.set_model_props(model, _metadata(spec, spec.notes() + notes, form))
     if not uses_external_data(model):
         # Larger models cannot be serialised in memory; check those after saving.
@@ -447,6 +457,7 @@ def describe_model(model: onnx.ModelProto) -> dict[str, Any]:
         "ir_version": model.ir_version,
         "dtype": helper.tensor_dtype_to_np_dtype(elem).name,
         "data_format": props.get("convt.data_format"),
+        "class_name": props.get("convt.class_name"),
         "input": {"name": model.graph.input[0].name, "shape": _value_dims(model.graph.input[0])},
         "output": {"name": model.graph.output[0].name,
                    "shape": _value_dims(model.graph.output[0])},

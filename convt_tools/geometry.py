@@ -149,12 +149,16 @@ def keras_output_length(length: int | None, k: int, s: int, d: int,
 
     ``valid``: ``in*s + max(K-s, 0)`` if ``op`` is None, else ``(in-1)*s + K + op``;
     ``same``: ``in*s`` if ``op`` is None, else ``(in-1)*s + K%2 + op``.
+
+    ``in = 0`` is legal (Keras's ``compute_output_shape`` and the TensorFlow
+    backend follow these formulas there); the result can then be negative,
+    a shape Keras cannot build (callers refuse it).
     """
     _check_axis(k, s, d, padding, op)
     if length is None:
         return None
-    if not _is_int(length) or length < 1:
-        raise fail("input length", length, "expected an integer >= 1 or None")
+    if not _is_int(length) or length < 0:
+        raise fail("input length", length, "expected an integer >= 0 or None")
     K = effective_kernel(k, d)
     if padding == "valid":
         return length * s + max(K - s, 0) if op is None else (length - 1) * s + K + op

@@ -12,7 +12,7 @@ rank 1 -> ``fan_in = fan_out = d0``; rank 2 -> ``(d0, d1)``; otherwise
 ``receptive_field = prod(d0..dn-3)``, ``fan_in = dn-2 * rf``,
 ``fan_out = dn-1 * rf``. For the Conv2DTranspose kernel
 ``(kh, kw, filters, in_channels)`` that is ``fan_in = filters*kh*kw`` and
-``fan_out = in_channels*kh*kw``. With ``input_axes`` and ``output_axes``
+``fan_out = in_channels*kh*kw`` (any rank: ``prod(kernel_size)`` for ``kh*kw``). With ``input_axes`` and ``output_axes``
 both given, the fans are the products of those axes.
 
 VarianceScaling: ``scale /= max(1, n)`` with ``n`` = fan_in, fan_out or
@@ -260,7 +260,7 @@ def initialize_weights(spec: Conv2DTransposeSpec, in_channels: int,
                        seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """Fresh Keras-layout weights from the spec's initializers (float32).
 
-    ``kernel``: ``(kh, kw, filters, in_channels)`` from ``spec.kernel_initializer``;
+    ``kernel``: ``(*kernel_size, filters, in_channels)`` from ``spec.kernel_initializer``;
     ``bias``: ``(filters,)`` from ``spec.bias_initializer``, or None without
     ``use_bias``. Same ``seed`` -> same arrays.
     """
@@ -272,7 +272,7 @@ def initialize_weights(spec: Conv2DTransposeSpec, in_channels: int,
         raise ConvtError(f"seed: got {seed!r}; expected an integer >= 0.", field="seed")
     shape = spec.kernel_shape(int(in_channels))
     check_allocation(shape, np.float64, "filters",
-                     f"the kernel {shape} (kh, kw, filters, in_channels)")
+                     f"the kernel {shape} {spec.layout.kernel_layout}")
     kernel = initialize(spec.kernel_initializer, shape,
                         np.random.default_rng([int(seed), 0]), "kernel_initializer")
     bias = None

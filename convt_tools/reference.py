@@ -32,7 +32,7 @@ into a larger buffer. Non-finite inputs reach exactly the outputs the
 definition says (the 0/1 matrix path is left when it would spread them).
 
 Keras ``Conv2DTranspose`` is this operation with ``pads`` = the crop and
-``output_padding`` = the extension of :meth:`Conv2DTransposeSpec.crop_plan`
+``output_padding`` = the extension of :meth:`ConvTransposeSpec.crop_plan`
 (resolved there, once), ``W = kernel.transpose(3, 2, 0, 1)`` (no flip), then
 the activation from the shared table, in the Keras layout.
 
@@ -54,10 +54,10 @@ from .activations import ACTIVATIONS, canonical_activation
 from .errors import ConvtError, fail
 from .geometry import onnx_output_length, onnx_pads
 from .io import check_allocation
-from .spec import Conv2DTransposeSpec
+from .spec import ConvTransposeSpec
 
 __all__ = ["conv_transpose", "conv_transpose_channels_last", "conv_transpose_nhwc",
-           "keras_conv2d_transpose", "output_length"]
+           "keras_conv2d_transpose", "keras_conv_transpose", "output_length"]
 
 # Up to this many GEMM output elements, all taps go through one GEMM (see _scatter_group).
 _SINGLE_GEMM_MAX = 1 << 16
@@ -693,11 +693,11 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
     return np.ascontiguousarray(np.moveaxis(y, -1, 1))
 
 
-_KERAS_PADS: dict[tuple, tuple[tuple[int, int, int, int], tuple[int, int]]] = {}
+_KERAS_PADS: dict[tuple, tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
 
-def _keras_pads(spec: "Conv2DTransposeSpec") -> tuple[tuple[int, int, int, int], tuple[int, int]]:  # noqa: F821
-    """``(pads, output_padding)`` from ``spec.crop_plan()``, cached on the fields it reads.
+def _keras_pads(spec: "ConvTransposeSpec") -> tuple[tuple[int, ...], tuple[int, ...]]:  # noqa: F821
+    """``(pads, output_padding)`` from ``spec.crop_plan()`` via geometry, cached on the fields it reads.
 
     (The spec itself is not hashable: it has mapping fields.)
     """
@@ -718,24 +718,29 @@ def _keras_pads(spec: "Conv2DTransposeSpec") -> tuple[tuple[int, int, int, int],
     return plan
 
 
-def keras_conv2d_transpose(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
-                           bias: np.ndarray | None = None) -> np.ndarray:
-    """Keras 3 ``Conv2DTranspose(spec)`` applied to ``x`` in the spec's data format.
+def keras_conv_transpose(spec: ConvTransposeSpec, x: np.ndarray, kernel: np.ndarray,
+                         bias: np.ndarray | None = None) -> np.ndarray:
+    """Keras 3 ``Conv{1,2,3}DTranspose(spec)`` applied to ``x`` in the spec's data format.
 
-    ``kernel (kh, kw, filters, in_channels)`` (Keras layout), ``bias (filters,)``
-    (ignored as absent when ``spec.use_bias`` is False). Crop and extension
-    come from ``spec.crop_plan()``: ``pads`` = crop begin/end,
-    ``output_padding`` = extend, ``W = kernel.transpose(3, 2, 0, 1)``; then
+    ``kernel (*kernel_size, filters, in_channels)`` (Keras layout), ``bias
+    (filters,)`` (ignored as absent when ``spec.use_bias`` is False). Crop and
+    extension come from ``spec.crop_plan()`` (:mod:`convt_tools.geometry`):
+    ``pads`` = crop begin/end, ``output_padding`` = extend,
+    ``W = kernel.transpose(spec.layout.kernel_to_onnx)``; then
     ``ACTIVATIONS[spec.activation].numpy`` on the output in the Keras layout
-    (axis -1 is width for ``channels_first``).
+    (axis -1 is the last spatial axis for ``channels_first``).
+
+    Zero-size dims follow Keras (TensorFlow): batch 0 gives batch 0, 0 input
+    channels or a zero-length spatial axis give pure bias (then activation)
+    on the output :meth:`~ConvTransposeSpec.output_shape` reports.
 
     Precision: with a float16 compute dtype (``float16``/``mixed_float16``
     policies) ``x``, ``kernel`` and ``bias`` are cast to float16 as Keras does
     (accumulation in float32, result float16); otherwise the arrays' own
     dtype is used. ``bias`` is required when ``spec.use_bias``.
     """
-    if not isinstance(spec, Conv2DTransposeSpec):
-        raise fail("spec", type(spec).__name__, "expected a Conv2DTransposeSpec "
+    if not isinstance(spec, ConvTransposeSpec):
+        raise fail("spec", type(spec).__name__, "expected a ConvTransposeSpec "
                    "(from convt_tools.load_config(path) or parse_config(dict))")
     # A float16 compute dtype (float16 and mixed_float16 policies) casts inputs and
     # weights to float16 as the Keras layer does; otherwise the arrays' own
@@ -745,11 +750,12 @@ def keras_conv2d_transpose(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.
     kernel = np.asarray(kernel) if cast is None else np.asarray(kernel, dtype=cast)
     if bias is not None and cast is not None:
         bias = np.asarray(bias, dtype=cast)
-    if kernel.ndim != 4 or kernel.shape[:3] != spec.kernel_shape(0)[:3]:
-        kh, kw, f, _ = spec.kernel_shape(0)
-        raise fail("kernel", kernel.shape, f"expected (kh, kw, filters, in_channels) = "
-                   f"({kh}, {kw}, {f}, in_channels)")
-    spec.check_input_shape(x.shape, kernel.shape[3])
+    layout = spec.layout
+    want = spec.kernel_shape(0)[:-1]
+    if kernel.ndim != len(want) + 1 or kernel.shape[:-1] != want:
+        raise fail("kernel", kernel.shape, f"expected {layout.kernel_layout} = "
+                   f"({', '.join(map(str, want))}, in_channels)")
+    out_shape = spec.output_shape(x.shape, kernel.shape[-1])
     if not spec.use_bias:
         bias = None
     elif bias is None:
@@ -757,11 +763,31 @@ def keras_conv2d_transpose(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.
                          f"({spec.filters},) bias (zeros if that is what it holds).", field="bias")
     elif np.shape(bias) != (spec.filters,):
         raise fail("bias", np.shape(bias), f"expected ({spec.filters},)")
-    pads, output_padding = _keras_pads(spec)
-    w = kernel.transpose(3, 2, 0, 1)
-    x_cl = x if spec.data_format == "channels_last" else x.transpose(0, 2, 3, 1)
-    y = conv_transpose_nhwc(x_cl, w, bias, strides=spec.strides, dilations=spec.dilation_rate,
-                            pads=pads, output_padding=output_padding)
-    if spec.data_format == "channels_first":
-        y = np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+    if 0 in x.shape:
+        y = _empty_input_output(out_shape, x, kernel, bias, layout)
+    else:
+        pads, output_padding = _keras_pads(spec)
+        w = kernel.transpose(layout.kernel_to_onnx)
+        to_cl, from_cl = layout.to_channels_last, layout.from_channels_last
+        x_cl = x if to_cl is None else x.transpose(to_cl)
+        y = conv_transpose_channels_last(x_cl, w, bias, strides=spec.strides,
+                                         dilations=spec.dilation_rate, pads=pads,
+                                         output_padding=output_padding)
+        if from_cl is not None:
+            y = np.ascontiguousarray(y.transpose(from_cl))
     return ACTIVATIONS[canonical_activation(spec.activation)].numpy(y)
+
+
+def _empty_input_output(out_shape: Sequence[int | None], x: np.ndarray, kernel: np.ndarray,
+                        bias: np.ndarray | None, layout: "Layout") -> np.ndarray:  # noqa: F821
+    """A zero-size input: no product terms, so the output is the bias broadcast (or zeros)."""
+    dtype, _ = _compute_dtype(x, kernel, bias)
+    y = np.zeros(tuple(int(d) for d in out_shape), dtype=dtype)  # type: ignore[arg-type]
+    if bias is not None and y.size:
+        shape = [1] * y.ndim
+        shape[layout.channels_axis] = -1
+        y += np.asarray(bias, dtype=dtype).reshape(shape)
+    return y
+
+
+keras_conv2d_transpose = keras_conv_transpose

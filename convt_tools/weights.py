@@ -49,24 +49,29 @@ def _check_finite(name: str, arr: np.ndarray) -> None:
 
 
 def check_weights(spec: Conv2DTransposeSpec, kernel: Any, bias: Any,
-                  in_channels: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                  in_channels: int | None = None, *, allow_zero_channels: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Validate Keras-layout weights against ``spec``; return them as arrays.
 
-    Contract: ``kernel.shape == (kh, kw, filters, C)`` with ``C >= 1`` (and
-    ``C == in_channels`` when given); ``bias.shape == (filters,)`` when
-    ``spec.use_bias``, and ``bias is None`` otherwise; float dtypes only;
+    Contract: ``kernel.shape == (*kernel_size, filters, C)`` (``spec.layout.kernel_layout``)
+    with ``C >= 1`` (``C >= 0`` with ``allow_zero_channels``: legal in Keras,
+    the output is then pure bias, but no ONNX runtime runs a zero-size
+    tensor) and ``C == in_channels`` when given; ``bias.shape == (filters,)``
+    when ``spec.use_bias``, and ``bias is None`` otherwise; float dtypes only;
     every value finite. Arrays are returned unchanged in dtype (the exporter
     casts them to the model dtype).
     """
-    kh, kw = spec.kernel_size
+    want = (*spec.kernel_size, spec.filters)
     k = _as_float_array("kernel", kernel)
-    if k.ndim != 4 or k.shape[:3] != (kh, kw, spec.filters) or k.shape[3] < 1:
+    if k.ndim != len(want) + 1 or k.shape[:-1] != want or \
+            k.shape[-1] < (0 if allow_zero_channels else 1):
         raise ConvtError(
-            f"kernel: got shape {_shape_text(k.shape)}; expected (kh, kw, filters, in_channels) "
-            f"= ({kh}, {kw}, {spec.filters}, in_channels) for this layer.", field="kernel")
-    if in_channels is not None and k.shape[3] != in_channels:
+            f"kernel: got shape {_shape_text(k.shape)}; expected "
+            f"{spec.layout.kernel_layout} = {_shape_text(want)[:-1]}, in_channels) "
+            f"for this layer.", field="kernel")
+    if in_channels is not None and k.shape[-1] != in_channels:
         raise ConvtError(
-            f"kernel: got {k.shape[3]} input channels in shape {_shape_text(k.shape)}; "
+            f"kernel: got {k.shape[-1]} input channels in shape {_shape_text(k.shape)}; "
             f"expected {in_channels} to match the input.", field="kernel")
     _check_finite("kernel", k)
     if not spec.use_bias:
@@ -89,7 +94,8 @@ def check_weights(spec: Conv2DTransposeSpec, kernel: Any, bias: Any,
 
 
 def load_weights(path: str | os.PathLike[str], spec: Conv2DTransposeSpec,
-                 in_channels: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                 in_channels: int | None = None, *, allow_zero_channels: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Load an ``.npz`` with ``kernel`` (and ``bias`` iff ``use_bias``) and validate it.
 
     Keys other than ``kernel`` and ``bias`` are an error (a typo would
@@ -109,4 +115,5 @@ def load_weights(path: str | os.PathLike[str], spec: Conv2DTransposeSpec,
             f"weights: {str(path)!r} has no {', '.join(map(repr, missing))} array "
             f"(it has {sorted(arrays) or 'none'}); expected keys {', '.join(map(repr, allowed))}.",
             field="weights")
-    return check_weights(spec, arrays["kernel"], arrays.get("bias"), in_channels)
+    return check_weights(spec, arrays["kernel"], arrays.get("bias"), in_channels,
+                         allow_zero_channels=allow_zero_channels)

@@ -1,4 +1,4 @@
-"""``convt export``: write a Keras Conv2DTranspose layer as an ONNX model."""
+"""``convt export``: write a Keras Conv1D/2D/3DTranspose layer as an ONNX model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..errors import ConvtError
-from ..spec import Conv2DTransposeSpec, parse_shape
+from ..spec import AXIS_NAMES, Conv2DTransposeSpec, parse_shape
 from .common import echo_json, handle_errors
 from .frameworks import framework_option, is_torch_config
 from .model_arg import layer_option
@@ -34,19 +34,24 @@ def _resolve_input_shape(spec: Conv2DTransposeSpec, text: str | None,
     if spec.input_shape is not None:
         shape = spec.check_input_shape(spec.input_shape, kernel_channels)
         return (None,) + shape[1:]
+    layout = spec.layout
     if kernel_channels is not None:
-        if spec.data_format == "channels_last":
-            return (None, None, None, kernel_channels)
-        return (None, kernel_channels, None, None)
-    layout = "N,H,W,C" if spec.data_format == "channels_last" else "N,C,H,W"
+        return layout.shape(None, kernel_channels, (None,) * layout.rank)
+    example = ",".join(layout.shape("None", "3", ("?",) * layout.rank))  # type: ignore[arg-type]
     raise ConvtError(
         f"input_shape: missing, and neither the config (build_config) nor --weights gives the "
-        f"number of input channels; give --input-shape {layout}, with None or ? for unknown "
-        f"dims (e.g. --input-shape None,?,?,3).", field="input_shape")
+        f"number of input channels; give --input-shape {layout.letters()}, with None or ? for "
+        f"unknown dims (e.g. --input-shape {example}).", field="input_shape")
 
 
 def _fmt_dims(dims: list[Any]) -> str:
     return "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def _pads_label(rank: int) -> str:
+    """``h_begin, w_begin, h_end, w_end`` for rank 2 (``l`` for 1-D, ``d, h, w`` for 3-D)."""
+    letters = [n[0] for n in AXIS_NAMES.get(rank, ())]
+    return ", ".join([f"{a}_begin" for a in letters] + [f"{a}_end" for a in letters])
 
 
 def _human(info: dict[str, Any]) -> list[str]:
@@ -60,10 +65,10 @@ def _human(info: dict[str, Any]) -> list[str]:
         f"output {_fmt_dims(info['output']['shape'])}",
         f"ConvTranspose kernel {_fmt_dims(info['kernel_shape'])}, strides "
         f"{_fmt_dims(info['strides'])}, dilations {_fmt_dims(info['dilations'])}, "
-        f"pads {info['pads']} (h_begin, w_begin, h_end, w_end), output_padding "
+        f"pads {info['pads']} ({_pads_label(len(info['pads']) // 2)}), output_padding "
         f"{op if op else 'none'}, bias {'yes' if info['bias'] else 'no'}",
         *([f"Slice (crop) starts {cs['starts']}, ends {cs['ends']}, axes {cs['axes']} "
-           f"(NCHW; ends < 0 count from the end)"] if (cs := info["crop_slice"]) else []),
+           f"(channels first; ends < 0 count from the end)"] if (cs := info["crop_slice"]) else []),
         f"form {info['form']}: " + ("symmetric pads + one constant Slice"
                                     if info["crop_slice"] else "one ConvTranspose")
         + (" (asymmetric pads)" if info["form"] == "compact" and
@@ -81,7 +86,7 @@ def _human(info: dict[str, Any]) -> list[str]:
               help="Where to write the .onnx model; with a saved model and no --layer, a "
                    "folder (one model per layer plus index.json).")
 @click.option("-w", "--weights", type=click.Path(dir_okay=False),
-              help=".npz with 'kernel' (kh, kw, filters, in_channels) and 'bias' (filters,); "
+              help=".npz with 'kernel' (*kernel_size, filters, in_channels) and 'bias' (filters,); "
                    "for a model config JSON, its .weights.h5 / .h5. Without it, weights are "
                    "the saved model's own, else drawn from the layer's initializers.")
 @click.option("--input-shape", "input_shape",
@@ -112,7 +117,7 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
            opset: str | None, seed: str | None, dtype: str | None,
            allow_unsupported_dtype: bool, form: str, as_json: bool, output_size: str | None,
            framework: str | None, layer: str | None, **flags: Any) -> None:
-    """Export a Conv2DTranspose layer to ONNX (explicit pads; see --form).
+    """Export a Conv1D/2D/3DTranspose layer to ONNX (explicit pads; see --form).
 
     \b
     convt export layer.json -o layer.onnx
@@ -158,12 +163,13 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     if layer is not None:
         raise ConvtError(f"layer: --layer applies to saved models; {config!r} is not one.",
                          field="layer")
-    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS})
+    hint = None if input_shape is None else parse_shape(input_shape)
+    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, input_shape=hint)
     kernel = bias = None
     if weights is not None:
         kernel, bias = load_weights(weights, spec)
     in_shape = _resolve_input_shape(spec, input_shape,
-                                    None if kernel is None else int(kernel.shape[3]))
+                                    None if kernel is None else int(kernel.shape[-1]))
     model = export_spec(spec, kernel, bias, input_shape=in_shape,
                         opset=opset_n, seed=seed_n, dtype=dtype,
                         allow_unsupported_dtype=allow_unsupported_dtype, form=form)

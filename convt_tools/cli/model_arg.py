@@ -145,8 +145,13 @@ def single_source(model: Any, layer: str | None, weights: str | None = None) -> 
     return select_sources(model, layer, weights)[0][0]
 
 
-def load_layer_spec(config: str, layer: str | None = None, weights: str | None = None) -> Any:
-    """The spec of CONFIG: a layer config file, or the ``--layer`` of a saved model."""
+def load_layer_spec(config: str, layer: str | None = None, weights: str | None = None, *,
+                    rank: int | None = None, input_shape: Any = None) -> Any:
+    """The spec of CONFIG: a layer config file, or the ``--layer`` of a saved model.
+
+    ``rank``/``input_shape``: how a bare layer config's rank is resolved
+    (:func:`convt_tools.spec.parse_config`).
+    """
     saved = resolve_model(config, weights)
     if saved is None:
         if layer is not None:
@@ -155,7 +160,7 @@ def load_layer_spec(config: str, layer: str | None = None, weights: str | None =
                              field="layer")
         from ..spec import load_config
 
-        return load_config(config)
+        return load_config(config, rank=rank, input_shape=input_shape)
     return single_source(saved, layer, weights).spec
 
 

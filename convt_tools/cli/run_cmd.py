@@ -1,4 +1,8 @@
-"""``convt run``: evaluate a Conv2DTranspose layer on an input, without Keras."""
+"""``convt run``: evaluate a Conv1D/2D/3DTranspose layer on an input, without Keras.
+
+Zero-size inputs follow Keras (batch 0 -> batch 0; 0 channels or a zero-length
+spatial axis -> pure bias, then activation) with the reference engine.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +18,16 @@ from .model_arg import layer_option
 _FLOAT_KINDS = ("float16", "float32", "float64")
 
 
-def _load_input(path: str, spec: Conv2DTransposeSpec) -> np.ndarray:
-    """The input array (no unpickling), checked for rank, dtype and positive spatial dims."""
+def _load_input(path: str, spec: Conv2DTransposeSpec | None = None) -> np.ndarray:
+    """The input array (no unpickling), checked for its dtype and (given a spec) its shape."""
     from ..io import load_npy
 
     x = load_npy(path, field="input")
     if x.dtype.name not in _FLOAT_KINDS:
         raise ConvtError(f"input: got dtype {x.dtype.name} in {path!r}; expected "
                          f"{', '.join(_FLOAT_KINDS)} (cast it first).", field="input")
-    spec.check_input_shape(tuple(int(d) for d in x.shape))
+    if spec is not None:
+        spec.check_input_shape(tuple(int(d) for d in x.shape))
     return x
 
 
@@ -31,12 +36,15 @@ def _weights(spec: Conv2DTransposeSpec, weights: str | None, in_channels: int,
     if weights is not None:
         from ..weights import load_weights
 
-        kernel, bias = load_weights(weights, spec, in_channels)
+        kernel, bias = load_weights(weights, spec, in_channels, allow_zero_channels=True)
         return kernel, bias, f"weights from {weights}"
     from ..initializers import initialize_weights
 
-    kernel, bias = initialize_weights(spec, in_channels, seed)
-    return kernel, bias, f"weights initialised from the config's initializers (seed {seed})"
+    # 0 input channels (legal in Keras): an empty kernel; the bias stream does not
+    # depend on the channel count, so it is the one a 1-channel layer would draw.
+    kernel, bias = initialize_weights(spec, max(in_channels, 1), seed)
+    return kernel[..., :in_channels], bias, \
+        f"weights initialised from the config's initializers (seed {seed})"
 
 
 def _compute_dtype(spec: Conv2DTransposeSpec) -> np.dtype:
@@ -46,10 +54,10 @@ def _compute_dtype(spec: Conv2DTransposeSpec) -> np.dtype:
 
 def _run_reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
                    bias: np.ndarray | None) -> np.ndarray:
-    from ..reference import keras_conv2d_transpose
+    from ..reference import keras_conv_transpose
 
     dt = _compute_dtype(spec)
-    return keras_conv2d_transpose(spec, x.astype(dt), kernel.astype(dt),
+    return keras_conv_transpose(spec, x.astype(dt), kernel.astype(dt),
                                   None if bias is None else bias.astype(dt))
 
 
@@ -70,7 +78,7 @@ def _run_onnxruntime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarra
 @click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False),
               help="Input .npy in the layer's data format (loaded without pickle).")
 @click.option("--weights", "-w", type=click.Path(dir_okay=False),
-              help=".npz with kernel (kh, kw, filters, in_channels) and bias. Default: "
+              help=".npz with kernel (*kernel_size, filters, in_channels) and bias. Default: "
                    "drawn from the config's initializers with --seed.")
 @click.option("--engine", type=click.Choice(["reference", "onnxruntime"]), default="reference",
               show_default=True, help="NumPy reference, or the exported model in onnxruntime.")
@@ -128,8 +136,9 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
         if layer is not None:
             raise ConvtError(f"layer: --layer applies to saved models; {config!r} is not one.",
                              field="layer")
-        spec = load_config(config)
-        x = _load_input(input_path, spec)
+        x = _load_input(input_path)
+        spec = load_config(config, input_shape=x.shape)
+        spec.check_input_shape(tuple(int(d) for d in x.shape))
         in_channels = int(x.shape[spec.channels_axis])
         kernel, bias, source = _weights(spec, weights, in_channels, seed)
     out_shape = spec.activated_output_shape(x.shape, in_channels)  # glu on an odd axis: clear error

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Sequence
 
 import click
 
@@ -13,12 +13,12 @@ from .common import echo_json, handle_errors
 from .frameworks import framework_option, is_torch_config
 from .model_arg import layer_option
 
-_LAYER_FLAGS = ("filters", "kernel_size", "strides", "padding", "output_padding",
+_LAYER_FLAGS = ("rank", "filters", "kernel_size", "strides", "padding", "output_padding",
                 "data_format", "dilation_rate", "activation", "use_bias")
 
 
-def _pair(text: str | None, name: str) -> Any:
-    """``"2"`` -> 2, ``"2,3"`` -> (2, 3), ``"None"`` -> None; else a clear error."""
+def _ints(text: str | None, name: str) -> Any:
+    """``"2"`` -> 2, ``"2,3"`` -> (2, 3), ``"2,3,3"`` -> (2, 3, 3), ``"None"`` -> None."""
     if text is None:
         return None
     if text.strip().lower() in ("none", "null"):
@@ -26,33 +26,49 @@ def _pair(text: str | None, name: str) -> Any:
     try:
         parts = [int(p) for p in text.replace("x", ",").split(",")]
     except ValueError:
-        raise ConvtError(f"{name}: got {text!r}; expected an integer or two separated by a "
-                         f"comma, e.g. 2 or 2,3.", field=name) from None
+        raise ConvtError(f"{name}: got {text!r}; expected an integer or one per spatial axis "
+                         f"separated by commas, e.g. 2, 2,3 or 2,3,3.", field=name) from None
     if len(parts) == 1:
         return parts[0]
-    if len(parts) == 2:
+    if len(parts) <= 3:
         return tuple(parts)
-    raise ConvtError(f"{name}: got {text!r}; expected one or two integers.", field=name)
+    raise ConvtError(f"{name}: got {text!r}; expected one to three integers (one per spatial "
+                     f"axis).", field=name)
+
+
+def _rank(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if text.strip() in ("1", "2", "3"):
+        return int(text)
+    raise ConvtError(f"rank: got {text!r}; expected 1, 2 or 3 (Conv1DTranspose, "
+                     f"Conv2DTranspose, Conv3DTranspose).", field="rank")
 
 
 def spec_from_cli(config: str | None, flags: dict[str, Any], layer: str | None = None,
-                  weights: str | None = None) -> Conv2DTransposeSpec:
+                  weights: str | None = None,
+                  input_shape: Sequence[int | None] | None = None) -> Conv2DTransposeSpec:
     """A spec from a config file or a saved model's ``--layer``, from Keras-named flags,
-    or both (flags win)."""
-    given = {k: v for k, v in flags.items() if v is not None}
-    for key in ("kernel_size", "strides", "dilation_rate"):
+    or both (flags win).
+
+    The rank: ``--rank``, else the config's class name, else (bare configs)
+    the tuple lengths, else ``input_shape``'s rank, else 2 (see
+    :mod:`convt_tools.spec.parse`). Flags alone are like calling the Keras
+    class: ``Conv2DTranspose`` unless ``--rank`` says otherwise.
+    """
+    rank = _rank(flags.get("rank"))
+    given = {k: v for k, v in flags.items() if v is not None and k != "rank"}
+    for key in ("kernel_size", "strides", "dilation_rate", "output_padding"):
         if key in given:
-            given[key] = _pair(given[key], key)
-    if "output_padding" in given:
-        given["output_padding"] = _pair(given["output_padding"], "output_padding")
+            given[key] = _ints(given[key], key)
     if config is None:
         if "filters" not in given or "kernel_size" not in given:
             raise ConvtError("config: give a layer config file, or at least --filters and "
                              "--kernel-size.", field="config")
-        return make_spec(**given)
+        return make_spec(**given, rank=rank)
     from .model_arg import load_layer_spec
 
-    spec = load_layer_spec(config, layer, weights)
+    spec = load_layer_spec(config, layer, weights, rank=rank, input_shape=input_shape)
     if not given:
         return spec
     merged = spec.to_config()
@@ -60,7 +76,8 @@ def spec_from_cli(config: str | None, flags: dict[str, Any], layer: str | None =
     if "data_format" not in given and spec.data_format_source != "config":
         merged["data_format"] = None
     merged.pop("dtype")
-    return dataclasses.replace(parse_config(merged), input_shape=spec.input_shape)
+    again = parse_config(merged, rank=spec.rank)
+    return dataclasses.replace(again, input_shape=spec.input_shape, rank_source=spec.rank_source)
 
 
 def _no_keras_flags(flags: dict[str, Any]) -> None:
@@ -76,13 +93,16 @@ def layer_options(func: Any) -> Any:
     """Click options with the Keras argument names, shared by commands."""
     opts = [
         click.option("--filters", type=int, help="Number of output channels."),
-        click.option("--kernel-size", help="Kernel size: N or H,W."),
-        click.option("--strides", help="Strides: N or H,W (default 1)."),
+        click.option("--rank", help="Spatial rank 1, 2 or 3 (Conv1D/2D/3DTranspose); default: "
+                     "the config's class name, else its tuple lengths, else the input "
+                     "shape's rank, else 2 (flags alone: 2)."),
+        click.option("--kernel-size", help="Kernel size: N, or one per axis (H,W; D,H,W)."),
+        click.option("--strides", help="Strides: N or one per axis (default 1)."),
         click.option("--padding", help="valid (default) or same."),
-        click.option("--output-padding", help="None (default), N or H,W."),
+        click.option("--output-padding", help="None (default), N or one per axis."),
         click.option("--data-format", help="channels_last or channels_first "
                      "(default: keras.json, else channels_last)."),
-        click.option("--dilation-rate", help="Dilation: N or H,W (default 1)."),
+        click.option("--dilation-rate", help="Dilation: N or one per axis (default 1)."),
         click.option("--activation", help="A Keras activation name (default linear)."),
         click.option("--use-bias/--no-use-bias", default=None, help="Bias on (default) or off."),
     ]
@@ -108,10 +128,11 @@ def layer_options(func: Any) -> Any:
 def shape(config: str | None, input_shape: str | None, explain: bool, as_json: bool,
           output_size: str | None, framework: str | None, layer: str | None,
           weights: str | None, **flags: Any) -> None:
-    """Print the output shape of a Conv2DTranspose layer.
+    """Print the output shape of a Conv1D/2D/3DTranspose layer.
 
     \b
     convt shape layer.json --input-shape 4,10,8,128
+    convt shape --rank 1 --filters 32 --kernel-size 8 --strides 4 --input-shape 1,16000,64
     convt shape --filters 32 --kernel-size 2 --strides 2 --input-shape 4,10,8,128
     convt shape layer.json --input-shape None,?,?,128 --explain
     convt shape torch.json --input-shape 1,16,10,8     (PyTorch ConvTranspose kwargs)
@@ -126,14 +147,17 @@ def shape(config: str | None, input_shape: str | None, explain: bool, as_json: b
     if output_size is not None:
         raise ConvtError("output_size: applies to torch configs only (Keras has no "
                          "output_size); use --output-padding.", field="output_size")
-    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, weights)
-    if input_shape is not None:
-        in_shape = parse_shape(input_shape)
+    hint = None if input_shape is None else parse_shape(input_shape)
+    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, weights,
+                         input_shape=hint)
+    if hint is not None:
+        in_shape = hint
     elif spec.input_shape is not None:
         in_shape = spec.input_shape
     else:
-        raise ConvtError("input_shape: missing; give --input-shape N,H,W,C (channels_last) or "
-                         "N,C,H,W (channels_first), with None or ? for unknown dims.",
+        lay = spec.layout
+        raise ConvtError(f"input_shape: missing; give --input-shape {lay.letters()} "
+                         f"({lay.data_format}), with None or ? for unknown dims.",
                          field="input_shape")
     out = spec.output_shape(in_shape)
     returned = spec.activated_output_shape(in_shape)
@@ -144,6 +168,9 @@ def shape(config: str | None, input_shape: str | None, explain: bool, as_json: b
             "returned_shape": list(returned),
             "config": spec.to_config(),
             "data_format_source": spec.data_format_source,
+            "class_name": spec.class_name,
+            "rank": spec.rank,
+            "rank_source": spec.rank_source,
             "crop_plan": [
                 {"axis": d.axis, "effective_kernel": d.effective_kernel,
                  "natural_length": d.natural_length, "output_length": d.output_length,

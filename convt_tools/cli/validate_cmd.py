@@ -55,7 +55,8 @@ def _load_specs(paths: list[str], framework: str | None = None,
     for path in paths:
         try:
             torch_spec = torch_spec_or_none(path, framework, rank)
-            specs.append((path, torch_spec if torch_spec is not None else load_config(path)))
+            specs.append((path, torch_spec if torch_spec is not None else load_config(
+                path, input_shape=None if rank is None else (None,) * (rank + 2))))
         except ConvtError as exc:
             raise ConvtError(f"{path}: {exc}", field=exc.field) from None
     return specs

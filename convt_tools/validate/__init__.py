@@ -2,7 +2,7 @@
 
 :func:`validate_spec` exports the layer (or takes a given model), runs it in
 onnxruntime on seeded random input, runs the NumPy reference
-(:func:`convt_tools.reference.keras_conv2d_transpose`, in float64, on the
+(:func:`convt_tools.reference.keras_conv_transpose`, in float64, on the
 same input and the same weights rounded to the model's dtype) and compares:
 shapes equal, then every element within ``|model - ref| <= atol + rtol * |ref|``.
 :func:`validate_model` does the same for an existing model, with the weights
@@ -34,7 +34,7 @@ import numpy as np
 
 from ..activations import apply_activation
 from ..errors import ConvtError
-from ..reference import keras_conv2d_transpose
+from ..reference import keras_conv_transpose
 from ..spec import Conv2DTransposeSpec, format_shape
 from .diagnose import compare, diagnose, shape_message, value_message
 from .inputs import (check_sizes, default_input_shape, input_channels, validation_input,
@@ -250,7 +250,7 @@ def _reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
     is inf on both sides (float16 ``exp(12)``, as in Keras).
     """
     linear = dataclasses.replace(spec, activation="linear", dtype="float64")
-    pre = keras_conv2d_transpose(linear, x.astype(np.float64), kernel, bias)
+    pre = keras_conv_transpose(linear, x.astype(np.float64), kernel, bias)
     if dtype == np.float16:
         pre = pre.astype(np.float16).astype(np.float64)
     with np.errstate(over="ignore"):

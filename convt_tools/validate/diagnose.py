@@ -22,12 +22,13 @@ mistake explains it, most specific first:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..reference import keras_conv2d_transpose
-from ..spec import Conv2DTransposeSpec, format_shape
+from ..reference import keras_conv_transpose
+from ..spec import Conv2DTransposeSpec, Layout, format_shape
 from .tolerance import Tolerance
 
 
@@ -64,10 +65,8 @@ def compare(got: np.ndarray, ref: np.ndarray, tol: Tolerance) -> Comparison:
                       bool(excess.max() <= 0))
 
 
-def _axis_names(spec: Conv2DTransposeSpec) -> tuple[str, str, str, str]:
-    if spec.data_format == "channels_last":
-        return ("batch", "height", "width", "channels")
-    return ("batch", "channels", "height", "width")
+def _axis_names(spec: Conv2DTransposeSpec) -> tuple[str, ...]:
+    return spec.layout.dim_names()
 
 
 def shape_message(spec: Conv2DTransposeSpec, got: tuple[int, ...],
@@ -80,26 +79,29 @@ def shape_message(spec: Conv2DTransposeSpec, got: tuple[int, ...],
     for name, g, r in zip(_axis_names(spec), got, ref):
         if g != r:
             parts.append(f"{name} {g} vs {r} ({g - r:+d})")
-            if name in ("height", "width"):
+            if name in spec.layout.axis_names:
                 hints.append(f"{name}: the crop/extension differs by {abs(g - r)} "
                              f"(pads or output_padding; Keras: {_crop_text(spec, name)})")
             elif name == "channels":
                 hints.append("channel count differs: kernel in/out channels swapped?")
-    if spec.data_format == "channels_last" and sorted(got) == sorted(ref) and got != ref:
-        hints.append("same dims in another order: output layout NCHW instead of NHWC?")
+    if not spec.layout.channels_first and sorted(got) == sorted(ref) and got != ref:
+        hints.append(f"same dims in another order: output layout "
+                     f"{_letters(Layout(spec.rank, 'channels_first'))} instead of "
+                     f"{_letters(spec.layout)}?")
     return (f"shape differs: model gives {format_shape(got)}, Keras gives {format_shape(ref)} "
             f"({'; '.join(parts)})", hints)
 
 
 def _crop_text(spec: Conv2DTransposeSpec, axis: str) -> str:
-    c = spec.crop_plan()[0 if axis == "height" else 1]
+    c = spec.crop_plan()[spec.layout.axis_names.index(axis)]
     if c.extend:
         return f"no crop, {c.extend} zero row(s) appended at the end"
     return f"crop {c.begin} at the start, {c.end} at the end"
 
 
-def _spatial_axes(spec: Conv2DTransposeSpec) -> tuple[int, int]:
-    return (1, 2) if spec.data_format == "channels_last" else (2, 3)
+def _letters(layout: Layout) -> str:
+    """``NHWC`` / ``NCDHW`` / ``NLC``."""
+    return layout.letters().replace(",", "")
 
 
 def _shifted_pair(got: np.ndarray, ref: np.ndarray, axis: int,
@@ -113,18 +115,19 @@ def _shifted_pair(got: np.ndarray, ref: np.ndarray, axis: int,
 
 def _shift_hint(spec: Conv2DTransposeSpec, got: np.ndarray, ref: np.ndarray,
                 tol: Tolerance) -> str | None:
-    """Does the model equal the reference shifted along height and/or width (crop side)?"""
-    ah, aw = _spatial_axes(spec)
-    shifts = [(dh, dw) for dh in (0, 1, -1, 2, -2) for dw in (0, 1, -1, 2, -2) if dh or dw]
-    for dh, dw in sorted(shifts, key=lambda p: abs(p[0]) + abs(p[1])):
-        if ref.shape[ah] <= abs(dh) + 1 or ref.shape[aw] <= abs(dw) + 1:
+    """Does the model equal the reference shifted along some spatial axes (crop side)?"""
+    axes, names = spec.spatial_axes, spec.layout.axis_names
+    shifts = [d for d in itertools.product((0, 1, -1, 2, -2), repeat=len(axes)) if any(d)]
+    for deltas in sorted(shifts, key=lambda d: sum(map(abs, d))):
+        if any(ref.shape[a] <= abs(d) + 1 for a, d in zip(axes, deltas)):
             continue
-        g, r = _shifted_pair(got, ref, ah, dh)
-        g, r = _shifted_pair(g, r, aw, dw)
+        g, r = got, ref
+        for a, d in zip(axes, deltas):
+            g, r = _shifted_pair(g, r, a, d)
         if compare(g, r, tol).ok:
-            moved = [f"{d:+d} along {name}" for d, name in ((dh, "height"), (dw, "width")) if d]
+            moved = [f"{d:+d} along {name}" for d, name in zip(deltas, names) if d]
             keras = "; ".join(f"{name}: {_crop_text(spec, name)}"
-                              for d, name in ((dh, "height"), (dw, "width")) if d)
+                              for d, name in zip(deltas, names) if d)
             return (f"the model equals the Keras output shifted by {' and '.join(moved)}: "
                     f"the crop is on the wrong side (pads begin/end swapped? Keras {keras})")
     return None
@@ -134,13 +137,16 @@ def _alternatives(spec: Conv2DTransposeSpec, kernel: np.ndarray,
                   bias: np.ndarray | None) -> list[tuple[str, Conv2DTransposeSpec, np.ndarray,
                                                          np.ndarray | None]]:
     """Known mistakes as (description, spec, kernel, bias) to reproduce with the reference."""
-    alts = [("the kernel is flipped spatially (ConvTranspose takes the Keras kernel unflipped: "
-             "W = kernel.transpose(3, 2, 0, 1))", spec, kernel[::-1, ::-1], bias)]
-    if kernel.shape[2] == kernel.shape[3]:
-        alts.append(("the kernel's in/out channel axes are swapped (W must be "
-                     "kernel.transpose(3, 2, 0, 1), i.e. (C_in, filters, kh, kw))",
-                     spec, kernel.transpose(0, 1, 3, 2), bias))
-    if kernel.shape[0] == kernel.shape[1] and kernel.shape[0] > 1:
+    r = spec.rank
+    perm = ", ".join(map(str, spec.layout.kernel_to_onnx))
+    onnx_w = "(C_in, filters, " + spec.layout.kernel_layout[1:].split(", filters")[0] + ")"
+    alts = [(f"the kernel is flipped spatially (ConvTranspose takes the Keras kernel unflipped: "
+             f"W = kernel.transpose({perm}))", spec, np.flip(kernel, axis=tuple(range(r))), bias)]
+    if kernel.shape[-2] == kernel.shape[-1]:
+        alts.append((f"the kernel's in/out channel axes are swapped (W must be "
+                     f"kernel.transpose({perm}), i.e. {onnx_w})",
+                     spec, np.swapaxes(kernel, -1, -2), bias))
+    if r == 2 and kernel.shape[0] == kernel.shape[1] and kernel.shape[0] > 1:
         alts.append(("the kernel's height/width axes are swapped", spec,
                      kernel.transpose(1, 0, 2, 3), bias))
     if bias is not None and np.any(bias):
@@ -161,7 +167,7 @@ def diagnose(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
     if shifted:
         hints.append(shifted)
     for text, alt_spec, k, b in _alternatives(spec, kernel, bias):
-        alt = keras_conv2d_transpose(alt_spec, x, k, b)
+        alt = keras_conv_transpose(alt_spec, x, k, b)
         if alt.shape == got.shape and compare(got, alt, tol).ok:
             hints.append(f"the model equals the reference when {text}")
     if not hints:
@@ -174,18 +180,19 @@ def _where_hints(spec: Conv2DTransposeSpec, got: np.ndarray, ref: np.ndarray,
     """Where the bad elements are: border rows/columns only, or a per-channel offset."""
     bad = np.abs(got.astype(np.float64) - ref) > tol.atol + tol.rtol * np.abs(ref)
     hints = []
-    for axis, name in zip(_spatial_axes(spec), ("height", "width")):
-        per = bad.any(axis=tuple(a for a in range(4) if a != axis))
+    ndim = ref.ndim
+    for axis, name in zip(spec.spatial_axes, spec.layout.axis_names):
+        per = bad.any(axis=tuple(a for a in range(ndim) if a != axis))
         idx = np.flatnonzero(per)
         n = per.size
         if idx.size and idx.size <= 2 and all(i < 2 or i >= n - 2 for i in idx):
             hints.append(f"only {name} position(s) {', '.join(map(str, idx))} of {n} differ: "
                          f"first/last rows differ -> crop side or output_padding "
                          f"(Keras: {_crop_text(spec, name)})")
-    ch = 3 if spec.data_format == "channels_last" else 1
+    ch = spec.channels_axis % ndim
     d = got.astype(np.float64) - ref
-    spread = d.max(axis=tuple(a for a in range(4) if a != ch)) - \
-        d.min(axis=tuple(a for a in range(4) if a != ch))
+    spread = d.max(axis=tuple(a for a in range(ndim) if a != ch)) - \
+        d.min(axis=tuple(a for a in range(ndim) if a != ch))
     if bad.any() and np.all(spread <= 2 * (tol.atol + tol.rtol * np.abs(ref).max())):
         hints.append("the error is a constant offset per output channel: the bias is wrong "
                      "or missing")
@@ -196,7 +203,7 @@ def value_message(spec: Conv2DTransposeSpec, cmp: Comparison, got: np.ndarray,
                   ref: np.ndarray) -> str:
     """One line: max abs/rel error and the worst element, model vs Keras."""
     where = cmp.worst
-    layout = "NHWC" if spec.data_format == "channels_last" else "NCHW"
+    layout = _letters(spec.layout)
     return (f"values differ: max abs error {cmp.max_abs:.3g} (max rel {cmp.max_rel:.3g}); "
             f"worst at output index {where} ({layout}): model {float(got[where]):.6g}, "
             f"Keras {float(ref[where]):.6g}")

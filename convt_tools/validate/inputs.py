@@ -25,7 +25,8 @@ from ..errors import ConvtError
 from ..io import check_allocation
 from ..spec import Conv2DTransposeSpec
 
-_DEFAULT_SPATIAL = (5, 7)      # odd, unequal: an H/W mix-up changes the shape
+# odd-ish, unequal: an axis mix-up changes the shape
+_DEFAULT_SPATIAL = {1: (5,), 2: (5, 7), 3: (4, 5, 7)}
 _DEFAULT_BATCH = 2
 _DEFAULT_CHANNELS = 3
 
@@ -36,18 +37,19 @@ def default_input_shape(spec: Conv2DTransposeSpec, in_channels: int | None,
     """A concrete input shape and a note on where it came from.
 
     ``input_shape`` (else ``spec.input_shape``) with unknown dims filled in:
-    batch 2, height 5, width 7 (odd and unequal), channels from the kernel
-    or 3. For ``glu`` on ``channels_first`` (which halves the output width)
-    the width is bumped until the output width is even.
+    batch 2, spatial 5, 7 (odd and unequal; 1-D: 5; 3-D: 4, 5, 7), channels
+    from the kernel or 3. For ``glu`` on ``channels_first`` (which halves the
+    last spatial axis) that axis is bumped until its output length is even.
     """
     given, source = input_shape, "--input-shape"
     if given is None:
         given, source = spec.input_shape, "the config's build_config input shape"
     if given is None:
-        given, source = (None,) * 4, "a small default"
+        given, source = (None,) * spec.layout.tensor_rank, "a small default"
     shape = list(spec.check_input_shape(given, in_channels))
-    ch_axis = 3 if spec.data_format == "channels_last" else 1
-    sp_axes = (1, 2) if spec.data_format == "channels_last" else (2, 3)
+    layout = spec.layout
+    ch_axis = layout.channels_axis % layout.tensor_rank
+    sp_axes = layout.spatial_axes
     filled = []
     if shape[0] is None:
         shape[0] = _DEFAULT_BATCH
@@ -55,13 +57,15 @@ def default_input_shape(spec: Conv2DTransposeSpec, in_channels: int | None,
     if shape[ch_axis] is None:
         shape[ch_axis] = in_channels or _DEFAULT_CHANNELS
         filled.append("channels")
-    for axis, default in zip(sp_axes, _DEFAULT_SPATIAL):
+    for axis, name, default in zip(sp_axes, layout.axis_names,
+                                   _DEFAULT_SPATIAL[layout.rank]):
         if shape[axis] is None:
             shape[axis] = default
-            filled.append("height" if axis == sp_axes[0] else "width")
-    if "width" in filled and spec.activation == "glu" and spec.data_format == "channels_first":
+            filled.append(name)
+    last = sp_axes[-1]
+    if layout.axis_names[-1] in filled and spec.activation == "glu" and last == len(shape) - 1:
         while (spec.output_shape(tuple(shape))[-1] or 0) % 2:
-            shape[sp_axes[1]] += 1
+            shape[last] += 1
     if filled and source != "a small default":
         source += f" (unknown {', '.join(filled)} filled in)"
     return tuple(shape), source  # type: ignore[return-value]
@@ -71,9 +75,10 @@ def input_channels(spec: Conv2DTransposeSpec, kernel: np.ndarray | None, x: np.n
                 input_shape: Sequence[int | None] | None) -> int | None:
     """``C_in`` from the kernel, else the first of ``x``, ``input_shape``, the spec that knows it."""
     if kernel is not None:
-        return int(np.shape(kernel)[3])
+        return int(np.shape(kernel)[-1])
     for shape in (None if x is None else x.shape, input_shape, spec.input_shape):
-        if shape is not None and len(shape) == 4 and shape[spec.channels_axis] is not None:
+        if shape is not None and len(shape) == spec.layout.tensor_rank \
+                and shape[spec.channels_axis] is not None:
             return int(shape[spec.channels_axis])  # type: ignore[arg-type]
     return None
 
@@ -98,9 +103,9 @@ def validation_input(shape: Sequence[int], seed: int) -> np.ndarray:
 
 def validation_weights(spec: Conv2DTransposeSpec, in_channels: int,
                        seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Seeded random weights: kernel ~ N(0, 1/(C_in*kh*kw)), bias ~ N(0, 0.5) (float32)."""
+    """Seeded random weights: kernel ~ N(0, 1/(C_in*prod(kernel_size))), bias ~ N(0, 0.5) (float32)."""
     rng = np.random.default_rng([int(seed), 7])
-    n = in_channels * spec.kernel_size[0] * spec.kernel_size[1]
+    n = in_channels * math.prod(spec.kernel_size)
     kernel = rng.standard_normal(spec.kernel_shape(in_channels)) / math.sqrt(n)
     bias = 0.5 * rng.standard_normal(spec.filters) if spec.use_bias else None
     return kernel.astype(np.float32), None if bias is None else bias.astype(np.float32)

@@ -6,6 +6,7 @@
   ``ConvTranspose`` (``group == 1``, constant ``W``/``B``)::
 
       kernel = W.transpose(2, 3, 1, 0)   # ONNX (C_in, C_out, kh, kw) -> Keras (kh, kw, filters, C_in)
+                                         # (rank r: W.transpose(2, ..., r+1, 1, 0))
       bias   = B                         # zeros when the node has no B and the layer uses a bias
 
   Weights read this way validate the rest of the graph (pads, strides,
@@ -53,8 +54,9 @@ def weights_from_model(model: Any, spec: Conv2DTransposeSpec
                        ) -> tuple[np.ndarray, np.ndarray | None, str]:
     """Keras-layout ``(kernel, bias, note)`` read back from the model's one ConvTranspose.
 
-    ``kernel = W.transpose(2, 3, 1, 0)`` (ONNX ``(C_in, C_out, kh, kw)`` to
-    Keras ``(kh, kw, filters, in_channels)``); ``bias = B``, or zeros when the
+    ``kernel = W.transpose(2, ..., r+1, 1, 0)`` (ONNX ``(C_in, C_out, *kernel)`` to
+    Keras ``(*kernel_size, filters, in_channels)``; 2-D: ``W.transpose(2, 3, 1, 0)``);
+    ``bias = B``, or zeros when the
     node has no ``B`` and the layer uses a bias. Needs ``group == 1`` and
     constant ``W``/``B``.
     """
@@ -65,12 +67,14 @@ def weights_from_model(model: Any, spec: Conv2DTransposeSpec
     node = nodes[0]
     group = next((a.i for a in node.attribute if a.name == "group"), 1)
     w = _constant_values(model, node.input[1]) if len(node.input) > 1 else None
-    if w is None or w.ndim != 4 or group != 1:
-        raise ConvtError(f"model: ConvTranspose {node.name!r} has no constant 4-D W with "
+    rank = spec.layout.tensor_rank
+    if w is None or w.ndim != rank or group != 1:
+        raise ConvtError(f"model: ConvTranspose {node.name!r} has no constant {rank}-D W with "
                          f"group 1; give --weights.", field="model")
-    kernel = w.transpose(2, 3, 1, 0)
+    perm = (*range(2, rank), 1, 0)
+    kernel = w.transpose(perm)
     b = _constant_values(model, node.input[2]) if len(node.input) > 2 and node.input[2] else None
-    note = "weights read from the model: kernel = W.transpose(2, 3, 1, 0)"
+    note = f"weights read from the model: kernel = W.transpose{perm}"
     if spec.use_bias and b is None:
         b = np.zeros(spec.filters, dtype=kernel.dtype)
         note += "; the ConvTranspose has no B, bias taken as zero"
@@ -85,8 +89,9 @@ def model_input_shape(model: Any, spec: Conv2DTransposeSpec | None
     """The model's static input dims (``None`` where symbolic), else the spec's, merged per dim."""
     dims = model.graph.input[0].type.tensor_type.shape.dim if len(model.graph.input) == 1 else []
     own = None if spec is None else spec.input_shape
-    if len(dims) != 4:
+    rank = 4 if spec is None else spec.layout.tensor_rank
+    if len(dims) != rank:
         return own
     static = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
-    fallback = own if own and len(own) == 4 else (None,) * 4
+    fallback = own if own and len(own) == rank else (None,) * rank
     return tuple(s if s is not None else f for s, f in zip(static, fallback))

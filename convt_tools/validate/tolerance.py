@@ -52,14 +52,14 @@ def default_tolerance(dtype: np.dtype | str, x: np.ndarray, kernel: np.ndarray,
     dt = np.dtype(dtype)
     eps_out = float(np.finfo(dt).eps)
     eps_acc = float(np.finfo(np.float64 if dt == np.float64 else np.float32).eps)
-    n = kernel.shape[3] * kernel.shape[0] * kernel.shape[1]
+    n = math.prod(kernel.shape[:-2]) * kernel.shape[-1]   # C_in * prod(kernel_size)
     amax = lambda a: float(np.max(np.abs(a))) if a is not None and a.size else 0.0  # noqa: E731
     p = math.sqrt(n) * amax(x) * amax(kernel)
     atol = TOL_FACTOR * eps_acc * (p + amax(bias)) + 2 * eps_out * pre_max
     rtol = TOL_FACTOR * eps_acc * p + 2 * eps_out * max(2.0, pre_max)
     src = (f"default for {dt.name}: atol = 8*eps_acc*(P + max|bias|) + 2*eps*Y, "
            f"rtol = 8*eps_acc*P + 2*eps*max(2, Y); P = sqrt(n)*max|x|*max|kernel| = {p:.3g}, "
-           f"n = C_in*kh*kw = {n}, Y = max|pre-activation output| = {pre_max:.3g}, "
+           f"n = C_in*prod(kernel_size) = {n}, Y = max|pre-activation output| = {pre_max:.3g}, "
            f"eps = {eps_out:.3g}, eps_acc = {eps_acc:.3g} (accumulation in "
            f"{'float64' if dt == np.float64 else 'float32'})")
     return Tolerance(atol, rtol, src)

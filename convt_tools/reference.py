@@ -31,10 +31,11 @@ fall into the cropped border are clipped by slice arithmetic, never computed
 into a larger buffer. Non-finite inputs reach exactly the outputs the
 definition says (the 0/1 matrix path is left when it would spread them).
 
-Keras ``Conv2DTranspose`` is this operation with ``pads`` = the crop and
+Keras ``Conv{1,2,3}DTranspose`` is this operation with ``pads`` = the crop and
 ``output_padding`` = the extension of :meth:`ConvTransposeSpec.crop_plan`
-(resolved there, once), ``W = kernel.transpose(3, 2, 0, 1)`` (no flip), then
-the activation from the shared table, in the Keras layout.
+(resolved there, once), ``W = kernel.transpose(spec.layout.kernel_to_onnx)``
+(2-D: ``(3, 2, 0, 1)``; no flip), then the activation from the shared table,
+in the Keras layout (:func:`keras_conv_transpose`).
 
 dtypes: float32 and float64 compute in their own precision; float16 is
 computed with float32 accumulation and the result cast to float16.

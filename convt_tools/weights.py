@@ -1,6 +1,7 @@
-"""Loading and validating Conv2DTranspose weights in Keras's layout.
+"""Loading and validating Conv1D/2D/3DTranspose weights in Keras's layout.
 
-Keras stores ``kernel`` as ``(kh, kw, filters, in_channels)`` and ``bias`` as
+Keras stores ``kernel`` as ``(*kernel_size, filters, in_channels)`` (2-D:
+``(kh, kw, filters, in_channels)``) and ``bias`` as
 ``(filters,)``. A weights file is an ``.npz`` archive with exactly those keys
 (``bias`` only when the layer has ``use_bias=True``), loaded without
 unpickling. Every problem is a one-sentence :class:`ConvtError`.

@@ -166,25 +166,23 @@ def load_layer_spec(config: str, layer: str | None = None, weights: str | None =
 
 def onnx_form(spec: Any, form: str = "portable") -> str:
     """What the exporter writes for ``spec`` in ``form``: layout, ConvTranspose, Slice, activation."""
-    from ..geometry import portable_split
+    from ..geometry import onnx_output_padding, onnx_pads, portable_split
 
     crops = list(spec.crop_plan())
     if form == "portable":
-        axes = [portable_split(c) for c in crops]
-        pads = [a.pad for a in axes] * 2
-        extend = [a.output_padding for a in axes]
-        sliced = [(a.slice_begin, a.slice_end) for a in axes]
+        parts = [portable_split(c) for c in crops]
+        axes = [p.onnx() for p in parts]
+        sliced = [(p.slice_begin, p.slice_end) for p in parts]
     else:
-        pads = [c.begin for c in crops] + [c.end for c in crops]
-        extend = [c.extend for c in crops]
-        sliced = []
+        axes, sliced = [c.onnx() for c in crops], []
+    pads, extend = onnx_pads(axes), onnx_output_padding(axes)
     text = (f"ConvTranspose k={list(spec.kernel_size)} s={list(spec.strides)} "
             f"d={list(spec.dilation_rate)} pads={pads}")
-    if any(extend):
+    if extend is not None:
         text += f" output_padding={extend}"
     if any(b or e for b, e in sliced):
         text += ", Slice " + " ".join(f"[{b}:-{e}]" if e else f"[{b}:]" for b, e in sliced)
-    if spec.data_format == "channels_last":
+    if spec.layout.to_channels_first is not None:
         text = f"Transpose, {text}, Transpose"
     if spec.activation != "linear":
         text += f", {spec.activation}"

@@ -222,23 +222,23 @@ def _run(geo: "_Geometry", x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
 
 def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_Geometry",
                      acc: np.dtype) -> np.ndarray:
-    """Per group: GEMMs and strided scatter-adds (:func:`_scatter_group`), then the bias."""
+    """Per group: GEMMs and strided scatter-adds (:func:`_scatter_group`), and the bias."""
     y = np.empty(geo.out_shape, dtype=acc)
     for g in range(geo.group):
-        _scatter_group(x, w, y, geo, g, acc)
-    if b is not None:
+        _scatter_group(x, w, b, y, geo, g, acc)
+    if b is not None and geo.gemm == "all":   # the phase path adds it phase by phase
         _add_bias(y, b)
     return y
 
 
 def _add_bias(y: np.ndarray, b: np.ndarray) -> None:
-    """``y += b`` over the channel axis of a C-contiguous channels-last ``y``.
+    """``y += b`` over the channel (last) axis of a C-contiguous ``y``.
 
     Large outputs add one tiled output row (``O_last * C_out`` values) per
     output row, so NumPy's inner loop runs over whole rows, not ``C_out``
     values at a time; the sums are the same.
     """
-    if y.size < _TILED_BIAS_MIN:
+    if y.size < _TILED_BIAS_MIN or not y.flags.c_contiguous:
         y += b
         return
     wo, c = y.shape[-2:]
@@ -502,8 +502,8 @@ def _all_taps_matrix(w: np.ndarray, acc: np.dtype) -> np.ndarray:
     return mat if _blas_ready(mat) else np.ascontiguousarray(mat)
 
 
-def _scatter_group(x: np.ndarray, w: np.ndarray, y: np.ndarray, geo: _Geometry,
-                   g: int, acc: np.dtype) -> None:
+def _scatter_group(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndarray,
+                   geo: _Geometry, g: int, acc: np.dtype) -> None:
     """Group ``g`` of a small problem: one GEMM for all taps, then one strided write per tap.
 
     ``x (N*prod(spatial), C_in/g) @ W (C_in/g, prod(k)*C_out/g)``; tap ``t``'s
@@ -517,7 +517,8 @@ def _scatter_group(x: np.ndarray, w: np.ndarray, y: np.ndarray, geo: _Geometry,
     target = y[..., g * geo.cout_g:(g + 1) * geo.cout_g]
     x2d = np.ascontiguousarray(x[..., ci], dtype=acc).reshape(m, geo.cin_g)
     if geo.gemm == "tap":
-        _scatter_phases(x2d, w[ci], target, geo, (n, *spatial), acc)
+        bg = None if b is None else b[g * geo.cout_g:(g + 1) * geo.cout_g]
+        _scatter_phases(x2d, w[ci], bg, target, geo, (n, *spatial), acc)
         return
     for phase in geo.zero_phases:
         target[(slice(None), *(slice(p, None, st) for p, st in zip(phase, geo.strides)))] = 0
@@ -526,8 +527,8 @@ def _scatter_group(x: np.ndarray, w: np.ndarray, y: np.ndarray, geo: _Geometry,
         _put(target, tap, planes[(*tap.src, tap.flat)])
 
 
-def _scatter_phases(x2d: np.ndarray, w: np.ndarray, target: np.ndarray, geo: _Geometry,
-                    in_shape: tuple[int, ...], acc: np.dtype) -> None:
+def _scatter_phases(x2d: np.ndarray, w: np.ndarray, b: np.ndarray | None, target: np.ndarray,
+                    geo: _Geometry, in_shape: tuple[int, ...], acc: np.dtype) -> None:
     """One GEMM per tap, summed per output phase with long contiguous adds.
 
     For stride ``s``, output ``o = p + q*s`` (per axis) is phase ``p``; tap
@@ -544,6 +545,10 @@ def _scatter_phases(x2d: np.ndarray, w: np.ndarray, target: np.ndarray, geo: _Ge
       phase. With stride 1 and one group the phase is the output itself and
       is accumulated in place.
 
+    The bias ``b`` (this group's, or None) is added to each phase's sum while
+    it is still in cache (the GEMM buffer or the accumulator, with whole-row
+    inner loops); phases no tap reaches get the bias alone.
+
     The strided writes into the output (inner loops of ``C_out/g`` values)
     are copies, never read-modify-write adds. Memory: the output, one GEMM
     buffer ``(N*prod(in), C_out/g)`` and the accumulator (one phase,
@@ -558,11 +563,13 @@ def _scatter_phases(x2d: np.ndarray, w: np.ndarray, target: np.ndarray, geo: _Ge
     for ph in geo.phases:
         view = target[ph.view]
         if not ph.taps:
-            view[...] = 0
+            view[...] = 0 if b is None else b
             continue
         if ph.single:
             tap = ph.taps[0]
             np.matmul(x2d, wts[tap.index], out=buf)
+            if b is not None:
+                _add_bias(planes, b)
             view[...] = planes[tap.src]
             continue
         if accumulator is None:            # stride 1, one group: the phase is the output
@@ -584,6 +591,8 @@ def _scatter_phases(x2d: np.ndarray, w: np.ndarray, target: np.ndarray, geo: _Ge
         for tap in rest:
             np.matmul(x2d, wts[tap.index], out=buf)
             a[tap.dst] += planes[tap.src]
+        if b is not None:
+            _add_bias(a, b)
         if accumulator is not None:
             view[...] = a
 

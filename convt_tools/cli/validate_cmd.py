@@ -151,7 +151,7 @@ def print_table(results: list[Any]) -> None:
         click.echo(f"{r.name}:\n" + "\n".join(f"  {line}" for line in lines))
     if results:
         click.echo(f"weights: {results[0].weights_source}")
-        click.echo("tolerance: |model - keras| <= atol + rtol*|keras|; "
+        click.echo("tolerance: |model - reference| <= atol + rtol*|reference|; "
                    + results[0].tolerance.source.split(";")[0])
     failed = sum(not r.passed for r in results)
     click.echo(f"{len(results) - failed} passed, {failed} failed")

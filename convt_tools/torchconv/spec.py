@@ -264,7 +264,7 @@ def _tuple(name: str, value: Any, n: int, module: str) -> tuple[int, ...]:
     if isinstance(value, (list, tuple)) and all(_is_int(v) for v in value):
         if len(value) == n:
             return tuple(int(v) for v in value)
-        if len(value) == 1:
+        if len(value) == 1 and name != "kernel_size":
             return (int(value[0]),) * n
         raise ConvtError(f"{name}: expected {name} to be a single integer value or a list of {n} "
                          f"values to match the convolution dimensions, but got {name}="
@@ -292,9 +292,12 @@ def _rank_of(obj: Mapping[str, Any], rank_hint: int | None) -> int:
             raise fail("module", module, "expected ConvTranspose1d, ConvTranspose2d or "
                        "ConvTranspose3d")
         return _RANKS[module.split(".")[-1].lower()]
+    k = obj.get("kernel_size")
+    if isinstance(k, (list, tuple)) and len(k) in (1, 2, 3):
+        return len(k)            # torch's weight is (in, out/groups, *kernel_size)
     for name in _PER_AXIS:
         v = obj.get(name)
-        if isinstance(v, (list, tuple)) and len(v) in (1, 2, 3):
+        if isinstance(v, (list, tuple)) and len(v) in (2, 3):
             return len(v)
     if rank_hint is not None:
         return rank_hint

@@ -24,25 +24,13 @@ from onnx import helper
 
 from .. import __version__
 from ..errors import ConvtError
-from ..exporter import DEFAULT_OPSET, _check_opset
-from ..geometry import onnx_output_padding, onnx_pads, padded_kernel_shape
-from ..onnx_graph import GraphBuilder
+from ..exporter import DEFAULT_OPSET, _check_opset, build_graph
 from .compute import check_torch_weights, initialize_torch_weights
 from .spec import TorchConvTransposeSpec
 
-__all__ = ["export_torch", "padded_weight"]
+__all__ = ["export_torch"]
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "output"
 _DIM_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
-
-
-def padded_weight(spec: TorchConvTransposeSpec, weight: np.ndarray,
-                  output_padding: Sequence[int] | None = None) -> np.ndarray:
-    """``weight`` with the zero taps of :meth:`~TorchConvTransposeSpec.onnx_axes` added."""
-    axes = spec.onnx_axes(output_padding)
-    widths = [(0, 0), (0, 0)] + [(a.taps_before, a.taps_after) for a in axes]
-    return np.pad(weight, widths) if any(a.taps_before or a.taps_after for a in axes) else weight
 
 
 def _dims(shape: Sequence[int | None], names: Sequence[str]) -> list[int | str]:
@@ -79,31 +67,16 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
         shape = (1, *shape)
     op = spec.resolve_output_padding(shape, output_size)
     out_shape = spec.output_shape(shape, output_size)
-    axes = spec.onnx_axes(op)
-    if any(a.pad_end != a.pad_begin or a.taps_after for a in axes):
+    conv = spec.onnx_op(op)
+    if any(a.pad_end != a.pad_begin or a.taps_after for a in conv.axes):
         notes.append("output_padding >= stride (legal in torch when < dilation) is refused by "
                      "onnxruntime; written as an equivalent asymmetric end pad / smaller "
                      "output_padding / zero kernel taps.")
-    g = GraphBuilder(opset, np.float32)
-    inputs = [INPUT_NAME, g.const(padded_weight(spec, weight, op), name="W")]
-    if spec.bias:
-        inputs.append(g.const(np.asarray(bias, np.float32), name="B"))
-    attrs: dict[str, Any] = {"kernel_shape": padded_kernel_shape(spec.kernel_size, axes),
-                             "strides": list(spec.stride), "dilations": list(spec.dilation),
-                             "pads": onnx_pads(axes), "group": spec.groups}
-    out_pad = onnx_output_padding(axes)
-    if out_pad is not None:
-        attrs["output_padding"] = out_pad
-    g.op("ConvTranspose", *inputs, name="ConvTranspose", outputs=[OUTPUT_NAME], **attrs)
     names = ("batch", "channels") + _DIM_NAMES[n]
-    elem = g.float_enum
-    graph = helper.make_graph(
-        g.nodes, spec.module.lower(),
-        [helper.make_tensor_value_info(INPUT_NAME, elem, _dims(shape, names))],
-        [helper.make_tensor_value_info(OUTPUT_NAME, elem,
-                                       _dims(out_shape, ("batch", "channels")
-                                             + tuple(f"out_{x}" for x in _DIM_NAMES[n])))],
-        initializer=g.initializers)
+    out_names = ("batch", "channels") + tuple(f"out_{x}" for x in _DIM_NAMES[n])
+    graph = build_graph(conv, weight, None if not spec.bias else np.asarray(bias, np.float32),
+                        np.dtype(np.float32), opset, _dims(shape, names),
+                        _dims(out_shape, out_names), spec.module.lower(), notes)
     opsets = [helper.make_opsetid("", opset)]
     ir_version = min(helper.find_min_ir_version_for(opsets), onnx.IR_VERSION)
     model = helper.make_model(graph, opset_imports=opsets, ir_version=ir_version,

@@ -233,6 +233,17 @@ class TorchConvTransposeSpec:
             attrs["output_padding"] = op
         return attrs
 
+    def onnx_op(self, output_padding: Sequence[int] | None = None) -> Any:
+        """The rank-generic :class:`~convt_tools.op.ConvTransposeOp` the exporter builds
+        (channels_first, :meth:`onnx_axes`, ``group``, no activation)."""
+        from ..op import ConvTransposeOp
+        from ..spec.layout import Layout
+
+        return ConvTransposeOp(layout=Layout(self.rank, "channels_first"),
+                               kernel_shape=self.kernel_size, strides=self.stride,
+                               dilations=self.dilation, axes=self.onnx_axes(output_padding),
+                               group=self.groups)
+
     def onnx_axes(self, output_padding: Sequence[int] | None = None) -> tuple[OnnxAxis, ...]:
         """Per axis, explicit ONNX attributes onnxruntime accepts, exact for torch.
 

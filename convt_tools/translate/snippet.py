@@ -50,10 +50,10 @@ def torch_snippet(tr: Translation, weights_path: str | None = None) -> str:
         lines += [f"state = np.load({weights_path!r})  # weight (in, out, k...), bias",
                   "conv.load_state_dict({k: torch.from_numpy(state[k]) for k in state.files})"]
     perm = ", ".join(map(str, (0, n + 1, *range(1, n + 1))))
-    lines += ["", "", "def forward(x):",
-              f"    \"\"\"x: (N, {spec.in_channels}, *spatial); from a channels_last Keras input use "
-              f"x.permute({perm}).\"\"\"",
-              "    y = conv(x)"]
+    doc = f"x: (N, {spec.in_channels}, *spatial)"
+    if tr.keras.data_format == "channels_last":
+        doc += f"; from a channels_last Keras input use x.permute({perm})"
+    lines += ["", "", "def forward(x):", f"    \"\"\"{doc}.\"\"\"", "    y = conv(x)"]
     sl = _slice(tr.crop)
     if sl:
         lines.append(f"    {sl}  # Keras crops the odd extra row at the END")

@@ -71,11 +71,13 @@ def resolve_model(path: str | None, weights: str | None = None) -> Any | None:
     """
     if path is None or not os.path.isfile(path):
         return None
-    from ..saved import open_model, sniff
+    from ..saved.filekind import sniff
 
     kind = sniff(path)
     if kind == "text" and not _is_model_json(path):
         return None
+    from ..saved.model import open_model
+
     h5_weights = weights if weights is not None and os.path.isfile(weights) \
         and sniff(weights) == "hdf5" else None
     return open_model(path, h5_weights)
@@ -117,7 +119,7 @@ def select_sources(model: Any, layer: str | None, weights: str | None = None,
     ``weights`` that are not HDF5 (an ``.npz`` with one layer's kernel/bias)
     apply only to a single selected layer.
     """
-    from ..saved import sniff
+    from ..saved.filekind import sniff
 
     npz = weights if weights is not None and sniff(weights) != "hdf5" else None
     if layer is not None:

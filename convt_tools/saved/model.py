@@ -28,27 +28,9 @@ from .configs import is_model_config, normalize, parse_model_json, scan_for_code
 from .hdf5 import _walk, check_dataset, open_h5, read_dataset, read_text_attr
 from .mapping import WeightLocation, detect_layout, locate
 from .records import LayerRecord, expected_weight_shapes, format_dims, make_record
+from .filekind import sniff
 
 __all__ = ["SavedModel", "open_model", "sniff"]
-
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_ZIP_MAGIC = b"PK\x03\x04"
-
-
-def sniff(path: str | os.PathLike[str]) -> str:
-    """``"zip"``, ``"hdf5"`` or ``"text"`` from the first bytes of ``path``."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise ConvtError(f"model: cannot read {os.fspath(path)!r}: {exc.strerror or exc}.",
-                         field="model") from None
-    if head.startswith(_ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
-        return "zip"
-    if head == _HDF5_MAGIC:
-        return "hdf5"
-    return "text"
-
 
 @dataclass
 class SavedModel:

@@ -1,0 +1,27 @@
+"""What kind of file a MODEL argument is, from its first bytes (imports nothing heavy)."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import ConvtError
+
+__all__ = ["sniff"]
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def sniff(path: str | os.PathLike[str]) -> str:
+    """``"zip"``, ``"hdf5"`` or ``"text"`` from the first bytes of ``path``."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ConvtError(f"model: cannot read {os.fspath(path)!r}: {exc.strerror or exc}.",
+                         field="model") from None
+    if head.startswith(_ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if head == _HDF5_MAGIC:
+        return "hdf5"
+    return "text"

@@ -318,3 +318,26 @@ def test_telling_a_layer_config_from_a_saved_model_imports_no_numpy_or_h5py():
                          env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_one_and_three_d_layers_match_keras_once_modelled(form, tmp_path):
+    """Conv1DTranspose / Conv3DTranspose with their real weights: run and export vs Keras."""
+    model = _open("ranks_1d_3d", form)
+    if any(r.spec is None for r in model.layers):
+        pytest.skip("this build's spec does not model Conv1DTranspose/Conv3DTranspose yet")
+    arrays = _arrays("ranks_1d_3d")
+    for want in _expected("ranks_1d_3d")["layers"]:
+        i = want["index"]
+        np.save(tmp_path / "x.npy", arrays[f"x{i}"])
+        r = invoke("run", *_args("ranks_1d_3d", form), "--layer", want["path"],
+                   "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
+        assert r.exit_code == 0, r.output
+        _close(np.load(tmp_path / "y.npy"), arrays[f"y{i}"])
+        r = invoke("export", *_args("ranks_1d_3d", form), "--layer", want["path"],
+                   "-o", tmp_path / "m.onnx")
+        assert r.exit_code == 0, r.output
+        sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+        _close(sess.run(None, {sess.get_inputs()[0].name: arrays[f"x{i}"]})[0], arrays[f"y{i}"])
+    r = invoke("validate", *_args("ranks_1d_3d", form))
+    assert r.exit_code == 0, r.output

@@ -177,19 +177,25 @@ def _input_shape(spec: Conv2DTransposeSpec, input_shape: Sequence[int | None] | 
 
 
 def _check_not_empty(spec: Conv2DTransposeSpec, shape: tuple[int | None, ...]) -> None:
-    """A fixed zero-size input or output dim: legal in Keras, but onnxruntime cannot run it."""
+    """Refuse fixed zero-size dims other than the batch (legal in Keras, see ``convt run``).
+
+    onnxruntime (1.32) runs a batch of 0, but refuses a zero-length output axis
+    ("Computed output dimension is <= 0") and a zero-length input axis whenever
+    output_padding is set ("inconsistent with input spatial dimensions"); a
+    zero-channel input needs an empty W. So only the batch may be 0.
+    """
     out = spec.output_shape(shape)
     names = spec.layout.dim_names()
     for where, dims in (("input", shape), ("output", out)):
-        for name, n in zip(names, dims):
+        for name, n in list(zip(names, dims))[1:]:
             if n is not None and n <= 0:
                 raise ConvtError(
                     f"input_shape: got {format_shape(shape)}, for which the {where} {name} is "
                     f"{n} (Keras's output is {format_shape(out)}: padding {spec.padding!r}, "
                     f"kernel {spec.kernel_size}, output_padding {spec.output_padding}); "
-                    f"onnxruntime rejects zero-size ConvTranspose tensors, so use a larger "
-                    f"input or leave that dim unknown (convt shape and convt run follow Keras "
-                    f"there).", field="input_shape")
+                    f"onnxruntime rejects zero-size ConvTranspose tensors there, so use a "
+                    f"larger input or leave that dim unknown (convt shape and convt run "
+                    f"follow Keras there; a batch of 0 exports).", field="input_shape")
 
 
 # ---------------------------------------------------------------- graph pieces

@@ -82,11 +82,26 @@ F16_RTOL = 4 * F16_EPS          # 3.9e-3
 
 CASE_IDS = sorted(p.stem for p in CASES_DIR.glob("*.json"))
 INVALID = json.loads(INVALID_PATH.read_text()) if INVALID_PATH.exists() else []
+# Conv1DTranspose / Conv3DTranspose (fixtures/generate_nd.py): same schema plus
+# "class_name" and "rank"; their ids carry the folder ("cases_1d/<id>").
+ND_DIRS = {1: ROOT / "fixtures" / "cases_1d", 3: ROOT / "fixtures" / "cases_3d"}
+ND_CASE_IDS = {rank: sorted(f"{d.name}/{p.stem}" for p in d.glob("*.json"))
+               for rank, d in ND_DIRS.items()}
+INVALID_ND_PATH = ROOT / "fixtures" / "invalid_nd.json"
+INVALID += json.loads(INVALID_ND_PATH.read_text()) if INVALID_ND_PATH.exists() else []
+ALL_CASE_IDS = CASE_IDS + ND_CASE_IDS[1] + ND_CASE_IDS[3]
+
+
+def _case_path(case_id: str, suffix: str) -> Path:
+    """A 2-D id names a file in fixtures/cases/; an N-d id is "<folder>/<id>"."""
+    if "/" in case_id:
+        return ROOT / "fixtures" / f"{case_id}{suffix}"
+    return CASES_DIR / f"{case_id}{suffix}"
 
 
 def _load(case_id: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    meta = json.loads((CASES_DIR / f"{case_id}.json").read_text())
-    with np.load(CASES_DIR / f"{case_id}.npz") as data:
+    meta = json.loads(_case_path(case_id, ".json").read_text())
+    with np.load(_case_path(case_id, ".npz")) as data:
         arrays = {k: data[k] for k in data.files}
     return meta, arrays
 
@@ -99,6 +114,12 @@ def _is_empty(meta: dict[str, Any]) -> bool:
     return 0 in meta["output_tensor_shape"]
 
 
+def _export_refused(meta: dict[str, Any]) -> bool:
+    """A zero-size dim other than the batch, in the input or the output: onnxruntime refuses
+    such ConvTranspose tensors (a batch of 0 runs), so the exporter must refuse the fixed size."""
+    return 0 in meta["input_shape"][1:] or 0 in meta["output_tensor_shape"][1:]
+
+
 @pytest.fixture(autouse=True)
 def _case_keras_json(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
                          tmp_path: Path) -> None:
@@ -107,7 +128,7 @@ def _case_keras_json(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     case_id = callspec.params.get("case_id") if callspec else None
     if not case_id:
         return
-    meta = json.loads((CASES_DIR / f"{case_id}.json").read_text())
+    meta = json.loads(_case_path(case_id, ".json").read_text())
     if "keras_json" in meta:
         home = tmp_path / "keras_home"
         home.mkdir()
@@ -212,9 +233,32 @@ def test_fixture_set_covers_the_semantic_space() -> None:
     assert any(_is_empty(m) for m in metas), "the empty-output case is missing"
 
 
+@pytest.mark.parametrize("rank", sorted(ND_DIRS))
+def test_nd_fixture_sets_cover_the_semantic_space(rank: int) -> None:
+    """Conv1DTranspose / Conv3DTranspose: the families of the 2-D set, from real Keras."""
+    ids = ND_CASE_IDS[rank]
+    assert len(ids) >= 100, f"only {len(ids)} rank-{rank} cases in {ND_DIRS[rank]}"
+    metas = [_load(c)[0] for c in ids]
+    assert {m["class_name"] for m in metas} == {f"Conv{rank}DTranspose"}
+    assert {m["rank"] for m in metas} == {rank}
+    kw = [m["layer_kwargs"] for m in metas]
+    assert {m["backend"] for m in metas} >= {"tensorflow"}
+    assert {k.get("padding") for k in kw} >= {"valid", "same"}
+    assert {k.get("data_format", "channels_last") for k in kw} >= {"channels_last",
+                                                                    "channels_first"}
+    assert any(k.get("output_padding") is not None for k in kw)
+    assert any(k.get("dilation_rate", 1) not in (1, [1] * rank) for k in kw)
+    assert any(k.get("use_bias") is False for k in kw)
+    assert {m["config_form"] for m in metas} == {"get_config", "wrapper"}
+    acts = {k.get("activation") for k in kw}
+    for name in ("softmax", "glu", "gelu"):
+        assert name in acts
+    assert sum(r.get("rank") == rank for r in INVALID) >= 5
+
+
 # ----------------------------------------------------------------- 1. shapes
 
-@pytest.mark.parametrize("case_id", CASE_IDS)
+@pytest.mark.parametrize("case_id", ALL_CASE_IDS)
 def test_shapes_match_keras(case_id: str) -> None:
     meta, arrays = _load(case_id)
     spec = _spec(meta)
@@ -231,7 +275,7 @@ def test_shapes_match_keras(case_id: str) -> None:
         assert spec.input_shape == shape
 
 
-@pytest.mark.parametrize("case_id", [c for c in CASE_IDS if "_dnull_" in c])
+@pytest.mark.parametrize("case_id", [c for c in ALL_CASE_IDS if "_dnull_" in c])
 def test_data_format_null_resolves_from_keras_json(case_id: str) -> None:
     meta, _ = _load(case_id)
     cfg = meta["config"]["config"] if meta["config_form"] == "wrapper" else meta["config"]
@@ -241,11 +285,11 @@ def test_data_format_null_resolves_from_keras_json(case_id: str) -> None:
         meta["keras_json_resolution"]["layer.data_format"]
 
 
-@pytest.mark.parametrize("case_id", CASE_IDS)
+@pytest.mark.parametrize("case_id", ALL_CASE_IDS)
 def test_layer_kwargs_match_keras(case_id: str) -> None:
     """The arguments given to Keras (e.g. padding='SAME', ints for pairs) mean the same."""
     meta, arrays = _load(case_id)
-    spec = make_spec(**meta["layer_kwargs"])
+    spec = make_spec(**meta["layer_kwargs"], class_name=meta.get("class_name"))
     shape = _shape(meta["input_shape"])
     assert spec.output_shape(shape) == _shape(meta["output_shape"]["concrete"])
     assert spec.activated_output_shape(shape) == _shape(meta["output_tensor_shape"])
@@ -256,7 +300,7 @@ def test_layer_kwargs_match_keras(case_id: str) -> None:
 
 # ----------------------------------------------------------------- 2. reference
 
-@pytest.mark.parametrize("case_id", CASE_IDS)
+@pytest.mark.parametrize("case_id", ALL_CASE_IDS)
 def test_reference_matches_keras(case_id: str) -> None:
     reference = pytest.importorskip(
         "convt_tools.reference", reason="convt_tools.reference (NumPy evaluator) not written yet")
@@ -281,15 +325,15 @@ def _exporter() -> Any:
         "convt_tools.exporter", reason="convt_tools.exporter (ONNX export) not written yet")
 
 
-@pytest.mark.parametrize("case_id", CASE_IDS)
+@pytest.mark.parametrize("case_id", ALL_CASE_IDS)
 def test_onnx_export_matches_keras(case_id: str) -> None:
     exporter = _exporter()
     meta, arrays = _load(case_id)
     spec = _spec(meta)
     shape = _shape(meta["input_shape"])
-    if _is_empty(meta):
-        # Keras returns an empty tensor here; onnxruntime cannot produce zero-size
-        # ConvTranspose outputs, so the exporter must refuse this fixed size clearly.
+    if _export_refused(meta):
+        # Keras returns an empty tensor (or takes a zero-size input) here; onnxruntime
+        # cannot run such ConvTranspose tensors, so the exporter must refuse this size.
         with pytest.raises(ConvtError) as err:
             exporter.export_spec(spec, arrays["kernel"], arrays.get("bias"), input_shape=shape)
         assert err.value.field == "input_shape"
@@ -300,16 +344,16 @@ def test_onnx_export_matches_keras(case_id: str) -> None:
                   meta)
 
 
-@pytest.mark.parametrize("case_id", CASE_IDS)
+@pytest.mark.parametrize("case_id", ALL_CASE_IDS)
 def test_onnx_export_dynamic_shape_matches_keras(case_id: str) -> None:
     """Pads do not depend on the input size, so one model with unknown N/H/W is exact."""
     exporter = _exporter()
     meta, arrays = _load(case_id)
-    if _is_empty(meta):
-        pytest.skip("empty output: onnxruntime cannot run zero-size ConvTranspose outputs")
+    if _export_refused(meta):
+        pytest.skip("zero-size dim: onnxruntime cannot run such ConvTranspose tensors")
     spec = _spec(meta)
     shape = list(meta["input_shape"])
-    ch = 1 if spec.data_format == "channels_first" else 3
+    ch = spec.channels_axis % len(shape)
     dynamic = tuple(d if i == ch else None for i, d in enumerate(shape))
     model = exporter.export_spec(spec, arrays["kernel"], arrays.get("bias"), input_shape=dynamic)
     _assert_close(_run_onnx(model, arrays["input"]), arrays["output"],
@@ -318,7 +362,8 @@ def test_onnx_export_dynamic_shape_matches_keras(case_id: str) -> None:
 
 # ----------------------------------------------------------------- the empty output
 
-@pytest.mark.parametrize("case_id", [c for c in CASE_IDS if c.startswith("empty_")])
+@pytest.mark.parametrize("case_id", [c for c in ALL_CASE_IDS
+                                     if c.rsplit("/", 1)[-1].startswith("empty_")])
 def test_empty_output_reference_returns_empty_array(case_id: str) -> None:
     reference = pytest.importorskip("convt_tools.reference")
     meta, arrays = _load(case_id)

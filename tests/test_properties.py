@@ -1,7 +1,7 @@
 """Property tests (hypothesis, bounded to run in well under a minute).
 
-* Random valid configs: onnxruntime on the exported model equals the NumPy
-  reference (rtol = atol = 1e-5: both float32, different summation order and
+* Random valid configs of spatial rank 1, 2 and 3: onnxruntime on the
+  exported model equals the NumPy reference (rtol = atol = 1e-5: both float32, different summation order and
   last-bit activation differences; see test_conformance.py), and the ONNX
   output shape equals ``spec.activated_output_shape``.
 * Random malformed configs and shape strings: convt_tools raises
@@ -39,25 +39,26 @@ KNOWN_ACTIVATION_STRINGS = set(ACT_NAMES)
 
 @st.composite
 def valid_cases(draw: st.DrawFn) -> dict[str, Any]:
-    """A Keras-valid layer, a non-empty input and seeded weights."""
-    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (1, 1)
-    if strides == (1, 1):
-        dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    op = draw(st.one_of(st.none(), st.tuples(st.integers(0, strides[0] - 1),
-                                              st.integers(0, strides[1] - 1))))
+    """A Keras-valid layer of spatial rank 1, 2 or 3, a non-empty input and seeded weights."""
+    rank = draw(st.sampled_from([1, 2, 3]))
+    strides = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    dilation = (1,) * rank
+    if max(strides) == 1:
+        dilation = tuple(draw(st.integers(1, 2)) for _ in range(rank))
+    op = draw(st.one_of(st.none(), st.tuples(*(st.integers(0, s - 1) for s in strides))))
     kwargs: dict[str, Any] = dict(
         filters=draw(st.integers(1, 3)),
-        kernel_size=(draw(st.integers(1, 5)), draw(st.integers(1, 5))),
+        kernel_size=tuple(draw(st.integers(1, 5 if rank < 3 else 3)) for _ in range(rank)),
         strides=strides, dilation_rate=dilation, output_padding=op,
         padding=draw(st.sampled_from(["valid", "same", "SAME"])),
         data_format=draw(st.sampled_from(["channels_last", "channels_first"])),
         activation=draw(st.sampled_from(ACT_NAMES)),
         use_bias=draw(st.booleans()),
+        rank=rank,
     )
-    n, h, w, c = (draw(st.integers(1, 2)), draw(st.integers(1, 5)), draw(st.integers(1, 5)),
-                  draw(st.integers(1, 3)))
-    shape = (n, h, w, c) if kwargs["data_format"] == "channels_last" else (n, c, h, w)
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    spatial = tuple(draw(st.integers(1, 5 if rank < 3 else 3)) for _ in range(rank))
+    shape = (n, *spatial, c) if kwargs["data_format"] == "channels_last" else (n, c, *spatial)
     seed = draw(st.integers(0, 2**31 - 1))
     return {"kwargs": kwargs, "shape": shape, "seed": seed, "in_channels": c}
 
@@ -193,10 +194,9 @@ def test_malformed_config_raises_convt_error(item: tuple[Any, str | None]) -> No
     st.lists(st.one_of(st.none(), st.integers(1, 12), st.floats(), st.text(max_size=2)),
              min_size=4, max_size=4)))
 def test_bad_input_shape_raises_convt_error(shape: list[Any]) -> None:
-    """Wrong rank, non-positive spatial/channel dims, wrong types: ConvtError."""
+    """Wrong rank, negative dims, wrong types: ConvtError (zero-size dims are legal in Keras)."""
     spec = make_spec(filters=2, kernel_size=3, strides=2, padding="same")
-    ok_dims = all(d is None or (type(d) is int and d >= (0 if i == 0 else 1))
-                  for i, d in enumerate(shape))
+    ok_dims = all(d is None or (type(d) is int and d >= 0) for d in shape)
     assume(not (len(shape) == 4 and ok_dims))
     with pytest.raises(ConvtError) as err:
         spec.output_shape(shape)

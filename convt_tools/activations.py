@@ -176,12 +176,11 @@ def _o_mish(g: GraphOps, x: str) -> str:
 
 
 def _o_glu(g: GraphOps, x: str) -> str:
-    # a * sigmoid(b) with a, b the two halves of axis -1 (sizes may be symbolic).
-    half = g.op("Reshape", g.op("Div", _last_dim(g, x), g.const(2, "int64")),
-                g.const([1], "int64"))
-    axes = g.const([-1], "int64")
-    a = g.op("Slice", x, g.const([0], "int64"), half, axes)
-    b = g.op("Slice", x, half, g.const([2**62], "int64"), axes)
+    # a * sigmoid(b) with a, b the two halves of axis -1: an equal two-way Split,
+    # which needs no Shape arithmetic (tract cannot evaluate the Shape/Div/Slice
+    # form at symbolic sizes). Opset 18 requires num_outputs when no split sizes.
+    extra = {"num_outputs": 2} if g.opset >= 18 else {}
+    a, b = g.op("Split", x, n_out=2, axis=-1, **extra)  # type: ignore[misc]
     return g.op("Mul", a, g.op("Sigmoid", b))  # type: ignore[return-value]
 
 
@@ -190,7 +189,8 @@ def _o_sparsemax(g: GraphOps, x: str) -> str:
     n = _last_dim(g, x)
     z = g.op("TopK", x, g.op("Reshape", n, g.const([1], "int64")), n_out=2,
              axis=-1, largest=1, sorted=1)[0]
-    c = g.op("CumSum", z, g.const(-1, "int64"))
+    # exclusive/reverse written out: onnx2torch 1.5 defaults reverse to 1 (ONNX: 0).
+    c = g.op("CumSum", z, g.const(-1, "int64"), exclusive=0, reverse=0)
     r = g.op("Range", g.const(1.0), g.op("Add", g.op("Cast", n, to=g.float_enum),
                                          g.const(1.0)), g.const(1.0))
     support = g.op("Greater", g.op("Sub", z, g.op("Div", g.op("Sub", c, g.const(1.0)), r)),
@@ -219,6 +219,20 @@ def _o_sparse_plus(g: GraphOps, x: str) -> str:
 def _o_sparse_sigmoid(g: GraphOps, x: str) -> str:
     half = g.op("Mul", g.const(0.5), g.op("Add", x, g.const(1.0)))
     return g.op("Clip", half, g.const(0.0), g.const(1.0))  # type: ignore[return-value]
+
+
+def _o_hard_shrink(g: GraphOps, x: str) -> str:
+    # Where instead of Shrink (onnx2torch has no Shrink converter); NaN -> 0 as Shrink and Keras.
+    keep = g.op("Greater", g.op("Abs", x), g.const(0.5))
+    return g.op("Where", keep, x, g.const(0.0))  # type: ignore[return-value]
+
+
+def _o_soft_shrink(g: GraphOps, x: str) -> str:
+    # Shrink(lambd=0.5, bias=0.5) written with Where (see _o_hard_shrink); NaN -> 0.
+    low = g.op("Where", g.op("Less", x, g.const(-0.5)), g.op("Add", x, g.const(0.5)),
+               g.const(0.0))
+    return g.op("Where", g.op("Greater", x, g.const(0.5)),  # type: ignore[return-value]
+                g.op("Sub", x, g.const(0.5)), low)
 
 
 def _unary(op_type: str, **attrs: object) -> Callable[[GraphOps, str], str]:
@@ -256,11 +270,11 @@ _ROWS = [
                lambda g, x: g.op("Clip", x, g.const(-1.0), g.const(1.0))),  # type: ignore[arg-type,return-value]
     Activation("hard_shrink", "x if |x| > 0.5 else 0",
                lambda x: np.where(np.abs(x) > 0.5, x, _c(x, 0)),
-               _unary("Shrink", lambd=0.5, bias=0.0)),
+               _o_hard_shrink),
     Activation("soft_shrink", "x - 0.5 if x > 0.5, x + 0.5 if x < -0.5, else 0",
                lambda x: np.where(x > 0.5, x - _c(x, 0.5),
                                   np.where(x < -0.5, x + _c(x, 0.5), _c(x, 0))),
-               _unary("Shrink", lambd=0.5, bias=0.5)),
+               _o_soft_shrink),
     Activation("tanh_shrink", "x - tanh(x)", lambda x: x - np.tanh(x),
                lambda g, x: g.op("Sub", x, g.op("Tanh", x))),  # type: ignore[arg-type,return-value]
     Activation("mish", "x * tanh(softplus(x))", lambda x: x * np.tanh(_np_softplus(x)), _o_mish),

@@ -92,35 +92,15 @@ def _load_sources(paths: list[str], layer: str | None, weights: str | None,
     return specs, sources, skipped, consumed
 
 
-def _one_result(path: str, spec: Conv2DTransposeSpec, opts: dict[str, Any],
-                source: Any = None) -> Any:
-    from ..validate import validate_model, validate_spec
+def _run_all(items: list[Any], jobs: int, as_json: bool) -> list[list[Any]]:
+    """Each item's results, in order, over ``jobs`` processes; a progress bar on a TTY only."""
+    from ..validate.batch import run_ordered
+    from .validate_runtimes import validate_item
 
-    if source is not None and source.kernel is not None:
-        opts = {**opts, "kernel": source.kernel, "bias": source.bias,
-                "weights_note": source.weights_note}
-    if getattr(spec, "framework", "keras") == "torch":
-        from ..torchconv.validate import validate_torch
-
-        return validate_torch(spec, weight=opts["kernel"], bias=opts["bias"], x=opts["x"],
-                              input_shape=opts["input_shape"], seed=opts["seed"],
-                              rtol=opts["rtol"], atol=opts["atol"], providers=opts["providers"],
-                              opset=opts["opset"], model=opts["model"], name=path)
-    common = dict(x=opts["x"], input_shape=opts["input_shape"], seed=opts["seed"],
-                  rtol=opts["rtol"], atol=opts["atol"], providers=opts["providers"], name=path)
-    if opts["model"] is not None:
-        return validate_model(opts["model"], spec, kernel=opts["kernel"], bias=opts["bias"],
-                              **common)
-    return validate_spec(spec, kernel=opts["kernel"], bias=opts["bias"], opset=opts["opset"],
-                         weights_note=opts["weights_note"], **common)
-
-
-def _iterate(specs: list[tuple[str, Conv2DTransposeSpec]], as_json: bool) -> Iterable[Any]:
-    if len(specs) >= _PROGRESS_MIN and sys.stderr.isatty() and not as_json:
-        with click.progressbar(specs, label="validating", file=sys.stderr) as bar:
-            yield from bar
-    else:
-        yield from specs
+    if len(items) >= _PROGRESS_MIN and sys.stderr.isatty() and not as_json:
+        with click.progressbar(length=len(items), label="validating", file=sys.stderr) as bar:
+            return run_ordered(validate_item, items, jobs, bar.update)
+    return run_ordered(validate_item, items, jobs)
 
 
 def _fmt(v: float | None) -> str:
@@ -157,14 +137,19 @@ def print_table(results: list[Any]) -> None:
     click.echo(f"{len(results) - failed} passed, {failed} failed")
 
 
-def junit_xml(results: list[Any]) -> bytes:
-    """A JUnit XML report: one testcase per config; failures carry the message."""
+def junit_xml(results: list[Any], per_runtime: bool = False) -> bytes:
+    """A JUnit XML report: one testcase per config (x runtime); failures carry the message.
+
+    ``classname`` is ``convt.validate.<runtime>``; with ``per_runtime`` the
+    testcase name is ``<config> [<runtime>]``.
+    """
     suite = ET.Element("testsuite", name="convt validate", tests=str(len(results)),
                        failures=str(sum(r.status == "FAIL" for r in results)),
                        errors=str(sum(r.status == "ERROR" for r in results)))
     for r in results:
-        case = ET.SubElement(suite, "testcase", classname="convt.validate",
-                             name=xml_safe(r.name))
+        runtime = getattr(r, "runtime", "onnxruntime")
+        case = ET.SubElement(suite, "testcase", classname=f"convt.validate.{runtime}",
+                             name=xml_safe(f"{r.name} [{runtime}]" if per_runtime else r.name))
         details = "\n".join([r.message, *[f"likely cause: {h}" for h in r.hints],
                              f"tolerance: {r.tolerance.source}"])
         if r.status != "PASS":
@@ -177,10 +162,10 @@ def junit_xml(results: list[Any]) -> bytes:
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
 
 
-def _write_junit(path: str, results: list[Any]) -> None:
+def _write_junit(path: str, results: list[Any], per_runtime: bool = False) -> None:
     from ..io import atomic_write
 
-    data = junit_xml(results)
+    data = junit_xml(results, per_runtime)
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:
@@ -199,16 +184,31 @@ def _single_only(specs: list[Any], **given: Any) -> None:
 def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | None,
              input_shape: str | None, weights: str | None, model: str | None, seed: int,
              rtol: float | None, atol: float | None, providers: str | None,
-             opset: int | None) -> dict[str, Any]:
+             opset: int | None, runtimes: list[str] | None = None,
+             form: str | None = None) -> dict[str, Any]:
     from ..validate import resolve_providers
 
     _single_only(specs, **{"--weights": weights, "--model": model})
+    runtimes = runtimes or ["onnxruntime"]
+    if form is not None and model is not None:
+        raise ConvtError("form: --form chooses the export form; it does not apply with "
+                         "--model (the given model is validated as it is).", field="form")
+    if runtimes != ["onnxruntime"] and any(getattr(s, "framework", "keras") == "torch"
+                                           for _, s in specs):
+        raise ConvtError("runtime: torch configs are validated on onnxruntime only; drop "
+                         "--runtime.", field="runtime")
+    if providers is not None and "onnxruntime" not in runtimes:
+        raise ConvtError("providers: execution providers apply to the onnxruntime runtime "
+                         "only; add onnxruntime to --runtime or drop --providers.",
+                         field="providers")
     if input_path is not None and input_shape is not None:
         raise ConvtError("input: give --input or --input-shape, not both.", field="input")
     opts: dict[str, Any] = dict(
         x=None, input_shape=None if input_shape is None else parse_shape(input_shape),
-        seed=seed, rtol=rtol, atol=atol, providers=resolve_providers(providers),
-        opset=opset, model=model, kernel=None, bias=None, weights_note=None)
+        seed=seed, rtol=rtol, atol=atol,
+        providers=None if providers is None else resolve_providers(providers),
+        opset=opset, model=model, kernel=None, bias=None, weights_note=None,
+        runtimes=runtimes, form=form)
     if input_path is not None:
         from ..io import load_npy
 
@@ -248,15 +248,26 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
 @click.option("--providers", help="onnxruntime execution providers, comma-separated "
               "(CPU default; e.g. CUDA,CPU).")
 @click.option("--opset", type=int, help="Opset of the exported model (default: the exporter's).")
+@click.option("--runtime", "runtime", default="onnxruntime", show_default=True,
+              help="Runtimes to validate on, comma-separated: onnxruntime, openvino, tract, "
+                   "torch (onnx2torch), onnx-reference. One table column and one JUnit "
+                   "testcase per runtime; exit 2 if one is not installed.")
+@click.option("--form", type=click.Choice(["portable", "compact"]), default=None,
+              help="Export form to validate (default portable; see convt export --form).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes (results identical to --jobs 1).")
+@click.option("--shard", help="K/N: validate only the K-th of N deterministic shards of the "
+              "expanded config list (positions i with i % N == K-1), for CI matrices.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.option("--junit-xml", "junit", type=click.Path(dir_okay=False),
-              help="Also write a JUnit XML report here (one testcase per config).")
+              help="Also write a JUnit XML report here (one testcase per config x runtime).")
 @framework_option
 @layer_option
 @handle_errors
 def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str | None,
              weights: str | None, model: str | None, seed: int, rtol: float | None,
-             atol: float | None, providers: str | None, opset: int | None, as_json: bool,
+             atol: float | None, providers: str | None, opset: int | None, runtime: str,
+             form: str | None, jobs: int, shard: str | None, as_json: bool,
              junit: str | None, framework: str | None, layer: str | None) -> None:
     """Check that the ONNX export of each config computes what Keras computes.
 
@@ -271,7 +282,14 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
     convt validate layer.json --model layer.onnx --weights w.npz
     convt validate 'configs/**/*.json' --junit-xml report.xml
     convt validate model.keras --junit-xml report.xml
+    convt validate configs/ --runtime onnxruntime,openvino,tract,torch --jobs 2
+    convt validate configs/ --shard 2/4 --junit-xml shard2.xml
     """
+    from ..runtimes import parse_runtime_names, require_runtimes
+    from ..validate.batch import parse_shard, take_shard
+
+    runtimes = parse_runtime_names(runtime)
+    shard_kn = None if shard is None else parse_shard(shard)
     rank = None if input_shape is None else len(parse_shape(input_shape)) - 2
     specs, sources, skipped, consumed = _load_sources(expand_configs(configs), layer, weights,
                                                       framework, rank)
@@ -285,18 +303,26 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
         ensure_distinct(junit, field="junit_xml", input=input_path, weights=weights, model=model,
                         **{f"config {i + 1}": path for i, (path, _) in enumerate(specs)})
     opts = _options(specs, input_path, input_shape, None if consumed else weights, model, seed,
-                    rtol, atol, providers, opset)
-    results = [_one_result(path, spec, opts, sources.get(path))
-               for path, spec in _iterate(specs, as_json)]
+                    rtol, atol, providers, opset, runtimes, form)
+    require_runtimes(runtimes, opts["providers"])  # exit 2 naming the pip extra, before running
+    items = [(path, spec, opts, sources.get(path)) for path, spec in take_shard(specs, shard_kn)]
+    groups = _run_all(items, jobs, as_json)
+    results = [r for group in groups for r in group]
     for rec in skipped:
         click.echo(f"skipped {rec.path}: {rec.unsupported}", err=True)
+    multi = len(runtimes) > 1
     if junit is not None:
-        _write_junit(junit, results)
+        _write_junit(junit, results, multi)
     if as_json:
         echo_json({"passed": all(r.passed for r in results),
+                   "runtimes": runtimes, "shard": shard,
                    "results": [r.to_dict() for r in results],
                    "skipped": [{"path": r.path, "class_name": r.class_name,
                                 "reason": r.unsupported} for r in skipped]})
+    elif multi:
+        from .validate_runtimes import print_runtime_table
+
+        print_runtime_table(groups, runtimes)
     else:
         print_table(results)
     if not all(r.passed for r in results):

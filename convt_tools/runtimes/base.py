@@ -151,9 +151,13 @@ class Runtime(abc.ABC):
             raise RuntimeUnavailable(self.name, f"{', '.join(self.packages)}: "
                                      f"{first_line(exc, 160)}", self.extra) from None
 
+    _versions: ClassVar[dict[str, str]] = {}
+
     def version(self) -> str:
         """``"<name> <version>"`` of the installed engine (raises RuntimeUnavailable)."""
-        return f"{self.name} {self._version(self.module())}"
+        if self.name not in Runtime._versions:
+            Runtime._versions[self.name] = f"{self.name} {self._version(self.module())}"
+        return Runtime._versions[self.name]
 
     def load(self, model: Any) -> LoadedModel:
         """``model`` loaded into the engine; :class:`RuntimeRefused` when it refuses."""

@@ -2,9 +2,12 @@
 
 ``tract.onnx().load(path)`` gives an inference model; it is typed and
 optimised (``into_model().into_runnable()``) with the model's own input
-facts, symbolic dims included. If tract cannot type the model with symbolic
-dims, the model is re-typed per concrete input shape at run time (cached),
-which is what tract's own CLI does with ``--set``.
+facts, symbolic dims included, and run as such. Only where tract cannot
+type or evaluate the symbolic model (tract 0.23: ``TopK`` whose ``k`` is a
+symbolic dim, "Undetermined symbol in expression", as in the ``sparsemax``
+activation on a symbolic axis) is the model re-typed for the concrete input
+shape at run time (cached per shape), as tract's own CLI does with
+``--set``/``-i``; ``concretised`` then records why.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class _Runnable(LoadedModel):
         self.runnable = runnable
         self.why = why
         self.by_shape: dict[tuple[Any, ...], Any] = {}
+        self.concretised = ""
 
     def _concrete(self, arrays: list[np.ndarray]) -> Any:
         key = tuple((a.shape, a.dtype.str) for a in arrays)
@@ -46,8 +50,15 @@ class _Runnable(LoadedModel):
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
         arrays = [np.ascontiguousarray(inputs[name]) for name in self.names]
-        runnable = self.runnable if self.runnable is not None else self._concrete(arrays)
-        return [t.to_numpy() for t in runnable.run(arrays)]
+        if self.runnable is not None:
+            try:
+                return [t.to_numpy() for t in self.runnable.run(arrays)]
+            except Exception as exc:
+                if "Undetermined symbol" not in str(exc):
+                    raise
+                self.why = first_line(exc)
+        self.concretised = self.why
+        return [t.to_numpy() for t in self._concrete(arrays).run(arrays)]
 
 
 class _Bytes:

@@ -6,16 +6,21 @@ spatial axis -> pure bias, then activation) with the reference engine.
 
 from __future__ import annotations
 
+import sys
+
 import click
 import numpy as np
 
 from ..errors import ConvtError
+from ..runtimes import RUNTIMES
 from ..spec import Conv2DTransposeSpec, format_shape, load_config
 from .common import handle_errors
 from .frameworks import framework_option, is_torch_config
 from .model_arg import layer_option
 
 _FLOAT_KINDS = ("float16", "float32", "float64")
+# the NumPy reference, then every runtime adapter (the same names as validate --runtime)
+ENGINES = ["reference", *RUNTIMES]
 
 
 def _load_input(path: str, spec: Conv2DTransposeSpec | None = None) -> np.ndarray:
@@ -61,16 +66,23 @@ def _run_reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
                                   None if bias is None else bias.astype(dt))
 
 
-def _run_onnxruntime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
-                     bias: np.ndarray | None, providers: str | None) -> np.ndarray:
+def _run_runtime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
+                 bias: np.ndarray | None, engine: str, providers: str | None) -> np.ndarray:
+    """The exported (portable) model on runtime ``engine``; a refusal exits 1 with its reason."""
     from ..exporter import export_spec
-    from ..validate.runtime import model_io, resolve_providers, session
+    from ..runtimes import RuntimeRefused, get_runtime
+    from ..validate.runtime import model_input
 
+    runtime = get_runtime(engine, providers=providers)
+    runtime.module()  # not installed: exit 2 naming the pip extra
     dtype = None if spec.dtype in ("float32", "float16") else "float32"
     model = export_spec(spec, kernel, bias, input_shape=x.shape, dtype=dtype)
-    sess = session(model, resolve_providers(providers))
-    name, in_dtype = model_io(sess)
-    return np.asarray(sess.run(None, {name: x.astype(in_dtype)})[0])
+    name, in_dtype = model_input(model)
+    try:
+        return runtime.load(model).run({name: x.astype(in_dtype)})[0]
+    except RuntimeRefused as exc:
+        click.echo(f"Error: engine: {exc.reason}", err=True)
+        sys.exit(1)
 
 
 @click.command()
@@ -80,8 +92,9 @@ def _run_onnxruntime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarra
 @click.option("--weights", "-w", type=click.Path(dir_okay=False),
               help=".npz with kernel (*kernel_size, filters, in_channels) and bias. Default: "
                    "drawn from the config's initializers with --seed.")
-@click.option("--engine", type=click.Choice(["reference", "onnxruntime"]), default="reference",
-              show_default=True, help="NumPy reference, or the exported model in onnxruntime.")
+@click.option("--engine", type=click.Choice(ENGINES), default="reference",
+              show_default=True, help="NumPy reference, or the exported model on a runtime "
+              "(openvino, tract, torch need their pip extra).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for initialised weights.")
 @click.option("--providers", help="onnxruntime execution providers (with --engine "
@@ -112,6 +125,9 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
     if is_torch_config(config, framework):
         from .torch_cmds import torch_run
 
+        if engine not in ("reference", "onnxruntime"):
+            raise ConvtError(f"engine: got {engine!r} for a torch config; torch configs run on "
+                             f"reference or onnxruntime.", field="engine")
         torch_run(config, framework, input_path, weights, engine, seed, providers, output,
                   output_size)
         return
@@ -147,7 +163,7 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
     if engine == "reference":
         y = _run_reference(spec, x, kernel, bias)
     else:
-        y = _run_onnxruntime(spec, x, kernel, bias, providers)
+        y = _run_runtime(spec, x, kernel, bias, engine, providers)
     save_npy(output, y)
     click.echo(f"wrote {output}: {format_shape(y.shape)} {y.dtype} ({engine}; {source})",
                err=True)

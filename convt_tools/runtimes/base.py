@@ -155,8 +155,9 @@ class Runtime(abc.ABC):
 
     def version(self) -> str:
         """``"<name> <version>"`` of the installed engine (raises RuntimeUnavailable)."""
+        module = self.module()
         if self.name not in Runtime._versions:
-            Runtime._versions[self.name] = f"{self.name} {self._version(self.module())}"
+            Runtime._versions[self.name] = f"{self.name} {self._version(module)}"
         return Runtime._versions[self.name]
 
     def load(self, model: Any) -> LoadedModel:

@@ -30,9 +30,9 @@ _NO_TORCHVISION = ("torchvision is not installed (onnx2torch needs it only for "
 
 def _torchvision_stand_in() -> None:
     """Register a ``torchvision`` stand-in unless the real one imports."""
-    if "torchvision" in sys.modules and not getattr(sys.modules["torchvision"],
-                                                    "_convt_stand_in", False):
-        return
+    present = sys.modules.get("torchvision")
+    if present is not None:
+        return  # the real one, or the stand-in already
     try:
         import torchvision  # noqa: F401
         return

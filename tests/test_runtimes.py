@@ -1,0 +1,144 @@
+"""Runtime adapters (convt_tools.runtimes): one interface, clear refusals, installed or not.
+
+Every adapter that imports here must compute the exported layer as the
+loop-by-definition oracle (tests/oracles.py) does, through the same
+``load(model).run(inputs)`` call; one that is not installed is skipped with
+the reason (the pip extra) visible in pytest's summary. Refusals and missing
+engines are simulated with monkeypatch so the error paths are always tested.
+Tolerance: float32 sums of < 100 products of values below ~3: 1e-5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convt_tools.errors import ConvtError
+from convt_tools.exporter import export_spec
+from convt_tools.runtimes import (RUNTIMES, RuntimeRefused, RuntimeUnavailable, get_runtime,
+                                  installed_runtimes, parse_runtime_names, require_runtimes)
+from convt_tools.spec import make_spec
+from oracles import keras_conv_transpose
+
+EXTRAS = {"onnxruntime": None, "openvino": "openvino", "tract": "tract", "torch": "torch",
+          "onnx-reference": None}
+
+
+def installed_or_skip(name: str):
+    """The adapter, or a visible skip naming the pip extra that installs it."""
+    runtime = get_runtime(name)
+    try:
+        runtime.module()
+    except RuntimeUnavailable as exc:
+        pytest.skip(f"runtime {name} not installed: {exc}")
+    return runtime
+
+
+def test_every_runtime_has_an_adapter_and_its_pip_extra():
+    assert list(RUNTIMES) == list(EXTRAS)
+    for name, extra in EXTRAS.items():
+        assert get_runtime(name).extra == extra
+        assert get_runtime(name).name == name
+
+
+@pytest.mark.parametrize("name", list(RUNTIMES))
+@pytest.mark.parametrize("symbolic", [False, True], ids=["fixed", "symbolic"])
+def test_runtime_runs_the_export_like_the_oracle(name, symbolic):
+    runtime = installed_or_skip(name)
+    assert runtime.version().startswith(f"{name} ")
+    # k3 s2 same: the odd crop, so the portable form has its Slice.
+    spec = make_spec(3, 3, strides=2, padding="same", activation="relu")
+    rng = np.random.default_rng(4)
+    kernel = rng.standard_normal(spec.kernel_shape(2)).astype(np.float32)
+    bias = rng.standard_normal(3).astype(np.float32)
+    x = rng.standard_normal((2, 4, 5, 2)).astype(np.float32)
+    shape = (None, None, None, 2) if symbolic else x.shape
+    model = export_spec(spec, kernel, bias, input_shape=shape)
+    got = runtime.load(model).run({"input": x})
+    assert len(got) == 1
+    want = keras_conv_transpose(spec, x, kernel, bias)
+    assert got[0].shape == want.shape
+    np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_the_runtime_refuses_is_a_refusal_with_its_reason():
+    from onnx import helper
+
+    spec = make_spec(2, 3, strides=2, padding="same")
+    model = export_spec(spec, input_shape=(1, 3, 3, 2), form="compact")
+    node = next(n for n in model.graph.node if n.op_type == "ConvTranspose")
+    for attr in node.attribute:
+        if attr.name == "pads":
+            node.attribute.remove(attr)
+            break
+    node.attribute.append(helper.make_attribute("pads", [-1, 0, 0, 0]))
+    with pytest.raises(RuntimeRefused) as err:
+        get_runtime("onnxruntime").load(model).run(
+            {"input": np.zeros((1, 3, 3, 2), np.float32)})
+    assert err.value.reason.startswith("onnxruntime refused the model at ")
+    assert "\n" not in err.value.reason
+
+
+def test_missing_runtime_names_the_pip_extra(monkeypatch):
+    from convt_tools.runtimes.openvino_adapter import OpenvinoRuntime
+
+    def gone(self):
+        raise ImportError("No module named 'openvino'")
+
+    monkeypatch.setattr(OpenvinoRuntime, "_import", gone)
+    with pytest.raises(RuntimeUnavailable) as err:
+        require_runtimes(["onnxruntime", "openvino"])
+    assert err.value.field == "runtime"
+    assert 'pip install "convt-tools[openvino]"' in str(err.value)
+    assert "No module named 'openvino'" in str(err.value)
+    assert "openvino" in installed_runtimes()["openvino"]
+    assert "not available" in installed_runtimes()["openvino"]
+
+
+@pytest.mark.parametrize("text, names", [
+    ("onnxruntime", ["onnxruntime"]),
+    ("ONNXRuntime, tract,onnxruntime", ["onnxruntime", "tract"]),
+    (["torch", "onnx-reference"], ["torch", "onnx-reference"]),
+])
+def test_runtime_names_parse(text, names):
+    assert parse_runtime_names(text) == names
+
+
+@pytest.mark.parametrize("text", ["tensorrt", "", "onnxruntime,,", ["cuda"]])
+def test_bad_runtime_names_are_refused(text):
+    with pytest.raises(ConvtError) as err:
+        parse_runtime_names(text)
+    assert err.value.field == "runtime"
+    if text not in ("", "onnxruntime,,"):
+        assert "onnxruntime, openvino, tract, torch, onnx-reference" in str(err.value)
+
+
+def test_providers_apply_to_onnxruntime_only():
+    with pytest.raises(ConvtError) as err:
+        get_runtime("tract", providers=["CPU"])
+    assert err.value.field == "providers"
+    with pytest.raises(ConvtError) as err:
+        require_runtimes(["openvino"], providers="CPU")
+    assert err.value.field == "providers"
+    with pytest.raises(ConvtError) as err:
+        get_runtime("onnxruntime", providers="Bogus").providers()
+    assert "CPUExecutionProvider" in str(err.value)
+
+
+def test_torchvision_stand_in_when_torchvision_does_not_import(monkeypatch):
+    """onnx2torch imports torchvision at import time (for NMS/RoiAlign only); the torch
+    adapter registers a stand-in whose ops raise a clear error, so other models convert."""
+    import sys
+
+    from convt_tools.runtimes import torch_adapter
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision -> ImportError
+    monkeypatch.setitem(sys.modules, "torchvision.ops", None)
+    torch_adapter._torchvision_stand_in()
+    stand_in = sys.modules["torchvision"]
+    assert stand_in is not None
+    assert stand_in._convt_stand_in
+    with pytest.raises(NotImplementedError, match="torchvision is not installed"):
+        sys.modules["torchvision.ops"].nms(None, None, 0.5)
+    torch_adapter._torchvision_stand_in()  # idempotent
+    assert sys.modules["torchvision"] is stand_in

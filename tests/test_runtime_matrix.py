@@ -10,8 +10,9 @@ with the conformance suite's tolerance (``test_conformance._assert_close``:
 A runtime that is not installed is skipped with the pip extra in the reason
 (``pytest -ra`` lists it). By default a deterministic subset of the cases
 runs (every ``SUBSET_STEP``-th case of the sorted list), to keep the suite
-fast; ``CONVT_RUNTIME_MATRIX=full`` runs every case (CI does, see ``.ci/run``). Cases whose Keras output is empty are skipped
-(no runtime can produce a zero-size ConvTranspose output).
+fast; ``CONVT_RUNTIME_MATRIX=full`` runs every case (CI does, see
+``.ci/run``). Cases whose Keras output is empty are skipped (no runtime can
+produce a zero-size ConvTranspose output).
 """
 
 from __future__ import annotations

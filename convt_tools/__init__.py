@@ -37,6 +37,7 @@ _LAZY = {
     "keras_conv_transpose": "reference",
     "validate_spec": "validate",
     "validate_model": "validate",
+    "validate_runtimes": "validate",
     "check_model": "check",
     "repair_model": "repair",
 }

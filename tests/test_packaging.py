@@ -40,6 +40,16 @@ def test_runtime_dependencies_are_exactly_these() -> None:
     assert names == ["click", "h5py", "numpy", "onnx", "onnxruntime"]
     assert meta["scripts"]["convt"] == "convt_tools.cli:main"
     heavy = {"tensorflow", "tensorflow-cpu", "keras", "jax", "torch"}
-    extras = {re.split(r"[<>=!~ ]", d)[0] for deps in meta.get("optional-dependencies", {}).values()
-              for d in deps}
+    optional = meta.get("optional-dependencies", {})
+    # torch is allowed only as an opt-in runtime (convt validate --runtime torch).
+    runtime_extras = {"openvino", "tract", "torch", "all-runtimes"}
+    extras = {re.split(r"[<>=!~ ]", d)[0] for name, deps in optional.items()
+              if name not in runtime_extras for d in deps}
     assert not heavy & extras
+    names_of = {k: sorted(re.split(r"[<>=!~ ]", d)[0] for d in v) for k, v in optional.items()}
+    assert names_of["openvino"] == ["openvino"]
+    assert names_of["tract"] == ["tract"]
+    assert names_of["torch"] == ["onnx2torch", "torch"]
+    assert names_of["all-runtimes"] == sorted(
+        names_of["openvino"] + names_of["tract"] + names_of["torch"])
+    assert "tensorflow" not in str(optional) and "keras" not in str(optional)

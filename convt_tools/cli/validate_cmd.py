@@ -254,7 +254,7 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
                    "testcase per runtime; exit 2 if one is not installed.")
 @click.option("--form", type=click.Choice(["portable", "compact"]), default=None,
               help="Export form to validate (default portable; see convt export --form).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--jobs", "-j", type=int, default=1, show_default=True,
               help="Worker processes (results identical to --jobs 1).")
 @click.option("--shard", help="K/N: validate only the K-th of N deterministic shards of the "
               "expanded config list (positions i with i % N == K-1), for CI matrices.")
@@ -286,8 +286,9 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
     convt validate configs/ --shard 2/4 --junit-xml shard2.xml
     """
     from ..runtimes import parse_runtime_names, require_runtimes
-    from ..validate.batch import parse_shard, take_shard
+    from ..validate.batch import check_jobs, parse_shard, take_shard
 
+    check_jobs(jobs)
     runtimes = parse_runtime_names(runtime)
     shard_kn = None if shard is None else parse_shard(shard)
     rank = None if input_shape is None else len(parse_shape(input_shape)) - 2

@@ -156,29 +156,33 @@ def _build(r: int, rank_source: str, filters: Any, kernel_size: Any, strides: An
     """Validate the Keras arguments for spatial rank ``r`` and build the spec."""
     inp = input_shape
     if not is_int(filters) or filters < 1:
-        raise fail("filters", filters, "expected a positive integer")
+        raise fail("filters", filters, "expected a positive integer (Keras: invalid value for "
+                   "argument `filters`, expected a strictly positive value)")
     filters = int(filters)
     ks = int_tuple("kernel_size", kernel_size, r)
     st = int_tuple("strides", strides, r)
     dl = int_tuple("dilation_rate", dilation_rate, r)
     if not (isinstance(padding, str) and padding.lower() in PADDINGS):
-        raise fail("padding", padding, "expected 'valid' or 'same' (any case)")
+        raise fail("padding", padding, "expected 'valid' or 'same' (any case) (Keras: the "
+                   "`padding` argument must be one of {'same', 'valid'})")
     pad = padding.lower()
     op = None if output_padding is None else int_tuple("output_padding", output_padding, r,
                                                        allow_zero=True)
     if max(st) > 1 and max(dl) > 1:
         raise ConvtError(
             f"strides: got {st} with dilation_rate {dl}; Keras does not allow strides > 1 "
-            f"together with dilation_rate > 1 (make one of them 1 on every axis).",
+            f"together with dilation_rate > 1 (make one of them 1 on every axis; Keras: "
+            f"`strides > 1` not supported in conjunction with `dilation_rate > 1`).",
             field="strides")
     if op is not None:
         names = ("length",) if r == 1 else ("height", "width") if r == 2 else \
             ("depth", "height", "width")
-        for axis, o, s in zip(names, op, st):
+        for i, (axis, o, s) in enumerate(zip(names, op, st)):
             if o >= s:
                 raise ConvtError(
                     f"output_padding: got {op} with strides {st}; output_padding must be "
-                    f"strictly less than the stride on every axis ({axis}: {o} >= {s}).",
+                    f"strictly less than the stride on every axis ({axis}: {o} >= {s}; "
+                    f"Keras: at dimension {i}, `output_padding` is {o} but `strides` is {s}).",
                     field="output_padding")
     fmt, source = resolve_data_format(data_format)
     if groups != 1:

@@ -88,7 +88,8 @@ def int_tuple(name: str, value: Any, rank: int, *, allow_zero: bool = False) -> 
     lo = 0 if allow_zero else 1
     many = "a pair of them" if rank == 2 else f"a sequence of {rank} of them"
     allowed = (f"expected an integer >= {lo} or {many}, e.g. "
-               f"{_EXAMPLES.get(rank, '2')}")
+               f"{_EXAMPLES.get(rank, '2')} (Keras: the `{name}` argument must be a tuple of "
+               f"{rank} integers, each {'>= 0' if allow_zero else '> 0'})")
     items = sequence(value)
     if is_int(value):
         out = (int(value),) * rank
@@ -124,7 +125,9 @@ def resolve_data_format(value: Any) -> tuple[str, str]:
         return found.lower(), f"{path}"
     if isinstance(value, str) and value.lower() in DATA_FORMATS:
         return value.lower(), "config"
-    raise fail("data_format", value, "expected 'channels_last', 'channels_first' or None")
+    raise fail("data_format", value, "expected 'channels_last', 'channels_first' or None "
+               "(Keras: the `data_format` argument must be one of {'channels_first', "
+               "'channels_last'})")
 
 
 def unwrap_serialized(name: str, value: Any) -> tuple[str, dict[str, Any]]:

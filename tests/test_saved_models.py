@@ -31,7 +31,7 @@ from convt_tools.saved import open_model  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(ROOT, "fixtures", "models")
-NAMES = ["seq_decoder", "unet_nested", "functional_in_functional", "ranks_1d_3d"]
+NAMES = ["seq_decoder", "unet_nested", "functional_in_functional", "ranks_1d_3d", "wrapped_lazy"]
 FORMS = ["keras", "h5", "config"]
 # (model, form): Keras 3 models in all three forms; the real Keras 2 (tf_keras) model as its
 # legacy .h5 (kernel:0 names) and as to_json() + a Keras 2 weights-only .h5.
@@ -191,7 +191,7 @@ def test_validate_model_passes_with_real_weights_one_testcase_per_layer(form, tm
 
 @pytest.mark.parametrize("name,form", [c for c in CASES if c[0] in
                                        ("unet_nested", "functional_in_functional",
-                                        "keras2_legacy")])
+                                        "keras2_legacy", "wrapped_lazy")])
 def test_export_layer_in_onnxruntime_equals_keras_output(name, form, tmp_path):
     arrays = _arrays(name)
     for want in _supported(name):

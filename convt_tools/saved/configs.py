@@ -215,6 +215,27 @@ def _batch_shape(entry: Mapping[str, Any]) -> tuple[Any, ...] | None:
     return None
 
 
+def _wrapped_convt(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The transposed-conv layer a ``TimeDistributed`` wrapper holds (Keras saves it under
+    the wrapper's ``layer`` attribute: ``<group>/layer/vars``), else None."""
+    cfg = entry.get("config")
+    if entry.get("class_name") != "TimeDistributed" or not isinstance(cfg, Mapping):
+        return None
+    inner = cfg.get("layer")
+    if isinstance(inner, Mapping) and inner.get("class_name") in CONVT_CLASSES:
+        return inner
+    return None
+
+
+def _time_distributed_shape(entry: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The wrapped layer's input shape: the wrapper's ``(N, T, ...)`` without ``T``."""
+    build = entry.get("build_config")
+    shape = build.get("input_shape") if isinstance(build, Mapping) else None
+    if isinstance(shape, list) and len(shape) >= 3:
+        return (None,) + tuple(shape[2:])
+    return None
+
+
 def _keras2_inbound(entry: Mapping[str, Any]) -> str | None:
     """The inbound layer's name in Keras 2's ``[[["name", 0, 0, {}]]]`` node format."""
     nodes = entry.get("inbound_nodes")
@@ -257,8 +278,12 @@ def walk_layers(model: Mapping[str, Any], where: str) -> Iterator[LayerEntry]:
                 key = base
             path = prefix + (_layer_name(entry, i),)
             sub_group = f"{group}layers/{key}"
+            inner = _wrapped_convt(entry)
             if is_model_config(entry):
                 yield from walk(entry, path, sub_group + "/", depth + 1)
+            elif inner is not None:
+                yield LayerEntry(path + (_layer_name(inner, 0),), inner["class_name"], inner,
+                                 f"{sub_group}/layer", _time_distributed_shape(entry))
             elif entry["class_name"] in CONVT_CLASSES:
                 yield LayerEntry(path, entry["class_name"], entry, sub_group,
                                  hint if sequential else input_shapes.get(_keras2_inbound(entry)))

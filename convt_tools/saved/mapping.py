@@ -12,10 +12,13 @@ Two layouts, told apart by the file's own structure:
 - Legacy HDF5 (``model.save("x.h5")``, Keras 2 ``save_weights``): the top-level
   layer's group ``model_weights/<name>`` (or ``/<name>`` for a weights-only
   file) lists its variables in the ``weight_names`` attribute, e.g.
-  ``decoder/inner/up/kernel`` (Keras 3) or ``up/kernel:0`` (Keras 2). A
-  variable matches a layer when its name's prefix is a tail of the layer's
-  path (the longest such prefix wins); a top-level layer whose names match
-  nothing falls back to its first one or two variables, in order.
+  ``decoder/inner/up/kernel`` (Keras 3) or ``up/kernel:0`` (Keras 2); the
+  prefix is the name scope the variable was created in, so it may start with
+  enclosing models' names (``sequential/td/up/kernel``) or omit them
+  (``up/kernel``). A variable matches a layer when its prefix ends with the
+  layer's name; the one sharing the longest tail with the layer's path wins
+  (a tie is an error); a top-level layer whose names match nothing falls
+  back to its first one or two variables, in order.
 """
 
 from __future__ import annotations
@@ -85,6 +88,14 @@ def _split(name: str) -> tuple[tuple[str, ...], str]:
     return tuple(parts[:-1]), var
 
 
+def _common_suffix(owner: tuple[str, ...], path: tuple[str, ...]) -> int:
+    """How many trailing components ``owner`` and ``path`` share (0: the leaf names differ)."""
+    n = 0
+    while n < min(len(owner), len(path)) and owner[-1 - n] == path[-1 - n]:
+        n += 1
+    return n
+
+
 def _legacy(root: Any, path: tuple[str, ...], prefix: str, where: str) -> WeightLocation:
     label = "/".join(path)
     gpath = f"{prefix}{path[0]}"
@@ -97,15 +108,14 @@ def _legacy(root: Any, path: tuple[str, ...], prefix: str, where: str) -> Weight
     ties: set[str] = set()
     for name in names:
         owner, var = _split(name)
-        if var not in ("kernel", "bias") or not owner or path[-len(owner):] != owner:
-            continue
-        if len(owner) > len(path):
+        score = _common_suffix(owner, path)
+        if var not in ("kernel", "bias") or score == 0:
             continue
         best = found.get(var)
-        if best is None or len(owner) > best[0]:
-            found[var] = (len(owner), name)
+        if best is None or score > best[0]:
+            found[var] = (score, name)
             ties.discard(var)
-        elif len(owner) == best[0]:
+        elif score == best[0]:
             ties.add(var)
     if ties:
         raise ConvtError(f"weights: {where}: layer {label!r} matches several "

@@ -318,3 +318,28 @@ def test_reader_never_imports_a_framework(tmp_path):
                          env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_deeply_nested_config_is_refused(tmp_path):
+    members = _real_members()
+    members["config.json"] = b"[" * 200_000 + b"]" * 200_000
+    _refused(tmp_path, _write_keras(tmp_path / "m.keras", members), commands=[["layers"]],
+             match="nested too deeply")
+
+
+def test_custom_layers_from_user_packages_stay_data(tmp_path):
+    """Not every reference is hostile: a custom layer (user package, registered or not) is
+    listed as data and never imported; the model's transposed-conv layers still work."""
+    cfg = _config()
+    cfg["config"]["layers"].insert(2, {
+        "module": "my_project.layers", "class_name": "FancyNorm",
+        "registered_name": "my_project>FancyNorm", "config": {"name": "fancy", "eps": 1e-3}})
+    cfg["config"]["layers"].insert(3, {
+        "module": "__main__", "class_name": "Scale", "registered_name": "Scale",
+        "config": {"name": "scale", "activation": {"module": "builtins", "class_name": "function",
+                                                   "config": "relu",
+                                                   "registered_name": "function"}}})
+    r = CliRunner().invoke(main, ["validate", _keras_with_config(tmp_path, cfg)])
+    assert r.exit_code == 0, r.output
+    assert "2 passed" in r.output
+    assert "my_project" not in __import__("sys").modules

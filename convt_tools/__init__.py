@@ -40,6 +40,14 @@ _LAZY = {
     "validate_runtimes": "validate",
     "check_model": "check",
     "repair_model": "repair",
+    "TorchConvTransposeSpec": "torchconv.spec",
+    "parse_torch_config": "torchconv.spec",
+    "load_torch_config": "torchconv.spec",
+    "torch_conv_transpose": "torchconv.compute",
+    "export_torch": "torchconv.export",
+    "validate_torch": "torchconv.validate",
+    "translate_spec": "translate",
+    "solve_sizes": "solve",
 }
 
 

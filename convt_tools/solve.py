@@ -38,7 +38,7 @@ from typing import Any, Iterator, Sequence
 from .errors import ConvtError, fail
 from .geometry import effective_kernel, keras_crop, keras_output_length
 
-__all__ = ["Solution", "forward_output_length", "solve"]
+__all__ = ["Solution", "forward_output_length", "solve", "solve_sizes"]
 
 FRAMEWORKS = ("keras", "torch")
 _STRIDE_CAP = 16
@@ -272,3 +272,7 @@ def solve(inputs: Sequence[int], outputs: Sequence[int] | None = None, *,
     gen = _keras_solutions if framework == "keras" else _torch_solutions
     found = sorted(gen(start, target, ks, ss, ds, prefer), key=lambda sol: sol.key)
     return start, found
+
+
+# The package-level name (``convt_tools.solve_sizes``): ``convt_tools.solve`` is this module.
+solve_sizes = solve

@@ -131,3 +131,14 @@ def test_cli_solve(cli) -> None:
     r = cli("solve", "--mirror", "--input", "64,64", "--kernel-size", "3", "--strides", "2",
             "--padding", "same", "--explain", "--limit", "1")
     assert r.exit_code == 0 and "kernel_size=3, strides=2, padding='same'" in r.stdout
+
+
+def test_public_api_names() -> None:
+    import convt_tools as ct
+    import convt_tools.translate  # noqa: F401 - the subpackage shadows no API name
+    from convt_tools.translate import translate
+
+    assert ct.solve_sizes is solve and ct.translate_spec is translate
+    spec = ct.parse_torch_config({"module": "ConvTranspose1d", "in_channels": 1,
+                                  "out_channels": 1, "kernel_size": 3, "stride": 2})
+    assert isinstance(spec, ct.TorchConvTransposeSpec)

@@ -13,7 +13,7 @@ from ..errors import ConvtError
 from .plan import KerasLayer, Translation, keras_to_torch, torch_to_keras
 
 __all__ = ["KerasLayer", "Translation", "keras_layer_from_spec", "keras_to_torch",
-           "torch_to_keras", "translate"]
+           "torch_to_keras", "translate", "translate_spec"]
 
 
 def keras_layer_from_spec(spec: Any) -> KerasLayer:
@@ -45,3 +45,8 @@ def translate(spec: Any, to: str, in_channels: int | None = None) -> Translation
                          "layer has, and torch needs it; give --in-channels, --weights, or a "
                          "config with a build_config input shape.", field="in_channels")
     return keras_to_torch(keras_layer_from_spec(spec), in_channels)
+
+
+# The package-level name (``convt_tools.translate_spec``): ``convt_tools.translate``
+# is this subpackage once imported, so the function is re-exported under another name.
+translate_spec = translate

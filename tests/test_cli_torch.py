@@ -89,6 +89,8 @@ def test_export_and_validate(tmp_path: Path, cli, ort_run) -> None:
      ["--input-shape", "1,2,4,4"], "padding_mode"),
     ({"module": "ConvTranspose2d", "in_channels": 2, "out_channels": 3, "kernel_size": 3},
      ["--input-shape", "1,2,4,4", "--filters", "3"], "filters"),
+    ({"module": "ConvTranspose2d", "in_channels": 2, "out_channels": 3, "kernel_size": 3},
+     ["--input-shape", "1,2,4,4", "--layer", "0"], "layer"),
 ])
 def test_bad_torch_configs_exit_2(cfg: dict, args: list, field: str, tmp_path: Path, cli) -> None:
     path = tmp_path / "c.json"

@@ -10,7 +10,7 @@ import click
 from ..errors import ConvtError
 from ..spec import AXIS_NAMES, Conv2DTransposeSpec, parse_shape
 from .common import echo_json, handle_errors
-from .frameworks import framework_option, is_torch_config
+from .frameworks import framework_option, is_torch_config, no_layer_for_torch
 from .model_arg import layer_option
 from .shape_cmd import _LAYER_FLAGS, layer_options, spec_from_cli
 
@@ -143,6 +143,7 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
         from .torch_cmds import torch_export
 
         _no_keras_flags(flags)
+        no_layer_for_torch(layer)
         if dtype not in (None, "float32") or allow_unsupported_dtype:
             raise ConvtError("dtype: torch configs export float32 only.", field="dtype")
         torch_export(config, framework, output, weights, input_shape, opset_n, seed_n,  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ import click
 
 from ..errors import ConvtError
 
-__all__ = ["framework_option", "is_torch_config", "torch_spec_or_none"]
+__all__ = ["framework_option", "is_torch_config", "no_layer_for_torch", "torch_spec_or_none"]
 
 
 def framework_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -52,6 +52,13 @@ def is_torch_config(config: str | None, framework: str | None) -> bool:
     return obj.get("framework") == "torch" or (
         "in_channels" in obj and "out_channels" in obj and "filters" not in obj
         and "config" not in obj)
+
+
+def no_layer_for_torch(layer: str | None) -> None:
+    """``--layer`` picks a layer of a saved Keras model; a torch config is one module."""
+    if layer is not None:
+        raise ConvtError(f"layer: --layer {layer!r} applies to saved Keras models; a torch "
+                         f"config describes one module.", field="layer")
 
 
 def torch_spec_or_none(config: str | None, framework: str | None,

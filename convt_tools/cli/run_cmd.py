@@ -15,7 +15,7 @@ from ..errors import ConvtError
 from ..runtimes import RUNTIMES
 from ..spec import Conv2DTransposeSpec, format_shape, load_config
 from .common import handle_errors
-from .frameworks import framework_option, is_torch_config
+from .frameworks import framework_option, is_torch_config, no_layer_for_torch
 from .model_arg import layer_option
 
 _FLOAT_KINDS = ("float16", "float32", "float64")
@@ -125,6 +125,7 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
     if is_torch_config(config, framework):
         from .torch_cmds import torch_run
 
+        no_layer_for_torch(layer)
         if engine not in ("reference", "onnxruntime"):
             raise ConvtError(f"engine: got {engine!r} for a torch config; torch configs run on "
                              f"reference or onnxruntime.", field="engine")

@@ -10,7 +10,7 @@ import click
 from ..errors import ConvtError
 from ..spec import Conv2DTransposeSpec, format_shape, load_config, make_spec, parse_config, parse_shape
 from .common import echo_json, handle_errors
-from .frameworks import framework_option, is_torch_config
+from .frameworks import framework_option, is_torch_config, no_layer_for_torch
 from .model_arg import layer_option
 
 _LAYER_FLAGS = ("rank", "filters", "kernel_size", "strides", "padding", "output_padding",
@@ -140,6 +140,7 @@ def shape(config: str | None, input_shape: str | None, explain: bool, as_json: b
     """
     if is_torch_config(config, framework):
         _no_keras_flags(flags)
+        no_layer_for_torch(layer)
         from .torch_cmds import torch_shape
 
         torch_shape(config, framework, input_shape, output_size, explain, as_json)

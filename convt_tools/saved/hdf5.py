@@ -33,7 +33,7 @@ from ..errors import ConvtError
 from ..io import max_bytes
 
 __all__ = ["MAX_RANK", "open_h5", "get_group", "has_group", "read_dataset", "read_text_attr",
-           "read_names_attr", "hard_children", "check_dataset"]
+           "read_names_attr", "check_dataset"]
 
 MAX_RANK = 6
 MAX_EXPANSION = 1000
@@ -113,14 +113,6 @@ def get_group(root: Any, path: str, where: str, field: str = "weights") -> Any:
     if obj is None or not isinstance(obj, _h5py().Group):
         raise ConvtError(f"{field}: {where} has no group {path!r}.", field=field)
     return obj
-
-
-def hard_children(group: Any, where: str, field: str = "weights") -> list[str]:
-    """Names of the members of ``group`` (refusing non-hard links among them)."""
-    names = list(group.keys())
-    for name in names:
-        _link_ok(group, name, where, field)
-    return names
 
 
 def check_dataset(dset: Any, label: str, where: str, field: str) -> None:

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..errors import ConvtError
 from .archive import read_keras_archive
-from .configs import is_model_config, normalize, parse_model_json, scan_for_code, walk_layers
+from .configs import (MAX_CONFIG_BYTES, is_model_config, normalize, parse_model_json,
+                      scan_for_code, walk_layers)
 from .hdf5 import _walk, check_dataset, open_h5, read_dataset, read_text_attr
 from .mapping import WeightLocation, detect_layout, locate
 from .records import LayerRecord, expected_weight_shapes, format_dims, make_record
@@ -102,8 +103,8 @@ class SavedModel:
         return kernel, bias
 
 
-def _read_config(path: str, weights: str | None) -> tuple[Any, str, bytes | str | None, str]:
-    """``(model config, kind, h5 source, where)`` for ``path`` (and ``--weights``)."""
+def _read_config(path: str) -> tuple[Any, str, bytes | str | None, str]:
+    """``(model config, kind, h5 source, where)`` for ``path``."""
     kind = sniff(path)
     if kind == "zip":
         archive = read_keras_archive(path)
@@ -120,7 +121,7 @@ def _read_config(path: str, weights: str | None) -> tuple[Any, str, bytes | str 
         return parse_model_json(text, repr(path)), "h5", path, repr(path)
     try:
         with open(path, "rb") as fh:
-            data = fh.read(256 << 20 + 1)
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConvtError(f"model: cannot read {path!r}: {exc.strerror or exc}.",
                          field="model") from None
@@ -173,7 +174,7 @@ def open_model(path: str | os.PathLike[str], weights: str | os.PathLike[str] | N
     src = os.fspath(path)
     if not os.path.isfile(src):
         raise ConvtError(f"model: {src!r} is not a file.", field="model")
-    config, kind, h5, where = _read_config(src, None if weights is None else os.fspath(weights))
+    config, kind, h5, where = _read_config(src)
     scan_for_code(config, repr(src))
     config = normalize(config)
     if not is_model_config(config):

@@ -7,7 +7,7 @@ the spec does not model their rank yet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConvtError
@@ -40,7 +40,6 @@ class LayerRecord:
     input_shape: tuple[int | None, ...] | None
     spec: Any = None
     unsupported: str | None = None
-    notes: tuple[str, ...] = field(default=())
 
     def config_entry(self) -> dict[str, Any]:
         """The ``{"class_name", "config", "build_config"}`` entry the spec parser reads."""

@@ -6,11 +6,11 @@ installed (the BLAS library, kernel and thread count are printed), and
 onnxruntime runs with ``intra_op_num_threads=1``. Both evaluate the whole
 Keras layer in its channels_last layout:
 
-* 2-D cases a-f: the reference via ``keras_conv2d_transpose``, onnxruntime
-  via the model ``export_spec`` builds (Transpose -> ConvTranspose -> Transpose);
-* 1-D and 3-D cases: the reference via ``conv_transpose_channels_last`` with
-  the Keras crop from ``geometry.keras_crop``, onnxruntime via the equivalent
-  ``Transpose -> ConvTranspose -> Transpose`` model built with onnx.helper.
+the reference via ``keras_conv_transpose``, onnxruntime via the model
+``export_spec`` builds, by default its ``compact`` form
+(Transpose -> one ConvTranspose with the Keras crop as explicit pads ->
+Transpose; ``--form portable`` adds the Slice of odd crops). Cases a-f are
+2-D, ``1d`` and ``3d`` the 1-D and 3-D layers of issue 10.
 
 Timing: the two sides are called alternately, one call each per round, so
 both see the same machine load; ``ref ms`` and ``ort ms`` are the medians
@@ -43,8 +43,7 @@ except ImportError:
     threadpool_info = None
 
 from convt_tools.exporter import export_spec  # noqa: E402
-from convt_tools.geometry import keras_crop, onnx_pads  # noqa: E402
-from convt_tools.reference import conv_transpose_channels_last, keras_conv2d_transpose  # noqa: E402
+from convt_tools.reference import keras_conv_transpose  # noqa: E402
 from convt_tools.spec import make_spec  # noqa: E402
 
 # (name, channels_last input, filters, layer kwargs); rank = len(input) - 2
@@ -105,50 +104,20 @@ def ort_session(model):
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
-def keras_layout_model(x_shape, w, bias, strides, pads, output_padding):
-    """``Transpose -> ConvTranspose -> Transpose``: a channels_last layer for onnxruntime."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    r = len(x_shape) - 2
-    attrs = dict(strides=list(strides), pads=list(pads), kernel_shape=list(w.shape[2:]))
-    if any(output_padding):
-        attrs["output_padding"] = list(output_padding)
-    nodes = [helper.make_node("Transpose", ["input"], ["x_cf"], perm=[0, r + 1, *range(1, r + 1)]),
-             helper.make_node("ConvTranspose", ["x_cf", "W", "B"], ["y_cf"], **attrs),
-             helper.make_node("Transpose", ["y_cf"], ["output"], perm=[0, *range(2, r + 2), 1])]
-    graph = helper.make_graph(
-        nodes, "layer", [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(x_shape))],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(np.ascontiguousarray(w), "W"),
-         numpy_helper.from_array(bias, "B")])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-
-
-def build_case(shape, filters, kwargs):
-    """``(reference callable, onnxruntime callable, model, kernel size)`` for one layer."""
+def build_case(shape, filters, kwargs, form):
+    """``(reference callable, model, x, kernel size)`` for one channels_last Keras layer."""
     rank = len(shape) - 2
+    spec = make_spec(filters=filters, rank=rank, **kwargs)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
+    kernel = (rng.standard_normal(spec.kernel_shape(shape[-1])) * 0.05).astype(np.float32)
     bias = rng.standard_normal(filters).astype(np.float32)
-    if rank == 2:
-        spec = make_spec(filters=filters, **kwargs)
-        kernel = (rng.standard_normal(spec.kernel_shape(shape[-1])) * 0.05).astype(np.float32)
-        model = export_spec(spec, kernel, bias, input_shape=shape)
-        return (lambda: keras_conv2d_transpose(spec, x, kernel, bias), model, x,
-                spec.kernel_size)
-    k, s = (kwargs["kernel_size"],) * rank, (kwargs["strides"],) * rank
-    d = (kwargs.get("dilation_rate", 1),) * rank
-    kernel = (rng.standard_normal((*k, filters, shape[-1])) * 0.05).astype(np.float32)
-    axes = [keras_crop(k[a], s[a], d[a], kwargs["padding"], None).onnx() for a in range(rank)]
-    pads, op = onnx_pads(axes), [a.output_padding for a in axes]
-    w = kernel.transpose(rank + 1, rank, *range(rank))      # ONNX (C_in, filters, *k), a view
-    model = keras_layout_model(shape, w, bias, s, pads, op)
-    return (lambda: conv_transpose_channels_last(x, w, bias, strides=s, dilations=d, pads=pads,
-                                                 output_padding=op), model, x, k)
+    model = export_spec(spec, kernel, bias, input_shape=shape, form=form)
+    return (lambda: keras_conv_transpose(spec, x, kernel, bias), model, x, spec.kernel_size)
 
 
-def run_case(name, shape, filters, kwargs, rounds, max_eval_s, peak):
-    ref, model, x, kernel_size = build_case(shape, filters, kwargs)
+def run_case(name, shape, filters, kwargs, rounds, max_eval_s, peak, form):
+    ref, model, x, kernel_size = build_case(shape, filters, kwargs, form)
     sess = ort_session(model)
     rt = lambda: sess.run(None, {"input": x})[0]  # noqa: E731
     err = float(np.abs(ref() - rt()).max())
@@ -178,6 +147,9 @@ def main() -> None:
     parser.add_argument("--max-evaluator-seconds", type=float, default=60.0)
     parser.add_argument("--cases", default=",".join(c[0] for c in CASES),
                         help="comma-separated case names")
+    parser.add_argument("--form", default="compact", choices=["compact", "portable"],
+                        help="the exported model onnxruntime runs (default compact: "
+                             "Transpose -> one ConvTranspose -> Transpose)")
     args = parser.parse_args()
     wanted = args.cases.split(",")
     # Run as a script, sys.path[0] is benchmarks/, so convt_tools may come from an
@@ -187,6 +159,7 @@ def main() -> None:
 
     print(f"convt_tools measured: {os.path.dirname(os.path.abspath(convt_tools.__file__))} "
           "(PYTHONPATH=. to measure this checkout)")
+    print(f"onnxruntime model form: {args.form}")
     print(f"numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (1 min)")
     if threadpool_info is not None:
@@ -208,7 +181,8 @@ def main() -> None:
     for name, shape, filters, kwargs in CASES:
         if name not in wanted:
             continue
-        r = run_case(name, shape, filters, kwargs, args.rounds, args.max_evaluator_seconds, peak)
+        r = run_case(name, shape, filters, kwargs, args.rounds, args.max_evaluator_seconds, peak,
+                     args.form)
         ev = "skipped" if r["t_eval"] is None else f"{r['t_eval']:.2f}"
         sp = "-" if r["speedup"] is None else f"{r['speedup']:.0f}x"
         desc = "x".join(map(str, shape)) + f" -> {filters}"

@@ -536,33 +536,44 @@ def test_use_bias_false_ignores_bias_and_checks_kernel_shape():
 
 # ----------------------------------------------------------------- real Keras fixtures
 
-CASES = sorted(glob.glob(os.path.join(ROOT, "fixtures", "cases", "*.json")))
+FIXTURE_DIRS = {2: "cases", 1: "cases_1d", 3: "cases_3d"}
 
 
-@pytest.mark.skipif(not CASES, reason="no Keras fixtures under fixtures/cases/")
-def test_reference_equals_keras_fixtures():
-    """Real Keras output: equal within atol 1e-5 (scaled by max|output|) and rtol 1e-5.
+@pytest.mark.parametrize("path", ["default", "tap"])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_reference_equals_keras_fixtures(force_path, rank, path):
+    """Real Keras output (Conv1D/2D/3DTranspose): equal within atol 1e-5 (scaled by
+    max|output|) and rtol 1e-5, on the path the size selects and on the per-phase path.
 
     Not bit-equal: Keras's backends sum in another order (XLA/oneDNN) and
     their activations round differently in the last bit (REFERENCE.md); 1e-5
-    is the tolerance Keras's own tests use.
+    is the tolerance Keras's own tests use. The fixtures are small, so
+    ``default`` runs the tiny/all-taps paths and ``tap`` forces the per-phase one.
     """
+    from convt_tools.reference import keras_conv_transpose as reference
+
+    cases = sorted(glob.glob(os.path.join(ROOT, "fixtures", FIXTURE_DIRS[rank], "*.json")))
+    if not cases:
+        pytest.skip(f"no Keras fixtures under fixtures/{FIXTURE_DIRS[rank]}/")
+    if path == "tap":
+        force_path("tap")
     checked = 0
-    for path in CASES:
-        with open(path) as fh:
+    for case in cases:
+        with open(case) as fh:
             meta = json.load(fh)
-        npz = path[:-5] + ".npz"
+        npz = case[:-5] + ".npz"
         if "config" not in meta or not os.path.exists(npz):
             continue
         if meta.get("keras_json") or meta.get("dtype", "float32") != "float32":
             continue  # keras.json-dependent and float16 cases: tests/test_conformance.py
         spec = parse_config(meta["config"])
+        assert len(spec.kernel_size) == rank, case
         with np.load(npz, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-        y = keras_conv2d_transpose(spec, arrays["input"], arrays["kernel"], arrays.get("bias"))
+        y = reference(spec, arrays["input"], arrays["kernel"], arrays.get("bias"))
         want = arrays["output"]
-        assert y.shape == want.shape, path
+        assert y.shape == want.shape, case
         scale = max(1.0, float(np.abs(want).max())) if want.size else 1.0
-        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5 * scale, err_msg=path)
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5 * scale, err_msg=case)
         checked += 1
     assert checked > 0

@@ -48,6 +48,8 @@ _LAZY = {
     "validate_torch": "torchconv.validate",
     "translate_spec": "translate",
     "solve_sizes": "solve",
+    "open_model": "saved.model",
+    "SavedModel": "saved.model",
 }
 
 

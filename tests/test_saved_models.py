@@ -333,3 +333,15 @@ def test_one_and_three_d_layers_match_keras(form, tmp_path):
         _close(sess.run(None, {sess.get_inputs()[0].name: arrays[f"x{i}"]})[0], arrays[f"y{i}"])
     r = invoke("validate", *_args("ranks_1d_3d", form))
     assert r.exit_code == 0, r.output
+
+
+def test_python_api_as_in_the_readme():
+    import convt_tools as ct
+
+    arrays = _arrays("unet_nested")
+    model = ct.open_model(os.path.join(MODELS, "unet_nested.keras"))
+    record = model.select("decoder/up_b")
+    kernel, bias = model.weights(record)
+    onnx_model = ct.export_spec(record.spec, kernel, bias, input_shape=model.input_shape(record))
+    sess = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    _close(sess.run(None, {sess.get_inputs()[0].name: arrays["x2"]})[0], arrays["y2"])

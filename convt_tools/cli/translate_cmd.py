@@ -9,20 +9,30 @@ import click
 
 from ..errors import ConvtError
 from .common import echo_json, handle_errors
-from .frameworks import framework_option, torch_spec_or_none
+from .frameworks import framework_option, no_layer_for_torch, torch_spec_or_none
+from .model_arg import layer_option
 
 
 def _load(config: str, framework: str | None, weights: str | None,
-          in_channels: int | None) -> tuple[Any, Any, int | None]:
-    """(spec, source weights or None, in_channels)."""
+          in_channels: int | None, layer: str | None) -> tuple[Any, Any, int | None]:
+    """(spec, source weights or None, in_channels); saved Keras models through the MODEL resolver."""
     torch_spec = torch_spec_or_none(config, framework)
     if torch_spec is not None:
+        no_layer_for_torch(layer)
         src = None
         if weights is not None:
             from ..torchconv.compute import load_torch_weights
 
             src = load_torch_weights(weights, torch_spec)
         return torch_spec, src, torch_spec.in_channels
+    from .model_arg import resolve_model, single_source
+
+    saved = resolve_model(config, weights)
+    if saved is not None:              # .keras / .h5 / model config: the layer's real weights
+        source = single_source(saved, layer, weights)
+        if source.kernel is None:
+            return source.spec, None, in_channels
+        return source.spec, (source.kernel, source.bias), int(source.kernel.shape[-1])
     from ..spec import load_config
 
     spec = load_config(config)
@@ -74,9 +84,11 @@ def _write_weights(path: str, arrays: dict[str, Any]) -> None:
               "--weights nor the config's build_config gives them.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @framework_option
+@layer_option
 @handle_errors
 def translate(config: str, to: str, weights: str | None, output: str | None,
-              in_channels: int | None, as_json: bool, framework: str | None) -> None:
+              in_channels: int | None, as_json: bool, framework: str | None,
+              layer: str | None) -> None:
     """Translate a Keras ConvNDTranspose config to torch, or torch ConvTranspose kwargs to Keras.
 
     Prints the target config, a pasteable Python snippet (module plus any crop),
@@ -86,6 +98,7 @@ def translate(config: str, to: str, weights: str | None, output: str | None,
     \b
     convt translate layer.json --to torch --in-channels 16
     convt translate up_torch.json --to keras --weights state.npz -o keras_w.npz
+    convt translate model.keras --layer decoder/up_2 --to torch -o up_torch.npz
     """
     from ..io import ensure_distinct
     from ..translate import translate as do_translate
@@ -93,11 +106,11 @@ def translate(config: str, to: str, weights: str | None, output: str | None,
     from ..translate.snippet import keras_snippet, torch_snippet
 
     if output is not None:
-        if weights is None:
-            raise ConvtError("output: -o writes the converted weights, so it needs --weights.",
-                             field="output")
         ensure_distinct(output, config=config, weights=weights)
-    spec, src, in_ch = _load(config, framework, weights, in_channels)
+    spec, src, in_ch = _load(config, framework, weights, in_channels, layer)
+    if output is not None and src is None:
+        raise ConvtError("output: -o writes the converted weights, so it needs --weights "
+                         "(or a saved model that holds them).", field="output")
     tr = do_translate(spec, to, in_ch)
     proof = prove(tr, src)
     if not proof.exact:     # a bug, never a user error: say so loudly

@@ -67,9 +67,13 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
               help=_SHAPE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the repair report as JSON.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for proof inputs.")
+@click.option("--form", type=click.Choice(["compact", "portable"]), default="compact",
+              show_default=True, help="compact: each rewritten node is one ConvTranspose; "
+              "portable: then every ConvTranspose with asymmetric pads becomes symmetric pads "
+              "plus one constant Slice (as convt export writes it).")
 @handle_errors
 def repair(model: str, output: str, intent: str, input_shapes: tuple[str, ...],
-           as_json: bool, seed: int) -> None:
+           as_json: bool, seed: int, form: str) -> None:
     """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads."""
     from ..check import parse_input_shapes
     from ..io import ensure_distinct
@@ -79,7 +83,7 @@ def repair(model: str, output: str, intent: str, input_shapes: tuple[str, ...],
     ctx: Any = click.get_current_context()
     try:
         repaired, report = repair_model(model, intent, parse_input_shapes(input_shapes),
-                                        seed=seed)
+                                        seed=seed, form=form)
     except RepairRefused as exc:
         click.echo(f"Refused: {exc}", err=True)
         if as_json:

@@ -60,7 +60,8 @@ BROKEN_CODES = ("CT003", "CT004", "CT006")
 
 def repair_model(model: Any, intent: str,
                  input_shapes: Mapping[str, Sequence[int | None]] | Sequence[str] | None = None,
-                 *, seed: int = 0, name: str | None = None) -> tuple[Any, RepairReport]:
+                 *, seed: int = 0, name: str | None = None,
+                 form: str = "compact") -> tuple[Any, RepairReport]:
     """Return ``(repaired ModelProto, report)``; ``model`` is a path or a ModelProto (not modified).
 
     ``input_shapes`` is what :func:`~convt_tools.check.check_model` takes.
@@ -70,6 +71,11 @@ def repair_model(model: Any, intent: str,
     refuses other sizes instead of computing something else; the report's
     notes say so.
 
+    ``form``: ``compact`` (default) writes each rewritten node as one
+    ConvTranspose (pads may be asymmetric); ``portable`` then turns every
+    ConvTranspose with asymmetric explicit pads into symmetric pads plus one
+    constant Slice (:mod:`.portable`), before the whole-model proof.
+
     Raises :class:`RepairRefused` (with the partial report as ``.report``)
     when a node cannot be rewritten exactly or the proof fails,
     :class:`ConvtError` for unreadable input.
@@ -77,6 +83,9 @@ def repair_model(model: Any, intent: str,
     if intent not in INTENTS:
         raise ConvtError(f"intent: got {intent!r}; expected one of {', '.join(INTENTS)}.",
                          field="intent")
+    if form not in ("portable", "compact"):
+        raise ConvtError(f"form: got {form!r}; expected one of portable, compact.",
+                         field="form")
     original, label = resolve_model(model, name)
     given = input_shapes_arg(input_shapes)
     repaired = copy.deepcopy(original)
@@ -84,7 +93,7 @@ def repair_model(model: Any, intent: str,
     report = RepairReport(label, intent, ort_version())
     work: list[tuple[NodeContext, NodePlan, list[AxisPlan], list[tuple[int, ...]]]] = []
     try:
-        _repair_into(original, repaired, shaped, given, intent, seed, report, work)
+        _repair_into(original, repaired, shaped, given, intent, seed, report, work, form)
     except RepairRefused as exc:
         report.refusal = str(exc)
         report.nodes = [plan for _, plan, _, _ in work]
@@ -95,7 +104,7 @@ def repair_model(model: Any, intent: str,
 
 def _repair_into(original: Any, repaired: Any, shaped: Any,
                  given: dict[str, tuple[int | None, ...]], intent: str, seed: int,
-                 report: RepairReport, work: list[Any]) -> None:
+                 report: RepairReport, work: list[Any], form: str = "compact") -> None:
     """The body of :func:`repair_model`: plan, rewrite and prove into ``repaired``.
 
     ``work`` collects ``(ctx, plan, axes, sizes)`` as nodes are planned, so a
@@ -155,6 +164,10 @@ def _repair_into(original: Any, repaired: Any, shaped: Any,
             "nothing to repair: no runtime-dependent ConvTranspose node")
     if needs_pinning(original, [(ctx, plan) for ctx, plan, _, _ in work]):
         report.notes += pin_inputs(repaired, given)
+    if form == "portable":
+        from .portable import make_portable
+
+        report.notes += [f"portable form: {c}" for c in make_portable(repaired)]
     report.whole_model = prove_whole_model(apply_input_shapes(original, given),
                                            apply_input_shapes(repaired, given), intent, rng)
 

@@ -11,8 +11,9 @@ A runtime that is not installed is skipped with the pip extra in the reason
 (``pytest -ra`` lists it). By default a deterministic subset of the cases
 runs (every ``SUBSET_STEP``-th case of the sorted list), to keep the suite
 fast; ``CONVT_RUNTIME_MATRIX=full`` runs every case (CI does, see
-``.ci/run``). Cases with a zero-size input or output are skipped (the
-exporter refuses them: onnxruntime rejects zero-size ConvTranspose tensors).
+``.ci/run``). Cases with a zero-size non-batch dim are skipped (the exporter
+refuses them: onnxruntime rejects such ConvTranspose tensors); an empty batch
+runs everywhere but on ``onnx.reference`` (which fails on it: skipped).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 CASE_DIRS = [d for d in (ROOT / "cases", ROOT / "cases_1d", ROOT / "cases_3d") if d.is_dir()]
 ALL_CASES = [p for d in CASE_DIRS for p in sorted(d.glob("*.json"))]
 FULL = os.environ.get("CONVT_RUNTIME_MATRIX", "") == "full"
-SUBSET_STEP = 24
+SUBSET_STEP = 48
 CASES = ALL_CASES if FULL else ALL_CASES[::SUBSET_STEP]
 
 
@@ -68,9 +69,12 @@ def _case(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     return meta, arrays, spec
 
 
+_MODELS: dict[tuple[Path, bool], Any] = {}  # one export per case and shape kind, all runtimes
+
+
 def test_matrix_is_not_empty():
     assert len(ALL_CASES) >= 150
-    assert len(CASES) >= 25
+    assert len(CASES) >= 20
 
 
 @pytest.mark.parametrize("symbolic", [False, True], ids=["fixed", "symbolic"])
@@ -80,13 +84,19 @@ def test_runtime_matches_keras(runtime, path, symbolic, monkeypatch, tmp_path):
     from test_conformance import _assert_close
 
     meta, arrays, spec = _case(path, monkeypatch, tmp_path)
-    if 0 in meta["output_tensor_shape"] or 0 in meta["input_shape"]:
-        pytest.skip("zero-size input or output: onnxruntime refuses zero-size ConvTranspose "
-                    "tensors, so the exporter does too")
+    if 0 in meta["output_tensor_shape"][1:] or 0 in meta["input_shape"][1:]:
+        pytest.skip("zero-size non-batch dim: onnxruntime refuses such ConvTranspose tensors, "
+                    "so the exporter does too")
+    if meta["input_shape"][0] == 0 and runtime.name == "onnx-reference":
+        pytest.skip("onnx.reference 1.23 fails on an empty batch (the other runtimes run it)")
     shape = tuple(meta["input_shape"])
     ch = spec.channels_axis
     in_shape = tuple(d if i == ch else None for i, d in enumerate(shape)) if symbolic else shape
-    model = export_spec(spec, arrays["kernel"], arrays.get("bias"), input_shape=in_shape)
+    key = (path, symbolic)
+    if key not in _MODELS:
+        _MODELS[key] = export_spec(spec, arrays["kernel"], arrays.get("bias"),
+                                   input_shape=in_shape)
+    model = _MODELS[key]
     x = arrays["input"].astype(np.dtype(spec.dtype))
     got = runtime.load(model).run({"input": x})[0]
     what = f"{runtime.name} ({'symbolic' if symbolic else 'fixed'} input dims)"

@@ -43,8 +43,12 @@ class OpenvinoRuntime(Runtime):
     def _version(self, module: Any) -> str:
         return str(module.get_version()).split("-")[0]
 
+    _core: Any = None  # one Core per process: creating one loads the device plugins (slow)
+
     def _load(self, module: Any, model: Any) -> LoadedModel:
-        core = module.Core()
+        if OpenvinoRuntime._core is None:
+            OpenvinoRuntime._core = module.Core()
+        core = OpenvinoRuntime._core
         with temporary_model_file(model) as path:
             ov_model = core.read_model(path)
         config = {"INFERENCE_PRECISION_HINT": "f32"}

@@ -110,3 +110,21 @@ def test_real_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     with np.load(FIX / "torch" / f"{case['id']}.npz") as z:
         np.testing.assert_allclose(np.load(out), z["output"], rtol=1e-5, atol=1e-5)
+
+
+def test_shape_and_solve_import_no_numpy(tmp_path: Path) -> None:
+    """``convt shape`` on a torch config and ``convt solve`` stay standard-library only."""
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"module": "ConvTranspose2d", "in_channels": 2, "out_channels": 3,
+                               "kernel_size": 3, "stride": 2}))
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom convt_tools.cli import main\n"
+            f"r = CliRunner().invoke(main, ['shape', {str(cfg)!r}, '--input-shape', '1,2,4,4'])\n"
+            "assert r.exit_code == 0 and r.output.strip() == '(1, 3, 9, 9)', r.output\n"
+            "r = CliRunner().invoke(main, ['solve', '--input', '10', '--output', '20'])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "print(sorted(m for m in ('numpy', 'onnx', 'onnxruntime') if m in sys.modules))\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -80,10 +80,10 @@ def output_length(length: int, k: int, s: int, d: int, pad_begin: int, pad_end: 
     return onnx_output_length(length, k, s, d, pad_begin, pad_end, op)
 
 
-def _layout(rank: int, channels_last: bool = True) -> str:
-    """The dims' names, e.g. ``(N, D, H, W, C)`` for rank 3."""
+def _layout(rank: int) -> str:
+    """The channels-last dims' names, e.g. ``(N, D, H, W, C)`` for rank 3."""
     spatial = {1: "W", 2: "H, W", 3: "D, H, W"}.get(rank, ", ".join(f"S{i}" for i in range(rank)))
-    return f"(N, {spatial}, C)" if channels_last else f"(N, C, {spatial})"
+    return f"(N, {spatial}, C)"
 
 
 @dataclass(frozen=True)
@@ -536,7 +536,7 @@ def _scatter_phases(x2d: np.ndarray, w: np.ndarray, b: np.ndarray | None, target
     phase the taps are plain shifted copies of their GEMM results
     ``x (N*prod(in), C_in/g) @ W[:, :, *t] (C_in/g, C_out/g)``. Per phase:
 
-    * no tap: the phase is zeroed;
+    * no tap: the phase is zeroed (then gets the bias);
     * one covering tap: its GEMM result is copied straight into the phase;
     * otherwise the taps are summed in a contiguous accumulator shaped like
       the phase (its first whole tap's GEMM writes it directly, a covering

@@ -160,9 +160,14 @@ class Runtime(abc.ABC):
             Runtime._versions[self.name] = f"{self.name} {self._version(module)}"
         return Runtime._versions[self.name]
 
+    # Set once any engine has loaded a model in this process (engines then hold thread
+    # pools, so worker processes must be spawned, not forked: see validate.batch).
+    sessions_created: ClassVar[bool] = False
+
     def load(self, model: Any) -> LoadedModel:
         """``model`` loaded into the engine; :class:`RuntimeRefused` when it refuses."""
         module = self.module()
+        Runtime.sessions_created = True
         try:
             return self._load(module, model)
         except (RuntimeRefused, ConvtError):  # ConvtError: a bad option (e.g. providers)

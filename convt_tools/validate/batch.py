@@ -8,8 +8,9 @@
 - :func:`run_ordered`: ``func`` over ``items`` in ``jobs`` worker processes
   (``jobs == 1``: in this process), results in the input order. Each item is
   computed by the same deterministic code whichever process runs it, so the
-  results equal a ``jobs=1`` run. Workers are started with ``spawn`` (no
-  fork of a process that already holds onnxruntime/OpenVINO threads) and
+  results equal a ``jobs=1`` run. Workers are forked (they inherit the
+  imported modules: no start-up cost) while no runtime has created a session
+  in this process (no engine thread pools to inherit), else spawned; they
   limit onnxruntime, OpenMP and BLAS to one thread each, so N jobs use N
   cores. ``progress`` is called with the number of items finished.
 """
@@ -85,7 +86,10 @@ def run_ordered(func: Callable[[T], R], items: Sequence[T], jobs: int,
     workers = min(jobs, len(items))
     # Small chunks keep the workers busy to the end; a few per worker amortise the IPC.
     chunk = max(1, min(16, len(items) // (workers * 4)))
-    ctx = multiprocessing.get_context("spawn")
+    from ..runtimes.base import Runtime
+
+    fork = "fork" in multiprocessing.get_all_start_methods() and not Runtime.sessions_created
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                              initializer=_init_worker) as pool:
         out = []

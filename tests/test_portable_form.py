@@ -128,10 +128,12 @@ def test_check_reports_no_portability_warning_on_the_default_export(layer):
     assert _ct020(model) == []
 
 
-def test_check_warns_on_the_compact_form_of_an_odd_crop():
-    spec = make_spec(3, 3, strides=2, padding="same")
-    model = export_spec(spec, input_shape=(None, None, None, 2), form="compact")
-    assert _ct020(model) == ["CT020"]
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_check_warns_on_the_compact_form_only(rank):
+    spec = make_spec(3, 3, strides=2, padding="same", rank=rank)
+    shape = (None,) * (rank + 1) + (2,)
+    assert _ct020(export_spec(spec, input_shape=shape)) == []
+    assert _ct020(export_spec(spec, input_shape=shape, form="compact")) == ["CT020"]
 
 
 def test_form_is_validated():

@@ -117,7 +117,13 @@ def session(ort: Any, model: Any, tf32: bool, log: bool, no_fallback: bool = Fal
         opts.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
     ep: Any = (EP, {"use_tf32": "1" if tf32 else "0"}) if EP == "CUDAExecutionProvider" else EP
     providers = [ep] if EP == "CPUExecutionProvider" else [ep, "CPUExecutionProvider"]
-    return ort.InferenceSession(model.SerializeToString(), opts, providers=providers)
+    try:
+        return ort.InferenceSession(model.SerializeToString(), opts, providers=providers)
+    except Exception as exc:  # an onnxruntime without the use_tf32 option: its defaults
+        if "tf32" not in str(exc).lower():
+            raise
+        providers[0] = EP
+        return ort.InferenceSession(model.SerializeToString(), opts, providers=providers)
 
 
 def _cuda_runtime(ort: Any) -> Any:

@@ -492,13 +492,13 @@ def _tap_weights(w: np.ndarray, acc: np.dtype) -> np.ndarray:
     copy; other layouts are copied once.
     """
     r = w.ndim - 2
-    wt = np.moveaxis(w, (0, 1), (r, r + 1)).astype(acc, copy=False)
+    wt = w.transpose(*range(2, r + 2), 0, 1).astype(acc, copy=False)
     return wt if _blas_ready(wt[(0,) * r]) else np.ascontiguousarray(wt)
 
 
 def _all_taps_matrix(w: np.ndarray, acc: np.dtype) -> np.ndarray:
     """``(C_in/g, C_out/g, *k)`` -> BLAS-ready ``(C_in/g, prod(k)*C_out/g)`` (columns ``(*taps, co)``)."""
-    mat = np.moveaxis(w, 1, -1).reshape(w.shape[0], -1).astype(acc, copy=False)
+    mat = w.transpose(0, *range(2, w.ndim), 1).reshape(w.shape[0], -1).astype(acc, copy=False)
     return mat if _blas_ready(mat) else np.ascontiguousarray(mat)
 
 

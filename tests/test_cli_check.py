@@ -17,6 +17,12 @@ from conftest import invoke as run
 import _models as M
 from convt_tools.cli import main
 
+
+@pytest.fixture(autouse=True)
+def _in_process_runtimes_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep these tests fast: OpenVINO/tract (child processes) are measured in test_readings.py."""
+    monkeypatch.setenv("CONVT_RUNTIMES_OFF", "openvino,tract")
+
 DCGAN = str(Path(__file__).parent / "data" / "dcgan_generator.onnx")
 
 
@@ -57,7 +63,12 @@ def test_input_shape_option(tmp_path: Path) -> None:
     model = M.convt_model({"strides": [2, 2], "output_shape": [8, 10]}, x_shape=(1, 2, "h", "w"))
     path = M.save(model, tmp_path / "m.onnx")
     data = json.loads(run("check", path, "--json").stdout)
+    assert "CT013" in {f["code"] for f in data["nodes"][0]["findings"]}
+    data = json.loads(run("check", path, "--json", "--runtime", "onnxruntime,tensorrt").stdout)
     assert "CT014" in {f["code"] for f in data["nodes"][0]["findings"]}
+    assert data["nodes"][0]["readings"]["judged_on"] == ["onnxruntime", "tensorrt"]
+    bad = run("check", path, "--runtime", "onnxruntime,nope")
+    assert bad.exit_code == 2 and "runtime" in bad.stderr
     data = json.loads(run("check", path, "--json", "--input-shape", "x=1,2,4,5").stdout)
     assert "CT013" in {f["code"] for f in data["nodes"][0]["findings"]}
     bad = run("check", path, "--input-shape", "y=1,2,4,5")

@@ -28,6 +28,8 @@ from .graph import (
     tensor_array,
 )
 from .loading import _first_line, check_external_locations, load_model, resolve_model
+from .matrix import is_risky, node_matrix, probe_sizes
+from .readings import RUNTIMES, documented_reading, runtime_names
 from .probe import (
     MAX_PROBE_ELEMENTS, STAND_IN, OrtRefused, close, identify_window, make_model, max_abs_diff,
     numeric_check, ort_version, probe_elements, probe_ort, probe_shape, run_ort,
@@ -42,7 +44,7 @@ from .windows import (
 )
 
 __all__ = [
-    "CODES", "CheckReport", "ConvTAttrs", "Finding", "NodeRef", "NodeReport", "Window",
+    "CODES", "RUNTIMES", "CheckReport", "ConvTAttrs", "Finding", "NodeRef", "NodeReport", "Window",
     "check_model", "intent_windows", "iter_convtranspose", "load_model",
     "parse_input_shapes",
 ]
@@ -50,7 +52,8 @@ __all__ = [
 
 def check_model(model: Any,
                 input_shapes: Mapping[str, Sequence[int | None]] | Sequence[str] | None = None,
-                *, numeric: bool = True, seed: int = 0, name: str | None = None) -> CheckReport:
+                *, numeric: bool = True, seed: int = 0, name: str | None = None,
+                runtimes: str | Sequence[str] | None = None) -> CheckReport:
     """Check every ConvTranspose node of ``model`` (a path or a ModelProto).
 
     Nodes in subgraphs and in the bodies of model-local functions
@@ -63,6 +66,13 @@ def check_model(model: Any,
     them) fixes graph-input shapes for shape inference and numeric checks.
     Known dims must be positive integers; ``None``, ``-1`` or ``"?"`` mean
     unknown. Anything else is a :class:`ConvtError` naming ``input_shape``.
+
+    ``runtimes`` (names of :data:`~.readings.RUNTIMES`, a list or a
+    comma-separated string; default all) are the runtimes the verdict is
+    judged on: a node they all read the same way at every input size is not
+    an error. Every risky node (:func:`~.matrix.is_risky`) gets a reading
+    matrix: measured on each installed runtime (:mod:`.runners`) when
+    ``numeric``, from the documented table for the others.
     """
     model, label = resolve_model(model, name)
     shaped = apply_input_shapes(model, input_shapes)
@@ -71,15 +81,63 @@ def check_model(model: Any,
     if err:
         report.notes.append(f"onnx shape inference failed ({err}); shapes come from declared "
                             f"value_info only")
+    chosen = runtime_names(runtimes)
+    if runtimes is not None:
+        report.notes.append(f"judged on: {', '.join(chosen)}")
     rng = np.random.default_rng(seed)
     opset = default_opset(model)
     for ref in iter_convtranspose(model):
         ctx = node_context(ref, shapes.get(ref.graph_path, {}), types.get(ref.graph_path, {}))
-        findings = static_findings(ctx)
+        findings = static_findings(ctx, chosen)
         info = None
         if numeric:
             more, info = numeric_check(ctx, opset, rng)
             findings += more
-        report.nodes.append(NodeReport(ref.graph_path, ref.label, ref.index, ctx.x_shape,
-                                       _attributes_json(ref.node), findings, info))
+        node = NodeReport(ref.graph_path, ref.label, ref.index, ctx.x_shape,
+                          _attributes_json(ref.node), findings, info)
+        if is_risky(ctx) and ctx.w_shape is not None and not bound_attributes(ref.node):
+            _add_matrix(node, ctx, opset, rng, chosen, numeric)
+        report.nodes.append(node)
     return report
+
+
+STAND_INS = ((5, 6, 7), (8, 9, 6))
+
+
+def _add_matrix(node: NodeReport, ctx: NodeContext, opset: int, rng: np.random.Generator,
+                chosen: Sequence[str], measure: bool) -> None:
+    """The node's reading matrix, and CT034/CT035 from what it measured."""
+    a = ctx.attrs
+    assert a is not None and ctx.w_shape is not None
+    sizes = probe_sizes(ctx, [tuple((p * a.rank)[:a.rank]) for p in STAND_INS])
+    c_in = int(ctx.c_in if ctx.c_in is not None else ctx.w_shape[0])
+    c_out = int(ctx.w_shape[1]) * a.group
+    if max(probe_elements(a, c_in, c_out, s) for s in sizes) > MAX_PROBE_ELEMENTS:
+        measure = False
+    try:
+        matrix = node_matrix(ctx, opset, rng, chosen, sizes, measure)
+    except MemoryError:
+        return
+    naturals = [[a.natural_length(i, n) for i, n in enumerate(s)] for s in sizes]
+    node.readings = matrix.to_dict(naturals)
+    node.reading_lines = matrix.lines(naturals)
+    severe = {f.code for f in node.findings if f.severity == "error"}
+    runtime_codes = {"CT010", "CT011", "CT013", "CT014", "CT016", "CT001", "CT002", "CT008",
+                     "CT005", "CT033"}
+    by_name = {e.runtime: e for e in matrix.entries}
+    for j, size in enumerate(sizes):
+        computed: dict[object, list[str]] = {}
+        for name in chosen:
+            r = by_name[name].readings[j]
+            if r.status == "window":
+                computed.setdefault(r.key(), []).append(name)
+        if len(computed) > 1 and not severe & runtime_codes:
+            node.findings.append(Finding(
+                "CT034", f"measured at input {list(size)}: the runtimes judged compute "
+                f"different windows: " + " | ".join(", ".join(g) for g in computed.values())))
+            break
+    odd = [e.runtime for e in matrix.entries if e.note]
+    if odd:
+        node.findings.append(Finding("CT035", f"measured readings of {', '.join(odd)} differ from "
+                                     f"the documented table at these sizes (the measurement is "
+                                     f"reported; the size-independent verdict uses the table)"))

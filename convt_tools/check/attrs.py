@@ -52,6 +52,7 @@ class ConvTAttrs:
     kernel_shape: tuple[int, ...] | None
     kernel: tuple[int, ...]
     group: int
+    output_shape_full: bool = False  # output_shape listed N and C too (only the tail is kept)
 
     def effective_kernel(self, i: int) -> int:
         """``K = (k - 1) * d + 1`` on axis ``i`` (:func:`convt_tools.geometry.effective_kernel`)."""
@@ -149,7 +150,8 @@ def read_attrs(node: Any, w_shape: Sequence[int] | None, x_rank: int | None,
         problems.append(Finding("CT006", f"output_padding {list(op)} must be >= 0"))
     usable = not any(f.code == "CT006" for f in problems) or (
         min(strides) >= 1 and min(dilations) >= 1 and min(kernel) >= 1)
-    attrs = ConvTAttrs(rank, auto_pad, pads, op, out_shape, strides, dilations, ks, kernel, group)
+    attrs = ConvTAttrs(rank, auto_pad, pads, op, out_shape, strides, dilations, ks, kernel, group,
+                      out_shape is not None and len(a["output_shape"]) == rank + 2)
     return (attrs if usable else None), problems
 
 

@@ -12,7 +12,7 @@ Owns the numeric evidence:
   Equality is :func:`close`: ``|y - ref| <= 1e-4 * (1 + max|ref|)``.
 * :func:`numeric_check`: CT030 (which interpretations onnxruntime matched),
   CT031 (skipped, and why), CT032 (no window explains the output), CT033
-  (onnxruntime refuses the node). Only 2-D nodes are probed, at batch 1 and
+  (onnxruntime refuses the node). Nodes of any spatial rank are probed, at batch 1 and
   the known input size; an unknown spatial size gets the stand-in
   :data:`STAND_IN` only when there is no ``output_shape`` (then the crop does
   not depend on it). Nodes inside model-local functions are probed like any
@@ -138,17 +138,16 @@ def identify_window(y: np.ndarray, full: np.ndarray, b: np.ndarray | None,
     for windows in named.values():
         if tuple(w.length for w in windows) == y.shape[2:] and close(y, apply_window(full, b, windows)):
             return tuple(windows)
-    oh, ow = y.shape[2:]
-    lh, lw = full.shape[2:]
     # Any sane crop is within a kernel plus a stride of either end: search only there.
-    (rh, rw) = (lh - oh, lw - ow)
-    span_h = range(min(0, rh) - 8, max(0, rh) + 9)
-    span_w = range(min(0, rw) - 8, max(0, rw) + 9)
-    for bh in span_h:
-        for bw in span_w:
-            windows = (Window(bh, oh), Window(bw, ow))
-            if close(y, apply_window(full, b, windows)):
-                return windows
+    import itertools
+
+    reach = 8 if y.ndim <= 4 else 4
+    spans = [range(min(0, lf - o) - reach, max(0, lf - o) + reach + 1)
+             for o, lf in zip(y.shape[2:], full.shape[2:])]
+    for begins in itertools.product(*spans):
+        windows = tuple(Window(b0, o) for b0, o in zip(begins, y.shape[2:]))
+        if close(y, apply_window(full, b, windows)):
+            return windows
     return None
 
 
@@ -198,13 +197,11 @@ def probe_shape(ctx: NodeContext) -> tuple[tuple[int, ...] | None, str]:
     if bound:
         return None, (f"attribute(s) {sorted(bound)} are bound at each call site of function "
                       f"{fn!r}")
-    if a.rank != 2:
-        return None, f"only 2-D ConvTranspose is checked numerically (this one is {a.rank}-D)"
     if ctx.w_shape is None:
         return None, "the shape of W is unknown" + inside
     c_in = int(ctx.c_in if ctx.c_in is not None else ctx.w_shape[0])
     c_out = int(ctx.w_shape[1]) * a.group
-    sizes = ctx.sizes or (None, None)
+    sizes = ctx.sizes or (None,) * a.rank
     if any(n is None for n in sizes):
         if a.output_shape is not None:
             return None, ("the input spatial size is unknown and output_shape makes the crop "
@@ -252,12 +249,14 @@ def _numeric_check_at(ctx: NodeContext, shape: tuple[int, ...], opset: int,
     """:func:`numeric_check` at a given probe shape (already within the cap)."""
     a = ctx.attrs
     assert a is not None
-    w = ctx.w if ctx.w is not None else rng.standard_normal(ctx.w_shape).astype(np.float32)
-    b = ctx.b
-    if b is None and len(ctx.ref.node.input) > 2 and ctx.ref.node.input[2]:
+    # Seeded random W and B, never the model's: a zero or symmetric kernel would make
+    # different windows give the same output (and claim a reading it cannot show).
+    w = rng.standard_normal(ctx.w_shape).astype(np.float32)
+    b = None
+    if len(ctx.ref.node.input) > 2 and ctx.ref.node.input[2]:
         b = rng.standard_normal(ctx.w_shape[1] * a.group).astype(np.float32)  # type: ignore[index]
     try:
-        window, _, y = probe_ort(ctx.ref, a, shape, w, b, opset, rng)
+        window, x, y = probe_ort(ctx.ref, a, shape, w, b, opset, rng)
     except OrtRefused as exc:
         return [Finding("CT033", f"onnxruntime {ort_version()} refuses to run this node alone: "
                         f"{exc}")], {"input_shape": list(shape), "onnxruntime": "refused",
@@ -277,6 +276,16 @@ def _numeric_check_at(ctx: NodeContext, shape: tuple[int, ...], opset: int,
         return [Finding("CT032", f"onnxruntime {ort_version()} output {list(y.shape)} at input "
                         f"{list(shape)} matches no window of the full transposed convolution "
                         f"(expected per spec: {describe_windows(named['onnx-spec'], naturals)})")], info
+    full = full_output(x, w, a)
+    lookalike = sorted({k for k, v in named.items() if tuple(v) != window
+                        and tuple(u.length for u in v) == tuple(y.shape[2:])
+                        and close(y, apply_window(full, b, v))})
+    if lookalike:
+        info["onnxruntime"] = "undetermined"
+        return [Finding("CT030", f"numeric check at input {list(shape)}: undetermined: the probe "
+                        f"output fits {describe_windows(window, naturals)} and also "
+                        f"{', '.join(interpretation_words(k, a) for k in lookalike)}; they cannot "
+                        f"be told apart here")], info
     matched = [k for k, v in named.items() if tuple(v) == window]
     info["onnxruntime"] = describe_windows(window, naturals)
     info["matches"] = matched

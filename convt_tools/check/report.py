@@ -33,19 +33,25 @@ CODES: dict[str, tuple[str, str]] = {
     "CT005": ("pads-with-auto-pad", "error"),
     "CT006": ("malformed-attribute", "error"),
     "CT007": ("attribute-bound-at-call-site", "warning"),
+    "CT008": ("output-padding-ge-stride-lt-dilation", "error"),
     "CT010": ("auto-pad-same", "error"),
     "CT011": ("auto-pad-same-kernel-lt-stride", "error"),
     "CT012": ("auto-pad-with-output-padding", "error"),
     "CT013": ("output-shape-ambiguous-crop", "error"),
-    "CT014": ("output-shape-unknown-input", "error"),
+    "CT014": ("output-shape-size-dependent", "error"),
     "CT015": ("output-shape-fragile", "warning"),
+    "CT016": ("output-shape-with-n-c", "error"),
+    "CT017": ("output-shape-with-output-padding", "warning"),
     "CT020": ("asymmetric-pads", "warning"),
     "CT021": ("grouped", "warning"),
     "CT022": ("dtype-no-ort-cpu-kernel", "warning"),
+    "CT023": ("asymmetric-pads-3d", "warning"),
     "CT030": ("numeric-check", "info"),
     "CT031": ("numeric-check-skipped", "info"),
     "CT032": ("onnxruntime-unexplained", "error"),
     "CT033": ("onnxruntime-rejects-node", "error"),
+    "CT034": ("runtimes-measured-differ", "error"),
+    "CT035": ("reading-differs-from-table", "warning"),
 }
 
 
@@ -81,6 +87,8 @@ class NodeReport:
     attributes: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
     numeric: dict[str, Any] | None = None
+    readings: dict[str, Any] | None = None   # the reading matrix (risky nodes), JSON-ready
+    reading_lines: list[str] = field(default_factory=list)
 
     def worst(self) -> str | None:
         sev = [SEVERITIES.index(f.severity) for f in self.findings]
@@ -93,7 +101,8 @@ class NodeReport:
         return {"graph": self.graph, "name": self.name, "index": self.index,
                 "input_shape": None if self.input_shape is None else list(self.input_shape),
                 "attributes": self.attributes,
-                "findings": [f.to_dict() for f in self.findings], "numeric": self.numeric}
+                "findings": [f.to_dict() for f in self.findings], "numeric": self.numeric,
+                "readings": self.readings}
 
 
 def _at_or_above(severity: str, fail_on: str) -> bool:
@@ -141,6 +150,9 @@ class CheckReport:
                 lines.append("  ok")
             for f in n.findings:
                 lines.append(f"  {f.severity.upper():7s} {f.code} {f.slug}: {f.message}")
+            if n.reading_lines:
+                lines.append("  readings:")
+                lines += [f"    {r}" for r in n.reading_lines]
         c = self.counts()
         verdict = "FAIL" if self.failed(fail_on) else "PASS"
         lines.append(f"{verdict} (fail-on {fail_on}): {c['error']} error(s), "
@@ -165,6 +177,7 @@ class CheckReport:
                                      message="; ".join(f"{f.code} {f.slug}" for f in bad))
                 fail.text = xml_safe("\n".join(f"{f.severity} {f.code}: {f.message}" for f in bad))
             out = ET.SubElement(case, "system-out")
-            out.text = xml_safe("\n".join(f"{f.severity} {f.code}: {f.message}"
-                                          for f in n.findings) or "ok")
+            out.text = xml_safe("\n".join([f"{f.severity} {f.code}: {f.message}"
+                                           for f in n.findings] or ["ok"])
+                                + "".join(f"\nreading {r}" for r in n.reading_lines))
         return ET.tostring(suite, encoding="unicode", xml_declaration=False)

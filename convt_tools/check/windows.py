@@ -40,7 +40,7 @@ interpretations (:func:`intent_windows`):
   computes, measured by :mod:`convt_tools.check.probe`, not a formula.
 
 Also here: the same windows in NumPy (:func:`full_output` computes ``F``,
-:func:`apply_window` the 2-D ``y``) and their description in words.
+:func:`apply_window` the ``y`` of any rank) and their description in words.
 """
 
 from __future__ import annotations
@@ -55,12 +55,18 @@ from ..geometry import Window, explicit_window, tf_split
 from .attrs import SAME, ConvTAttrs
 
 __all__ = [
-    "INTENTS", "Window", "apply_window", "describe_windows", "full_output", "intent_windows",
+    "INTENTS", "Window", "apply_window", "axis_name", "describe_windows", "full_output", "intent_windows",
     "interpretation_words", "interpretations", "odd_extra_side",
 ]
 
 INTENTS = ("tf", "onnx-spec", "ort")
-_DIM_NAMES = ("H", "W", "D3", "D4")
+_DIM_NAMES = {1: ("W",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def axis_name(i: int, rank: int) -> str:
+    """``H``/``W`` (2-D), ``W`` (1-D), ``D``/``H``/``W`` (3-D), else ``axis<i>``."""
+    names = _DIM_NAMES.get(rank)
+    return names[i] if names is not None else f"axis{i}"
 
 
 def _target_length(attrs: ConvTAttrs, i: int, n: int) -> int | None:
@@ -144,7 +150,7 @@ def odd_extra_side(windows: Sequence[Window], naturals: Sequence[int]) -> str:
     for i, (w, nat) in enumerate(zip(windows, naturals)):
         end = w.crop_end(nat)
         if w.begin >= 0 and end >= 0 and (w.begin + end) % 2:
-            sides.setdefault("START" if w.begin > end else "END", []).append(_DIM_NAMES[i])
+            sides.setdefault("START" if w.begin > end else "END", []).append(axis_name(i, len(windows)))
     return "; ".join(f"crops the odd extra at the {side} ({', '.join(axes)})"
                      for side, axes in sides.items())
 
@@ -158,31 +164,53 @@ def describe_windows(windows: Sequence[Window], naturals: Sequence[int]) -> str:
         words.append(f"crop {w.begin} at start" if w.begin >= 0
                      else f"add {-w.begin} zero row(s) at start")
         words.append(f"crop {end} at end" if end >= 0 else f"add {-end} zero row(s) at end")
-        parts.append(f"{_DIM_NAMES[i]} (L={nat}, out={w.length}): " + ", ".join(words))
+        parts.append(f"{axis_name(i, len(windows))} (L={nat}, out={w.length}): " + ", ".join(words))
     return "; ".join(parts)
 
 
 def full_output(x: np.ndarray, w: np.ndarray, attrs: ConvTAttrs) -> np.ndarray:
-    """The natural full output ``F`` (no crop, no bias) from the NumPy reference."""
-    from ..reference import conv_transpose
+    """The natural full output ``F`` (no crop, no bias), float64, any spatial rank.
 
-    return conv_transpose(np.asarray(x, np.float64), np.asarray(w, np.float64), None,
-                          strides=attrs.strides, dilations=attrs.dilations,
-                          pads=(0,) * (2 * attrs.rank), output_padding=(0,) * attrs.rank,
-                          group=attrs.group)
+    ``F[n, g*Cg + o, p] += x[n, g*Ci + c, q] * w[g*Ci + c, o, t]`` at
+    ``p = q*s + t*d`` per axis (one tensordot per kernel tap); only used at
+    probe sizes.
+    """
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    r = x.ndim - 2
+    group = attrs.group
+    cpg, cog = x.shape[1] // group, w.shape[1]
+    lengths = [attrs.natural_length(i, int(x.shape[2 + i])) for i in range(r)]
+    full = np.zeros((x.shape[0], cog * group, *lengths))
+    for g in range(group):
+        xs = x[:, g * cpg:(g + 1) * cpg]
+        ws = w[g * cpg:(g + 1) * cpg]
+        for tap in np.ndindex(*w.shape[2:]):
+            contrib = np.moveaxis(np.tensordot(xs, ws[(slice(None), slice(None)) + tap],
+                                               axes=([1], [0])), -1, 1)
+            where = tuple(slice(t * attrs.dilations[i],
+                                t * attrs.dilations[i] + (x.shape[2 + i] - 1)
+                                * attrs.strides[i] + 1, attrs.strides[i])
+                          for i, t in enumerate(tap))
+            full[(slice(None), slice(g * cog, (g + 1) * cog)) + where] += contrib
+    return full
 
 
 def apply_window(full: np.ndarray, b: np.ndarray | None,
                  windows: Sequence[Window]) -> np.ndarray:
-    """``y[..., o, p] = F[..., o + bh, p + bw]`` (zero outside ``F``) plus bias."""
-    (wh, ww) = windows
-    n, c, lh, lw = full.shape
-    y = np.zeros((n, c, wh.length, ww.length), dtype=full.dtype)
-    src_h = (max(wh.begin, 0), min(wh.begin + wh.length, lh))
-    src_w = (max(ww.begin, 0), min(ww.begin + ww.length, lw))
-    if src_h[0] < src_h[1] and src_w[0] < src_w[1]:
-        y[:, :, src_h[0] - wh.begin:src_h[1] - wh.begin, src_w[0] - ww.begin:src_w[1] - ww.begin] = \
-            full[:, :, src_h[0]:src_h[1], src_w[0]:src_w[1]]
+    """``y[..., o] = F[..., o + begin]`` per axis (zero outside ``F``) plus bias; any rank."""
+    n, c = full.shape[:2]
+    y = np.zeros((n, c, *(w.length for w in windows)), dtype=full.dtype)
+    src, dst = [], []
+    for w, natural in zip(windows, full.shape[2:]):
+        lo, hi = max(w.begin, 0), min(w.begin + w.length, natural)
+        if lo >= hi:
+            src = []
+            break
+        src.append(slice(lo, hi))
+        dst.append(slice(lo - w.begin, hi - w.begin))
+    if src or not windows:
+        y[(slice(None), slice(None)) + tuple(dst)] = full[(slice(None), slice(None)) + tuple(src)]
     if b is not None:
-        y = y + np.asarray(b, np.float64)[None, :, None, None]
+        y = y + np.asarray(b, np.float64).reshape((1, -1) + (1,) * len(windows))
     return y

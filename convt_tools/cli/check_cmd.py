@@ -31,16 +31,22 @@ _SHAPE_HELP = ("Graph-input shape NAME=DIMS, e.g. x=1,3,32,32 (repeatable; ? or 
 @click.option("--numeric/--no-numeric", default=True, show_default=True,
               help="Run each node alone in onnxruntime and identify what it computes.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for probe inputs.")
+@click.option("--runtime", "runtimes", default=None, metavar="NAMES",
+              help="Judge only on these runtimes (comma-separated: onnxruntime, "
+                   "onnxruntime<1.14, onnxruntime<=1.12, tensorrt, openvino, tract, onnx2torch, "
+                   "onnx2tf, onnx.reference); default all. A node they all read the same way "
+                   "is not an error.")
 @handle_errors
 def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool,
-          junit_xml: str | None, numeric: bool, seed: int) -> None:
+          junit_xml: str | None, numeric: bool, seed: int, runtimes: str | None) -> None:
     """Find illegal and runtime-dependent ConvTranspose nodes in MODEL (.onnx)."""
     from ..check import check_model, parse_input_shapes
     from ..io import atomic_write, ensure_distinct
 
     if junit_xml:
         ensure_distinct(junit_xml, field="junit_xml", model=model)
-    report = check_model(model, parse_input_shapes(input_shapes), numeric=numeric, seed=seed)
+    report = check_model(model, parse_input_shapes(input_shapes), numeric=numeric, seed=seed,
+                         runtimes=runtimes)
     if junit_xml:
         text = report.junit_xml(fail_on)
 

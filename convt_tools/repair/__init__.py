@@ -54,7 +54,7 @@ from .rewrite import (
 
 __all__ = ["NodePlan", "RepairRefused", "RepairReport", "plan_axis", "repair_model", "save_model"]
 
-REPAIR_CODES = ("CT001", "CT002", "CT005", "CT010", "CT011", "CT012", "CT013", "CT014", "CT015")
+REPAIR_CODES = ("CT001", "CT002", "CT005", "CT008", "CT010", "CT011", "CT012", "CT013", "CT014", "CT015")
 BROKEN_CODES = ("CT003", "CT004", "CT006")
 
 

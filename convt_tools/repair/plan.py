@@ -46,7 +46,12 @@ from ..geometry import (
 )
 from .report import NodePlan, RepairRefused, ort_refuses
 
-STAND_INS = ((5, 6), (7, 9))
+STAND_INS = ((5, 6, 7), (8, 9, 6))  # per spatial axis; each axis differs in parity between the two
+
+
+def stand_ins(rank: int) -> list[tuple[int, ...]]:
+    """The two stand-in input sizes for a ``rank``-D node (:data:`STAND_INS` cut to the rank)."""
+    return [tuple((pair * rank)[:rank]) for pair in STAND_INS]
 DROP = ("auto_pad", "output_shape", "pads", "output_padding", "kernel_shape")
 
 
@@ -90,7 +95,7 @@ def _sizes_to_probe(ctx: NodeContext, w_shape: Sequence[int]
             raise RepairRefused(
                 f"node {label!r}: output_shape {list(a.output_shape)} makes its pads depend on "
                 f"the input size, and {why}; nothing written.", field="input_shape")
-        return list(STAND_INS), (f"planned and proven at stand-in sizes {list(STAND_INS)}: "
+        return stand_ins(a.rank), (f"planned and proven at stand-in sizes {stand_ins(a.rank)}: "
                                  f"{why}; this form's pads do not depend on the input size")
     if a.output_shape is not None:
         if ctx.ref.function:
@@ -105,7 +110,7 @@ def _sizes_to_probe(ctx: NodeContext, w_shape: Sequence[int]
             f"--input-shape NAME=DIMS (the repaired node is then exact for that size).",
             field="input_shape")
     stand = [tuple(known if known is not None else stand for known, stand in
-                   zip(sizes or (None,) * a.rank, pair)) for pair in STAND_INS]
+                   zip(sizes or (None,) * a.rank, pair)) for pair in stand_ins(a.rank)]
     return stand, (f"input size unknown: planned at stand-in sizes {stand}; this form's pads "
                    f"do not depend on the size")
 
@@ -136,9 +141,8 @@ def plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
     """Plan ``ctx``'s node for ``codes``: ``(plan, per-axis plans, sizes to prove at)``."""
     a0 = ctx.attrs
     ref = ctx.ref
-    if a0 is None or a0.rank != 2:
-        raise RepairRefused(f"node {ref.label!r}: only 2-D ConvTranspose nodes can be repaired.",
-                            field="model")
+    if a0 is None:
+        raise RepairRefused(f"node {ref.label!r}: its attributes are malformed.", field="model")
     attrs, notes = attrs_for_intent(a0, codes)
     w_shape = ctx.w_shape
     if w_shape is None:
@@ -208,7 +212,7 @@ def _depends_on_size(ctx: NodeContext, attrs: ConvTAttrs, intent: str, axes: lis
     if attrs.output_shape is not None:
         return True
     rng = np.random.default_rng(0)
-    for size in STAND_INS:
+    for size in stand_ins(attrs.rank):
         try:
             other = _axis_plans(ctx, attrs, intent, size, w_probe, b_probe, opset, rng, codes)[0]
         except RepairRefused:

@@ -1,0 +1,216 @@
+"""The reading matrix: what every runtime computes for one risky node.
+
+For each runtime of :data:`~convt_tools.check.readings.RUNTIMES`:
+
+* measured, when it is installed (:mod:`.runners`): the node runs alone
+  (its attributes untouched) at the probe sizes, on seeded random ``x``,
+  ``W`` and ``B`` (never the model's weights: a zero or symmetric kernel
+  would make different crops look alike), with the spatial input dims
+  symbolic when the model leaves them free (OpenVINO and tract read some
+  forms differently then); the output is matched against the candidate
+  windows (every documented reading and every interpretation, then a search
+  around them, :func:`~convt_tools.check.probe.identify_window`);
+* else from the documented table (:func:`~.readings.documented_reading`).
+
+Probing tells readings apart: the candidate windows are compared on the
+probe's own full output first; any two that give the same output (within
+:func:`~convt_tools.check.probe.close`) cannot be told apart, and a
+measured output matching such a pair is reported ``undetermined`` rather than
+claimed for either. A measurement that contradicts the table is kept (real
+output wins) and noted.
+
+:func:`judge` groups the chosen runtimes by what they compute at the probe
+sizes: one group is agreement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..geometry import Window
+from .context import NodeContext
+from .readings import DOCUMENTED, RUNTIMES, Reading, documented_reading
+from .runners import installed, run_many
+from .sizes import partition
+from .windows import apply_window, describe_windows, full_output, interpretations
+
+__all__ = ["MatrixEntry", "NodeMatrix", "is_risky", "judge", "node_matrix", "probe_sizes"]
+
+
+@dataclass
+class MatrixEntry:
+    """One runtime's reading at each probe size, and where it comes from."""
+
+    runtime: str
+    source: str                      # "measured <version>" or "documented: <source>"
+    readings: list[Reading]          # one per probe size
+    note: str = ""
+
+    def to_dict(self, naturals: Sequence[Sequence[int]]) -> dict[str, Any]:
+        return {"runtime": self.runtime, "source": self.source, "note": self.note,
+                "at": [_reading_dict(r, nat) for r, nat in zip(self.readings, naturals)]}
+
+
+def _reading_dict(r: Reading, naturals: Sequence[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": r.status}
+    if r.windows is not None:
+        out["windows"] = [[w.begin, w.length] for w in r.windows]
+        out["reads"] = describe_windows(r.windows, naturals)
+    if r.note:
+        out["note"] = r.note
+    return out
+
+
+@dataclass
+class NodeMatrix:
+    """The matrix for one node: probe sizes, one entry per runtime, the judgement."""
+
+    sizes: list[tuple[int, ...]]
+    static: bool
+    entries: list[MatrixEntry]
+    chosen: tuple[str, ...]
+    groups: list[tuple[tuple[str, ...], ...]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def agree(self) -> bool:
+        """The chosen runtimes (known readings) compute the same at every probe size."""
+        return all(len(g) <= 1 for g in self.groups)
+
+    def to_dict(self, naturals: Sequence[Sequence[int]]) -> dict[str, Any]:
+        return {"probe_sizes": [list(s) for s in self.sizes], "static_input_dims": self.static,
+                "runtimes": [e.to_dict(naturals) for e in self.entries],
+                "judged_on": list(self.chosen), "agree": self.agree,
+                "groups": [[list(g) for g in gs] for gs in self.groups], "notes": self.notes}
+
+    def lines(self, naturals: Sequence[Sequence[int]]) -> list[str]:
+        """Text rows: ``runtime (source): reading`` at the first probe size (+ others if differ)."""
+        out = []
+        for e in self.entries:
+            shown = []
+            for size, r, nat in zip(self.sizes, e.readings, naturals):
+                what = (describe_windows(r.windows, nat) if r.status == "window" and r.windows
+                        else r.status + (f" ({r.note})" if r.note else ""))
+                shown.append(f"at {list(size)}: {what}")
+            mark = "" if e.runtime in self.chosen else " [not judged]"
+            out.append(f"{e.runtime}{mark} ({e.source}): " + "; ".join(shown)
+                       + (f" -- {e.note}" if e.note else ""))
+        return out
+
+
+def is_risky(ctx: NodeContext) -> bool:
+    """A node whose reading may differ between runtimes (anything but plain symmetric pads)."""
+    a = ctx.attrs
+    if a is None:
+        return False
+    if a.output_shape is not None or a.auto_pad != "NOTSET" and a.auto_pad != "VALID":
+        return True
+    if a.pads is not None and (min(a.pads) < 0 or any(
+            a.pads_pair(i)[0] != a.pads_pair(i)[1] for i in range(a.rank))):
+        return True
+    return a.group > 1 or any(a.output_padding[i] >= a.strides[i] for i in range(a.rank))
+
+
+def probe_sizes(ctx: NodeContext, stand_ins: Sequence[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """The known sizes, else each stand-in with the known axes kept."""
+    a = ctx.attrs
+    assert a is not None
+    sizes = ctx.sizes or (None,) * a.rank
+    if all(n is not None for n in sizes):
+        return [tuple(int(n) for n in sizes)]  # type: ignore[arg-type]
+    return [tuple(int(k) if k is not None else s for k, s in zip(sizes, stand)) for stand in stand_ins]
+
+
+def _single_node(ctx: NodeContext, c_in: int, rank: int, static: bool, w: np.ndarray,
+                 b: np.ndarray | None, opset: int, sizes: Sequence[int]) -> bytes:
+    from .probe import single_node_model
+
+    dims: list[Any] = [1, c_in] + (list(sizes) if static else [f"d{i}" for i in range(rank)])
+    return single_node_model(ctx.ref.node, dims, w, b, opset).SerializeToString()
+
+
+def _candidates(ctx: NodeContext, size: Sequence[int], static: bool) -> dict[str, tuple[Window, ...]]:
+    a = ctx.attrs
+    assert a is not None
+    named: dict[str, tuple[Window, ...]] = {}
+    for rt in RUNTIMES:
+        r = documented_reading(rt, a, size, static, a.output_shape_full)
+        if r.status == "window" and r.windows is not None:
+            named.setdefault(f"as documented for {rt}", r.windows)
+    for k, v in interpretations(a, size).items():
+        named.setdefault(k, v)
+    return named
+
+
+def _identify(y: np.ndarray, full: np.ndarray, b: np.ndarray | None,
+              named: dict[str, tuple[Window, ...]]) -> Reading:
+    """The window ``y`` shows; ``undetermined`` when two different candidates both match."""
+    from .probe import close, identify_window
+
+    hits = {v for v in named.values()
+            if tuple(w.length for w in v) == tuple(y.shape[2:])
+            and close(y, apply_window(full, b, v))}
+    if len(hits) > 1:
+        return Reading("undetermined", None, "the probe cannot tell windows "
+                       + " and ".join(str([(w.begin, w.length) for w in h]) for h in hits)
+                       + " apart")
+    if hits:
+        return Reading("window", hits.pop())
+    found = identify_window(y, full, b, {})
+    if found is None:
+        return Reading("unexplained", None, f"output {list(y.shape)} matches no window")
+    return Reading("window", tuple(found))
+
+
+def node_matrix(ctx: NodeContext, opset: int, rng: np.random.Generator,
+                chosen: Sequence[str], sizes: Sequence[tuple[int, ...]],
+                measure: bool = True) -> NodeMatrix:
+    """Measure (installed runtimes) or look up (the rest) every runtime's reading at ``sizes``."""
+    a = ctx.attrs
+    assert a is not None and ctx.w_shape is not None
+    static = ctx.sizes is not None and all(n is not None for n in ctx.sizes)
+    c_in = int(ctx.c_in if ctx.c_in is not None else ctx.w_shape[0])
+    w = rng.standard_normal(tuple(ctx.w_shape)).astype(np.float32)
+    has_b = len(ctx.ref.node.input) > 2 and bool(ctx.ref.node.input[2])
+    b = rng.standard_normal(int(ctx.w_shape[1]) * a.group).astype(np.float32) if has_b else None
+    have = installed() if measure else {}
+    xs = [rng.standard_normal((1, c_in, *s)).astype(np.float32) for s in sizes] if have else []
+    fulls = [full_output(x, w, a) for x in xs]
+    matrix = NodeMatrix(list(sizes), static, [], tuple(chosen))
+    documented = {rt: [documented_reading(rt, a, s, static, a.output_shape_full) for s in sizes]
+                  for rt in RUNTIMES}
+    jobs = [(_single_node(ctx, c_in, a.rank, static, w, b, opset, s), x)
+            for s, x in zip(sizes, xs)] if have else []
+    for rt in RUNTIMES:
+        if rt not in have:
+            matrix.entries.append(MatrixEntry(rt, f"documented: {DOCUMENTED[rt]}", documented[rt]))
+            continue
+        measured = []
+        for out, size, full in zip(run_many(rt, jobs), sizes, fulls):
+            if isinstance(out, str):
+                measured.append(Reading("refused", None, out))
+            else:
+                measured.append(_identify(np.asarray(out, np.float64), full,
+                                          None if b is None else b.astype(np.float64),
+                                          _candidates(ctx, size, static)))
+        note = ""
+        if rt in documented and any(m.key() != d.key() and d.status != "unknown"
+                                    for m, d in zip(measured, documented[rt])):
+            note = "differs from the documented table (the measurement is reported)"
+        matrix.entries.append(MatrixEntry(rt, f"measured {rt} {have[rt]}", measured, note))
+    judge(matrix)
+    return matrix
+
+
+def judge(matrix: NodeMatrix) -> None:
+    """Fill ``matrix.groups``: the chosen runtimes grouped by reading, per probe size."""
+    by_name = {e.runtime: e for e in matrix.entries}
+    matrix.groups = []
+    for j in range(len(matrix.sizes)):
+        readings = {n: by_name[n].readings[j] for n in matrix.chosen if n in by_name}
+        readings = {n: r for n, r in readings.items()
+                    if r.status not in ("undetermined", "unexplained")}
+        matrix.groups.append(partition(readings))

@@ -1,0 +1,288 @@
+"""How each runtime reads a ConvTranspose node: the documented table, as functions.
+
+One :class:`Reading` per runtime: the per-axis windows it computes
+(:class:`~convt_tools.geometry.Window` on the natural full output, see
+:mod:`convt_tools.check.windows`), or that it refuses the node, or that
+nothing documented says (``unknown``). :func:`documented_reading` evaluates
+the table at concrete input sizes; whether the model's spatial input dims
+are static matters (OpenVINO and tract read some forms differently when they
+are symbolic). Installed runtimes are also measured
+(:mod:`convt_tools.check.matrix`); the table is what ``check`` says for the
+others, and what the size-independent reasoning (:mod:`.sizes`) uses.
+
+Notation per axis: ``L = (in-1)*s + K``, ``op`` output_padding, ``pb, pe``
+pads, ``O`` the output_shape entry (``in*s`` for SAME), ``T = L + op - O``.
+
+Sources (facts only; "measured" = run here on that version, float32, CPU):
+
+* ``onnxruntime`` (measured 1.32, same since 1.14: microsoft/onnxruntime
+  PR #13311 moved the odd extra of ``output_shape`` to the start):
+  pads -> ``(pb, L+op-pb-pe)``; SAME with ``T' = max(T, 0)``: UPPER
+  ``begin = T'//2``, LOWER ``T' - T'//2``, length ``L + op - T'`` (so with
+  ``K < s`` it keeps ``L``, not ``in*s``); output_shape: ``T >= 0`` ->
+  ``begin = T - T//2`` (odd extra cropped at the START), ``-(s-1) <= T < 0``
+  -> ``begin = 0`` (zero rows at the end), lower ``T`` refused. Refuses
+  negative pads, ``op >= s`` (1.21+; <= 1.20 computed wrong values), pads
+  with auto_pad, and output_shape with N and C.
+* ``onnxruntime<1.14``: output_shape ``begin = T//2`` (odd extra at the END;
+  PR #13311 changed it in 1.14). SAME as the spec from 1.13 (PR #12537);
+  1.12 and older swapped SAME_UPPER and SAME_LOWER (listed as
+  ``onnxruntime<=1.12``).
+* ``tensorrt`` (onnx-tensorrt parser): output_shape odd extra at the END
+  like onnxruntime < 1.14 (onnx/onnx-tensorrt#1042); negative pads refused
+  (``setPostPadding`` requires pads >= 0, NVIDIA/TensorRT#2910); 3-D
+  asymmetric pads unsupported on GPUs before sm70. SAME and ``op >= s``: not
+  documented here.
+* ``openvino`` (measured 2026.4): with static spatial dims as onnxruntime
+  1.32, except output_shape with ``T < 0`` gives ``begin = 0`` (never
+  refused), ``op >= s`` is computed as ``(pb, L+op-pb-pe)``, output_shape with
+  N and C is read as its spatial tail (openvinotoolkit/openvino PR #32854),
+  and a negative END pad means zero rows appended (TensorFlow's meaning; a
+  negative begin pad is refused). With symbolic spatial dims: output_shape
+  gives ``begin = pb`` (0 without pads: the whole crop at the end) and SAME
+  is not cropped at all (``(0, L+op)``).
+* ``tract`` (measured 0.23.9): static dims: output_shape ``begin = 0``
+  (whole crop at the end, any ``T``); SAME as the spec for ``op = 0``,
+  ``(T//2, in*s - op)`` with ``op > 0``, refused for ``K < s``; ``op >= s``
+  computed as ``(pb, L+op-pb-pe)``; negative pads refused; output_shape with
+  N and C aborts the process (a Rust panic). Symbolic spatial dims: output_shape
+  refused.
+* ``onnx2torch`` (1.5, lead's measurements in the project's REFERENCE):
+  ignores output_shape (reads the pads, default 0); refuses asymmetric and
+  negative pads; ``op < max(s, d)`` is legal in torch.
+* ``onnx2tf`` (TFLite): not documented here (no measured source); listed as
+  unknown.
+* ``onnx.reference`` (measured 1.23): the spec formulas, floor division
+  (SAME with ``K < s`` gives ``in*s`` with a negative begin); negative pads
+  as written; refuses output_shape with ``T > 0`` (``T <= 0``: begin 0),
+  ``op >= s``, and group > 1 (wrong kernel slicing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..geometry import Window, explicit_window, onnx_spec_begin
+from .attrs import SAME, ConvTAttrs
+
+__all__ = ["DOCUMENTED", "RUNTIMES", "Reading", "documented_reading", "runtime_names"]
+
+# Every runtime the table knows, in report order.
+RUNTIMES = ("onnxruntime", "onnxruntime<1.14", "onnxruntime<=1.12", "tensorrt", "openvino",
+            "tract", "onnx2torch", "onnx2tf", "onnx.reference")
+
+DOCUMENTED = {
+    "onnxruntime": "measured 1.32; output_shape odd extra at the start since 1.14 "
+                   "(microsoft/onnxruntime PR #13311)",
+    "onnxruntime<1.14": "output_shape odd extra at the end before PR #13311; SAME as the spec "
+                        "from 1.13 (PR #12537)",
+    "onnxruntime<=1.12": "SAME_UPPER/SAME_LOWER swapped (fixed by microsoft/onnxruntime "
+                         "PR #12537 in 1.13); output_shape odd extra at the end",
+    "tensorrt": "onnx-tensorrt parser: output_shape odd extra at the end "
+                "(onnx/onnx-tensorrt#1042); pads must be >= 0 (NVIDIA/TensorRT#2910)",
+    "openvino": "measured 2026.4 (static vs symbolic spatial dims differ)",
+    "tract": "measured 0.23.9",
+    "onnx2torch": "1.5: ignores output_shape, refuses asymmetric/negative pads (project "
+                  "REFERENCE, measured)",
+    "onnx2tf": "no documented source here",
+    "onnx.reference": "measured onnx 1.23",
+}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one runtime computes for a node.
+
+    ``status``: ``window`` (``windows`` holds one per spatial axis),
+    ``refused`` (load or run fails), or ``unknown`` (nothing documented);
+    ``note`` says why or which rule.
+    """
+
+    status: str
+    windows: tuple[Window, ...] | None = None
+    note: str = ""
+
+    def key(self) -> object:
+        """What two readings must share to be the same computation."""
+        return self.windows if self.status == "window" else self.status
+
+
+def runtime_names(spec: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"onnxruntime,openvino"`` (or a list) -> validated names; None -> all of :data:`RUNTIMES`."""
+    from ..errors import ConvtError
+
+    if spec is None:
+        return RUNTIMES
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
+    bad = [n for n in names if n not in RUNTIMES]
+    if bad or not names:
+        raise ConvtError(f"runtime: got {','.join(bad) or spec!r}; expected a comma-separated "
+                         f"list of {', '.join(RUNTIMES)}.", field="runtime")
+    return names
+
+
+def _form(a: ConvTAttrs) -> str:
+    if a.output_shape is not None:
+        return "output_shape"
+    if a.auto_pad in SAME:
+        return "same"
+    return "valid" if a.auto_pad == "VALID" else "pads"
+
+
+def _nat(a: ConvTAttrs, i: int, n: int) -> int:
+    return a.natural_length(i, n)
+
+
+def _pads(a: ConvTAttrs, i: int, n: int) -> Window:
+    pb, pe = (0, 0) if a.auto_pad == "VALID" else a.pads_pair(i)
+    return explicit_window(_nat(a, i, n), pb, pe, a.output_padding[i])
+
+
+def _target(a: ConvTAttrs, i: int, n: int) -> int:
+    return a.output_shape[i] if a.output_shape is not None else n * a.strides[i]
+
+
+def _total(a: ConvTAttrs, i: int, n: int) -> int:
+    return _nat(a, i, n) + a.output_padding[i] - _target(a, i, n)
+
+
+def _ort_same(a: ConvTAttrs, i: int, n: int, upper: bool) -> Window:
+    t = max(_total(a, i, n), 0)
+    begin = t // 2 if upper else t - t // 2
+    return Window(begin, _nat(a, i, n) + a.output_padding[i] - t)
+
+
+def _spec_same(a: ConvTAttrs, i: int, n: int) -> Window:
+    return Window(onnx_spec_begin(_total(a, i, n), a.auto_pad == "SAME_UPPER"), _target(a, i, n))
+
+
+def _refuse(note: str) -> Reading:
+    return Reading("refused", None, note)
+
+
+def _unknown(note: str) -> Reading:
+    return Reading("unknown", None, note)
+
+
+def _axes(a: ConvTAttrs, sizes: Sequence[int], fn) -> Reading:  # type: ignore[no-untyped-def]
+    """Apply ``fn(i, n) -> Window | Reading`` per axis; the first non-window reading wins."""
+    out = []
+    for i, n in enumerate(sizes):
+        w = fn(i, int(n))
+        if isinstance(w, Reading):
+            return w
+        out.append(w)
+    return Reading("window", tuple(out))
+
+
+def _common_refusals(runtime: str, a: ConvTAttrs, full_output_shape: bool) -> Reading | None:
+    neg = a.pads is not None and min(a.pads) < 0
+    op_ge_s = any(a.output_padding[i] >= a.strides[i] for i in range(a.rank))
+    if runtime.startswith("onnxruntime"):
+        if neg:
+            return _refuse("negative pads rejected at load time")
+        if a.pads is not None and a.auto_pad != "NOTSET":
+            return _refuse("pads together with auto_pad")
+        if full_output_shape:
+            return _refuse("output_shape with N and C dims rejected by shape inference")
+        if op_ge_s:
+            return (_refuse("output_padding >= stride rejected") if runtime == "onnxruntime"
+                    else _unknown("output_padding >= stride: wrong values before 1.21"))
+    if runtime in ("tract", "onnx2torch", "tensorrt") and neg:
+        return _refuse("negative pads")
+    if runtime == "tract" and full_output_shape:
+        return _refuse("output_shape with N and C: tract 0.23.9 aborts the process (panic)")
+    if runtime == "onnx.reference":
+        if a.group > 1:
+            return _refuse("group > 1: its grouped ConvTranspose slices the kernel on the wrong "
+                           "axis (fails or is wrong)")
+        if op_ge_s:
+            return _refuse("output_padding >= stride")
+        if full_output_shape:
+            return _refuse("output_shape with N and C")
+    if runtime == "openvino" and a.pads is not None and any(
+            a.pads_pair(i)[0] < 0 for i in range(a.rank)):
+        return _refuse("negative begin pad")
+    return None
+
+
+def documented_reading(runtime: str, a: ConvTAttrs, sizes: Sequence[int], static: bool = True,
+                       full_output_shape: bool = False) -> Reading:
+    """The table's reading of node ``a`` by ``runtime`` at input ``sizes`` (module doc).
+
+    ``static``: the model fixes the spatial input dims (OpenVINO and tract
+    differ otherwise); ``full_output_shape``: the node's output_shape listed
+    N and C too.
+    """
+    common = _common_refusals(runtime, a, full_output_shape)
+    if common is not None:
+        return common
+    form = _form(a)
+    if runtime == "onnx2tf":
+        return _unknown("no documented source for onnx2tf/TFLite")
+    if form in ("pads", "valid"):
+        if runtime == "onnx2torch" and any(
+                a.pads_pair(i)[0] != a.pads_pair(i)[1] for i in range(a.rank)) \
+                and form == "pads":
+            return _refuse("asymmetric pads")
+        if runtime == "tensorrt" and a.rank == 3 and form == "pads" and any(
+                a.pads_pair(i)[0] != a.pads_pair(i)[1] for i in range(3)):
+            return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
+                           "3-D asymmetric pads: unsupported on GPUs before sm70")
+        return _axes(a, sizes, lambda i, n: _pads(a, i, n))
+    upper = a.auto_pad == "SAME_UPPER"
+    if form == "same":
+        if runtime in ("onnxruntime", "onnxruntime<1.14"):
+            return _axes(a, sizes, lambda i, n: _ort_same(a, i, n, upper))
+        if runtime == "onnxruntime<=1.12":
+            return _axes(a, sizes, lambda i, n: _ort_same(a, i, n, not upper))
+        if runtime == "openvino":
+            if not static:
+                return _axes(a, sizes, lambda i, n: Window(0, _nat(a, i, n) + a.output_padding[i]))
+            return _axes(a, sizes, lambda i, n: _ort_same(a, i, n, upper))
+        if runtime == "tract":
+            if any(a.effective_kernel(i) < a.strides[i] for i in range(a.rank)):
+                return _refuse("SAME with effective kernel < stride")
+            return _axes(a, sizes, lambda i, n: Window(
+                onnx_spec_begin(_total(a, i, n), upper), n * a.strides[i] - a.output_padding[i]))
+        if runtime == "onnx.reference":
+            return _axes(a, sizes, lambda i, n: _spec_same(a, i, n))
+        return _unknown(f"auto_pad {a.auto_pad}: not documented for {runtime}")
+    # output_shape (auto_pad, if any, is ignored by these rules)
+    if runtime == "onnxruntime":
+        def ort(i: int, n: int) -> Window | Reading:
+            t = _total(a, i, n)
+            if t >= 0:
+                return Window(t - t // 2, _target(a, i, n))
+            if t >= -(a.strides[i] - 1):
+                return Window(0, _target(a, i, n))
+            return _refuse(f"output_shape longer than L + op + stride - 1 on axis {i}")
+        return _axes(a, sizes, ort)
+    if runtime in ("onnxruntime<1.14", "onnxruntime<=1.12", "tensorrt"):
+        def end(i: int, n: int) -> Window | Reading:
+            t = _total(a, i, n)
+            return Window(t // 2, _target(a, i, n)) if t >= 0 else _unknown(
+                f"output_shape longer than L + op: not documented for {runtime}")
+        return _axes(a, sizes, end)
+    if runtime == "openvino":
+        if not static:
+            return _axes(a, sizes, lambda i, n: Window(a.pads_pair(i)[0], _target(a, i, n)))
+        return _axes(a, sizes, lambda i, n: Window(max(_total(a, i, n), 0)
+                                                   - max(_total(a, i, n), 0) // 2,
+                                                   _target(a, i, n)))
+    if runtime == "tract":
+        if not static:
+            return _refuse("output_shape with symbolic input dims")
+        return _axes(a, sizes, lambda i, n: Window(0, _target(a, i, n)))
+    if runtime == "onnx2torch":
+        return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
+                       "output_shape ignored")
+    if runtime == "onnx.reference":
+        def ref(i: int, n: int) -> Window | Reading:
+            t = _total(a, i, n)
+            return Window(0, _target(a, i, n)) if t <= 0 else _refuse(
+                "output_shape without auto_pad")
+        return _axes(a, sizes, ref)
+    return _unknown(f"not documented for {runtime}")

@@ -36,6 +36,7 @@ CASES = [
 ] + [
     ({"strides": [3], "output_shape": [11]}, (4,), (3,)),
     ({"strides": [2, 2], "output_shape": [8, 10]}, (4, 5), (3, 3)),
+    ({"strides": [2, 2], "output_shape": [8, 10], "auto_pad": "SAME_UPPER"}, (4, 5), (3, 3)),
     ({"strides": [2, 2, 2], "output_shape": [5, 6, 4]}, (3, 3, 3), (3, 3, 3)),
     ({"strides": [2], "auto_pad": "SAME_UPPER"}, (4,), (4,)),
     ({"strides": [2], "auto_pad": "SAME_LOWER"}, (4,), (3,)),

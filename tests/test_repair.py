@@ -402,3 +402,37 @@ def test_refusal_carries_the_partial_report() -> None:
     assert data["reason"] == str(err.value)
     assert data["planned"] == []
     assert "repaired" not in data
+
+
+# ---- output_shape with a free input size: the dynamic form, exact at every size ----------
+
+@pytest.mark.parametrize("intent", ["tf", "onnx-spec", "ort"])
+@pytest.mark.parametrize("attrs,x_shape,k", [
+    ({"strides": [2, 2], "output_shape": [8, 10]}, (1, 2, "h", "w"), (3, 3)),
+    ({"strides": [3], "output_shape": [11]}, (1, 2, "n"), (3,)),
+    ({"strides": [2, 2, 2], "output_shape": [5, 6, 4]}, (1, 2, "a", "b", "c"), (3, 3, 3)),
+])
+def test_output_shape_with_free_size_is_repaired_without_pinning(intent, attrs, x_shape, k):
+    from convt_tools.check import full_output, intent_windows, apply_window, read_attrs
+
+    model = M.convt_model(attrs, x_shape=x_shape, k=k)
+    repaired, report = repair_model(model, intent)
+    onnx.checker.check_model(repaired)
+    (plan,) = report.nodes
+    assert plan.new["form"] == "dynamic" and len(plan.proof) >= 4
+    dims = repaired.graph.input[0].type.tensor_type.shape.dim
+    assert all(d.dim_param for d in dims[2:]), "the input must stay free (no pinning)"
+    w, b = _weights(model)
+    node = model.graph.node[0]
+    a, _ = read_attrs(node, w.shape, len(x_shape))
+    for n in (3, 4, 5, 6, 9):  # sizes of both parities, beyond the proof's
+        x = np.random.default_rng(n).standard_normal((1, 2) + (n,) * a.rank).astype(np.float32)
+        (y,) = run_ort(repaired, {"x": x})
+        if intent == "ort":
+            try:
+                (want,) = run_ort(model, {"x": x})
+            except Exception:
+                continue  # onnxruntime refuses the original at this size
+        else:
+            want = apply_window(full_output(x, w, a), b, intent_windows(a, (n,) * a.rank, intent))
+        np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)

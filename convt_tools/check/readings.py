@@ -20,7 +20,8 @@ Sources (facts only; "measured" = run here on that version, float32, CPU):
   pads -> ``(pb, L+op-pb-pe)``; SAME with ``T' = max(T, 0)``: UPPER
   ``begin = T'//2``, LOWER ``T' - T'//2``, length ``L + op - T'`` (so with
   ``K < s`` it keeps ``L``, not ``in*s``); output_shape: ``T >= 0`` ->
-  ``begin = T - T//2`` (odd extra cropped at the START), ``-(s-1) <= T < 0``
+  ``begin = T - T//2`` (odd extra cropped at the START; ``T//2`` when
+  auto_pad is SAME_UPPER too), ``-(s-1) <= T < 0``
   -> ``begin = 0`` (zero rows at the end), lower ``T`` refused. Refuses
   negative pads, ``op >= s`` (1.21+; <= 1.20 computed wrong values), pads
   with auto_pad, and output_shape with N and C.
@@ -40,13 +41,14 @@ Sources (facts only; "measured" = run here on that version, float32, CPU):
   and a negative END pad means zero rows appended (TensorFlow's meaning; a
   negative begin pad is refused). With symbolic spatial dims: output_shape
   gives ``begin = pb`` (0 without pads: the whole crop at the end) and SAME
-  is not cropped at all (``(0, L+op)``).
+  is not cropped at all (``(0, L+op)``); output_shape together with
+  auto_pad SAME_* is read as with static dims, ``begin = T - T//2``.
 * ``tract`` (measured 0.23.9): static dims: output_shape ``begin = 0``
   (whole crop at the end, any ``T``); SAME as the spec for ``op = 0``,
   ``(T//2, in*s - op)`` with ``op > 0``, refused for ``K < s``; ``op >= s``
   computed as ``(pb, L+op-pb-pe)``; negative pads refused; output_shape with
-  N and C aborts the process (a Rust panic). Symbolic spatial dims: output_shape
-  refused.
+  N and C, or together with auto_pad SAME_*, aborts the process (a Rust
+  panic). Symbolic spatial dims: output_shape refused.
 * ``onnx2torch`` (1.5, lead's measurements in the project's REFERENCE):
   ignores output_shape (reads the pads, default 0); refuses asymmetric and
   negative pads; ``op < max(s, d)`` is legal in torch.
@@ -54,7 +56,8 @@ Sources (facts only; "measured" = run here on that version, float32, CPU):
   unknown.
 * ``onnx.reference`` (measured 1.23): the spec formulas, floor division
   (SAME with ``K < s`` gives ``in*s`` with a negative begin); negative pads
-  as written; refuses output_shape with ``T > 0`` (``T <= 0``: begin 0),
+  as written; refuses output_shape with ``T > 0`` unless auto_pad is SAME_*
+  (then, and for ``T <= 0``: begin 0),
   ``op >= s``, and group > 1 (wrong kernel slicing).
 """
 
@@ -255,7 +258,7 @@ def documented_reading(runtime: str, a: ConvTAttrs, sizes: Sequence[int], static
         def ort(i: int, n: int) -> Window | Reading:
             t = _total(a, i, n)
             if t >= 0:
-                return Window(t - t // 2, _target(a, i, n))
+                return Window(onnx_spec_begin(t, upper), _target(a, i, n))
             if t >= -(a.strides[i] - 1):
                 return Window(0, _target(a, i, n))
             return _refuse(f"output_shape longer than L + op + stride - 1 on axis {i}")
@@ -267,12 +270,15 @@ def documented_reading(runtime: str, a: ConvTAttrs, sizes: Sequence[int], static
                 f"output_shape longer than L + op: not documented for {runtime}")
         return _axes(a, sizes, end)
     if runtime == "openvino":
-        if not static:
+        if not static and a.auto_pad not in SAME:
             return _axes(a, sizes, lambda i, n: Window(a.pads_pair(i)[0], _target(a, i, n)))
         return _axes(a, sizes, lambda i, n: Window(max(_total(a, i, n), 0)
                                                    - max(_total(a, i, n), 0) // 2,
                                                    _target(a, i, n)))
     if runtime == "tract":
+        if a.auto_pad in SAME:
+            return _refuse("output_shape with auto_pad SAME_*: tract 0.23.9 aborts the process "
+                           "(panic)")
         if not static:
             return _refuse("output_shape with symbolic input dims")
         return _axes(a, sizes, lambda i, n: Window(0, _target(a, i, n)))
@@ -282,7 +288,7 @@ def documented_reading(runtime: str, a: ConvTAttrs, sizes: Sequence[int], static
     if runtime == "onnx.reference":
         def ref(i: int, n: int) -> Window | Reading:
             t = _total(a, i, n)
-            return Window(0, _target(a, i, n)) if t <= 0 else _refuse(
+            return Window(0, _target(a, i, n)) if t <= 0 or a.auto_pad in SAME else _refuse(
                 "output_shape without auto_pad")
         return _axes(a, sizes, ref)
     return _unknown(f"not documented for {runtime}")

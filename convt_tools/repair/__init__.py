@@ -45,11 +45,11 @@ from ..check import (
 )
 from ..errors import ConvtError
 from .plan import AxisPlan, attrs_for_intent, plan_axis, plan_node
-from .proof import prove_node, prove_whole_model
+from .proof import prove_dynamic, prove_node, prove_whole_model
 from .report import NodePlan, RepairRefused, RepairReport
 from .rewrite import (
     drop_unused_weights, insert_pending, needs_pinning, pin_inputs, replaced_weight,
-    rewrite_node,
+    rewrite_dynamic, rewrite_node,
 )
 
 __all__ = ["NodePlan", "RepairRefused", "RepairReport", "plan_axis", "repair_model", "save_model"]
@@ -148,6 +148,11 @@ def _repair_into(original: Any, repaired: Any, shaped: Any,
     for ctx, plan, axes, sizes in work:
         attrs, _ = attrs_for_intent(ctx.attrs, plan.codes)  # type: ignore[arg-type]
         original_node = copy.deepcopy(ctx.ref.node)
+        if plan.new.get("form") == "dynamic":
+            nodes = rewrite_dynamic(repaired, ctx, attrs, intent, pending)
+            prove_dynamic(ctx, original_node, nodes, plan, attrs, intent, sizes, opset, rng)
+            report.nodes.append(plan)
+            continue
         new_w = rewrite_node(repaired, ctx, plan, axes, pending)
         where = replaced_weight(ctx, original_node.input[1]) if plan.kernel_padding else None
         if where is not None:

@@ -150,6 +150,9 @@ def plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
                             + (f" (an input of function {ref.function!r} whose call sites do "
                                f"not all pass one known shape)" if ref.function else "")
                             + "; nothing written.", field="model")
+    sizes0 = ctx.sizes or (None,) * attrs.rank
+    if attrs.output_shape is not None and any(n is None for n in sizes0) and not ref.function:
+        return _dynamic_plan(ctx, codes, intent, opset, notes)
     w_probe = rng.standard_normal(w_shape).astype(np.float32)
     b_probe = rng.standard_normal(w_shape[1] * attrs.group).astype(np.float32) \
         if ctx.b_shape is not None or (len(ref.node.input) > 2 and ref.node.input[2]) else None
@@ -186,6 +189,30 @@ def plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
                     padding if any(map(any, padding)) else None, shown, notes,
                     size_dependent=size_dependent)
     return plan, axes, sizes
+
+
+def _dynamic_plan(ctx: NodeContext, codes: list[str], intent: str, opset: int,
+                  notes: list[str]) -> tuple[NodePlan, list[AxisPlan], list[tuple[int, ...]]]:
+    """output_shape with a free input size: the dynamic form (:mod:`.dynamic`), no pinning."""
+    from .dynamic import DYNAMIC_FORM, dynamic_proof_sizes
+
+    a = ctx.attrs
+    ref = ctx.ref
+    assert a is not None
+    if opset < 11:
+        raise RepairRefused(f"node {ref.label!r}: output_shape with a free input size needs the "
+                            f"dynamic form (Pad and Slice with tensor inputs, opset >= 11); the "
+                            f"model's opset is {opset}; give --input-shape to pin a size.",
+                            field="model")
+    sizes = dynamic_proof_sizes(a, intent, ctx.sizes or (None,) * a.rank)
+    notes.append(f"input size free in the model: the window is computed from the input's shape "
+                 f"at run time ({DYNAMIC_FORM}); exact at every input size, proven at "
+                 f"{[list(s) for s in sizes]}")
+    old = {k: v for k, v in _attr_dict(ref.node).items() if k in DROP}
+    plan = NodePlan(ref.graph_path, ref.label, ref.index, codes, old,
+                    {"form": "dynamic", "output_shape": list(a.output_shape or ())}, None,
+                    "per input size (see the form)", notes, form=DYNAMIC_FORM)
+    return plan, [], sizes
 
 
 def _axis_plans(ctx: NodeContext, attrs: ConvTAttrs, intent: str, size: tuple[int, ...],

@@ -66,6 +66,53 @@ def prove_node(ctx: NodeContext, original_node: Any, repaired_node: Any, plan: N
                 f"{diff}); nothing written.", field="intent")
 
 
+def prove_dynamic(ctx: NodeContext, original_node: Any, nodes: Sequence[Any], plan: NodePlan,
+                  attrs: ConvTAttrs, intent: str, sizes: Sequence[tuple[int, ...]], opset: int,
+                  rng: np.random.Generator) -> None:
+    """Run the dynamic form (one model, symbolic spatial dims) at every size in ``sizes``.
+
+    It must equal the NumPy reference under the intent (``ort``: the original
+    node in onnxruntime) at each size: the same rewritten graph serves them all.
+    """
+    from .dynamic import dynamic_model
+
+    node = original_node
+    w = rng.standard_normal(ctx.w_shape).astype(np.float32)
+    has_b = len(node.input) > 2 and bool(node.input[2])
+    b = rng.standard_normal(int(ctx.w_shape[1]) * attrs.group).astype(np.float32) \
+        if has_b else None
+    c_in = int(w.shape[0])
+    model = dynamic_model(nodes, node.input[0], node.output[0], c_in, attrs.rank, node.input[1],
+                          w, node.input[2] if has_b else "", b, opset)
+    for size in sizes:
+        shape = (1, c_in, *size)
+        x = rng.standard_normal(shape).astype(np.float32)
+        try:
+            y = run_ort(model, {node.input[0]: x})[0]
+        except OrtRefused as exc:
+            raise RepairRefused(f"node {plan.name!r}: onnxruntime refuses the dynamic form at "
+                                f"input {list(shape)} ({exc}); nothing written.",
+                                field="model") from None
+        vs_orig = _original_diff(node, shape, w, b, x, y, opset)
+        if intent == "ort":
+            try:
+                want = run_ort(single_node_model(node, shape, w, b, opset),
+                               {"x": x})[0].astype(np.float64)
+            except OrtRefused as exc:
+                raise ort_refuses(ctx, str(exc)) from None
+        else:
+            want = apply_window(full_output(x, w, attrs), b, intent_windows(attrs, size, intent))
+        diff = max_abs_diff(y, want)
+        plan.proof.append({"input_shape": list(shape), "output_shape": list(y.shape),
+                           "max_abs_diff_vs_intent": diff,
+                           "max_abs_diff_vs_original_ort": vs_orig})
+        if diff is None or not close(y, want):
+            raise RepairRefused(
+                f"node {plan.name!r}: the dynamic form does not reproduce intent {intent} at "
+                f"input {list(shape)} (output {list(y.shape)} vs {list(want.shape)}, max diff "
+                f"{diff}); nothing written.", field="intent")
+
+
 def _original_diff(node: Any, shape: Sequence[int], w: np.ndarray, b: np.ndarray | None,
                    x: np.ndarray, y: np.ndarray, opset: int) -> float | None:
     try:

@@ -43,6 +43,7 @@ class NodePlan:
     notes: list[str] = field(default_factory=list)
     proof: list[dict[str, Any]] = field(default_factory=list)
     size_dependent: bool = False
+    form: str = "explicit pads"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -92,6 +92,25 @@ def rewrite_node(model: Any, ctx: NodeContext, plan: NodePlan, axes: Sequence[Ax
     return w if w is not None else np.zeros(0)
 
 
+def rewrite_dynamic(model: Any, ctx: NodeContext, attrs: Any, intent: str,
+                    pending: list[tuple[Any, int, Any]]) -> list[Any]:
+    """Replace the node by the dynamic form (:mod:`.dynamic`); the new nodes go before it.
+
+    The last node (producing the original output) takes the node's place; the
+    others are queued in ``pending`` (reversed, so :func:`insert_pending`,
+    which inserts each at the same index, leaves them in order).
+    """
+    from .dynamic import dynamic_nodes
+
+    ref = ctx.ref
+    prefix = _unique_name(model, f"{ref.node.name or 'convt'}_dyn")
+    nodes = dynamic_nodes(attrs, intent, ref.node, prefix)
+    ref.graph.node[ref.index].CopyFrom(nodes[-1])
+    for nd in reversed(nodes[:-1]):
+        pending.append((ref.graph, ref.index, nd))
+    return nodes
+
+
 def insert_pending(pending: Sequence[tuple[Any, int, Any]]) -> None:
     """Insert each Constant node just before its ConvTranspose (last index first)."""
     for graph, index, const in sorted(pending, key=lambda p: -p[1]):

@@ -95,7 +95,10 @@ def _load_sources(paths: list[str], layer: str | None, weights: str | None,
 def _run_all(items: list[Any], jobs: int, as_json: bool) -> list[list[Any]]:
     """Each item's results, in order, over ``jobs`` processes; a progress bar on a TTY only."""
     from ..validate.batch import run_ordered
-    from .validate_runtimes import validate_item
+    from .validate_runtimes import preload, validate_item
+
+    if jobs > 1:
+        preload()  # forked workers inherit the imports instead of each paying for them
 
     if len(items) >= _PROGRESS_MIN and sys.stderr.isatty() and not as_json:
         with click.progressbar(length=len(items), label="validating", file=sys.stderr) as bar:

@@ -20,6 +20,13 @@ import click
 from ..spec import format_shape
 
 
+def preload() -> None:
+    """Import what :func:`validate_item` needs (before forking ``--jobs`` workers)."""
+    import onnx.checker  # noqa: F401
+
+    from .. import exporter, reference, validate, weights  # noqa: F401
+
+
 def validate_item(item: tuple[str, Any, dict[str, Any], Any]) -> list[Any]:
     """Every requested runtime's result for one config (the export is made once)."""
     path, spec, opts, source = item

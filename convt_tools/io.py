@@ -1,10 +1,18 @@
 """Safe file I/O: atomic writes, pickle-free array loading, memory limits.
 
 Writes go to a temporary file in the destination folder and are renamed into
-place, so a failure never leaves a half-written file. Only regular files are
-ever replaced (never a device, folder or pipe), an output may not be one of
-the command's inputs, and the new file gets the usual permissions (the old
-file's mode, else ``0666 & ~umask``).
+place, so a failure (an exception, Ctrl-C or SIGTERM) never leaves a
+half-written or temporary file. Only regular files are ever replaced (never a
+device, folder or pipe), a path ending in a slash names a folder and is never
+written, and the new file gets the usual permissions (the old file's mode,
+else ``0666 & ~umask``).
+
+Inputs are never overwritten: every file a command reads goes through
+:func:`check_input_file` (regular files only: a FIFO, ``/dev/zero`` or a
+folder is refused before it is opened), which records it while an
+:func:`input_scope` is active (each CLI command runs in one); every write
+refuses a destination that is one of the recorded inputs, external-data files
+of a model included.
 
 Arrays are loaded with ``allow_pickle=False``; the header of every ``.npy``
 (also inside an ``.npz``) is checked against the bytes actually present
@@ -14,23 +22,29 @@ a huge allocation.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
 import os
 import re
+import signal
 import stat
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
-from typing import IO, Any, Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-import numpy as np
 
 from .errors import ConvtError
 
-__all__ = ["MAX_BYTES_ENV", "atomic_write", "check_allocation", "check_destination", "ensure_distinct",
-           "xml_safe", "load_npy",
-           "load_npz", "max_bytes", "save_npy"]
+if TYPE_CHECKING:  # numpy is imported where used: `convt shape` never loads it
+    import numpy as np
+
+__all__ = ["MAX_BYTES_ENV", "atomic_write", "atomic_write_files", "check_allocation",
+           "check_destination", "check_input_file", "ensure_distinct", "input_scope",
+           "load_npy", "load_npz", "max_bytes", "save_npy", "sigterm_cleanup", "xml_safe"]
 
 MAX_BYTES_ENV = "CONVT_MAX_BYTES"
 _NPY_MAGIC = b"\x93NUMPY"
@@ -45,11 +59,94 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
+# ---------------------------------------------------------------- inputs
+
+# realpath -> (what it is, (st_dev, st_ino)) of every file read in the current scope.
+_INPUTS: contextvars.ContextVar[dict[str, tuple[str, tuple[int, int]]] | None] = \
+    contextvars.ContextVar("convt_inputs", default=None)
+
+
+@contextlib.contextmanager
+def input_scope() -> Iterator[None]:
+    """Record the files read inside (see :func:`check_input_file`); writes refuse them."""
+    token = _INPUTS.set({})
+    try:
+        yield
+    finally:
+        _INPUTS.reset(token)
+
+
+def check_input_file(path: str | os.PathLike[str], field: str, what: str | None = None) -> Path:
+    """Refuse anything but an existing regular file, before it is opened; record it as an input.
+
+    A FIFO, socket, device (``/dev/zero``) or folder is an error naming
+    ``field`` (reading one would hang or never end). ``what`` describes the
+    file in "is also ..." messages (default: "the <field> file").
+    """
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except OSError as exc:
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            raise ConvtError(f"{field}: {str(path)!r} is missing; expected a file.",
+                             field=field) from None
+        raise ConvtError(f"{field}: cannot read {str(path)!r}: {exc.strerror or exc}.",
+                         field=field) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else
+                "a pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise ConvtError(f"{field}: {str(path)!r} is {kind}; expected a regular file.",
+                         field=field)
+    inputs = _INPUTS.get()
+    if inputs is not None:
+        inputs.setdefault(os.path.realpath(p),
+                          (what or f"the {field} file {str(path)!r}", (st.st_dev, st.st_ino)))
+    return p
+
+
+def _refuse_inputs(dest: Path, field: str) -> None:
+    inputs = _INPUTS.get()
+    if not inputs:
+        return
+    real = os.path.realpath(dest)
+    hit = inputs.get(real)
+    if hit is None:
+        try:
+            st = os.stat(dest)
+        except OSError:
+            return
+        hit = next((v for v in inputs.values() if v[1] == (st.st_dev, st.st_ino)), None)
+    if hit is not None:
+        raise ConvtError(f"{field}: {str(dest)!r} is also {hit[0]}, which this command reads; "
+                         f"writing it would destroy the input, so choose another path.",
+                         field=field)
+
+
+# ---------------------------------------------------------------- writing
+
 def check_destination(path: str | os.PathLike[str], field: str = "output") -> Path:
-    """Check ``path`` may be written (a regular file or nothing); return its folder."""
-    if os.fspath(path) in ("", "."):
-        raise ConvtError(f"{field}: got {os.fspath(path)!r}; expected a file path.", field=field)
+    """Check ``path`` may be written; return its folder.
+
+    Refused: an empty path, a path ending in a slash (it names a folder), an
+    existing folder, device, pipe or read-only file, a missing folder, and
+    any file the current command reads (:func:`input_scope`).
+    """
+    text = os.fspath(path)
+    if text in ("", ".") or not isinstance(text, str):
+        raise ConvtError(f"{field}: got {text!r}; expected a file path.", field=field)
+    seps = ("/", os.sep) + ((os.altsep,) if os.altsep else ())
+    if text.endswith(seps) or text.endswith(tuple(s + "." for s in seps)) or \
+            os.path.basename(text) in (".", ".."):
+        raise ConvtError(f"{field}: {text!r} ends in a slash, so it names a folder; expected "
+                         f"a path for a regular file (drop the trailing slash).", field=field)
     dest = Path(path)
+    if len(dest.name.encode("utf-8", "surrogateescape")) > 255 - 20:
+        raise ConvtError(f"{field}: the file name of {text[:40]!r}... is "
+                         f"{len(dest.name)} characters long; expected at most about 230 "
+                         f"(the file system's limit, less room for a temporary suffix).",
+                         field=field)
     if dest.exists() and not dest.is_file():
         kind = "a folder" if dest.is_dir() else "not a regular file (a device, pipe or socket)"
         raise ConvtError(f"{field}: {str(dest)!r} is {kind}; expected a path for a regular file.",
@@ -60,37 +157,93 @@ def check_destination(path: str | os.PathLike[str], field: str = "output") -> Pa
     folder = dest.parent
     if not folder.is_dir():
         raise ConvtError(f"{field}: folder {str(folder)!r} does not exist.", field=field)
+    _refuse_inputs(dest, field)
     return folder
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived during a write (raised by :func:`sigterm_cleanup`'s handler)."""
+
+
+@contextlib.contextmanager
+def sigterm_cleanup() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` so ``finally`` blocks remove temp files.
+
+    The CLI turns it into exit status 143 (128 + SIGTERM). Only the main
+    thread can install handlers; elsewhere this does nothing. A handler that is
+    not the default one (set by an embedding application) is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None) and previous is not _raise_terminated:
+        yield
+        return
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None],
                  field: str = "output") -> None:
     """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is untouched.
-    OS errors become a :class:`ConvtError` naming ``field`` (and ``path``,
-    never the temporary name).
+    On any exception (SIGTERM included) the temporary file is removed and
+    ``path`` is untouched. OS errors become a :class:`ConvtError` naming
+    ``field`` (and ``path``, never the temporary name).
     """
-    folder = check_destination(path, field)
-    dest = Path(path)
-    mode = stat.S_IMODE(dest.stat().st_mode) if dest.exists() else _umask_mode()
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise ConvtError(f"{field}: cannot write in {str(folder)!r}: {exc.strerror or exc}.",
-                         field=field) from None
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, mode)
-        os.replace(tmp, dest)
-    except OSError as exc:
-        _remove(tmp)
-        raise ConvtError(f"{field}: cannot write {str(dest)!r}: {exc.strerror or exc}.",
-                         field=field) from None
-    except BaseException:
-        _remove(tmp)
-        raise
+    atomic_write_files([(path, write)], field)
+
+
+def _file_mode(dest: Path) -> int:
+    return stat.S_IMODE(dest.stat().st_mode) if dest.exists() else _umask_mode()
+
+
+def atomic_write_files(items: Sequence[tuple[str | os.PathLike[str], Callable[[str], None]]],
+                       field: str = "output") -> None:
+    """Write several files, each through a temporary file renamed into place in the given order.
+
+    Every destination is checked first (:func:`check_destination`); every
+    file gets the usual permissions; on failure every temporary file is
+    removed (renames already done stay: list the file the others refer to, e.g.
+    a model's external data, first).
+    """
+    plans = [(Path(p), check_destination(p, field), w) for p, w in items]
+    tmps: list[str] = []
+    current = plans[-1][0] if plans else Path(".")
+    with sigterm_cleanup():
+        try:
+            staged = []
+            for dest, folder, write in plans:
+                current = dest
+                try:
+                    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[:200]}.", suffix=".tmp",
+                                               dir=folder)
+                except OSError as exc:
+                    raise ConvtError(f"{field}: cannot write in {str(folder)!r}: "
+                                     f"{exc.strerror or exc}.", field=field) from None
+                tmps.append(tmp)
+                os.close(fd)
+                write(tmp)
+                os.chmod(tmp, _file_mode(dest))
+                staged.append((tmp, dest))
+            for tmp, dest in staged:
+                current = dest
+                os.replace(tmp, dest)
+        except OSError as exc:
+            raise ConvtError(f"{field}: cannot write {str(current)!r}: "
+                             f"{exc.strerror or exc}.", field=field) from None
+        finally:
+            for tmp in tmps:
+                _remove(tmp)
 
 
 def _remove(path: str) -> None:
@@ -102,7 +255,9 @@ def _remove(path: str) -> None:
 
 def ensure_distinct(output: str | os.PathLike[str], field: str = "output",
                     **inputs: str | os.PathLike[str] | None) -> None:
-    """Refuse an ``output`` path that is one of the ``inputs`` (keyword = field name)."""
+    """Refuse, before any work, an ``output`` that cannot be written (:func:`check_destination`)
+    or is one of the ``inputs`` (keyword = field name)."""
+    check_destination(output, field)
     out = Path(output)
     for name, given in inputs.items():
         if given is None:
@@ -116,6 +271,8 @@ def ensure_distinct(output: str | os.PathLike[str], field: str = "output",
 
 def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
     """Atomically write ``array`` as ``.npy``."""
+    import numpy as np
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
@@ -174,6 +331,8 @@ def check_allocation(shape: Sequence[int], dtype: Any, field: str, what: str) ->
     The error names ``field`` (the input that implies the size) and ``what``
     (e.g. "the output (1, 40000, 40000, 8)").
     """
+    import numpy as np
+
     nbytes = math.prod(int(d) for d in shape) * np.dtype(dtype).itemsize
     limit, source = max_bytes()
     if nbytes > limit:
@@ -185,6 +344,8 @@ def check_allocation(shape: Sequence[int], dtype: Any, field: str, what: str) ->
 
 def _check_npy_header(fh: IO[bytes], size: int, where: str, field: str) -> None:
     """Read a ``.npy`` header from ``fh`` and check the data fits in ``size`` bytes."""
+    import numpy as np
+
     try:
         version = np.lib.format.read_magic(fh)
         if version == (1, 0):
@@ -206,10 +367,7 @@ def _check_npy_header(fh: IO[bytes], size: int, where: str, field: str) -> None:
 
 
 def _magic(path: str | os.PathLike[str], field: str) -> bytes:
-    p = Path(path)
-    if not p.is_file():
-        what = "a folder" if p.is_dir() else "missing"
-        raise ConvtError(f"{field}: {str(path)!r} is {what}; expected a file.", field=field)
+    p = check_input_file(path, field)
     try:
         with open(p, "rb") as fh:
             return fh.read(6)
@@ -220,6 +378,8 @@ def _magic(path: str | os.PathLike[str], field: str) -> bytes:
 
 def load_npy(path: str | os.PathLike[str], field: str = "input") -> np.ndarray:
     """Load one ``.npy`` array without unpickling (header checked before allocating)."""
+    import numpy as np
+
     magic = _magic(path, field)
     if magic[:4] in _ZIP_MAGICS:
         raise ConvtError(f"{field}: {str(path)!r} is an .npz archive; expected a single "
@@ -238,6 +398,8 @@ def load_npy(path: str | os.PathLike[str], field: str = "input") -> np.ndarray:
 
 def load_npz(path: str | os.PathLike[str], field: str = "weights") -> dict[str, np.ndarray]:
     """Load every array of an ``.npz`` archive without unpickling (headers checked first)."""
+    import numpy as np
+
     magic = _magic(path, field)
     if magic == _NPY_MAGIC:
         raise ConvtError(f"{field}: {str(path)!r} is a single .npy array; expected an .npz "

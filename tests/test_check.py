@@ -294,7 +294,7 @@ def test_truncated_or_empty_files_are_one_sentence_errors(tmp_path: Path, cut: i
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConvtError, match="not a readable file"):
+    with pytest.raises(ConvtError, match="is missing"):
         load_model(tmp_path / "none.onnx")
 
 

@@ -177,7 +177,7 @@ def test_data_format_none_reads_keras_json(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_load_config_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConvtError, match="cannot read"):
+    with pytest.raises(ConvtError, match="is missing"):
         load_config(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

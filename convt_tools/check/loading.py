@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import ConvtError
+from ..io import check_input_file
 
 __all__ = ["check_external_locations", "load_model", "resolve_model"]
 
@@ -88,6 +89,10 @@ def check_external_locations(model: Any, folder: Path) -> int:
     return count
 
 
+def _location(tensor: Any) -> str:
+    return {e.key: e.value for e in tensor.external_data}.get("location", "")
+
+
 def load_model(path: str | os.PathLike[str]) -> Any:
     """Load an untrusted ONNX model; any failure is a one-sentence :class:`ConvtError`.
 
@@ -96,8 +101,7 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     """
     onnx = _import_onnx()
     p = Path(path)
-    if not p.is_file():
-        raise ConvtError(f"model: {str(path)!r} is not a readable file.", field="model")
+    check_input_file(p, "model", f"the model {str(path)!r}")
     try:
         model = onnx.load(str(p), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends
@@ -108,6 +112,10 @@ def load_model(path: str | os.PathLike[str]) -> Any:
                          f"no graph; truncated or not ONNX).", field="model")
     if check_external_locations(model, p.parent):
         from onnx.external_data_helper import load_external_data_for_model
+        for loc in sorted({_location(t) for t in _model_tensors(model) if _location(t)}):
+            # Every file read counts as an input: outputs may never overwrite it.
+            check_input_file(p.parent / loc, "model",
+                             f"the external data file {loc!r} of the model {str(path)!r}")
         try:
             load_external_data_for_model(model, str(p.parent))
         except Exception as exc:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ..check import FAIL_LEVELS, INTENTS
-from .common import echo_json, handle_errors
+from .common import SEED, echo_json, handle_errors
 
 _SHAPE_HELP = ("Graph-input shape NAME=DIMS, e.g. x=1,3,32,32 (repeatable; ? or None for "
                "unknown dims; a bare DIMS for a single-input model).")
@@ -30,7 +30,7 @@ _SHAPE_HELP = ("Graph-input shape NAME=DIMS, e.g. x=1,3,32,32 (repeatable; ? or 
               help="Also write a JUnit XML report (one testcase per node).")
 @click.option("--numeric/--no-numeric", default=True, show_default=True,
               help="Run each node alone in onnxruntime and identify what it computes.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for probe inputs.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for probe inputs.")
 @click.option("--runtime", "runtimes", default=None, metavar="NAMES",
               help="Judge only on these runtimes (comma-separated: onnxruntime, "
                    "onnxruntime<1.14, onnxruntime<=1.12, tensorrt, openvino, tract, onnx2torch, "
@@ -72,7 +72,7 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
               help=_SHAPE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the repair report as JSON.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for proof inputs.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for proof inputs.")
 @click.option("--form", type=click.Choice(["compact", "portable"]), default="compact",
               show_default=True, help="compact: each rewritten node is one ConvTranspose; "
               "portable: then every ConvTranspose with asymmetric pads becomes symmetric pads "

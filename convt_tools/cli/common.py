@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any, Callable, TypeVar
 
 import click
@@ -10,6 +11,10 @@ import click
 from ..errors import ConvtError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+# Every --seed: a non-negative integer (NumPy's generators refuse negative seeds).
+SEED = click.IntRange(min=0)
 
 
 class UsageError(click.ClickException):
@@ -21,17 +26,30 @@ class UsageError(click.ClickException):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
+def one_line(text: str) -> str:
+    """``text`` with its lines joined by spaces (every CLI error is one line)."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
 def handle_errors(func: F) -> F:
-    """Turn :class:`ConvtError` (and unreadable files) into one-line exit-2 errors."""
+    """Run a command in an :func:`~convt_tools.io.input_scope` (its outputs may not be its
+    inputs) and turn :class:`ConvtError` (and unreadable files) into one-line exit-2 errors;
+    SIGTERM during a write exits 143 after removing the temporary files."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..io import Terminated, input_scope
+
         try:
-            return func(*args, **kwargs)
+            with input_scope():
+                return func(*args, **kwargs)
         except ConvtError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(one_line(str(exc)) or "invalid input.") from None
         except (OSError, MemoryError) as exc:
-            raise UsageError(f"{type(exc).__name__}: {exc}") from None
+            raise UsageError(one_line(f"{type(exc).__name__}: {exc}")) from None
+        except Terminated:
+            click.echo("Terminated (SIGTERM); nothing was written.", err=True)
+            sys.exit(143)
 
     return wrapper  # type: ignore[return-value]
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConvtError
 from ..runtimes import RUNTIMES
 from ..spec import Conv2DTransposeSpec, format_shape, load_config
-from .common import handle_errors
+from .common import SEED, handle_errors
 from .frameworks import framework_option, is_torch_config, no_layer_for_torch
 from .model_arg import layer_option
 
@@ -95,7 +95,7 @@ def _run_runtime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
 @click.option("--engine", type=click.Choice(ENGINES), default="reference",
               show_default=True, help="NumPy reference, or the exported model on a runtime "
               "(openvino, tract, torch need their pip extra).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed for initialised weights.")
 @click.option("--providers", help="onnxruntime execution providers (with --engine "
               "onnxruntime), e.g. CPU or CUDA,CPU.")

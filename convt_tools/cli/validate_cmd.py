@@ -18,7 +18,7 @@ import click
 from ..errors import ConvtError
 from ..io import xml_safe
 from ..spec import Conv2DTransposeSpec, format_shape, load_config, parse_shape
-from .common import echo_json, handle_errors
+from .common import SEED, echo_json, handle_errors
 from .frameworks import framework_option, torch_spec_or_none
 from .model_arg import layer_option
 
@@ -245,7 +245,7 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
 @click.option("--model", "-m", type=click.Path(dir_okay=False),
               help="Validate this existing .onnx against the (single) config instead of "
                    "exporting. Without --weights, W/B are read back from the model.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--rtol", type=float, help="Relative tolerance (default: from dtype and n).")
 @click.option("--atol", type=float, help="Absolute tolerance (default: from dtype and n).")
 @click.option("--providers", help="onnxruntime execution providers, comma-separated "
@@ -304,8 +304,9 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
     if junit is not None:
         from ..io import ensure_distinct
 
-        ensure_distinct(junit, field="junit_xml", input=input_path, weights=weights, model=model,
-                        **{f"config {i + 1}": path for i, (path, _) in enumerate(specs)})
+        ensure_distinct(junit, field="junit_xml", input=input_path, weights=weights, model=model)
+        for path, _ in specs:
+            ensure_distinct(junit, field="junit_xml", config=path)
     opts = _options(specs, input_path, input_shape, None if consumed else weights, model, seed,
                     rtol, atol, providers, opset, runtimes, form)
     require_runtimes(runtimes, opts["providers"])  # exit 2 naming the pip extra, before running

@@ -261,6 +261,9 @@ def load_config(path: str | os.PathLike[str], *, rank: int | None = None,
     if not isinstance(path, (str, os.PathLike)):
         raise fail("config", type(path).__name__, "expected a path (str or os.PathLike) to a "
                    "JSON layer config; parse an in-memory dict with parse_config")
+    from ..io import check_input_file
+
+    check_input_file(path, "config")   # a FIFO or /dev/zero would hang: regular files only
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:

@@ -255,9 +255,11 @@ def _remove(path: str) -> None:
 
 def ensure_distinct(output: str | os.PathLike[str], field: str = "output",
                     **inputs: str | os.PathLike[str] | None) -> None:
-    """Refuse, before any work, an ``output`` that cannot be written (:func:`check_destination`)
-    or is one of the ``inputs`` (keyword = field name)."""
-    check_destination(output, field)
+    """Refuse, before any work, an ``output`` that is one of the ``inputs`` (keyword = field name).
+
+    Every write also checks its destination (:func:`check_destination`: not a
+    folder, not a file the command read), so this is the early, explicit half.
+    """
     out = Path(output)
     for name, given in inputs.items():
         if given is None:

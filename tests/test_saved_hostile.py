@@ -61,7 +61,7 @@ def _listing(folder) -> set[str]:
             for d, _, files in os.walk(folder) for f in files}
 
 
-COMMANDS = [["layers"], ["validate"], ["export", "-o", "{out}/"]]
+COMMANDS = [["layers"], ["validate"], ["export", "-o", "{out}.onnx"]]  # a trailing slash would be refused first
 
 
 def _refused(tmp_path, model: str, *extra: str, commands=COMMANDS, weights: str | None = None,

@@ -228,3 +228,113 @@ def test_usage_errors_are_one_line_in_a_real_process(work):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
     assert proc.stderr.startswith("Error: ")
+
+
+# ------------------------------------------------------------- 5. malformed initializers
+
+def _huge_dims(w):
+    del w.dims[:]
+    w.dims.extend([2, 3, 100000, 100000])
+    w.raw_data = b"\0" * 16
+
+
+def _ragged_raw(w):
+    w.raw_data = w.raw_data[:-3]
+
+
+def _few_floats(w):
+    values = np.frombuffer(w.raw_data, np.float32)[:5].tolist()
+    w.ClearField("raw_data")
+    w.float_data.extend(values)
+
+
+def _string(w):
+    w.ClearField("raw_data")
+    w.data_type = onnx.TensorProto.STRING
+    w.string_data.extend([b"a"] * 54)
+
+
+def _type_999(w):
+    w.data_type = 999
+
+
+MALFORMED = {"huge-dims": _huge_dims, "raw-not-multiple": _ragged_raw, "few-floats": _few_floats,
+             "string": _string, "data-type-999": _type_999}
+
+
+def _model_with_w(tmp_path: Path, mutate) -> str:
+    model = M.convt_model({"strides": [2, 2], "pads": [1, 1, 0, 0]})
+    w = next(t for t in model.graph.initializer if t.name == model.graph.node[0].input[1])
+    mutate(w)
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+@pytest.mark.parametrize("command", [["check"], ["check", "--no-numeric"],
+                                     ["repair", "--intent", "tf", "-o", "r.onnx"],
+                                     ["validate", "cf.json", "--input-shape", "1,2,4,5",
+                                      "--model"]], ids=["check", "no-numeric", "repair", "validate"])
+def test_malformed_initializers_are_one_line_errors(work, kind, command):
+    path = _model_with_w(work, MALFORMED[kind])
+    args = [*command, path] if command[0] == "validate" else [command[0], path, *command[1:]]
+    line = one_line_error(invoke(*args), "model")
+    assert "'W'" in line
+    assert not (work / "r.onnx").exists()
+
+
+def test_check_tensor_accepts_well_formed_tensors():
+    from onnx import numpy_helper
+
+    from convt_tools.check.loading import tensor_to_array
+
+    for arr in (np.arange(6, dtype=np.float32).reshape(2, 3), np.zeros((0, 3), np.float16),
+                np.array(3, np.int64)):
+        np.testing.assert_array_equal(tensor_to_array(numpy_helper.from_array(arr, "t")), arr)
+    typed = onnx.helper.make_tensor("t", onnx.TensorProto.FLOAT, [2, 2], [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(tensor_to_array(typed), [[1, 2], [3, 4]])
+
+
+# ------------------------------------------------------------- 6. broken ConvTranspose nodes
+
+def _one_input(node):
+    del node.input[1:]
+
+
+def _empty_w(node):
+    node.input[1] = ""
+
+
+def _undefined_w(node):
+    node.input[1] = "nope"
+
+
+def _untyped_attribute(node):
+    next(a for a in node.attribute if a.name == "strides").type = onnx.AttributeProto.UNDEFINED
+
+
+BROKEN = {"one-input": (_one_input, "1 input"), "empty-w": (_empty_w, "empty name"),
+          "undefined-w": (_undefined_w, "'nope'"), "untyped-attribute": (_untyped_attribute,
+                                                                          "no type")}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_broken_nodes_are_error_findings_not_tracebacks(work, kind):
+    mutate, words = BROKEN[kind]
+    model = M.convt_model({"strides": [2, 2], "pads": [1, 1, 0, 0]}, name="up")
+    mutate(model.graph.node[0])
+    (work / "broken.onnx").write_bytes(model.SerializeToString())
+    for numeric in ("--numeric", "--no-numeric"):
+        result = invoke("check", "broken.onnx", numeric, "--json")
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output
+        node = json.loads(result.stdout)["nodes"][0]
+        assert node["name"] == "up"
+        errors = [f for f in node["findings"] if f["severity"] == "error"]
+        assert [f["code"] for f in errors] == ["CT006"]
+        assert words in errors[0]["message"]
+    repaired = invoke("repair", "broken.onnx", "--intent", "tf", "-o", "r.onnx")
+    assert repaired.exit_code == 1
+    assert "CT006" in repaired.stderr
+    assert not (work / "r.onnx").exists()

@@ -76,7 +76,9 @@ def _attr_map(node: Any) -> dict[str, Any]:
     """Literal attribute values (attributes bound at a call site are left out)."""
     from onnx import helper
 
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute if not a.ref_attr_name}
+    # An attribute without a type has no value (structure_findings reports it).
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute
+            if not a.ref_attr_name and a.type != 0}
 
 
 def read_attrs(node: Any, w_shape: Sequence[int] | None, x_rank: int | None,
@@ -101,8 +103,6 @@ def read_attrs(node: Any, w_shape: Sequence[int] | None, x_rank: int | None,
         rank = len(ks)
     elif w_shape is not None and len(w_shape) >= 3:
         rank = len(w_shape) - 2
-    elif x_rank is not None and x_rank >= 3:
-        rank = x_rank - 2
     else:
         if function:
             return None, problems + [Finding(
@@ -110,8 +110,8 @@ def read_attrs(node: Any, w_shape: Sequence[int] | None, x_rank: int | None,
                 f"of function {function!r}, so the spatial rank cannot be determined and the "
                 f"node is not checked", "warning")]
         return None, problems + [Finding("CT006", "no kernel_shape attribute and the shape of "
-                                         "W is unknown, so the spatial rank cannot be "
-                                         "determined")]
+                                         "W is unknown, so the kernel size (and spatial rank) "
+                                         "cannot be determined")]
     kernel = ks if ks is not None else tuple(int(v) for v in w_shape[2:])  # type: ignore[index]
 
     def ints(name: str, length: int, default: int) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ only this.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -53,6 +53,7 @@ def node_context(ref: NodeRef, shapes: Mapping[str, tuple[int | None, ...]],
     node = ref.node
     names = list(node.input) + ["", "", ""]
     x_name, w_name, b_name = names[0], names[1], names[2]
+    broken = structure_findings(ref)
     w = tensor_array(ref.constants[w_name]) if w_name in ref.constants else None
     b = tensor_array(ref.constants[b_name]) if b_name and b_name in ref.constants else None
     w_shape = tuple(w.shape) if w is not None else _known(shapes.get(w_name))
@@ -60,8 +61,51 @@ def node_context(ref: NodeRef, shapes: Mapping[str, tuple[int | None, ...]],
     x_shape = shapes.get(x_name)
     attrs, findings = read_attrs(node, w_shape, None if x_shape is None else len(x_shape),
                                  ref.function)
+    if broken:
+        attrs, findings = None, broken   # unusable: its attributes are not read further
     elem = types.get(x_name) or (types.get(w_name) if w_name else None)
     return NodeContext(ref, attrs, x_shape, w, w_shape, b, b_shape, elem, findings)
+
+
+def _defined_names(graph: Any) -> set[str] | None:
+    """Names defined in ``graph`` (inputs, initializers, node outputs); None for a subgraph
+    body, which may also read names of the enclosing graphs."""
+    names: set[str] = set()
+    for i in graph.input:
+        names.add(i if isinstance(i, str) else i.name)
+    for t in getattr(graph, "initializer", ()):
+        names.add(t.name)
+    for n in graph.node:
+        names.update(n.output)
+    return names
+
+
+def structure_findings(ref: NodeRef) -> list[Finding]:
+    """CT006 errors for a node that is not a ConvTranspose at all: fewer than the two inputs
+    X and W, an empty X or W name, an input no one defines, an attribute with no type.
+    Such a node is reported (exit 1: the model is broken), never a traceback."""
+    node = ref.node
+    found: list[Finding] = []
+    inputs = list(node.input)
+    if len(inputs) < 2:
+        found.append(Finding("CT006", f"has {len(inputs)} input(s); ConvTranspose needs X and "
+                                      f"W (and optionally B)"))
+    for role, name in zip(("X", "W"), inputs):
+        if not name:
+            found.append(Finding("CT006", f"input {role} has an empty name; ConvTranspose "
+                                          f"needs it"))
+    sub = "/" in ref.graph_path
+    defined = None if sub else _defined_names(ref.graph)
+    if defined is not None:
+        for role, name in zip(("X", "W", "B"), inputs):
+            if name and name not in defined and name not in ref.constants:
+                found.append(Finding("CT006", f"input {role} names {name!r}, which no graph "
+                                              f"input, initializer or node defines"))
+    for a in node.attribute:
+        if not a.ref_attr_name and a.type == 0:
+            found.append(Finding("CT006", f"attribute {a.name!r} has no type (UNDEFINED); "
+                                          f"expected INT or INTS"))
+    return found
 
 
 def _known(shape: tuple[int | None, ...] | None) -> tuple[int, ...] | None:

@@ -127,7 +127,8 @@ def default_opset(model: Any) -> int:
 
 
 def tensor_array(t: Any) -> np.ndarray:
-    """A TensorProto as a NumPy array (no external files are read here)."""
-    from onnx import numpy_helper
+    """A TensorProto as a NumPy array, its header checked first (no external files are read
+    here): a malformed tensor is a :class:`ConvtError` (:func:`.loading.tensor_to_array`)."""
+    from .loading import tensor_to_array
 
-    return numpy_helper.to_array(t)
+    return tensor_to_array(t)

@@ -20,7 +20,8 @@ from typing import Any, Iterable, Iterator
 from ..errors import ConvtError
 from ..io import check_input_file
 
-__all__ = ["check_external_locations", "load_model", "resolve_model"]
+__all__ = ["check_external_locations", "check_tensor", "load_model", "resolve_model",
+           "tensor_to_array"]
 
 
 def _import_onnx() -> Any:
@@ -154,3 +155,63 @@ def resolve_model(model: Any, name: str | None = None) -> tuple[Any, str]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
+
+
+# Element types a ConvTranspose weight, bias or constant may have (numeric, whole bytes).
+_NUMERIC = ("FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "INT8", "INT16", "INT32", "INT64",
+            "UINT8", "UINT16", "UINT32", "UINT64", "BOOL")
+
+
+def check_tensor(t: Any, field: str = "model") -> tuple[tuple[int, ...], Any]:
+    """Validate an untrusted TensorProto's header against its data; return ``(dims, dtype)``.
+
+    Refused with a one-sentence :class:`ConvtError` (never a traceback): an
+    unknown or non-numeric ``data_type`` (STRING, 999, complex, 4-bit), negative
+    dims, a size above :func:`convt_tools.io.max_bytes`, ``raw_data`` whose
+    length is not ``prod(dims) * itemsize``, and a typed field (``float_data``
+    ...) with the wrong number of values. Reads only the header and lengths.
+    """
+    onnx = _import_onnx()
+    name = t.name or "<unnamed>"
+    kind = onnx.TensorProto.DataType.Name(t.data_type) \
+        if t.data_type in onnx.TensorProto.DataType.values() else None
+    if kind not in _NUMERIC:
+        raise ConvtError(f"{field}: tensor {name!r} has data_type "
+                         f"{kind or t.data_type!r}; expected a numeric type "
+                         f"({', '.join(_NUMERIC)}).", field=field)
+    dims = tuple(int(d) for d in t.dims)
+    if any(d < 0 for d in dims):
+        raise ConvtError(f"{field}: tensor {name!r} has negative dims {list(dims)}; expected "
+                         f"sizes >= 0.", field=field)
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
+    count = 1
+    for d in dims:
+        count *= d
+    itemsize = 2 if kind == "BFLOAT16" else dtype.itemsize
+    if t.data_location == onnx.TensorProto.EXTERNAL and not t.HasField("raw_data"):
+        return dims, dtype   # its bytes are in a file checked where it is read
+    if t.HasField("raw_data"):
+        have, unit = len(t.raw_data), f"bytes of raw_data (itemsize {itemsize})"
+        want = count * itemsize
+    else:
+        storage = onnx.helper.tensor_dtype_to_field(t.data_type)
+        have, unit = len(getattr(t, storage)), f"values in {storage}"
+        want = count
+    if have != want:
+        raise ConvtError(f"{field}: tensor {name!r} declares dims {list(dims)} "
+                         f"({count:,} elements) but holds {have:,} {unit}, not {want:,}; the "
+                         f"model is corrupt.", field=field)
+    return dims, dtype
+
+
+def tensor_to_array(t: Any, field: str = "model") -> Any:
+    """An untrusted TensorProto as a NumPy array, after :func:`check_tensor`."""
+    from onnx import numpy_helper
+
+    check_tensor(t, field)
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as exc:  # noqa: BLE001 - untrusted bytes
+        raise ConvtError(f"{field}: tensor {t.name or '<unnamed>'!r} cannot be read "
+                         f"({type(exc).__name__}: {_first_line(exc)}).", field=field) from None
+

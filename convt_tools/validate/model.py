@@ -37,16 +37,16 @@ def open_model(model: Any) -> Any:
 
 def _constant_values(model: Any, name: str) -> np.ndarray | None:
     """The value of initializer or ``Constant`` output ``name``; None when it is neither."""
-    from onnx import numpy_helper
+    from ..check.loading import tensor_to_array
 
     for init in model.graph.initializer:
         if init.name == name:
-            return numpy_helper.to_array(init)
+            return tensor_to_array(init)
     for node in model.graph.node:
-        if node.op_type == "Constant" and node.output[0] == name:
+        if node.op_type == "Constant" and node.output and node.output[0] == name:
             for attr in node.attribute:
                 if attr.name == "value":
-                    return numpy_helper.to_array(attr.t)
+                    return tensor_to_array(attr.t)
     return None
 
 

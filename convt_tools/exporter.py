@@ -41,9 +41,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -54,8 +51,9 @@ from . import __version__
 from .activations import ACTIVATIONS
 from .errors import ConvtError, fail
 from .initializers import initialize_weights
+from .external_data import has_pending, pending_tensor, save_with_external_data
 from .io import atomic_write, check_destination
-from .onnx_graph import GraphBuilder
+from .onnx_graph import GraphBuilder, check_int64
 from .op import ConvTransposeOp
 from .spec import Conv2DTransposeSpec, format_shape
 from .weights import check_weights
@@ -72,6 +70,7 @@ MIN_OPSET = 11
 # Tensor bytes above which save_model writes external data (protobuf's 2 GiB
 # limit, less room for the rest of the model). Tests may monkeypatch it.
 EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
+EXTERNAL_DATA_ENV = "CONVT_EXTERNAL_DATA_BYTES"
 
 RUNNABLE_DTYPES = ("float32", "float16")
 UNRUNNABLE_DTYPES = ("float64", "bfloat16")
@@ -284,6 +283,7 @@ def build_graph(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None, dtype:
     (ints or symbolic names). ``W`` gets ``op``'s zero kernel taps (exact
     zeros). Appends to ``notes`` what the reader should know.
     """
+    check_int64("input_shape", list(in_dims))
     g = GraphBuilder(opset, dtype)
     x = INPUT_NAME
     to_cf, from_cf = op.layout.to_channels_first, op.layout.from_channels_first
@@ -291,7 +291,12 @@ def build_graph(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None, dtype:
         x = g.op("Transpose", x, perm=list(to_cf))  # type: ignore[assignment]
     if any(before or after for before, after in op.taps):
         w = np.pad(w, [(0, 0), (0, 0), *op.taps])
-    inputs = [x, g.const(w, name="W")]
+    if w.size * np.dtype(dtype).itemsize > external_data_threshold():
+        # Above protobuf's limit the bytes never enter the proto (external_data.py).
+        g.initializers.append(pending_tensor("W", w, dtype))
+        inputs = [x, "W"]
+    else:
+        inputs = [x, g.const(w, name="W")]
     if b is not None:
         inputs.append(g.const(b, name="B"))
     y = g.op("ConvTranspose", *inputs, name="ConvTranspose", **op.attributes())
@@ -305,6 +310,7 @@ def build_graph(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None, dtype:
     notes.extend(act_notes)
     _rename_output(g.nodes, result, OUTPUT_NAME)
     elem = g.float_enum
+    check_int64("output_shape", list(out_dims))   # from the layer and the input shape
     return helper.make_graph(
         g.nodes, name,
         [helper.make_tensor_value_info(INPUT_NAME, elem, list(in_dims))],
@@ -342,9 +348,25 @@ def _tensor_bytes(model: onnx.ModelProto) -> int:
                for t in model.graph.initializer)
 
 
+def external_data_threshold() -> int:
+    """Tensor bytes above which weights go to ``<name>.data``: ``$CONVT_EXTERNAL_DATA_BYTES``
+    (a positive integer; for tests and small disks), else :data:`EXTERNAL_DATA_THRESHOLD`."""
+    env = os.environ.get(EXTERNAL_DATA_ENV)
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ConvtError(f"{EXTERNAL_DATA_ENV}: got {env!r}; expected a positive integer "
+                             f"number of bytes.", field=EXTERNAL_DATA_ENV)
+        return value
+    return EXTERNAL_DATA_THRESHOLD
+
+
 def uses_external_data(model: onnx.ModelProto) -> bool:
     """Whether :func:`save_model` writes this model's tensors to ``<name>.data``."""
-    return _tensor_bytes(model) > EXTERNAL_DATA_THRESHOLD
+    return has_pending(model) or _tensor_bytes(model) > external_data_threshold()
 
 
 # ---------------------------------------------------------------- public API
@@ -371,6 +393,9 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
     ``"portable"`` (symmetric pads plus a constant Slice where a crop is odd)
     or ``"compact"`` (one ConvTranspose with asymmetric pads).
     """
+    if not isinstance(spec, Conv2DTransposeSpec):
+        raise fail("spec", type(spec).__name__, "expected a layer spec from make_spec, "
+                   "parse_config or load_config (parse a config dict with parse_config)")
     form = check_form(form)
     opset = _check_opset(opset)
     np_dtype, notes = _resolve_dtype(spec, dtype, allow_unsupported_dtype, opset)
@@ -408,33 +433,21 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
 
 
 def save_model(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
-    """Write ``model`` to ``path`` atomically (a failure leaves no file behind).
+    """Write ``model`` to ``path`` atomically (a failure or SIGTERM leaves no file behind).
 
-    Above :data:`EXTERNAL_DATA_THRESHOLD` bytes of tensors, the tensors go to
-    ``<name>.data`` beside it (one file, location relative to the model):
-    both files are written in a temporary folder next to ``path`` and renamed
-    into place, the data first. ``model`` itself is not modified.
+    Above :func:`external_data_threshold` bytes of tensors, the tensors go to
+    ``<name>.data`` beside it (one file, location relative to the model),
+    streamed without building a big proto (:mod:`convt_tools.external_data`).
+    Both files get the usual permissions. ``model`` itself is not modified.
     """
     if not isinstance(model, onnx.ModelProto):
         raise fail("model", type(model).__name__, "expected an onnx.ModelProto "
                    "(from export_spec)")
-    dest = Path(path)
+    check_destination(path)
     if not uses_external_data(model):
         atomic_write(path, lambda tmp: onnx.save_model(model, tmp))
         return
-    folder = check_destination(path)
-    data_name = f"{dest.name}.data"
-    tmpdir = tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
-    try:
-        copy = onnx.ModelProto()
-        copy.CopyFrom(model)
-        onnx.save_model(copy, os.path.join(tmpdir, dest.name), save_as_external_data=True,
-                        all_tensors_to_one_file=True, location=data_name, size_threshold=1024)
-        onnx.checker.check_model(os.path.join(tmpdir, dest.name))
-        os.replace(os.path.join(tmpdir, data_name), folder / data_name)
-        os.replace(os.path.join(tmpdir, dest.name), dest)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    save_with_external_data(model, path)
 
 
 # ---------------------------------------------------------------- reporting

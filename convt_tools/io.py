@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # numpy is imported where used: `convt shape` never loads it
     import numpy as np
 
 __all__ = ["MAX_BYTES_ENV", "atomic_write", "atomic_write_files", "check_allocation",
-           "check_destination", "check_input_file", "ensure_distinct", "input_scope",
+           "check_destination", "check_input_file", "ensure_distinct", "file_mode", "input_scope",
            "load_npy", "load_npz", "max_bytes", "save_npy", "sigterm_cleanup", "xml_safe"]
 
 MAX_BYTES_ENV = "CONVT_MAX_BYTES"
@@ -133,6 +133,9 @@ def check_destination(path: str | os.PathLike[str], field: str = "output") -> Pa
     existing folder, device, pipe or read-only file, a missing folder, and
     any file the current command reads (:func:`input_scope`).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConvtError(f"{field}: got {type(path).__name__} {path!r}; expected a file path "
+                         f"(str or os.PathLike).", field=field)
     text = os.fspath(path)
     if text in ("", ".") or not isinstance(text, str):
         raise ConvtError(f"{field}: got {text!r}; expected a file path.", field=field)
@@ -141,12 +144,7 @@ def check_destination(path: str | os.PathLike[str], field: str = "output") -> Pa
             os.path.basename(text) in (".", ".."):
         raise ConvtError(f"{field}: {text!r} ends in a slash, so it names a folder; expected "
                          f"a path for a regular file (drop the trailing slash).", field=field)
-    dest = Path(path)
-    if len(dest.name.encode("utf-8", "surrogateescape")) > 255 - 20:
-        raise ConvtError(f"{field}: the file name of {text[:40]!r}... is "
-                         f"{len(dest.name)} characters long; expected at most about 230 "
-                         f"(the file system's limit, less room for a temporary suffix).",
-                         field=field)
+    dest = _check_name_length(path, field)
     if dest.exists() and not dest.is_file():
         kind = "a folder" if dest.is_dir() else "not a regular file (a device, pipe or socket)"
         raise ConvtError(f"{field}: {str(dest)!r} is {kind}; expected a path for a regular file.",
@@ -159,6 +157,16 @@ def check_destination(path: str | os.PathLike[str], field: str = "output") -> Pa
         raise ConvtError(f"{field}: folder {str(folder)!r} does not exist.", field=field)
     _refuse_inputs(dest, field)
     return folder
+
+
+def _check_name_length(path: str | os.PathLike[str], field: str) -> Path:
+    """Refuse a file name too long for the file system once a temporary suffix is added."""
+    dest = Path(path)
+    if len(dest.name.encode("utf-8", "surrogateescape")) > 255 - 20:
+        raise ConvtError(f"{field}: the file name {dest.name[:40]!r}... is {len(dest.name)} "
+                         f"characters long; expected at most about 230 (the file system's "
+                         f"limit of 255 bytes, less room for a temporary suffix).", field=field)
+    return dest
 
 
 class Terminated(BaseException):
@@ -203,7 +211,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None],
     atomic_write_files([(path, write)], field)
 
 
-def _file_mode(dest: Path) -> int:
+def file_mode(dest: Path) -> int:
+    """The mode a new ``dest`` gets: the old file's mode, else ``0666 & ~umask``."""
     return stat.S_IMODE(dest.stat().st_mode) if dest.exists() else _umask_mode()
 
 
@@ -233,7 +242,7 @@ def atomic_write_files(items: Sequence[tuple[str | os.PathLike[str], Callable[[s
                 tmps.append(tmp)
                 os.close(fd)
                 write(tmp)
-                os.chmod(tmp, _file_mode(dest))
+                os.chmod(tmp, file_mode(dest))
                 staged.append((tmp, dest))
             for tmp, dest in staged:
                 current = dest
@@ -260,7 +269,7 @@ def ensure_distinct(output: str | os.PathLike[str], field: str = "output",
     Every write also checks its destination (:func:`check_destination`: not a
     folder, not a file the command read), so this is the early, explicit half.
     """
-    out = Path(output)
+    out = _check_name_length(output, field)
     for name, given in inputs.items():
         if given is None:
             continue

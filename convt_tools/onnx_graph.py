@@ -13,7 +13,26 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-__all__ = ["GraphBuilder"]
+__all__ = ["INT64_MAX", "GraphBuilder", "check_int64"]
+
+INT64_MAX = 2**63 - 1
+
+
+def check_int64(field: str, values: Any) -> None:
+    """Refuse integers ONNX cannot store (attributes, dims and int64 tensors are int64).
+
+    ``values``: an int or a sequence of ints (other items are ignored). Raises
+    a one-sentence ConvtError naming ``field`` instead of protobuf's "Value out
+    of range" traceback.
+    """
+    from .errors import ConvtError
+
+    items = values if isinstance(values, (list, tuple)) else [values]
+    for v in items:
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and \
+                not -INT64_MAX - 1 <= int(v) <= INT64_MAX:
+            raise ConvtError(f"{field}: {int(v)} does not fit ONNX's int64 (|value| at most "
+                             f"{INT64_MAX}); an ONNX model cannot hold it.", field=field)
 
 
 class GraphBuilder:
@@ -40,6 +59,8 @@ class GraphBuilder:
     def op(self, op_type: str, *inputs: str, n_out: int = 1, name: str | None = None,
            outputs: list[str] | None = None, **attrs: Any) -> str | list[str]:
         """Add ``op_type(inputs, **attrs)``; return its output name(s)."""
+        for key, value in attrs.items():
+            check_int64(key, value)
         outs = outputs or [self.fresh(op_type.lower()) for _ in range(n_out)]
         self.nodes.append(helper.make_node(op_type, list(inputs), outs,
                                            name=name or self.fresh(op_type), **attrs))
@@ -47,6 +68,8 @@ class GraphBuilder:
 
     def const(self, value: Any, dtype: str | np.dtype | None = None, name: str | None = None) -> str:
         """Add an initializer holding ``value`` (graph float dtype unless ``dtype``)."""
+        if dtype is not None and np.dtype(dtype).kind in "iu" and isinstance(value, (list, tuple)):
+            check_int64(name or "constant", list(value))
         arr = np.asarray(value, dtype=self.dtype if dtype is None else np.dtype(dtype))
         tname = name or self.fresh("const")
         self.initializers.append(numpy_helper.from_array(arr, tname))

@@ -338,3 +338,191 @@ def test_broken_nodes_are_error_findings_not_tracebacks(work, kind):
     assert repaired.exit_code == 1
     assert "CT006" in repaired.stderr
     assert not (work / "r.onnx").exists()
+
+
+# ------------------------------------------------------------- 8. int64 range on export
+
+@pytest.mark.parametrize("config,shape,field", [
+    ({"strides": 10**29}, "1,4,4,2", "strides"),
+    ({"strides": 10**29}, "None,?,?,2", "strides"),
+    ({}, "1,100000000000000000000000,6,2", "input_shape"),
+    ({"strides": 2**63 - 1}, "1,4,4,2", "output_shape"),
+])
+def test_export_refuses_integers_onnx_cannot_hold(work, config, shape, field):
+    (work / "big.json").write_text(json.dumps({**LAYER, **config}))
+    line = one_line_error(invoke("export", "big.json", "--input-shape", shape, "-o", "b.onnx"),
+                          field)
+    assert "int64" in line
+    assert not (work / "b.onnx").exists()
+
+
+def test_the_largest_int64_stride_still_exports_with_dynamic_dims(work):
+    (work / "big.json").write_text(json.dumps({**LAYER, "strides": 2**63 - 1}))
+    result = invoke("export", "big.json", "--input-shape", "None,?,?,2", "-o", "b.onnx")
+    assert result.exit_code == 0, result.output
+    node = next(n for n in onnx.load(str(work / "b.onnx")).graph.node
+                if n.op_type == "ConvTranspose")
+    strides = next(a for a in node.attribute if a.name == "strides")
+    assert list(strides.ints) == [2**63 - 1, 2**63 - 1]
+
+
+# ------------------------------------------------------------- 13. messages
+
+@pytest.mark.parametrize("flags,field", [
+    (["--filters", "2", "--kernel-size", "100000"], "kernel_size"),
+    (["--filters", "2", "--kernel-size", "3", "--input-shape", "1,4,4,1000000000"], "in_channels"),
+    (["--filters", "2000000000", "--kernel-size", "3"], "filters"),
+])
+def test_a_memory_refusal_names_the_field_that_makes_the_kernel_big(work, flags, field):
+    args = ["export", *flags, "-o", "k.onnx"]
+    if "--input-shape" not in flags:
+        args += ["--input-shape", "1,4,4,10"]
+    assert "memory" in one_line_error(invoke(*args), field)
+
+
+def test_huge_initializer_values_give_one_error_and_no_runtime_warning(work):
+    import warnings
+
+    (work / "rn.json").write_text(json.dumps({**LAYER, "kernel_initializer": {
+        "class_name": "RandomNormal", "config": {"mean": 1e308, "stddev": 1e308}}}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = invoke("export", "rn.json", "--input-shape", "1,4,4,2", "-o", "k.onnx")
+    assert "finite" in one_line_error(result, "kernel")
+
+
+def test_validate_names_a_config_file_not_a_number(work):
+    line = one_line_error(invoke("validate", "l.json", "--junit-xml", "l.json"), "junit_xml")
+    assert "config 1" not in line
+    assert "'l.json'" in line
+
+
+def test_a_too_long_file_name_is_a_clear_error(work):
+    name = "a" * 300 + ".onnx"
+    out = one_line_error(invoke("export", "l.json", "--input-shape", "1,4,4,2", "-o", name),
+                         "output")
+    assert "OSError" not in out
+    assert "long" in out
+    inp = one_line_error(invoke("check", name), "model")
+    assert "OSError" not in inp
+
+
+def test_api_errors_are_convt_errors(tmp_path):
+    import convt_tools as ct
+
+    with pytest.raises(ct.ConvtError, match="spec"):
+        ct.export_spec({"filters": 32})
+    model = ct.export_spec(ct.make_spec(filters=2, kernel_size=3), input_shape=(1, 4, 4, 2))
+    with pytest.raises(ct.ConvtError, match="output"):
+        ct.save_model(model, 123)
+
+
+# ------------------------------------------------------------- 14. reports with missing numbers
+
+def test_a_refused_repair_report_prints_missing_numbers_as_na():
+    from convt_tools.repair.report import NodePlan, RepairReport
+
+    plan = NodePlan(graph="main", name="up", index=0, codes=["CT010"], old={"pads": None},
+                    proof=[{"input_shape": [1, 2, 4, 5], "max_abs_diff_vs_intent": None,
+                            "max_abs_diff_vs_original_ort": None}])
+    report = RepairReport(model="m.onnx", intent="ort", onnxruntime="x", nodes=[plan],
+                          refusal="onnxruntime rejected the node")
+    text = report.to_text()
+    assert "n/a" in text
+    assert "refused: onnxruntime rejected the node" in text
+
+
+def test_an_empty_exception_message_becomes_its_type_name():
+    from convt_tools.runtimes.base import first_line
+
+    assert first_line(ValueError("")) == "ValueError"
+    assert first_line(RuntimeError("\n\n  second line\n")) == "second line"
+
+
+# ------------------------------------------------------------- 4. above the protobuf limit
+
+@pytest.fixture
+def small_threshold(monkeypatch):
+    """Models with more than 1000 bytes of weights take the >2 GiB path (configurable)."""
+    monkeypatch.setenv("CONVT_EXTERNAL_DATA_BYTES", "1000")
+
+
+def test_big_weights_never_enter_the_proto(small_threshold):
+    import convt_tools as ct
+
+    spec = ct.make_spec(filters=8, kernel_size=3, strides=2, padding="same")
+    model = ct.export_spec(spec, input_shape=(1, 4, 5, 16))   # W: 16*8*9*4 = 4608 bytes
+    w = next(t for t in model.graph.initializer if t.name == "W")
+    assert not w.HasField("raw_data")
+    assert w.data_location == onnx.TensorProto.EXTERNAL
+    assert model.ByteSize() < 4000
+
+
+def test_external_data_export_runs_like_the_oracle_with_usual_permissions(work, small_threshold,
+                                                                         ort_run):
+    from oracles import keras_conv_transpose
+
+    _weights16(work)
+    old = os.umask(0o027)
+    try:
+        result = invoke("export", "l.json", "--input-shape", "1,4,5,16", "-w", "w16.npz",
+                        "-o", "big.onnx")
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    for name in ("big.onnx", "big.onnx.data"):
+        assert (work / name).stat().st_mode & 0o777 == 0o640, name
+    assert (work / "big.onnx").stat().st_size < 4000
+    assert (work / "big.onnx.data").stat().st_size == 3 * 3 * 2 * 16 * 4
+    assert not [p for p in work.iterdir() if p.name.startswith(".")]
+    x = np.random.default_rng(1).standard_normal((1, 4, 5, 16)).astype(np.float32)
+    with np.load(work / "w16.npz") as arrays:
+        want = keras_conv_transpose(ct_spec(work), x, arrays["kernel"], arrays["bias"])
+    got = ort_run(work / "big.onnx", x)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def ct_spec(work):
+    from convt_tools.spec import load_config
+
+    return load_config(work / "l.json")
+
+
+def _weights16(work) -> None:
+    rng = np.random.default_rng(0)
+    np.savez(work / "w16.npz", kernel=rng.standard_normal((3, 3, 2, 16)).astype(np.float32),
+             bias=rng.standard_normal(2).astype(np.float32))
+
+
+def test_an_existing_model_keeps_its_mode(work, small_threshold):
+    _weights16(work)
+    args = ("export", "l.json", "--input-shape", "1,4,5,16", "-w", "w16.npz", "-o", "big.onnx")
+    assert invoke(*args).exit_code == 0
+    os.chmod(work / "big.onnx", 0o600)
+    os.chmod(work / "big.onnx.data", 0o644)
+    assert invoke(*args).exit_code == 0
+    assert (work / "big.onnx").stat().st_mode & 0o777 == 0o600
+    assert (work / "big.onnx.data").stat().st_mode & 0o777 == 0o644
+
+
+_SIGTERM_DURING_CHECK = """
+import os, signal, sys
+import onnx.checker
+def check(*a, **k):
+    os.kill(os.getpid(), signal.SIGTERM)   # both temporary files exist now
+onnx.checker.check_model = check
+from convt_tools.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_sigterm_during_an_external_data_save_leaves_nothing(work):
+    _weights16(work)
+    before = sorted(p.name for p in work.iterdir())
+    proc = subprocess.run([sys.executable, "-c", _SIGTERM_DURING_CHECK, "export", "l.json",
+                           "--input-shape", "1,4,5,16", "-w", "w16.npz", "-o", "big.onnx"],
+                          capture_output=True, text=True, cwd=work, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT),
+                               "CONVT_EXTERNAL_DATA_BYTES": "1000"})
+    assert proc.returncode == 143, proc.stderr
+    assert sorted(p.name for p in work.iterdir()) == before

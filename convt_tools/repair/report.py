@@ -85,17 +85,24 @@ class RepairReport:
                              f"{n.kernel_padding}")
             lines += [f"  note: {t}" for t in n.notes]
             for p in n.proof:
-                lines.append(f"  proof at input {p['input_shape']}: max |repaired - intent "
-                             f"reference| = {p['max_abs_diff_vs_intent']:.3g}"
+                lines.append(f"  proof at input {p.get('input_shape')}: max |repaired - intent "
+                             f"reference| = {_g(p.get('max_abs_diff_vs_intent'))}"
                              + (f", max |repaired - original in onnxruntime| = "
-                                f"{p['max_abs_diff_vs_original_ort']:.3g}"
+                                f"{_g(p['max_abs_diff_vs_original_ort'])}"
                                 if p.get("max_abs_diff_vs_original_ort") is not None else ""))
         lines += [f"untouched: {u}" for u in self.untouched]
+        if self.refusal is not None:
+            lines.append(f"refused: {self.refusal}")
         wm = self.whole_model
         if wm:
             lines.append(f"whole model: {wm.get('summary', '')}")
         lines += [f"note: {t}" for t in self.notes]
         return "\n".join(lines)
+
+
+def _g(value: Any) -> str:
+    """A number as ``%.3g``; a missing one (not measured, e.g. a refused proof) as ``n/a``."""
+    return "n/a" if value is None else f"{value:.3g}"
 
 
 def ort_refuses(ctx: NodeContext, why: str) -> RepairRefused:

@@ -37,7 +37,8 @@ from .probe import (
 )
 from .report import CODES, FAIL_LEVELS, SEVERITIES, CheckReport, Finding, NodeReport
 from .rules import legality, portability, runtime_dependent, static_findings
-from .shapes import apply_input_shapes, infer_shapes, input_shapes_arg, parse_input_shapes
+from .shapes import (apply_input_shapes, infer_shapes, input_shapes_arg, parse_input_shapes,
+                     skeleton)
 from .windows import (
     INTENTS, Window, apply_window, describe_windows, full_output, intent_windows,
     interpretation_words, interpretations, odd_extra_side,
@@ -74,8 +75,10 @@ def check_model(model: Any,
     matrix: measured on each installed runtime (:mod:`.runners`) when
     ``numeric``, from the documented table for the others.
     """
-    model, label = resolve_model(model, name)
-    shaped = apply_input_shapes(model, input_shapes)
+    # Bounded memory on big models: external data is read only for the ConvTranspose
+    # weights (and only with numeric), shape inference runs on a copy without big bytes.
+    model, label = resolve_model(model, name, lazy=True)
+    shaped = apply_input_shapes(skeleton(model), input_shapes)
     shapes, types, err = infer_shapes(shaped)
     report = CheckReport(label, ort_version(), [])
     if err:
@@ -87,7 +90,8 @@ def check_model(model: Any,
     rng = np.random.default_rng(seed)
     opset = default_opset(model)
     for ref in iter_convtranspose(model):
-        ctx = node_context(ref, shapes.get(ref.graph_path, {}), types.get(ref.graph_path, {}))
+        ctx = node_context(ref, shapes.get(ref.graph_path, {}), types.get(ref.graph_path, {}),
+                           weights=numeric)
         findings = static_findings(ctx, chosen)
         info = None
         if numeric:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .attrs import ConvTAttrs, read_attrs
 from .graph import NodeRef, tensor_array
+from .loading import check_tensor
 from .report import Finding
 
 __all__ = ["NodeContext", "node_context"]
@@ -48,16 +49,25 @@ class NodeContext:
 
 
 def node_context(ref: NodeRef, shapes: Mapping[str, tuple[int | None, ...]],
-                 types: Mapping[str, int]) -> NodeContext:
-    """Collect attributes, constants and inferred shapes for ``ref``."""
+                 types: Mapping[str, int], weights: bool = True) -> NodeContext:
+    """Collect attributes, constants and inferred shapes for ``ref``.
+
+    Constant W and B are validated (:func:`.loading.check_tensor`) always, but
+    read as arrays only with ``weights`` (the numeric probe needs them; the
+    static rules need only their shapes, from the tensor headers).
+    """
     node = ref.node
     names = list(node.input) + ["", "", ""]
     x_name, w_name, b_name = names[0], names[1], names[2]
     broken = structure_findings(ref)
-    w = tensor_array(ref.constants[w_name]) if w_name in ref.constants else None
-    b = tensor_array(ref.constants[b_name]) if b_name and b_name in ref.constants else None
-    w_shape = tuple(w.shape) if w is not None else _known(shapes.get(w_name))
-    b_shape = tuple(b.shape) if b is not None else (_known(shapes.get(b_name)) if b_name else None)
+    w_t = ref.constants.get(w_name) if w_name else None
+    b_t = ref.constants.get(b_name) if b_name else None
+    w_head = check_tensor(w_t)[0] if w_t is not None else None
+    b_head = check_tensor(b_t)[0] if b_t is not None else None
+    w = tensor_array(w_t) if w_t is not None and weights else None
+    b = tensor_array(b_t) if b_t is not None and weights else None
+    w_shape = w_head if w_head is not None else _known(shapes.get(w_name))
+    b_shape = b_head if b_head is not None else (_known(shapes.get(b_name)) if b_name else None)
     x_shape = shapes.get(x_name)
     attrs, findings = read_attrs(node, w_shape, None if x_shape is None else len(x_shape),
                                  ref.function)

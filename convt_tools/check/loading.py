@@ -94,11 +94,15 @@ def _location(tensor: Any) -> str:
     return {e.key: e.value for e in tensor.external_data}.get("location", "")
 
 
-def load_model(path: str | os.PathLike[str]) -> Any:
+def load_model(path: str | os.PathLike[str], lazy: bool = False) -> Any:
     """Load an untrusted ONNX model; any failure is a one-sentence :class:`ConvtError`.
 
     Parses with ``load_external_data=False``, checks every external-data
-    location (:func:`check_external_locations`), then loads the external data.
+    location (:func:`check_external_locations`), then loads the external data;
+    with ``lazy`` it does not: each external tensor gets the model's folder as
+    its ``basepath`` and its bytes are read, range-checked, only when
+    :func:`tensor_to_array` asks for them (``check`` and ``validate`` read the
+    ConvTranspose weights, never the rest of a big model).
     """
     onnx = _import_onnx()
     p = Path(path)
@@ -117,6 +121,12 @@ def load_model(path: str | os.PathLike[str]) -> Any:
             # Every file read counts as an input: outputs may never overwrite it.
             check_input_file(p.parent / loc, "model",
                              f"the external data file {loc!r} of the model {str(path)!r}")
+        if lazy:
+            for tensor in _model_tensors(model):
+                if _location(tensor):
+                    entry = tensor.external_data.add()
+                    entry.key, entry.value = "basepath", str(p.parent)
+            return model
         try:
             load_external_data_for_model(model, str(p.parent))
         except Exception as exc:
@@ -126,7 +136,7 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     return model
 
 
-def resolve_model(model: Any, name: str | None = None) -> tuple[Any, str]:
+def resolve_model(model: Any, name: str | None = None, lazy: bool = False) -> tuple[Any, str]:
     """``(ModelProto, label)`` for a path (loaded with :func:`load_model`) or a ModelProto.
 
     A ModelProto must have a graph and no tensor stored in an external file
@@ -134,7 +144,7 @@ def resolve_model(model: Any, name: str | None = None) -> tuple[Any, str]:
     Anything else is a :class:`ConvtError` naming ``model``.
     """
     if isinstance(model, (str, os.PathLike)):
-        return load_model(model), name or str(model)
+        return load_model(model, lazy), name or str(model)
     onnx = _import_onnx()
     if not isinstance(model, onnx.ModelProto):
         raise ConvtError(f"model: got {type(model).__name__}; expected a path (str or "
@@ -208,10 +218,43 @@ def tensor_to_array(t: Any, field: str = "model") -> Any:
     """An untrusted TensorProto as a NumPy array, after :func:`check_tensor`."""
     from onnx import numpy_helper
 
-    check_tensor(t, field)
+    dims, dtype = check_tensor(t, field)
+    onnx = _import_onnx()
+    if t.data_location == onnx.TensorProto.EXTERNAL and not t.HasField("raw_data"):
+        return _read_external(t, dims, dtype, field)
     try:
         return numpy_helper.to_array(t)
     except Exception as exc:  # noqa: BLE001 - untrusted bytes
         raise ConvtError(f"{field}: tensor {t.name or '<unnamed>'!r} cannot be read "
                          f"({type(exc).__name__}: {_first_line(exc)}).", field=field) from None
+
+
+def _read_external(t: Any, dims: tuple[int, ...], dtype: Any, field: str) -> Any:
+    """The bytes of a lazily loaded external tensor (:func:`load_model` with ``lazy``)."""
+    import numpy as np
+
+    info = {e.key: e.value for e in t.external_data}
+    name = t.name or "<unnamed>"
+    if "basepath" not in info:
+        raise ConvtError(f"{field}: tensor {name!r} keeps its data in an external file that "
+                         f"was not loaded; load the model from its path.", field=field)
+    path = os.path.join(info["basepath"], info.get("location", ""))
+    count = 1
+    for d in dims:
+        count *= d
+    want = count * dtype.itemsize
+    try:
+        offset = int(info.get("offset", 0))
+        length = int(info.get("length", want))
+        size = os.path.getsize(path)
+    except (ValueError, OSError) as exc:
+        raise ConvtError(f"{field}: tensor {name!r}: cannot read its external data "
+                         f"({type(exc).__name__}: {_first_line(exc)}).", field=field) from None
+    if length != want or offset < 0 or offset + length > size:
+        raise ConvtError(f"{field}: tensor {name!r} declares dims {list(dims)} ({want:,} bytes) "
+                         f"but its external data is {length:,} bytes at offset {offset:,} of a "
+                         f"{size:,}-byte file; the model is corrupt.", field=field)
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return np.fromfile(fh, dtype=dtype, count=count).reshape(dims)
 

@@ -25,7 +25,8 @@ from ..errors import ConvtError
 from .graph import _node_label, _subgraphs, function_path
 from .loading import _first_line, _import_onnx
 
-__all__ = ["apply_input_shapes", "infer_shapes", "input_shapes_arg", "parse_input_shapes"]
+__all__ = ["apply_input_shapes", "infer_shapes", "input_shapes_arg", "parse_input_shapes",
+           "skeleton"]
 
 _UNKNOWN = ("none", "?", "-1", "null")
 _EXPECTED = ("expected a mapping {input name: dims} or a list of 'NAME=DIMS' strings (as "
@@ -106,6 +107,62 @@ def _dims(type_proto: Any) -> tuple[int | None, ...] | None:
         return None
     return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else None
                  for d in type_proto.tensor_type.shape.dim)
+
+
+_SKELETON_BYTES = 1024
+
+
+def _repeated(fd: Any) -> bool:
+    """Whether a protobuf field is repeated (``label`` is gone from newer protobuf)."""
+    flag = getattr(fd, "is_repeated", None)
+    return bool(flag) if flag is not None else fd.label == fd.LABEL_REPEATED
+
+
+def skeleton(model: Any) -> Any:
+    """A copy of ``model`` for shape inference, without the bytes of its big initializers.
+
+    Initializers above 1 KiB keep name, type and dims (all shape inference
+    reads of a weight) and are marked external, so neither the copy nor
+    ``onnx.shape_inference`` (which serialises its argument) duplicates a big
+    model's weights. Small ones (shape constants) are copied whole.
+    """
+    onnx = _import_onnx()
+    from onnx import helper
+
+    out = onnx.ModelProto()
+    for fd, value in model.ListFields():
+        if fd.name == "graph":
+            continue
+        if _repeated(fd):
+            getattr(out, fd.name).extend(value)
+        elif fd.message_type is not None:
+            getattr(out, fd.name).CopyFrom(value)
+        else:
+            setattr(out, fd.name, value)
+    graph = out.graph
+    for fd, value in model.graph.ListFields():
+        if fd.name == "initializer":
+            continue
+        if _repeated(fd):
+            getattr(graph, fd.name).extend(value)
+        elif fd.message_type is not None:
+            getattr(graph, fd.name).CopyFrom(value)
+        else:
+            setattr(graph, fd.name, value)
+    for t in model.graph.initializer:
+        if t.ByteSize() <= _SKELETON_BYTES:
+            graph.initializer.append(t)
+            continue
+        head = helper.make_tensor(t.name, t.data_type, [0], vals=b"", raw=True) \
+            if t.data_type in onnx.TensorProto.DataType.values() else onnx.TensorProto(name=t.name)
+        del head.dims[:]
+        head.dims.extend(t.dims)
+        head.ClearField("raw_data")
+        head.data_location = onnx.TensorProto.EXTERNAL
+        entry = head.external_data.add()
+        entry.key, entry.value = "location", "convt-skeleton"
+        graph.initializer.append(head)
+    return out
 
 
 def apply_input_shapes(model: Any, shapes: Any) -> Any:

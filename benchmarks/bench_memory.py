@@ -1,0 +1,132 @@
+"""Peak memory and time of ``convt check`` / ``check --no-numeric`` / ``validate --model`` on big models.
+
+Builds one ONNX model per size: a single ConvTranspose (strides 2, kernel 4,
+no pads, channels_first, no bias) whose W holds about SIZE MB of float32,
+stored inline below 1.9 GB and as external data (``<name>.data``) above, with
+the matching Keras config (``padding="valid"`` gives the same lengths). Every
+command runs in a fresh process; its peak RSS comes from ``wait4`` (the
+kernel's ``ru_maxrss``). For comparison, the same run measures onnxruntime
+merely opening the model (``InferenceSession``) and a bare interpreter that
+imports convt's check and onnxruntime (the fixed cost).
+
+Targets (issue 9): peak RSS of each command <= 1.5 x model size + a fixed
+probe budget (``--probe-budget-mb``, default 400 MB: interpreter, onnx,
+onnxruntime and the probe's own small tensors); ``check --no-numeric`` on a
+2.1 GB model under 10 s.
+
+    python3 benchmarks/bench_memory.py                   # 200 MB (moderate default)
+    python3 benchmarks/bench_memory.py --sizes-mb 400,2100 --keep
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parents[1]
+INLINE_LIMIT = 1900 << 20
+
+
+def build(folder: Path, size_mb: float) -> tuple[Path, Path, int, str]:
+    """The model, its Keras config, the bytes of its files and the --input-shape."""
+    c_in, k = 256, 4
+    c_out = max(1, int(size_mb * 1e6 / (c_in * k * k * 4)))
+    w = np.random.default_rng(0).standard_normal((c_in, c_out, k, k), dtype=np.float32)
+    node = helper.make_node("ConvTranspose", ["x", "W"], ["y"], name="up", strides=[2, 2],
+                            kernel_shape=[k, k], pads=[0, 0, 0, 0])
+    graph = helper.make_graph(
+        [node], "big", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c_in, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c_out, 10, 10])],
+        [numpy_helper.from_array(w, "W")])
+    del w
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = folder / f"m{int(size_mb)}.onnx"
+    external = model.ByteSize() > INLINE_LIMIT
+    onnx.save(model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
+              location=f"{path.name}.data", size_threshold=1024)
+    del model
+    config = folder / f"m{int(size_mb)}.json"
+    config.write_text(json.dumps({"filters": c_out, "kernel_size": k, "strides": 2,
+                                  "padding": "valid", "data_format": "channels_first",
+                                  "use_bias": False}))
+    size = path.stat().st_size + (Path(f"{path}.data").stat().st_size if external else 0)
+    return path, config, size, f"1,{c_in},4,4"
+
+
+def measure(argv: list[str]) -> tuple[int, float, float]:
+    """(exit status, wall seconds, peak RSS in MB) of one fresh process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+    if proc.returncode not in (0, 1):
+        print(f"    ({' '.join(argv[2:5])}... exited {proc.returncode}: {err[-300:]})")
+    return proc.returncode, wall, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes-mb", default="200", help="comma-separated W sizes in MB")
+    parser.add_argument("--probe-budget-mb", type=float, default=400.0)
+    parser.add_argument("--folder", help="where to build the models (default: a temp folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the models afterwards")
+    args = parser.parse_args()
+    folder = Path(args.folder or tempfile.mkdtemp(prefix="convt-bench-mem-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    base = measure([py, "-c", "import convt_tools.check, onnxruntime"])[2]
+    print(f"fixed cost: python + convt_tools.check + onnxruntime imported = {base:.0f} MB RSS")
+    print(f"{'command':<24}{'model MB':>9}{'wall s':>8}{'peak MB':>9}{'x model':>8}"
+          f"{'target MB':>10}  verdict")
+    try:
+        for size_mb in (float(s) for s in args.sizes_mb.split(",")):
+            path, config, size, shape = build(folder, size_mb)
+            model_mb = size / 1e6
+            target = 1.5 * model_mb + args.probe_budget_mb
+            runs = {
+                "onnxruntime open": [py, "-c", "import onnxruntime as o, sys; "
+                                     "o.InferenceSession(sys.argv[1], "
+                                     "providers=['CPUExecutionProvider'])", str(path)],
+                "check": [py, "-m", "convt_tools", "check", str(path)],
+                "check --no-numeric": [py, "-m", "convt_tools", "check", "--no-numeric",
+                                       str(path)],
+                "validate --model": [py, "-m", "convt_tools", "validate", str(config),
+                                     "--model", str(path), "--input-shape", shape],
+            }
+            ort_peak = None
+            for name, argv in runs.items():
+                rc, wall, peak = measure(argv)
+                ort_peak = peak if ort_peak is None else ort_peak
+                verdict = "reference" if name == "onnxruntime open" else (
+                    "ok" if peak <= target else "OVER")
+                if name == "check --no-numeric" and model_mb >= 2000:
+                    verdict += f", time {'ok' if wall < 10 else 'OVER'} (target < 10 s)"
+                ratio = f"  ({peak / ort_peak:.2f}x onnxruntime)" if name != "onnxruntime open" \
+                    else ""
+                print(f"{name:<24}{model_mb:>9.0f}{wall:>8.1f}{peak:>9.0f}"
+                      f"{peak / model_mb:>8.2f}{target:>10.0f}  {verdict} (exit {rc}){ratio}")
+            if not args.keep:
+                for p in folder.glob(f"{path.stem}*"):
+                    p.unlink()
+    finally:
+        if not args.keep and not args.folder:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

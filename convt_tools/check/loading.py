@@ -201,8 +201,17 @@ def check_tensor(t: Any, field: str = "model") -> tuple[tuple[int, ...], Any]:
     if t.data_location == onnx.TensorProto.EXTERNAL and not t.HasField("raw_data"):
         return dims, dtype   # its bytes are in a file checked where it is read
     if t.HasField("raw_data"):
-        have, unit = len(t.raw_data), f"bytes of raw_data (itemsize {itemsize})"
         want = count * itemsize
+        if want > _EXACT_RAW_BYTES:
+            # Measuring raw_data costs a transient copy of it (protobuf has no cheaper way):
+            # above this size only the declared size is checked here, the length when the
+            # bytes are read (tensor_to_array).
+            from ..io import check_allocation
+
+            check_allocation(dims, dtype if kind != "BFLOAT16" else "uint16", field,
+                             f"tensor {name!r} (dims {list(dims)})")
+            return dims, dtype
+        have, unit = _raw_length(t), f"bytes of raw_data (itemsize {itemsize})"
     else:
         storage = onnx.helper.tensor_dtype_to_field(t.data_type)
         have, unit = len(getattr(t, storage)), f"values in {storage}"
@@ -212,6 +221,31 @@ def check_tensor(t: Any, field: str = "model") -> tuple[tuple[int, ...], Any]:
                          f"({count:,} elements) but holds {have:,} {unit}, not {want:,}; the "
                          f"model is corrupt.", field=field)
     return dims, dtype
+
+
+_EXACT_RAW_BYTES = 64 << 20
+
+
+def _varint_length(n: int) -> int:
+    return max(1, (n.bit_length() + 6) // 7)
+
+
+def _raw_length(t: Any) -> int:
+    """``len(t.raw_data)`` without copying the bytes (reading the field copies them).
+
+    The message's size is the other fields' size plus the raw_data field: one
+    tag byte, the varint length, the bytes. Solved for the length.
+    """
+    onnx = _import_onnx()
+    from .shapes import copy_fields
+
+    other = onnx.TensorProto()
+    copy_fields(t, other, skip="raw_data")
+    rest = t.ByteSize() - other.ByteSize() - 1
+    for k in range(1, 11):
+        if _varint_length(rest - k) == k:
+            return rest - k
+    return len(t.raw_data)  # pragma: no cover - unreachable for a well-formed message
 
 
 def tensor_to_array(t: Any, field: str = "model") -> Any:

@@ -118,6 +118,31 @@ def _repeated(fd: Any) -> bool:
     return bool(flag) if flag is not None else fd.label == fd.LABEL_REPEATED
 
 
+def _declared_bytes(t: Any) -> int:
+    """Bytes of a tensor from its dims (8 per element: an upper bound; no data is read --
+    ``ByteSize()`` would serialise the tensor)."""
+    n = 8
+    for d in t.dims:
+        n *= max(int(d), 0)
+    return n
+
+
+def copy_fields(src: Any, dst: Any, skip: str) -> None:
+    """Copy every set field of ``src`` but ``skip`` into ``dst`` (``ListFields`` is avoided:
+    it materialises every value, a big ``raw_data`` included)."""
+    for fd in src.DESCRIPTOR.fields:
+        if fd.name == skip:
+            continue
+        if _repeated(fd):
+            if len(getattr(src, fd.name)):
+                getattr(dst, fd.name).extend(getattr(src, fd.name))
+        elif src.HasField(fd.name):
+            if fd.message_type is not None:
+                getattr(dst, fd.name).CopyFrom(getattr(src, fd.name))
+            else:
+                setattr(dst, fd.name, getattr(src, fd.name))
+
+
 def skeleton(model: Any) -> Any:
     """A copy of ``model`` for shape inference, without the bytes of its big initializers.
 
@@ -130,27 +155,11 @@ def skeleton(model: Any) -> Any:
     from onnx import helper
 
     out = onnx.ModelProto()
-    for fd, value in model.ListFields():
-        if fd.name == "graph":
-            continue
-        if _repeated(fd):
-            getattr(out, fd.name).extend(value)
-        elif fd.message_type is not None:
-            getattr(out, fd.name).CopyFrom(value)
-        else:
-            setattr(out, fd.name, value)
+    copy_fields(model, out, skip="graph")
     graph = out.graph
-    for fd, value in model.graph.ListFields():
-        if fd.name == "initializer":
-            continue
-        if _repeated(fd):
-            getattr(graph, fd.name).extend(value)
-        elif fd.message_type is not None:
-            getattr(graph, fd.name).CopyFrom(value)
-        else:
-            setattr(graph, fd.name, value)
+    copy_fields(model.graph, graph, skip="initializer")
     for t in model.graph.initializer:
-        if t.ByteSize() <= _SKELETON_BYTES:
+        if _declared_bytes(t) <= _SKELETON_BYTES:
             graph.initializer.append(t)
             continue
         head = helper.make_tensor(t.name, t.data_type, [0], vals=b"", raw=True) \

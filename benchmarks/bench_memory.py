@@ -5,7 +5,8 @@ no pads, channels_first, no bias) whose W holds about SIZE MB of float32,
 stored inline below 1.9 GB and as external data (``<name>.data``) above, with
 the matching Keras config (``padding="valid"`` gives the same lengths). Every
 command runs in a fresh process; its peak RSS comes from ``wait4`` (the
-kernel's ``ru_maxrss``). For comparison, the same run measures onnxruntime
+kernel's ``ru_maxrss``; the models are built in a separate process, since a
+child starts from its parent's peak). For comparison, the same run measures onnxruntime
 merely opening the model (``InferenceSession``) and a bare interpreter that
 imports convt's check and onnxruntime (the fixed cost).
 
@@ -85,7 +86,11 @@ def main() -> None:
     parser.add_argument("--probe-budget-mb", type=float, default=400.0)
     parser.add_argument("--folder", help="where to build the models (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the models afterwards")
+    parser.add_argument("--build-only", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build_only:   # in a child: the parent stays small (a child inherits its peak RSS)
+        print(json.dumps([str(v) for v in build(Path(args.folder), float(args.build_only))]))
+        return
     folder = Path(args.folder or tempfile.mkdtemp(prefix="convt-bench-mem-"))
     folder.mkdir(parents=True, exist_ok=True)
     py = sys.executable
@@ -95,7 +100,10 @@ def main() -> None:
           f"{'target MB':>10}  verdict")
     try:
         for size_mb in (float(s) for s in args.sizes_mb.split(",")):
-            path, config, size, shape = build(folder, size_mb)
+            out = subprocess.run([py, __file__, "--build-only", str(size_mb), "--folder",
+                                  str(folder)], capture_output=True, text=True, check=True)
+            built = json.loads(out.stdout.strip().splitlines()[-1])
+            path, config, size, shape = Path(built[0]), Path(built[1]), int(built[2]), built[3]
             model_mb = size / 1e6
             target = 1.5 * model_mb + args.probe_budget_mb
             runs = {

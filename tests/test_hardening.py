@@ -548,3 +548,25 @@ def test_zero_or_constant_weights_do_not_change_what_the_probe_measures(fill):
     got = check_model(flat).nodes[0].numeric
     assert got["onnxruntime"] == want["onnxruntime"]
     assert got["matches"] == want["matches"]
+
+
+def test_a_string_kernel_shape_is_a_ct006_error():
+    from convt_tools.check import check_model
+
+    model = M.convt_model({"strides": [2, 2]})
+    model.graph.node[0].attribute.append(onnx.helper.make_attribute("kernel_shape", [b"3", b"3"]))
+    node = check_model(model).nodes[0]
+    errors = [f for f in node.findings if f.severity == "error"]
+    assert [f.code for f in errors] == ["CT006"]
+    assert "STRINGS" in errors[0].message
+    assert "-D)" not in " ".join(f.message for f in node.findings)
+
+
+def test_a_probe_skipped_for_huge_strides_does_not_blame_channels():
+    from convt_tools.check import check_model
+
+    node = check_model(M.convt_model({"strides": [10**9, 10**9]})).nodes[0]
+    skipped = [f.message for f in node.findings if f.code == "CT031"]
+    assert len(skipped) == 1
+    assert "channels" not in skipped[0]
+    assert "strides" in skipped[0]

@@ -77,8 +77,11 @@ def _attr_map(node: Any) -> dict[str, Any]:
     from onnx import helper
 
     # An attribute without a type has no value (structure_findings reports it).
+    from .context import _ATTRIBUTE_TYPES, _type_name
+
     return {a.name: helper.get_attribute_value(a) for a in node.attribute
-            if not a.ref_attr_name and a.type != 0}
+            if not a.ref_attr_name and a.type != 0
+            and _type_name(a.type) == _ATTRIBUTE_TYPES.get(a.name, _type_name(a.type))}
 
 
 def read_attrs(node: Any, w_shape: Sequence[int] | None, x_rank: int | None,

@@ -112,10 +112,31 @@ def structure_findings(ref: NodeRef) -> list[Finding]:
                 found.append(Finding("CT006", f"input {role} names {name!r}, which no graph "
                                               f"input, initializer or node defines"))
     for a in node.attribute:
-        if not a.ref_attr_name and a.type == 0:
+        if a.ref_attr_name:
+            continue
+        want = _ATTRIBUTE_TYPES.get(a.name)
+        if a.type == 0:
             found.append(Finding("CT006", f"attribute {a.name!r} has no type (UNDEFINED); "
-                                          f"expected INT or INTS"))
+                                          f"expected {want or 'INT or INTS'}"))
+        elif want is not None and _type_name(a.type) != want:
+            found.append(Finding("CT006", f"attribute {a.name!r} has type {_type_name(a.type)}; "
+                                          f"ConvTranspose expects {want}"))
     return found
+
+
+# ConvTranspose's attributes and their types (ONNX operator schema).
+_ATTRIBUTE_TYPES = {"auto_pad": "STRING", "dilations": "INTS", "group": "INT",
+                    "kernel_shape": "INTS", "output_padding": "INTS", "output_shape": "INTS",
+                    "pads": "INTS", "strides": "INTS"}
+
+
+def _type_name(code: int) -> str:
+    from onnx import AttributeProto
+
+    try:
+        return AttributeProto.AttributeType.Name(code)
+    except ValueError:
+        return str(code)
 
 
 def _known(shape: tuple[int | None, ...] | None) -> tuple[int, ...] | None:

@@ -220,7 +220,10 @@ def probe_shape(ctx: NodeContext) -> tuple[tuple[int, ...] | None, str]:
                       f"possible only where the model leaves the input size free)")
     stand = (STAND_IN,) * a.rank
     if probe_elements(a, c_in, c_out, stand) > MAX_PROBE_ELEMENTS:
-        return None, f"{at}, even at the stand-in size {list(stand)} (too many channels)"
+        cause = ("too many channels" if c_in * math.prod(stand) > MAX_PROBE_ELEMENTS
+                 or c_out > MAX_PROBE_ELEMENTS else
+                 "the output is too long for the strides, dilations and kernel")
+        return None, f"{at}, even at the stand-in size {list(stand)} ({cause})"
     return (1, c_in, *stand), (f"probed at the stand-in size {list(stand)}: {at}, and this "
                                f"node's crop does not depend on the input size")
 

@@ -1,4 +1,4 @@
-"""Integrity of the rank-1/3 Keras fixtures (``fixtures/cases_1d``, ``cases_3d``, ``invalid_nd.json``).
+"""Integrity of the rank-1/3 Keras fixtures (cases_1d/, cases_3d/, invalid_nd.json).
 
 These files were written by real Keras (``fixtures/generate_nd.py``); this
 module does not judge convt-tools against them (the conformance suite does).

@@ -113,3 +113,28 @@ def test_clean_exports_run_as_the_framework_at_every_recorded_size(name: str) ->
     outs = run_many("onnxruntime", [(model.SerializeToString(), x) for x, _ in _arrays(name)])
     for out, (_, y) in zip(outs, _arrays(name)):
         np.testing.assert_allclose(out, y, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "tract"])
+def test_dynamic_repair_is_exact_on_other_runtimes(runtime: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dynamic form (output_shape, free input size) runs unchanged on OpenVINO and tract
+    and equals onnxruntime's (proven) output at sizes of both parities."""
+    import _models as M
+
+    monkeypatch.delenv("CONVT_RUNTIMES_OFF")
+    if runtime not in installed():
+        pytest.skip(f"{runtime} is not installed here")
+    jobs = []
+    for attrs, x_shape, k in [({"strides": [2, 2], "output_shape": [8, 10]}, (1, 2, "h", "w"),
+                               (3, 3)),
+                              ({"strides": [3], "output_shape": [11]}, (1, 2, "n"), (3,)),
+                              ({"strides": [2, 2, 2], "output_shape": [5, 6, 4]},
+                               (1, 2, "a", "b", "c"), (3, 3, 3))]:
+        repaired, _ = repair_model(M.convt_model(attrs, x_shape=x_shape, k=k), "tf")
+        for n in (2, 3, 4, 7):
+            x = np.random.default_rng(n).standard_normal((1, 2) + (n,) * len(k))
+            jobs.append((repaired.SerializeToString(), x.astype(np.float32)))
+    for got, want in zip(run_many(runtime, jobs), run_many("onnxruntime", jobs)):
+        assert not isinstance(got, str), got
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -149,7 +149,10 @@ def _repair_into(original: Any, repaired: Any, shaped: Any,
         attrs, _ = attrs_for_intent(ctx.attrs, plan.codes)  # type: ignore[arg-type]
         original_node = copy.deepcopy(ctx.ref.node)
         if plan.new.get("form") == "dynamic":
-            nodes = rewrite_dynamic(repaired, ctx, attrs, intent, pending)
+            nodes = rewrite_dynamic(repaired, ctx, plan, attrs, intent, pending)
+            where = replaced_weight(ctx, original_node.input[1]) if plan.kernel_padding else None
+            if where is not None:
+                replaced.append((*where, plan))
             prove_dynamic(ctx, original_node, nodes, plan, attrs, intent, sizes, opset, rng)
             report.nodes.append(plan)
             continue

@@ -12,9 +12,14 @@ computed from the input's shape at run time::
     half   = floor(T' / 2)                        = (T' + 2M) / 2 - M, M = O + 1 (no negative
                                                    operand reaches the integer Div)
     begin  = half (tf; SAME_UPPER) or T' - half (NOTSET/SAME_LOWER with onnx-spec or ort)
-    F      = ConvTranspose(X, W) with pads 0, no bias          (the natural full output)
-    before = max(-begin, 0); after = max(begin + O - L, 0)     (zero rows, before bias)
-    Y      = Slice(Pad(F, before, after), begin + before, begin + before + O) + B
+    F      = ConvTranspose(X, W') with pads 0, no bias, W' = W with zero taps
+             (tb, ta) per axis (:func:`dynamic_taps`): F shifted by tb*d, zero rows after
+    Y      = Slice(F, begin + tb*d, begin + tb*d + O) + B
+
+The zero taps cover every zero row any input size needs, so no Pad is needed
+(tract 0.23 refuses a Pad whose pads are computed). Where W is not a
+constant (no taps can be added) the zero rows come from
+``Pad(F, max(-begin, 0), max(begin + O - L, 0))`` instead.
 
 Every constant is a ``Constant`` node (valid in graphs and function bodies).
 ``tf`` is TensorFlow's split of ``L - O`` (:func:`convt_tools.geometry.tf_split`),
@@ -36,7 +41,7 @@ from ..check.sizes import crop_total
 
 __all__ = ["DYNAMIC_FORM", "dynamic_begin", "dynamic_nodes", "dynamic_proof_sizes"]
 
-DYNAMIC_FORM = "dynamic: Shape -> arithmetic -> Pad -> Slice on the full output (+ bias)"
+DYNAMIC_FORM = "dynamic: Shape -> arithmetic -> Slice on the full output (+ bias)"
 
 
 def dynamic_begin(a: ConvTAttrs, intent: str, i: int, n: int) -> int:
@@ -70,8 +75,34 @@ def dynamic_proof_sizes(a: ConvTAttrs, intent: str, known: Sequence[int | None])
     return out
 
 
-def dynamic_nodes(a: ConvTAttrs, intent: str, node: Any, prefix: str) -> list[Any]:
-    """The node list replacing ``node`` (same inputs, same output name), in order."""
+def dynamic_taps(a: ConvTAttrs, intent: str) -> list[tuple[int, int]]:
+    """Zero kernel taps ``(before, after)`` per axis that make the Pad unnecessary.
+
+    ``begin(n)`` never decreases with ``n`` and grows by at most ``s`` per
+    step while ``L`` grows by exactly ``s``, so the zero rows needed before
+    (``-begin``) and after (``begin + O - L``) are largest at ``n = 1``;
+    ``ceil(rows / d)`` taps cover them at every size.
+    """
+    out = []
+    for i in range(a.rank):
+        b1 = dynamic_begin(a, intent, i, 1)
+        before = max(0, -b1)
+        after = max(0, b1 + a.output_shape[i] - a.natural_length(i, 1))  # type: ignore[index]
+        d = a.dilations[i]
+        out.append((-(-before // d), -(-after // d)))
+    return out
+
+
+def dynamic_nodes(a: ConvTAttrs, intent: str, node: Any, prefix: str,
+                  padded_w: str | None = None,
+                  taps: Sequence[tuple[int, int]] | None = None) -> list[Any]:
+    """The node list replacing ``node`` (same inputs, same output name), in order.
+
+    With ``padded_w`` (the name of W with :func:`dynamic_taps` zero taps) the
+    full output is computed with it, shifted by ``taps_before * d``, and no
+    Pad is needed (tract 0.23 cannot run a Pad whose pads are computed);
+    without it, zero rows come from a Pad.
+    """
     from onnx import TensorProto, helper
 
     r = a.rank
@@ -110,19 +141,25 @@ def dynamic_nodes(a: ConvTAttrs, intent: str, node: Any, prefix: str) -> list[An
                                  const("two", [2] * r)], "Tm2"), const("m", m)], "half")
     upper = intent == "tf" or a.auto_pad == "SAME_UPPER"
     begin = half if upper else op("Sub", [t, half], "begin")
-    before = op("Max", [op("Neg", [begin], "negb"), zeros], "before")
     o_c = const("o", o)
-    after = op("Max", [op("Sub", [op("Add", [begin, o_c], "bo"), lengths], "boL"), zeros],
-               "after")
-    nc = const("nc", [0, 0])
-    pads = op("Concat", [nc, before, nc, after], "pads", axis=0)
     attrs = {"strides": list(a.strides), "dilations": list(a.dilations),
              "pads": [0] * (2 * r), "kernel_shape": list(a.kernel)}
     if a.group != 1:
         attrs["group"] = a.group
-    full = op("ConvTranspose", [x, w], "full", **attrs)
-    padded = op("Pad", [full, pads], "padded", mode="constant")
-    start = op("Add", [begin, before], "start")
+    if padded_w is not None and taps is not None:
+        attrs["kernel_shape"] = [a.kernel[i] + sum(taps[i]) for i in range(r)]
+        padded = op("ConvTranspose", [x, padded_w], "full", **attrs)
+        start = op("Add", [begin, const("shift", [taps[i][0] * a.dilations[i]
+                                                  for i in range(r)])], "start")
+    else:
+        before = op("Max", [op("Neg", [begin], "negb"), zeros], "before")
+        after = op("Max", [op("Sub", [op("Add", [begin, o_c], "bo"), lengths], "boL"), zeros],
+                   "after")
+        nc = const("nc", [0, 0])
+        pads = op("Concat", [nc, before, nc, after], "pads", axis=0)
+        full = op("ConvTranspose", [x, w], "full", **attrs)
+        padded = op("Pad", [full, pads], "padded", mode="constant")
+        start = op("Add", [begin, before], "start")
     stop = op("Add", [start, o_c], "stop")
     axes = const("axes", list(range(2, 2 + r)))
     if not b:

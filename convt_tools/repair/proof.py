@@ -82,8 +82,12 @@ def prove_dynamic(ctx: NodeContext, original_node: Any, nodes: Sequence[Any], pl
     b = rng.standard_normal(int(ctx.w_shape[1]) * attrs.group).astype(np.float32) \
         if has_b else None
     c_in = int(w.shape[0])
-    model = dynamic_model(nodes, node.input[0], node.output[0], c_in, attrs.rank, node.input[1],
-                          w, node.input[2] if has_b else "", b, opset)
+    w_name, w_used = node.input[1], w
+    if plan.kernel_padding:
+        w_name = str(plan.new["padded_w"])
+        w_used = np.pad(w, [(0, 0), (0, 0)] + [tuple(t) for t in plan.kernel_padding])
+    model = dynamic_model(nodes, node.input[0], node.output[0], c_in, attrs.rank, w_name,
+                          w_used, node.input[2] if has_b else "", b, opset)
     for size in sizes:
         shape = (1, c_in, *size)
         x = rng.standard_normal(shape).astype(np.float32)

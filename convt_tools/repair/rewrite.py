@@ -92,7 +92,7 @@ def rewrite_node(model: Any, ctx: NodeContext, plan: NodePlan, axes: Sequence[Ax
     return w if w is not None else np.zeros(0)
 
 
-def rewrite_dynamic(model: Any, ctx: NodeContext, attrs: Any, intent: str,
+def rewrite_dynamic(model: Any, ctx: NodeContext, plan: NodePlan, attrs: Any, intent: str,
                     pending: list[tuple[Any, int, Any]]) -> list[Any]:
     """Replace the node by the dynamic form (:mod:`.dynamic`); the new nodes go before it.
 
@@ -100,11 +100,32 @@ def rewrite_dynamic(model: Any, ctx: NodeContext, attrs: Any, intent: str,
     others are queued in ``pending`` (reversed, so :func:`insert_pending`,
     which inserts each at the same index, leaves them in order).
     """
-    from .dynamic import dynamic_nodes
+    from onnx import helper, numpy_helper
+
+    from .dynamic import dynamic_nodes, dynamic_taps
 
     ref = ctx.ref
     prefix = _unique_name(model, f"{ref.node.name or 'convt'}_dyn")
-    nodes = dynamic_nodes(attrs, intent, ref.node, prefix)
+    taps = dynamic_taps(attrs, intent)
+    padded_name = None
+    if any(map(any, taps)) and ctx.w is not None:
+        w = np.pad(ctx.w, [(0, 0), (0, 0)] + [tuple(t) for t in taps])
+        padded_name = _unique_name(model, f"{ref.node.input[1]}_convt_padded")
+        tensor = numpy_helper.from_array(w, padded_name)
+        if ref.function:
+            pending.append((ref.graph, ref.index,
+                            helper.make_node("Constant", [], [padded_name], value=tensor)))
+        else:
+            ref.graph.initializer.append(tensor)
+        plan.kernel_padding = [list(t) for t in taps]
+        plan.new["padded_w"] = padded_name
+        plan.notes.append(f"W with zero taps (before, after) {plan.kernel_padding} as "
+                          f"{padded_name!r}: the zero rows any input size needs, so no Pad")
+    elif any(map(any, taps)):
+        plan.notes.append("W is not a constant: zero rows come from a Pad with computed pads "
+                          "(tract 0.23 cannot run that)")
+    nodes = dynamic_nodes(attrs, intent, ref.node, prefix, padded_name,
+                          taps if padded_name else None)
     ref.graph.node[ref.index].CopyFrom(nodes[-1])
     for nd in reversed(nodes[:-1]):
         pending.append((ref.graph, ref.index, nd))

@@ -28,7 +28,9 @@ from .graph import (
     tensor_array,
 )
 from .loading import _first_line, check_external_locations, load_model, resolve_model
-from .matrix import is_risky, node_matrix, probe_sizes
+from .matrix import (
+    NodeMatrix, PendingMatrix, is_risky, node_matrix, prepare_matrix, probe_sizes, run_pending,
+)
 from .readings import RUNTIMES, documented_reading, runtime_names
 from .probe import (
     MAX_PROBE_ELEMENTS, STAND_IN, OrtRefused, close, identify_window, make_model, max_abs_diff,
@@ -89,6 +91,7 @@ def check_model(model: Any,
         report.notes.append(f"judged on: {', '.join(chosen)}")
     rng = np.random.default_rng(seed)
     opset = default_opset(model)
+    pending: list[tuple[NodeReport, NodeContext, PendingMatrix]] = []
     for ref in iter_convtranspose(model):
         # The probe draws its own weights (probe.py): the model's are never read here.
         ctx = node_context(ref, shapes.get(ref.graph_path, {}), types.get(ref.graph_path, {}),
@@ -101,17 +104,19 @@ def check_model(model: Any,
         node = NodeReport(ref.graph_path, ref.label, ref.index, ctx.x_shape,
                           _attributes_json(ref.node), findings, info)
         if is_risky(ctx) and ctx.w_shape is not None and not bound_attributes(ref.node):
-            _add_matrix(node, ctx, opset, rng, chosen, numeric)
+            pending.append((node, ctx, _prepare(ctx, opset, rng, chosen, numeric)))
         report.nodes.append(node)
+    for (node, ctx, p), matrix in zip(pending, run_pending([p for _, _, p in pending])):
+        _add_matrix(node, ctx, matrix, chosen)
     return report
 
 
 STAND_INS = ((5, 6, 7), (8, 9, 6))
 
 
-def _add_matrix(node: NodeReport, ctx: NodeContext, opset: int, rng: np.random.Generator,
-                chosen: Sequence[str], measure: bool) -> None:
-    """The node's reading matrix, and CT034/CT035 from what it measured."""
+def _prepare(ctx: NodeContext, opset: int, rng: np.random.Generator, chosen: Sequence[str],
+             measure: bool) -> PendingMatrix:
+    """The node's matrix jobs at the probe sizes (measured only within the probe cap)."""
     a = ctx.attrs
     assert a is not None and ctx.w_shape is not None
     sizes = probe_sizes(ctx, [tuple((p * a.rank)[:a.rank]) for p in STAND_INS])
@@ -119,10 +124,15 @@ def _add_matrix(node: NodeReport, ctx: NodeContext, opset: int, rng: np.random.G
     c_out = int(ctx.w_shape[1]) * a.group
     if max(probe_elements(a, c_in, c_out, s) for s in sizes) > MAX_PROBE_ELEMENTS:
         measure = False
-    try:
-        matrix = node_matrix(ctx, opset, rng, chosen, sizes, measure)
-    except MemoryError:
-        return
+    return prepare_matrix(ctx, opset, rng, chosen, sizes, measure)
+
+
+def _add_matrix(node: NodeReport, ctx: NodeContext, matrix: NodeMatrix,
+                chosen: Sequence[str]) -> None:
+    """The node's reading matrix, and CT034/CT035 from what it measured."""
+    a = ctx.attrs
+    assert a is not None
+    sizes = matrix.sizes
     naturals = [[a.natural_length(i, n) for i, n in enumerate(s)] for s in sizes]
     node.readings = matrix.to_dict(naturals)
     node.reading_lines = matrix.lines(naturals)

@@ -37,7 +37,8 @@ from .runners import installed, run_many
 from .sizes import partition
 from .windows import apply_window, describe_windows, full_output, interpretations
 
-__all__ = ["MatrixEntry", "NodeMatrix", "is_risky", "judge", "node_matrix", "probe_sizes"]
+__all__ = ["MatrixEntry", "NodeMatrix", "PendingMatrix", "finish_matrix", "is_risky", "judge",
+           "node_matrix", "prepare_matrix", "probe_sizes", "run_pending"]
 
 
 @dataclass
@@ -165,10 +166,24 @@ def _identify(y: np.ndarray, full: np.ndarray, b: np.ndarray | None,
     return Reading("window", tuple(found))
 
 
-def node_matrix(ctx: NodeContext, opset: int, rng: np.random.Generator,
-                chosen: Sequence[str], sizes: Sequence[tuple[int, ...]],
-                measure: bool = True) -> NodeMatrix:
-    """Measure (installed runtimes) or look up (the rest) every runtime's reading at ``sizes``."""
+@dataclass
+class PendingMatrix:
+    """A node's matrix before its runs: the jobs (one per probe size) and what finishes it."""
+
+    ctx: NodeContext
+    sizes: list[tuple[int, ...]]
+    chosen: tuple[str, ...]
+    static: bool
+    have: dict[str, str]
+    b: np.ndarray | None
+    fulls: list[np.ndarray]
+    jobs: list[tuple[bytes, np.ndarray]]
+
+
+def prepare_matrix(ctx: NodeContext, opset: int, rng: np.random.Generator,
+                   chosen: Sequence[str], sizes: Sequence[tuple[int, ...]],
+                   measure: bool = True) -> PendingMatrix:
+    """Seeded probe inputs and single-node models for every probe size (nothing run yet)."""
     a = ctx.attrs
     assert a is not None and ctx.w_shape is not None
     static = ctx.sizes is not None and all(n is not None for n in ctx.sizes)
@@ -179,30 +194,60 @@ def node_matrix(ctx: NodeContext, opset: int, rng: np.random.Generator,
     have = installed() if measure else {}
     xs = [rng.standard_normal((1, c_in, *s)).astype(np.float32) for s in sizes] if have else []
     fulls = [full_output(x, w, a) for x in xs]
-    matrix = NodeMatrix(list(sizes), static, [], tuple(chosen))
-    documented = {rt: [documented_reading(rt, a, s, static, a.output_shape_full) for s in sizes]
-                  for rt in RUNTIMES}
     jobs = [(_single_node(ctx, c_in, a.rank, static, w, b, opset, s), x)
             for s, x in zip(sizes, xs)] if have else []
+    return PendingMatrix(ctx, list(sizes), tuple(chosen), static, have, b, fulls, jobs)
+
+
+def finish_matrix(p: PendingMatrix, outputs: dict[str, list[np.ndarray | str]]) -> NodeMatrix:
+    """The matrix from each installed runtime's outputs (``outputs[rt]``, one per job)."""
+    ctx, a = p.ctx, p.ctx.attrs
+    assert a is not None
+    matrix = NodeMatrix(p.sizes, p.static, [], p.chosen)
+    documented = {rt: [documented_reading(rt, a, s, p.static, a.output_shape_full)
+                       for s in p.sizes] for rt in RUNTIMES}
+    b64 = None if p.b is None else p.b.astype(np.float64)
     for rt in RUNTIMES:
-        if rt not in have:
+        if rt not in p.have:
             matrix.entries.append(MatrixEntry(rt, f"documented: {DOCUMENTED[rt]}", documented[rt]))
             continue
         measured = []
-        for out, size, full in zip(run_many(rt, jobs), sizes, fulls):
+        for out, size, full in zip(outputs[rt], p.sizes, p.fulls):
             if isinstance(out, str):
                 measured.append(Reading("refused", None, out))
             else:
-                measured.append(_identify(np.asarray(out, np.float64), full,
-                                          None if b is None else b.astype(np.float64),
-                                          _candidates(ctx, size, static)))
+                measured.append(_identify(np.asarray(out, np.float64), full, b64,
+                                          _candidates(ctx, size, p.static)))
         note = ""
-        if rt in documented and any(m.key() != d.key() and d.status != "unknown"
-                                    for m, d in zip(measured, documented[rt])):
+        if any(m.key() != d.key() and d.status != "unknown"
+               for m, d in zip(measured, documented[rt])):
             note = "differs from the documented table (the measurement is reported)"
-        matrix.entries.append(MatrixEntry(rt, f"measured {rt} {have[rt]}", measured, note))
+        matrix.entries.append(MatrixEntry(rt, f"measured {rt} {p.have[rt]}", measured, note))
     judge(matrix)
     return matrix
+
+
+def run_pending(pending: Sequence[PendingMatrix]) -> list[NodeMatrix]:
+    """Run every pending matrix's jobs with one batch per runtime (one child process each
+    for OpenVINO and tract, whatever the number of nodes), then finish them."""
+    runtimes = sorted({rt for p in pending for rt in p.have})
+    results: dict[str, list[np.ndarray | str]] = {
+        rt: run_many(rt, [j for p in pending if rt in p.have for j in p.jobs]) for rt in runtimes}
+    out, offset = [], {rt: 0 for rt in runtimes}
+    for p in pending:
+        mine = {}
+        for rt in p.have:
+            mine[rt] = results[rt][offset[rt]:offset[rt] + len(p.jobs)]
+            offset[rt] += len(p.jobs)
+        out.append(finish_matrix(p, mine))
+    return out
+
+
+def node_matrix(ctx: NodeContext, opset: int, rng: np.random.Generator,
+                chosen: Sequence[str], sizes: Sequence[tuple[int, ...]],
+                measure: bool = True) -> NodeMatrix:
+    """Measure (installed runtimes) or look up (the rest) every runtime's reading at ``sizes``."""
+    return run_pending([prepare_matrix(ctx, opset, rng, chosen, sizes, measure)])[0]
 
 
 def judge(matrix: NodeMatrix) -> None:

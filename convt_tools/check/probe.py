@@ -206,7 +206,9 @@ def probe_shape(ctx: NodeContext) -> tuple[tuple[int, ...] | None, str]:
     if any(n is None for n in sizes):
         if a.output_shape is not None:
             return None, ("the input spatial size is unknown and output_shape makes the crop "
-                          "depend on it; " + (inside.strip(" ()") if fn else "give --input-shape"))
+                          "depend on it; " + (inside.strip(" ()") if fn else
+                                              "the reading matrix measures it at stand-in "
+                                              "sizes (give --input-shape for one size)"))
         sizes = tuple(STAND_IN if n is None else n for n in sizes)
     sizes = tuple(int(n) for n in sizes)  # type: ignore[arg-type]
     need = probe_elements(a, c_in, c_out, sizes)

@@ -570,3 +570,13 @@ def test_a_probe_skipped_for_huge_strides_does_not_blame_channels():
     assert len(skipped) == 1
     assert "channels" not in skipped[0]
     assert "strides" in skipped[0]
+
+
+@pytest.mark.parametrize("shape,dynamic", [("1,?,?,2", True), ("1,4,4,2", False)])
+def test_validate_says_when_dynamic_model_dims_got_defaults(work, shape, dynamic):
+    assert invoke("export", "l.json", "--input-shape", shape, "-o", "d.onnx").exit_code == 0
+    result = invoke("validate", "l.json", "--model", "d.onnx", "--json")
+    assert result.exit_code == 0, result.output
+    source = json.loads(result.stdout)["results"][0]["input_source"]
+    assert source.startswith("the model's static input dims")
+    assert ("defaults for its dynamic" in source) == dynamic

@@ -337,8 +337,10 @@ def _model_results(model_or_path: Any, spec: Conv2DTransposeSpec, adapters: list
                              f"{format_shape(static)}; give an input of that shape.", field="input")
     if input_shape is None and x is None:
         input_shape = model_input_shape(model, spec)
-        source = "the model's static input dims" if static and any(
-            d is not None for d in static) else None
+        source = None
+        if static and any(d is not None for d in static):
+            source = ("the model's static input dims" if all(d is not None for d in static)
+                      else "the model's static input dims, with defaults for its dynamic ones")
     results = _spec_results(spec, adapters, kernel=kernel, bias=bias, x=x,
                             input_shape=input_shape, seed=seed, rtol=rtol, atol=atol, opset=None,
                             model=model, name=name, weights_note=note, input_source=source,

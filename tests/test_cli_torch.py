@@ -128,3 +128,25 @@ def test_shape_and_solve_import_no_numpy(tmp_path: Path) -> None:
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_torch_config_reader_refuses_a_fifo(tmp_path: Path) -> None:
+    """The torch config reader is the spec's strict reader: a FIFO is refused, not read (it would hang)."""
+    from convt_tools import ConvtError
+    from convt_tools.torchconv import read_json_config
+
+    fifo = tmp_path / "layer.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ConvtError, match="FIFO") as info:
+        read_json_config(fifo)
+    assert info.value.field == "config"
+
+
+def test_torch_config_reader_refuses_duplicate_keys(tmp_path: Path) -> None:
+    from convt_tools import ConvtError
+    from convt_tools.torchconv import read_json_config
+
+    path = tmp_path / "layer.json"
+    path.write_text('{"in_channels": 2, "in_channels": 3}')
+    with pytest.raises(ConvtError, match="given twice"):
+        read_json_config(path)

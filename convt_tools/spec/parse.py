@@ -255,9 +255,10 @@ def parse_config(obj: Any, *, rank: int | None = None,
                   groups=obj.get("groups", 1), input_shape=spec_input)
 
 
-def load_config(path: str | os.PathLike[str], *, rank: int | None = None,
-                input_shape: Sequence[int | None] | None = None) -> ConvTransposeSpec:
-    """Read a JSON layer config from ``path`` and parse it (see :func:`parse_config`)."""
+def read_config_json(path: str | os.PathLike[str]) -> Any:
+    """The JSON value in the config file ``path``: a regular file (a FIFO or
+    /dev/zero would hang), UTF-8 with an optional BOM, no key given twice,
+    bounded nesting; never evaluated. Errors name the field ``config``."""
     if not isinstance(path, (str, os.PathLike)):
         raise fail("config", type(path).__name__, "expected a path (str or os.PathLike) to a "
                    "JSON layer config; parse an in-memory dict with parse_config")
@@ -275,14 +276,19 @@ def load_config(path: str | os.PathLike[str], *, rank: int | None = None,
         raise ConvtError(f"config: {str(path)!r} is not UTF-8 text ({exc.reason} at byte "
                          f"{exc.start}); expected a JSON layer config.", field="config") from None
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except RecursionError:
         raise ConvtError(f"config: {str(path)!r} is nested too deeply to be a layer config.",
                          field="config") from None
     except ValueError as exc:
         raise ConvtError(f"config: {str(path)!r} is not valid JSON ({exc}).",
                          field="config") from None
-    return parse_config(obj, rank=rank, input_shape=input_shape)
+
+
+def load_config(path: str | os.PathLike[str], *, rank: int | None = None,
+                input_shape: Sequence[int | None] | None = None) -> ConvTransposeSpec:
+    """Read a JSON layer config from ``path`` and parse it (see :func:`parse_config`)."""
+    return parse_config(read_config_json(path), rank=rank, input_shape=input_shape)
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -24,14 +24,13 @@ Standard library only, so ``convt shape`` stays fast.
 
 from __future__ import annotations
 
-import json
 import numbers
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConvtError, fail
+from ..spec.parse import read_config_json as read_json_config  # one strict JSON reader
 from ..geometry import OnnxAxis, effective_kernel, explicit_window, express, natural_length
 
 __all__ = ["TORCH_MODULES", "TorchConvTransposeSpec", "load_torch_config", "parse_torch_config",
@@ -388,32 +387,6 @@ def parse_torch_config(obj: Any, *, rank: int | None = None) -> TorchConvTranspo
                                   out_channels=int(obj["out_channels"]), kernel_size=k, stride=s,
                                   padding=p, output_padding=op, dilation=d, groups=int(groups),
                                   bias=bias, dtype=_DTYPES.get(str(dtype), "float32"))
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ConvtError(f"config: key {key!r} is given twice; give each key once.",
-                             field="config")
-        seen[key] = value
-    return seen
-
-
-def read_json_config(path: str | os.PathLike[str]) -> Any:
-    """The JSON object in ``path`` (UTF-8, BOM allowed, duplicate keys refused)."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConvtError(f"config: cannot read {str(path)!r}: {exc.strerror or exc}.",
-                         field="config") from None
-    try:
-        return json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_no_duplicate_keys)
-    except (UnicodeDecodeError, RecursionError, ValueError) as exc:
-        if isinstance(exc, ConvtError):
-            raise
-        raise ConvtError(f"config: {str(path)!r} is not a JSON layer config ({exc}).",
-                         field="config") from None
 
 
 def load_torch_config(path: str | os.PathLike[str], *, rank: int | None = None

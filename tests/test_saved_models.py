@@ -345,3 +345,15 @@ def test_python_api_as_in_the_readme():
     onnx_model = ct.export_spec(record.spec, kernel, bias, input_shape=model.input_shape(record))
     sess = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
     _close(sess.run(None, {sess.get_inputs()[0].name: arrays["x2"]})[0], arrays["y2"])
+
+
+@pytest.mark.parametrize("content", [b"x", b"\x00\x01garbage", b'{"filters": 4, "kernel_size": 3}'])
+def test_layers_on_a_file_that_is_no_saved_model_says_so_in_one_line(content, tmp_path):
+    path = tmp_path / "evil.keras"
+    path.write_bytes(content)
+    r = invoke("layers", str(path))
+    assert r.exit_code == 2
+    line = r.output.strip()
+    assert "\n" not in line
+    assert line.startswith("Error: model:")
+    assert "is not a saved model" in line

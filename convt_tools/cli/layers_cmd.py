@@ -86,8 +86,10 @@ def layers(model: str, weights: str | None, as_json: bool) -> None:
 
     saved = resolve_model(model, weights)
     if saved is None:
-        raise ConvtError(f"model: {model!r} is a single layer config, not a saved model; "
-                         f"expected a .keras, a legacy .h5 or a model config JSON.",
+        raise ConvtError(f"model: {model!r} is not a saved model (neither a .keras zip, an HDF5 "
+                         f"file nor a model config JSON); expected a .keras, a legacy .h5 or a "
+                         f"model config JSON (a single layer config goes straight to shape, "
+                         f"export, run or validate).",
                          field="model")
     rows = [_row(saved, r) for r in saved.layers]
     if as_json:

@@ -2,7 +2,8 @@
 
 Builds one ONNX model per size: a single ConvTranspose (strides 2, kernel 4,
 no pads, channels_first, no bias) whose W holds about SIZE MB of float32,
-stored inline below 1.9 GB and as external data (``<name>.data``) above, with
+stored inline below 1.9 GB and as external data (``<name>.data``) above
+(``--external``: external data at every size), with
 the matching Keras config (``padding="valid"`` gives the same lengths). Every
 command runs in a fresh process; its peak RSS comes from ``wait4`` (the
 kernel's ``ru_maxrss``; the models are built in a separate process, since a
@@ -17,6 +18,7 @@ onnxruntime and the probe's own small tensors); ``check --no-numeric`` on a
 
     python3 benchmarks/bench_memory.py                   # 200 MB (moderate default)
     python3 benchmarks/bench_memory.py --sizes-mb 400,2100 --keep
+    python3 benchmarks/bench_memory.py --sizes-mb 500 --external
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 INLINE_LIMIT = 1900 << 20
 
 
-def build(folder: Path, size_mb: float) -> tuple[Path, Path, int, str]:
+def build(folder: Path, size_mb: float, force_external: bool = False
+          ) -> tuple[Path, Path, int, str]:
     """The model, its Keras config, the bytes of its files and the --input-shape."""
     c_in, k = 256, 4
     c_out = max(1, int(size_mb * 1e6 / (c_in * k * k * 4)))
@@ -54,7 +57,7 @@ def build(folder: Path, size_mb: float) -> tuple[Path, Path, int, str]:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     path = folder / f"m{int(size_mb)}.onnx"
-    external = model.ByteSize() > INLINE_LIMIT
+    external = force_external or model.ByteSize() > INLINE_LIMIT
     onnx.save(model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
               location=f"{path.name}.data", size_threshold=1024)
     del model
@@ -86,10 +89,13 @@ def main() -> None:
     parser.add_argument("--probe-budget-mb", type=float, default=400.0)
     parser.add_argument("--folder", help="where to build the models (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the models afterwards")
+    parser.add_argument("--external", action="store_true",
+                        help="store W as external data at every size (default: above 1.9 GB)")
     parser.add_argument("--build-only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build_only:   # in a child: the parent stays small (a child inherits its peak RSS)
-        print(json.dumps([str(v) for v in build(Path(args.folder), float(args.build_only))]))
+        print(json.dumps([str(v) for v in build(Path(args.folder), float(args.build_only),
+                                                    args.external)]))
         return
     folder = Path(args.folder or tempfile.mkdtemp(prefix="convt-bench-mem-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -101,7 +107,8 @@ def main() -> None:
     try:
         for size_mb in (float(s) for s in args.sizes_mb.split(",")):
             out = subprocess.run([py, __file__, "--build-only", str(size_mb), "--folder",
-                                  str(folder)], capture_output=True, text=True, check=True)
+                                  str(folder), *(["--external"] if args.external else [])],
+                                 capture_output=True, text=True, check=True)
             built = json.loads(out.stdout.strip().splitlines()[-1])
             path, config, size, shape = Path(built[0]), Path(built[1]), int(built[2]), built[3]
             model_mb = size / 1e6

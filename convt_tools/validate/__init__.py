@@ -39,7 +39,7 @@ from ..spec import Conv2DTransposeSpec, format_shape
 from .diagnose import compare, diagnose, shape_message, value_message
 from .inputs import (check_sizes, default_input_shape, input_channels, validation_input,
                      validation_weights)
-from .model import model_input_shape, open_model, weights_from_model
+from .model import model_input_shape, open_model, runnable_model, weights_from_model
 from .runtime import model_input, resolve_providers
 from .tolerance import Tolerance, default_tolerance, resolve_tolerance
 
@@ -170,8 +170,12 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
                   input_shape: Sequence[int | None] | None, seed: int, rtol: float | None,
                   atol: float | None, opset: int | None, model: Any, name: str | None,
                   weights_note: str | None, input_source: str | None,
-                  form: str | None) -> list[ValidationResult]:
-    """One result per adapter: the export (or ``model``) and the reference are made once."""
+                  form: str | None, runnable: Any = None) -> list[ValidationResult]:
+    """One result per adapter: the export (or ``model``) and the reference are made once.
+
+    ``runnable``: what the adapters load when ``model`` is an already opened
+    graph kept for reading only (:func:`.model.runnable_model`).
+    """
     _require_spec(spec)
     notes: list[str] = []
     x = None if x is None else np.asarray(x)
@@ -200,16 +204,20 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
     if model is None:
         model = _export(spec, kernel, bias, input_shape if x is None else x.shape, opset, notes,
                         form)
-    else:
+    elif runnable is None:
         model = open_model(model)
     in_name, dtype = model_input(model)
+    runnable = model if runnable is None else runnable
     if x is None:
         x = validation_input(shape, seed)
     x = x.astype(dtype)
-    k_ref = kernel.astype(dtype).astype(np.float64)
+    # The weights rounded to the model's dtype; their float64 copy (exact) is made per chunk of
+    # filters by the reference and whole only for a diagnosis, so a big model's kernel is not
+    # held a second time, at twice its size, while the runtimes load the model.
+    k_low = kernel.astype(dtype, copy=False)
     b_ref = None if bias is None else bias.astype(dtype).astype(np.float64)
-    pre, ref = _reference(spec, x, k_ref, b_ref, dtype)
-    tol = resolve_tolerance(dtype, x, k_ref, b_ref, float(np.abs(pre).max()) if pre.size else 0.0,
+    pre, ref = _reference(spec, x, k_low, b_ref, dtype)
+    tol = resolve_tolerance(dtype, x, k_low, b_ref, float(np.abs(pre).max()) if pre.size else 0.0,
                             rtol, atol)
     results = []
     for rt in adapters:
@@ -218,7 +226,8 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
             input_source=source, reference_shape=tuple(ref.shape), model_shape=None,
             dtype=dtype.name, tolerance=tol, weights_source=weights_note or "given",
             providers=[], notes=list(notes), runtime=rt.name, runtime_version=rt.version())
-        results.append(_run_and_judge(result, rt, model, in_name, spec, x, k_ref, b_ref, ref))
+        results.append(_run_and_judge(result, rt, runnable, in_name, spec, x, k_low, b_ref,
+                                      ref))
     return results
 
 
@@ -236,7 +245,21 @@ def _run_and_judge(result: ValidationResult, rt: Any, model: Any, in_name: str,
         result.error = exc.reason
         result.message = result.error
         return result
+    del loaded  # the runtime's copy of the weights is not needed to judge
     return _judge(result, spec, x.astype(np.float64), k_ref, b_ref, got, ref)
+
+
+# Above this many bytes of float64 kernel the reference runs over chunks of filters.
+REFERENCE_CHUNK_BYTES = 64 << 20
+
+
+def _filters_per_chunk(kernel: np.ndarray) -> int:
+    """Filters per reference chunk: all of them unless their float64 kernel is big."""
+    filters = kernel.shape[-2] if kernel.ndim >= 2 else 1
+    per_filter = max(1, 8 * kernel.size // max(1, filters))
+    if 8 * kernel.size <= REFERENCE_CHUNK_BYTES:
+        return max(1, filters)
+    return max(1, REFERENCE_CHUNK_BYTES // per_filter)
 
 
 def _reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
@@ -247,10 +270,26 @@ def _reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
     Keras (and the model) hand float16 values to the activation; otherwise a
     discontinuous activation (``hard_shrink``) could flip at its threshold.
     The output is rounded to the model's dtype, so a value beyond its range
-    is inf on both sides (float16 ``exp(12)``, as in Keras).
+    is inf on both sides (float16 ``exp(12)``, as in Keras). ``kernel`` is in
+    the model's dtype; its float64 copy (exact) is made a chunk of filters at a
+    time when it is big (:data:`REFERENCE_CHUNK_BYTES`): output channels are
+    independent, so the values are the same.
     """
     linear = dataclasses.replace(spec, activation="linear", dtype="float64")
-    pre = keras_conv_transpose(linear, x.astype(np.float64), kernel, bias)
+    x64 = x.astype(np.float64)
+    step = _filters_per_chunk(kernel)
+    if step >= spec.filters:
+        pre = keras_conv_transpose(linear, x64, kernel.astype(np.float64), bias)
+    else:  # output channels are independent: the float64 kernel is made a chunk at a time
+        parts = []
+        for f0 in range(0, spec.filters, step):
+            f1 = min(f0 + step, spec.filters)
+            part = dataclasses.replace(linear, filters=f1 - f0)
+            parts.append(keras_conv_transpose(
+                part, x64, kernel[..., f0:f1, :].astype(np.float64),
+                None if bias is None else bias[f0:f1]))
+        pre = np.concatenate(parts, axis=spec.channels_axis)
+        del parts
     if dtype == np.float16:
         pre = pre.astype(np.float16).astype(np.float64)
     with np.errstate(over="ignore"):
@@ -272,7 +311,8 @@ def _judge(result: ValidationResult, spec: Conv2DTransposeSpec, x: np.ndarray,
     result.passed = cmp.ok
     if not cmp.ok:
         result.message = value_message(spec, cmp, got, ref)
-        result.hints = diagnose(spec, x, kernel, bias, got, ref, result.tolerance)
+        result.hints = diagnose(spec, x, kernel.astype(np.float64), bias, got, ref,
+                                result.tolerance)
     return result
 
 
@@ -323,12 +363,15 @@ def _model_results(model_or_path: Any, spec: Conv2DTransposeSpec, adapters: list
                    input_shape: Sequence[int | None] | None, seed: int, rtol: float | None,
                    atol: float | None, name: str | None) -> list[ValidationResult]:
     _require_spec(spec)
-    model = open_model(model_or_path)
+    # Bounded memory on big models: external data is read for W/B only; the runtimes get the
+    # path itself and the graph is kept without its big initializer bytes (runnable_model).
+    model = open_model(model_or_path, lazy=True)
     note = "given"
     missing_bias = False
     if kernel is None:
         kernel, bias, note = weights_from_model(model, spec)
         missing_bias = spec.use_bias and "has no B" in note
+    runnable, model = runnable_model(model_or_path, model)
     static = model_input_shape(model, None)
     source = None
     if x is not None and static is not None:
@@ -344,7 +387,7 @@ def _model_results(model_or_path: Any, spec: Conv2DTransposeSpec, adapters: list
     results = _spec_results(spec, adapters, kernel=kernel, bias=bias, x=x,
                             input_shape=input_shape, seed=seed, rtol=rtol, atol=atol, opset=None,
                             model=model, name=name, weights_note=note, input_source=source,
-                            form=None)
+                            form=None, runnable=runnable)
     config_ch = None if spec.input_shape is None else spec.input_shape[spec.channels_axis]
     for result in results:
         model_ch = result.input_shape[spec.channels_axis]

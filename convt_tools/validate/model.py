@@ -27,12 +27,39 @@ from ..errors import ConvtError
 from ..spec import Conv2DTransposeSpec
 
 
-def open_model(model: Any) -> Any:
+def open_model(model: Any, lazy: bool = False) -> Any:
     """A path or ModelProto through the untrusted-model loader of ``convt check``
-    (:func:`convt_tools.check.loading.resolve_model`)."""
+    (:func:`convt_tools.check.loading.resolve_model`); ``lazy``: external data
+    is read only when a tensor is asked for."""
     from ..check.loading import resolve_model
 
-    return resolve_model(model)[0]
+    return resolve_model(model, lazy=lazy)[0]
+
+
+def runnable_model(model_or_path: Any, model: Any) -> tuple[Any, Any]:
+    """``(what the runtimes load, the graph kept for reading)`` once the weights are read.
+
+    A path is handed to the runtimes as is (onnxruntime reads the file and
+    resolves external data relative to it: the model is never serialised
+    again), and the graph kept is :func:`~convt_tools.check.shapes.skeleton`
+    of ``model`` (names, types and dims; no big initializer bytes), so a big
+    model is not held twice. A ModelProto is loaded as it is. So is a model
+    whose small tensors (at most 1 KiB: shape constants such as Slice starts)
+    are in external files: onnxruntime's shape inference cannot read those
+    from a path, so that model is loaded whole with its external data, as before.
+    """
+    import os
+
+    if isinstance(model_or_path, (str, os.PathLike)):
+        from ..check.loading import _location, _model_tensors
+        from ..check.shapes import _SKELETON_BYTES, _declared_bytes, skeleton
+
+        if any(_location(t) and _declared_bytes(t) <= _SKELETON_BYTES
+               for t in _model_tensors(model)):
+            whole = open_model(model_or_path)
+            return whole, whole
+        return model_or_path, skeleton(model)
+    return model, model
 
 
 def _constant_values(model: Any, name: str) -> np.ndarray | None:

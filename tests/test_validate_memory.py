@@ -110,3 +110,16 @@ def test_reference_over_chunks_of_filters_gives_the_same_result(monkeypatch, spe
         assert b.pop(key) == pytest.approx(a.pop(key), rel=1e-9, abs=1e-12)
     assert a == b
     assert chunked.passed is not (wrong and spec.use_bias)
+
+
+@pytest.mark.parametrize("external", [False, True], ids=["inline", "external-data"])
+def test_a_mismatch_on_a_model_path_is_diagnosed_as_in_memory(tmp_path, external):
+    """The kernel let go before onnxruntime loads the model is read again for the diagnosis."""
+    spec = SPECS[0]   # relu; the model is exported without it
+    linear = make_spec(filters=5, kernel_size=3, strides=2, padding="same")
+    path, model = _saved(tmp_path, linear, external)
+    from_path = validate_model(str(path), spec, input_shape=_shape(spec))
+    in_memory = validate_model(model, spec, input_shape=_shape(spec))
+    assert from_path.status == "FAIL"
+    assert from_path.hints
+    assert _fields(from_path) == _fields(in_memory)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -170,15 +170,22 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
                   input_shape: Sequence[int | None] | None, seed: int, rtol: float | None,
                   atol: float | None, opset: int | None, model: Any, name: str | None,
                   weights_note: str | None, input_source: str | None,
-                  form: str | None, runnable: Any = None) -> list[ValidationResult]:
+                  form: str | None, runnable: Any = None,
+                  reread: Callable[[], np.ndarray] | None = None) -> list[ValidationResult]:
     """One result per adapter: the export (or ``model``) and the reference are made once.
 
     ``runnable``: what the adapters load when ``model`` is an already opened
-    graph kept for reading only (:func:`.model.runnable_model`).
+    graph kept for reading only (:func:`.model.runnable_model`). ``reread``:
+    gives the kernel (``kernel`` is then None): its first call hands over the
+    kernel already read, later ones read it again, so it is let go once the
+    reference is computed (not held while the runtimes load the model) and
+    read again only for a diagnosis.
     """
     _require_spec(spec)
     notes: list[str] = []
     x = None if x is None else np.asarray(x)
+    if kernel is None and reread is not None:
+        kernel = reread()
     in_ch = input_channels(spec, kernel, x, input_shape)
     if x is not None:
         if x.dtype.kind != "f":
@@ -219,6 +226,14 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
     pre, ref = _reference(spec, x, k_low, b_ref, dtype)
     tol = resolve_tolerance(dtype, x, k_low, b_ref, float(np.abs(pre).max()) if pre.size else 0.0,
                             rtol, atol)
+    if reread is None:
+        def kernel_f64() -> np.ndarray:
+            return k_low.astype(np.float64)
+    else:
+        del kernel, k_low  # the caller holds none either: the runtimes load without it
+
+        def kernel_f64() -> np.ndarray:
+            return reread().astype(dtype, copy=False).astype(np.float64)
     results = []
     for rt in adapters:
         result = ValidationResult(
@@ -226,14 +241,15 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
             input_source=source, reference_shape=tuple(ref.shape), model_shape=None,
             dtype=dtype.name, tolerance=tol, weights_source=weights_note or "given",
             providers=[], notes=list(notes), runtime=rt.name, runtime_version=rt.version())
-        results.append(_run_and_judge(result, rt, runnable, in_name, spec, x, k_low, b_ref,
+        results.append(_run_and_judge(result, rt, runnable, in_name, spec, x, kernel_f64, b_ref,
                                       ref))
     return results
 
 
 def _run_and_judge(result: ValidationResult, rt: Any, model: Any, in_name: str,
-                   spec: Conv2DTransposeSpec, x: np.ndarray, k_ref: np.ndarray,
-                   b_ref: np.ndarray | None, ref: np.ndarray) -> ValidationResult:
+                   spec: Conv2DTransposeSpec, x: np.ndarray,
+                   k_ref: Callable[[], np.ndarray], b_ref: np.ndarray | None,
+                   ref: np.ndarray) -> ValidationResult:
     """Run ``model`` on ``rt``; a refusal is an ERROR result with the runtime's reason."""
     from ..runtimes import RuntimeRefused
 
@@ -298,9 +314,12 @@ def _reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
 
 
 def _judge(result: ValidationResult, spec: Conv2DTransposeSpec, x: np.ndarray,
-           kernel: np.ndarray, bias: np.ndarray | None, got: np.ndarray,
+           kernel: Callable[[], np.ndarray], bias: np.ndarray | None, got: np.ndarray,
            ref: np.ndarray) -> ValidationResult:
-    """Fill ``result`` from the model output ``got`` against the reference ``ref``."""
+    """Fill ``result`` from the model output ``got`` against the reference ``ref``.
+
+    ``kernel()`` gives the float64 kernel, asked for only by a diagnosis.
+    """
     result.model_shape = tuple(int(d) for d in got.shape)
     if got.shape != ref.shape:
         result.message, result.hints = shape_message(spec, got.shape, ref.shape)
@@ -311,8 +330,7 @@ def _judge(result: ValidationResult, spec: Conv2DTransposeSpec, x: np.ndarray,
     result.passed = cmp.ok
     if not cmp.ok:
         result.message = value_message(spec, cmp, got, ref)
-        result.hints = diagnose(spec, x, kernel.astype(np.float64), bias, got, ref,
-                                result.tolerance)
+        result.hints = diagnose(spec, x, kernel(), bias, got, ref, result.tolerance)
     return result
 
 
@@ -358,6 +376,22 @@ def validate_runtimes(spec: Conv2DTransposeSpec, runtimes: Sequence[RuntimeArg] 
                          weights_note=weights_note, input_source=None, form=form)
 
 
+class _ModelKernel:
+    """The kernel read back from the model at ``path``: the first call hands over the one
+    already read (keeping no reference to it), later calls read it again (a diagnosis)."""
+
+    def __init__(self, kernel: np.ndarray, path: Any, spec: Conv2DTransposeSpec) -> None:
+        self._kernel: np.ndarray | None = kernel
+        self._path = path
+        self._spec = spec
+
+    def __call__(self) -> np.ndarray:
+        kernel, self._kernel = self._kernel, None
+        if kernel is None:
+            kernel = weights_from_model(open_model(self._path, lazy=True), self._spec)[0]
+        return kernel
+
+
 def _model_results(model_or_path: Any, spec: Conv2DTransposeSpec, adapters: list[Any], *,
                    kernel: np.ndarray | None, bias: np.ndarray | None, x: np.ndarray | None,
                    input_shape: Sequence[int | None] | None, seed: int, rtol: float | None,
@@ -368,10 +402,13 @@ def _model_results(model_or_path: Any, spec: Conv2DTransposeSpec, adapters: list
     model = open_model(model_or_path, lazy=True)
     note = "given"
     missing_bias = False
+    reread = None
     if kernel is None:
         kernel, bias, note = weights_from_model(model, spec)
         missing_bias = spec.use_bias and "has no B" in note
     runnable, model = runnable_model(model_or_path, model)
+    if note != "given" and runnable is model_or_path:
+        reread, kernel = _ModelKernel(kernel, model_or_path, spec), None
     static = model_input_shape(model, None)
     source = None
     if x is not None and static is not None:
@@ -387,7 +424,7 @@ def _model_results(model_or_path: Any, spec: Conv2DTransposeSpec, adapters: list
     results = _spec_results(spec, adapters, kernel=kernel, bias=bias, x=x,
                             input_shape=input_shape, seed=seed, rtol=rtol, atol=atol, opset=None,
                             model=model, name=name, weights_note=note, input_source=source,
-                            form=None, runnable=runnable)
+                            form=None, runnable=runnable, reread=reread)
     config_ch = None if spec.input_shape is None else spec.input_shape[spec.channels_axis]
     for result in results:
         model_ch = result.input_shape[spec.channels_axis]

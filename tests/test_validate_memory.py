@@ -123,3 +123,26 @@ def test_a_mismatch_on_a_model_path_is_diagnosed_as_in_memory(tmp_path, external
     assert from_path.status == "FAIL"
     assert from_path.hints
     assert _fields(from_path) == _fields(in_memory)
+
+
+def test_a_refused_model_path_gives_the_same_reason_as_in_memory(tmp_path):
+    """onnxruntime prefixes its reason with 'Load model from PATH failed:' for a path; the
+    reason reported is the one of the model handed over in memory."""
+    from onnx import TensorProto, helper
+
+    spec = make_spec(filters=2, kernel_size=2, padding="valid")
+    node = helper.make_node("NoSuchOp", ["x"], ["y"])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 3, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "bad.onnx"
+    onnx.save(model, str(path))
+    kernel, bias = _weights(spec, 1)
+    from_path = validate_model(str(path), spec, kernel=kernel, bias=bias)
+    in_memory = validate_model(model, spec, kernel=kernel, bias=bias)
+    assert from_path.status == "ERROR"
+    assert "NoSuchOp" in from_path.error
+    assert str(path) not in from_path.error
+    assert from_path.error == in_memory.error

@@ -6,11 +6,13 @@ A provider that is listed but does not initialise is a :class:`ConvtError`
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import LoadedModel, Runtime
+from ..errors import ConvtError
+from .base import LoadedModel, Runtime, RuntimeRefused, first_line
 
 
 class _Session(LoadedModel):
@@ -51,4 +53,13 @@ class OnnxruntimeRuntime(Runtime):
     def _load(self, module: Any, model: Any) -> LoadedModel:
         from ..validate.runtime import session
 
-        return _Session(session(model, self.providers()))
+        if not isinstance(model, (str, os.PathLike)):
+            return _Session(session(model, self.providers()))
+        try:
+            return _Session(session(model, self.providers()))
+        except ConvtError:
+            raise
+        except Exception as exc:  # the reason as for the model given in memory (no path)
+            text = first_line(exc, limit=1 << 20).replace(
+                f"Load model from {os.fspath(model)} failed:", "", 1)
+            raise RuntimeRefused(self.name, "load", text[:300]) from None

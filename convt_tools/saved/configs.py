@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from ..errors import ConvtError
+from ..spec.parse import no_duplicate_keys
 
 __all__ = ["CONVT_CLASSES", "LayerEntry", "parse_model_json", "scan_for_code", "to_snake_case",
            "walk_layers", "is_model_config", "normalize"]
@@ -60,15 +61,6 @@ def to_snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ConvtError(f"model: the config gives key {key!r} twice in one object.",
-                             field="model")
-        seen[key] = value
-    return seen
-
 
 def parse_model_json(data: bytes | str, where: str, field: str = "model") -> Any:
     """Strict JSON (UTF-8, no duplicate keys, bounded size and depth); never evaluated."""
@@ -77,7 +69,7 @@ def parse_model_json(data: bytes | str, where: str, field: str = "model") -> Any
                          f"{MAX_CONFIG_BYTES:,}.", field=field)
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        return json.loads(text, object_pairs_hook=no_duplicate_keys("model"))
     except UnicodeDecodeError as exc:
         raise ConvtError(f"{field}: {where}: the config is not UTF-8 ({exc.reason}).",
                          field=field) from None

@@ -28,7 +28,7 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import ConvtError, fail
 from ..geometry import PADDINGS
@@ -276,7 +276,7 @@ def read_config_json(path: str | os.PathLike[str]) -> Any:
         raise ConvtError(f"config: {str(path)!r} is not UTF-8 text ({exc.reason} at byte "
                          f"{exc.start}); expected a JSON layer config.", field="config") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        return json.loads(text, object_pairs_hook=no_duplicate_keys())
     except RecursionError:
         raise ConvtError(f"config: {str(path)!r} is nested too deeply to be a layer config.",
                          field="config") from None
@@ -291,12 +291,15 @@ def load_config(path: str | os.PathLike[str], *, rank: int | None = None,
     return parse_config(read_config_json(path), rank=rank, input_shape=input_shape)
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``json`` hook: a key given twice is an error, not "the last one wins"."""
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ConvtError(f"config: key {key!r} is given twice; give each key once.",
-                             field="config")
-        seen[key] = value
-    return seen
+def no_duplicate_keys(field: str = "config") -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A ``json`` ``object_pairs_hook``: a key given twice is an error naming
+    ``field`` (not "the last one wins", which would hide a conflicting value)."""
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ConvtError(f"{field}: key {key!r} is given twice in one object; "
+                                 f"give each key once.", field=field)
+            seen[key] = value
+        return seen
+    return hook

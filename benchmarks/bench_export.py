@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from convt_tools.exporter import export_spec, save_model
+from convt_tools.exporter import export_spec
+from convt_tools.onnxbase import save_model
 from convt_tools.spec import make_spec
 
 

@@ -28,7 +28,7 @@ from .spec import (  # noqa: E402
 # name -> module, imported on first attribute access (PEP 562).
 _LAZY = {
     "export_spec": "exporter",
-    "save_model": "exporter",
+    "save_model": "onnxbase",
     "initialize_weights": "initializers",
     "load_weights": "weights",
     "conv_transpose": "reference",

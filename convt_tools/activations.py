@@ -45,8 +45,11 @@ class GraphOps(Protocol):
     opset: int
     float_enum: int  # onnx.TensorProto enum of the graph's float dtype
 
-    def op(self, op_type: str, *inputs: str, n_out: int = 1, **attrs: object) -> str | list[str]:
-        """Add a node; return its output name (a list when ``n_out > 1``)."""
+    def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:
+        """Add a node with one output; return its name."""
+
+    def op_multi(self, op_type: str, *inputs: str, n_out: int, **attrs: Any) -> list[str]:
+        """Add a node with ``n_out`` outputs; return their names."""
 
     def const(self, value: object, dtype: str | None = None) -> str:
         """A constant initializer; ``dtype`` None means the graph's float dtype."""
@@ -140,39 +143,39 @@ def _np_sparsemax(x: np.ndarray) -> np.ndarray:
 def _reduce_sum_last(g: GraphOps, x: str) -> str:
     """ReduceSum over axis -1, keepdims (axes is an input from opset 13)."""
     if g.opset >= 13:
-        return g.op("ReduceSum", x, g.const([-1], "int64"), keepdims=1)  # type: ignore[return-value]
-    return g.op("ReduceSum", x, axes=[-1], keepdims=1)  # type: ignore[return-value]
+        return g.op("ReduceSum", x, g.const([-1], "int64"), keepdims=1)
+    return g.op("ReduceSum", x, axes=[-1], keepdims=1)
 
 
 def _last_dim(g: GraphOps, x: str) -> str:
     """Length of axis -1 as an int64 scalar (works for symbolic dims)."""
-    return g.op("Gather", g.op("Shape", x), g.const(-1, "int64"), axis=0)  # type: ignore[return-value]
+    return g.op("Gather", g.op("Shape", x), g.const(-1, "int64"), axis=0)
 
 
 def _o_hard_sigmoid(g: GraphOps, x: str) -> str:
     # clip(x / 6 + 0.5, 0, 1): Keras 3's own expression (ONNX HardSigmoid
     # would compute x * (1/6) + 0.5, one rounding different).
     y = g.op("Add", g.op("Div", x, g.const(6.0)), g.const(0.5))
-    return g.op("Clip", y, g.const(0.0), g.const(1.0))  # type: ignore[return-value]
+    return g.op("Clip", y, g.const(0.0), g.const(1.0))
 
 
 def _o_sigmoid_mul(g: GraphOps, x: str) -> str:
-    return g.op("Mul", x, g.op("Sigmoid", x))  # type: ignore[return-value]
+    return g.op("Mul", x, g.op("Sigmoid", x))
 
 
 def _o_gelu(g: GraphOps, x: str) -> str:
     if g.opset >= 20:
-        return g.op("Gelu", x, approximate="none")  # type: ignore[return-value]
+        return g.op("Gelu", x, approximate="none")
     # (x / 2) * (erf(x / sqrt(2)) + 1): the exact erf form for opsets without
     # Gelu; halving first keeps x near the dtype's maximum finite.
     e = g.op("Erf", g.op("Div", x, g.const(math.sqrt(2.0))))
-    return g.op("Mul", g.op("Mul", x, g.const(0.5)), g.op("Add", e, g.const(1.0)))  # type: ignore[return-value]
+    return g.op("Mul", g.op("Mul", x, g.const(0.5)), g.op("Add", e, g.const(1.0)))
 
 
 def _o_mish(g: GraphOps, x: str) -> str:
     if g.opset >= 18:
-        return g.op("Mish", x)  # type: ignore[return-value]
-    return g.op("Mul", x, g.op("Tanh", g.op("Softplus", x)))  # type: ignore[return-value]
+        return g.op("Mish", x)
+    return g.op("Mul", x, g.op("Tanh", g.op("Softplus", x)))
 
 
 def _o_glu(g: GraphOps, x: str) -> str:
@@ -180,15 +183,15 @@ def _o_glu(g: GraphOps, x: str) -> str:
     # which needs no Shape arithmetic (tract cannot evaluate the Shape/Div/Slice
     # form at symbolic sizes). Opset 18 requires num_outputs when no split sizes.
     extra = {"num_outputs": 2} if g.opset >= 18 else {}
-    a, b = g.op("Split", x, n_out=2, axis=-1, **extra)  # type: ignore[misc]
-    return g.op("Mul", a, g.op("Sigmoid", b))  # type: ignore[return-value]
+    a, b = g.op_multi("Split", x, n_out=2, axis=-1, **extra)
+    return g.op("Mul", a, g.op("Sigmoid", b))
 
 
 def _o_sparsemax(g: GraphOps, x: str) -> str:
     # Keras 3's formula (see _np_sparsemax), with TopK as a descending sort.
     n = _last_dim(g, x)
-    z = g.op("TopK", x, g.op("Reshape", n, g.const([1], "int64")), n_out=2,
-             axis=-1, largest=1, sorted=1)[0]
+    z = g.op_multi("TopK", x, g.op("Reshape", n, g.const([1], "int64")), n_out=2,
+                   axis=-1, largest=1, sorted=1)[0]
     # exclusive/reverse written out: onnx2torch 1.5 defaults reverse to 1 (ONNX: 0).
     c = g.op("CumSum", z, g.const(-1, "int64"), exclusive=0, reverse=0)
     r = g.op("Range", g.const(1.0), g.op("Add", g.op("Cast", n, to=g.float_enum),
@@ -198,12 +201,12 @@ def _o_sparsemax(g: GraphOps, x: str) -> str:
     k = _reduce_sum_last(g, g.op("Cast", support, to=g.float_enum))
     csum = _reduce_sum_last(g, g.op("Where", support, c, g.const(0.0)))
     tau = g.op("Div", g.op("Sub", csum, g.const(1.0)), k)
-    return g.op("Max", g.op("Sub", x, tau), g.const(0.0))  # type: ignore[return-value]
+    return g.op("Max", g.op("Sub", x, tau), g.const(0.0))
 
 
 def _o_squareplus(g: GraphOps, x: str) -> str:
     y = g.op("Add", x, g.op("Sqrt", g.op("Add", g.op("Mul", x, x), g.const(4.0))))
-    return g.op("Div", y, g.const(2.0))  # type: ignore[return-value]
+    return g.op("Div", y, g.const(2.0))
 
 
 def _o_sparse_plus(g: GraphOps, x: str) -> str:
@@ -213,30 +216,30 @@ def _o_sparse_plus(g: GraphOps, x: str) -> str:
     # opset 12); NaN fails both tests and flows through inner as NaN, as in Keras.
     m1 = g.const(-1.0)
     le = g.op("Or", g.op("Less", x, m1), g.op("Equal", x, m1))
-    return g.op("Where", le, g.const(0.0), inner)  # type: ignore[return-value]
+    return g.op("Where", le, g.const(0.0), inner)
 
 
 def _o_sparse_sigmoid(g: GraphOps, x: str) -> str:
     half = g.op("Mul", g.const(0.5), g.op("Add", x, g.const(1.0)))
-    return g.op("Clip", half, g.const(0.0), g.const(1.0))  # type: ignore[return-value]
+    return g.op("Clip", half, g.const(0.0), g.const(1.0))
 
 
 def _o_hard_shrink(g: GraphOps, x: str) -> str:
     # Where instead of Shrink (onnx2torch has no Shrink converter); NaN -> 0 as Shrink and Keras.
     keep = g.op("Greater", g.op("Abs", x), g.const(0.5))
-    return g.op("Where", keep, x, g.const(0.0))  # type: ignore[return-value]
+    return g.op("Where", keep, x, g.const(0.0))
 
 
 def _o_soft_shrink(g: GraphOps, x: str) -> str:
     # Shrink(lambd=0.5, bias=0.5) written with Where (see _o_hard_shrink); NaN -> 0.
     low = g.op("Where", g.op("Less", x, g.const(-0.5)), g.op("Add", x, g.const(0.5)),
                g.const(0.0))
-    return g.op("Where", g.op("Greater", x, g.const(0.5)),  # type: ignore[return-value]
+    return g.op("Where", g.op("Greater", x, g.const(0.5)),
                 g.op("Sub", x, g.const(0.5)), low)
 
 
 def _unary(op_type: str, **attrs: object) -> Callable[[GraphOps, str], str]:
-    return lambda g, x: g.op(op_type, x, **attrs)  # type: ignore[return-value]
+    return lambda g, x: g.op(op_type, x, **attrs)
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -246,7 +249,7 @@ _ROWS = [
     Activation("linear", "x", lambda x: x, lambda g, x: x),
     Activation("relu", "max(x, 0)", lambda x: np.maximum(x, _c(x, 0)), _unary("Relu")),
     Activation("relu6", "min(max(x, 0), 6)", lambda x: np.clip(x, 0, 6).astype(x.dtype),
-               lambda g, x: g.op("Clip", x, g.const(0.0), g.const(6.0))),  # type: ignore[arg-type,return-value]
+               lambda g, x: g.op("Clip", x, g.const(0.0), g.const(6.0))),
     Activation("leaky_relu", "max(x, 0.2 * x)", lambda x: np.maximum(x, _c(x, 0.2) * x),
                _unary("LeakyRelu", alpha=0.2)),
     Activation("elu", "x if x >= 0 else expm1(x)", _np_elu, _unary("Elu", alpha=1.0)),
@@ -265,9 +268,9 @@ _ROWS = [
     Activation("gelu", "x * (erf(x / sqrt(2)) + 1) / 2", _np_gelu, _o_gelu),
     Activation("hard_sigmoid", "clip(x / 6 + 0.5, 0, 1)", _np_hard_sigmoid, _o_hard_sigmoid),
     Activation("hard_silu", "x * hard_sigmoid(x)", lambda x: x * _np_hard_sigmoid(x),
-               lambda g, x: g.op("Mul", x, _o_hard_sigmoid(g, x))),  # type: ignore[arg-type,return-value]
+               lambda g, x: g.op("Mul", x, _o_hard_sigmoid(g, x))),
     Activation("hard_tanh", "clip(x, -1, 1)", lambda x: np.clip(x, -1, 1).astype(x.dtype),
-               lambda g, x: g.op("Clip", x, g.const(-1.0), g.const(1.0))),  # type: ignore[arg-type,return-value]
+               lambda g, x: g.op("Clip", x, g.const(-1.0), g.const(1.0))),
     Activation("hard_shrink", "x if |x| > 0.5 else 0",
                lambda x: np.where(np.abs(x) > 0.5, x, _c(x, 0)),
                _o_hard_shrink),
@@ -276,10 +279,10 @@ _ROWS = [
                                   np.where(x < -0.5, x + _c(x, 0.5), _c(x, 0))),
                _o_soft_shrink),
     Activation("tanh_shrink", "x - tanh(x)", lambda x: x - np.tanh(x),
-               lambda g, x: g.op("Sub", x, g.op("Tanh", x))),  # type: ignore[arg-type,return-value]
+               lambda g, x: g.op("Sub", x, g.op("Tanh", x))),
     Activation("mish", "x * tanh(softplus(x))", lambda x: x * np.tanh(_np_softplus(x)), _o_mish),
     Activation("log_sigmoid", "-softplus(-x)", lambda x: -_np_softplus(-x),
-               lambda g, x: g.op("Neg", g.op("Softplus", g.op("Neg", x)))),  # type: ignore[arg-type,return-value]
+               lambda g, x: g.op("Neg", g.op("Softplus", g.op("Neg", x)))),
     Activation("squareplus", "(x + sqrt(x^2 + 4)) / 2",
                lambda x: (x + np.sqrt(x * x + _c(x, 4))) / _c(x, 2), _o_squareplus),
     Activation("sparse_plus", "0 if x <= -1, (x + 1)^2 / 4 if x < 1, else x",
@@ -308,7 +311,7 @@ UNSUPPORTED: dict[str, str] = {
 
 def canonical_activation(name: str | None) -> str:
     """Map a Keras activation name (or alias, or None) to its table key."""
-    key = ALIASES.get(name, name)  # type: ignore[arg-type]
+    key = ALIASES.get(name, name)
     if isinstance(key, str) and key in ACTIVATIONS:
         return key
     if isinstance(key, str) and key in UNSUPPORTED:

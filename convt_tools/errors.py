@@ -8,6 +8,8 @@ on one line and exits with status 2.
 
 from __future__ import annotations
 
+__all__ = ["ConvtError", "fail", "first_line"]
+
 
 class ConvtError(ValueError):
     """A user-input error: one sentence naming ``field`` and the allowed values."""
@@ -20,3 +22,14 @@ class ConvtError(ValueError):
 def fail(field: str, given: object, allowed: str) -> ConvtError:
     """Build the standard error: ``<field>: got <given!r>; <allowed>.``"""
     return ConvtError(f"{field}: got {given!r}; {allowed}.", field=field)
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of ``exc``'s message, stripped and cut to ``limit`` characters
+    (its type name when the message is empty): how a foreign exception is quoted in a
+    one-sentence error."""
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if line:
+            return line[:limit]
+    return type(exc).__name__

@@ -39,8 +39,6 @@ inconsistently by runtimes; see REFERENCE.md).
 from __future__ import annotations
 
 import json
-import math
-import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -51,27 +49,21 @@ from . import __version__
 from .activations import ACTIVATIONS
 from .errors import ConvtError, fail
 from .initializers import initialize_weights
-from .external_data import has_pending, pending_tensor, save_with_external_data
-from .io import atomic_write, check_destination
-from .onnx_graph import GraphBuilder, check_int64
+from .onnxbase import (
+    GraphBuilder, check_int64, external_data_threshold, pending_tensor, uses_external_data,
+)
 from .op import ConvTransposeOp
 from .spec import Conv2DTransposeSpec, format_shape
 from .weights import check_weights
 
-__all__ = ["DEFAULT_FORM", "DEFAULT_OPSET", "EXTERNAL_DATA_THRESHOLD", "FORMS", "MIN_OPSET",
-           "build_graph", "describe_model", "export_spec", "max_opset", "save_model",
-           "uses_external_data"]
+__all__ = ["DEFAULT_FORM", "DEFAULT_OPSET", "FORMS", "MIN_OPSET", "build_graph", "check_opset",
+           "describe_model", "export_spec", "max_opset"]
 
 DEFAULT_OPSET = 17
 # Export forms (module docstring): symmetric pads + constant Slice, or one node.
 FORMS = ("portable", "compact")
 DEFAULT_FORM = "portable"
 MIN_OPSET = 11
-# Tensor bytes above which save_model writes external data (protobuf's 2 GiB
-# limit, less room for the rest of the model). Tests may monkeypatch it.
-EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
-EXTERNAL_DATA_ENV = "CONVT_EXTERNAL_DATA_BYTES"
-
 RUNNABLE_DTYPES = ("float32", "float16")
 UNRUNNABLE_DTYPES = ("float64", "bfloat16")
 # ConvTranspose accepts bfloat16 from opset 22 on.
@@ -95,7 +87,7 @@ def check_form(form: Any) -> str:
     return form
 
 
-def _check_opset(opset: Any) -> int:
+def check_opset(opset: Any) -> int:
     hi = max_opset()
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) \
             or not MIN_OPSET <= opset <= hi:
@@ -292,7 +284,7 @@ def build_graph(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None, dtype:
     if any(before or after for before, after in op.taps):
         w = np.pad(w, [(0, 0), (0, 0), *op.taps])
     if w.size * np.dtype(dtype).itemsize > external_data_threshold():
-        # Above protobuf's limit the bytes never enter the proto (external_data.py).
+        # Above protobuf's limit the bytes never enter the proto (convt_tools.onnxbase).
         g.initializers.append(pending_tensor("W", w, dtype))
         inputs = [x, "W"]
     else:
@@ -342,33 +334,6 @@ def _metadata(spec: Conv2DTransposeSpec, notes: list[str], form: str) -> dict[st
     }
 
 
-def _tensor_bytes(model: onnx.ModelProto) -> int:
-    """Bytes of initializer data, from dims and dtype (reading raw_data would copy it)."""
-    return sum(math.prod(t.dims) * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
-               for t in model.graph.initializer)
-
-
-def external_data_threshold() -> int:
-    """Tensor bytes above which weights go to ``<name>.data``: ``$CONVT_EXTERNAL_DATA_BYTES``
-    (a positive integer; for tests and small disks), else :data:`EXTERNAL_DATA_THRESHOLD`."""
-    env = os.environ.get(EXTERNAL_DATA_ENV)
-    if env:
-        try:
-            value = int(env)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise ConvtError(f"{EXTERNAL_DATA_ENV}: got {env!r}; expected a positive integer "
-                             f"number of bytes.", field=EXTERNAL_DATA_ENV)
-        return value
-    return EXTERNAL_DATA_THRESHOLD
-
-
-def uses_external_data(model: onnx.ModelProto) -> bool:
-    """Whether :func:`save_model` writes this model's tensors to ``<name>.data``."""
-    return has_pending(model) or _tensor_bytes(model) > external_data_threshold()
-
-
 # ---------------------------------------------------------------- public API
 
 def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None, *,
@@ -397,7 +362,7 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
         raise fail("spec", type(spec).__name__, "expected a layer spec from make_spec, "
                    "parse_config or load_config (parse a config dict with parse_config)")
     form = check_form(form)
-    opset = _check_opset(opset)
+    opset = check_opset(opset)
     np_dtype, notes = _resolve_dtype(spec, dtype, allow_unsupported_dtype, opset)
     shape_channels = None
     if input_shape is not None:
@@ -430,24 +395,6 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
         # Larger models cannot be serialised in memory; check those after saving.
         onnx.checker.check_model(model)
     return model
-
-
-def save_model(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
-    """Write ``model`` to ``path`` atomically (a failure or SIGTERM leaves no file behind).
-
-    Above :func:`external_data_threshold` bytes of tensors, the tensors go to
-    ``<name>.data`` beside it (one file, location relative to the model),
-    streamed without building a big proto (:mod:`convt_tools.external_data`).
-    Both files get the usual permissions. ``model`` itself is not modified.
-    """
-    if not isinstance(model, onnx.ModelProto):
-        raise fail("model", type(model).__name__, "expected an onnx.ModelProto "
-                   "(from export_spec)")
-    check_destination(path)
-    if not uses_external_data(model):
-        atomic_write(path, lambda tmp: onnx.save_model(model, tmp))
-        return
-    save_with_external_data(model, path)
 
 
 # ---------------------------------------------------------------- reporting

@@ -19,7 +19,7 @@ from convt_tools import check_model, repair_model
 from convt_tools.check import iter_convtranspose, node_context
 from convt_tools.check.readings import documented_reading
 from convt_tools.check.runners import installed, run_many
-from convt_tools.check.shapes import infer_shapes
+from convt_tools.onnxbase import infer_shapes
 
 DATA = Path(__file__).parent / "data" / "converters"
 

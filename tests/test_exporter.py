@@ -29,10 +29,10 @@ import onnx
 import pytest
 
 from _export_oracle import abs_scale, assert_portable, direct_conv_transpose, keras_length, run_onnx
-from convt_tools import exporter
 from convt_tools.activations import ACTIVATIONS
 from convt_tools.errors import ConvtError
-from convt_tools.exporter import DEFAULT_OPSET, describe_model, export_spec, save_model
+from convt_tools.exporter import DEFAULT_OPSET, describe_model, export_spec
+from convt_tools.onnxbase import save_model
 from convt_tools.spec import load_config, make_spec
 from convt_tools.weights import check_weights, load_weights
 
@@ -355,7 +355,7 @@ def test_save_model_missing_folder(tmp_path):
 
 
 def test_external_data_above_threshold(tmp_path, monkeypatch):
-    monkeypatch.setattr(exporter, "EXTERNAL_DATA_THRESHOLD", 1000)
+    monkeypatch.setenv("CONVT_EXTERNAL_DATA_BYTES", "1000")
     spec = make_spec(8, 3, strides=2, padding="same")
     rng = np.random.default_rng(0)
     kernel, bias = _weights(spec, 16, rng)  # 4608 bytes of kernel
@@ -376,7 +376,7 @@ def test_external_data_above_threshold(tmp_path, monkeypatch):
 
 
 def test_external_data_failure_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(exporter, "EXTERNAL_DATA_THRESHOLD", 100)
+    monkeypatch.setenv("CONVT_EXTERNAL_DATA_BYTES", "100")
     model = export_spec(make_spec(8, 3), in_channels=8)
 
     def broken(*args, **kwargs):

@@ -291,7 +291,7 @@ def test_malformed_initializers_are_one_line_errors(work, kind, command):
 def test_check_tensor_accepts_well_formed_tensors():
     from onnx import numpy_helper
 
-    from convt_tools.check.loading import tensor_to_array
+    from convt_tools.onnxbase import tensor_to_array
 
     for arr in (np.arange(6, dtype=np.float32).reshape(2, 3), np.zeros((0, 3), np.float16),
                 np.array(3, np.int64)):

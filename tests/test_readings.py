@@ -25,7 +25,7 @@ from convt_tools.check.attrs import ConvTAttrs
 from convt_tools.check.matrix import _identify, _single_node, node_matrix, probe_sizes
 from convt_tools.check.readings import RUNTIMES, Reading, documented_reading
 from convt_tools.check.runners import installed, run_many
-from convt_tools.check.shapes import infer_shapes
+from convt_tools.onnxbase import infer_shapes
 from convt_tools.check.sizes import crop_total, size_verdict
 from convt_tools.check.windows import Window, apply_window, full_output
 from convt_tools.cli import main

@@ -200,7 +200,8 @@ def test_bias_less_model_fails_when_the_config_uses_a_bias(weights):
 
 def test_model_with_static_input_dims_is_fed_its_own_shape(weights, tmp_path):
     kernel, bias = weights
-    from convt_tools.exporter import export_spec, save_model
+    from convt_tools.exporter import export_spec
+    from convt_tools.onnxbase import save_model
 
     model = export_spec(SPEC, kernel, bias, input_shape=(1, 6, 9, kernel.shape[3]))
     save_model(model, tmp_path / "m.onnx")

@@ -1,8 +1,9 @@
 """``convt check``: find runtime-dependent and illegal ConvTranspose nodes in ONNX models.
 
-:func:`check_model` loads the model (untrusted: :mod:`.loading`), fixes the
-given input shapes and runs shape inference (:mod:`.shapes`), then for every
-ConvTranspose node, subgraphs included (:mod:`.graph`), parses its
+:func:`check_model` loads the model (untrusted: :func:`convt_tools.onnxbase.load_model`),
+fixes the given input shapes and runs shape inference
+(:func:`convt_tools.onnxbase.infer_shapes`), then for every ConvTranspose
+node, subgraphs included (:mod:`.graph`), parses its
 attributes (:mod:`.attrs`), gathers what is known about it (:mod:`.context`),
 applies the rules (:mod:`.rules`) and, unless ``numeric=False``, runs it alone
 in onnxruntime to see which crop window it computes (:mod:`.probe`). The
@@ -23,11 +24,11 @@ import numpy as np
 
 from .attrs import AUTO_PADS, SAME, ConvTAttrs, _attributes_json, bound_attributes, read_attrs
 from .context import NodeContext, node_context
-from .graph import (
-    NodeRef, default_opset, function_path, iter_convtranspose, iter_graphs, iter_model_graphs,
-    tensor_array,
+from ..onnxbase import (
+    apply_input_shapes, default_opset, infer_shapes, load_model, parse_input_shapes,
+    resolve_model, skeleton,
 )
-from .loading import _first_line, check_external_locations, load_model, resolve_model
+from .graph import NodeRef, iter_convtranspose, tensor_array
 from .matrix import (
     NodeMatrix, PendingMatrix, is_risky, node_matrix, prepare_matrix, probe_sizes, run_pending,
 )
@@ -39,8 +40,6 @@ from .probe import (
 )
 from .report import CODES, FAIL_LEVELS, SEVERITIES, CheckReport, Finding, NodeReport
 from .rules import legality, portability, runtime_dependent, static_findings
-from .shapes import (apply_input_shapes, infer_shapes, input_shapes_arg, parse_input_shapes,
-                     skeleton)
 from .windows import (
     INTENTS, Window, apply_window, describe_windows, full_output, intent_windows,
     interpretation_words, interpretations, odd_extra_side,

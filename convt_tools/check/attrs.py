@@ -67,6 +67,21 @@ class ConvTAttrs:
         return p[i], p[i + self.rank]
 
 
+# ConvTranspose's attributes and their types (ONNX operator schema).
+_ATTRIBUTE_TYPES = {"auto_pad": "STRING", "dilations": "INTS", "group": "INT",
+                    "kernel_shape": "INTS", "output_padding": "INTS", "output_shape": "INTS",
+                    "pads": "INTS", "strides": "INTS"}
+
+
+def _type_name(code: int) -> str:
+    from onnx import AttributeProto
+
+    try:
+        return AttributeProto.AttributeType.Name(code)
+    except ValueError:
+        return str(code)
+
+
 def bound_attributes(node: Any) -> dict[str, str]:
     """``{attribute: ref_attr_name}`` for attributes a function's caller binds."""
     return {a.name: a.ref_attr_name for a in node.attribute if a.ref_attr_name}
@@ -77,8 +92,6 @@ def _attr_map(node: Any) -> dict[str, Any]:
     from onnx import helper
 
     # An attribute without a type has no value (structure_findings reports it).
-    from .context import _ATTRIBUTE_TYPES, _type_name
-
     return {a.name: helper.get_attribute_value(a) for a in node.attribute
             if not a.ref_attr_name and a.type != 0
             and _type_name(a.type) == _ATTRIBUTE_TYPES.get(a.name, _type_name(a.type))}

@@ -15,9 +15,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .attrs import ConvTAttrs, read_attrs
+from .attrs import _ATTRIBUTE_TYPES, ConvTAttrs, _type_name, read_attrs
+from ..onnxbase import check_tensor
 from .graph import NodeRef, tensor_array
-from .loading import check_tensor
 from .report import Finding
 
 __all__ = ["NodeContext", "node_context"]
@@ -52,7 +52,7 @@ def node_context(ref: NodeRef, shapes: Mapping[str, tuple[int | None, ...]],
                  types: Mapping[str, int], weights: bool = True) -> NodeContext:
     """Collect attributes, constants and inferred shapes for ``ref``.
 
-    Constant W and B are validated (:func:`.loading.check_tensor`) always, but
+    Constant W and B are validated (:func:`convt_tools.onnxbase.check_tensor`) always, but
     read as arrays only with ``weights`` (the numeric probe needs them; the
     static rules need only their shapes, from the tensor headers).
     """
@@ -122,21 +122,6 @@ def structure_findings(ref: NodeRef) -> list[Finding]:
             found.append(Finding("CT006", f"attribute {a.name!r} has type {_type_name(a.type)}; "
                                           f"ConvTranspose expects {want}"))
     return found
-
-
-# ConvTranspose's attributes and their types (ONNX operator schema).
-_ATTRIBUTE_TYPES = {"auto_pad": "STRING", "dilations": "INTS", "group": "INT",
-                    "kernel_shape": "INTS", "output_padding": "INTS", "output_shape": "INTS",
-                    "pads": "INTS", "strides": "INTS"}
-
-
-def _type_name(code: int) -> str:
-    from onnx import AttributeProto
-
-    try:
-        return AttributeProto.AttributeType.Name(code)
-    except ValueError:
-        return str(code)
 
 
 def _known(shape: tuple[int | None, ...] | None) -> tuple[int, ...] | None:

@@ -1,13 +1,10 @@
-"""Walking ONNX graphs: where the ConvTranspose nodes are and what is constant there.
+"""Where the ConvTranspose nodes are and what is constant there.
 
-Owns the graph-path naming used in every report (``main`` for the top graph,
-``function:<domain>.<name>`` for the body of a model-local function,
-``<parent path>/<node name or OpType#i>.<attr>[j]`` for subgraphs), the
-depth-first walk over graphs and subgraphs (:func:`iter_graphs`, and
-:func:`iter_model_graphs` for the main graph and every function body), the
-list of ConvTranspose nodes in the default domain with the constants visible
-in their scope (:func:`iter_convtranspose`, :class:`NodeRef`), and the
-model's default-domain opset. onnx is imported only inside functions.
+Owns the list of ConvTranspose nodes in the default domain with the constants
+visible in their scope (:func:`iter_convtranspose`, :class:`NodeRef`), walked
+with the graph paths of :mod:`convt_tools.onnxbase` (``main``,
+``function:<domain>.<name>``, ``<parent path>/<node name or OpType#i>.<attr>[j]``).
+onnx is never imported here.
 
 A function body is a scope of its own: the main graph's initializers are not
 visible there, only its own Constant nodes; its inputs' shapes and some of
@@ -17,14 +14,13 @@ its nodes' attributes (``ref_attr_name``) are bound at each call site.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "NodeRef", "default_opset", "function_path", "iter_convtranspose", "iter_graphs",
-    "iter_model_graphs", "tensor_array",
-]
+from ..onnxbase import function_path, node_label, subgraphs, tensor_to_array
+
+__all__ = ["NodeRef", "iter_convtranspose", "tensor_array"]
 
 
 @dataclass
@@ -52,41 +48,6 @@ class NodeRef:
         return self.node.name or f"#{self.index}"
 
 
-def _node_label(node: Any, i: int) -> str:
-    return node.name or f"{node.op_type}#{i}"
-
-
-def _subgraphs(node: Any) -> Iterator[tuple[str, Any]]:
-    for attr in node.attribute:
-        if attr.HasField("g"):
-            yield attr.name, attr.g
-        for j, g in enumerate(attr.graphs):
-            yield f"{attr.name}[{j}]", g
-
-
-def iter_graphs(graph: Any, path: str = "main") -> Iterator[tuple[str, Any]]:
-    """``(path, graph)`` for ``graph`` and every nested subgraph, depth first."""
-    yield path, graph
-    for i, node in enumerate(graph.node):
-        for name, sub in _subgraphs(node):
-            yield from iter_graphs(sub, f"{path}/{_node_label(node, i)}.{name}")
-
-
-def function_path(fn: Any) -> str:
-    """``function:<domain>.<name>``: the graph path of a model-local function's body."""
-    return f"function:{fn.domain}.{fn.name}"
-
-
-def iter_model_graphs(model: Any) -> Iterator[tuple[str, Any]]:
-    """``(path, graph)`` for the main graph, every function body and all their subgraphs.
-
-    Function bodies are FunctionProtos (``node``, no ``initializer``).
-    """
-    yield from iter_graphs(model.graph)
-    for fn in model.functions:
-        yield from iter_graphs(fn, function_path(fn))
-
-
 def iter_convtranspose(model: Any) -> list[NodeRef]:
     """Every ConvTranspose node (default domain), subgraphs and function bodies included.
 
@@ -109,8 +70,8 @@ def iter_convtranspose(model: Any) -> list[NodeRef]:
         for i, node in enumerate(graph.node):
             if node.op_type == "ConvTranspose" and node.domain in ("", "ai.onnx"):
                 out.append(NodeRef(path, graph, i, node, consts, owner, fn))
-            for name, sub in _subgraphs(node):
-                walk(sub, f"{path}/{_node_label(node, i)}.{name}", consts, owner, fn)
+            for name, sub in subgraphs(node):
+                walk(sub, f"{path}/{node_label(node, i)}.{name}", consts, owner, fn)
 
     walk(model.graph, "main", {}, {}, "")
     for f in model.functions:
@@ -118,17 +79,8 @@ def iter_convtranspose(model: Any) -> list[NodeRef]:
     return out
 
 
-def default_opset(model: Any) -> int:
-    """The model's default-domain opset version (11 when absent)."""
-    for op in model.opset_import:
-        if op.domain in ("", "ai.onnx"):
-            return int(op.version)
-    return 11
-
-
 def tensor_array(t: Any) -> np.ndarray:
     """A TensorProto as a NumPy array, its header checked first (no external files are read
-    here): a malformed tensor is a :class:`ConvtError` (:func:`.loading.tensor_to_array`)."""
-    from .loading import tensor_to_array
-
+    here): a malformed tensor is a :class:`ConvtError`
+    (:func:`convt_tools.onnxbase.tensor_to_array`)."""
     return tensor_to_array(t)

@@ -37,10 +37,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import ConvtError
+from ..errors import first_line as _first_line
 from .attrs import ConvTAttrs, bound_attributes
 from .context import NodeContext
 from .graph import NodeRef
-from .loading import _first_line
 from .report import Finding
 from .windows import (
     Window, apply_window, describe_windows, full_output, intent_windows, interpretation_words,

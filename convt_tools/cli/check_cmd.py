@@ -83,7 +83,8 @@ def repair(model: str, output: str, intent: str, input_shapes: tuple[str, ...],
     """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads."""
     from ..check import parse_input_shapes
     from ..io import ensure_distinct
-    from ..repair import RepairRefused, repair_model, save_model
+    from ..onnxbase import save_model
+    from ..repair import RepairRefused, repair_model
 
     ensure_distinct(output, model=model)
     ctx: Any = click.get_current_context()
@@ -98,7 +99,7 @@ def repair(model: str, output: str, intent: str, input_shapes: tuple[str, ...],
                            "reason": str(exc)}), "written": None})
         ctx.exit(1)
         return
-    save_model(repaired, output)
+    save_model(repaired, output, inline=True)
     if as_json:
         echo_json({**report.to_dict(), "written": output})
     else:

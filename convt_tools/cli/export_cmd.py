@@ -8,8 +8,10 @@ from typing import Any
 import click
 
 from ..errors import ConvtError
-from ..spec import AXIS_NAMES, Conv2DTransposeSpec, parse_shape
+from ..spec import parse_shape
 from .common import echo_json, handle_errors
+from .export_info import _human, _resolve_input_shape
+from .export_saved import export_saved
 from .frameworks import framework_option, is_torch_config, no_layer_for_torch
 from .model_arg import layer_option
 from .shape_cmd import _LAYER_FLAGS, layer_options, spec_from_cli
@@ -23,61 +25,6 @@ def _integer(name: str, text: str) -> int:
         return int(text)
     except ValueError:
         raise ConvtError(f"{name}: got {text!r}; expected an integer.", field=name) from None
-
-
-def _resolve_input_shape(spec: Conv2DTransposeSpec, text: str | None,
-                         kernel_channels: int | None) -> tuple[int | None, ...]:
-    """``--input-shape``, else the config's build_config shape (batch dynamic), else
-    all-unknown with the kernel's channel count, else an error asking for it."""
-    if text is not None:
-        return parse_shape(text)
-    if spec.input_shape is not None:
-        shape = spec.check_input_shape(spec.input_shape, kernel_channels)
-        return (None,) + shape[1:]
-    layout = spec.layout
-    if kernel_channels is not None:
-        return layout.shape(None, kernel_channels, (None,) * layout.rank)
-    example = ",".join(layout.shape("None", "3", ("?",) * layout.rank))  # type: ignore[arg-type]
-    raise ConvtError(
-        f"input_shape: missing, and neither the config (build_config) nor --weights gives the "
-        f"number of input channels; give --input-shape {layout.letters()}, with None or ? for "
-        f"unknown dims (e.g. --input-shape {example}).", field="input_shape")
-
-
-def _fmt_dims(dims: list[Any]) -> str:
-    return "(" + ", ".join(str(d) for d in dims) + ")"
-
-
-def _pads_label(rank: int) -> str:
-    """``h_begin, w_begin, h_end, w_end`` for rank 2 (``l`` for 1-D, ``d, h, w`` for 3-D)."""
-    letters = [n[0] for n in AXIS_NAMES.get(rank, ())]
-    return ", ".join([f"{a}_begin" for a in letters] + [f"{a}_end" for a in letters])
-
-
-def _human(info: dict[str, Any]) -> list[str]:
-    op = info["output_padding"]
-    lines = [
-        f"wrote {info['path']} ({info['size_bytes']:,} bytes"
-        + (f", tensors in {info['external_data']}" if info["external_data"] else "") + ")",
-        f"opset {info['opset']}, ir_version {info['ir_version']}, {info['dtype']}, "
-        f"{info['data_format']}",
-        f"input  {_fmt_dims(info['input']['shape'])}",
-        f"output {_fmt_dims(info['output']['shape'])}",
-        f"ConvTranspose kernel {_fmt_dims(info['kernel_shape'])}, strides "
-        f"{_fmt_dims(info['strides'])}, dilations {_fmt_dims(info['dilations'])}, "
-        f"pads {info['pads']} ({_pads_label(len(info['pads']) // 2)}), output_padding "
-        f"{op if op else 'none'}, bias {'yes' if info['bias'] else 'no'}",
-        *([f"Slice (crop) starts {cs['starts']}, ends {cs['ends']}, axes {cs['axes']} "
-           f"(channels first; ends < 0 count from the end)"] if (cs := info["crop_slice"]) else []),
-        f"form {info['form']}: " + ("symmetric pads + one constant Slice"
-                                    if info["crop_slice"] else "one ConvTranspose")
-        + (" (asymmetric pads)" if info["form"] == "compact" and
-           info["pads"][:len(info["pads"]) // 2] != info["pads"][len(info["pads"]) // 2:]
-           else ""),
-        f"activation {info['activation']}",
-        f"weights {info['weights']}",
-    ]
-    return lines + [f"note: {n}" for n in info["notes"]]
 
 
 @click.command()
@@ -127,8 +74,8 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     convt export model.keras --layer decoder/up_2 -o up.onnx
     convt export model.keras -o outdir/           (every layer, plus outdir/index.json)
     """
-    from ..exporter import (DEFAULT_OPSET, describe_model, export_spec, save_model,
-                            uses_external_data)
+    from ..exporter import DEFAULT_OPSET, describe_model, export_spec
+    from ..onnxbase import save_model, uses_external_data
     from ..io import ensure_distinct
     from ..weights import load_weights
 
@@ -155,8 +102,6 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
 
     saved = resolve_model(config, weights)
     if saved is not None:
-        from .export_saved import export_saved
-
         export_saved(saved, layer, output, weights, input_shape, opset_n, seed_n, dtype,
                      allow_unsupported_dtype, as_json, form,
                      {k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None})

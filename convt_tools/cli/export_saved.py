@@ -16,6 +16,7 @@ import click
 
 from ..errors import ConvtError
 from .common import echo_json
+from .export_info import _human, _resolve_input_shape
 
 INDEX = "index.json"
 
@@ -31,7 +32,6 @@ def _is_folder_target(output: str) -> bool:
 def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: str | None,
            allow_unsupported_dtype: bool, form: str) -> tuple[Any, tuple[Any, ...]]:
     from ..exporter import export_spec
-    from .export_cmd import _resolve_input_shape
 
     kernel_channels = None if source.kernel is None else int(source.kernel.shape[-1])
     in_shape = _resolve_input_shape(source.spec, input_shape, kernel_channels)
@@ -42,7 +42,8 @@ def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: s
 
 
 def _info(path: str, model: Any, source: Any, seed: int) -> dict[str, Any]:
-    from ..exporter import describe_model, uses_external_data
+    from ..exporter import describe_model
+    from ..onnxbase import uses_external_data
 
     return {"path": path, "size_bytes": os.path.getsize(path),
             "external_data": f"{path}.data" if uses_external_data(model) else None,
@@ -57,9 +58,8 @@ def export_saved(saved: Any, layer: str | None, output: str, weights: str | None
                  allow_unsupported_dtype: bool, as_json: bool, form: str,
                  flags: dict[str, Any]) -> None:
     """Export ``--layer`` to the file ``output``, or every layer into the folder ``output``."""
-    from ..exporter import save_model
+    from ..onnxbase import save_model
     from ..io import atomic_write, ensure_distinct
-    from .export_cmd import _human
     from .model_arg import select_sources, single_source
 
     if flags:

@@ -103,7 +103,8 @@ def torch_export(config: str, framework: str | None, output: str, weights: str |
                  input_shape: str | None, opset: int, seed: int, output_size: str | None,
                  as_json: bool) -> None:
     """``convt export`` for a torch config."""
-    from ..exporter import describe_model, save_model
+    from ..exporter import describe_model
+    from ..onnxbase import save_model
     from ..torchconv.compute import load_torch_weights
     from ..torchconv.export import export_torch
 

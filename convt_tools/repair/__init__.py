@@ -33,17 +33,18 @@ is skipped.
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..check import (
-    INTENTS, NodeContext, apply_input_shapes, bound_attributes, default_opset, infer_shapes,
-    input_shapes_arg, iter_convtranspose, node_context, ort_version, resolve_model,
+    INTENTS, NodeContext, bound_attributes, iter_convtranspose, node_context, ort_version,
     static_findings,
 )
 from ..errors import ConvtError
+from ..onnxbase import (
+    apply_input_shapes, default_opset, infer_shapes, input_shapes_arg, resolve_model,
+)
 from .plan import AxisPlan, attrs_for_intent, plan_axis, plan_node
 from .proof import prove_dynamic, prove_node, prove_whole_model
 from .report import NodePlan, RepairRefused, RepairReport
@@ -52,7 +53,7 @@ from .rewrite import (
     rewrite_dynamic, rewrite_node,
 )
 
-__all__ = ["NodePlan", "RepairRefused", "RepairReport", "plan_axis", "repair_model", "save_model"]
+__all__ = ["NodePlan", "RepairRefused", "RepairReport", "plan_axis", "repair_model"]
 
 REPAIR_CODES = ("CT001", "CT002", "CT005", "CT008", "CT010", "CT011", "CT012", "CT013", "CT014", "CT015")
 BROKEN_CODES = ("CT003", "CT004", "CT006")
@@ -179,11 +180,3 @@ def _repair_into(original: Any, repaired: Any, shaped: Any,
     report.whole_model = prove_whole_model(apply_input_shapes(original, given),
                                            apply_input_shapes(repaired, given), intent, rng)
 
-
-def save_model(model: Any, path: str | os.PathLike[str]) -> None:
-    """Atomically write ``model`` (all tensors inline) to ``path``."""
-    import onnx
-
-    from ..io import atomic_write
-
-    atomic_write(path, lambda tmp: onnx.save(model, tmp))

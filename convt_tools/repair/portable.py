@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..geometry import AxisCrop, portable_slice, portable_split
+from ..onnxbase import iter_model_graphs
 
 
 def _attr(node: Any, name: str) -> Any:
@@ -49,8 +50,6 @@ def _set_ints(node: Any, name: str, values: list[int]) -> None:
 def make_portable(model: Any) -> list[str]:
     """Rewrite every asymmetric-pads ConvTranspose of ``model`` in place; return what changed."""
     from onnx import helper, numpy_helper
-
-    from ..check import iter_model_graphs
 
     changed: list[str] = []
     for path, graph in iter_model_graphs(model):

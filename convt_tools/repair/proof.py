@@ -21,9 +21,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..check import (
-    MAX_PROBE_ELEMENTS, ConvTAttrs, NodeContext, OrtRefused, _first_line, apply_window, close,
-    full_output, infer_shapes, intent_windows, max_abs_diff, run_ort, single_node_model,
+    MAX_PROBE_ELEMENTS, ConvTAttrs, NodeContext, OrtRefused, apply_window, close, full_output,
+    intent_windows, max_abs_diff, run_ort, single_node_model,
 )
+from ..errors import first_line
+from ..onnxbase import infer_shapes
 from .report import NodePlan, RepairRefused, ort_refuses
 
 
@@ -183,10 +185,10 @@ def prove_whole_model(original: Any, repaired: Any, intent: str, rng: np.random.
         try:
             onnx.checker.check_model(original)
         except Exception:
-            out["checker"] = f"failed, as the original does ({_first_line(exc)})"
+            out["checker"] = f"failed, as the original does ({first_line(exc)})"
         else:
             raise RepairRefused(f"model: the repaired model fails onnx.checker "
-                                f"({_first_line(exc)}); nothing written.", field="model") from None
+                                f"({first_line(exc)}); nothing written.", field="model") from None
     feeds, why = _seeded_feeds(original, rng)
     if feeds is None:
         out["summary"] = f"not run: {why}"

@@ -20,7 +20,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..check import NodeContext, infer_shapes, iter_model_graphs
+from ..check import NodeContext
+from ..onnxbase import infer_shapes, iter_model_graphs
 from .plan import DROP, AxisPlan
 from .report import NodePlan, RepairRefused
 

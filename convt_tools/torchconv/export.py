@@ -24,7 +24,7 @@ from onnx import helper
 
 from .. import __version__
 from ..errors import ConvtError
-from ..exporter import DEFAULT_OPSET, _check_opset, build_graph
+from ..exporter import DEFAULT_OPSET, build_graph, check_opset
 from .compute import check_torch_weights, initialize_torch_weights
 from .spec import TorchConvTransposeSpec
 
@@ -49,7 +49,7 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
     exported batched. ``output_size`` fixes ``output_padding`` as
     ``forward(x, output_size)`` does (needs known spatial dims).
     """
-    opset = _check_opset(opset)
+    opset = check_opset(opset)
     notes: list[str] = []
     if weight is None:
         if bias is not None:

@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import ConvtError
 from ..validate import ValidationResult
 from ..validate.diagnose import compare
-from ..validate.model import _constant_values, open_model
+from ..validate.model import constant_values as _constant_values
+from ..validate.model import open_model
 from ..validate.runtime import model_io, resolve_providers, session
 from ..validate.tolerance import resolve_tolerance
 from .compute import check_torch_weights, torch_conv_transpose

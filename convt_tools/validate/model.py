@@ -24,15 +24,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConvtError
+from ..onnxbase import (
+    SKELETON_BYTES, declared_bytes, model_tensors, resolve_model, skeleton, tensor_location,
+    tensor_to_array,
+)
 from ..spec import Conv2DTransposeSpec
 
 
 def open_model(model: Any, lazy: bool = False) -> Any:
     """A path or ModelProto through the untrusted-model loader of ``convt check``
-    (:func:`convt_tools.check.loading.resolve_model`); ``lazy``: external data
+    (:func:`convt_tools.onnxbase.resolve_model`); ``lazy``: external data
     is read only when a tensor is asked for."""
-    from ..check.loading import resolve_model
-
     return resolve_model(model, lazy=lazy)[0]
 
 
@@ -41,7 +43,7 @@ def runnable_model(model_or_path: Any, model: Any) -> tuple[Any, Any]:
 
     A path is handed to the runtimes as is (onnxruntime reads the file and
     resolves external data relative to it: the model is never serialised
-    again), and the graph kept is :func:`~convt_tools.check.shapes.skeleton`
+    again), and the graph kept is :func:`~convt_tools.onnxbase.skeleton`
     of ``model`` (names, types and dims; no big initializer bytes), so a big
     model is not held twice. A ModelProto is loaded as it is. So is a model
     whose small tensors (at most 1 KiB: shape constants such as Slice starts)
@@ -51,21 +53,16 @@ def runnable_model(model_or_path: Any, model: Any) -> tuple[Any, Any]:
     import os
 
     if isinstance(model_or_path, (str, os.PathLike)):
-        from ..check.loading import _location, _model_tensors
-        from ..check.shapes import _SKELETON_BYTES, _declared_bytes, skeleton
-
-        if any(_location(t) and _declared_bytes(t) <= _SKELETON_BYTES
-               for t in _model_tensors(model)):
+        if any(tensor_location(t) and declared_bytes(t) <= SKELETON_BYTES
+               for t in model_tensors(model)):
             whole = open_model(model_or_path)
             return whole, whole
         return model_or_path, skeleton(model)
     return model, model
 
 
-def _constant_values(model: Any, name: str) -> np.ndarray | None:
+def constant_values(model: Any, name: str) -> np.ndarray | None:
     """The value of initializer or ``Constant`` output ``name``; None when it is neither."""
-    from ..check.loading import tensor_to_array
-
     for init in model.graph.initializer:
         if init.name == name:
             return tensor_to_array(init)
@@ -93,14 +90,14 @@ def weights_from_model(model: Any, spec: Conv2DTransposeSpec
                          f"back needs exactly one (or give --weights).", field="model")
     node = nodes[0]
     group = next((a.i for a in node.attribute if a.name == "group"), 1)
-    w = _constant_values(model, node.input[1]) if len(node.input) > 1 else None
+    w = constant_values(model, node.input[1]) if len(node.input) > 1 else None
     rank = spec.layout.tensor_rank
     if w is None or w.ndim != rank or group != 1:
         raise ConvtError(f"model: ConvTranspose {node.name!r} has no constant {rank}-D W with "
                          f"group 1; give --weights.", field="model")
     perm = (*range(2, rank), 1, 0)
     kernel = w.transpose(perm)
-    b = _constant_values(model, node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    b = constant_values(model, node.input[2]) if len(node.input) > 2 and node.input[2] else None
     note = f"weights read from the model: kernel = W.transpose{perm}"
     if spec.use_bias and b is None:
         b = np.zeros(spec.filters, dtype=kernel.dtype)

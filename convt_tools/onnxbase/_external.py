@@ -27,15 +27,16 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 from onnx.external_data_helper import set_external_data
 
-from .errors import ConvtError
-from .io import check_destination, file_mode, sigterm_cleanup
+from ..errors import ConvtError
+from ..io import check_destination, file_mode, sigterm_cleanup
+from ._loading import tensor_location
 
 __all__ = ["CHUNK_BYTES", "KEEP", "PENDING_PREFIX", "has_pending", "pending_tensor",
            "save_with_external_data"]
@@ -65,13 +66,9 @@ def pending_tensor(name: str, array: np.ndarray, dtype: np.dtype) -> onnx.Tensor
     return tensor
 
 
-def _location(t: onnx.TensorProto) -> str:
-    return {e.key: e.value for e in t.external_data}.get("location", "")
-
-
 def has_pending(model: onnx.ModelProto) -> bool:
     """Whether ``model`` has initializers whose bytes are held by :func:`pending_tensor`."""
-    return any(_location(t).startswith(PENDING_PREFIX) for t in model.graph.initializer)
+    return any(tensor_location(t).startswith(PENDING_PREFIX) for t in model.graph.initializer)
 
 
 def _stream(array: np.ndarray, dtype: np.dtype, fh: BinaryIO) -> int:
@@ -86,7 +83,7 @@ def _stream(array: np.ndarray, dtype: np.dtype, fh: BinaryIO) -> int:
 def _write_data(model: onnx.ModelProto, fh: BinaryIO, data_name: str) -> None:
     offset = 0
     for t in model.graph.initializer:
-        loc = _location(t)
+        loc = tensor_location(t)
         if loc.startswith(PENDING_PREFIX):
             held = _PENDING.get(loc[len(PENDING_PREFIX):])
             if held is None:

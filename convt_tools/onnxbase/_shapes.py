@@ -7,7 +7,7 @@ for unknown dims, a bare ``DIMS`` for a single-input model under the name
 :func:`apply_input_shapes` (a copy of the model with those input shapes; every
 given dim is a positive integer or unknown, and must agree with a dim the
 model fixes) and :func:`infer_shapes`
-(onnx shape inference, then per graph path, see :mod:`convt_tools.check.graph`,
+(onnx shape inference, then per graph path, see :mod:`._graph`,
 value name -> dims and -> element type; outer-scope values are visible in
 subgraphs; ``None`` is an unknown dim).
 
@@ -19,14 +19,18 @@ and its subgraphs) passes the same shape (:func:`_bind_call_sites`).
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from ..errors import ConvtError
-from .graph import _node_label, _subgraphs, function_path
-from .loading import _first_line, _import_onnx
+from ..errors import ConvtError, first_line
+from ..spec import parse_shape
+from ._graph import function_path, node_label, subgraphs
+from ._proto import copy_fields, import_onnx
 
-__all__ = ["apply_input_shapes", "infer_shapes", "input_shapes_arg", "parse_input_shapes",
-           "skeleton"]
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["SKELETON_BYTES", "apply_input_shapes", "declared_bytes", "infer_shapes",
+           "input_shapes_arg", "parse_input_shapes", "skeleton"]
 
 _UNKNOWN = ("none", "?", "-1", "null")
 _EXPECTED = ("expected a mapping {input name: dims} or a list of 'NAME=DIMS' strings (as "
@@ -35,8 +39,6 @@ _EXPECTED = ("expected a mapping {input name: dims} or a list of 'NAME=DIMS' str
 
 def parse_input_shapes(items: Iterable[str]) -> dict[str, tuple[int | None, ...]]:
     """``["x=1,3,32,32", ...]`` -> ``{"x": (1, 3, 32, 32)}``; a bare shape maps to ``""``."""
-    from ..spec import parse_shape
-
     out: dict[str, tuple[int | None, ...]] = {}
     for item in items:
         name, sep, dims = item.rpartition("=")
@@ -55,8 +57,6 @@ def input_shapes_arg(value: Any) -> dict[str, tuple[int | None, ...]]:
     strings as ``--input-shape`` takes them. Dims are checked for sign later
     (:func:`apply_input_shapes`, which knows the graph input's name).
     """
-    from ..spec import parse_shape
-
     if value is None:
         return {}
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
@@ -109,16 +109,10 @@ def _dims(type_proto: Any) -> tuple[int | None, ...] | None:
                  for d in type_proto.tensor_type.shape.dim)
 
 
-_SKELETON_BYTES = 1024
+SKELETON_BYTES = 1024
 
 
-def _repeated(fd: Any) -> bool:
-    """Whether a protobuf field is repeated (``label`` is gone from newer protobuf)."""
-    flag = getattr(fd, "is_repeated", None)
-    return bool(flag) if flag is not None else fd.label == fd.LABEL_REPEATED
-
-
-def _declared_bytes(t: Any) -> int:
+def declared_bytes(t: onnx.TensorProto) -> int:
     """Bytes of a tensor from its dims (8 per element: an upper bound; no data is read --
     ``ByteSize()`` would serialise the tensor)."""
     n = 8
@@ -127,23 +121,7 @@ def _declared_bytes(t: Any) -> int:
     return n
 
 
-def copy_fields(src: Any, dst: Any, skip: str) -> None:
-    """Copy every set field of ``src`` but ``skip`` into ``dst`` (``ListFields`` is avoided:
-    it materialises every value, a big ``raw_data`` included)."""
-    for fd in src.DESCRIPTOR.fields:
-        if fd.name == skip:
-            continue
-        if _repeated(fd):
-            if len(getattr(src, fd.name)):
-                getattr(dst, fd.name).extend(getattr(src, fd.name))
-        elif src.HasField(fd.name):
-            if fd.message_type is not None:
-                getattr(dst, fd.name).CopyFrom(getattr(src, fd.name))
-            else:
-                setattr(dst, fd.name, getattr(src, fd.name))
-
-
-def skeleton(model: Any) -> Any:
+def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of ``model`` for shape inference, without the bytes of its big initializers.
 
     Initializers above 1 KiB keep name, type and dims (all shape inference
@@ -151,7 +129,7 @@ def skeleton(model: Any) -> Any:
     ``onnx.shape_inference`` (which serialises its argument) duplicates a big
     model's weights. Small ones (shape constants) are copied whole.
     """
-    onnx = _import_onnx()
+    onnx = import_onnx()
     from onnx import helper
 
     out = onnx.ModelProto()
@@ -159,7 +137,7 @@ def skeleton(model: Any) -> Any:
     graph = out.graph
     copy_fields(model.graph, graph, skip="initializer")
     for t in model.graph.initializer:
-        if _declared_bytes(t) <= _SKELETON_BYTES:
+        if declared_bytes(t) <= SKELETON_BYTES:
             graph.initializer.append(t)
             continue
         head = helper.make_tensor(t.name, t.data_type, [0], vals=b"", raw=True) \
@@ -174,7 +152,7 @@ def skeleton(model: Any) -> Any:
     return out
 
 
-def apply_input_shapes(model: Any, shapes: Any) -> Any:
+def apply_input_shapes(model: onnx.ModelProto, shapes: Any) -> onnx.ModelProto:
     """A copy of ``model`` whose graph inputs have the given shapes (checked against fixed dims).
 
     ``shapes`` is anything :func:`input_shapes_arg` accepts. A known dim must be
@@ -215,19 +193,19 @@ def apply_input_shapes(model: Any, shapes: Any) -> Any:
     return model
 
 
-def infer_shapes(model: Any) -> tuple[dict[str, dict[str, tuple[int | None, ...]]],
+def infer_shapes(model: onnx.ModelProto) -> tuple[dict[str, dict[str, tuple[int | None, ...]]],
                                      dict[str, dict[str, int]], str | None]:
     """Per graph path: value name -> shape and -> elem type, from onnx shape inference.
 
     Outer-scope values are visible in subgraphs. Returns an error text when
     inference failed (shapes then come from declared inputs/value_info only).
     """
-    onnx = _import_onnx()
+    onnx = import_onnx()
     error = None
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception as exc:
-        inferred, error = model, _first_line(exc)
+        inferred, error = model, first_line(exc)
     shapes: dict[str, dict[str, tuple[int | None, ...]]] = {}
     types: dict[str, dict[str, int]] = {}
 
@@ -246,8 +224,8 @@ def infer_shapes(model: Any) -> tuple[dict[str, dict[str, tuple[int | None, ...]
         for i, node in enumerate(graph.node):
             calls.setdefault((node.domain, node.op_type), []).append(
                 [(s.get(v), t.get(v)) for v in node.input])
-            for name, sub in _subgraphs(node):
-                walk(sub, f"{path}/{_node_label(node, i)}.{name}", s, t)
+            for name, sub in subgraphs(node):
+                walk(sub, f"{path}/{node_label(node, i)}.{name}", s, t)
 
     calls: dict[tuple[str, str], list[list[tuple[Any, Any]]]] = {}
     walk(inferred.graph, "main", {}, {})

@@ -1,7 +1,8 @@
 """A minimal ONNX graph builder over ``onnx.helper`` / ``onnx.numpy_helper``.
 
 Implements the :class:`convt_tools.activations.GraphOps` interface: ``op``
-adds a node with fresh output names, ``const`` adds an initializer. Nothing
+adds a node with one output and returns its name, ``op_multi`` adds a node with
+several outputs and returns their names, ``const`` adds an initializer. Nothing
 here fills protobuf fields by hand.
 """
 
@@ -12,6 +13,8 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+from ..errors import ConvtError
 
 __all__ = ["INT64_MAX", "GraphBuilder", "check_int64"]
 
@@ -25,8 +28,6 @@ def check_int64(field: str, values: Any) -> None:
     a one-sentence ConvtError naming ``field`` instead of protobuf's "Value out
     of range" traceback.
     """
-    from .errors import ConvtError
-
     items = values if isinstance(values, (list, tuple)) else [values]
     for v in items:
         if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and \
@@ -56,15 +57,23 @@ class GraphBuilder:
         self._count += 1
         return f"{self._prefix}{hint}_{self._count}"
 
-    def op(self, op_type: str, *inputs: str, n_out: int = 1, name: str | None = None,
-           outputs: list[str] | None = None, **attrs: Any) -> str | list[str]:
-        """Add ``op_type(inputs, **attrs)``; return its output name(s)."""
+    def op(self, op_type: str, *inputs: str, name: str | None = None, **attrs: Any) -> str:
+        """Add ``op_type(inputs, **attrs)`` with one fresh output; return that output's name."""
+        return self._add(op_type, inputs, [self.fresh(op_type.lower())], name, attrs)[0]
+
+    def op_multi(self, op_type: str, *inputs: str, n_out: int, name: str | None = None,
+                 **attrs: Any) -> list[str]:
+        """Add ``op_type(inputs, **attrs)`` with ``n_out`` fresh outputs; return their names."""
+        return self._add(op_type, inputs, [self.fresh(op_type.lower()) for _ in range(n_out)],
+                         name, attrs)
+
+    def _add(self, op_type: str, inputs: tuple[str, ...], outs: list[str], name: str | None,
+             attrs: dict[str, Any]) -> list[str]:
         for key, value in attrs.items():
             check_int64(key, value)
-        outs = outputs or [self.fresh(op_type.lower()) for _ in range(n_out)]
         self.nodes.append(helper.make_node(op_type, list(inputs), outs,
                                            name=name or self.fresh(op_type), **attrs))
-        return outs[0] if n_out == 1 and outputs is None else outs
+        return outs
 
     def const(self, value: Any, dtype: str | np.dtype | None = None, name: str | None = None) -> str:
         """Add an initializer holding ``value`` (graph float dtype unless ``dtype``)."""

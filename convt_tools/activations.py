@@ -311,7 +311,7 @@ UNSUPPORTED: dict[str, str] = {
 
 def canonical_activation(name: str | None) -> str:
     """Map a Keras activation name (or alias, or None) to its table key."""
-    key = ALIASES.get(name, name)
+    key = ALIASES.get(name, name)  # type: ignore[arg-type]
     if isinstance(key, str) and key in ACTIVATIONS:
         return key
     if isinstance(key, str) and key in UNSUPPORTED:

@@ -219,7 +219,7 @@ def _activation_typechecks(name: str, opset: int, dtype: np.dtype) -> bool:
     rank-4 tensor and runs the full checker on it.
     """
     probe = GraphBuilder(opset, dtype, prefix="probe_")
-    out = ACTIVATIONS[name].onnx(probe, "x")  # type: ignore[arg-type]
+    out = ACTIVATIONS[name].onnx(probe, "x")
     if not probe.nodes:
         return True
     elem = probe.float_enum
@@ -242,17 +242,17 @@ def _apply_activation(activation: str, g: GraphBuilder, y: str) -> tuple[str, li
     row = ACTIVATIONS[activation]
     if row.name == "linear" or g.dtype == np.float32 or (
             g.dtype != np.float16 and _activation_typechecks(activation, g.opset, g.dtype)):
-        return row.onnx(g, y), []  # type: ignore[arg-type]
+        return row.onnx(g, y), []
     # float16: always in float32. onnxruntime's CPU float16 kernels differ by opset
     # (e.g. Softplus at opset 18 overflows to inf from |x| >= 89), and some ops have
     # no float16 form at all (CumSum, Range).
     sub = GraphBuilder(g.opset, np.float32, prefix="f32_")
-    out32 = row.onnx(sub, g.op("Cast", y, to=onnx.TensorProto.FLOAT))  # type: ignore[arg-type]
+    out32 = row.onnx(sub, g.op("Cast", y, to=onnx.TensorProto.FLOAT))
     g.nodes.extend(sub.nodes)
     g.initializers.extend(sub.initializers)
     note = (f"activation {activation} is computed in float32 (between Casts), then "
             f"rounded to {g.dtype.name}.")
-    return g.op("Cast", out32, to=g.float_enum), [note]  # type: ignore[return-value]
+    return g.op("Cast", out32, to=g.float_enum), [note]
 
 
 def _rename_output(nodes: list[onnx.NodeProto], old: str, new: str) -> None:
@@ -280,7 +280,7 @@ def build_graph(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None, dtype:
     x = INPUT_NAME
     to_cf, from_cf = op.layout.to_channels_first, op.layout.from_channels_first
     if to_cf is not None:
-        x = g.op("Transpose", x, perm=list(to_cf))  # type: ignore[assignment]
+        x = g.op("Transpose", x, perm=list(to_cf))
     if any(before or after for before, after in op.taps):
         w = np.pad(w, [(0, 0), (0, 0), *op.taps])
     if w.size * np.dtype(dtype).itemsize > external_data_threshold():
@@ -295,10 +295,10 @@ def build_graph(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None, dtype:
     if op.crop_slice is not None:
         starts, ends, axes = (g.const(list(v), dtype=np.int64, name=f"crop_{n}")
                               for v, n in zip(op.crop_slice, ("starts", "ends", "axes")))
-        y = g.op("Slice", y, starts, ends, axes, name="Crop")  # type: ignore[arg-type]
+        y = g.op("Slice", y, starts, ends, axes, name="Crop")
     if from_cf is not None:
         y = g.op("Transpose", y, perm=list(from_cf))
-    result, act_notes = _apply_activation(op.activation, g, y)  # type: ignore[arg-type]
+    result, act_notes = _apply_activation(op.activation, g, y)
     notes.extend(act_notes)
     _rename_output(g.nodes, result, OUTPUT_NAME)
     elem = g.float_enum

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import ConvtError
 from ..io import xml_safe
+from ..junit import junit_document, junit_suite
 
 __all__ = ["CODES", "FAIL_LEVELS", "SEVERITIES", "CheckReport", "Finding", "NodeReport"]
 
@@ -159,15 +160,15 @@ class CheckReport:
                      f"{c['warning']} warning(s), {c['info']} info")
         return "\n".join(lines)
 
-    def junit_xml(self, fail_on: str = "error") -> str:
-        """JUnit XML: one testsuite, one testcase per node; a failure per failing node.
+    def junit_xml(self, fail_on: str = "error") -> bytes:
+        """The JUnit XML file (:func:`convt_tools.junit.junit_document`): one testsuite, one
+        testcase per node; a failure per failing node.
 
         Model, graph and node names and finding messages are untrusted: each
         goes through :func:`~convt_tools.io.xml_safe` so the document parses.
         """
-        suite = ET.Element("testsuite", name="convt check", tests=str(len(self.nodes)),
-                           failures=str(sum(1 for n in self.nodes if n.fails(fail_on))),
-                           errors="0")
+        suite = junit_suite("convt check", len(self.nodes),
+                          sum(1 for n in self.nodes if n.fails(fail_on)))
         for n in self.nodes:
             case = ET.SubElement(suite, "testcase", classname=xml_safe(f"{self.model}:{n.graph}"),
                                  name=xml_safe(f"{n.name} (index {n.index})"))
@@ -180,4 +181,4 @@ class CheckReport:
             out.text = xml_safe("\n".join([f"{f.severity} {f.code}: {f.message}"
                                            for f in n.findings] or ["ok"])
                                 + "".join(f"\nreading {r}" for r in n.reading_lines))
-        return ET.tostring(suite, encoding="unicode", xml_declaration=False)
+        return junit_document(suite)

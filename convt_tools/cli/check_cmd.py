@@ -41,20 +41,15 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
           junit_xml: str | None, numeric: bool, seed: int, runtimes: str | None) -> None:
     """Find illegal and runtime-dependent ConvTranspose nodes in MODEL (.onnx)."""
     from ..check import check_model, parse_input_shapes
-    from ..io import atomic_write, ensure_distinct
+    from ..io import ensure_distinct
+    from ..junit import write_junit
 
     if junit_xml:
         ensure_distinct(junit_xml, field="junit_xml", model=model)
     report = check_model(model, parse_input_shapes(input_shapes), numeric=numeric, seed=seed,
                          runtimes=runtimes)
     if junit_xml:
-        text = report.junit_xml(fail_on)
-
-        def write(tmp: str) -> None:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write('<?xml version="1.0" encoding="utf-8"?>\n' + text + "\n")
-
-        atomic_write(junit_xml, write, field="junit_xml")
+        write_junit(junit_xml, report.junit_xml(fail_on))
     if as_json:
         echo_json(report.to_dict(fail_on))
     else:

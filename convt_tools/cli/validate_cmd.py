@@ -17,6 +17,7 @@ import click
 
 from ..errors import ConvtError
 from ..io import xml_safe
+from ..junit import junit_document, junit_suite, write_junit
 from ..spec import Conv2DTransposeSpec, format_shape, load_config, parse_shape
 from .common import SEED, echo_json, handle_errors
 from .frameworks import framework_option, torch_spec_or_none
@@ -141,14 +142,14 @@ def print_table(results: list[Any]) -> None:
 
 
 def junit_xml(results: list[Any], per_runtime: bool = False) -> bytes:
-    """A JUnit XML report: one testcase per config (x runtime); failures carry the message.
+    """The JUnit XML file (:func:`convt_tools.junit.junit_document`): one testcase per config
+    (x runtime); failures carry the message.
 
     ``classname`` is ``convt.validate.<runtime>``; with ``per_runtime`` the
     testcase name is ``<config> [<runtime>]``.
     """
-    suite = ET.Element("testsuite", name="convt validate", tests=str(len(results)),
-                       failures=str(sum(r.status == "FAIL" for r in results)),
-                       errors=str(sum(r.status == "ERROR" for r in results)))
+    suite = junit_suite("convt validate", len(results), sum(r.status == "FAIL" for r in results),
+                      sum(r.status == "ERROR" for r in results))
     for r in results:
         runtime = getattr(r, "runtime", "onnxruntime")
         case = ET.SubElement(suite, "testcase", classname=f"convt.validate.{runtime}",
@@ -162,19 +163,7 @@ def junit_xml(results: list[Any], per_runtime: bool = False) -> bytes:
             f"input {format_shape(r.input_shape)} ({r.input_source}); max abs error "
             f"{r.max_abs_error}; max rel error {r.max_rel_error}; atol {r.tolerance.atol:.3g}; "
             f"rtol {r.tolerance.rtol:.3g}")
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
-
-
-def _write_junit(path: str, results: list[Any], per_runtime: bool = False) -> None:
-    from ..io import atomic_write
-
-    data = junit_xml(results, per_runtime)
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-
-    atomic_write(path, write, field="junit_xml")
+    return junit_document(suite)
 
 
 def _single_only(specs: list[Any], **given: Any) -> None:
@@ -317,7 +306,7 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
         click.echo(f"skipped {rec.path}: {rec.unsupported}", err=True)
     multi = len(runtimes) > 1
     if junit is not None:
-        _write_junit(junit, results, multi)
+        write_junit(junit, junit_xml(results, multi))
     if as_json:
         echo_json({"passed": all(r.passed for r in results),
                    "runtimes": runtimes, "shard": shard,

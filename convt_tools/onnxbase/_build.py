@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 from onnx import helper, numpy_helper
 
@@ -43,10 +44,10 @@ class GraphBuilder:
     dtype makes a constant of that dtype, so activation formulas stay in it.
     """
 
-    def __init__(self, opset: int, dtype: np.dtype | str = np.float32, prefix: str = "") -> None:
+    def __init__(self, opset: int, dtype: npt.DTypeLike = np.float32, prefix: str = "") -> None:
         self.opset = opset
         self.dtype = np.dtype(dtype)
-        self.float_enum = helper.np_dtype_to_tensor_dtype(self.dtype)
+        self.float_enum: int = int(helper.np_dtype_to_tensor_dtype(self.dtype))
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._prefix = prefix
@@ -75,7 +76,8 @@ class GraphBuilder:
                                            name=name or self.fresh(op_type), **attrs))
         return outs
 
-    def const(self, value: Any, dtype: str | np.dtype | None = None, name: str | None = None) -> str:
+    def const(self, value: Any, dtype: npt.DTypeLike | None = None, name: str | None = None
+              ) -> str:
         """Add an initializer holding ``value`` (graph float dtype unless ``dtype``)."""
         if dtype is not None and np.dtype(dtype).kind in "iu" and isinstance(value, (list, tuple)):
             check_int64(name or "constant", list(value))

@@ -12,7 +12,7 @@ channel axis for ``channels_last`` and the WIDTH axis for ``channels_first``
 (that is what ``softmax``, ``log_softmax``, ``glu`` and ``sparsemax`` act on).
 
 No import of onnx here: builders only call the small :class:`GraphOps`
-interface, which :mod:`convt_tools.onnx_graph` implements.
+interface, which :class:`convt_tools.onnxbase.GraphBuilder` implements.
 """
 
 from __future__ import annotations

@@ -66,6 +66,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..errors import ConvtError
 from ..geometry import Window, explicit_window, onnx_spec_begin
 from .attrs import SAME, ConvTAttrs
 
@@ -113,8 +114,6 @@ class Reading:
 
 def runtime_names(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     """``"onnxruntime,openvino"`` (or a list) -> validated names; None -> all of :data:`RUNTIMES`."""
-    from ..errors import ConvtError
-
     if spec is None:
         return RUNTIMES
     items = spec.split(",") if isinstance(spec, str) else list(spec)

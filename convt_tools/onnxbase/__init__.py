@@ -29,44 +29,22 @@ from __future__ import annotations
 
 from ._build import INT64_MAX, GraphBuilder, check_int64
 from ._external import (
-    CHUNK_BYTES,
-    KEEP,
-    PENDING_PREFIX,
-    has_pending,
-    pending_tensor,
-    save_with_external_data,
+    CHUNK_BYTES, KEEP, PENDING_PREFIX, has_pending, pending_tensor, save_with_external_data,
 )
 from ._graph import (
-    default_opset,
-    function_path,
-    iter_graphs,
-    iter_model_graphs,
-    node_label,
-    subgraphs,
+    default_opset, function_path, iter_graphs, iter_model_graphs, node_label, subgraphs,
 )
 from ._loading import (
-    check_external_locations,
-    load_model,
-    model_tensors,
-    resolve_model,
-    tensor_location,
+    check_external_locations, load_model, model_tensors, resolve_model, tensor_location,
 )
 from ._proto import copy_fields, import_onnx
 from ._save import (
-    EXTERNAL_DATA_ENV,
-    EXTERNAL_DATA_THRESHOLD,
-    external_data_threshold,
-    save_model,
+    EXTERNAL_DATA_ENV, EXTERNAL_DATA_THRESHOLD, external_data_threshold, save_model,
     uses_external_data,
 )
 from ._shapes import (
-    SKELETON_BYTES,
-    apply_input_shapes,
-    declared_bytes,
-    infer_shapes,
-    input_shapes_arg,
-    parse_input_shapes,
-    skeleton,
+    SKELETON_BYTES, apply_input_shapes, declared_bytes, infer_shapes, input_shapes_arg,
+    parse_input_shapes, skeleton,
 )
 from ._tensors import check_tensor, tensor_to_array
 

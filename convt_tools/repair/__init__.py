@@ -46,6 +46,7 @@ from ..onnxbase import (
     apply_input_shapes, default_opset, infer_shapes, input_shapes_arg, resolve_model,
 )
 from .plan import AxisPlan, attrs_for_intent, plan_axis, plan_node
+from .portable import make_portable
 from .proof import prove_dynamic, prove_node, prove_whole_model
 from .report import NodePlan, RepairRefused, RepairReport
 from .rewrite import (
@@ -174,8 +175,6 @@ def _repair_into(original: Any, repaired: Any, shaped: Any,
     if needs_pinning(original, [(ctx, plan) for ctx, plan, _, _ in work]):
         report.notes += pin_inputs(repaired, given)
     if form == "portable":
-        from .portable import make_portable
-
         report.notes += [f"portable form: {c}" for c in make_portable(repaired)]
     report.whole_model = prove_whole_model(apply_input_shapes(original, given),
                                            apply_input_shapes(repaired, given), intent, rng)

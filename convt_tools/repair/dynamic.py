@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..check import ConvTAttrs
+from ..check.probe import make_model
 from ..check.sizes import crop_total
 
 __all__ = ["DYNAMIC_FORM", "dynamic_begin", "dynamic_nodes", "dynamic_proof_sizes"]
@@ -178,8 +179,6 @@ def dynamic_model(nodes: Sequence[Any], x_name: str, out_name: str, c_in: int, r
                   opset: int) -> Any:
     """The node list alone in a model (symbolic spatial dims), W and B as initializers."""
     from onnx import helper, numpy_helper
-
-    from ..check.probe import make_model
 
     inits = [numpy_helper.from_array(np.asarray(w, np.float32), w_name)]
     if b is not None and b_name:

@@ -44,6 +44,7 @@ from ..check import (
 from ..geometry import (
     OnnxAxis, express, onnx_output_padding, onnx_pads, padded_kernel_shape,
 )
+from .dynamic import DYNAMIC_FORM, dynamic_proof_sizes
 from .report import NodePlan, RepairRefused, ort_refuses
 
 STAND_INS = ((5, 6, 7), (8, 9, 6))  # per spatial axis; each axis differs in parity between the two
@@ -194,8 +195,6 @@ def plan_node(ctx: NodeContext, codes: list[str], intent: str, opset: int,
 def _dynamic_plan(ctx: NodeContext, codes: list[str], intent: str, opset: int,
                   notes: list[str]) -> tuple[NodePlan, list[AxisPlan], list[tuple[int, ...]]]:
     """output_shape with a free input size: the dynamic form (:mod:`.dynamic`), no pinning."""
-    from .dynamic import DYNAMIC_FORM, dynamic_proof_sizes
-
     a = ctx.attrs
     ref = ctx.ref
     assert a is not None

@@ -26,6 +26,7 @@ from ..check import (
 )
 from ..errors import first_line
 from ..onnxbase import infer_shapes
+from .dynamic import dynamic_model
 from .report import NodePlan, RepairRefused, ort_refuses
 
 
@@ -76,8 +77,6 @@ def prove_dynamic(ctx: NodeContext, original_node: Any, nodes: Sequence[Any], pl
     It must equal the NumPy reference under the intent (``ort``: the original
     node in onnxruntime) at each size: the same rewritten graph serves them all.
     """
-    from .dynamic import dynamic_model
-
     node = original_node
     w = rng.standard_normal(ctx.w_shape).astype(np.float32)
     has_b = len(node.input) > 2 and bool(node.input[2])

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..check import NodeContext
 from ..onnxbase import infer_shapes, iter_model_graphs
+from .dynamic import dynamic_nodes, dynamic_taps
 from .plan import DROP, AxisPlan
 from .report import NodePlan, RepairRefused
 
@@ -102,8 +103,6 @@ def rewrite_dynamic(model: Any, ctx: NodeContext, plan: NodePlan, attrs: Any, in
     which inserts each at the same index, leaves them in order).
     """
     from onnx import helper, numpy_helper
-
-    from .dynamic import dynamic_nodes, dynamic_taps
 
     ref = ctx.ref
     prefix = _unique_name(model, f"{ref.node.name or 'convt'}_dyn")

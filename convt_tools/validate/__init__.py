@@ -34,8 +34,10 @@ import numpy as np
 
 from ..activations import apply_activation
 from ..errors import ConvtError
+from ..exporter import DEFAULT_OPSET, export_spec
 from ..reference import keras_conv_transpose
 from ..spec import Conv2DTransposeSpec, format_shape
+from ..weights import check_weights
 from .diagnose import compare, diagnose, shape_message, value_message
 from .inputs import (check_sizes, default_input_shape, input_channels, validation_input,
                      validation_weights)
@@ -102,8 +104,6 @@ def _require_spec(spec: Any) -> None:
 def _export(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | None,
             input_shape: Sequence[int | None] | None, opset: int | None,
             notes: list[str], form: str | None) -> Any:
-    from ..exporter import DEFAULT_OPSET, export_spec
-
     dtype = None
     if spec.dtype not in ("float32", "float16"):
         dtype = "float32"
@@ -205,8 +205,6 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
         kernel, bias = validation_weights(spec, in_ch, seed)
         weights_note = weights_note or (f"seeded random validation weights (seed {seed}), "
                                         f"not the config's initializers")
-    from ..weights import check_weights
-
     kernel, bias = check_weights(spec, kernel, bias, in_ch)
     if model is None:
         model = _export(spec, kernel, bias, input_shape if x is None else x.shape, opset, notes,

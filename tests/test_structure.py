@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -194,3 +197,17 @@ def test_check_validate_repair_reach_onnx_through_the_foundation(mods: dict[str,
             f"{PKG}.external_data"}
     assert gone.isdisjoint(mods)
     assert [(m, t) for m, t, _ in _imports(mods) if t in gone] == []
+
+
+def test_importing_the_verbs_does_not_import_onnx() -> None:
+    """onnxbase loads its onnx-importing writers on first use: importing the foundation,
+    check, validate or repair imports no onnx (a worker or ``--help`` does not pay for it)."""
+    code = ("import sys\nimport convt_tools.onnxbase, convt_tools.check, convt_tools.validate, "
+            "convt_tools.repair\nprint(sorted(m for m in ('onnx', 'onnxruntime') "
+            "if m in sys.modules))\n"
+            "from convt_tools.onnxbase import save_model, GraphBuilder\n"
+            "print('onnx' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "True"]

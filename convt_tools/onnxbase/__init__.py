@@ -21,16 +21,17 @@ Import from this package only; its modules are private:
   (:func:`pending_tensor`) and streaming them to ``<name>.data``.
 - :mod:`._save`: the one :func:`save_model`.
 
+Importing the package does not import onnx (the loaders import it when called; the
+writers ``_build``, ``_external`` and ``_save`` load on first use of one of their names).
 Layering: this package imports only the core (:mod:`convt_tools.errors`,
 :mod:`convt_tools.io`) and :func:`convt_tools.spec.parse_shape`; nothing above it.
 """
 
 from __future__ import annotations
 
-from ._build import INT64_MAX, GraphBuilder, check_int64
-from ._external import (
-    CHUNK_BYTES, KEEP, PENDING_PREFIX, has_pending, pending_tensor, save_with_external_data,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._graph import (
     default_opset, function_path, iter_graphs, iter_model_graphs, node_label, subgraphs,
 )
@@ -38,15 +39,41 @@ from ._loading import (
     check_external_locations, load_model, model_tensors, resolve_model, tensor_location,
 )
 from ._proto import copy_fields, import_onnx
-from ._save import (
-    EXTERNAL_DATA_ENV, EXTERNAL_DATA_THRESHOLD, external_data_threshold, save_model,
-    uses_external_data,
-)
 from ._shapes import (
     SKELETON_BYTES, apply_input_shapes, declared_bytes, infer_shapes, input_shapes_arg,
     parse_input_shapes, skeleton,
 )
 from ._tensors import check_tensor, tensor_to_array
+
+if TYPE_CHECKING:
+    from ._build import INT64_MAX, GraphBuilder, check_int64
+    from ._external import (
+        CHUNK_BYTES, KEEP, PENDING_PREFIX, has_pending, pending_tensor, save_with_external_data,
+    )
+    from ._save import (
+        EXTERNAL_DATA_ENV, EXTERNAL_DATA_THRESHOLD, external_data_threshold, save_model,
+        uses_external_data,
+    )
+
+# The writers import onnx at module level: they load on first use, so that importing this
+# package (and check/, validate/, repair/ with it) does not import onnx.
+_LAZY = {
+    **dict.fromkeys(("INT64_MAX", "GraphBuilder", "check_int64"), "._build"),
+    **dict.fromkeys(("CHUNK_BYTES", "KEEP", "PENDING_PREFIX", "has_pending", "pending_tensor",
+                     "save_with_external_data"), "._external"),
+    **dict.fromkeys(("EXTERNAL_DATA_ENV", "EXTERNAL_DATA_THRESHOLD", "external_data_threshold",
+                     "save_model", "uses_external_data"), "._save"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The writers' names (:data:`_LAZY`), imported on first use."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CHUNK_BYTES", "EXTERNAL_DATA_ENV", "EXTERNAL_DATA_THRESHOLD", "INT64_MAX", "KEEP",

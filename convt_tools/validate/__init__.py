@@ -34,7 +34,6 @@ import numpy as np
 
 from ..activations import apply_activation
 from ..errors import ConvtError
-from ..exporter import DEFAULT_OPSET, export_spec
 from ..reference import keras_conv_transpose
 from ..spec import Conv2DTransposeSpec, format_shape
 from ..weights import check_weights
@@ -104,6 +103,8 @@ def _require_spec(spec: Any) -> None:
 def _export(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | None,
             input_shape: Sequence[int | None] | None, opset: int | None,
             notes: list[str], form: str | None) -> Any:
+    from ..exporter import DEFAULT_OPSET, export_spec
+
     dtype = None
     if spec.dtype not in ("float32", "float16"):
         dtype = "float32"

@@ -14,7 +14,7 @@
 - :func:`model_input_shape`: the model's static input dims (``None`` where
   symbolic), with the spec's known dims filling the symbolic ones.
 
-onnx is imported on first use only.
+onnx is imported on first use only (:mod:`convt_tools.onnxbase` imports it when called).
 """
 
 from __future__ import annotations

@@ -330,6 +330,9 @@ def test_integer_layer_selects_by_index_and_says_so(cli, tmp_path):
     assert info["layer"] == "0" and info["selected_by"] == "path '0'"
     human = cli("export", cfg, "-w", w, "--layer", "1", "-o", tmp_path / "c.onnx").stdout
     assert "selected by index 1" in human
+    shape = cli("shape", cfg, "-w", w, "--layer", "0")   # commands without a report: a note
+    assert shape.exit_code == 0 and "(None, 6, 8, 3)" in shape.stdout
+    assert "selected 'up' by index 0" in shape.stderr and "path:0" in shape.stderr
 
 
 def test_weights_group_of_a_name_with_a_slash_is_not_contradictory(cli, tmp_path):

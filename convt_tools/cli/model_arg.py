@@ -149,6 +149,10 @@ def select_sources(model: Any, layer: str | None, weights: str | None = None,
     npz = weights if weights is not None and sniff(weights, "weights") != "hdf5" else None
     if layer is not None:
         record, rule = model.select_with_rule(layer)
+        if "; the layer named" in rule:   # an integer that is also a layer's name: say so
+            from .common import echo
+
+            echo(f"note: --layer {layer!r} selected {record.path!r} by {rule}.", err=True)
         return [_source(model, record, npz, rule)], []
     if not model.layers:
         raise ConvtError(f"model: {model.available()}.", field="model")

@@ -430,7 +430,8 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
     ir_version = min(helper.find_min_ir_version_for(opsets), onnx.IR_VERSION)
     model = helper.make_model(graph, opset_imports=opsets, ir_version=ir_version,
                               producer_name="convt-tools", producer_version=__version__,
-                              doc_string=_proto_text(f"Keras {spec.class_name} {spec.name or ''}".strip()))
+                              doc_string=_proto_text(
+                                  f"Keras {spec.class_name} {spec.name or ''}".strip()))
     helper.set_model_props(model, _metadata(spec, spec.notes() + notes, form))
     if not uses_external_data(model):
         # Larger models cannot be serialised in memory; check those after saving.

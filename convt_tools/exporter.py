@@ -318,7 +318,7 @@ def _build_graph(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray
     op = ConvTransposeOp.from_keras(spec, form)
     return build_graph(op, kernel.transpose(spec.layout.kernel_to_onnx), bias, dtype, opset,
                        _dims(in_shape, _dim_names(spec, "")), _dims(out_shape, _out_names(spec)),
-                       spec.name or f"conv{spec.rank}d_transpose", notes)
+                       _proto_text(spec.name or f"conv{spec.rank}d_transpose"), notes)
 
 
 def _metadata(spec: Conv2DTransposeSpec, notes: list[str], form: str) -> dict[str, str]:
@@ -332,6 +332,12 @@ def _metadata(spec: Conv2DTransposeSpec, notes: list[str], form: str) -> dict[st
         "convt.form": form,
         "convt.notes": json.dumps(notes),
     }
+
+
+def _proto_text(text: str) -> str:
+    """``text`` storable in a protobuf string: a lone surrogate (legal in a JSON name, not in
+    UTF-8) becomes its escape ``\\ud800`` instead of an UnicodeEncodeError."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # ---------------------------------------------------------------- public API
@@ -389,7 +395,8 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
     ir_version = min(helper.find_min_ir_version_for(opsets), onnx.IR_VERSION)
     model = helper.make_model(graph, opset_imports=opsets, ir_version=ir_version,
                               producer_name="convt-tools", producer_version=__version__,
-                              doc_string=f"Keras {spec.class_name} {spec.name or ''}".strip())
+                              doc_string=_proto_text(
+                                  f"Keras {spec.class_name} {spec.name or ''}".strip()))
     helper.set_model_props(model, _metadata(spec, spec.notes() + notes, form))
     if not uses_external_data(model):
         # Larger models cannot be serialised in memory; check those after saving.

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..errors import ConvtError
-from .common import echo_json, handle_errors
+from .common import echo, echo_json, handle_errors, term_safe
 
 
 def _summary(record: Any) -> str:
@@ -84,7 +84,7 @@ def layers(model: str, weights: str | None, as_json: bool) -> None:
     """
     from .model_arg import resolve_model
 
-    saved = resolve_model(model, weights)
+    saved = resolve_model(model, weights, npz_weights=False)
     if saved is None:
         raise ConvtError(f"model: {model!r} is not a saved model (neither a .keras zip, an HDF5 "
                          f"file nor a model config JSON); expected a .keras, a legacy .h5 or a "
@@ -97,14 +97,14 @@ def layers(model: str, weights: str | None, as_json: bool) -> None:
                    "layers": rows})
         return
     if not rows:
-        click.echo(f"{model}: no Conv1D/2D/3DTranspose layer")
+        echo(f"{model}: no Conv1D/2D/3DTranspose layer")
         return
     table = [("#", "path", "class", "config", "input", "output", "onnx")]
     for r in rows:
-        table.append((str(r["index"]), r["path"], r["class_name"], r["summary"],
+        table.append((str(r["index"]), term_safe(r["path"]), r["class_name"], r["summary"],
                       _dims(r["input_shape"]), _dims(r["output_shape"]),
-                      r["onnx"] or f"- ({r.get('note')})"))
+                      r["onnx"] or term_safe(f"- ({r.get('note')})")))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
-    click.echo(f"weights: {saved.weights_source or 'none (config only)'}")
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+    echo(f"weights: {saved.weights_source or 'none (config only)'}")

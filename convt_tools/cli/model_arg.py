@@ -40,6 +40,7 @@ class LayerSource:
     bias: Any
     weights_note: str
     record: Any
+    selected_by: str | None = None   # the --layer rule that matched ("index 0", "path 'a/b'")
 
 
 def layer_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,12 +63,17 @@ def _is_model_json(path: str) -> bool:
         return False  # the layer-config reader reports it its own way
 
 
-def resolve_model(path: str | None, weights: str | None = None) -> Any | None:
+def resolve_model(path: str | None, weights: str | None = None, *,
+                  npz_weights: bool = True) -> Any | None:
     """The :class:`SavedModel` at ``path``, or None when ``path`` is a layer config.
 
     ``weights``: an HDF5 weights file (``.weights.h5`` / legacy ``.h5``) for a
     model config or to replace a saved model's weights; an ``.npz`` is left to
-    the caller (one layer's kernel/bias).
+    the caller (one layer's kernel/bias), unless ``npz_weights`` is False
+    (``convt layers``): then anything but HDF5 is an error naming ``weights``.
+    With a saved model, ``weights`` is checked (a regular file, recorded as an
+    input: :func:`convt_tools.io.check_input_file`) before it is opened, so a
+    missing file, a FIFO or a folder is a ``weights:`` error, never a hang.
     """
     if path is None or not os.path.isfile(path):
         return None
@@ -78,13 +84,32 @@ def resolve_model(path: str | None, weights: str | None = None) -> Any | None:
         return None
     from ..saved.model import open_model
 
-    h5_weights = weights if weights is not None and os.path.isfile(weights) \
-        and sniff(weights) == "hdf5" else None
+    h5_weights = None
+    if weights is not None:
+        if sniff(weights, "weights") == "hdf5":
+            h5_weights = weights
+        elif not npz_weights:
+            raise ConvtError(f"weights: {weights!r} is not an HDF5 weights file; expected a "
+                             f"Keras 3 .weights.h5 or a legacy .h5 (an .npz holds one layer's "
+                             f"kernel/bias, for shape, export, run or validate with --layer).",
+                             field="weights")
     return open_model(path, h5_weights)
 
 
-def _source(model: Any, record: Any, npz_weights: str | None) -> LayerSource:
+def _label(model: Any, record: Any) -> str:
+    """``model.keras:decoder/up_2`` for the terminal (see :func:`.common.term_safe`); a path
+    that several layers share gets its index, ``model.keras:decoder/up_2#1``."""
+    from .common import term_safe
+
     label = f"{model.source}:{record.path}"
+    if sum(r.path == record.path for r in model.layers) > 1:
+        label += f"#{record.index}"
+    return term_safe(label)
+
+
+def _source(model: Any, record: Any, npz_weights: str | None,
+            selected_by: str | None = None) -> LayerSource:
+    label = _label(model, record)
     if record.spec is None:
         raise ConvtError(f"layer: {record.path!r} is a {record.class_name}, which "
                          f"{record.unsupported.split(' is ', 1)[1]}; "
@@ -109,7 +134,7 @@ def _source(model: Any, record: Any, npz_weights: str | None) -> LayerSource:
     spec = record.spec
     if spec.input_shape is None and model.input_shape(record) is not None:
         spec = dataclasses.replace(spec, input_shape=model.input_shape(record))
-    return LayerSource(label, spec, kernel, bias, note, record)
+    return LayerSource(label, spec, kernel, bias, note, record, selected_by)
 
 
 def select_sources(model: Any, layer: str | None, weights: str | None = None,
@@ -121,9 +146,14 @@ def select_sources(model: Any, layer: str | None, weights: str | None = None,
     """
     from ..saved.filekind import sniff
 
-    npz = weights if weights is not None and sniff(weights) != "hdf5" else None
+    npz = weights if weights is not None and sniff(weights, "weights") != "hdf5" else None
     if layer is not None:
-        return [_source(model, model.select(layer), npz)], []
+        record, rule = model.select_with_rule(layer)
+        if "; the layer named" in rule:   # an integer that is also a layer's name: say so
+            from .common import echo
+
+            echo(f"note: --layer {layer!r} selected {record.path!r} by {rule}.", err=True)
+        return [_source(model, record, npz, rule)], []
     if not model.layers:
         raise ConvtError(f"model: {model.available()}.", field="model")
     if npz is not None and len(model.layers) != 1:

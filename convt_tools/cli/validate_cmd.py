@@ -19,7 +19,7 @@ from ..errors import ConvtError
 from ..io import xml_safe
 from ..junit import junit_document, junit_suite, write_junit
 from ..spec import Conv2DTransposeSpec, format_shape, load_config, parse_shape
-from .common import SEED, echo_json, handle_errors
+from .common import SEED, echo, echo_json, handle_errors, term_safe
 from .frameworks import framework_option, torch_spec_or_none
 from .model_arg import layer_option
 
@@ -65,29 +65,33 @@ def _load_specs(paths: list[str], framework: str | None = None,
 
 def _load_sources(paths: list[str], layer: str | None, weights: str | None,
                   framework: str | None = None, rank: int | None = None
-                  ) -> tuple[list[tuple[str, Any]], dict[str, Any], list[Any], bool]:
+                  ) -> tuple[list[tuple[str, Any]], list[Any], list[Any], bool]:
     """Layer configs as before; saved models as one entry per transposed-conv layer.
 
-    Returns ``(specs, saved-model sources by label, skipped records, weights consumed)``.
+    Returns ``(specs, sources, skipped records, weights consumed)``: ``sources[i]``
+    is the saved-model layer of ``specs[i]`` (None for a layer config), by
+    position, never by label (two layers may share a path, hence a label).
     """
     from .model_arg import resolve_model, select_sources
 
     specs: list[tuple[str, Conv2DTransposeSpec]] = []
-    sources: dict[str, Any] = {}
+    sources: list[Any] = []
     skipped: list[Any] = []
     consumed = False
     for path in paths:
         saved = None if framework == "torch" else resolve_model(path, weights)
         if saved is None:
-            specs.extend(_load_specs([path], framework, rank))
+            found_specs = _load_specs([path], framework, rank)
+            specs.extend(found_specs)
+            sources.extend([None] * len(found_specs))
             continue
         found, skip = select_sources(saved, layer, weights, skip_unsupported=True)
         consumed = consumed or weights is not None
         for src in found:
             specs.append((src.label, src.spec))
-            sources[src.label] = src
+            sources.append(src)
         skipped.extend(skip)
-    if layer is not None and (len(specs) != len(sources)):
+    if layer is not None and any(src is None for src in sources):
         raise ConvtError(f"layer: --layer {layer!r} applies to saved models only; give one "
                          f"saved model (.keras, .h5, model config JSON).", field="layer")
     return specs, sources, skipped, consumed
@@ -121,7 +125,7 @@ def print_table(results: list[Any]) -> None:
                      _fmt(r.tolerance.rtol), r.status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     for r in results:
         if r.passed and r.input_source.startswith("the config's build_config") \
                 and "filled" not in r.input_source and not r.notes:
@@ -132,13 +136,13 @@ def print_table(results: list[Any]) -> None:
             lines.insert(0, f"{r.status}: {r.message}")
             lines += [f"likely cause: {h}" for h in r.hints]
             lines += [f"weights: {r.weights_source}", f"tolerance: {r.tolerance.source}"]
-        click.echo(f"{r.name}:\n" + "\n".join(f"  {line}" for line in lines))
+        echo(f"{r.name}:\n" + "\n".join(f"  {line}" for line in lines))
     if results:
-        click.echo(f"weights: {results[0].weights_source}")
-        click.echo("tolerance: |model - reference| <= atol + rtol*|reference|; "
+        echo(f"weights: {results[0].weights_source}")
+        echo("tolerance: |model - reference| <= atol + rtol*|reference|; "
                    + results[0].tolerance.source.split(";")[0])
     failed = sum(not r.passed for r in results)
-    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    echo(f"{len(results) - failed} passed, {failed} failed")
 
 
 def junit_xml(results: list[Any], per_runtime: bool = False) -> bytes:
@@ -284,26 +288,28 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
     runtimes = parse_runtime_names(runtime)
     shard_kn = None if shard is None else parse_shard(shard)
     rank = None if input_shape is None else len(parse_shape(input_shape)) - 2
-    specs, sources, skipped, consumed = _load_sources(expand_configs(configs), layer, weights,
-                                                      framework, rank)
+    paths = expand_configs(configs)
+    specs, sources, skipped, consumed = _load_sources(paths, layer, weights, framework, rank)
     if not specs:
         raise ConvtError("config: nothing to validate: "
                          + "; ".join(f"{r.path} ({r.unsupported})" for r in skipped) + ".",
                          field="config")
     if junit is not None:
-        from ..io import ensure_distinct
+        from ..io import check_destination, ensure_distinct
 
         ensure_distinct(junit, field="junit_xml", input=input_path, weights=weights, model=model)
-        for path, _ in specs:
+        for path in paths:   # the files read (a saved model's labels are not files)
             ensure_distinct(junit, field="junit_xml", config=path)
+        check_destination(junit, field="junit_xml")   # + every file recorded as read so far
     opts = _options(specs, input_path, input_shape, None if consumed else weights, model, seed,
                     rtol, atol, providers, opset, runtimes, form)
     require_runtimes(runtimes, opts["providers"])  # exit 2 naming the pip extra, before running
-    items = [(path, spec, opts, sources.get(path)) for path, spec in take_shard(specs, shard_kn)]
+    items = [(path, spec, opts, src)
+             for (path, spec), src in take_shard(list(zip(specs, sources)), shard_kn)]
     groups = _run_all(items, jobs, as_json)
     results = [r for group in groups for r in group]
     for rec in skipped:
-        click.echo(f"skipped {rec.path}: {rec.unsupported}", err=True)
+        echo(f"skipped {term_safe(rec.path)}: {rec.unsupported}", err=True)
     multi = len(runtimes) > 1
     if junit is not None:
         write_junit(junit, junit_xml(results, multi))

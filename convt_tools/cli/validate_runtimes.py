@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import click
 
 from ..spec import format_shape
+from .common import echo
 
 
 def preload() -> None:
@@ -68,7 +69,7 @@ def print_runtime_table(groups: Sequence[Sequence[Any]], runtimes: Sequence[str]
                      *(_cell(by_rt[rt]) if rt in by_rt else "-" for rt in runtimes)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     for group in groups:
         for r in group:
             if r.passed:
@@ -76,14 +77,14 @@ def print_runtime_table(groups: Sequence[Sequence[Any]], runtimes: Sequence[str]
             lines = [f"{r.status}: {r.message}", *[f"likely cause: {h}" for h in r.hints],
                      f"input {format_shape(r.input_shape)} from {r.input_source}",
                      f"tolerance: {r.tolerance.source}"]
-            click.echo(f"{r.name} [{r.runtime}]:\n" + "\n".join(f"  {ln}" for ln in lines))
+            echo(f"{r.name} [{r.runtime}]:\n" + "\n".join(f"  {ln}" for ln in lines))
     flat = [r for g in groups for r in g]
     versions = {r.runtime: r.runtime_version for r in flat}
-    click.echo("runtimes: " + ", ".join(versions.get(rt, rt) for rt in runtimes))
+    echo("runtimes: " + ", ".join(versions.get(rt, rt) for rt in runtimes))
     if flat:
-        click.echo(f"weights: {flat[0].weights_source}")
-        click.echo("tolerance: |model - keras| <= atol + rtol*|keras|; "
+        echo(f"weights: {flat[0].weights_source}")
+        echo("tolerance: |model - keras| <= atol + rtol*|keras|; "
                    + flat[0].tolerance.source.split(";")[0])
     failed = sum(not r.passed for r in flat)
-    click.echo(f"{len(groups)} config(s) x {len(runtimes)} runtime(s): "
+    echo(f"{len(groups)} config(s) x {len(runtimes)} runtime(s): "
                f"{len(flat) - failed} passed, {failed} failed")

@@ -69,7 +69,7 @@ def parse_model_json(data: bytes | str, where: str, field: str = "model") -> Any
                          f"{MAX_CONFIG_BYTES:,}.", field=field)
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-        return json.loads(text, object_pairs_hook=no_duplicate_keys("model"))
+        return json.loads(text, object_pairs_hook=no_duplicate_keys(field))
     except UnicodeDecodeError as exc:
         raise ConvtError(f"{field}: {where}: the config is not UTF-8 ({exc.reason}).",
                          field=field) from None
@@ -78,8 +78,8 @@ def parse_model_json(data: bytes | str, where: str, field: str = "model") -> Any
                          field=field) from None
     except ValueError as exc:
         if isinstance(exc, ConvtError):
-            raise ConvtError(f"{field}: {where}: {exc}".replace("model: ", ""),
-                             field=field) from None
+            detail = str(exc).removeprefix(f"{exc.field}: ")
+            raise ConvtError(f"{field}: {where}: {detail}", field=field) from None
         raise ConvtError(f"{field}: {where}: the config is not valid JSON ({exc}).",
                          field=field) from None
 
@@ -243,7 +243,7 @@ def walk_layers(model: Mapping[str, Any], where: str) -> Iterator[LayerEntry]:
     budget = [MAX_LAYERS]
 
     def walk(node: Mapping[str, Any], prefix: tuple[str, ...], group: str,
-             depth: int) -> Iterator[LayerEntry]:
+             depth: int, loc: str = "") -> Iterator[LayerEntry]:
         if depth > 64:
             raise ConvtError(f"model: {where}: models are nested more than 64 deep.",
                              field="model")
@@ -258,9 +258,9 @@ def walk_layers(model: Mapping[str, Any], where: str) -> Iterator[LayerEntry]:
                 raise ConvtError(f"model: {where}: more than {MAX_LAYERS:,} layers.",
                                  field="model")
             if not isinstance(entry, Mapping) or not isinstance(entry.get("class_name"), str):
-                raise ConvtError(f"model: {where}: layer {i} of {'/'.join(prefix) or 'the model'}"
-                                 f" is not a {{\"class_name\": ..., \"config\": ...}} object.",
-                                 field="model")
+                raise ConvtError(f"model: {where}: the layer entry at {loc}layers[{i}] (config "
+                                 f"lists, counting from 0) is not a {{\"class_name\": ..., "
+                                 f"\"config\": ...}} object.", field="model")
             base = to_snake_case(entry["class_name"])
             if base in used:
                 used[base] += 1
@@ -272,7 +272,7 @@ def walk_layers(model: Mapping[str, Any], where: str) -> Iterator[LayerEntry]:
             sub_group = f"{group}layers/{key}"
             inner = _wrapped_convt(entry)
             if is_model_config(entry):
-                yield from walk(entry, path, sub_group + "/", depth + 1)
+                yield from walk(entry, path, sub_group + "/", depth + 1, f"{loc}layers[{i}] > ")
             elif inner is not None:
                 yield LayerEntry(path + (_layer_name(inner, 0),), inner["class_name"], inner,
                                  f"{sub_group}/layer", _time_distributed_shape(entry))

@@ -12,14 +12,23 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-def sniff(path: str | os.PathLike[str]) -> str:
-    """``"zip"``, ``"hdf5"`` or ``"text"`` from the first bytes of ``path``."""
+def sniff(path: str | os.PathLike[str], field: str = "model") -> str:
+    """``"zip"``, ``"hdf5"`` or ``"text"`` from the first bytes of ``path``.
+
+    ``path`` goes through :func:`convt_tools.io.check_input_file` first: a
+    missing file, a FIFO, a device or a folder is an error naming ``field``
+    before anything is opened (a FIFO would block forever), and the file is
+    recorded as an input of the running command (no output may name it).
+    """
+    from ..io import check_input_file
+
+    check_input_file(path, field)
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
     except OSError as exc:
-        raise ConvtError(f"model: cannot read {os.fspath(path)!r}: {exc.strerror or exc}.",
-                         field="model") from None
+        raise ConvtError(f"{field}: cannot read {os.fspath(path)!r}: {exc.strerror or exc}.",
+                         field=field) from None
     if head.startswith(_ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
         return "zip"
     if head == _HDF5_MAGIC:

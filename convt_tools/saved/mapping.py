@@ -67,8 +67,9 @@ def _keras3(root: Any, path: tuple[str, ...], group: str, where: str) -> WeightL
     if isinstance(stored, bytes):
         stored = stored.decode("utf-8", "replace")
     if isinstance(stored, str) and stored != path[-1]:
-        raise ConvtError(f"weights: {where}: group {vars_path!r} belongs to layer {stored!r}, "
-                         f"but the config puts layer {label!r} there; the weights file does not "
+        raise ConvtError(f"weights: {where}: group {vars_path!r} belongs to layer {stored!r} "
+                         f"(the name stored with it), but the config puts the layer named "
+                         f"{path[-1]!r} (path {label!r}) there; the weights file does not "
                          f"belong to this model config.", field="weights")
     names = sorted(vars_group.keys())
     kernel = f"{vars_path}/0" if "0" in names else None

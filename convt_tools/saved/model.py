@@ -17,12 +17,14 @@ shapes against its config (HDF5 metadata only); arrays are read when asked for.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConvtError
+from ..io import check_input_file
 from .archive import read_keras_archive
 from .configs import (MAX_CONFIG_BYTES, is_model_config, normalize, parse_model_json,
                       scan_for_code, walk_layers)
@@ -47,23 +49,48 @@ class SavedModel:
     _kernel_shapes: dict[int, tuple[int, ...]]
 
     def select(self, selection: str | int) -> LayerRecord:
-        """The layer named by path (``decoder/up_2``), by name, or by index (``0``...)."""
+        """The layer chosen by ``selection`` (see :meth:`select_with_rule`)."""
+        return self.select_with_rule(selection)[0]
+
+    def select_with_rule(self, selection: str | int) -> tuple[LayerRecord, str]:
+        """``(layer, rule that matched)`` for ``--layer``.
+
+        An integer (``0``, ``12``) selects by index, always; a path
+        (``decoder/up_2``) or a unique name selects that layer. A layer whose
+        path or name looks like an integer is reached with ``path:0`` /
+        ``name:0``; ``index:N`` is explicit too. A path or name shared by several
+        layers is an error asking for the index. The rule says which matched,
+        e.g. ``"index 1"``, ``"path 'decoder/up_2'"``.
+        """
         text = str(selection)
-        for rec in self.layers:
-            if rec.path == text:
-                return rec
-        by_name = [rec for rec in self.layers if rec.name == text]
-        if len(by_name) == 1:
-            return by_name[0]
-        if len(by_name) > 1:
-            raise ConvtError(f"layer: {text!r} names {len(by_name)} layers "
-                             f"({', '.join(r.path for r in by_name)}); give the path.",
+        kind, _, rest = text.partition(":")
+        if kind in ("index", "path", "name") and rest:
+            return self._select_by(kind, rest, text)
+        if re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+            return self._select_by("index", text.strip(), text)
+        if any(rec.path == text for rec in self.layers):
+            return self._select_by("path", text, text)
+        return self._select_by("name", text, text)
+
+    def _select_by(self, kind: str, value: str, given: str) -> tuple[LayerRecord, str]:
+        if kind == "index":
+            if re.fullmatch(r"[+]?[0-9]+", value.strip()) and int(value) < len(self.layers):
+                i = int(value)
+                like = [r for r in self.layers if value in (r.path, r.name) and r.index != i]
+                hint = (f"; the layer named {value!r} ({like[0].path}, index {like[0].index}) "
+                        f"is --layer path:{like[0].path}" if like else "")
+                return self.layers[i], f"index {i}{hint}"
+            raise ConvtError(f"layer: got {given!r}; an integer selects by index, from 0 to "
+                             f"{len(self.layers) - 1}; {self.available()}.", field="layer")
+        attr = "path" if kind == "path" else "name"
+        found = [rec for rec in self.layers if getattr(rec, attr) == value]
+        if len(found) == 1:
+            return found[0], f"{attr} {value!r}"
+        if len(found) > 1:
+            raise ConvtError(f"layer: {given!r} is the {attr} of {len(found)} layers (indexes "
+                             f"{', '.join(str(r.index) for r in found)}); give the index.",
                              field="layer")
-        if text.lstrip("-").isdigit():
-            i = int(text)
-            if 0 <= i < len(self.layers):
-                return self.layers[i]
-        raise ConvtError(f"layer: got {text!r}; {self.available()}.", field="layer")
+        raise ConvtError(f"layer: got {given!r}; {self.available()}.", field="layer")
 
     def available(self) -> str:
         if not self.layers:
@@ -172,8 +199,7 @@ def open_model(path: str | os.PathLike[str], weights: str | os.PathLike[str] | N
     inconsistent (a stored kernel whose shape does not fit its layer's config).
     """
     src = os.fspath(path)
-    if not os.path.isfile(src):
-        raise ConvtError(f"model: {src!r} is not a file.", field="model")
+    check_input_file(src, "model", f"the model {src!r}")
     config, kind, h5, where = _read_config(src)
     scan_for_code(config, repr(src))
     config = normalize(config)
@@ -184,9 +210,7 @@ def open_model(path: str | os.PathLike[str], weights: str | os.PathLike[str] | N
                          f"reads Sequential and Functional models (nested too).", field="model")
     if weights is not None:
         wpath = os.fspath(weights)
-        if not os.path.isfile(wpath):
-            raise ConvtError(f"weights: {wpath!r} is not a file.", field="weights")
-        if sniff(wpath) != "hdf5":
+        if sniff(wpath, "weights") != "hdf5":
             raise ConvtError(f"weights: {wpath!r} is not an HDF5 weights file (.weights.h5 or "
                              f".h5).", field="weights")
         h5, where = wpath, repr(wpath)
@@ -197,7 +221,7 @@ def open_model(path: str | os.PathLike[str], weights: str | os.PathLike[str] | N
         with open_h5(h5, where) as root:
             layout = detect_layout(root, where)
             for rec in records:
-                found_path = tuple(rec.path.split("/"))
+                found_path = rec.names or tuple(rec.path.split("/"))
                 loc = locate(root, layout, found_path, rec.group, where)
                 kernel_shapes[rec.index] = _check_shapes(rec, root, loc, where)
                 locations[rec.index] = loc

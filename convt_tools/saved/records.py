@@ -40,6 +40,7 @@ class LayerRecord:
     input_shape: tuple[int | None, ...] | None
     spec: Any = None
     unsupported: str | None = None
+    names: tuple[str, ...] = ()   # the path as names (a name may itself contain "/")
 
     def config_entry(self) -> dict[str, Any]:
         """The ``{"class_name", "config", "build_config"}`` entry the spec parser reads."""
@@ -117,7 +118,7 @@ def make_record(index: int, found: LayerEntry) -> LayerRecord:
     if not isinstance(cfg, Mapping):
         raise ConvtError(f"model: layer {found.path_text!r} has no config object.",
                          field="model")
-    record = LayerRecord(index=index, path=found.path_text, name=found.name,
+    record = LayerRecord(index=index, path=found.path_text, name=found.name, names=found.path,
                          class_name=found.class_name, rank=CONVT_CLASSES[found.class_name],
                          group=found.group, config=cfg,
                          input_shape=_recorded_input_shape(entry, found.input_hint))

@@ -280,6 +280,9 @@ def read_config_json(path: str | os.PathLike[str]) -> Any:
     except RecursionError:
         raise ConvtError(f"config: {str(path)!r} is nested too deeply to be a layer config.",
                          field="config") from None
+    except ConvtError as exc:   # a key given twice: the hook's message, with the file
+        raise ConvtError(f"config: {str(path)!r}: {str(exc).removeprefix('config: ')}",
+                         field="config") from None
     except ValueError as exc:
         raise ConvtError(f"config: {str(path)!r} is not valid JSON ({exc}).",
                          field="config") from None

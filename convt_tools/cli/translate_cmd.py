@@ -66,10 +66,10 @@ def _proof_input(spec: Any, text: str | None, in_channels: int | None
         shape = spec.check_input_shape(shape, in_channels)
         batch, channels = shape[0], shape[spec.channels_axis]
         spatial = spec.layout.spatial(shape)
-    if any(d is None for d in shape) or batch == 0 or channels == 0:
+    if batch is None or channels is None or any(d is None or d == 0 for d in shape):
         raise ConvtError(f"input_shape: got {text!r}; the proof runs on a concrete input, so "
                          f"every dim must be a known integer >= 1.", field="input_shape")
-    return tuple(int(d) for d in spatial), int(batch), int(channels)
+    return tuple(int(d) for d in spatial if d is not None), int(batch), int(channels)
 
 
 def _target_config(tr: Any) -> Any:

@@ -49,8 +49,9 @@ def test_torch_export_external_data_writes_onnx_and_data(cli, tmp_path: Path,
     monkeypatch.setenv("CONVT_EXTERNAL_DATA_BYTES", "1")
     cfg = _write(tmp_path / "up.json", TORCH_CFG)
     out = tmp_path / "up.onnx"
-    r = cli("export", cfg, "-o", out)
+    r = cli("export", cfg, "-o", out, "--json")
     assert r.exit_code == 0, (r.output, r.exception)
+    assert json.loads(r.stdout)["external_data"] == f"{out}.data"
     assert (tmp_path / "up.onnx.data").stat().st_size == 2 * 3 * 3 * 3 * 4   # W float32
     onnx.checker.check_model(str(out))
     model = onnx.load(str(out), load_external_data=False)

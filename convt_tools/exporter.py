@@ -288,6 +288,9 @@ def build_graph(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None, dtype:
     zeros). Appends to ``notes`` what the reader should know.
     """
     check_int64("input_shape", list(in_dims))
+    for key, value in op.attributes().items():    # the layer's own numbers first, by name
+        check_int64(key, value)
+    check_int64("output_shape", list(out_dims))   # from the layer and the input shape
     op.check_sizes([d if isinstance(d, int) else None for d in op.layout.spatial(in_dims)],
                    dilation_field)
     g = GraphBuilder(opset, dtype)
@@ -316,7 +319,6 @@ def build_graph(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None, dtype:
     notes.extend(act_notes)
     _rename_output(g.nodes, result, OUTPUT_NAME)
     elem = g.float_enum
-    check_int64("output_shape", list(out_dims))   # from the layer and the input shape
     return helper.make_graph(
         g.nodes, name,
         [helper.make_tensor_value_info(INPUT_NAME, elem, list(in_dims))],

@@ -96,7 +96,10 @@ class ConvTransposeOp:
         or onnxruntime refuses with a traceback.
         """
         from .errors import ConvtError
+        from .onnx_graph import check_int64
 
+        for key, value in self.attributes().items():   # an attribute itself first, by name
+            check_int64(key, value)
         kernel = padded_kernel_shape(self.kernel_shape, self.axes)
         spatial = tuple(spatial) if spatial is not None else (None,) * self.rank
         for i, (k, s, d, a, n) in enumerate(zip(kernel, self.strides, self.dilations, self.axes,

@@ -268,14 +268,23 @@ def _rename_output(nodes: list[onnx.NodeProto], old: str, new: str) -> None:
 
 def build_graph(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None, dtype: np.dtype,
                 opset: int, in_dims: Sequence[int | str], out_dims: Sequence[int | str],
-                name: str, notes: list[str]) -> onnx.GraphProto:
+                name: str, notes: list[str], *,
+                dilation_field: str = "dilation_rate") -> onnx.GraphProto:
     """The graph of the module docstring from ``op`` and ONNX-layout ``W``/``B``.
+
+    Refuses sizes ONNX/onnxruntime cannot hold (:meth:`ConvTransposeOp.check_sizes`;
+    ``dilation_field`` names the dilation in the user's framework).
 
     ``in_dims``/``out_dims``: the model's input/output dims in ``op.layout``
     (ints or symbolic names). ``W`` gets ``op``'s zero kernel taps (exact
     zeros). Appends to ``notes`` what the reader should know.
     """
     check_int64("input_shape", list(in_dims))
+    for key, value in op.attributes().items():    # the layer's own numbers first, by name
+        check_int64(key, value)
+    check_int64("output_shape", list(out_dims))   # from the layer and the input shape
+    op.check_sizes([d if isinstance(d, int) else None for d in op.layout.spatial(in_dims)],
+                   dilation_field)
     g = GraphBuilder(opset, dtype)
     x = INPUT_NAME
     to_cf, from_cf = op.layout.to_channels_first, op.layout.from_channels_first
@@ -302,7 +311,6 @@ def build_graph(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None, dtype:
     notes.extend(act_notes)
     _rename_output(g.nodes, result, OUTPUT_NAME)
     elem = g.float_enum
-    check_int64("output_shape", list(out_dims))   # from the layer and the input shape
     return helper.make_graph(
         g.nodes, name,
         [helper.make_tensor_value_info(INPUT_NAME, elem, list(in_dims))],

@@ -25,11 +25,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from .geometry import (
-    OnnxAxis, onnx_output_padding, onnx_pads, padded_kernel_shape, portable_slice, portable_split,
+    OnnxAxis, effective_kernel, natural_length, onnx_output_padding, onnx_pads,
+    padded_kernel_shape, portable_slice, portable_split,
 )
 from .spec.layout import Layout
 
-__all__ = ["ConvTransposeOp"]
+__all__ = ["ONNX_SIZE_LIMIT", "ConvTransposeOp"]
+
+#: The largest effective kernel ``K`` / uncropped length ``L`` an ONNX model can
+#: describe: int64. onnxruntime 1.32 refuses to load (ShapeInferenceError
+#: "Integer overflow while multiplying/adding dimension values") a ConvTranspose
+#: whose ``(k - 1) * d``, ``K = (k - 1) * d + 1`` or, with a known input length,
+#: ``(in - 1) * s`` or ``L = (in - 1) * s + K (+ output_padding)`` exceeds it
+#: (measured: ``k=3, d=2**62-1`` loads, ``d=2**62`` does not).
+ONNX_SIZE_LIMIT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,45 @@ class ConvTransposeOp:
                    strides=tuple(spec.strides), dilations=tuple(spec.dilation_rate),
                    axes=axes, group=1, activation=spec.activation,
                    crop_slice=crop_slice)  # type: ignore[arg-type]
+
+    def check_sizes(self, spatial: Any = None, dilation_field: str = "dilation_rate") -> None:
+        """Refuse a node whose derived sizes overflow int64 (:data:`ONNX_SIZE_LIMIT`).
+
+        Per axis: the effective kernel ``K`` (with zero taps) and, where
+        ``spatial`` (the input's spatial lengths, ``None`` = symbolic) gives a
+        length, ``L`` and ``L + output_padding``. Raises a one-sentence
+        :class:`~convt_tools.errors.ConvtError` (field ``dilation_field`` for
+        ``K``: ``dilation_rate`` in Keras, ``dilation`` in torch; ``input_shape``
+        for ``L``) instead of a model that onnx.checker
+        or onnxruntime refuses with a traceback.
+        """
+        from .errors import ConvtError
+        from .onnxbase import check_int64
+
+        for key, value in self.attributes().items():   # an attribute itself first, by name
+            check_int64(key, value)
+        kernel = padded_kernel_shape(self.kernel_shape, self.axes)
+        spatial = tuple(spatial) if spatial is not None else (None,) * self.rank
+        for i, (k, s, d, a, n) in enumerate(zip(kernel, self.strides, self.dilations, self.axes,
+                                                 spatial)):
+            big = effective_kernel(k, d)
+            if big > ONNX_SIZE_LIMIT:
+                raise ConvtError(
+                    f"{dilation_field}: the effective kernel (k - 1) * d + 1 = ({k} - 1) * {d} + 1 "
+                    f"= {big} on spatial axis {i} exceeds int64 ({ONNX_SIZE_LIMIT}); ONNX and "
+                    f"onnxruntime cannot represent it (onnxruntime refuses to load the model); "
+                    f"use a dilation of at most {(ONNX_SIZE_LIMIT - 1) // max(k - 1, 1)}.",
+                    field=dilation_field)
+            if isinstance(n, int) and n > 0:
+                length = natural_length(n, k, s, d) + a.output_padding
+                if length > ONNX_SIZE_LIMIT:
+                    raise ConvtError(
+                        f"input_shape: the uncropped output length (in - 1) * s + K "
+                        f"(+ output_padding) = ({n} - 1) * {s} + {big}"
+                        f"{f' + {a.output_padding}' if a.output_padding else ''} = {length} on "
+                        f"spatial axis {i} exceeds int64 ({ONNX_SIZE_LIMIT}); onnxruntime "
+                        f"refuses to load such a model; use a shorter input or a smaller "
+                        f"stride/dilation.", field="input_shape")
 
     def attributes(self) -> dict[str, Any]:
         """ONNX ConvTranspose attributes: explicit pads, output_padding only where needed.

@@ -33,11 +33,26 @@ def _read(config: str) -> Any:
     return read_json_config(config)
 
 
+def _looks_like_json_object(config: str) -> bool:
+    """Whether the file starts (after a BOM / whitespace) with ``{``: a saved model
+    (.keras zip, HDF5) is never read whole just to be told apart."""
+    try:
+        with open(config, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{")
+
+
 def is_torch_config(config: str | None, framework: str | None) -> bool:
-    """True for ``--framework torch`` or a JSON object naming torch / a ConvTranspose module."""
+    """True for ``--framework torch`` or a JSON object naming torch / a ConvTranspose module.
+
+    Detection is by the file's keys, whatever its name (``up.txt`` too); a file
+    that is not a JSON object is left to the Keras loader.
+    """
     if framework is not None:
         return framework == "torch"
-    if config is None or not os.path.isfile(config) or not config.lower().endswith(".json"):
+    if config is None or not os.path.isfile(config) or not _looks_like_json_object(config):
         return False
     try:
         obj = _read(config)

@@ -104,7 +104,7 @@ def torch_export(config: str, framework: str | None, output: str, weights: str |
                  as_json: bool) -> None:
     """``convt export`` for a torch config."""
     from ..exporter import describe_model
-    from ..onnxbase import save_model
+    from ..onnxbase import save_model, uses_external_data
     from ..torchconv.compute import load_torch_weights
     from ..torchconv.export import export_torch
 
@@ -117,7 +117,9 @@ def torch_export(config: str, framework: str | None, output: str, weights: str |
                          opset=opset, seed=seed)
     save_model(model, output)
     info = describe_model(model)
-    info.update({"path": output, "size_bytes": os.path.getsize(output), "framework": "torch",
+    info.update({"path": output, "size_bytes": os.path.getsize(output),
+                 "external_data": f"{output}.data" if uses_external_data(model) else None,
+                 "framework": "torch",
                  "module": spec.module, "group": spec.groups,
                  "weights": weights or f"torch's default init (seed {seed})"})
     if as_json:
@@ -125,7 +127,8 @@ def torch_export(config: str, framework: str | None, output: str, weights: str |
         return
     op = info["output_padding"]
     click.echo("\n".join([
-        f"wrote {output} ({info['size_bytes']:,} bytes)",
+        f"wrote {output} ({info['size_bytes']:,} bytes"
+        + (f", tensors in {info['external_data']}" if info["external_data"] else "") + ")",
         f"opset {info['opset']}, ir_version {info['ir_version']}, {info['dtype']}, "
         f"torch layout (N, C, ...)",
         f"input  {format_shape(info['input']['shape'])}",

@@ -49,6 +49,29 @@ def _load(config: str, framework: str | None, weights: str | None,
     return spec, src, in_channels
 
 
+def _proof_input(spec: Any, text: str | None, in_channels: int | None
+                 ) -> tuple[tuple[int, ...] | None, int, int | None]:
+    """``--input-shape`` in the source's own layout -> (spatial, batch, in_channels)."""
+    if text is None:
+        return None, 2, in_channels
+    from ..spec import parse_shape
+
+    shape = parse_shape(text)
+    if getattr(spec, "framework", "keras") == "torch":
+        shape = spec.check_input_shape(shape)
+        if len(shape) == spec.rank + 1:
+            shape = (1, *shape)
+        batch, channels, spatial = shape[0], shape[1], shape[2:]
+    else:
+        shape = spec.check_input_shape(shape, in_channels)
+        batch, channels = shape[0], shape[spec.channels_axis]
+        spatial = spec.layout.spatial(shape)
+    if batch is None or channels is None or any(d is None or d == 0 for d in shape):
+        raise ConvtError(f"input_shape: got {text!r}; the proof runs on a concrete input, so "
+                         f"every dim must be a known integer >= 1.", field="input_shape")
+    return tuple(int(d) for d in spatial if d is not None), int(batch), int(channels)
+
+
 def _target_config(tr: Any) -> Any:
     if tr.target == "torch":
         return tr.torch.to_config() | ({"slice_after": [list(c) for c in tr.crop]}
@@ -82,13 +105,16 @@ def _write_weights(path: str, arrays: dict[str, Any]) -> None:
               help="Write the converted weights here (.npz; needs --weights).")
 @click.option("--in-channels", type=int, help="Keras -> torch: input channels, when neither "
               "--weights nor the config's build_config gives them.")
+@click.option("--input-shape", help="The proof's input, in the source's layout (torch: "
+              "N,C,...; Keras: its data_format), e.g. 2,3,16,16; default: chosen from the "
+              "layer (5, 6, 7 per axis, longer where padding crops more).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @framework_option
 @layer_option
 @handle_errors
 def translate(config: str, to: str, weights: str | None, output: str | None,
-              in_channels: int | None, as_json: bool, framework: str | None,
-              layer: str | None) -> None:
+              in_channels: int | None, input_shape: str | None, as_json: bool,
+              framework: str | None, layer: str | None) -> None:
     """Translate a Keras ConvNDTranspose config to torch, or torch ConvTranspose kwargs to Keras.
 
     Prints the target config, a pasteable Python snippet (module plus any crop),
@@ -111,8 +137,9 @@ def translate(config: str, to: str, weights: str | None, output: str | None,
     if output is not None and src is None:
         raise ConvtError("output: -o writes the converted weights, so it needs --weights "
                          "(or a saved model that holds them).", field="output")
+    spatial, batch, in_ch = _proof_input(spec, input_shape, in_ch)
     tr = do_translate(spec, to, in_ch)
-    proof = prove(tr, src)
+    proof = prove(tr, src, spatial, batch=batch)
     if not proof.exact:     # a bug, never a user error: say so loudly
         raise ConvtError(f"translate: the translation is not exact on the reference (max error "
                          f"{proof.max_abs_error}); please report this config.", field="translate")
@@ -126,6 +153,10 @@ def translate(config: str, to: str, weights: str | None, output: str | None,
             key = "bias"
         if b is not None:
             arrays[key] = b
+        # the target's dtype (NumPy has no bfloat16: those stay float32, cast on load)
+        dtype = tr.torch.dtype if tr.target == "torch" else tr.keras.dtype
+        if dtype in ("float16", "float32", "float64"):
+            arrays = {k: v.astype(dtype) for k, v in arrays.items()}
         _write_weights(output, arrays)
     snippet = (torch_snippet if tr.target == "torch" else keras_snippet)(tr, output)
     info = {"source": tr.source, "target": tr.target, "single_layer": tr.single_layer,

@@ -77,7 +77,8 @@ class temporary_model_file:  # noqa: N801 (a context manager used like a functio
     """``with temporary_model_file(model) as path``: the model written to a private temp file.
 
     For engines that only read paths (tract, OpenVINO). The folder is removed
-    on exit. A path is used as is.
+    on exit. A path is used as is. A ModelProto whose weights are held outside
+    it (:mod:`convt_tools.onnxbase`) is written with its ``.data`` file.
     """
 
     def __init__(self, model: Any) -> None:
@@ -87,8 +88,13 @@ class temporary_model_file:  # noqa: N801 (a context manager used like a functio
     def __enter__(self) -> str:
         if isinstance(self._model, (str, os.PathLike)):
             return os.fspath(self._model)
+        from ..onnxbase import has_pending, save_with_external_data
+
         self._dir = tempfile.TemporaryDirectory(prefix="convt-rt-")
         path = os.path.join(self._dir.name, "model.onnx")
+        if hasattr(self._model, "graph") and has_pending(self._model):
+            save_with_external_data(self._model, path)   # weights held outside the proto
+            return path
         with open(path, "wb") as fh:
             fh.write(model_bytes(self._model))
         return path

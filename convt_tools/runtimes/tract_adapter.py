@@ -25,10 +25,11 @@ _TRACT_DTYPES = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16",
 class _Runnable(LoadedModel):
     runtime = "tract"
 
-    def __init__(self, tract: Any, path_bytes: bytes, names: list[str],
+    def __init__(self, tract: Any, source: Any, names: list[str],
                  runnable: Any | None, why: str) -> None:
         self.tract = tract
-        self.model_bytes = path_bytes
+        self.source = source     # what temporary_model_file writes: _Bytes, or a ModelProto
+                                 # whose weights are held outside it (external_data.py)
         self.names = names
         self.runnable = runnable
         self.why = why
@@ -38,7 +39,7 @@ class _Runnable(LoadedModel):
     def _concrete(self, arrays: list[np.ndarray]) -> Any:
         key = tuple((a.shape, a.dtype.str) for a in arrays)
         if key not in self.by_shape:
-            with temporary_model_file(_Bytes(self.model_bytes)) as path:
+            with temporary_model_file(self.source) as path:
                 model = self.tract.onnx().load(path)
             for i, a in enumerate(arrays):
                 dt = _TRACT_DTYPES.get(a.dtype)
@@ -87,10 +88,12 @@ class TractRuntime(Runtime):
         return str(module.version())
 
     def _load(self, module: Any, model: Any) -> LoadedModel:
+        from ..onnxbase import has_pending
         from .base import model_bytes
 
-        data = model_bytes(model)
-        with temporary_model_file(_Bytes(data)) as path:
+        data = (model if hasattr(model, "graph") and has_pending(model)
+                else _Bytes(model_bytes(model)))
+        with temporary_model_file(data) as path:
             inference = module.onnx().load(path)
         names = [inference.input_name(i) for i in range(inference.input_count())]
         try:

@@ -47,7 +47,8 @@ _META = {"framework", "module"}
 _DTYPES = {"float32": "float32", "torch.float32": "float32", "float": "float32",
            "torch.float": "float32", "float64": "float64", "torch.float64": "float64",
            "double": "float64", "torch.double": "float64", "float16": "float16",
-           "torch.float16": "float16", "half": "float16", "torch.half": "float16"}
+           "torch.float16": "float16", "half": "float16", "torch.half": "float16",
+           "bfloat16": "bfloat16", "torch.bfloat16": "bfloat16"}
 
 
 def _is_int(v: Any) -> bool:
@@ -110,6 +111,8 @@ class TorchConvTransposeSpec:
             parts.append(f"groups={self.groups}")
         if not self.bias:
             parts.append("bias=False")
+        if self.dtype != "float32":
+            parts.append(f"dtype=torch.{self.dtype}")
         return f"nn.{self.module}({', '.join(parts)})"
 
     # ---- shapes --------------------------------------------------------
@@ -357,7 +360,8 @@ def parse_torch_config(obj: Any, *, rank: int | None = None) -> TorchConvTranspo
         raise fail("bias", bias, "expected true or false")
     dtype = obj.get("dtype")
     if dtype is not None and _DTYPES.get(str(dtype)) is None:
-        raise fail("dtype", dtype, "expected null, float32, float64 or float16 (torch names too)")
+        raise fail("dtype", dtype, "expected null, float32, float64, float16 or bfloat16 (torch "
+                   "names too)")
     vals = {key: _tuple(key, obj.get(key, default), n, module) for key, default in
             (("kernel_size", None), ("stride", 1), ("padding", 0), ("output_padding", 0),
              ("dilation", 1))}

@@ -22,12 +22,20 @@ def keras_layer_from_spec(spec: Any) -> KerasLayer:
         note = "channels_first"
     else:
         note = "channels_last"
+    compute = getattr(spec, "dtype", "float32")
+    variable = getattr(spec, "variable_dtype", compute)
+    if compute != variable:
+        raise ConvtError(f"dtype: the layer's mixed precision policy (computes in {compute}, "
+                         f"{variable} weights) has no single torch module dtype; translate "
+                         f"supports the float32, float64, float16 and bfloat16 policies (torch "
+                         f"mixed precision is torch.autocast around a float32 module).",
+                         field="dtype")
     op = spec.output_padding
     return KerasLayer(filters=spec.filters, kernel_size=tuple(spec.kernel_size),
                       strides=tuple(spec.strides), padding=spec.padding,
                       output_padding=None if op is None else tuple(op),
                       dilation_rate=tuple(spec.dilation_rate), use_bias=spec.use_bias,
-                      activation=spec.activation, data_format=note)
+                      activation=spec.activation, data_format=note, dtype=compute)
 
 
 def translate(spec: Any, to: str, in_channels: int | None = None) -> Translation:
@@ -44,7 +52,14 @@ def translate(spec: Any, to: str, in_channels: int | None = None) -> Translation
         raise ConvtError("in_channels: a Keras config does not say how many input channels the "
                          "layer has, and torch needs it; give --in-channels, --weights, or a "
                          "config with a build_config input shape.", field="in_channels")
-    return keras_to_torch(keras_layer_from_spec(spec), in_channels)
+    layer = keras_layer_from_spec(spec)
+    from .snippet import TORCH_ACTIVATIONS
+
+    if layer.activation not in TORCH_ACTIVATIONS:
+        raise ConvtError(f"activation: {layer.activation!r} has no torch translation; "
+                         f"translate supports {', '.join(sorted(TORCH_ACTIVATIONS))}.",
+                         field="activation")
+    return keras_to_torch(layer, in_channels)
 
 
 # The package-level name (``convt_tools.translate_spec``): ``convt_tools.translate``

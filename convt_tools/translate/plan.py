@@ -56,6 +56,7 @@ class KerasLayer:
     use_bias: bool = True
     activation: str = "linear"
     data_format: str = "channels_last"
+    dtype: str = "float32"
 
     @property
     def rank(self) -> int:
@@ -79,7 +80,7 @@ class KerasLayer:
                 "strides": list(self.strides), "padding": self.padding,
                 "output_padding": None if self.output_padding is None else list(self.output_padding),
                 "data_format": self.data_format, "dilation_rate": list(self.dilation_rate),
-                "activation": self.activation, "use_bias": self.use_bias}
+                "activation": self.activation, "use_bias": self.use_bias, "dtype": self.dtype}
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,12 @@ def keras_to_torch(layer: KerasLayer, in_channels: int) -> Translation:
     torch = TorchConvTransposeSpec(
         rank=layer.rank, in_channels=in_channels, out_channels=layer.filters,
         kernel_size=layer.kernel_size, stride=layer.strides, padding=tuple(padding),
-        output_padding=tuple(op), dilation=layer.dilation_rate, groups=1, bias=layer.use_bias)
+        output_padding=tuple(op), dilation=layer.dilation_rate, groups=1, bias=layer.use_bias,
+        dtype=layer.dtype)
     notes = []
+    if layer.dtype != "float32":
+        notes.append(f"dtype {layer.dtype}: the module is built with dtype=torch.{layer.dtype} "
+                     f"(feed it {layer.dtype} inputs); the proof runs in float64")
     if layer.activation != "linear":
         notes.append(f"activation {layer.activation} applied after the conv (and the slice)")
     return Translation("keras", "torch", layer, torch, tuple(crop), dilate=(False,) * layer.rank,
@@ -181,7 +186,10 @@ def torch_to_keras(spec: TorchConvTransposeSpec, activation: str = "linear") -> 
         k = tuple(effective_kernel(ki, di) if x else ki for ki, di, x in zip(k, d, dilate))
         d = tuple(1 if x else di for di, x in zip(d, dilate))
     base = dict(filters=spec.out_channels, strides=spec.stride, dilation_rate=d,
-                use_bias=spec.bias, activation=activation)
+                use_bias=spec.bias, activation=activation, dtype=spec.dtype)
+    if spec.dtype != "float32":
+        notes.append(f"dtype {spec.dtype}: the Keras layer gets dtype={spec.dtype!r}; the proof "
+                     f"runs in float64")
     single = _single_keras(k, spec.stride, d, spec.padding, spec.output_padding)
     if single is not None:
         layer = KerasLayer(kernel_size=k, padding=single[0], output_padding=single[1], **base)

@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 
 from ..activations import apply_activation
-from ..geometry import onnx_output_padding, onnx_pads
+from ..errors import ConvtError
+from ..geometry import effective_kernel, onnx_output_padding, onnx_pads
 from ..reference import conv_transpose
 from ..torchconv.compute import torch_conv_transpose
 from .plan import KerasLayer, Translation
+from .snippet import torch_activation_numpy
 
-__all__ = ["Proof", "keras_kernel_to_torch", "prove", "torch_weight_to_keras"]
+__all__ = ["PROOF_MAX_ELEMENTS", "Proof", "keras_kernel_to_torch", "proof_spatial", "prove",
+           "torch_weight_to_keras"]
 
 
 def keras_kernel_to_torch(kernel: np.ndarray) -> np.ndarray:
@@ -89,9 +92,14 @@ def keras_forward(layer: KerasLayer, crop: tuple[tuple[int, int], ...], x_cf: np
 
 def torch_forward(tr: Translation, crop: tuple[tuple[int, int], ...], x_cf: np.ndarray,
                   weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    """torch module ``tr.torch`` then the slice ``crop`` and the activation (torch's rules)."""
+    """torch module ``tr.torch`` then the slice ``crop`` and the activation (torch's rules).
+
+    The activation is the snippet's own line (:data:`~.snippet.TORCH_ACTIVATIONS`) run
+    through its NumPy twin after torch's definitions, so the proof checks what
+    the snippet runs, not Keras's table applied twice.
+    """
     y = torch_conv_transpose(tr.torch, x_cf, weight, bias if tr.torch.bias else None)
-    return _activate(tr.keras.activation, _crop(y, crop), tr.keras.data_format)
+    return torch_activation_numpy(tr.keras.activation, _crop(y, crop), tr.keras.data_format)
 
 
 @dataclass(frozen=True)
@@ -115,18 +123,55 @@ class Proof:
                 "exact": self.exact}
 
 
-def prove(tr: Translation, source_weights: tuple[np.ndarray, np.ndarray | None] | None = None,
-          spatial: tuple[int, ...] | None = None, seed: int = 0) -> Proof:
-    """Run source and target on one seeded float64 input (channels-first ``(2, C, 5, 6, 7...)``).
+#: Most elements the proof's input or output may have (float64 NumPy reference).
+PROOF_MAX_ELEMENTS = 1 << 24
 
+
+def proof_spatial(tr: Translation) -> tuple[int, ...]:
+    """The proof's spatial input lengths, chosen from the layer: per axis ``5 + i``, or
+    more where the layer needs it (torch's output ``(in-1)*s - 2p + K + op`` must keep
+    at least 3 rows, so a large ``padding`` gets a longer input)."""
+    spec = tr.torch
+    out = []
+    for i, (k, s, p, op, d) in enumerate(zip(spec.kernel_size, spec.stride, spec.padding,
+                                             spec.output_padding, spec.dilation)):
+        short = 2 * p - effective_kernel(k, d) - op + 3     # (in - 1) * s must be >= this
+        need = 1 + max(0, -(-short // s))
+        out.append(max(5 + i, need))
+    return tuple(out)
+
+
+def _check_size(what: str, shape: tuple[int, ...], chosen: bool) -> None:
+    size = int(np.prod(shape, dtype=object))
+    if size > PROOF_MAX_ELEMENTS:
+        hint = ("the layer needs inputs this long for its output to keep rows, so it cannot be "
+                "proven within the limit" if chosen else "give a smaller --input-shape")
+        raise ConvtError(f"input_shape: the proof's {what} {list(shape)} has {size} elements, "
+                         f"above the proof's limit of {PROOF_MAX_ELEMENTS} (float64 NumPy "
+                         f"reference); {hint}.", field="input_shape")
+
+
+def prove(tr: Translation, source_weights: tuple[np.ndarray, np.ndarray | None] | None = None,
+          spatial: tuple[int, ...] | None = None, seed: int = 0, batch: int = 2) -> Proof:
+    """Run source and target on one seeded float64 input (channels-first ``(batch, C, *spatial)``).
+
+    ``spatial`` defaults to :func:`proof_spatial` (from the layer, so any legal layer
+    gets an input it accepts); at most :data:`PROOF_MAX_ELEMENTS` elements in the
+    input and the output (else a ConvtError naming ``input_shape``).
     ``source_weights``: the source's own ``(kernel, bias)`` (Keras) or
     ``(weight, bias)`` (torch); seeded random when None.
     """
     rng = np.random.default_rng(seed)
     spec = tr.torch
     n = spec.rank
-    spatial = spatial or tuple(5 + i for i in range(n))
-    x = rng.standard_normal((2, spec.in_channels, *spatial))
+    chosen = spatial is None
+    spatial = tuple(spatial) if spatial is not None else proof_spatial(tr)
+    _check_size("input", (batch, spec.in_channels, *spatial), chosen)
+    out_len = tuple(max(0, (i - 1) * s + effective_kernel(k, d) + op)
+                    for i, k, s, d, op in zip(spatial, spec.kernel_size, spec.stride,
+                                              spec.dilation, spec.output_padding))
+    _check_size("uncropped output", (batch, spec.out_channels, *out_len), chosen)
+    x = rng.standard_normal((batch, spec.in_channels, *spatial))
     if tr.source == "keras":
         if source_weights is None:
             kernel = rng.standard_normal((*tr.keras.kernel_size, spec.out_channels,

@@ -53,7 +53,11 @@ def resolve_providers(providers: Sequence[str] | str | None) -> list[str]:
 
 
 def session(model: Any, providers: list[str]) -> Any:
-    """An ``InferenceSession`` of ``model`` (ModelProto or path) on exactly ``providers``."""
+    """An ``InferenceSession`` of ``model`` (ModelProto or path) on exactly ``providers``.
+
+    A ModelProto whose weights are held outside it (an export above the
+    external-data threshold) is loaded from a temporary ``.onnx`` + ``.data``.
+    """
     import onnxruntime as ort
 
     from .batch import worker_threads
@@ -64,9 +68,18 @@ def session(model: Any, providers: list[str]) -> Any:
     if threads is not None:  # in a --jobs worker: one core each
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = threads
-    data = model if isinstance(model, (str, os.PathLike)) else model.SerializeToString()
-    sess = ort.InferenceSession(data if isinstance(data, bytes) else str(data), opts,
-                                providers=providers)
+    from ..onnxbase import has_pending
+    from ..runtimes.base import temporary_model_file
+
+    if not isinstance(model, (str, os.PathLike)) and has_pending(model):
+        # Weights held outside the proto (external_data.py): onnxruntime reads them
+        # from a temporary <model>.onnx + .data pair.
+        with temporary_model_file(model) as path:
+            sess = ort.InferenceSession(path, opts, providers=providers)
+    else:
+        data = model if isinstance(model, (str, os.PathLike)) else model.SerializeToString()
+        sess = ort.InferenceSession(data if isinstance(data, bytes) else str(data), opts,
+                                    providers=providers)
     missing = [p for p in providers if p not in sess.get_providers()]
     if missing:
         raise ConvtError(f"providers: {', '.join(missing)} could not be initialised (it is "

@@ -70,7 +70,10 @@ class GraphBuilder:
         """Add an initializer holding ``value`` (graph float dtype unless ``dtype``)."""
         if dtype is not None and np.dtype(dtype).kind in "iu" and isinstance(value, (list, tuple)):
             check_int64(name or "constant", list(value))
-        arr = np.asarray(value, dtype=self.dtype if dtype is None else np.dtype(dtype))
+        from .io import cast_checked
+
+        arr = cast_checked(value, self.dtype if dtype is None else np.dtype(dtype),
+                           {"W": "kernel", "B": "bias"}.get(name or "", name or "constant"))
         tname = name or self.fresh("const")
         self.initializers.append(numpy_helper.from_array(arr, tname))
         return tname

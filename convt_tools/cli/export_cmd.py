@@ -9,6 +9,7 @@ import click
 
 from ..errors import ConvtError
 from ..spec import AXIS_NAMES, Conv2DTransposeSpec, parse_shape
+from ..spec.values import parse_int
 from .common import echo_json, handle_errors
 from .frameworks import framework_option, is_torch_config, no_layer_for_torch
 from .model_arg import layer_option
@@ -19,10 +20,7 @@ _DTYPES = ("float32", "float16", "float64", "bfloat16")
 
 def _integer(name: str, text: str) -> int:
     """An integer option, parsed here so that a bad value is a one-line ConvtError."""
-    try:
-        return int(text)
-    except ValueError:
-        raise ConvtError(f"{name}: got {text!r}; expected an integer.", field=name) from None
+    return parse_int(text, name, "expected an integer")
 
 
 def _resolve_input_shape(spec: Conv2DTransposeSpec, text: str | None,

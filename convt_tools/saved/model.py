@@ -60,7 +60,9 @@ class SavedModel:
                              f"({', '.join(r.path for r in by_name)}); give the path.",
                              field="layer")
         if text.lstrip("-").isdigit():
-            i = int(text)
+            from ..spec.values import parse_int
+
+            i = parse_int(text, "layer", "expected a layer path, name or index")
             if 0 <= i < len(self.layers):
                 return self.layers[i]
         raise ConvtError(f"layer: got {text!r}; {self.available()}.", field="layer")

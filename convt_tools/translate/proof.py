@@ -13,6 +13,7 @@ in the Keras layout; it reports the shapes and the max abs difference.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..activations import apply_activation
 from ..geometry import onnx_output_padding, onnx_pads
+from ..io import check_allocation, largest_field
 from ..reference import conv_transpose
 from ..torchconv.compute import torch_conv_transpose
 from .plan import KerasLayer, Translation
@@ -38,11 +40,28 @@ def _torch_to_keras_layout(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weight.transpose(*range(2, n + 2), 1, 0))
 
 
+def _guard(shape: tuple[int, ...], factors: dict[str, int], what: str) -> None:
+    """The memory guard (:func:`convt_tools.io.check_allocation`) for one float64 array of
+    the proof or the weight conversion; the error names the largest of ``factors``."""
+    check_allocation(shape, np.float64, largest_field(factors), f"{what} {tuple(shape)}")
+
+
+def _torch_factors(tr: Translation) -> dict[str, int]:
+    """The source's own argument names (Keras ``filters``, torch ``out_channels``)."""
+    spec = tr.torch
+    return {"in_channels": spec.in_channels,
+            "filters" if tr.source == "keras" else "out_channels": spec.out_channels,
+            "kernel_size": math.prod(tr.keras.kernel_size)}
+
+
 def torch_weight_to_keras(tr: Translation, weight: np.ndarray) -> np.ndarray:
     """torch ``weight`` -> the Keras kernel of ``tr.keras``: block-diagonal for groups,
-    zero-expanded where dilation is re-expressed, zero taps appended, then Keras layout."""
+    zero-expanded where dilation is re-expressed, zero taps appended, then Keras layout.
+    The Keras kernel's size is checked against the memory limit first (ConvtError)."""
     spec = tr.torch
     w = np.asarray(weight)
+    _guard((*tr.keras.kernel_size, spec.out_channels, spec.in_channels), _torch_factors(tr),
+           "the Keras kernel")
     if tr.block_diagonal:
         g, cin, cout = spec.groups, spec.in_channels // spec.groups, spec.out_channels // spec.groups
         full = np.zeros((spec.in_channels, spec.out_channels, *w.shape[2:]), dtype=w.dtype)
@@ -126,6 +145,13 @@ def prove(tr: Translation, source_weights: tuple[np.ndarray, np.ndarray | None] 
     spec = tr.torch
     n = spec.rank
     spatial = spatial or tuple(5 + i for i in range(n))
+    factors = _torch_factors(tr)
+    _guard((2, spec.in_channels, *spatial), {"in_channels": spec.in_channels}, "the proof input")
+    # every array the proof makes is at most as big as one of these (the reference's
+    # outputs are guarded by conv_transpose itself)
+    _guard(spec.weight_shape(), factors, "the weight")
+    _guard((*tr.keras.kernel_size, spec.out_channels, spec.in_channels), factors,
+           "the Keras kernel")
     x = rng.standard_normal((2, spec.in_channels, *spatial))
     if tr.source == "keras":
         if source_weights is None:

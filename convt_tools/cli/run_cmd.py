@@ -62,8 +62,10 @@ def _run_reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
     from ..reference import keras_conv_transpose
 
     dt = _compute_dtype(spec)
-    return keras_conv_transpose(spec, x.astype(dt), kernel.astype(dt),
-                                  None if bias is None else bias.astype(dt))
+    from ..io import cast_checked
+
+    return keras_conv_transpose(spec, cast_checked(x, dt, "input"), cast_checked(kernel, dt, "kernel"),
+                                  None if bias is None else cast_checked(bias, dt, "bias"))
 
 
 def _run_runtime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
@@ -79,7 +81,9 @@ def _run_runtime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
     model = export_spec(spec, kernel, bias, input_shape=x.shape, dtype=dtype)
     name, in_dtype = model_input(model)
     try:
-        return runtime.load(model).run({name: x.astype(in_dtype)})[0]
+        from ..io import cast_checked
+
+        return runtime.load(model).run({name: cast_checked(x, in_dtype, "input")})[0]
     except RuntimeRefused as exc:
         click.echo(f"Error: engine: {exc.reason}", err=True)
         sys.exit(1)

@@ -63,7 +63,7 @@ def torch_run(config: str, framework: str | None, input_path: str, weights: str 
     """``convt run`` for a torch config (reference or onnxruntime)."""
     import numpy as np
 
-    from ..io import check_allocation, load_npy, save_npy
+    from ..io import cast_checked, check_allocation, load_npy, save_npy
     from ..torchconv.compute import (initialize_torch_weights, load_torch_weights,
                                      torch_conv_transpose)
 
@@ -82,8 +82,8 @@ def torch_run(config: str, framework: str | None, input_path: str, weights: str 
         w, b = initialize_torch_weights(spec, seed)
         source = f"weights from torch's default init (seed {seed})"
     if engine == "reference":
-        y = torch_conv_transpose(spec, x, w.astype(x.dtype),
-                                 None if b is None else b.astype(x.dtype), size)
+        y = torch_conv_transpose(spec, x, cast_checked(w, x.dtype, "weight"),
+                                 None if b is None else cast_checked(b, x.dtype, "bias"), size)
     else:
         from ..torchconv.export import export_torch
         from ..validate.runtime import model_io, resolve_providers, session
@@ -92,7 +92,7 @@ def torch_run(config: str, framework: str | None, input_path: str, weights: str 
         model = export_torch(spec, w, b, input_shape=xb.shape, output_size=size)
         sess = session(model, resolve_providers(providers))
         name, dt = model_io(sess)
-        y = np.asarray(sess.run(None, {name: xb.astype(dt)})[0])
+        y = np.asarray(sess.run(None, {name: cast_checked(xb, dt, "input")})[0])
         y = y[0] if x.ndim == spec.rank + 1 else y
     save_npy(output, y)
     click.echo(f"wrote {output}: {format_shape(y.shape)} {y.dtype} ({engine}; {source})",

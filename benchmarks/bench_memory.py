@@ -83,7 +83,7 @@ def build(folder: Path, size_mb: float, force_external: bool = False
     return path, config, size, f"1,{c_in},4,4"
 
 
-SAVED_LAYERS = 4
+SAVED_LAYERS = int(os.environ.get("CONVT_BENCH_SAVED_LAYERS", "4"))
 
 
 def build_saved(folder: Path, size_mb: float) -> tuple[Path, int, int]:
@@ -162,7 +162,9 @@ def measure(argv: list[str], root: Path | str = ROOT) -> tuple[int, float, float
     """(exit status, wall seconds, peak RSS in MB) of one fresh process."""
     env = {**os.environ, "PYTHONPATH": str(root)}
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    # cwd=root: ``python -m convt_tools`` puts the working folder first on sys.path
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=str(root))
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)

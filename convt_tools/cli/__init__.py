@@ -2,7 +2,8 @@
 
 Subcommands are imported lazily, so ``convt shape`` never pays for importing
 onnx or onnxruntime. Exit codes: 0 success, 1 a check or validation found a
-mismatch, 2 bad input (one-line error on stderr, no traceback).
+mismatch, 2 bad input (one-line error on stderr, no traceback), 130 interrupted
+(Ctrl-C, SIGINT; ``--jobs`` workers are stopped too), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ COMMANDS = {
     "repair": "check_cmd:repair",
     "translate": "translate_cmd:translate",
     "solve": "solve_cmd:solve",
+    "runtimes": "runtimes_cmd:runtimes",
 }
+
+
+def _interrupted() -> None:
+    """Ctrl-C: exit 130 (128 + SIGINT), not 1 (the code for a mismatch)."""
+    click.echo("Interrupted (Ctrl-C); exit 130.", err=True)
+    sys.exit(130)
 
 
 class LazyGroup(click.Group):
@@ -45,7 +53,11 @@ class LazyGroup(click.Group):
 
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.Abort:
+        except KeyboardInterrupt:
+            _interrupted()
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+                _interrupted()
             click.echo("Aborted!", err=True)
             sys.exit(1)
         except click.ClickException as exc:

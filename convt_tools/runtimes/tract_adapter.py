@@ -7,7 +7,11 @@ type or evaluate the symbolic model (tract 0.23: ``TopK`` whose ``k`` is a
 symbolic dim, "Undetermined symbol in expression", as in the ``sparsemax``
 activation on a symbolic axis) is the model re-typed for the concrete input
 shape at run time (cached per shape), as tract's own CLI does with
-``--set``/``-i``; ``concretised`` then records why.
+``--set``/``-i``; ``concretised`` then records why. ``strict_symbols=True`` turns that off:
+the model is typed and run with its symbolic dims as they are, and tract's
+refusal is the result (check measures what tract does with the symbolic
+model). ``threads`` is accepted for the common interface (tract runs a model
+on the calling thread).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import LoadedModel, Runtime, RuntimeRefused, first_line, temporary_model_file
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, first_line,
+                   temporary_model_file)
+
+__all__ = ["TractRuntime"]
 
 _TRACT_DTYPES = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16",
                  np.dtype(np.float64): "f64"}
@@ -26,7 +33,8 @@ class _Runnable(LoadedModel):
     runtime = "tract"
 
     def __init__(self, tract: Any, path_bytes: bytes, names: list[str],
-                 runnable: Any | None, why: str) -> None:
+                 runnable: Any | None, why: str, *, strict: bool = False) -> None:
+        self.strict = strict
         self.tract = tract
         self.model_bytes = path_bytes
         self.names = names
@@ -54,7 +62,7 @@ class _Runnable(LoadedModel):
             try:
                 return [t.to_numpy() for t in self.runnable.run(arrays)]
             except Exception as exc:
-                if "Undetermined symbol" not in str(exc):
+                if self.strict or "Undetermined symbol" not in str(exc):
                     raise
                 self.why = first_line(exc)
         self.concretised = self.why
@@ -78,6 +86,10 @@ class TractRuntime(Runtime):
     extra = "tract"
     packages = ("tract",)
 
+    def __init__(self, *, threads: int | None = None, strict_symbols: bool = False) -> None:
+        super().__init__(threads=threads)
+        self.strict_symbols = strict_symbols
+
     def _import(self) -> Any:
         import tract
 
@@ -86,13 +98,16 @@ class TractRuntime(Runtime):
     def _version(self, module: Any) -> str:
         return str(module.version())
 
-    def _load(self, module: Any, model: Any) -> LoadedModel:
+    def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         from .base import model_bytes
 
         data = model_bytes(model)
         with temporary_model_file(_Bytes(data)) as path:
             inference = module.onnx().load(path)
         names = [inference.input_name(i) for i in range(inference.input_count())]
+        if self.strict_symbols:
+            return _Runnable(module, data, names, inference.into_model().into_runnable(), "",
+                             strict=True)
         try:
             runnable, why = inference.into_model().into_runnable(), ""
         except Exception as exc:  # symbolic dims tract cannot type: concretise per run

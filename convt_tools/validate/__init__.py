@@ -113,7 +113,7 @@ def _export(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | No
                        opset=DEFAULT_OPSET if opset is None else opset, dtype=dtype, **extra)
 
 
-RuntimeArg = Any  # a runtime name (see convt_tools.runtimes.RUNTIMES) or a Runtime adapter
+RuntimeArg = Any  # a runtime name (see convt_tools.runtimes.ADAPTERS) or a Runtime adapter
 
 
 def _adapters(runtimes: Sequence[RuntimeArg] | RuntimeArg | None,
@@ -153,7 +153,7 @@ def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None
     :func:`default_input_shape`). Without ``kernel`` the weights are seeded
     random (:func:`validation_weights`). ``input_source`` says where
     ``input_shape`` came from, for the report. ``runtime``: a name from
-    :data:`convt_tools.runtimes.RUNTIMES` (default ``onnxruntime``, on
+    :data:`convt_tools.runtimes.ADAPTERS` (default ``onnxruntime``, on
     ``providers``) or an adapter; ``form`` the export form (``portable``
     default, ``compact``). Returns a :class:`ValidationResult`; bad arguments
     raise :class:`ConvtError` (:class:`~convt_tools.runtimes.RuntimeUnavailable`

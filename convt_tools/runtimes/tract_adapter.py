@@ -46,7 +46,7 @@ class _Runnable(LoadedModel):
     def _concrete(self, arrays: list[np.ndarray]) -> Any:
         key = tuple((a.shape, a.dtype.str) for a in arrays)
         if key not in self.by_shape:
-            with temporary_model_file(_Bytes(self.model_bytes)) as path:
+            with temporary_model_file(self.model_bytes) as path:
                 model = self.tract.onnx().load(path)
             for i, a in enumerate(arrays):
                 dt = _TRACT_DTYPES.get(a.dtype)
@@ -67,16 +67,6 @@ class _Runnable(LoadedModel):
                 self.why = first_line(exc)
         self.concretised = self.why
         return [t.to_numpy() for t in self._concrete(arrays).run(arrays)]
-
-
-class _Bytes:
-    """Serialised model bytes, writable by :func:`temporary_model_file`."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def SerializeToString(self) -> bytes:  # noqa: N802 (ModelProto's method name)
-        return self.data
 
 
 class TractRuntime(Runtime):
@@ -102,7 +92,7 @@ class TractRuntime(Runtime):
         from .base import model_bytes
 
         data = model_bytes(model)
-        with temporary_model_file(_Bytes(data)) as path:
+        with temporary_model_file(data) as path:
             inference = module.onnx().load(path)
         names = [inference.input_name(i) for i in range(inference.input_count())]
         if self.strict_symbols:

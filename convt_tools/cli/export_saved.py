@@ -19,7 +19,6 @@ import shutil
 import tempfile
 from typing import Any, Sequence
 
-import click
 
 from ..errors import ConvtError
 from .common import echo, echo_json, term_safe

@@ -12,15 +12,16 @@ import click
 import numpy as np
 
 from ..errors import ConvtError
-from ..runtimes import RUNTIMES
+from ..runtimes import ADAPTERS, DEPRECATED, canonical_name, deprecation_note
 from ..spec import Conv2DTransposeSpec, format_shape, load_config
 from .common import SEED, handle_errors
 from .frameworks import framework_option, is_torch_config, no_layer_for_torch
 from .model_arg import layer_option
 
 _FLOAT_KINDS = ("float16", "float32", "float64")
-# the NumPy reference, then every runtime adapter (the same names as validate --runtime)
-ENGINES = ["reference", *RUNTIMES]
+# the NumPy reference, then every runtime adapter (the same names as validate --runtime);
+# the old spellings (onnx.reference, onnx2torch) are accepted with a note
+ENGINES = ["reference", *ADAPTERS]
 
 
 def _load_input(path: str, spec: Conv2DTransposeSpec | None = None) -> np.ndarray:
@@ -96,7 +97,7 @@ def _run_runtime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
 @click.option("--weights", "-w", type=click.Path(dir_okay=False),
               help=".npz with kernel (*kernel_size, filters, in_channels) and bias. Default: "
                    "drawn from the config's initializers with --seed.")
-@click.option("--engine", type=click.Choice(ENGINES), default="reference",
+@click.option("--engine", type=click.Choice([*ENGINES, *DEPRECATED]), default="reference",
               show_default=True, help="NumPy reference, or the exported model on a runtime "
               "(openvino, tract, torch need their pip extra).")
 @click.option("--seed", type=SEED, default=0, show_default=True,
@@ -123,6 +124,10 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
     from ..io import check_allocation, ensure_distinct, save_npy
 
     ensure_distinct(output, config=config, input=input_path, weights=weights)
+    note = deprecation_note(engine)
+    if note:
+        click.echo(note, err=True)
+    engine = canonical_name(engine)
     if providers is not None and engine != "onnxruntime":
         raise ConvtError(f"providers: got {providers!r} with --engine {engine}; execution "
                          f"providers apply only to --engine onnxruntime.", field="providers")
@@ -130,9 +135,6 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
         from .torch_cmds import torch_run
 
         no_layer_for_torch(layer)
-        if engine not in ("reference", "onnxruntime"):
-            raise ConvtError(f"engine: got {engine!r} for a torch config; torch configs run on "
-                             f"reference or onnxruntime.", field="engine")
         torch_run(config, framework, input_path, weights, engine, seed, providers, output,
                   output_size)
         return

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import click
 
 from ..errors import ConvtError
-from ..spec import Conv2DTransposeSpec, format_shape, load_config, make_spec, parse_config, parse_shape
+from ..spec import Conv2DTransposeSpec, format_shape, make_spec, parse_config, parse_shape
 from ..spec.values import parse_int
 from .common import echo_json, handle_errors
 from .frameworks import framework_option, is_torch_config, no_layer_for_torch

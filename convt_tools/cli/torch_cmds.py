@@ -8,6 +8,7 @@ framework, with the options they parsed.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
@@ -60,7 +61,7 @@ def torch_shape(config: str, framework: str | None, input_shape: str | None,
 def torch_run(config: str, framework: str | None, input_path: str, weights: str | None,
               engine: str, seed: int, providers: str | None, output: str,
               output_size: str | None) -> None:
-    """``convt run`` for a torch config (reference or onnxruntime)."""
+    """``convt run`` for a torch config (the NumPy reference or any runtime adapter)."""
     import numpy as np
 
     from ..io import cast_checked, check_allocation, load_npy, save_npy
@@ -85,14 +86,20 @@ def torch_run(config: str, framework: str | None, input_path: str, weights: str 
         y = torch_conv_transpose(spec, x, cast_checked(w, x.dtype, "weight"),
                                  None if b is None else cast_checked(b, x.dtype, "bias"), size)
     else:
+        from ..runtimes import RuntimeRefused, get_runtime
         from ..torchconv.export import export_torch
-        from ..validate.runtime import model_io, resolve_providers, session
+        from ..validate.runtime import model_input
 
+        runtime = get_runtime(engine, providers=providers)
+        runtime.module()  # not installed: exit 2 naming the pip extra
         xb = x[None] if x.ndim == spec.rank + 1 else x
         model = export_torch(spec, w, b, input_shape=xb.shape, output_size=size)
-        sess = session(model, resolve_providers(providers))
-        name, dt = model_io(sess)
-        y = np.asarray(sess.run(None, {name: cast_checked(xb, dt, "input")})[0])
+        name, dt = model_input(model)
+        try:
+            y = np.asarray(runtime.load(model).run({name: cast_checked(xb, dt, "input")})[0])
+        except RuntimeRefused as exc:
+            click.echo(f"Error: engine: {exc.reason}", err=True)
+            sys.exit(1)
         y = y[0] if x.ndim == spec.rank + 1 else y
     save_npy(output, y)
     click.echo(f"wrote {output}: {format_shape(y.shape)} {y.dtype} ({engine}; {source})",

@@ -1,7 +1,7 @@
 """The ONNX exporter against an independent direct-definition oracle.
 
 Every exported model is run on onnxruntime and compared with
-``_export_oracle.direct_conv_transpose`` (scatter loops + REFERENCE.md's
+``support.export_oracle.direct_conv_transpose`` (scatter loops + REFERENCE.md's
 Keras lengths + the activation table's NumPy side, in float64).
 
 Tolerances. float32: each ONNX output is a sum of at most
@@ -28,7 +28,7 @@ import numpy as np
 import onnx
 import pytest
 
-from _export_oracle import abs_scale, assert_portable, direct_conv_transpose, keras_length, run_onnx
+from support.export_oracle import abs_scale, assert_portable, direct_conv_transpose, keras_length, run_onnx
 from convt_tools.activations import ACTIVATIONS
 from convt_tools.errors import ConvtError
 from convt_tools.exporter import DEFAULT_OPSET, describe_model, export_spec
@@ -391,10 +391,8 @@ def test_external_data_failure_leaves_nothing(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- the other reference
 
 def test_agrees_with_convt_tools_reference():
-    try:
-        from convt_tools.reference import keras_conv2d_transpose
-    except ImportError as exc:
-        pytest.skip(f"convt_tools.reference is not available yet ({exc})")
+    from convt_tools.reference import keras_conv2d_transpose
+
     rng = np.random.default_rng(11)
     for _, kwargs, hw in GEOMETRIES:
         for data_format in ("channels_last", "channels_first"):

@@ -14,8 +14,8 @@ import numpy as np
 import onnx
 import pytest
 
-import _models as M
-from conftest import invoke
+from support import models as M
+from support.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same"}
@@ -464,7 +464,7 @@ def test_big_weights_never_enter_the_proto(small_threshold):
 
 def test_external_data_export_runs_like_the_oracle_with_usual_permissions(work, small_threshold,
                                                                          ort_run):
-    from oracles import keras_conv_transpose
+    from support.oracles import keras_conv_transpose
 
     _weights16(work)
     old = os.umask(0o027)

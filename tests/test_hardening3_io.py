@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-h5py = pytest.importorskip("h5py")
+import h5py  # noqa: E402
 
 MODELS = Path(__file__).resolve().parent.parent / "fixtures" / "models"
 

@@ -81,3 +81,51 @@ def test_the_checks_catch_what_they_forbid() -> None:
     assert {n.split(".")[0] for n in _imported(bad)} & TEST_MODULES == {"test_repair", "conftest"}
     assert any(isinstance(n, ast.Attribute) and n.attr == "importorskip" for n in ast.walk(bad))
     assert any(isinstance(n, ast.ExceptHandler) for n in ast.walk(bad))
+
+
+# ---------------------------------------------------------------- the support helpers
+
+def test_assert_one_line_error_accepts_a_one_line_usage_error(cli, tmp_path: Path) -> None:
+    from support.assertions import assert_nothing_written, assert_one_line_error
+
+    result = cli("shape", "--filters", "0", "--kernel-size", "2", "--input-shape", "1,4,4,2")
+    assert assert_one_line_error(result, "filters").startswith("Error: filters:")
+    assert_nothing_written(tmp_path)
+
+
+def test_assert_one_line_error_rejects_another_exit_code_or_field(cli) -> None:
+    from support.assertions import assert_one_line_error
+
+    ok = cli("shape", "--filters", "2", "--kernel-size", "2", "--input-shape", "1,4,4,2")
+    with pytest.raises(AssertionError, match="exit code 0"):
+        assert_one_line_error(ok)
+    bad = cli("shape", "--filters", "0", "--kernel-size", "2", "--input-shape", "1,4,4,2")
+    with pytest.raises(AssertionError, match="does not start with"):
+        assert_one_line_error(bad, "kernel_size")
+
+
+def test_assert_nothing_written_names_what_was_left(tmp_path: Path) -> None:
+    from support.assertions import assert_nothing_written
+
+    (tmp_path / "left.onnx").write_bytes(b"")
+    with pytest.raises(AssertionError, match="left.onnx"):
+        assert_nothing_written(tmp_path)
+    assert_nothing_written(tmp_path, tmp_path / "left.onnx")
+
+
+def test_optional_refuses_to_skip_on_a_base_dependency() -> None:
+    from support.optional import installed
+
+    with pytest.raises(AssertionError, match="not an optional package"):
+        installed("onnxruntime")
+
+
+def test_oracle_python_is_the_environment_variable_only(monkeypatch, tmp_path: Path) -> None:
+    from support.optional import ORACLE_ENV, oracle_python
+
+    monkeypatch.setenv(ORACLE_ENV, str(tmp_path / "missing-python"))
+    with pytest.raises(AssertionError, match="is not a file"):
+        oracle_python()
+    monkeypatch.delenv(ORACLE_ENV)
+    with pytest.raises(pytest.skip.Exception, match=ORACLE_ENV):
+        oracle_python()

@@ -128,6 +128,7 @@ def test_repair_writes_and_refusal_writes_nothing(tmp_path: Path) -> None:
     assert run("repair", src, "-o", out, "--intent", "nope").exit_code == 2
 
 
+@pytest.mark.slow
 def test_real_subprocess(tmp_path: Path) -> None:
     exe = shutil.which("convt")
     cmd = [exe] if exe else [sys.executable, "-m", "convt_tools"]

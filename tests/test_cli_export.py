@@ -215,6 +215,7 @@ def test_failed_save_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_real_subprocess(tmp_path):
     (convt,) = convt_command()
     out = tmp_path / "seed.onnx"

@@ -191,6 +191,7 @@ def test_validate_with_input_file(tmp_path, layer):
     assert json.loads(res.output)["results"][0]["input_shape"] == [1, 4, 3, 6]
 
 
+@pytest.mark.slow
 def test_installed_convt_subprocess(tmp_path):
     (exe,) = convt_command()
     proc = subprocess.run([exe, "validate", SEED, "--json"], capture_output=True, text=True,

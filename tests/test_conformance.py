@@ -69,6 +69,7 @@ import pytest
 from convt_tools.errors import ConvtError
 from convt_tools.spec import Conv2DTransposeSpec, make_spec, parse_config
 from support.tolerance import ATOL, F16_OBSERVED, F16_RTOL, RTOL  # noqa: F401
+from support.tiers import fast_sample
 from support.tolerance import assert_close as _assert_close
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,7 +230,7 @@ def test_nd_fixture_sets_cover_the_semantic_space(rank: int) -> None:
 
 # ----------------------------------------------------------------- 1. shapes
 
-@pytest.mark.parametrize("case_id", ALL_CASE_IDS)
+@pytest.mark.parametrize("case_id", fast_sample(ALL_CASE_IDS, 4))
 def test_shapes_match_keras(case_id: str) -> None:
     meta, arrays = _load(case_id)
     spec = _spec(meta)
@@ -256,7 +257,7 @@ def test_data_format_null_resolves_from_keras_json(case_id: str) -> None:
         meta["keras_json_resolution"]["layer.data_format"]
 
 
-@pytest.mark.parametrize("case_id", ALL_CASE_IDS)
+@pytest.mark.parametrize("case_id", fast_sample(ALL_CASE_IDS, 4))
 def test_layer_kwargs_match_keras(case_id: str) -> None:
     """The arguments given to Keras (e.g. padding='SAME', ints for pairs) mean the same."""
     meta, arrays = _load(case_id)
@@ -271,7 +272,7 @@ def test_layer_kwargs_match_keras(case_id: str) -> None:
 
 # ----------------------------------------------------------------- 2. reference
 
-@pytest.mark.parametrize("case_id", ALL_CASE_IDS)
+@pytest.mark.parametrize("case_id", fast_sample(ALL_CASE_IDS, 4))
 def test_reference_matches_keras(case_id: str) -> None:
     from convt_tools import reference
     meta, arrays = _load(case_id)
@@ -297,7 +298,7 @@ def _exporter() -> Any:
     return exporter
 
 
-@pytest.mark.parametrize("case_id", ALL_CASE_IDS)
+@pytest.mark.parametrize("case_id", fast_sample(ALL_CASE_IDS, 4))
 def test_onnx_export_matches_keras(case_id: str) -> None:
     exporter = _exporter()
     meta, arrays = _load(case_id)
@@ -316,7 +317,7 @@ def test_onnx_export_matches_keras(case_id: str) -> None:
                   meta)
 
 
-@pytest.mark.parametrize("case_id", ALL_CASE_IDS)
+@pytest.mark.parametrize("case_id", fast_sample(ALL_CASE_IDS, 4))
 def test_onnx_export_dynamic_shape_matches_keras(case_id: str) -> None:
     """Pads do not depend on the input size, so one model with unknown N/H/W is exact."""
     exporter = _exporter()

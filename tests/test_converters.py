@@ -61,7 +61,7 @@ TORCH = ["torch_ct1d_s2_p1_op1_dyn", "torch_ct2d_s2_p1_op1", "torch_ct3d_s2_p1_o
 
 
 @pytest.mark.parametrize("runtime", runtime_params(["onnxruntime", "openvino", "tract",
-                                                    "onnx.reference"]))
+                                                    "onnx.reference"], slow_compiled=True))
 def test_table_predicts_each_runtime_on_torch_exports(runtime: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the table says a runtime computes torch's window it equals torch; where it says
@@ -116,6 +116,7 @@ def test_clean_exports_run_as_the_framework_at_every_recorded_size(name: str) ->
         np.testing.assert_allclose(out, y, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", runtime_params(["openvino", "tract"]))
 def test_dynamic_repair_is_exact_on_other_runtimes(runtime: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:

@@ -126,6 +126,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_sigterm_during_export_leaves_no_temporary_file(work):
     proc = subprocess.run([sys.executable, "-c", _SIGTERM_DURING_SAVE, "export", "l.json",
                            "--input-shape", "1,4,4,2", "-o", "out.onnx"],
@@ -225,6 +226,7 @@ def test_click_usage_errors_are_one_line_exit_2(work, args):
     one_line_error(invoke(*args))
 
 
+@pytest.mark.slow
 def test_usage_errors_are_one_line_in_a_real_process(work):
     proc = subprocess.run([sys.executable, "-m", "convt_tools", "check", str(work)],
                           capture_output=True, text=True, timeout=120,
@@ -520,6 +522,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_sigterm_during_an_external_data_save_leaves_nothing(work):
     _weights16(work)
     before = sorted(p.name for p in work.iterdir())
@@ -534,6 +537,7 @@ def test_sigterm_during_an_external_data_save_leaves_nothing(work):
 
 # ------------------------------------------------------------- 11. the probe tells readings apart
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fill", [0.0, 1.0])
 def test_zero_or_constant_weights_do_not_change_what_the_probe_measures(fill):
     from convt_tools.check import check_model

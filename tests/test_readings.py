@@ -71,7 +71,7 @@ def _case_model(case, static: bool):
                          group=group)
 
 
-@pytest.mark.parametrize("runtime", runtime_params(MEASURED))
+@pytest.mark.parametrize("runtime", runtime_params(MEASURED, slow_compiled=True))
 def test_documented_table_matches_every_installed_runtime(runtime: str,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CONVT_RUNTIMES_OFF")

@@ -77,11 +77,22 @@ def oracle_python() -> str:
 BASE_RUNTIMES = ("onnxruntime", "onnx-reference", "onnx.reference")
 
 
-def runtime_params(names: list[str] | tuple[str, ...]) -> list[Any]:
+# Runtimes that compile each model in a child process (seconds apiece).
+COMPILED_RUNTIMES = ("openvino", "tract")
+
+
+def runtime_params(names: list[str] | tuple[str, ...], slow_compiled: bool = False) -> list[Any]:
     """``names`` as parameters; the optional runtimes carry the ``runtimes`` marker.
 
     .ci/run installs the optional runtimes after the fast tier, then runs the
     ``runtimes`` tests (skipped in the fast tier there) with the other tiers.
+    ``slow_compiled``: OpenVINO/tract are also ``slow`` (not in the fast tier).
     """
-    return [pytest.param(n, marks=() if n in BASE_RUNTIMES else (pytest.mark.runtimes,))
-            for n in names]
+    def marks(n: str) -> tuple[Any, ...]:
+        if n in BASE_RUNTIMES:
+            return ()
+        if slow_compiled and n in COMPILED_RUNTIMES:
+            return (pytest.mark.runtimes, pytest.mark.slow)
+        return (pytest.mark.runtimes,)
+
+    return [pytest.param(n, marks=marks(n)) for n in names]

@@ -62,8 +62,8 @@ PAIRS = [pytest.param(rt, path, marks=_tier(i, rt), id=f"{_id(path)}-{rt}")
          for i, path in enumerate(ALL_CASES) for rt in RUNTIMES]
 
 
-@pytest.fixture(scope="module", params=list(RUNTIMES))
-def runtime(request: pytest.FixtureRequest) -> Any:
+@pytest.fixture(scope="module")
+def runtime(request: pytest.FixtureRequest) -> Any:  # parametrized by PAIRS (indirect)
     return runtime_or_skip(request.param)
 
 

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from convt_tools.runtimes import RUNTIMES
 from support.optional import BASE_RUNTIMES, runtime_or_skip
 from support.tolerance import assert_close as _assert_close
+
+from convt_tools.runtimes import RUNTIMES
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 CASE_DIRS = [d for d in (ROOT / "cases", ROOT / "cases_1d", ROOT / "cases_3d") if d.is_dir()]

@@ -129,3 +129,11 @@ def test_oracle_python_is_the_environment_variable_only(monkeypatch, tmp_path: P
     monkeypatch.delenv(ORACLE_ENV)
     with pytest.raises(pytest.skip.Exception, match=ORACLE_ENV):
         oracle_python()
+
+
+def test_run_convt_runs_the_installed_console_script() -> None:
+    from support.cli import run_convt
+
+    proc = run_convt("shape", "--filters", "0", "--kernel-size", "2", "--input-shape", "1,4,4,2")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("Error: filters:")

@@ -36,4 +36,4 @@ def convt_command() -> list[str]:
 def run_convt(*args: Any, timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess:
     """``convt *args`` as a real subprocess of the console script (text, captured)."""
     return subprocess.run([*convt_command(), *(str(a) for a in args)], capture_output=True,
-                          text=True, timeout=timeout, **kwargs)
+                          check=False, text=True, timeout=timeout, **kwargs)

@@ -6,7 +6,8 @@ fast tier. Every value stays collected, with the same test id.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pytest
 

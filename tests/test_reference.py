@@ -121,25 +121,38 @@ def test_large_problem_uses_per_tap_path_and_matches_definition():
 
 # ----------------------------------------------------------------- every evaluation path
 
-PATHS = ["tiny", "all", "tap", "tap-tiled-bias"]
+PATHS = ["tiny", "all", "tap", "tap-tiled-bias", "col2im", "col2im-tiled-bias",
+         "col2im-chunked"]
+# test path -> the algorithm name the geometry reports (reference._Geometry.algorithm)
+ALGORITHM = {"tiny": "tiny", "all": "small", "tap": "phase", "tap-tiled-bias": "phase",
+             "col2im": "col2im", "col2im-tiled-bias": "col2im", "col2im-chunked": "col2im"}
 
 
 @pytest.fixture
 def force_path(monkeypatch):
-    """Force one evaluation path through the module's thresholds (geometry cache cleared around)."""
+    """Force one evaluation path, whatever the cost model says (caches cleared around).
+
+    ``tiny`` keeps the size limits of the 0/1-matrix path (it applies to small
+    problems only); ``col2im-chunked`` makes every GEMM chunk one input row and
+    one block of axis-1 taps (the chunk loops of :mod:`convt_tools._col2im`).
+    """
+    import convt_tools._col2im as c2i
     import convt_tools.reference as ref
 
     def force(path):
         ref._geometry.cache_clear()
-        if path != "tiny":
-            monkeypatch.setattr(ref, "_SCATTER_MATRIX_MAX", 0)
-            monkeypatch.setattr(ref, "_SINGLE_GEMM_MAX", (1 << 30) if path == "all" else 0)
-        if path == "tap-tiled-bias":
+        ref._KERAS_PLANS.clear()
+        monkeypatch.setattr(ref, "_FORCE", ALGORITHM[path])
+        if path.endswith("tiled-bias"):
             monkeypatch.setattr(ref, "_TILED_BIAS_MIN", 0)
+        if path == "col2im-chunked":
+            monkeypatch.setattr(c2i, "COLS_CHUNK", 1)
+            monkeypatch.setattr(c2i, "WEIGHT_CHUNK", 0)
         return ref
 
     yield force
     ref._geometry.cache_clear()
+    ref._KERAS_PLANS.clear()
 
 
 PATH_ATTRS = [
@@ -168,9 +181,7 @@ def test_every_path_matches_definition(force_path, path, attrs, with_bias, batch
     geo = ref._geometry((batch, 3, 4, 4), w.shape, None if b is None else b.shape,
                         attrs["strides"], attrs["dilations"], attrs["pads"],
                         attrs["output_padding"], g)
-    assert (geo.tiny is not None) == (path == "tiny")
-    if path != "tiny":
-        assert geo.gemm == ("all" if path == "all" else "tap")
+    assert geo.algorithm == ALGORITHM[path]
     np.testing.assert_allclose(got, direct(x, w, b, **attrs), rtol=1e-12, atol=1e-12)
 
 
@@ -221,7 +232,7 @@ def test_large_problems_do_not_build_a_scatter_matrix():
     geo = ref._geometry((1, 32, 32, 64), (64, 32, 4, 4), (32,), (2, 2), (1, 1), (1, 1, 1, 1),
                         (0, 0), 1)
     assert geo.tiny is None
-    assert geo.gemm == "tap"
+    assert geo.algorithm in ("phase", "col2im")
 
 
 def test_keras_pads_cache_keys_on_the_crop_fields():
@@ -331,9 +342,7 @@ def test_every_path_matches_definition_nd(force_path, path, rank, attrs, with_bi
     geo = ref._geometry((batch, *SPATIAL[rank], 4), w.shape, None if b is None else b.shape,
                         attrs["strides"], attrs["dilations"], attrs["pads"],
                         attrs["output_padding"], attrs["group"])
-    assert (geo.tiny is not None) == (path == "tiny")
-    if path != "tiny":
-        assert geo.gemm == ("all" if path == "all" else "tap")
+    assert geo.algorithm == ALGORITHM[path]
     want = direct(x, w, b, **attrs)
     assert got.shape == want.shape
     assert got.dtype == np.float64
@@ -343,7 +352,7 @@ def test_every_path_matches_definition_nd(force_path, path, rank, attrs, with_bi
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("rank,attrs", ALL_RANK_CASES,
                          ids=[f"{r}d-{i}" for i, (r, _) in enumerate(ALL_RANK_CASES)])
-@pytest.mark.parametrize("path", ["tiny", "tap"])
+@pytest.mark.parametrize("path", ["tiny", "tap", "col2im"])
 def test_every_dtype_matches_definition(force_path, path, rank, attrs, dtype):
     """float64: 1e-12; float32: the accumulation bound; float16: float32 accumulation
     (the bound at float32's eps) plus the final rounding to float16 (half an ulp)."""
@@ -539,7 +548,7 @@ def test_use_bias_false_ignores_bias_and_checks_kernel_shape():
 FIXTURE_DIRS = {2: "cases", 1: "cases_1d", 3: "cases_3d"}
 
 
-@pytest.mark.parametrize("path", ["default", "tap"])
+@pytest.mark.parametrize("path", ["default", "tap", "col2im"])
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_reference_equals_keras_fixtures(force_path, rank, path):
     """Real Keras output (Conv1D/2D/3DTranspose): equal within atol 1e-5 (scaled by
@@ -555,8 +564,8 @@ def test_reference_equals_keras_fixtures(force_path, rank, path):
     cases = sorted(glob.glob(os.path.join(ROOT, "fixtures", FIXTURE_DIRS[rank], "*.json")))
     if not cases:
         pytest.skip(f"no Keras fixtures under fixtures/{FIXTURE_DIRS[rank]}/")
-    if path == "tap":
-        force_path("tap")
+    if path != "default":
+        force_path(path)
     checked = 0
     for case in cases:
         with open(case) as fh:

@@ -24,8 +24,9 @@ target).
 Timing: the two sides are called alternately, one call each per round, so
 both see the same machine load; ``ref ms`` and ``ort ms`` are the medians
 over the rounds, ``ratio`` is their quotient, ``ratio min`` the quotient of
-the fastest calls (the least disturbed estimate on a busy machine). The
-load average is printed before and after. The ReferenceEvaluator runs once
+the fastest calls (the least disturbed estimate on a busy machine) and
+``cpu ratio`` the quotient of the median CPU times of the calling thread
+(both sides compute on it). The load average is printed before and after. The ReferenceEvaluator runs once
 per case (it is ~1000x slower) and is skipped where its estimated time
 exceeds ``--max-evaluator-seconds``.
 
@@ -84,20 +85,33 @@ def median_time(fn, repeats: int, budget_s: float = 5.0) -> float:
     return statistics.median(times)
 
 
-def paired_times(a, b, rounds: int, budget_s: float = 20.0) -> tuple[list[float], list[float]]:
-    """Call ``a`` and ``b`` alternately (order swapped every round); their times per call."""
+def paired_times(a, b, rounds: int, budget_s: float = 20.0, cpu: dict | None = None
+                 ) -> tuple[list[float], list[float]]:
+    """Call ``a`` and ``b`` alternately (order swapped every round); their times per call.
+
+    With ``cpu`` (a dict), also the calling thread's CPU time per call under
+    keys ``"a"`` and ``"b"`` (both sides compute on this thread at one thread:
+    the figure that time slices lost to other processes do not inflate).
+    """
     a()
     b()
     ta: list[float] = []
     tb: list[float] = []
+    ca: list[float] = []
+    cb: list[float] = []
     start = time.perf_counter()
     for i in range(rounds):
-        for fn, times in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
+        for fn, times, cpus in (((a, ta, ca), (b, tb, cb)) if i % 2 == 0
+                                else ((b, tb, cb), (a, ta, ca))):
+            c0 = time.thread_time()
             t0 = time.perf_counter()
             fn()
             times.append(time.perf_counter() - t0)
+            cpus.append(time.thread_time() - c0)
         if i >= 8 and time.perf_counter() - start > budget_s:
             break
+    if cpu is not None:
+        cpu["a"], cpu["b"] = ca, cb
     return ta, tb
 
 
@@ -139,7 +153,8 @@ def run_case(name, shape, filters, kwargs, rounds, max_eval_s, peak, form):
     sess = ort_session(model)
     rt = lambda: sess.run(None, {"input": x})[0]  # noqa: E731
     err = float(np.abs(ref() - rt()).max())
-    t_ref, t_ort = paired_times(ref, rt, rounds)
+    cpu: dict = {}
+    t_ref, t_ort = paired_times(ref, rt, rounds, cpu=cpu)
     t_ref_m, t_ort_m = statistics.median(t_ref), statistics.median(t_ort)
     t_eval = None
     if t_ort_m * 2000 <= max_eval_s:
@@ -155,6 +170,7 @@ def run_case(name, shape, filters, kwargs, rounds, max_eval_s, peak, form):
     target = TINY_TARGET if flops / 1e9 <= TINY_GFLOP else TARGET
     return dict(name=name, shape=shape, filters=filters, t_ref=t_ref_m, t_ort=t_ort_m,
                 algo=algo, t_f64=t_f64, target=target,
+                ratio_cpu=statistics.median(cpu["a"]) / statistics.median(cpu["b"]),
                 ratio=t_ref_m / t_ort_m, ratio_min=min(t_ref) / min(t_ort), rounds=len(t_ref),
                 t_eval=t_eval, speedup=None if t_eval is None else t_eval / t_ref_m,
                 gflops=gflops, peak_frac=gflops / peak, err=err)
@@ -195,7 +211,7 @@ def main() -> None:
     peak = matmul_peak(15)
     print(f"NumPy float32 matmul peak (1 thread): {peak:.1f} GFLOPS")
     head = (f"{'case':5} {'input -> filters':24} {'algo':7} {'ref ms':>9} {'ort ms':>9} "
-            f"{'ratio':>6} {'ratio min':>9} {'target':>6} {'rounds':>6} {'f64 ms':>9} "
+            f"{'ratio':>6} {'ratio min':>9} {'cpu ratio':>9} {'target':>6} {'rounds':>6} {'f64 ms':>9} "
             f"{'onnx-ref s':>10} {'speed-up':>9} {'GFLOPS':>7} {'of peak':>7} {'max|diff|':>9}")
     print(head)
     print("-" * len(head))
@@ -208,13 +224,14 @@ def main() -> None:
         sp = "-" if r["speedup"] is None else f"{r['speedup']:.0f}x"
         desc = "x".join(map(str, shape)) + f" -> {filters}"
         print(f"{name:5} {desc:24} {r['algo']:7} {r['t_ref'] * 1e3:9.3f} {r['t_ort'] * 1e3:9.3f} "
-              f"{r['ratio']:6.2f} {r['ratio_min']:9.2f} {r['target']:6.2f} {r['rounds']:6d} "
+              f"{r['ratio']:6.2f} {r['ratio_min']:9.2f} {r['ratio_cpu']:9.2f} {r['target']:6.2f} {r['rounds']:6d} "
               f"{r['t_f64'] * 1e3:9.3f} {ev:>10} {sp:>9} "
               f"{r['gflops']:7.1f} {r['peak_frac']:7.0%} {r['err']:9.1e}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
     print(f"ratio = reference / onnxruntime, medians of alternating calls (target <= {TARGET} "
           f"above {TINY_GFLOP} GFLOP, <= {TINY_TARGET} for smaller layers: f); ratio min = "
-          "fastest / fastest; f64 ms = the reference in float64 (reported, no target); "
+          "fastest / fastest; cpu ratio = medians of this thread's CPU time per call (not "
+          "inflated by time slices lost to other processes on a loaded machine); f64 ms = the reference in float64 (reported, no target); "
           "speed-up = ReferenceEvaluator / reference (target >= 500x)")
 
 

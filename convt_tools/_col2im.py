@@ -29,8 +29,10 @@ from typing import Sequence
 
 import numpy as np
 
-# Values per chunk of GEMM results (float32: 1 MiB) scattered while in cache.
-COLS_CHUNK = 1 << 18
+from ._scratch import scratch
+
+# Values per chunk of GEMM results (float32: 4 MiB): bigger GEMMs, scattered soon after.
+COLS_CHUNK = 1 << 20
 # A weight matrix above this many values is multiplied one block of axis-1 taps at a time.
 WEIGHT_CHUNK = 1 << 18
 
@@ -98,17 +100,22 @@ def adds(pl: Col2imPlan) -> int:
 
 
 def run(x2d: np.ndarray, wmat: np.ndarray, pl: Col2imPlan, n: int, spatial: Sequence[int],
-        k: Sequence[int], cout: int, acc: np.dtype) -> np.ndarray:
+        k: Sequence[int], cout: int, acc: np.dtype, fresh: bool) -> np.ndarray:
     """The full-period buffer ``(n, Q1, s1, ..., Qr, sr, C_out/g)`` of one group.
 
     ``x2d (n*prod(spatial), C_in/g)``, ``wmat (C_in/g, prod(k)*C_out/g)``
-    (columns ``(*taps, co)``).
+    (columns ``(*taps, co)``). ``fresh``: a new array (it becomes the
+    output), else a zeroed scratch array (copied out by the caller).
     """
     r = len(spatial)
     shape = [n]
     for q, st in zip(pl.periods, pl.strides):
         shape += [q, st]
-    buf = np.zeros((*shape, cout), dtype=acc)
+    if fresh:
+        buf = np.zeros((*shape, cout), dtype=acc)
+    else:
+        buf = scratch("col2im", (*shape, cout), acc)
+        buf.fill(0)
     rows_all, rest = spatial[0], math.prod(spatial[1:])
     x4 = x2d.reshape(n, rows_all, rest, x2d.shape[-1])
     rest_taps = math.prod(k[1:])
@@ -122,8 +129,9 @@ def run(x2d: np.ndarray, wmat: np.ndarray, pl: Col2imPlan, n: int, spatial: Sequ
             bimg = buf[img]
             for c0 in range(0, rows_all, pl.rows):
                 c1 = min(rows_all, c0 + pl.rows)
-                cols = (x4[img, c0:c1].reshape(-1, x4.shape[-1]) @ w).reshape(
-                    c1 - c0, *spatial[1:], ib - ia, *k[1:], cout)
+                cols = scratch("cols", ((c1 - c0) * rest, w.shape[1]), acc)
+                np.matmul(x4[img, c0:c1].reshape(-1, x4.shape[-1]), w, out=cols)
+                cols = cols.reshape(c1 - c0, *spatial[1:], ib - ia, *k[1:], cout)
                 for combo in combos:
                     dst: list[slice] = []
                     src_h: list[slice] = []

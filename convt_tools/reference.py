@@ -52,6 +52,7 @@ from typing import Sequence
 import numpy as np
 
 from . import _col2im
+from ._scratch import scratch
 from .activations import ACTIVATIONS, canonical_activation
 from .errors import ConvtError, fail
 from .geometry import onnx_output_length, onnx_pads
@@ -257,7 +258,7 @@ def _scatter_col2im(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_G
         ci = slice(g * geo.cin_g, (g + 1) * geo.cin_g)
         x2d = np.ascontiguousarray(x[..., ci], dtype=acc).reshape(-1, geo.cin_g)
         buf = _col2im.run(x2d, _all_taps_matrix(w[ci], acc), pl, n, spatial, k,
-                          geo.cout_g, acc)
+                          geo.cout_g, acc, fresh=y is None)
         view = _col2im.output_view(buf, pl)
         if y is None:
             y = view
@@ -470,27 +471,31 @@ class _Geometry:
                          col2im=c2i if gemm == "col2im" else None, costs=costs)
 
 
-# The cost model of :func:`_costs`, in microseconds, from single-thread measurements
-# (OpenBLAS SkylakeX, NumPy 2.4): per NumPy/BLAS call, per GEMM flop at full speed,
-# and per value moved by an add (read-modify-write) or copy; GEMM speed falls off
-# for a small inner dimension ``K`` and a narrow result ``N`` as ``x / (x + x0)``.
+# The cost model of :func:`_costs`, in microseconds, fitted to single-thread CPU
+# times of the bench_reference cases (OpenBLAS 0.3.31 SkylakeX kernel, NumPy 2.4):
+# a GEMM ``(M, K) @ (K, N)`` runs at ``_GEMM_PEAK * f(M) f(K) f(N)`` flops with
+# ``f(x) = x / (x + x0)`` (small dimensions waste the kernel), plus a fixed
+# cost per call and the packing of its ``K x N`` operand; moving values costs
+# per value and per inner loop (a run of contiguous values).
+_GEMM_PEAK = 95e3                   # flops per us
+_GEMM_M0, _GEMM_K0, _GEMM_N0 = 24.0, 16.0, 1.0
 _COST_CALL = 4.0
-_COST_FLOP = 1.0 / 100e3            # 100 GFLOPS
-_GEMM_K0, _GEMM_N0 = 8.0, 8.0
-_COST_ADD = 0.6e-3
-_COST_COPY = 0.4e-3
-_COST_RUN = 12e-3                   # per inner loop of a strided add or copy
-_SMALL_MAX = _SINGLE_GEMM_MAX       # "small" only below this many GEMM results
+_COST_PACK = 0.25e-3
+_COST_VALUE = 0.3e-3
+_COST_RUN = 5e-3
+_SMALL_MAX = _SINGLE_GEMM_MAX       # "small" only up to this many GEMM results
 
 
 def _gemm_cost(m: int, k: int, n: int) -> float:
-    return (2 * m * k * n * _COST_FLOP / (k / (k + _GEMM_K0)) / (n / (n + _GEMM_N0))
-            + _COST_CALL)
+    if not m * k * n:
+        return _COST_CALL
+    rate = _GEMM_PEAK * (m / (m + _GEMM_M0)) * (k / (k + _GEMM_K0)) * (n / (n + _GEMM_N0))
+    return 2 * m * k * n / rate + _COST_CALL + k * n * _COST_PACK
 
 
-def _move_cost(values: int, run: int, per_value: float) -> float:
-    """Moving ``values`` in inner loops of ``run`` contiguous values."""
-    return values * per_value + values / max(run, 1) * _COST_RUN
+def _move_cost(values: int, run: int) -> float:
+    """Adding or copying ``values`` in inner loops of ``run`` contiguous values."""
+    return values * _COST_VALUE + values / max(run, 1) * _COST_RUN + _COST_CALL
 
 
 def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
@@ -499,43 +504,46 @@ def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
     """Estimated time (us) of each algorithm for one geometry, cheapest first.
 
     With ``m = N*prod(in)`` GEMM rows, ``T = prod(k)`` taps, ``P = prod(s)``
-    phases and ``Y = N*prod(out)*C_out/g`` output values per group:
+    phases and ``Y = N*prod(out)*C_out/g`` output values, per group:
 
-    * ``phase``: ``T`` GEMMs ``(m, C_in/g) @ (C_in/g, C_out/g)``, ``T - P``
-      adds of ``m*C_out/g`` values in whole-row runs, and (``P > 1``) ``Y``
-      values copied in runs of ``C_out/g``;
-    * ``col2im``: GEMMs ``(rows, C_in/g) @ (C_in/g, T*C_out/g)`` (one per
-      chunk), ``T*m*C_out/g`` values added in runs of (taps of the last axis'
-      block) x ``C_out/g``, ``prod(ceil(K/s))`` adds per chunk, a zeroed
-      buffer and (cropped) one copy of ``Y``;
-    * ``small`` (only up to ``_SMALL_MAX`` GEMM results): one GEMM, then ``T``
+    * ``phase``: ``T`` GEMMs ``(m, C_in/g) @ (C_in/g, C_out/g)``; ``T - P``
+      adds of ``m*C_out/g`` values in runs of an input row ``(in_last, C)``,
+      plus a first copy into each phase's accumulator (``P > 1``, ``T > P``);
+      ``Y`` values copied in runs of ``C_out/g`` (when ``P > 1``);
+    * ``col2im``: one GEMM ``(rows, C_in/g) @ (C_in/g, T*C_out/g)`` per chunk
+      (:data:`._col2im.COLS_CHUNK`); ``T*m*C_out/g`` values added in runs of
+      (the mean taps per block of the last axis) x ``C_out/g`` (``C_out/g``
+      when dilated), ``prod(ceil(K/s))``
+      adds per chunk; the buffer zeroed and (when cropped) copied out;
+    * ``small`` (up to ``_SMALL_MAX`` GEMM results): one GEMM, then ``T``
       strided writes of ``m*C_out/g`` values in runs of ``C_out/g``.
 
-    Everything is per group (times ``group``). The constants above were fitted
-    on the bench_reference cases; the model only has to rank the paths.
+    So per-tap GEMMs lose where ``C_out/g`` is narrow (ISTFT: ``C_out = 1``)
+    or the taps are many, and col2im loses where its scatter runs are short
+    (stride 1, or one tap per block: runs of ``C_out/g``) or its chunks are
+    thin GEMMs. ``tiny`` (the 0/1 matrix) is chosen by size before this.
     """
     m, taps, phases = n * math.prod(spatial), math.prod(k), math.prod(s)
     y = n * math.prod(out) * cout_g
     tap_values = taps * m * cout_g
+    row = spatial[-1] * cout_g          # a phase accumulator's rows are contiguous
     est: dict[str, float] = {}
     est["phase"] = (taps * _gemm_cost(m, cin_g, cout_g)
-                    + _move_cost(max(taps - phases, 0) * m * cout_g,
-                                 m // max(n * spatial[0], 1) * cout_g, _COST_ADD)
-                    + (_move_cost(y, cout_g, _COST_COPY) if phases > 1 or group > 1 else 0.0)
-                    + 2 * taps * _COST_CALL)
+                    + max(taps - phases, 0) * _move_cost(m * cout_g, row)
+                    + (phases * _move_cost(m * cout_g, row) if taps > phases > 1 else 0.0)
+                    + (_move_cost(y, cout_g) if phases > 1 or group > 1 else 0.0))
     chunks = max(1, len(c2i.tap_chunks) * n * -(-spatial[0] // c2i.rows))
-    last = c2i.blocks[-1]
-    run = max(b.ib - b.ia for b in last) * cout_g if d[-1] == 1 else cout_g
+    rows = min(c2i.rows, spatial[0]) * (m // max(n * spatial[0], 1))
+    run = k[-1] * cout_g // len(c2i.blocks[-1]) if d[-1] == 1 else cout_g   # mean run
     buf = n * math.prod(q * st for q, st in zip(c2i.periods, s)) * cout_g
-    est["col2im"] = (chunks * _gemm_cost(max(m // chunks, 1), cin_g,
-                                          taps * cout_g // len(c2i.tap_chunks))
-                     + _move_cost(tap_values, run, _COST_ADD)
-                     + chunks * _col2im.adds(c2i) * 3 * _COST_CALL
-                     + buf * _COST_COPY / 2
-                     + (0.0 if c2i.direct and group == 1 else _move_cost(y, cout_g, _COST_COPY)))
+    est["col2im"] = (chunks * _gemm_cost(rows, cin_g, taps * cout_g // len(c2i.tap_chunks))
+                     + _move_cost(tap_values, run)
+                     + (chunks * _col2im.adds(c2i) - 1) * _COST_CALL
+                     + buf * _COST_VALUE / 2
+                     + (0.0 if c2i.direct and group == 1 else _move_cost(y, cout_g)))
     if m * taps * cout_g <= _SMALL_MAX:
         est["small"] = (_gemm_cost(m, cin_g, taps * cout_g)
-                        + _move_cost(tap_values, cout_g, _COST_COPY) + 3 * taps * _COST_CALL)
+                        + taps * _move_cost(m * cout_g, cout_g))
     return tuple(sorted(((name, cost * group) for name, cost in est.items()),
                         key=lambda item: item[1]))
 
@@ -683,9 +691,9 @@ def _scatter_phases(x2d: np.ndarray, w: np.ndarray, b: np.ndarray | None, target
     m = x2d.shape[0]
     cout = geo.cout_g
     wts = _tap_weights(w, acc)
-    buf = np.empty((m, cout), dtype=acc)
+    buf = scratch("gemm", (m, cout), acc)
     planes = buf.reshape(*in_shape, cout)
-    accumulator = np.empty(geo.accumulator, dtype=acc) if geo.accumulator else None
+    accumulator = scratch("phase", (geo.accumulator,), acc) if geo.accumulator else None
     for ph in geo.phases:
         view = target[ph.view]
         if not ph.taps:

@@ -12,23 +12,37 @@ is full position ``o + pb``; full positions ``>= L`` (only reachable through
                   h*s + i*d == o + pb on every axis
                   of  x[n, ci, h] * W[ci, co % (C_out/group), i]
 
-How it is computed (no im2col), in channels-last layout, per group:
+How it is computed (no im2col), in channels-last layout, per group, by one
+of four algorithms chosen per shape by a small cost model (:func:`_costs`:
+estimated GEMM time from the GEMM shapes, plus per-call, per-value and
+per-inner-loop costs of the adds and copies; fitted to measured times):
 
-* the output is split into its ``prod(s)`` phases ``o = p + q*s`` (per axis);
-  within a phase each tap is a plain shift of its GEMM result
+* ``phase``: the output is split into its ``prod(s)`` phases ``o = p + q*s``
+  (per axis); within a phase each tap is a plain shift of its GEMM result
   ``x (N*prod(in), C_in/g) @ W[:, :, i] (C_in/g, C_out/g)``. One GEMM per tap;
   the taps of a phase are summed in a contiguous accumulator shaped like the
   phase (whole rows per inner loop), and each phase is then copied once into
   its strided slice of the output; a phase with one covering tap is copied
   straight from the GEMM buffer, and with stride 1 (one group) the phase is
-  the output itself. Memory: the output, one GEMM buffer and one phase
-  accumulator (``<= output / prod(s)``);
-* small problems: one GEMM for all taps and one strided write per tap;
-  tiny ones: col2im as a GEMM with a cached 0/1 matrix (shapes only).
+  the output itself. Best for small kernels with wide ``C_out`` (and stride 1:
+  the shifted accumulation has whole-row inner loops);
+* ``col2im`` (:mod:`._col2im`): one GEMM over all taps
+  ``x @ W (C_in/g, prod(k)*C_out/g)`` (chunked), then the taps that share a
+  shift ``j = (i*d) // s`` are added as one block into a zeroed buffer of whole
+  stride periods (``prod(ceil(K/s))`` adds, inner runs of a phase row), which
+  is cropped once. Best for large kernels, long overlaps and narrow ``C_out``
+  (ISTFT-style layers: ``C_out = 1``, 4096 taps);
+* ``small``: one GEMM for all taps and one strided write per tap;
+* ``tiny`` (by size, before the cost model): col2im as a GEMM with a cached
+  0/1 matrix (shapes only).
+
+Scratch arrays (GEMM results, accumulators) are reused per thread
+(:mod:`._scratch`); results are always fresh arrays.
 
 The output is allocated at its final (cropped or extended) size; taps that
-fall into the cropped border are clipped by slice arithmetic, never computed
-into a larger buffer. Non-finite inputs reach exactly the outputs the
+fall into the cropped border are clipped by slice arithmetic (col2im: to the
+cropped output rounded out to whole stride periods, at most ``s - 1`` extra
+positions per side and axis). Non-finite inputs reach exactly the outputs the
 definition says (the 0/1 matrix path is left when it would spread them).
 
 Keras ``Conv{1,2,3}DTranspose`` is this operation with ``pads`` = the crop and
@@ -484,6 +498,9 @@ _COST_PACK = 0.25e-3
 _COST_VALUE = 0.3e-3
 _COST_RUN = 5e-3
 _SMALL_MAX = _SINGLE_GEMM_MAX       # "small" only up to this many GEMM results
+# col2im needs a buffer beside the output unless the buffer is the output; above
+# this many values (256 MiB in float64) it is not considered (bounded memory).
+_COL2IM_MAX_COPY = 1 << 25
 
 
 def _gemm_cost(m: int, k: int, n: int) -> float:
@@ -514,7 +531,9 @@ def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
       (:data:`._col2im.COLS_CHUNK`); ``T*m*C_out/g`` values added in runs of
       (the mean taps per block of the last axis) x ``C_out/g`` (``C_out/g``
       when dilated), ``prod(ceil(K/s))``
-      adds per chunk; the buffer zeroed and (when cropped) copied out;
+      adds per chunk; the buffer zeroed and (when cropped) copied out; not
+      considered when that buffer is a second array above ``_COL2IM_MAX_COPY``
+      values (memory stays output + bounded scratch, as on the other paths);
     * ``small`` (up to ``_SMALL_MAX`` GEMM results): one GEMM, then ``T``
       strided writes of ``m*C_out/g`` values in runs of ``C_out/g``.
 
@@ -536,11 +555,14 @@ def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
     rows = min(c2i.rows, spatial[0]) * (m // max(n * spatial[0], 1))
     run = k[-1] * cout_g // len(c2i.blocks[-1]) if d[-1] == 1 else cout_g   # mean run
     buf = n * math.prod(q * st for q, st in zip(c2i.periods, s)) * cout_g
-    est["col2im"] = (chunks * _gemm_cost(rows, cin_g, taps * cout_g // len(c2i.tap_chunks))
-                     + _move_cost(tap_values, run)
-                     + (chunks * _col2im.adds(c2i) - 1) * _COST_CALL
-                     + buf * _COST_VALUE / 2
-                     + (0.0 if c2i.direct and group == 1 else _move_cost(y, cout_g)))
+    if buf > _COL2IM_MAX_COPY and not (c2i.direct and group == 1):
+        est["col2im"] = math.inf        # a second output-sized buffer: bounded memory first
+    else:
+        gemm = _gemm_cost(rows, cin_g, taps * cout_g // len(c2i.tap_chunks))
+        est["col2im"] = (chunks * gemm + _move_cost(tap_values, run)
+                         + (chunks * _col2im.adds(c2i) - 1) * _COST_CALL
+                         + buf * _COST_VALUE / 2
+                         + (0.0 if c2i.direct and group == 1 else _move_cost(y, cout_g)))
     if m * taps * cout_g <= _SMALL_MAX:
         est["small"] = (_gemm_cost(m, cin_g, taps * cout_g)
                         + taps * _move_cost(m * cout_g, cout_g))

@@ -493,10 +493,12 @@ class _Geometry:
 # per value and per inner loop (a run of contiguous values).
 _GEMM_PEAK = 95e3                   # flops per us
 _GEMM_M0, _GEMM_K0, _GEMM_N0 = 24.0, 16.0, 1.0
-_COST_CALL = 4.0
+_COST_CALL = 2.0
 _COST_PACK = 0.25e-3
-_COST_VALUE = 0.3e-3
+_COST_VALUE = 0.2e-3
 _COST_RUN = 5e-3
+_COST_VALUE_FAR = 0.5e-3            # added from a GEMM result chunk bigger than the cache
+_CACHE_VALUES = 1 << 18             # ~1 MiB of float32: the per-core L2
 _SMALL_MAX = _SINGLE_GEMM_MAX       # "small" only up to this many GEMM results
 # col2im needs a buffer beside the output unless the buffer is the output; above
 # this many values (256 MiB in float64) it is not considered (bounded memory).
@@ -510,9 +512,9 @@ def _gemm_cost(m: int, k: int, n: int) -> float:
     return 2 * m * k * n / rate + _COST_CALL + k * n * _COST_PACK
 
 
-def _move_cost(values: int, run: int) -> float:
+def _move_cost(values: int, run: int, per_value: float = _COST_VALUE) -> float:
     """Adding or copying ``values`` in inner loops of ``run`` contiguous values."""
-    return values * _COST_VALUE + values / max(run, 1) * _COST_RUN + _COST_CALL
+    return values * per_value + values / max(run, 1) * _COST_RUN + _COST_CALL
 
 
 def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
@@ -530,7 +532,7 @@ def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
     * ``col2im``: one GEMM ``(rows, C_in/g) @ (C_in/g, T*C_out/g)`` per chunk
       (:data:`._col2im.COLS_CHUNK`); ``T*m*C_out/g`` values added in runs of
       (the mean taps per block of the last axis) x ``C_out/g`` (``C_out/g``
-      when dilated), ``prod(ceil(K/s))``
+      when dilated), each value dearer when a chunk outgrows the cache, ``prod(ceil(K/s))``
       adds per chunk; the buffer zeroed and (when cropped) copied out; not
       considered when that buffer is a second array above ``_COL2IM_MAX_COPY``
       values (memory stays output + bounded scratch, as on the other paths);
@@ -558,8 +560,10 @@ def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
     if buf > _COL2IM_MAX_COPY and not (c2i.direct and group == 1):
         est["col2im"] = math.inf        # a second output-sized buffer: bounded memory first
     else:
-        gemm = _gemm_cost(rows, cin_g, taps * cout_g // len(c2i.tap_chunks))
-        est["col2im"] = (chunks * gemm + _move_cost(tap_values, run)
+        width = taps * cout_g // len(c2i.tap_chunks)
+        far = _COST_VALUE_FAR if rows * width > _CACHE_VALUES else _COST_VALUE
+        est["col2im"] = (chunks * _gemm_cost(rows, cin_g, width)
+                         + _move_cost(tap_values, run, far)
                          + (chunks * _col2im.adds(c2i) - 1) * _COST_CALL
                          + buf * _COST_VALUE / 2
                          + (0.0 if c2i.direct and group == 1 else _move_cost(y, cout_g)))

@@ -532,7 +532,8 @@ def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
     * ``col2im``: one GEMM ``(rows, C_in/g) @ (C_in/g, T*C_out/g)`` per chunk
       (:data:`._col2im.COLS_CHUNK`); ``T*m*C_out/g`` values added in runs of
       (the mean taps per block of the last axis) x ``C_out/g`` (``C_out/g``
-      when dilated), each value dearer when a chunk outgrows the cache, ``prod(ceil(K/s))``
+      when dilated), each value dearer (written by the GEMM and read back)
+      when a chunk outgrows the cache, ``prod(ceil(K/s))``
       adds per chunk; the buffer zeroed and (when cropped) copied out; not
       considered when that buffer is a second array above ``_COL2IM_MAX_COPY``
       values (memory stays output + bounded scratch, as on the other paths);
@@ -563,6 +564,7 @@ def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
         width = taps * cout_g // len(c2i.tap_chunks)
         far = _COST_VALUE_FAR if rows * width > _CACHE_VALUES else _COST_VALUE
         est["col2im"] = (chunks * _gemm_cost(rows, cin_g, width)
+                         + tap_values * (far - _COST_VALUE)    # GEMM results written out
                          + _move_cost(tap_values, run, far)
                          + (chunks * _col2im.adds(c2i) - 1) * _COST_CALL
                          + buf * _COST_VALUE / 2

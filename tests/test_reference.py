@@ -603,7 +603,8 @@ def _keras_case_algorithm(shape, filters, **kwargs):
     # ISTFT layer: one output channel, 4096 taps -> one GEMM over all taps + col2im
     ((1, 2049, 340), 1, dict(kernel_size=4096, strides=1024, data_format="channels_first"),
      "col2im"),
-    ((1, 16, 16, 64), 32, dict(kernel_size=16, strides=8, padding="same"), "col2im"),
+    # 256 taps but 32 filters: per-tap GEMMs stay cache-resident (measured ~4% faster)
+    ((1, 16, 16, 64), 32, dict(kernel_size=16, strides=8, padding="same"), "phase"),
     ((4, 8, 8, 512), 512, dict(kernel_size=2, strides=2), "phase"),       # wide per-tap GEMMs
     ((1, 128, 128, 32), 16, dict(kernel_size=3, dilation_rate=2, padding="same"), "phase"),
     ((1, 4, 4, 3), 2, dict(kernel_size=3, strides=2), "tiny"),
@@ -690,8 +691,9 @@ def test_results_never_share_scratch_memory(force_path, path):
 def test_col2im_is_not_chosen_when_its_buffer_would_double_a_big_output(monkeypatch):
     import convt_tools.reference as ref
 
-    shape, filters = (1, 16, 16, 64), 32
-    kwargs = dict(kernel_size=16, strides=8, padding="same")    # cropped: buffer != output
+    shape, filters = (1, 2049, 34), 1
+    kwargs = dict(kernel_size=4096, strides=1024, padding="same",   # cropped: buffer != output
+                  data_format="channels_first")
     assert _keras_case_algorithm(shape, filters, **kwargs) == "col2im"
     monkeypatch.setattr(ref, "_COL2IM_MAX_COPY", 1000)
     ref._geometry.cache_clear()

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from .errors import ConvtError, fail
-from .geometry import effective_kernel, keras_crop, keras_output_length
+from .geometry import ceil_div, effective_kernel, keras_crop, keras_output_length, natural_length
 
 __all__ = ["Solution", "forward_output_length", "solve", "solve_sizes"]
 
@@ -93,7 +93,7 @@ class Solution:
         lines = []
         for i, (n, k, s, d) in enumerate(zip(inputs, self.kernel_size, self.strides, self.dilation)):
             K = effective_kernel(k, d)
-            L = (n - 1) * s + K
+            L = natural_length(n, k, s, d)
             if self.framework == "keras":
                 op = None if self.output_padding is None else self.output_padding[i]
                 out = keras_output_length(n, k, s, d, self.padding, op)
@@ -117,7 +117,7 @@ def forward_output_length(n: int, k: int, s: int, d: int, padding: Any, framewor
     """
     K = effective_kernel(k, d)
     if padding == "same":
-        return -(-n // s) if framework == "keras" else n
+        return ceil_div(n, s) if framework == "keras" else n
     p = 0 if padding == "valid" else padding
     if not isinstance(p, int) or p < 0:
         raise fail("padding", padding, "expected valid, same, or (torch) an integer >= 0")
@@ -147,7 +147,7 @@ def _axis_candidates_torch(n: int, out: int, ks: Sequence[int], ss: Sequence[int
     found = []
     for k, s, d in itertools.product(ks, ss, ds):
         K = effective_kernel(k, d)
-        L = (n - 1) * s + K
+        L = natural_length(n, k, s, d)
         for p in range(K):
             op = out - L + 2 * p
             if 0 <= op < max(s, d):

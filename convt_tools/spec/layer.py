@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConvtError, fail
-from ..geometry import AxisCrop, effective_kernel, keras_crop, keras_output_length, natural_length
+from ..geometry import AxisCrop, effective_kernel, keras_crops, keras_output_length, natural_length
 from .derivation import AxisDerivation, format_shape
 from .layout import Layout
 from .values import is_int, shape_tuple
@@ -98,9 +98,8 @@ class ConvTransposeSpec:
 
     def crop_plan(self) -> tuple[AxisCrop, ...]:
         """The per-axis crops (spatial order); independent of the input size."""
-        ops = self._ops()
-        return tuple(keras_crop(self.kernel_size[i], self.strides[i], self.dilation_rate[i],
-                                self.padding, ops[i]) for i in range(self.rank))
+        return keras_crops(self.kernel_size, self.strides, self.dilation_rate, self.padding,
+                           self.output_padding)
 
     # ---- shapes --------------------------------------------------------
     def check_input_shape(self, input_shape: Sequence[int | None],

@@ -31,7 +31,8 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import ConvtError, fail
 from ..spec.parse import read_config_json as read_json_config  # one strict JSON reader
-from ..geometry import OnnxAxis, effective_kernel, explicit_window, express, natural_length
+from ..geometry import (OnnxAxis, effective_kernel, natural_length, torch_express,
+                        torch_output_length)
 
 __all__ = ["TORCH_MODULES", "TorchConvTransposeSpec", "load_torch_config", "parse_torch_config",
            "read_json_config"]
@@ -186,7 +187,7 @@ class TorchConvTransposeSpec:
         out: list[int | None] = []
         for i, k, s, d, p, o in zip(shape[-n:], self.kernel_size, self.stride, self.dilation,
                                     self.padding, op):
-            out.append(None if i is None else natural_length(i, k, s, d) - 2 * p + o)
+            out.append(None if i is None else torch_output_length(i, k, s, d, p, o))
         if any(o is not None and o < 1 for o in out):
             given = " x ".join(str(v) for v in shape[-n:])
             calc = " x ".join(str(v) for v in out)
@@ -262,8 +263,7 @@ class TorchConvTransposeSpec:
             if o < s:
                 axes.append(OnnxAxis(p, p, o, 0, 0))
             else:
-                nat = effective_kernel(k, d)      # L at in = 1; the expression does not depend on in
-                axes.append(express(explicit_window(nat, p, p, o), nat, s, d))
+                axes.append(torch_express(k, s, d, p, o))
         return tuple(axes)
 
 

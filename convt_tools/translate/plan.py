@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ConvtError
-from ..geometry import effective_kernel, explicit_window, express, keras_crop
+from ..geometry import effective_kernel, keras_crop, keras_crops, torch_express
 from ..torchconv.spec import TorchConvTransposeSpec
 
 __all__ = ["KerasLayer", "Translation", "keras_to_torch", "torch_to_keras"]
@@ -70,9 +70,8 @@ class KerasLayer:
 
     def crops(self) -> tuple[Any, ...]:
         """Keras's :class:`~convt_tools.geometry.AxisCrop` per axis."""
-        op = self.output_padding or (None,) * self.rank
-        return tuple(keras_crop(k, s, d, self.padding, o) for k, s, d, o in
-                     zip(self.kernel_size, self.strides, self.dilation_rate, op))
+        return keras_crops(self.kernel_size, self.strides, self.dilation_rate, self.padding,
+                           self.output_padding)
 
     def to_config(self) -> dict[str, Any]:
         """The layer's ``get_config()``-style keys (what ``convt`` and Keras read)."""
@@ -198,8 +197,7 @@ def torch_to_keras(spec: TorchConvTransposeSpec, activation: str = "linear") -> 
                            no_exact_single=reasons, notes=notes)
     axes = []
     for ki, s, di, p, op in zip(k, spec.stride, d, spec.padding, spec.output_padding):
-        nat = effective_kernel(ki, di)        # L at in = 1; the expression does not depend on in
-        axes.append(express(explicit_window(nat, p, p, op), nat, s, di))
+        axes.append(torch_express(ki, s, di, p, op))
     taps = tuple(a.taps_after for a in axes)
     k2 = tuple(ki + t for ki, t in zip(k, taps))
     op2: tuple[int, ...] | None = tuple(a.output_padding for a in axes)

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..activations import apply_activation
 from ..errors import ConvtError
-from ..geometry import effective_kernel, onnx_output_padding, onnx_pads
+from ..geometry import (ceil_div, effective_kernel, natural_length, onnx_output_padding,
+                        onnx_pads)
 from ..reference import conv_transpose
 from ..torchconv.compute import torch_conv_transpose
 from .plan import KerasLayer, Translation
@@ -55,7 +56,7 @@ def torch_weight_to_keras(tr: Translation, weight: np.ndarray) -> np.ndarray:
     for axis, (dil, d) in enumerate(zip(tr.dilate, spec.dilation)):
         if dil:
             k = w.shape[2 + axis]
-            out = np.zeros(w.shape[:2 + axis] + ((k - 1) * d + 1,) + w.shape[3 + axis:], w.dtype)
+            out = np.zeros(w.shape[:2 + axis] + (effective_kernel(k, d),) + w.shape[3 + axis:], w.dtype)
             idx = [slice(None)] * w.ndim
             idx[2 + axis] = slice(None, None, d)
             out[tuple(idx)] = w
@@ -136,7 +137,7 @@ def proof_spatial(tr: Translation) -> tuple[int, ...]:
     for i, (k, s, p, op, d) in enumerate(zip(spec.kernel_size, spec.stride, spec.padding,
                                              spec.output_padding, spec.dilation)):
         short = 2 * p - effective_kernel(k, d) - op + 3     # (in - 1) * s must be >= this
-        need = 1 + max(0, -(-short // s))
+        need = 1 + max(0, ceil_div(short, s))
         out.append(max(5 + i, need))
     return tuple(out)
 
@@ -167,7 +168,7 @@ def prove(tr: Translation, source_weights: tuple[np.ndarray, np.ndarray | None] 
     chosen = spatial is None
     spatial = tuple(spatial) if spatial is not None else proof_spatial(tr)
     _check_size("input", (batch, spec.in_channels, *spatial), chosen)
-    out_len = tuple(max(0, (i - 1) * s + effective_kernel(k, d) + op)
+    out_len = tuple(max(0, natural_length(i, k, s, d) + op)
                     for i, k, s, d, op in zip(spatial, spec.kernel_size, spec.stride,
                                               spec.dilation, spec.output_padding))
     _check_size("uncropped output", (batch, spec.out_channels, *out_len), chosen)

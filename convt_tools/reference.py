@@ -777,7 +777,7 @@ def keras_conv_transpose(spec: ConvTransposeSpec, x: np.ndarray, kernel: np.ndar
         y = _empty_input_output(out_shape, x, kernel, bias, layout)
     else:
         pads, output_padding = _keras_pads(spec)
-        w = kernel.transpose(layout.kernel_to_onnx)
+        w = spec.weights_to_onnx(kernel, bias)[0]
         to_cl, from_cl = layout.to_channels_last, layout.from_channels_last
         x_cl = x if to_cl is None else x.transpose(to_cl)
         y = conv_transpose_channels_last(x_cl, w, bias, strides=spec.strides,

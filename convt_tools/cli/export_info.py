@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConvtError
 from ..spec import AXIS_NAMES, Conv2DTransposeSpec, parse_shape
 
 
@@ -13,19 +12,10 @@ def _resolve_input_shape(spec: Conv2DTransposeSpec, text: str | None,
                          kernel_channels: int | None) -> tuple[int | None, ...]:
     """``--input-shape``, else the config's build_config shape (batch dynamic), else
     all-unknown with the kernel's channel count, else an error asking for it."""
-    if text is not None:
-        return parse_shape(text)
-    if spec.input_shape is not None:
-        shape = spec.check_input_shape(spec.input_shape, kernel_channels)
-        return (None,) + shape[1:]
-    layout = spec.layout
-    if kernel_channels is not None:
-        return layout.shape(None, kernel_channels, (None,) * layout.rank)
-    example = ",".join(layout.shape("None", "3", ("?",) * layout.rank))  # type: ignore[arg-type]
-    raise ConvtError(
-        f"input_shape: missing, and neither the config (build_config) nor --weights gives the "
-        f"number of input channels; give --input-shape {layout.letters()}, with None or ? for "
-        f"unknown dims (e.g. --input-shape {example}).", field="input_shape")
+    from ..layer import input_shape
+
+    return input_shape(spec, None if text is None else parse_shape(text),  # type: ignore[return-value]
+                       kernel_channels)
 
 
 def _fmt_dims(dims: list[Any]) -> str:

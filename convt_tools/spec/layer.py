@@ -63,6 +63,8 @@ class ConvTransposeSpec:
     input_shape: tuple[int | None, ...] | None = None
     rank_source: str = field(default="class_name", compare=False)
 
+    framework = "keras"      # the layer protocol (convt_tools.layer.LayerSpec)
+
     # ---- layout --------------------------------------------------------
     @property
     def rank(self) -> int:
@@ -92,6 +94,36 @@ class ConvTransposeSpec:
     def kernel_shape(self, in_channels: int) -> tuple[int, ...]:
         """Keras kernel layout ``(k_1, ..., k_r, filters, in_channels)``."""
         return (*self.kernel_size, self.filters, in_channels)
+
+    # ---- the layer protocol (convt_tools.layer) ---------------------------
+    def default_input_shape(self, in_channels: int | None = None, *,
+                            dynamic_batch: bool = True) -> tuple[int | None, ...] | None:
+        """The recorded input shape (``build_config``, a saved model's inbound shape;
+        batch made dynamic), else unknown dims around ``in_channels``, else None."""
+        if self.input_shape is not None:
+            shape = self.check_input_shape(self.input_shape, in_channels)
+            return (None,) + shape[1:] if dynamic_batch else shape
+        if in_channels is None:
+            return None
+        return self.layout.shape(None, in_channels, (None,) * self.rank)
+
+    def onnx_op(self, form: str = "compact") -> Any:
+        """The rank-generic :class:`~convt_tools.op.ConvTransposeOp` of this layer in ``form``."""
+        from ..op import ConvTransposeOp
+
+        return ConvTransposeOp.from_keras(self, form)
+
+    def weights_to_onnx(self, kernel: Any, bias: Any) -> tuple[Any, Any]:
+        """Keras ``kernel (*k, filters, C_in)`` -> ONNX ``W (C_in, filters, *k)`` (no flip); bias as is."""
+        return kernel.transpose(self.layout.kernel_to_onnx), bias
+
+    def weights_from_onnx(self, w: Any, b: Any) -> tuple[Any, Any]:
+        """ONNX ``W (C_in, filters, *k)`` -> Keras ``kernel (*k, filters, C_in)``; B as is."""
+        return w.transpose(self.layout.kernel_from_onnx), b
+
+    def kernel_in_channels(self, kernel: Any) -> int:
+        """``C_in`` of a Keras kernel: its last axis."""
+        return int(kernel.shape[-1])
 
     def _ops(self) -> tuple[int | None, ...]:
         return self.output_padding or (None,) * self.rank

@@ -25,6 +25,7 @@ from onnx import helper
 from .. import __version__
 from ..errors import ConvtError
 from ..exporter import DEFAULT_OPSET, build_graph, check_opset
+from ..layer import input_shape as layer_input_shape
 from ..onnxbase import uses_external_data
 from .compute import check_torch_weights, initialize_torch_weights
 from .spec import TorchConvTransposeSpec
@@ -61,9 +62,7 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
                      f"(not trained weights).")
     weight = check_torch_weights(spec, weight, bias).astype(np.float32)
     n = spec.rank
-    if input_shape is None:
-        input_shape = (None, spec.in_channels) + (None,) * n
-    shape = spec.check_input_shape(input_shape)
+    shape = spec.check_input_shape(layer_input_shape(spec, input_shape))  # type: ignore[arg-type]
     if len(shape) == n + 1:
         shape = (1, *shape)
     op = spec.resolve_output_padding(shape, output_size)

@@ -72,13 +72,36 @@ class TorchConvTransposeSpec:
     bias: bool = True
     dtype: str = "float32"
 
-    framework = "torch"
+    framework = "torch"      # the layer protocol (convt_tools.layer.LayerSpec)
 
     # ---- identity ------------------------------------------------------
     @property
     def module(self) -> str:
         """``ConvTranspose1d``/``2d``/``3d``."""
         return TORCH_MODULES[self.rank]
+
+    @property
+    def class_name(self) -> str:
+        """The module's class name (the layer protocol's ``class_name``)."""
+        return self.module
+
+    # ---- the layer protocol (convt_tools.layer) ---------------------------
+    def default_input_shape(self, in_channels: int | None = None, *,
+                            dynamic_batch: bool = True) -> tuple[int | None, ...]:
+        """``(None, in_channels, None...)``: torch configs record no input shape."""
+        return (None, self.in_channels) + (None,) * self.rank
+
+    def weights_to_onnx(self, kernel: Any, bias: Any) -> tuple[Any, Any]:
+        """torch's ``weight (C_in, C_out/groups, *k)`` is ONNX's ``W`` unchanged."""
+        return kernel, bias
+
+    def weights_from_onnx(self, w: Any, b: Any) -> tuple[Any, Any]:
+        """ONNX ``W`` is torch's ``weight`` unchanged."""
+        return w, b
+
+    def kernel_in_channels(self, kernel: Any) -> int:
+        """``C_in`` of a torch weight: its first axis."""
+        return int(kernel.shape[0])
 
     @property
     def axis_names(self) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ from ..errors import ConvtError
 from ..geometry import (ceil_div, effective_kernel, natural_length, onnx_output_padding,
                         onnx_pads)
 from ..reference import conv_transpose
+from ..spec.layout import Layout
 from ..torchconv.compute import torch_conv_transpose
 from .plan import KerasLayer, Translation
 from .snippet import torch_activation_numpy
@@ -33,13 +34,11 @@ __all__ = ["PROOF_MAX_ELEMENTS", "Proof", "keras_kernel_to_torch", "proof_spatia
 
 def keras_kernel_to_torch(kernel: np.ndarray) -> np.ndarray:
     """``(k..., out, in)`` -> ``(in, out, k...)`` (no flip)."""
-    n = kernel.ndim - 2
-    return np.ascontiguousarray(kernel.transpose(n + 1, n, *range(n)))
+    return np.ascontiguousarray(kernel.transpose(Layout(kernel.ndim - 2, "channels_last").kernel_to_onnx))
 
 
 def _torch_to_keras_layout(weight: np.ndarray) -> np.ndarray:
-    n = weight.ndim - 2
-    return np.ascontiguousarray(weight.transpose(*range(2, n + 2), 1, 0))
+    return np.ascontiguousarray(weight.transpose(Layout(weight.ndim - 2, "channels_last").kernel_from_onnx))
 
 
 def torch_weight_to_keras(tr: Translation, weight: np.ndarray) -> np.ndarray:

@@ -95,9 +95,9 @@ def weights_from_model(model: Any, spec: Conv2DTransposeSpec
     if w is None or w.ndim != rank or group != 1:
         raise ConvtError(f"model: ConvTranspose {node.name!r} has no constant {rank}-D W with "
                          f"group 1; give --weights.", field="model")
-    perm = (*range(2, rank), 1, 0)
-    kernel = w.transpose(perm)
+    perm = spec.layout.kernel_from_onnx
     b = constant_values(model, node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    kernel, b = spec.weights_from_onnx(w, b)
     note = f"weights read from the model: kernel = W.transpose{perm}"
     if spec.use_bias and b is None:
         b = np.zeros(spec.filters, dtype=kernel.dtype)

@@ -34,8 +34,8 @@ from ..spec.parse import read_config_json as read_json_config  # one strict JSON
 from ..geometry import (OnnxAxis, effective_kernel, natural_length, torch_express,
                         torch_output_length)
 
-__all__ = ["TORCH_MODULES", "TorchConvTransposeSpec", "load_torch_config", "parse_torch_config",
-           "read_json_config"]
+__all__ = ["TORCH_MODULES", "TorchConvTransposeSpec", "is_torch_kwargs", "load_torch_config",
+           "parse_torch_config", "read_json_config"]
 
 TORCH_MODULES = {1: "ConvTranspose1d", 2: "ConvTranspose2d", 3: "ConvTranspose3d"}
 _RANKS = {name.lower(): rank for rank, name in TORCH_MODULES.items()}
@@ -339,6 +339,19 @@ def _rank_of(obj: Mapping[str, Any], rank_hint: int | None) -> int:
         return rank_hint
     raise ConvtError("module: cannot tell the rank; give \"module\": \"ConvTranspose1d\"/\"2d\"/"
                      "\"3d\", a tuple kernel_size, or an input shape.", field="module")
+
+
+def is_torch_kwargs(obj: Any) -> bool:
+    """Whether a parsed JSON value is a torch config, by its keys: ``"framework": "torch"``,
+    a ``ConvTranspose{1,2,3}d`` ``module``, or torch's argument names and none of Keras's."""
+    if not isinstance(obj, dict):
+        return False
+    module = obj.get("module")
+    if isinstance(module, str) and module.split(".")[-1].lower().startswith("convtranspose"):
+        return True
+    return obj.get("framework") == "torch" or (
+        "in_channels" in obj and "out_channels" in obj and "filters" not in obj
+        and "config" not in obj)
 
 
 def parse_torch_config(obj: Any, *, rank: int | None = None) -> TorchConvTransposeSpec:

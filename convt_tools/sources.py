@@ -69,6 +69,8 @@ class ResolvedInput:
             if self.obj is None:
                 raise ConvtError("config: --framework torch needs a JSON file of ConvTranspose "
                                  "kwargs.", field="config")
+            if rank is None and input_shape is not None:
+                rank = len(input_shape) - 2      # batched (N, C, ...)
             return parse_torch_config(self.obj, rank=rank)
         if self.kind == "keras":
             from .spec import parse_config

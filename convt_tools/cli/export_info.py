@@ -40,15 +40,17 @@ def _human(info: dict[str, Any]) -> list[str]:
         f"ConvTranspose kernel {_fmt_dims(info['kernel_shape'])}, strides "
         f"{_fmt_dims(info['strides'])}, dilations {_fmt_dims(info['dilations'])}, "
         f"pads {info['pads']} ({_pads_label(len(info['pads']) // 2)}), output_padding "
-        f"{op if op else 'none'}, bias {'yes' if info['bias'] else 'no'}",
+        f"{op if op else 'none'}, "
+        + (f"group {info['group']}, " if info.get("group") is not None else "")
+        + f"bias {'yes' if info['bias'] else 'no'}",
         *([f"Slice (crop) starts {cs['starts']}, ends {cs['ends']}, axes {cs['axes']} "
            f"(channels first; ends < 0 count from the end)"] if (cs := info["crop_slice"]) else []),
-        f"form {info['form']}: " + ("symmetric pads + one constant Slice"
-                                    if info["crop_slice"] else "one ConvTranspose")
-        + (" (asymmetric pads)" if info["form"] == "compact" and
-           info["pads"][:len(info["pads"]) // 2] != info["pads"][len(info["pads"]) // 2:]
-           else ""),
-        f"activation {info['activation']}",
+        *([f"form {info['form']}: " + ("symmetric pads + one constant Slice"
+                                       if info["crop_slice"] else "one ConvTranspose")
+           + (" (asymmetric pads)" if info["form"] == "compact" and
+              info["pads"][:len(info["pads"]) // 2] != info["pads"][len(info["pads"]) // 2:]
+              else "")] if info.get("form") else []),
+        *([f"activation {info['activation']}"] if info.get("activation") else []),
         f"weights {info['weights']}",
     ]
     return lines + [f"note: {n}" for n in info["notes"]]

@@ -16,7 +16,8 @@ import click
 
 from ..errors import ConvtError
 
-__all__ = ["framework_option", "is_torch_config", "no_layer_for_torch", "torch_spec_or_none"]
+__all__ = ["framework_option", "is_torch_config", "no_layer_for_torch", "parse_output_size",
+           "torch_spec_or_none"]
 
 
 def framework_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,3 +88,15 @@ def torch_spec_or_none(config: str | None, framework: str | None,
     from ..torchconv.spec import parse_torch_config
 
     return parse_torch_config(_read(config), rank=rank)
+
+
+def parse_output_size(text: str | None) -> list[int] | None:
+    """``--output-size 20,16`` -> ``[20, 16]`` (torch's ``forward(x, output_size)``)."""
+    if text is None:
+        return None
+    from ..spec import parse_shape
+
+    shape = parse_shape(text, "output_size")
+    if any(d is None for d in shape):
+        raise ConvtError(f"output_size: got {text!r}; expected integers only.", field="output_size")
+    return [int(d) for d in shape]  # type: ignore[arg-type]

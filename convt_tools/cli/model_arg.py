@@ -33,12 +33,12 @@ def layer_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def resolve_model(path: str | None, weights: str | None = None, *,
-                  npz_weights: bool = True) -> Any | None:
+                  npz_weights: bool = True, framework: str | None = None) -> Any | None:
     """The :class:`SavedModel` at ``path``, or None when ``path`` is a layer config
     (:func:`convt_tools.sources.resolve_input`, which decides by content)."""
     if path is None or not os.path.isfile(path):
         return None
-    return resolve_input(path, weights, npz_weights=npz_weights).model
+    return resolve_input(path, weights, npz_weights=npz_weights, framework=framework).model
 
 
 def _note(text: str) -> None:
@@ -59,14 +59,17 @@ def single_source(model: Any, layer: str | None, weights: str | None = None) -> 
 
 
 def load_layer_spec(config: str, layer: str | None = None, weights: str | None = None, *,
-                    rank: int | None = None, input_shape: Any = None) -> Any:
-    """The spec of CONFIG: a layer config file, or the ``--layer`` of a saved model.
+                    rank: int | None = None, input_shape: Any = None,
+                    framework: str | None = None, resolved: Any = None) -> Any:
+    """The spec of CONFIG: a layer config file, or the ``--layer`` of a saved model
+    (``resolved``: CONFIG as :func:`convt_tools.sources.resolve_input` already read it).
 
     ``rank``/``input_shape``: how a bare layer config's rank is resolved
     (:func:`convt_tools.spec.parse_config`).
     """
     return resolve_sources(config, weights=weights, layer=layer, rank=rank,
-                           input_shape=input_shape, single=True, note=_note)[0].spec
+                           input_shape=input_shape, single=True, note=_note,
+                           framework=framework, resolved=resolved)[0].spec
 
 
 def onnx_form(spec: Any, form: str = "portable") -> str:

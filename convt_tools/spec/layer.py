@@ -125,6 +125,97 @@ class ConvTransposeSpec:
         """``C_in`` of a Keras kernel: its last axis."""
         return int(kernel.shape[-1])
 
+    def input_channels(self, shape: Sequence[int | None]) -> int | None:
+        """The channel dim of an input shape in this layer's data format."""
+        return self.layout.channels(shape)
+
+    def split_input_shape(self, shape: Sequence[int | None], in_channels: int | None = None
+                          ) -> tuple[int | None, int | None, tuple[int | None, ...]]:
+        """``(batch, channels, spatial)`` of a checked input shape."""
+        shape = self.check_input_shape(shape, in_channels)
+        return shape[0], shape[self.channels_axis], self.layout.spatial(shape)
+
+    def load_weights(self, path: str, in_channels: int | None = None) -> tuple[Any, Any]:
+        """``kernel``/``bias`` from an ``.npz`` (:func:`convt_tools.weights.load_weights`)."""
+        from ..weights import load_weights
+
+        return load_weights(path, self, in_channels)
+
+    def apply_flags(self, flags: Mapping[str, Any]) -> "ConvTransposeSpec":
+        """This layer with Keras-named ``--flags`` merged in (flags win; ``rank`` was used
+        when the config was read)."""
+        given = {k: v for k, v in flags.items() if v is not None and k != "rank"}
+        if not given:
+            return self
+        import dataclasses
+
+        from .parse import parse_config
+
+        merged = self.to_config()
+        merged.update(given)
+        if "data_format" not in given and self.data_format_source != "config":
+            merged["data_format"] = None
+        merged.pop("dtype")
+        again = parse_config(merged, rank=self.rank)
+        return dataclasses.replace(again, input_shape=self.input_shape,
+                                   rank_source=self.rank_source)
+
+    def export_onnx(self, kernel: Any, bias: Any, *, input_shape: Any, opset: int, seed: int,
+                    dtype: str | None = None, allow_unsupported_dtype: bool = False,
+                    form: str = "portable", output_size: Any = None) -> Any:
+        """The ONNX model of this layer (:func:`convt_tools.exporter.export_spec`)."""
+        if output_size is not None:
+            raise ConvtError("output_size: applies to torch configs only.", field="output_size")
+        from ..exporter import export_spec
+
+        return export_spec(self, kernel, bias, input_shape=input_shape, opset=opset, seed=seed,
+                           dtype=dtype, allow_unsupported_dtype=allow_unsupported_dtype,
+                           form=form)
+
+    def export_info(self, seed: int) -> dict[str, Any]:
+        """What ``convt export`` reports besides the model's own description."""
+        return {"weights": f"initialised (seed {seed})"}
+
+    def missing_input_shape(self) -> ConvtError:
+        """The error for a command that needs an input shape and got none."""
+        lay = self.layout
+        return ConvtError(f"input_shape: missing; give --input-shape {lay.letters()} "
+                          f"({lay.data_format}), with None or ? for unknown dims.",
+                          field="input_shape")
+
+    def shape_report(self, input_shape: Sequence[int | None],
+                     output_size: Sequence[int] | None = None) -> dict[str, Any]:
+        """What ``convt shape`` prints: ``json``, ``explain`` (with notes), ``text``, and
+        ``stderr`` lines (``glu`` halving the returned tensor)."""
+        if output_size is not None:
+            raise ConvtError("output_size: applies to torch configs only (Keras has no "
+                             "output_size); use --output-padding.", field="output_size")
+        out = self.output_shape(input_shape)
+        returned = self.activated_output_shape(input_shape)
+        info = {
+            "input_shape": list(input_shape),
+            "output_shape": list(out),
+            "returned_shape": list(returned),
+            "config": self.to_config(),
+            "data_format_source": self.data_format_source,
+            "class_name": self.class_name,
+            "rank": self.rank,
+            "rank_source": self.rank_source,
+            "crop_plan": [
+                {"axis": d.axis, "effective_kernel": d.effective_kernel,
+                 "natural_length": d.natural_length, "output_length": d.output_length,
+                 "crop_begin": d.crop.begin, "crop_end": d.crop.end,
+                 "extend_end": d.crop.extend}
+                for d in self.derivation(input_shape)
+            ],
+            "notes": self.notes(),
+        }
+        explain = "\n".join([self.explain(input_shape)]
+                            + [f"note: {note}" for note in self.notes()])
+        stderr = [] if returned == out else [
+            f"note: glu halves the last axis; the layer returns {format_shape(returned)}"]
+        return {"json": info, "explain": explain, "text": format_shape(out), "stderr": stderr}
+
     def _ops(self) -> tuple[int | None, ...]:
         return self.output_padding or (None,) * self.rank
 

@@ -103,6 +103,78 @@ class TorchConvTransposeSpec:
         """``C_in`` of a torch weight: its first axis."""
         return int(kernel.shape[0])
 
+    input_shape = None       # torch configs record no input shape
+
+    def input_channels(self, shape: Sequence[int | None]) -> int | None:
+        """The channel dim of ``(N, C, ...)`` or unbatched ``(C, ...)``."""
+        return shape[-self.rank - 1]
+
+    def split_input_shape(self, shape: Sequence[int | None], in_channels: int | None = None
+                          ) -> tuple[int | None, int | None, tuple[int | None, ...]]:
+        """``(batch, channels, spatial)`` of a checked input shape (unbatched: batch 1)."""
+        shape = self.check_input_shape(shape)
+        if len(shape) == self.rank + 1:
+            shape = (1, *shape)
+        return shape[0], shape[1], tuple(shape[2:])
+
+    def load_weights(self, path: str, in_channels: int | None = None) -> tuple[Any, Any]:
+        """``weight``/``bias`` from an ``.npz`` keyed by the module's state_dict names."""
+        from .compute import load_torch_weights
+
+        return load_torch_weights(path, self)
+
+    def apply_flags(self, flags: Mapping[str, Any]) -> "TorchConvTransposeSpec":
+        """Keras layer flags make no sense with a torch config: say so instead of ignoring them."""
+        given = [k for k, v in flags.items() if v is not None]
+        if given:
+            raise ConvtError(f"{given[0]}: Keras layer flags (--{given[0].replace('_', '-')}) "
+                             f"do not apply to a torch config; put torch's arguments in the "
+                             f"JSON.", field=given[0])
+        return self
+
+    def export_onnx(self, kernel: Any, bias: Any, *, input_shape: Any, opset: int, seed: int,
+                    dtype: str | None = None, allow_unsupported_dtype: bool = False,
+                    form: str = "portable", output_size: Any = None) -> Any:
+        """The ONNX model of this module (:func:`convt_tools.torchconv.export.export_torch`)."""
+        if form != "portable":
+            raise ConvtError(f"form: got {form!r}; --form compact applies to Keras layers "
+                             f"(torch configs export the portable form).", field="form")
+        if dtype not in (None, "float32") or allow_unsupported_dtype:
+            raise ConvtError("dtype: torch configs export float32 only.", field="dtype")
+        from .export import export_torch
+
+        return export_torch(self, kernel, bias, input_shape=input_shape,
+                            output_size=output_size, opset=opset, seed=seed)
+
+    def export_info(self, seed: int) -> dict[str, Any]:
+        """What ``convt export`` reports besides the model's own description."""
+        return {"framework": "torch", "module": self.module, "group": self.groups,
+                "data_format": "torch layout (N, C, ...)",
+                "weights": f"torch's default init (seed {seed})"}
+
+    def missing_input_shape(self) -> ConvtError:
+        """The error for a command that needs an input shape and got none."""
+        return ConvtError("input_shape: missing; give --input-shape N,C,... (torch layout), "
+                          "with None or ? for unknown dims.", field="input_shape")
+
+    def shape_report(self, input_shape: Sequence[int | None],
+                     output_size: Sequence[int] | None = None) -> dict[str, Any]:
+        """What ``convt shape`` prints: ``json``, ``explain``, ``text``, ``stderr`` lines."""
+        shape = tuple(input_shape)
+        out = self.output_shape(shape, output_size)
+        op = self.resolve_output_padding(shape, output_size) if output_size is not None \
+            else self.output_padding
+        axes = self.onnx_axes(op)
+        info = {"framework": "torch", "module": self.module, "input_shape": list(shape),
+                "output_shape": list(out), "output_padding": list(op),
+                "config": self.to_config(), "onnx": self.onnx_attrs(op),
+                "onnxruntime_form": [a.__dict__ for a in axes]}
+        from ..spec.derivation import format_shape
+
+        return {"json": info, "explain": self.explain(shape, output_size),
+                "text": format_shape(out),
+                "stderr": []}
+
     @property
     def axis_names(self) -> tuple[str, ...]:
         """Spatial axis names (``depth``, ``height``, ``width``) as torch's messages use them."""

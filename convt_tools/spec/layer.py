@@ -135,11 +135,62 @@ class ConvTransposeSpec:
         shape = self.check_input_shape(shape, in_channels)
         return shape[0], shape[self.channels_axis], self.layout.spatial(shape)
 
-    def load_weights(self, path: str, in_channels: int | None = None) -> tuple[Any, Any]:
+    def load_weights(self, path: str, in_channels: int | None = None, *,
+                     allow_zero_channels: bool = False) -> tuple[Any, Any]:
         """``kernel``/``bias`` from an ``.npz`` (:func:`convt_tools.weights.load_weights`)."""
         from ..weights import load_weights
 
-        return load_weights(path, self, in_channels)
+        return load_weights(path, self, in_channels, allow_zero_channels=allow_zero_channels)
+
+    def check_weights(self, kernel: Any, bias: Any, in_channels: int | None = None
+                      ) -> tuple[Any, Any]:
+        """Keras-layout weights checked against this layer (:func:`convt_tools.weights.check_weights`)."""
+        from ..weights import check_weights
+
+        return check_weights(self, kernel, bias, in_channels)
+
+    def init_weights(self, in_channels: int, seed: int) -> tuple[Any, Any, str]:
+        """``(kernel, bias, where from)`` drawn from the config's initializers.
+
+        0 input channels (legal in Keras): an empty kernel; the bias stream does
+        not depend on the channel count, so it is the one a 1-channel layer draws.
+        """
+        from ..initializers import initialize_weights
+
+        kernel, bias = initialize_weights(self, max(in_channels, 1), seed)
+        return kernel[..., :in_channels], bias, \
+            f"weights initialised from the config's initializers (seed {seed})"
+
+    def run_output_shape(self, input_shape: Sequence[int | None], in_channels: int | None = None,
+                         output_size: Sequence[int] | None = None) -> tuple[int | None, ...]:
+        """The shape of the tensor a forward call returns (``glu`` halves axis -1)."""
+        if output_size is not None:
+            raise ConvtError("output_size: applies to torch configs only.", field="output_size")
+        return self.activated_output_shape(input_shape, in_channels)
+
+    def reference(self, x: Any, kernel: Any, bias: Any,
+                  output_size: Sequence[int] | None = None) -> Any:
+        """The NumPy reference forward in the layer's compute dtype (bfloat16: float32)."""
+        import numpy as np
+
+        from ..reference import keras_conv_transpose
+
+        dt = np.dtype("float32" if self.dtype == "bfloat16" else self.dtype)
+        return keras_conv_transpose(self, x.astype(dt), kernel.astype(dt),
+                                    None if bias is None else bias.astype(dt))
+
+    def runtime_model(self, kernel: Any, bias: Any, input_shape: Sequence[int],
+                      output_size: Sequence[int] | None = None) -> Any:
+        """The portable ONNX model a runtime runs for an input of ``input_shape``
+        (float32 where the layer's dtype is not float32/float16)."""
+        from ..exporter import export_spec
+
+        dtype = None if self.dtype in ("float32", "float16") else "float32"
+        return export_spec(self, kernel, bias, input_shape=input_shape, dtype=dtype)
+
+    def batched(self, x: Any) -> tuple[Any, bool]:
+        """``(x with a batch axis, whether one was added)``: Keras inputs are batched."""
+        return x, False
 
     def apply_flags(self, flags: Mapping[str, Any]) -> "ConvTransposeSpec":
         """This layer with Keras-named ``--flags`` merged in (flags win; ``rank`` was used

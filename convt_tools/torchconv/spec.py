@@ -117,11 +117,50 @@ class TorchConvTransposeSpec:
             shape = (1, *shape)
         return shape[0], shape[1], tuple(shape[2:])
 
-    def load_weights(self, path: str, in_channels: int | None = None) -> tuple[Any, Any]:
+    def load_weights(self, path: str, in_channels: int | None = None, *,
+                     allow_zero_channels: bool = False) -> tuple[Any, Any]:
         """``weight``/``bias`` from an ``.npz`` keyed by the module's state_dict names."""
         from .compute import load_torch_weights
 
         return load_torch_weights(path, self)
+
+    def check_weights(self, kernel: Any, bias: Any, in_channels: int | None = None
+                      ) -> tuple[Any, Any]:
+        """torch-layout ``weight``/``bias`` checked against this module."""
+        from .compute import check_torch_weights
+
+        return check_torch_weights(self, kernel, bias), bias
+
+    def init_weights(self, in_channels: int, seed: int) -> tuple[Any, Any, str]:
+        """``(weight, bias, where from)``: torch's default init, seeded."""
+        from .compute import initialize_torch_weights
+
+        w, b = initialize_torch_weights(self, seed)
+        return w, b, f"weights from torch's default init (seed {seed})"
+
+    def run_output_shape(self, input_shape: Sequence[int | None], in_channels: int | None = None,
+                         output_size: Sequence[int] | None = None) -> tuple[int | None, ...]:
+        """The shape of the tensor a forward call returns."""
+        return self.output_shape(input_shape, output_size)
+
+    def reference(self, x: Any, kernel: Any, bias: Any,
+                  output_size: Sequence[int] | None = None) -> Any:
+        """The NumPy forward in the input's dtype."""
+        from .compute import torch_conv_transpose
+
+        return torch_conv_transpose(self, x, kernel.astype(x.dtype),
+                                    None if bias is None else bias.astype(x.dtype), output_size)
+
+    def runtime_model(self, kernel: Any, bias: Any, input_shape: Sequence[int],
+                      output_size: Sequence[int] | None = None) -> Any:
+        """The ONNX model a runtime runs for a batched input of ``input_shape``."""
+        from .export import export_torch
+
+        return export_torch(self, kernel, bias, input_shape=input_shape, output_size=output_size)
+
+    def batched(self, x: Any) -> tuple[Any, bool]:
+        """``(x with a batch axis, whether one was added)``: torch takes unbatched input."""
+        return (x[None], True) if x.ndim == self.rank + 1 else (x, False)
 
     def apply_flags(self, flags: Mapping[str, Any]) -> "TorchConvTransposeSpec":
         """Keras layer flags make no sense with a torch config: say so instead of ignoring them."""

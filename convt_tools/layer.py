@@ -1,9 +1,14 @@
 """The layer protocol: what every framework's transposed-conv layer description offers.
 
-Keras (:class:`~convt_tools.spec.ConvTransposeSpec`, also the layers of saved
-models) and PyTorch (:class:`~convt_tools.torchconv.TorchConvTransposeSpec`)
-both implement :class:`LayerSpec`, so the verbs above them (shape, export,
-run, validate, translate) ask the layer instead of branching on its framework:
+Keras and PyTorch layers both implement :class:`LayerSpec`, in two symmetric
+parts: the description (:class:`~convt_tools.spec.ConvTransposeSpec`, also
+the layers of saved models; :class:`~convt_tools.torchconv.TorchConvTransposeSpec`;
+standard library only: shapes, layouts, explain) and the framework layer
+around it (:func:`convt_tools.frameworks.as_layer`: :class:`~convt_tools.frameworks.keras.KerasConvT`,
+:class:`~convt_tools.frameworks.torch.TorchConvT`), which adds what needs the
+layers below (weights, the NumPy reference, the exporter). The commands
+(shape, export, run, validate, translate) ask the layer instead of branching
+on its framework:
 
 ==========================  ===============================================
 ``framework``               ``"keras"`` or ``"torch"``
@@ -16,6 +21,10 @@ run, validate, translate) ask the layer instead of branching on its framework:
 ``weights_from_onnx(W, B)`` ONNX ``(W, B)`` back in the framework's layout
 ``kernel_in_channels(k)``   the input channels a kernel/weight holds
 ``explain(shape)``          the per-axis derivation in words
+``load_weights(path)``,     the framework's ``.npz`` weights, its own init,
+``init_weights(c, seed)``   both in its own layout
+``reference(x, k, b)``      the NumPy forward (the truth)
+``export_onnx(k, b, ...)``  the ONNX model (:mod:`convt_tools.exporter`)
 ==========================  ===============================================
 
 :func:`input_shape` is the one input-shape resolver: ``--input-shape``, else
@@ -65,6 +74,15 @@ class LayerSpec(Protocol):
     def explain(self, input_shape: Sequence[int | None]) -> str: ...
 
     def to_config(self) -> dict[str, Any]: ...
+
+    def load_weights(self, path: str, in_channels: int | None = None) -> tuple[Any, Any]: ...
+
+    def init_weights(self, in_channels: int, seed: int) -> tuple[Any, Any, str]: ...
+
+    def reference(self, x: Any, kernel: Any, bias: Any) -> Any: ...
+
+    def export_onnx(self, kernel: Any, bias: Any, *, input_shape: Any, opset: int,
+                    seed: int) -> Any: ...
 
 
 def input_shape(spec: Any, given: Sequence[int | None] | None = None,

@@ -45,6 +45,13 @@ class LayerSource:
     record: Any
     selected_by: str | None = None   # the --layer rule that matched ("index 0", "path 'a/b'")
 
+    @property
+    def layer(self) -> Any:
+        """The spec as its framework's :class:`~convt_tools.layer.LayerSpec` layer."""
+        from .frameworks import as_layer
+
+        return as_layer(self.spec)
+
 
 @dataclass(frozen=True)
 class ResolvedInput:
@@ -113,7 +120,7 @@ def classify(data: bytes, path: str, framework: str | None = None) -> tuple[str,
         obj = parse_config_json(data, path)
     except ConvtError:
         if framework == "torch":
-            raise
+            return "torch", _Unparsed
         return ("saved", None) if _is_model_config(data, path) else ("keras", _Unparsed)
     from .torchconv.spec import is_torch_kwargs
 
@@ -177,9 +184,7 @@ def resolve_input(path: str | None, weights: str | None = None, *,
                          field="framework")
     if path is None:
         return ResolvedInput(None, framework or "keras")
-    if not os.path.isfile(path):
-        if framework == "torch":
-            _read(path, True)     # the reader's own error (missing file, FIFO, folder)
+    if not os.path.isfile(path):      # the layer reader reports it (missing file, FIFO, folder)
         return ResolvedInput(path, framework or "keras", obj=_Unparsed)
     head_kind, data = _read(path, framework == "torch")
     if data is None:
@@ -311,8 +316,9 @@ def resolve_sources(path: str | None, *, weights: str | None = None, layer: str 
 def layer_spec(resolved: ResolvedInput, *, rank: int | None = None,
                input_shape: Any = None) -> Any:
     """The spec of a layer-config input (re-raising the reader's error for non-JSON text)."""
-    if resolved.obj is _Unparsed:
-        from .spec import load_config
+    if resolved.obj is _Unparsed:     # re-read by the layer reader, for its own error
+        from .spec.parse import read_config_json
 
-        return load_config(resolved.path, rank=rank, input_shape=input_shape)  # type: ignore[arg-type]
+        obj = read_config_json(resolved.path)  # type: ignore[arg-type]
+        resolved = dataclasses.replace(resolved, obj=obj)
     return resolved.spec(rank=rank, input_shape=input_shape)

@@ -1,21 +1,12 @@
 """What both ``convt export`` paths share (a layer config, and a saved model's layers in
-:mod:`.export_saved`): resolving the input shape, and the lines printed about a written model."""
+:mod:`.export_saved`): the lines printed about a written model (the input shape comes from
+:func:`convt_tools.layer.input_shape`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..spec import AXIS_NAMES, Conv2DTransposeSpec, parse_shape
-
-
-def _resolve_input_shape(spec: Conv2DTransposeSpec, text: str | None,
-                         kernel_channels: int | None) -> tuple[int | None, ...]:
-    """``--input-shape``, else the config's build_config shape (batch dynamic), else
-    all-unknown with the kernel's channel count, else an error asking for it."""
-    from ..layer import input_shape
-
-    return input_shape(spec, None if text is None else parse_shape(text),  # type: ignore[return-value]
-                       kernel_channels)
+from ..spec import AXIS_NAMES
 
 
 def _fmt_dims(dims: list[Any]) -> str:

@@ -107,7 +107,7 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
     x = _load_input(input_path)
     size = parse_output_size(output_size)
     src = src or source(x.shape)
-    spec = src.spec
+    spec = src.layer
     spec.check_input_shape(tuple(int(d) for d in x.shape))
     in_channels = int(spec.input_channels(x.shape))
     if src.kernel is not None:

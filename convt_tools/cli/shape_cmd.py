@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import click
 
 from ..errors import ConvtError
+from ..frameworks import as_layer
 from ..spec import make_spec, parse_shape
 from .common import echo_json, handle_errors
 from .frameworks import framework_option, parse_output_size
@@ -66,12 +67,12 @@ def spec_from_cli(config: str | None, flags: dict[str, Any], layer: str | None =
         if "filters" not in given or "kernel_size" not in given:
             raise ConvtError("config: give a layer config file, or at least --filters and "
                              "--kernel-size.", field="config")
-        return make_spec(**given, rank=rank)
+        return as_layer(make_spec(**given, rank=rank))
     from .model_arg import load_layer_spec
 
     spec = load_layer_spec(config, layer, weights, rank=rank, input_shape=input_shape,
                            framework=framework, resolved=resolved)
-    return spec.apply_flags({**given, "rank": flags.get("rank")})
+    return as_layer(spec).apply_flags({**given, "rank": flags.get("rank")})
 
 
 def layer_options(func: Any) -> Any:

@@ -7,24 +7,16 @@ reference, the ONNX export, ``--flags`` merged into a config.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConvtError
+from .base import FrameworkLayer
 
 __all__ = ["KerasConvT"]
 
 
-@dataclass(frozen=True)
-class KerasConvT:
+class KerasConvT(FrameworkLayer):
     """A Keras layer: its :class:`~convt_tools.spec.ConvTransposeSpec` plus operations."""
-
-    spec: Any
-
-    def __getattr__(self, name: str) -> Any:       # the description: the spec's own
-        if name == "spec":
-            raise AttributeError(name)
-        return getattr(self.spec, name)
 
     def onnx_op(self, form: str = "compact") -> Any:
         """The rank-generic :class:`~convt_tools.op.ConvTransposeOp` of this layer in ``form``."""

@@ -7,24 +7,16 @@ forward, the ONNX export.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConvtError
+from .base import FrameworkLayer
 
 __all__ = ["TorchConvT"]
 
 
-@dataclass(frozen=True)
-class TorchConvT:
+class TorchConvT(FrameworkLayer):
     """A torch module: its :class:`~convt_tools.torchconv.TorchConvTransposeSpec` plus operations."""
-
-    spec: Any
-
-    def __getattr__(self, name: str) -> Any:       # the description: the spec's own
-        if name == "spec":
-            raise AttributeError(name)
-        return getattr(self.spec, name)
 
     def onnx_op(self, output_padding: Sequence[int] | None = None) -> Any:
         """The rank-generic :class:`~convt_tools.op.ConvTransposeOp` the exporter builds."""

@@ -242,3 +242,20 @@ def test_geometry_is_not_re_derived(rel: str) -> None:
 def test_the_scan_sees_a_re_derivation() -> None:
     code = "K = (k - 1) * d + 1\nL = (n - 1) * s + K\nb = t // 2\n"
     assert len(_re_derivations(ast.parse(code))) == 3
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_a_models_static_input_is_read_at_every_rank(rank: int) -> None:
+    """validate --model reads the model's static input dims at ranks 1 and 3 too (it
+    assumed rank 4 tensors): an input that does not fit is refused, naming ``input``."""
+    from convt_tools.errors import ConvtError
+    from convt_tools.exporter import export_spec
+    from convt_tools.validate import validate_model
+
+    spec = make_spec(filters=2, kernel_size=3, strides=2, rank=rank)
+    shape = (2,) + (5,) * rank + (3,)
+    model = export_spec(spec, input_shape=shape)
+    wrong = np.zeros((2,) + (6,) * rank + (3,), np.float32)
+    with pytest.raises(ConvtError) as exc:
+        validate_model(model, spec, x=wrong)
+    assert exc.value.field == "input"

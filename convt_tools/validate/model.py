@@ -113,7 +113,7 @@ def model_input_shape(model: Any, spec: Conv2DTransposeSpec | None
     """The model's static input dims (``None`` where symbolic), else the spec's, merged per dim."""
     dims = model.graph.input[0].type.tensor_type.shape.dim if len(model.graph.input) == 1 else []
     own = None if spec is None else spec.input_shape
-    rank = 4 if spec is None else spec.layout.tensor_rank
+    rank = spec.layout.tensor_rank if spec is not None else len(dims) if 3 <= len(dims) <= 5 else -1
     if len(dims) != rank:
         return own
     static = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]

@@ -101,7 +101,7 @@ __all__ = [
     "PADDINGS", "AxisCrop", "OnnxAxis", "Window", "crop_for_axis", "effective_kernel",
     "explicit_window", "express", "keras_crop", "keras_output_length", "natural_length",
     "onnx_output_length", "onnx_spec_begin", "onnx_output_padding", "onnx_pads", "padded_kernel_shape",
-    "PortableAxis", "ceil_div", "keras_crops", "portable_slice", "portable_split", "tf_split",
+    "PortableAxis", "ceil_div", "keras_crops", "keras_total_exists", "portable_slice", "portable_split", "tf_split",
     "torch_express", "torch_output_length", "zero_taps",
 ]
 
@@ -250,6 +250,16 @@ def keras_crop(k: int, s: int, d: int, padding: str, op: int | None) -> AxisCrop
 
 
 crop_for_axis = keras_crop
+
+
+def keras_total_exists(k: int, s: int, d: int, total: int) -> bool:
+    """Whether some Keras ``padding`` (valid/same) and ``output_padding`` (None, 0..s-1)
+    crop an axis by ``total = L - O``. Keras's totals (``K`` effective kernel):
+    ``min(K - s, 0)`` (valid), ``-op`` (valid, op), ``K - s`` (same) and
+    ``K - K % 2 - op`` (same, op); :func:`keras_crop` over every choice, in closed form."""
+    K = effective_kernel(k, d)
+    return (total == min(K - s, 0) or -(s - 1) <= total <= 0 or total == K - s
+            or K - K % 2 - (s - 1) <= total <= K - K % 2)
 
 
 def keras_crops(kernel_size: Sequence[int], strides: Sequence[int], dilations: Sequence[int],

@@ -42,7 +42,7 @@ from .errors import ConvtError
 if TYPE_CHECKING:  # numpy is imported where used: `convt shape` never loads it
     import numpy as np
 
-__all__ = ["MAX_BYTES_ENV", "atomic_write", "atomic_write_files", "check_allocation",
+__all__ = ["MAX_BYTES_ENV", "atomic_write", "atomic_write_files", "cast_checked", "check_allocation", "largest_field",
            "check_destination", "check_input_file", "ensure_distinct", "file_mode", "input_scope",
            "load_npy", "load_npz", "max_bytes", "save_npy", "sigterm_cleanup", "xml_safe"]
 
@@ -333,7 +333,38 @@ def _half_ram() -> int:
 
 
 def _gb(n: float) -> str:
+    if n >= 10**300:                   # an int beyond float range: say its size in digits
+        return f"about 1e{len(str(int(n))) - 10} GB" if len(str(int(n))) < 4300 else \
+            "more than 1e4000 GB"
     return f"{n / 1e9:.3g} GB"
+
+
+def cast_checked(arr: Any, dtype: Any, field: str) -> Any:
+    """``arr`` as ``dtype`` (a float dtype); a finite value outside ``dtype``'s range is a
+    ConvtError naming ``field`` (never a NumPy overflow RuntimeWarning, never a silent inf).
+
+    Non-finite values already in ``arr`` pass through (the callers' own checks judge them).
+    """
+    import numpy as np
+
+    arr = np.asarray(arr)
+    target = np.dtype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(target, copy=False)
+    if out is not arr and target.kind == "f" and arr.dtype.kind == "f" and arr.size \
+            and target.itemsize < arr.dtype.itemsize:
+        lost = np.isinf(out) & np.isfinite(arr)
+        if lost.any():
+            big = float(np.abs(arr[lost]).max())
+            raise ConvtError(f"{field}: holds {big:.3g}, beyond the {target.name} range "
+                             f"(largest {float(np.finfo(target).max):.3g}); expected values "
+                             f"that fit the {target.name} model.", field=field)
+    return out
+
+
+def largest_field(factors: dict[str, int]) -> str:
+    """The field whose value contributes most to an array's size (what a memory error names)."""
+    return max(factors, key=lambda k: factors[k])
 
 
 def check_allocation(shape: Sequence[int], dtype: Any, field: str, what: str) -> None:

@@ -32,13 +32,16 @@ Standard library only.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from .errors import ConvtError, fail
-from .geometry import ceil_div, effective_kernel, keras_crop, keras_output_length, natural_length
+from .geometry import (ceil_div, effective_kernel, keras_crop, keras_output_length,
+                       keras_total_exists, natural_length)
 
-__all__ = ["Solution", "forward_output_length", "solve", "solve_sizes"]
+__all__ = ["Search", "Solution", "forward_output_length", "forward_padding", "search", "solve",
+           "solve_sizes"]
 
 FRAMEWORKS = ("keras", "torch")
 _STRIDE_CAP = 16
@@ -109,6 +112,20 @@ class Solution:
         return lines
 
 
+def forward_padding(text: str | None, framework: str) -> Any:
+    """``--padding`` of the forward convolution (``--mirror``): valid, same, or (torch) an integer."""
+    if text is None:
+        return "valid"
+    if text.lower() in ("valid", "same"):
+        return text.lower()
+    allowed = "expected valid or same" + (" or an integer (torch)" if framework == "torch" else "")
+    if framework == "torch" and text.isdigit():
+        from .spec.values import parse_int
+
+        return parse_int(text, "padding", allowed)
+    raise ConvtError(f"padding: got {text!r}; {allowed}.", field="padding")
+
+
 def forward_output_length(n: int, k: int, s: int, d: int, padding: Any, framework: str) -> int:
     """A forward convolution's output length.
 
@@ -128,41 +145,67 @@ def forward_output_length(n: int, k: int, s: int, d: int, padding: Any, framewor
     return out
 
 
-def _axis_candidates_keras(n: int, out: int, ks: Sequence[int], ss: Sequence[int],
-                           ds: Sequence[int], padding: str, op_given: bool
-                           ) -> list[tuple[int, int, int, int | None, bool, bool]]:
-    """``(k, s, d, op, symmetric, agrees)`` per matching axis configuration."""
+# Per-axis candidate tuples (generation order: kernel, stride, dilation, then padding/op):
+#   keras: (k, s, d, op, symmetric, agrees);  torch: (k, s, d, p, op, symmetric, agrees).
+
+
+def _keras_axis(n: int, out: int, ks: Sequence[int], ss: Sequence[int], ds: Sequence[int],
+                padding: str, op_given: bool, budget: "_Budget"
+                ) -> list[tuple[int, int, int, int | None, bool, bool]]:
+    """Every ``(k, s, d)`` whose Keras length is ``out``; with ``op_given`` the one
+    ``op`` (the length is ``base + op``, so at most one ``op`` per triple)."""
     found = []
     for k, s, d in itertools.product(ks, ss, ds):
-        for op in (range(s) if op_given else (None,)):
-            if keras_output_length(n, k, s, d, padding, op) == out:
-                c = keras_crop(k, s, d, padding, op)
-                found.append((k, s, d, op, c.begin == c.end, c.extend > 0 or c.total % 2 == 0))
+        budget.spend(1)
+        if op_given:
+            op: int | None = out - keras_output_length(n, k, s, d, padding, 0)
+            if not 0 <= op < s:          # type: ignore[operator]
+                continue
+        elif keras_output_length(n, k, s, d, padding, None) == out:
+            op = None
+        else:
+            continue
+        c = keras_crop(k, s, d, padding, op)
+        found.append((k, s, d, op, c.begin == c.end, c.extend > 0 or c.total % 2 == 0))
     return found
 
 
-def _axis_candidates_torch(n: int, out: int, ks: Sequence[int], ss: Sequence[int],
-                           ds: Sequence[int]) -> list[tuple[int, int, int, int, int, bool, bool]]:
-    """``(k, s, d, p, op, symmetric, agrees)``; the export is symmetric when ``op < s``."""
+def _torch_axis(n: int, out: int, ks: Sequence[int], ss: Sequence[int], ds: Sequence[int],
+                budget: "_Budget") -> list[tuple[int, int, int, int, int, bool, bool]]:
+    """``(k, s, d, p, op, symmetric, agrees)`` with ``0 <= p <= K - 1``, ``0 <= op < max(s, d)``:
+    ``op = out - L + 2p``, so ``p`` runs over an interval computed directly."""
     found = []
     for k, s, d in itertools.product(ks, ss, ds):
+        budget.spend(1)
         K = effective_kernel(k, d)
         L = natural_length(n, k, s, d)
-        for p in range(K):
+        lo = max(0, ceil_div(L - out, 2))
+        hi = min(K - 1, (L - out + max(s, d) - 1) // 2)
+        if hi < lo:
+            continue
+        budget.spend(hi - lo + 1)
+        for p in range(lo, hi + 1):
             op = out - L + 2 * p
-            if 0 <= op < max(s, d):
-                found.append((k, s, d, p, op, op < s, _agrees_torch(k, s, d, p, op)))
+            found.append((k, s, d, p, op, op < s, _agrees_torch(k, s, d, p, op)))
     return found
 
 
 def _agrees_torch(k: int, s: int, d: int, p: int, op: int) -> bool:
-    """A single Keras layer with this axis's window exists (same kernel): see translate.plan."""
-    for padding in ("valid", "same"):
-        for kop in (None, *range(s)):
-            c = keras_crop(k, s, d, padding, kop)
-            if c.begin == p and c.total == 2 * p - op:
-                return True
-    return False
+    """A single Keras layer with this axis's window exists (same kernel): see translate.plan.
+
+    That is a Keras crop (``geometry.keras_crop`` over valid/same and op None/0..s-1)
+    with ``begin == p`` and ``total == 2p - op``. Keras's totals are
+    ``min(K - s, 0)`` (valid), ``-op'`` (valid, op'), ``K - s`` (same) and
+    ``K - K % 2 - op'`` (same, op'); a total ``T >= 0`` begins at ``T // 2``,
+    a negative one at 0. So ``op == 0`` needs total ``2p``; ``p == 0 < op`` total ``-op``.
+    """
+    if op == 0:
+        total = 2 * p
+    elif p == 0 and op > 0:
+        total = -op
+    else:
+        return False
+    return keras_total_exists(k, s, d, total)
 
 
 def _key(ks: tuple[int, ...], ss: tuple[int, ...], ds: tuple[int, ...], n_op: int,
@@ -175,35 +218,175 @@ def _key(ks: tuple[int, ...], ss: tuple[int, ...], ds: tuple[int, ...], n_op: in
             sum(ks), sum(ss), pad_sum)
 
 
-def _keras_solutions(inputs: Sequence[int], outputs: Sequence[int], ks: list[Sequence[int]],
-                     ss: list[Sequence[int]], ds: Sequence[int],
-                     prefer: tuple[int, int] | None) -> Iterator[Solution]:
-    for padding, op_given in itertools.product(("valid", "same"), (False, True)):
-        per_axis = [_axis_candidates_keras(n, o, ks[i], ss[i], ds, padding, op_given)
-                    for i, (n, o) in enumerate(zip(inputs, outputs))]
-        for combo in itertools.product(*per_axis):
-            k, s, d, op = (tuple(c[j] for c in combo) for j in range(4))
-            if any(x > 1 for x in s) and any(x > 1 for x in d):
-                continue
-            symmetric = all(c[4] for c in combo)
-            agrees = all(c[5] for c in combo)
-            n_op = sum(1 for o in op if o) if op_given else 0
-            yield Solution("keras", k, s, d, padding, op if op_given else None, symmetric, agrees,
-                           _key(k, s, d, n_op + (1 if op_given and not any(op) else 0), symmetric,
-                                agrees, 0 if padding == "valid" else 1, prefer))
+class _Budget:
+    """Counts the work of one query (per-axis triples and candidates, combinations
+    examined) and refuses, before anything is printed, a per-axis search above the cap."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.axis_work = 0
+        self.examined = 0
+
+    def spend(self, n: int) -> None:
+        self.need(n)
+        self.axis_work += n
+
+    def need(self, n: int) -> None:
+        """Refuse when ``n`` more units would pass the cap (checked before any loop)."""
+        if self.axis_work + n > self.cap:
+            raise ConvtError(f"max_kernel: the per-axis search (kernel x stride x dilation x "
+                             f"padding) exceeds {self.cap:,} candidates; lower --max-kernel, "
+                             f"--max-stride or --max-dilation, or fix --kernel-size/--strides.",
+                             field="max_kernel")
 
 
-def _torch_solutions(inputs: Sequence[int], outputs: Sequence[int], ks: list[Sequence[int]],
-                     ss: list[Sequence[int]], ds: Sequence[int],
-                     prefer: tuple[int, int] | None) -> Iterator[Solution]:
-    per_axis = [_axis_candidates_torch(n, o, ks[i], ss[i], ds)
-                for i, (n, o) in enumerate(zip(inputs, outputs))]
-    for combo in itertools.product(*per_axis):
-        k, s, d, p, op = (tuple(c[j] for c in combo) for j in range(5))
-        symmetric = all(c[5] for c in combo)
-        agrees = all(c[6] for c in combo)
-        yield Solution("torch", k, s, d, p, op, symmetric, agrees,
-                       _key(k, s, d, sum(1 for o in op if o), symmetric, agrees, sum(p), prefer))
+# Per-axis vectors summed by the key (components 1, 2, 3, 7, 8, 9):
+# (d - 1, gap, op != 0, k, s, p). The other components are ORs over the axes
+# (mirror miss, asymmetric, disagreeing), "same (k, s) on every axis" and, for
+# Keras, "stride > 1 with dilation > 1"/"op given but all 0": constant within a
+# class of candidates with the same flags, so within a class the key grows with
+# the vector (lexicographic order is compatible with addition).
+
+class _Axis:
+    """One axis's candidates grouped by flags, each group sorted by (vector, index)."""
+
+    def __init__(self, cands: list[tuple[Any, ...]], torch: bool,
+                 prefer: tuple[int, int] | None) -> None:
+        self.cands = cands
+        self.entries: list[tuple[tuple[int, ...], tuple[Any, ...], tuple[int, int]]] = []
+        for i, c in enumerate(cands):
+            k, s, d = c[0], c[1], c[2]
+            op = c[4] if torch else c[3]
+            p = c[3] if torch else 0
+            opnz = 1 if op else 0
+            vec = (d - 1, 1 if effective_kernel(k, d) < s else 0, opnz, k, s, p)
+            miss = 0 if prefer is None or (k, s) == prefer else 1
+            flags = (miss, 0 if c[-2] else 1, 0 if c[-1] else 1, opnz, s > 1, d > 1)
+            self.entries.append((vec, flags, (k, s)))
+        self.classes = self._group(range(len(cands)))
+        by_pair: dict[tuple[int, int], list[int]] = {}
+        for i, e in enumerate(self.entries):
+            by_pair.setdefault(e[2], []).append(i)
+        self.by_pair = {pair: self._group(idx) for pair, idx in by_pair.items()}
+        self.minvec = tuple(min(e[0][j] for e in self.entries) for j in range(6)) \
+            if self.entries else (0,) * 6
+        self.count_s1 = sum(1 for c in cands if c[1] == 1)
+        self.count_d1 = sum(1 for c in cands if c[2] == 1)
+        self.count_s1d1 = sum(1 for c in cands if c[1] == 1 and c[2] == 1)
+
+    def _group(self, idx: Any) -> list[tuple[tuple[Any, ...], list[int]]]:
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i in idx:
+            groups.setdefault(self.entries[i][1], []).append(i)
+        return [(f, sorted(lst, key=lambda i: (self.entries[i][0], i)))
+                for f, lst in sorted(groups.items())]
+
+
+def _ranked(axes: list[_Axis], group: int, pad_const: int, op_given: bool, keras: bool,
+            budget: _Budget) -> Iterator[tuple[tuple[Any, ...], tuple[int, ...]]]:
+    """``(key, per-axis indices)`` of every combination of one group, in key order, lazily.
+
+    Best-first search over partial assignments (axis by axis). A heap entry is the
+    ``t``-th candidate of one class for axis ``j`` under a parent assignment; its
+    bound is the key of that partial assignment plus the smallest vector of every
+    later axis (a lower bound of every completion, exact on the last axis), then
+    the generation indices, so ties keep today's order. Popping an entry pushes its
+    next sibling (whose bound is not smaller) and the class heads of the next axis.
+    """
+    import heapq
+
+    rank = len(axes)
+    rem = [(0,) * 6] * (rank + 1)
+    for j in range(rank - 1, -1, -1):
+        rem[j] = tuple(a + b for a, b in zip(rem[j + 1], axes[j].minvec))
+    heap: list[Any] = []
+    seq = itertools.count()
+    # state: (sums, miss, asym, dis, pair-or-None (None: not uniform), any_s1, any_d1, all_op0, idx)
+    root = ((0,) * 6, 0, 0, 0, "root", False, False, True, ())
+
+    def bound(state: Any, j: int, i: int, mode_uniform: bool) -> tuple[Any, ...]:
+        sums, miss, asym, dis, pair, s1, d1, op0, idx = state
+        vec, flags = axes[j].entries[i][0], axes[j].entries[i][1]
+        r = rem[j + 1]
+        tot = [a + b + c for a, b, c in zip(sums, vec, r)]
+        n_op = tot[2]
+        if j == rank - 1 and keras and op_given and op0 and not flags[3]:
+            n_op += 1
+        return ((miss or flags[0]), tot[0], tot[1], n_op, 0 if mode_uniform else 1,
+                bool(asym or flags[1]), bool(dis or flags[2]), tot[3], tot[4],
+                tot[5] + pad_const, group, *idx, i, *([0] * (rank - j - 1)))
+
+    def push_children(state: Any, j: int) -> None:
+        _, _, _, _, pair, s1, d1, _, _ = state
+        lists: list[tuple[list[int], bool, Any]] = []
+        if pair == "root":
+            lists = [(lst, True, None) for f, lst in axes[j].classes
+                     if not (keras and (s1 or f[4]) and (d1 or f[5]))]
+        else:
+            if pair is not None:
+                same = axes[j].by_pair.get(pair, [])
+                lists += [(lst, True, None) for f, lst in same
+                          if not (keras and (s1 or f[4]) and (d1 or f[5]))]
+            lists += [(lst, False, pair) for f, lst in axes[j].classes
+                      if not (keras and (s1 or f[4]) and (d1 or f[5]))]
+        for lst, uni, skip in lists:
+            push(state, j, lst, 0, uni, skip)
+
+    def push(state: Any, j: int, lst: list[int], t: int, uni: bool, skip: Any) -> None:
+        while t < len(lst) and skip is not None and axes[j].entries[lst[t]][2] == skip:
+            budget.examined += 1
+            t += 1
+        if t < len(lst):
+            budget.examined += 1
+            heapq.heappush(heap, (bound(state, j, lst[t], uni), next(seq), state, j, lst, t,
+                                  uni, skip))
+
+    push_children(root, 0)
+    while heap:
+        lb, _, state, j, lst, t, uni, skip = heapq.heappop(heap)
+        push(state, j, lst, t + 1, uni, skip)
+        sums, miss, asym, dis, pair, s1, d1, op0, idx = state
+        i = lst[t]
+        vec, flags, cpair = axes[j].entries[i]
+        child = (tuple(a + b for a, b in zip(sums, vec)), miss or flags[0], asym or flags[1],
+                 dis or flags[2], (cpair if pair == "root" else pair) if uni else None,
+                 s1 or flags[4], d1 or flags[5], op0 and not flags[3], idx + (i,))
+        if j == rank - 1:
+            yield lb, child[-1]
+        else:
+            push_children(child, j + 1)
+
+
+def _count(axes: list[_Axis], keras: bool) -> int:
+    """How many combinations exist (Keras: without stride > 1 together with dilation > 1)."""
+    total = math.prod(len(a.cands) for a in axes)
+    if keras:
+        total -= (total - math.prod(a.count_s1 for a in axes) - math.prod(a.count_d1 for a in axes)
+                  + math.prod(a.count_s1d1 for a in axes))
+    return total
+
+
+def _groups(framework: str) -> list[tuple[str | None, bool]]:
+    return ([("valid", False), ("valid", True), ("same", False), ("same", True)]
+            if framework == "keras" else [(None, False)])
+
+
+def _solution(framework: str, padding: str | None, op_given: bool,
+              combo: Sequence[tuple[Any, ...]], prefer: tuple[int, int] | None) -> Solution:
+    """The :class:`Solution` of one combination (its key computed by :func:`_key`)."""
+    if framework == "keras":
+        k, s, d, op = (tuple(c[j] for c in combo) for j in range(4))
+        symmetric = all(c[4] for c in combo)
+        agrees = all(c[5] for c in combo)
+        n_op = sum(1 for o in op if o) if op_given else 0
+        return Solution("keras", k, s, d, padding, op if op_given else None, symmetric, agrees,
+                        _key(k, s, d, n_op + (1 if op_given and not any(op) else 0), symmetric,
+                             agrees, 0 if padding == "valid" else 1, prefer))
+    k, s, d, p, op = (tuple(c[j] for c in combo) for j in range(5))
+    symmetric = all(c[5] for c in combo)
+    agrees = all(c[6] for c in combo)
+    return Solution("torch", k, s, d, p, op, symmetric, agrees,
+                    _key(k, s, d, sum(1 for o in op if o), symmetric, agrees, sum(p), prefer))
 
 
 def _sizes(name: str, values: Sequence[int]) -> tuple[int, ...]:
@@ -225,23 +408,63 @@ def _per_axis(name: str, value: Sequence[int] | int | None, rank: int,
     return [(v,) for v in vals]
 
 
-def solve(inputs: Sequence[int], outputs: Sequence[int] | None = None, *,
-          framework: str = "keras", kernel_size: Sequence[int] | int | None = None,
-          strides: Sequence[int] | int | None = None, max_kernel: int = 8,
-          max_stride: int | None = None, max_dilation: int = 2,
-          mirror: dict[str, Any] | None = None) -> tuple[tuple[int, ...], list[Solution]]:
-    """All configurations mapping ``inputs`` to ``outputs`` under ``framework``'s rules, ranked.
+@dataclass
+class Search:
+    """A lazy ``solve`` query: ``count`` configurations, produced in rank order by
+    :meth:`solutions` (each one pulled does a bounded amount of work);
+    ``examined`` counts the per-axis candidates and the combinations looked at so far."""
 
-    With ``mirror = {"kernel_size", "strides", "padding", "dilation"}`` (a forward
-    convolution applied to ``inputs``), the target is ``inputs`` itself and the
-    transposed convs start from the forward output; returns ``(start sizes, solutions)``.
+    start: tuple[int, ...]
+    target: tuple[int, ...]
+    count: int
+    _budget: _Budget
+    _streams: list[Any]
+
+    @property
+    def examined(self) -> int:
+        """Per-axis candidates computed plus combinations pushed on the search heap so far."""
+        return self._budget.axis_work + self._budget.examined
+
+    def solutions(self) -> Iterator[Solution]:
+        """Every solution, best first (the order of ``sorted(..., key=Solution.key)``)."""
+        import heapq
+
+        return heapq.merge(*(self._stream(*st) for st in self._streams), key=lambda x: x.key)
+
+    def _stream(self, framework: str, padding: str | None, op_given: bool, axes: list[_Axis],
+                group: int, prefer: tuple[int, int] | None) -> Iterator[Solution]:
+        for _, idx in _ranked(axes, group, 0 if padding in (None, "valid") else 1, op_given,
+                              framework == "keras", self._budget):
+            yield _solution(framework, padding, op_given,
+                            [a.cands[i] for a, i in zip(axes, idx)], prefer)
+
+
+# Per query: at most this many per-axis (kernel, stride, dilation) triples plus
+# candidates; a larger search is refused (ConvtError naming max_kernel).
+MAX_AXIS_WORK = 1_000_000
+# :func:`solve` returns a list: at most this many solutions (else use :func:`search`).
+MAX_LISTED = 1_000_000
+
+
+def search(inputs: Sequence[int], outputs: Sequence[int] | None = None, *,
+           framework: str = "keras", kernel_size: Sequence[int] | int | None = None,
+           strides: Sequence[int] | int | None = None, max_kernel: int = 8,
+           max_stride: int | None = None, max_dilation: int = 2,
+           mirror: dict[str, Any] | None = None, max_axis_work: int = MAX_AXIS_WORK) -> Search:
+    """Set up a ``solve`` query (same arguments as :func:`solve`) without ranking it.
+
+    Per axis the candidates are enumerated once (strides that cannot reach the
+    target skipped: the length is at least ``(in - 1) * s - K + 2``), refusing more
+    than ``max_axis_work`` of them; the combinations are produced lazily in rank
+    order by :meth:`Search.solutions`, so the first ``N`` cost about ``N`` heap steps
+    per axis and class, not the size of the product.
     """
     if framework not in FRAMEWORKS:
         raise fail("framework", framework, "expected keras or torch")
     inputs = _sizes("input", inputs)
     rank = len(inputs)
     for name, v in (("max_kernel", max_kernel), ("max_dilation", max_dilation)):
-        if not isinstance(v, int) or v < 1:
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise fail(name, v, "expected an integer >= 1")
     prefer = None
     if mirror is not None:
@@ -264,14 +487,76 @@ def solve(inputs: Sequence[int], outputs: Sequence[int] | None = None, *,
     if max_stride is None:
         max_stride = max(1, min(_STRIDE_CAP, max(
             (o + max_kernel) // max(n - 1, 1) for n, o in zip(start, target))))
-    if not isinstance(max_stride, int) or max_stride < 1:
+    if not isinstance(max_stride, int) or isinstance(max_stride, bool) or max_stride < 1:
         raise fail("max_stride", max_stride, "expected an integer >= 1")
     ks = _per_axis("kernel_size", kernel_size, rank, range(1, max_kernel + 1))
     ss = _per_axis("strides", strides, rank, range(1, max_stride + 1))
     ds = range(1, max_dilation + 1)
-    gen = _keras_solutions if framework == "keras" else _torch_solutions
-    found = sorted(gen(start, target, ks, ss, ds, prefer), key=lambda sol: sol.key)
-    return start, found
+    budget = _Budget(max_axis_work)
+    cache: dict[Any, _Axis] = {}
+    streams = []
+    count = 0
+    for g, (padding, op_given) in enumerate(_groups(framework)):
+        axes = []
+        for n, o, k_i, s_i in zip(start, target, ks, ss):
+            s_i = _reachable_strides(n, o, k_i, s_i, ds)
+            tag = (n, o, tuple(k_i) if not isinstance(k_i, range) else k_i,
+                   tuple(s_i) if not isinstance(s_i, range) else s_i, padding, op_given)
+            if tag not in cache:
+                # the size of the triple grid is known before any loop: refuse it up front
+                budget.need(len(k_i) * len(s_i) * len(ds))
+                cands = (_keras_axis(n, o, k_i, s_i, ds, padding, op_given, budget)  # type: ignore[arg-type]
+                         if framework == "keras" else _torch_axis(n, o, k_i, s_i, ds, budget))
+                cache[tag] = _Axis(cands, framework == "torch", prefer)
+            axes.append(cache[tag])
+        c = _count(axes, framework == "keras")
+        if c:
+            count += c
+            streams.append((framework, padding, op_given, axes, g, prefer))
+    return Search(start, target, count, budget, streams)
+
+
+def _reachable_strides(n: int, out: int, ks: Sequence[int], ss: Sequence[int],
+                       ds: Sequence[int]) -> Sequence[int]:
+    """``ss`` without the strides no kernel can bring down to ``out``.
+
+    Every rule (Keras valid/same with or without op; torch with ``p <= K - 1``)
+    gives a length of at least ``(in - 1) * s - K + 2``, so for ``in >= 2`` a stride
+    above ``(out + K_max) // (in - 1)`` never reaches ``out``.
+    """
+    if n < 2 or not isinstance(ss, range):
+        return ss
+    top = (out + effective_kernel(_largest(ks), _largest(ds))) // (n - 1)
+    return range(ss.start, max(ss.start, min(ss.stop, top + 1)))
+
+
+def _largest(values: Sequence[int]) -> int:
+    """``max(values)`` without walking a range."""
+    return values[-1] if isinstance(values, range) else max(values)
+
+
+def solve(inputs: Sequence[int], outputs: Sequence[int] | None = None, *,
+          framework: str = "keras", kernel_size: Sequence[int] | int | None = None,
+          strides: Sequence[int] | int | None = None, max_kernel: int = 8,
+          max_stride: int | None = None, max_dilation: int = 2,
+          mirror: dict[str, Any] | None = None) -> tuple[tuple[int, ...], list[Solution]]:
+    """All configurations mapping ``inputs`` to ``outputs`` under ``framework``'s rules, ranked.
+
+    With ``mirror = {"kernel_size", "strides", "padding", "dilation"}`` (a forward
+    convolution applied to ``inputs``), the target is ``inputs`` itself and the
+    transposed convs start from the forward output; returns ``(start sizes, solutions)``.
+    A query with more than :data:`MAX_LISTED` solutions is refused (ConvtError naming
+    ``max_kernel``); :func:`search` produces any number of them lazily.
+    """
+    found = search(inputs, outputs, framework=framework, kernel_size=kernel_size,
+                   strides=strides, max_kernel=max_kernel, max_stride=max_stride,
+                   max_dilation=max_dilation, mirror=mirror)
+    if found.count > MAX_LISTED:
+        raise ConvtError(f"max_kernel: {found.count:,} configurations match, more than the "
+                         f"{MAX_LISTED:,} a list holds; lower --max-kernel/--max-stride/"
+                         f"--max-dilation, or take them lazily with solve.search().",
+                         field="max_kernel")
+    return found.start, list(found.solutions())
 
 
 # The package-level name (``convt_tools.solve_sizes``): ``convt_tools.solve`` is this module.

@@ -259,3 +259,17 @@ def test_a_models_static_input_is_read_at_every_rank(rank: int) -> None:
     with pytest.raises(ConvtError) as exc:
         validate_model(model, spec, x=wrong)
     assert exc.value.field == "input"
+
+
+def test_keras_total_exists_is_keras_crop_in_closed_form() -> None:
+    from convt_tools.geometry import keras_crop, keras_total_exists
+
+    for k in range(1, 7):
+        for s in range(1, 6):
+            for d in (1, 2, 3):
+                if s > 1 and d > 1:
+                    continue
+                totals = {keras_crop(k, s, d, pad, op).total for pad in ("valid", "same")
+                          for op in (None, *range(s))}
+                for t in range(-8, 12):
+                    assert keras_total_exists(k, s, d, t) == (t in totals), (k, s, d, t)

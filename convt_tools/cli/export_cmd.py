@@ -9,6 +9,7 @@ import click
 
 from ..errors import ConvtError
 from ..spec import parse_shape
+from ..spec.values import parse_int
 from .common import echo_json, handle_errors
 from .export_info import _human
 from .export_saved import export_saved
@@ -21,10 +22,7 @@ _DTYPES = ("float32", "float16", "float64", "bfloat16")
 
 def _integer(name: str, text: str) -> int:
     """An integer option, parsed here so that a bad value is a one-line ConvtError."""
-    try:
-        return int(text)
-    except ValueError:
-        raise ConvtError(f"{name}: got {text!r}; expected an integer.", field=name) from None
+    return parse_int(text, name, "expected an integer")
 
 
 @click.command()

@@ -41,6 +41,7 @@ def _load_input(path: str, spec: Conv2DTransposeSpec | None = None) -> np.ndarra
 def _run_runtime(spec: Any, x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
                  engine: str, providers: str | None, output_size: Any = None) -> np.ndarray:
     """The exported (portable) model on runtime ``engine``; a refusal exits 1 with its reason."""
+    from ..io import cast_checked
     from ..runtimes import RuntimeRefused, get_runtime
     from ..validate.runtime import model_input
 
@@ -50,7 +51,7 @@ def _run_runtime(spec: Any, x: np.ndarray, kernel: np.ndarray, bias: np.ndarray 
     model = spec.runtime_model(kernel, bias, xb.shape, output_size)
     name, in_dtype = model_input(model)
     try:
-        y = runtime.load(model).run({name: xb.astype(in_dtype)})[0]
+        y = runtime.load(model).run({name: cast_checked(xb, in_dtype, "input")})[0]
     except RuntimeRefused as exc:
         click.echo(f"Error: engine: {exc.reason}", err=True)
         sys.exit(1)

@@ -9,6 +9,7 @@ import click
 from ..errors import ConvtError
 from ..frameworks import as_layer
 from ..spec import make_spec, parse_shape
+from ..spec.values import parse_int
 from .common import echo_json, handle_errors
 from .frameworks import framework_option, parse_output_size
 from .model_arg import layer_option
@@ -23,11 +24,9 @@ def _ints(text: str | None, name: str) -> Any:
         return None
     if text.strip().lower() in ("none", "null"):
         return None
-    try:
-        parts = [int(p) for p in text.replace("x", ",").split(",")]
-    except ValueError:
-        raise ConvtError(f"{name}: got {text!r}; expected an integer or one per spatial axis "
-                         f"separated by commas, e.g. 2, 2,3 or 2,3,3.", field=name) from None
+    allowed = ("expected an integer or one per spatial axis separated by commas, e.g. 2, 2,3 "
+               "or 2,3,3")
+    parts = [parse_int(p, name, allowed) for p in text.replace("x", ",").split(",")]
     if len(parts) == 1:
         return parts[0]
     if len(parts) <= 3:

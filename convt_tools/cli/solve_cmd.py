@@ -2,37 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+import json
+from typing import Any, Iterator
 
 import click
 
 from ..errors import ConvtError
-from .common import echo_json, handle_errors
+from ..spec.values import parse_int
+from ..solve import forward_padding
+from .common import handle_errors
 
 
 def _ints(name: str, text: str | None) -> list[int] | None:
     if text is None:
         return None
-    try:
-        vals = [int(p) for p in text.replace("x", ",").split(",") if p.strip()]
-    except ValueError:
-        raise ConvtError(f"{name}: got {text!r}; expected integers separated by commas, "
-                         f"e.g. 10,8.", field=name) from None
+    allowed = "expected integers separated by commas, e.g. 10,8"
+    vals = [parse_int(p, name, allowed) for p in text.replace("x", ",").split(",") if p.strip()]
     if not vals:
         raise ConvtError(f"{name}: got {text!r}; expected at least one integer.", field=name)
     return vals
 
 
-def _forward_padding(text: str | None, framework: str) -> Any:
-    if text is None:
-        return "valid"
-    if text.lower() in ("valid", "same"):
-        return text.lower()
-    if framework == "torch" and text.isdigit():
-        return int(text)
-    raise ConvtError(f"padding: got {text!r}; expected valid or same" +
-                     (" or an integer (torch)" if framework == "torch" else "") + ".",
-                     field="padding")
+def _entry(x: Any, start: Any) -> dict[str, Any]:
+    return {"config": x.config(), "symmetric_export": x.symmetric,
+            "keras_torch_agree": x.agrees, "derivation": x.explain(start)}
+
+
+def _stream_json(head: dict[str, Any], sols: Iterator[Any], start: Any, found: Any) -> int:
+    """Print the JSON object with its ``solutions`` array written one entry at a time."""
+    text = json.dumps(head, indent=2)
+    click.echo(text[:-2] + ',\n  "solutions": [', nl=False)
+    n = 0
+    for x in sols:
+        body = json.dumps(_entry(x, start), indent=2).replace("\n", "\n    ")
+        click.echo(("," if n else "") + "\n    " + body, nl=False)
+        n += 1
+    click.echo(("\n  " if n else "") + f'],\n  "examined": {found.examined}\n}}')
+    return n
 
 
 @click.command()
@@ -54,8 +61,9 @@ def _forward_padding(text: str | None, framework: str) -> Any:
 @click.option("--max-dilation", type=int, default=2, show_default=True)
 @click.option("--mirror", is_flag=True, help="Restore the input size of a forward Conv{n}D / "
               "Conv{n}d (--kernel-size, --strides, --padding, --dilation) applied to --input.")
-@click.option("--limit", type=int, default=10, show_default=True,
-              help="Print this many solutions (0: all); --json always lists all.")
+@click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Print this many solutions (0: all, streamed); --json always lists all. "
+              "Only the solutions printed are ranked (lazily), so the limit bounds the work.")
 @click.option("--explain", is_flag=True, help="Per-axis derivation of each printed solution.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @handle_errors
@@ -74,7 +82,7 @@ def solve(input_: str, output: str | None, framework: str, kernel_size: str | No
     convt solve --input 10,8 --output 20,16 --framework torch --kernel-size 4 --explain
     convt solve --mirror --input 64,64 --kernel-size 3 --strides 2 --padding same
     """
-    from ..solve import solve as do_solve
+    from ..solve import search
 
     inputs = _ints("input", input_)
     k = _ints("kernel_size", kernel_size)
@@ -87,42 +95,47 @@ def solve(input_: str, output: str | None, framework: str, kernel_size: str | No
             raise ConvtError("kernel_size: --mirror needs the forward convolution's "
                              "--kernel-size.", field="kernel_size")
         spec = {"kernel_size": k, "strides": s or [1], "dilation": _ints("dilation", fwd_dilation)
-                or [1], "padding": _forward_padding(fwd_padding, framework)}
-        start, sols = do_solve(inputs, framework=framework, max_kernel=max_kernel,
-                               max_stride=max_stride, max_dilation=max_dilation, mirror=spec)
+                or [1], "padding": forward_padding(fwd_padding, framework)}
+        found = search(inputs, framework=framework, max_kernel=max_kernel,
+                       max_stride=max_stride, max_dilation=max_dilation, mirror=spec)
         target = inputs
     else:
         if fwd_padding is not None or fwd_dilation is not None:
             raise ConvtError("padding: --padding/--dilation describe the forward conv of "
                              "--mirror; without it give --output.", field="padding")
-        start, sols = do_solve(inputs, _ints("output", output), framework=framework,
-                               kernel_size=k, strides=s, max_kernel=max_kernel,
-                               max_stride=max_stride, max_dilation=max_dilation)
+        found = search(inputs, _ints("output", output), framework=framework,
+                       kernel_size=k, strides=s, max_kernel=max_kernel,
+                       max_stride=max_stride, max_dilation=max_dilation)
         target = _ints("output", output)
+    start, count = found.start, found.count
+    sols = found.solutions()
     if as_json:
-        echo_json({"framework": framework, "input": list(start), "output": list(target or []),
-                   "count": len(sols),
-                   "solutions": [{"config": x.config(), "symmetric_export": x.symmetric,
-                                  "keras_torch_agree": x.agrees,
-                                  "derivation": x.explain(start)} for x in sols]})
-        if not sols:
+        _stream_json({"framework": framework, "input": list(start),
+                      "output": list(target or []), "count": count}, sols, start, found)
+        if not count:
             raise SystemExit(1)
         return
     what = f"{framework}: {list(start)} -> {list(target or [])}"
     if mirror:
         what += f" (forward conv output {list(start)} back to its input)"
-    if not sols:
+    if not count:
         click.echo(f"{what}: no configuration within kernel <= {max_kernel}, dilation <= "
                    f"{max_dilation}; raise --max-kernel/--max-stride/--max-dilation.")
         raise SystemExit(1)
-    click.echo(f"{what}: {len(sols)} configuration(s)")
-    shown = sols if limit == 0 else sols[:limit]
-    for i, x in enumerate(shown, 1):
+    if limit:
+        shown = list(itertools.islice(sols, limit))
+        click.echo(f"{what}: {count} configuration(s); {found.examined} candidate(s) examined "
+                   f"to rank the first {len(shown)}")
+    else:
+        shown = sols
+        click.echo(f"{what}: {count} configuration(s), all listed in rank order")
+    n = 0
+    for n, x in enumerate(shown, 1):
         tags = ", ".join(t for t, on in (("symmetric pads", x.symmetric),
                                          ("Keras/torch agree", x.agrees)) if on)
-        click.echo(f"{i:3d}. {x.text()}" + (f"   [{tags}]" if tags else ""))
+        click.echo(f"{n:3d}. {x.text()}" + (f"   [{tags}]" if tags else ""))
         if explain:
             for line in x.explain(start):
                 click.echo(f"       {line}")
-    if len(shown) < len(sols):
-        click.echo(f"... {len(sols) - len(shown)} more (--limit 0 or --json for all)")
+    if n < count:
+        click.echo(f"... {count - n} more (--limit 0 or --json for all)")

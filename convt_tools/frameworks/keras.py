@@ -62,11 +62,13 @@ class KerasConvT(FrameworkLayer):
         """The NumPy reference forward in the layer's compute dtype (bfloat16: float32)."""
         import numpy as np
 
+        from ..io import cast_checked
         from ..reference import keras_conv_transpose
 
         dt = np.dtype("float32" if self.spec.dtype == "bfloat16" else self.spec.dtype)
-        return keras_conv_transpose(self.spec, x.astype(dt), kernel.astype(dt),
-                                    None if bias is None else bias.astype(dt))
+        return keras_conv_transpose(self.spec, cast_checked(x, dt, "input"),
+                                    cast_checked(kernel, dt, "kernel"),
+                                    None if bias is None else cast_checked(bias, dt, "bias"))
 
     def runtime_model(self, kernel: Any, bias: Any, input_shape: Sequence[int],
                       output_size: Sequence[int] | None = None) -> Any:

@@ -51,10 +51,12 @@ class TorchConvT(FrameworkLayer):
     def reference(self, x: Any, kernel: Any, bias: Any,
                   output_size: Sequence[int] | None = None) -> Any:
         """The NumPy forward in the input's dtype."""
+        from ..io import cast_checked
         from ..torchconv.compute import torch_conv_transpose
 
-        return torch_conv_transpose(self.spec, x, kernel.astype(x.dtype),
-                                    None if bias is None else bias.astype(x.dtype), output_size)
+        return torch_conv_transpose(self.spec, x, cast_checked(kernel, x.dtype, "weight"),
+                                    None if bias is None else cast_checked(bias, x.dtype, "bias"),
+                                    output_size)
 
     def runtime_model(self, kernel: Any, bias: Any, input_shape: Sequence[int],
                       output_size: Sequence[int] | None = None) -> Any:

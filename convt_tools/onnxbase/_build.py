@@ -16,6 +16,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ConvtError
+from ..io import cast_checked
 
 __all__ = ["INT64_MAX", "GraphBuilder", "check_int64"]
 
@@ -81,7 +82,8 @@ class GraphBuilder:
         """Add an initializer holding ``value`` (graph float dtype unless ``dtype``)."""
         if dtype is not None and np.dtype(dtype).kind in "iu" and isinstance(value, (list, tuple)):
             check_int64(name or "constant", list(value))
-        arr = np.asarray(value, dtype=self.dtype if dtype is None else np.dtype(dtype))
+        arr = cast_checked(value, self.dtype if dtype is None else np.dtype(dtype),
+                           {"W": "kernel", "B": "bias"}.get(name or "", name or "constant"))
         tname = name or self.fresh("const")
         self.initializers.append(numpy_helper.from_array(arr, tname))
         return tname

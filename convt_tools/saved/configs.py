@@ -33,6 +33,7 @@ from typing import Any, Iterator, Mapping
 
 from ..errors import ConvtError
 from ..spec.parse import no_duplicate_keys
+from ..spec.values import json_int
 
 __all__ = ["CONVT_CLASSES", "LayerEntry", "parse_model_json", "scan_for_code", "to_snake_case",
            "walk_layers", "is_model_config", "normalize"]
@@ -69,7 +70,8 @@ def parse_model_json(data: bytes | str, where: str, field: str = "model") -> Any
                          f"{MAX_CONFIG_BYTES:,}.", field=field)
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-        return json.loads(text, object_pairs_hook=no_duplicate_keys(field))
+        return json.loads(text, object_pairs_hook=no_duplicate_keys(field),
+                          parse_int=json_int(field))
     except UnicodeDecodeError as exc:
         raise ConvtError(f"{field}: {where}: the config is not UTF-8 ({exc.reason}).",
                          field=field) from None

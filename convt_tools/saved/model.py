@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import ConvtError
 from ..io import check_input_file
+from ..spec.values import parse_int
 from .archive import read_keras_archive
 from .configs import (MAX_CONFIG_BYTES, is_model_config, normalize, parse_model_json,
                       scan_for_code, walk_layers)
@@ -74,8 +75,9 @@ class SavedModel:
 
     def _select_by(self, kind: str, value: str, given: str) -> tuple[LayerRecord, str]:
         if kind == "index":
-            if re.fullmatch(r"[+]?[0-9]+", value.strip()) and int(value) < len(self.layers):
-                i = int(value)
+            if (re.fullmatch(r"[+]?[0-9]+", value.strip())
+                    and (i := parse_int(value.strip(), "layer",
+                                        "expected a layer path, name or index")) < len(self.layers)):
                 like = [r for r in self.layers if value in (r.path, r.name) and r.index != i]
                 hint = (f"; the layer named {value!r} ({like[0].path}, index {like[0].index}) "
                         f"is --layer path:{like[0].path}" if like else "")

@@ -35,8 +35,8 @@ from ..geometry import PADDINGS
 from .layer import ConvTransposeSpec
 from .layout import RANKS
 from .values import (
-    activation_name, boolean, dtype_policy, initializer, int_tuple, is_int, optional_shape,
-    resolve_data_format, sequence,
+    IntTooLong, activation_name, boolean, dtype_policy, initializer, int_tuple, is_int,
+    json_int, optional_shape, resolve_data_format, sequence,
 )
 
 __all__ = ["CLASS_RANKS", "load_config", "make_spec", "parse_config"]
@@ -282,7 +282,8 @@ def parse_config_json(raw: bytes, path: str | os.PathLike[str]) -> Any:
         raise ConvtError(f"config: {str(path)!r} is not UTF-8 text ({exc.reason} at byte "
                          f"{exc.start}); expected a JSON layer config.", field="config") from None
     try:
-        return json.loads(text, object_pairs_hook=no_duplicate_keys())
+        return json.loads(text, object_pairs_hook=no_duplicate_keys(),
+                          parse_int=json_int("config"))
     except RecursionError:
         raise ConvtError(f"config: {str(path)!r} is nested too deeply to be a layer config.",
                          field="config") from None
@@ -290,6 +291,9 @@ def parse_config_json(raw: bytes, path: str | os.PathLike[str]) -> Any:
         raise ConvtError(f"config: {str(path)!r}: {str(exc).removeprefix('config: ')}",
                          field="config") from None
     except ValueError as exc:
+        if isinstance(exc, IntTooLong):
+            raise ConvtError(f"config: {str(path)!r}: {str(exc)[len('config: '):]}",
+                             field="config") from None
         raise ConvtError(f"config: {str(path)!r} is not valid JSON ({exc}).",
                          field="config") from None
 

@@ -20,8 +20,8 @@ from .layout import DATA_FORMATS
 
 __all__ = [
     "INITIALIZER_NAMES", "activation_name", "boolean", "dtype_policy", "initializer", "int_tuple",
-    "is_int", "optional_shape", "parse_shape", "resolve_data_format", "sequence", "shape_tuple",
-    "unwrap_serialized",
+    "IntTooLong", "MAX_INT_DIGITS", "is_int", "json_int", "optional_shape", "parse_int", "parse_shape",
+    "resolve_data_format", "sequence", "shape_tuple", "unwrap_serialized",
 ]
 
 _ASCII_INT = re.compile(r"-?[0-9]+")
@@ -50,6 +50,46 @@ INITIALIZER_NAMES: dict[str, str] = {
     "identity": "identity",
     "identityinitializer": "identity",
 }
+
+# Python refuses to convert longer digit strings (sys.get_int_max_str_digits, a
+# ValueError); every integer read from text (options, shapes, JSON) stops here first.
+MAX_INT_DIGITS = 4300
+
+
+class IntTooLong(ConvtError):
+    """An integer written with more than :data:`MAX_INT_DIGITS` digits."""
+
+
+def _abbrev(text: str, keep: int = 40) -> str:
+    """``repr(text)``, its middle elided when long (an error stays one readable line)."""
+    if len(text) <= 2 * keep:
+        return repr(text)
+    return repr(f"{text[:keep]}...{text[-8:]}") + f" ({len(text):,} characters)"
+
+
+def parse_int(text: str, field: str, allowed: str = "expected an integer") -> int:
+    """The integer in ``text`` as Python's ``int(text)`` reads it, else a ConvtError
+    ``<field>: got ...; <allowed>.`` (long text elided). More than
+    :data:`MAX_INT_DIGITS` digits is refused here (no ``int`` conversion ValueError)."""
+    if not isinstance(text, str):
+        raise fail(field, text, allowed)
+    digits = sum(1 for c in text if c.isdigit())
+    if digits > MAX_INT_DIGITS:
+        raise IntTooLong(f"{field}: got an integer of {digits:,} digits ({_abbrev(text, 12)}); "
+                         f"{allowed} (at most {MAX_INT_DIGITS} digits).", field=field)
+    try:
+        return int(text)
+    except ValueError:
+        raise ConvtError(f"{field}: got {_abbrev(text)}; {allowed}.", field=field) from None
+
+
+def json_int(field: str) -> Any:
+    """A ``json.loads`` ``parse_int`` hook: integers in a JSON file go through
+    :func:`parse_int` (a 5000-digit number is a ConvtError naming ``field``)."""
+    def hook(text: str) -> int:
+        return parse_int(text, field, "expected integers of reasonable size in the JSON")
+    return hook
+
 
 def is_int(value: Any) -> bool:
     """An integer (Python or NumPy), not a bool."""
@@ -208,7 +248,7 @@ def parse_shape(text: str, name: str = "input_shape") -> tuple[int | None, ...]:
         if p.lower() in ("none", "?", "-1", "null"):
             dims.append(None)
         elif _ASCII_INT.fullmatch(p):
-            dims.append(int(p))
+            dims.append(parse_int(p, name, allowed))
         else:
             raise fail(name, text, allowed)
     if not dims:

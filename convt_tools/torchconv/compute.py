@@ -20,7 +20,7 @@ from ..reference import conv_transpose
 from .spec import TorchConvTransposeSpec
 
 __all__ = ["initialize_torch_weights", "load_torch_weights",
-           "torch_conv_transpose"]
+           "torch_conv_transpose", "torch_weight_field"]
 
 
 def torch_conv_transpose(spec: TorchConvTransposeSpec, x: np.ndarray, weight: np.ndarray,
@@ -62,6 +62,15 @@ def check_torch_weights(spec: TorchConvTransposeSpec, weight: Any,
     return weight
 
 
+def torch_weight_field(spec: TorchConvTransposeSpec) -> str:
+    """The argument that makes the weight ``(in, out/groups, k...)`` big (memory errors name it)."""
+    from ..io import largest_field
+
+    return largest_field({"in_channels": spec.in_channels,
+                          "out_channels": spec.out_channels // spec.groups,
+                          "kernel_size": math.prod(spec.kernel_size)})
+
+
 def initialize_torch_weights(spec: TorchConvTransposeSpec, seed: int = 0
                              ) -> tuple[np.ndarray, np.ndarray | None]:
     """torch's default init, seeded in NumPy: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
@@ -70,6 +79,10 @@ def initialize_torch_weights(spec: TorchConvTransposeSpec, seed: int = 0
     ``reset_parameters``; torch's ``fan_in`` of a transposed-conv weight is
     ``weight.size(1) * prod(k) = out_channels/groups * prod(k)``.)
     """
+    from ..io import check_allocation
+
+    check_allocation(spec.weight_shape(), np.float64, torch_weight_field(spec),
+                     f"the weight {spec.weight_shape()} (in, out/groups, k...)")
     rng = np.random.default_rng(seed)
     fan_in = spec.out_channels // spec.groups * math.prod(spec.kernel_size)
     bound = 1.0 / math.sqrt(fan_in)

@@ -25,6 +25,7 @@ from onnx import helper
 from .. import __version__
 from ..errors import ConvtError
 from ..exporter import DEFAULT_OPSET, build_graph, check_opset
+from ..io import cast_checked
 from ..layer import input_shape as layer_input_shape
 from ..onnxbase import uses_external_data
 from .compute import check_torch_weights, initialize_torch_weights
@@ -60,7 +61,9 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
         weight, bias = initialize_torch_weights(spec, seed)
         notes.append(f"weights drawn with seed {seed} from torch's default init "
                      f"(not trained weights).")
-    weight = check_torch_weights(spec, weight, bias).astype(np.float32)
+    weight = cast_checked(check_torch_weights(spec, weight, bias), np.float32, "weight")
+    if bias is not None:
+        bias = cast_checked(bias, np.float32, "bias")
     n = spec.rank
     shape = spec.check_input_shape(layer_input_shape(spec, input_shape))  # type: ignore[arg-type]
     if len(shape) == n + 1:

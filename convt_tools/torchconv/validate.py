@@ -22,7 +22,8 @@ from ..validate.model import constant_values as _constant_values
 from ..validate.model import open_model
 from ..validate.runtime import model_io, resolve_providers, session
 from ..validate.tolerance import resolve_tolerance
-from .compute import check_torch_weights, torch_conv_transpose
+from ..io import cast_checked, check_allocation
+from .compute import check_torch_weights, torch_conv_transpose, torch_weight_field
 from .spec import TorchConvTransposeSpec
 
 __all__ = ["default_torch_input_shape", "torch_weights_from_model", "validate_torch"]
@@ -106,6 +107,8 @@ def validate_torch(spec: TorchConvTransposeSpec, *, weight: np.ndarray | None = 
         model = open_model(model)
         weight, bias, weights_note = torch_weights_from_model(model, spec)
     if weight is None:
+        check_allocation(spec.weight_shape(), np.float64, torch_weight_field(spec),
+                         f"the weight {spec.weight_shape()} (in, out/groups, k...)")
         weight = rng.standard_normal(spec.weight_shape()).astype(np.float32)
         bias = rng.standard_normal(spec.out_channels).astype(np.float32) if spec.bias else None
         weights_note = f"seeded random validation weights (seed {seed})"
@@ -118,10 +121,12 @@ def validate_torch(spec: TorchConvTransposeSpec, *, weight: np.ndarray | None = 
     sess = session(model, prov)
     in_name, dtype = model_io(sess)
     if x is None:
+        check_allocation(shape, np.float64, "input_shape", f"the input {tuple(shape)}")
         x = np.random.default_rng(seed + 1).standard_normal(shape)
-    x = x.astype(dtype)
-    w64 = weight.astype(dtype).astype(np.float64)
-    b64 = None if bias is None or not spec.bias else np.asarray(bias).astype(dtype).astype(np.float64)
+    x = cast_checked(x, dtype, "input")
+    w64 = cast_checked(weight, dtype, "weight").astype(np.float64)
+    b64 = None if bias is None or not spec.bias else \
+        cast_checked(bias, dtype, "bias").astype(np.float64)
     ref = torch_conv_transpose(spec, x.astype(np.float64), w64, b64, output_size)
     tol = resolve_tolerance(dtype, x, _tolerance_kernel(spec, w64), b64,
                             float(np.abs(ref).max()) if ref.size else 0.0, rtol, atol)

@@ -13,6 +13,7 @@ in the Keras layout; it reports the shapes and the max abs difference.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..activations import apply_activation
 from ..errors import ConvtError
 from ..geometry import (ceil_div, effective_kernel, natural_length, onnx_output_padding,
                         onnx_pads)
+from ..io import check_allocation, largest_field
 from ..reference import conv_transpose
 from ..spec.layout import Layout
 from ..torchconv.compute import torch_conv_transpose
@@ -41,11 +43,28 @@ def _torch_to_keras_layout(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weight.transpose(Layout(weight.ndim - 2, "channels_last").kernel_from_onnx))
 
 
+def _guard(shape: tuple[int, ...], factors: dict[str, int], what: str) -> None:
+    """The memory guard (:func:`convt_tools.io.check_allocation`) for one float64 array of
+    the proof or the weight conversion; the error names the largest of ``factors``."""
+    check_allocation(shape, np.float64, largest_field(factors), f"{what} {tuple(shape)}")
+
+
+def _torch_factors(tr: Translation) -> dict[str, int]:
+    """The source's own argument names (Keras ``filters``, torch ``out_channels``)."""
+    spec = tr.torch
+    return {"in_channels": spec.in_channels,
+            "filters" if tr.source == "keras" else "out_channels": spec.out_channels,
+            "kernel_size": math.prod(tr.keras.kernel_size)}
+
+
 def torch_weight_to_keras(tr: Translation, weight: np.ndarray) -> np.ndarray:
     """torch ``weight`` -> the Keras kernel of ``tr.keras``: block-diagonal for groups,
-    zero-expanded where dilation is re-expressed, zero taps appended, then Keras layout."""
+    zero-expanded where dilation is re-expressed, zero taps appended, then Keras layout.
+    The Keras kernel's size is checked against the memory limit first (ConvtError)."""
     spec = tr.torch
     w = np.asarray(weight)
+    _guard((*tr.keras.kernel_size, spec.out_channels, spec.in_channels), _torch_factors(tr),
+           "the Keras kernel")
     if tr.block_diagonal:
         g, cin, cout = spec.groups, spec.in_channels // spec.groups, spec.out_channels // spec.groups
         full = np.zeros((spec.in_channels, spec.out_channels, *w.shape[2:]), dtype=w.dtype)
@@ -141,9 +160,17 @@ def proof_spatial(tr: Translation) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _check_size(what: str, shape: tuple[int, ...], chosen: bool) -> None:
+def _check_size(what: str, shape: tuple[int, ...], chosen: bool, channel_field: str) -> None:
+    """At most :data:`PROOF_MAX_ELEMENTS` elements in ``shape`` ``(batch, C, *spatial)``; the
+    error names ``channel_field`` when the channels outweigh the rest, else ``input_shape``."""
     size = int(np.prod(shape, dtype=object))
     if size > PROOF_MAX_ELEMENTS:
+        rest = int(np.prod((shape[0], *shape[2:]), dtype=object))
+        if shape[1] > rest:
+            raise ConvtError(f"{channel_field}: the proof's {what} {list(shape)} has {size} "
+                             f"elements, above the proof's limit of {PROOF_MAX_ELEMENTS} "
+                             f"(float64 NumPy reference); the layer is too wide to prove.",
+                             field=channel_field)
         hint = ("the layer needs inputs this long for its output to keep rows, so it cannot be "
                 "proven within the limit" if chosen else "give a smaller --input-shape")
         raise ConvtError(f"input_shape: the proof's {what} {list(shape)} has {size} elements, "
@@ -166,11 +193,20 @@ def prove(tr: Translation, source_weights: tuple[np.ndarray, np.ndarray | None] 
     n = spec.rank
     chosen = spatial is None
     spatial = tuple(spatial) if spatial is not None else proof_spatial(tr)
-    _check_size("input", (batch, spec.in_channels, *spatial), chosen)
+    _check_size("input", (batch, spec.in_channels, *spatial), chosen, "in_channels")
     out_len = tuple(max(0, natural_length(i, k, s, d) + op)
                     for i, k, s, d, op in zip(spatial, spec.kernel_size, spec.stride,
                                               spec.dilation, spec.output_padding))
-    _check_size("uncropped output", (batch, spec.out_channels, *out_len), chosen)
+    _check_size("uncropped output", (batch, spec.out_channels, *out_len), chosen,
+                "filters" if tr.source == "keras" else "out_channels")
+    factors = _torch_factors(tr)
+    _guard((batch, spec.in_channels, *spatial), {"in_channels": spec.in_channels},
+           "the proof input")
+    # every array the proof makes is at most as big as one of these (the reference's
+    # outputs are guarded by conv_transpose itself)
+    _guard(spec.weight_shape(), factors, "the weight")
+    _guard((*tr.keras.kernel_size, spec.out_channels, spec.in_channels), factors,
+           "the Keras kernel")
     x = rng.standard_normal((batch, spec.in_channels, *spatial))
     if tr.source == "keras":
         if source_weights is None:

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..activations import apply_activation
 from ..errors import ConvtError
+from ..io import cast_checked
 from ..reference import keras_conv_transpose
 from ..spec import Conv2DTransposeSpec, format_shape
 from ..weights import check_weights
@@ -216,12 +217,12 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
     runnable = model if runnable is None else runnable
     if x is None:
         x = validation_input(shape, seed)
-    x = x.astype(dtype)
+    x = cast_checked(x, dtype, "input")
     # The weights rounded to the model's dtype; their float64 copy (exact) is made per chunk of
     # filters by the reference and whole only for a diagnosis, so a big model's kernel is not
     # held a second time, at twice its size, while the runtimes load the model.
-    k_low = kernel.astype(dtype, copy=False)
-    b_ref = None if bias is None else bias.astype(dtype).astype(np.float64)
+    k_low = cast_checked(kernel, dtype, "kernel")
+    b_ref = None if bias is None else cast_checked(bias, dtype, "bias").astype(np.float64)
     pre, ref = _reference(spec, x, k_low, b_ref, dtype)
     tol = resolve_tolerance(dtype, x, k_low, b_ref, float(np.abs(pre).max()) if pre.size else 0.0,
                             rtol, atol)

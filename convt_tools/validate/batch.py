@@ -34,7 +34,10 @@ def parse_shard(text: str) -> tuple[int, int]:
     """``"K/N"`` -> ``(K, N)`` with ``1 <= K <= N``; else a ConvtError naming ``shard``."""
     match = _SHARD.match(text) if isinstance(text, str) else None
     if match:
-        k, n = int(match.group(1)), int(match.group(2))
+        from ..spec.values import parse_int
+
+        k, n = (parse_int(match.group(i), "shard", "expected K/N with 1 <= K <= N")
+                for i in (1, 2))
         if 1 <= k <= n:
             return k, n
     raise ConvtError(f"shard: got {text!r}; expected K/N with 1 <= K <= N (e.g. 1/4: the "

@@ -156,13 +156,7 @@ def test_layer_on_a_layer_config_is_an_error(tmp_path: Path) -> None:
         assert exc.value.field == "layer"
 
 
-@pytest.mark.parametrize("name,most", [("torch.txt", 1), ("keras.bin", 1), ("module.cfg", 1),
-                                       ("model.dat", 1), ("model.json", 2), ("model.bin", 2)])
-def test_each_file_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
-                                most: int) -> None:
-    """A config is opened once (kind and content from one read); a saved model's
-    archive once by the resolver's 8-byte look and once by its reader."""
-    path = _inputs(tmp_path)[name][0]
+def _count_opens(monkeypatch: pytest.MonkeyPatch, path: Path, call: Any) -> int:
     opened: list[str] = []
     real_open, real_io_open = builtins.open, io.open
 
@@ -173,10 +167,36 @@ def test_each_file_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             return open_(file, *args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(builtins, "open", counting(real_open))
-    monkeypatch.setattr(io, "open", counting(real_io_open))
-    resolve_sources(str(path))
-    assert 1 <= len(opened) <= most, opened
+    with monkeypatch.context() as m:
+        m.setattr(builtins, "open", counting(real_open))
+        m.setattr(io, "open", counting(real_io_open))
+        call()
+    return len(opened)
+
+
+@pytest.mark.parametrize("name", ["torch.txt", "keras.bin", "module.cfg", "model.dat"])
+def test_each_config_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  name: str) -> None:
+    """A config (layer or model JSON) is opened once: kind and content from one read."""
+    path = _inputs(tmp_path)[name][0]
+    assert _count_opens(monkeypatch, path, lambda: resolve_sources(str(path))) == 1
+
+
+@pytest.mark.parametrize("name", ["model.json", "model.bin"])
+def test_a_saved_model_costs_the_resolver_one_look(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   name: str) -> None:
+    """A .keras/.h5 (whatever its name) costs what the saved-model reader alone costs:
+    the resolver's 8-byte look replaces the reader's own sniff (no second look, no
+    second parse)."""
+    from convt_tools.saved.model import open_model
+    from convt_tools.sources import select_sources
+
+    path = _inputs(tmp_path)[name][0]
+    reader = _count_opens(monkeypatch, path,
+                          lambda: select_sources(open_model(str(path)), None))
+    resolver = _count_opens(monkeypatch, path, lambda: resolve_sources(str(path)))
+    assert resolver == reader
 
 
 # ------------------------------------------------------------ no framework branches

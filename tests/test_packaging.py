@@ -41,15 +41,14 @@ def test_runtime_dependencies_are_exactly_these() -> None:
     assert meta["scripts"]["convt"] == "convt_tools.cli:main"
     heavy = {"tensorflow", "tensorflow-cpu", "keras", "jax", "torch"}
     optional = meta.get("optional-dependencies", {})
-    # torch is allowed only as an opt-in runtime (convt validate --runtime torch).
-    runtime_extras = {"openvino", "tract", "torch", "all-runtimes"}
+    runtime_extras = {"openvino", "tract", "all-runtimes"}
     extras = {re.split(r"[<>=!~ ]", d)[0] for name, deps in optional.items()
               if name not in runtime_extras for d in deps}
     assert not heavy & extras
     names_of = {k: sorted(re.split(r"[<>=!~ ]", d)[0] for d in v) for k, v in optional.items()}
     assert names_of["openvino"] == ["openvino"]
     assert names_of["tract"] == ["tract"]
-    assert names_of["torch"] == ["onnx2torch", "torch"]
-    assert names_of["all-runtimes"] == sorted(
-        names_of["openvino"] + names_of["tract"] + names_of["torch"])
+    # No extra pulls torch/onnx2torch/pnnx (CUDA wheels; issue 17 item 21): README's two steps.
+    assert "torch" not in names_of
+    assert names_of["all-runtimes"] == sorted(names_of["openvino"] + names_of["tract"])
     assert "tensorflow" not in str(optional) and "keras" not in str(optional)

@@ -82,8 +82,14 @@ def test_model_input_mismatches(cfg: Path, tmp_path: Path) -> None:
     np.save(tmp_path / "x2.npy", np.ones((2, 9, 6, 16), np.float32))
     one_line_exit_2(invoke("validate", cfg, "-m", fixed, "-i", tmp_path / "x2.npy"), "input:")
     # A model for 3 input channels is not the layer whose build_config says 16.
+    # (The layer itself refuses 3 channels: build the model from the config without its
+    # build_config, as Keras would for an unbuilt layer.)
     other = tmp_path / "three.onnx"
-    assert invoke("export", cfg, "-o", other, "--input-shape", "None,?,?,3").exit_code == 0
+    unbuilt = tmp_path / "unbuilt.json"
+    entry = json.loads(cfg.read_text())
+    entry.pop("build_config", None)
+    unbuilt.write_text(json.dumps(entry))
+    assert invoke("export", unbuilt, "-o", other, "--input-shape", "None,?,?,3").exit_code == 0
     result = invoke("validate", cfg, "-m", other)
     assert result.exit_code == 1
     assert "16 channels but the model takes 3" in result.output

@@ -20,7 +20,8 @@ from convt_tools.runtimes import (RUNTIMES, RuntimeRefused, RuntimeUnavailable, 
 from convt_tools.spec import make_spec
 from oracles import keras_conv_transpose
 
-EXTRAS = {"onnxruntime": None, "openvino": "openvino", "tract": "tract", "torch": "torch",
+# torch has no pip extra (it would pull CUDA; issue 17 item 21): its message gives the two steps.
+EXTRAS = {"onnxruntime": None, "openvino": "openvino", "tract": "tract", "torch": None,
           "onnx-reference": None}
 
 

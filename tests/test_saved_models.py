@@ -304,7 +304,7 @@ def test_telling_a_layer_config_from_a_saved_model_imports_no_numpy_or_h5py():
     """``convt shape layer.json`` stays light: the MODEL resolver sniffs before importing."""
     layer = os.path.join(ROOT, "fixtures", "examples", "seed.json")
     code = ("import sys; from click.testing import CliRunner; from convt_tools.cli import main; "
-            f"r = CliRunner().invoke(main, ['shape', {layer!r}, '--input-shape', '1,4,4,3']); "
+            f"r = CliRunner().invoke(main, ['shape', {layer!r}, '--input-shape', '1,4,4,128']); "
             "assert r.exit_code == 0, r.output; "
             "print(sorted(m for m in ('onnx', 'numpy', 'h5py') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -29,12 +29,35 @@ COMMANDS = {
 }
 
 
+# Exit status after the reader of stdout went away (``convt ... | head -1``): what a shell
+# reports for a Unix tool killed by SIGPIPE (128 + 13).
+BROKEN_PIPE_EXIT = 141
+
+
+def _quiet_broken_pipe() -> NoReturn:
+    """Exit with :data:`BROKEN_PIPE_EXIT`, printing nothing, once stdout's reader is gone.
+
+    stdout is pointed at /dev/null first, so the interpreter's final flush of
+    what is still buffered does not fail again ("Exception ignored ...").
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests)
+        pass
+    sys.exit(BROKEN_PIPE_EXIT)
+
+
 class LazyGroup(click.Group):
     """A click group whose commands are imported on first use.
 
     Every usage error (a bad choice, a folder given as a file, a missing
     option) is printed as ONE line ``Error: ...`` on stderr with exit status 2
-    (click's default prints a usage block of several lines).
+    (click's default prints a usage block of several lines). A closed stdout
+    (``convt ... | head -1``) ends every command quietly, status
+    :data:`BROKEN_PIPE_EXIT`.
     """
 
     def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
@@ -45,6 +68,8 @@ class LazyGroup(click.Group):
 
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except click.exceptions.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
@@ -55,6 +80,22 @@ class LazyGroup(click.Group):
             click.echo(f"Error: {one_line(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+    # --help/--version print while the context is made, commands while it is invoked; click
+    # itself would turn a closed stdout into a bare exit 1 (this project's "mismatch" status).
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+            raise  # pragma: no cover - _quiet_broken_pipe exits
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+            raise  # pragma: no cover - _quiet_broken_pipe exits
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

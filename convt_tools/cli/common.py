@@ -51,6 +51,8 @@ def handle_errors(func: F) -> F:
                 return func(*args, **kwargs)
         except ConvtError as exc:
             raise UsageError(one_line(str(exc)) or "invalid input.") from None
+        except BrokenPipeError:
+            raise  # the reader went away (``| head``): the entry point exits quietly
         except (OSError, MemoryError) as exc:
             raise UsageError(one_line(f"{type(exc).__name__}: {exc}")) from None
         except Terminated:
@@ -73,8 +75,59 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def _dumps_deep(obj: Any) -> str:
+    """``json.dumps(_finite(obj), indent=2)``, the same text, without recursion.
+
+    For values nested deeper than Python's recursion limit (a saved model's
+    config may hold any valid JSON); non-finite numbers become ``null``.
+    """
+    import json
+    import math
+
+    out: list[str] = []
+    # Work items: a value to encode at an indent level, or literal text to emit.
+    stack: list[tuple[bool, Any, int]] = [(False, obj, 0)]
+    while stack:
+        is_text, value, level = stack.pop()
+        if is_text:
+            out.append(value)
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        if isinstance(value, dict) or isinstance(value, (list, tuple)):
+            items = list(value.items()) if isinstance(value, dict) else list(value)
+            opener, closer = ("{", "}") if isinstance(value, dict) else ("[", "]")
+            if not items:
+                out.append(opener + closer)
+                continue
+            pad, inner = "\n" + "  " * level, "\n" + "  " * (level + 1)
+            todo: list[tuple[bool, Any, int]] = []
+            for i, item in enumerate(items):
+                sep = opener + inner if i == 0 else "," + inner
+                if isinstance(value, dict):
+                    key = item[0] if isinstance(item[0], str) else json.dumps(item[0])
+                    todo.append((True, sep + json.dumps(key) + ": ", level))
+                    todo.append((False, item[1], level + 1))
+                else:
+                    todo.append((True, sep, level))
+                    todo.append((False, item, level + 1))
+            todo.append((True, pad + closer, level))
+            stack.extend(reversed(todo))
+        else:
+            out.append(json.dumps(value, allow_nan=False))
+    return "".join(out)
+
+
 def echo_json(obj: Any) -> None:
-    """Print ``obj`` as indented, strictly valid JSON on stdout (non-finite numbers -> null)."""
+    """Print ``obj`` as indented, strictly valid JSON on stdout (non-finite numbers -> null).
+
+    Any nesting depth is printed (values nested past Python's recursion limit
+    go through :func:`_dumps_deep`, which writes the same text).
+    """
     import json
 
-    click.echo(json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False))
+    try:
+        text = json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False)
+    except RecursionError:
+        text = _dumps_deep(obj)
+    click.echo(text)

@@ -6,11 +6,12 @@ name (``--runtime``)      engine                              pip extra
 ``onnxruntime``           onnxruntime (any execution providers) base install
 ``openvino``              OpenVINO, CPU device                ``[openvino]``
 ``tract``                 tract (Python bindings)             ``[tract]``
-``torch``                 PyTorch via onnx2torch, CPU         ``[torch]``
+``torch``                 PyTorch via onnx2torch, CPU         none: two steps (README)
 ``onnx-reference``        ``onnx.reference.ReferenceEvaluator`` base install
 ========================  ==================================  =======================
 
-``[all-runtimes]`` installs every optional one. Each adapter lives in its own
+``[all-runtimes]`` installs OpenVINO and tract (torch: a CPU torch, then
+``pip install --no-deps onnx2torch``; no extra, see pyproject.toml). Each adapter lives in its own
 module and implements :class:`~.base.Runtime`: ``version()``, ``load(model)``
 returning a :class:`~.base.LoadedModel` with ``run(inputs) -> outputs``.
 A missing engine raises :class:`~.base.RuntimeUnavailable` (names the

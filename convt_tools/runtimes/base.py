@@ -36,9 +36,10 @@ __all__ = ["LoadedModel", "Runtime", "RuntimeRefused", "RuntimeUnavailable", "fi
 class RuntimeUnavailable(ConvtError):
     """The runtime is not installed (or does not import); the message names the pip extra."""
 
-    def __init__(self, runtime: str, why: str, extra: str | None) -> None:
-        install = (f'pip install "convt-tools[{extra}]"' if extra
-                   else 'pip install "convt-tools"')
+    def __init__(self, runtime: str, why: str, extra: str | None,
+                 install: str | None = None) -> None:
+        install = install or (f'pip install "convt-tools[{extra}]"' if extra
+                              else 'pip install "convt-tools"')
         super().__init__(f"runtime: {runtime!r} is not available ({why}); install it with "
                          f"{install}.", field="runtime")
         self.runtime = runtime
@@ -134,6 +135,8 @@ class Runtime(abc.ABC):
     name: ClassVar[str]
     extra: ClassVar[str | None]
     packages: ClassVar[tuple[str, ...]]
+    # How to install it where no pip extra can (``extra`` None): shown instead.
+    install: ClassVar[str | None] = None
 
     @abc.abstractmethod
     def _import(self) -> Any:
@@ -155,7 +158,8 @@ class Runtime(abc.ABC):
             raise
         except Exception as exc:  # ImportError, OSError (missing shared library), ...
             raise RuntimeUnavailable(self.name, f"{', '.join(self.packages)}: "
-                                     f"{first_line(exc, 160)}", self.extra) from None
+                                     f"{first_line(exc, 160)}", self.extra,
+                                     self.install) from None
 
     _versions: ClassVar[dict[str, str]] = {}
 

@@ -1,4 +1,5 @@
-"""PyTorch through onnx2torch (``pip install "convt-tools[torch]"``), CPU.
+"""PyTorch through onnx2torch, CPU: no pip extra (it would pull CUDA); a CPU torch, then
+``pip install --no-deps onnx2torch``.
 
 ``onnx2torch.convert(model)`` turns the ONNX graph into a ``torch.fx``
 module, run under ``torch.inference_mode()``. onnx2torch 1.5 refuses
@@ -78,7 +79,10 @@ class TorchRuntime(Runtime):
     """``torch``: onnx2torch's conversion, run by PyTorch on the CPU."""
 
     name = "torch"
-    extra = "torch"
+    extra = None
+    install = ("a CPU torch, then onnx2torch without its dependencies: 'pip install torch "
+               "--index-url https://download.pytorch.org/whl/cpu' and 'pip install --no-deps "
+               "onnx2torch'")
     packages = ("torch", "onnx2torch")
 
     def _import(self) -> Any:

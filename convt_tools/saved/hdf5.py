@@ -16,7 +16,11 @@ one path component at a time. Refused (one-line :class:`ConvtError`, field
   :data:`MAX_EXPANSION` times the bytes they store once above
   :data:`EXPANSION_FLOOR` (shape/decompression bombs);
 - attributes that are not strings, bytes or arrays of them, or exceed
-  :data:`MAX_ATTR_BYTES`.
+  :data:`MAX_ATTR_BYTES`, and text that is not UTF-8;
+- a damaged file: whatever h5py/HDF5 raises while a file is opened or an
+  object, attribute or dataset is read (``RuntimeError``, ``KeyError``,
+  ``TypeError``... from a corrupt header, heap or B-tree) becomes one line
+  naming the file and the member (:func:`guard`), as does a null dataspace.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from ..errors import ConvtError
 from ..io import max_bytes
 
 __all__ = ["MAX_RANK", "open_h5", "get_group", "has_group", "read_dataset", "read_text_attr",
-           "read_names_attr", "check_dataset"]
+           "read_names_attr", "check_dataset", "dataset_shape", "guard"]
 
 MAX_RANK = 6
 MAX_EXPANSION = 1000
@@ -53,23 +57,136 @@ def _h5py() -> Any:
     return h5py
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "no detail"
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
 @contextmanager
-def open_h5(source: str | os.PathLike[str] | bytes, where: str,
-            field: str = "weights") -> Iterator[Any]:
-    """Open an HDF5 file (a path, or bytes read from an archive) read-only."""
+def guard(where: str, member: str, field: str = "weights") -> Iterator[None]:
+    """Turn any error of h5py/HDF5 in the block into one line naming ``where`` and ``member``.
+
+    h5py reports a damaged file with whatever exception its C layer maps the
+    HDF5 error to (``RuntimeError``, ``KeyError``, ``TypeError``, ``ValueError``,
+    ``OSError``, even ``MemoryError`` for a huge declared size); every one of
+    them is bad input here. :class:`ConvtError` passes through unchanged.
+    """
+    try:
+        yield
+    except ConvtError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the library boundary: any error is bad input
+        raise ConvtError(f"{field}: {where}: cannot read {member} ({_one_line(exc)}); the file "
+                         f"is damaged or was not written by Keras.", field=field) from None
+
+
+def _name(obj: Any) -> str:
+    """The HDF5 path of ``obj`` for messages (``?`` if even that cannot be read)."""
+    try:
+        return str(obj.name)
+    except Exception:  # noqa: BLE001 - a damaged object; only a label is at stake
+        return "?"
+
+
+_GCOL = b"GCOL\x01\x00\x00\x00"   # a global heap collection: signature, version 1, reserved
+_GCOL_MIN = 4096                    # HDF5 never writes a smaller collection
+_SCAN_CHUNK = 1 << 20
+
+
+def _check_heap_collection(block: bytes, offset: int, where: str, field: str) -> None:
+    """Walk one global heap collection's objects the way HDF5 2.0 does; refuse one on which
+    HDF5 would loop for ever (an object that does not advance) or run past the end."""
+    size = len(block)
+    p = 16
+    while p < size:
+        if p + 16 > size:   # too small for an object header: HDF5 takes it as free space
+            return
+        index = int.from_bytes(block[p:p + 2], "little")
+        length = int.from_bytes(block[p + 8:p + 16], "little")
+        need = 16 + ((length + 7) & ~7) if index else length
+        if need <= 0 or p + need > size:
+            raise ConvtError(f"{field}: {where}: the global heap collection at byte {offset:,} "
+                             f"is damaged (object {index} at byte {offset + p:,} declares "
+                             f"{length:,} bytes); the file is damaged or was not written by "
+                             f"Keras.", field=field)
+        p += need
+
+
+def _check_global_heaps(fh: Any, where: str, field: str) -> None:
+    """Refuse a file whose global heap (where HDF5 keeps variable-length strings such as
+    ``model_config``) would make HDF5 2.0 loop for ever instead of failing.
+
+    Reads the file once, in chunks; only blocks that look like a collection
+    (signature, version 1, a plausible size) are walked.
+    """
+    fh.seek(0, os.SEEK_END)
+    end = fh.tell()
+    pos, tail = 0, b""
+    while pos < end:
+        fh.seek(pos)
+        chunk = tail + fh.read(_SCAN_CHUNK)
+        base = pos - len(tail)
+        if len(chunk) == len(tail):
+            break
+        at = chunk.find(_GCOL)
+        while at >= 0:
+            start = base + at
+            fh.seek(start + 8)
+            size = int.from_bytes(fh.read(8), "little")
+            if _GCOL_MIN <= size <= min(end - start, MAX_ATTR_BYTES + _GCOL_MIN):
+                fh.seek(start)
+                _check_heap_collection(fh.read(size), start, where, field)
+            at = chunk.find(_GCOL, at + 1)
+        pos = base + len(chunk)
+        tail = chunk[-(len(_GCOL) - 1):]
+    fh.seek(0)
+
+
+@contextmanager
+def open_h5(source: Any, where: str, field: str = "weights") -> Iterator[Any]:
+    """Open an HDF5 file read-only: a path, bytes, or an archive member (``.open()``).
+
+    Errors in the ``with`` block that no finer :func:`guard` named (h5py's,
+    whatever their type) become one line naming the file.
+    """
     h5py = _h5py()
+    fh = None
     try:
         if isinstance(source, bytes):
+            fh = io.BytesIO(source)
+        elif hasattr(source, "open"):
+            fh = source.open()
+        else:
+            fh = open(os.fspath(source), "rb")
+        _check_global_heaps(fh, where, field)
+        if isinstance(source, (bytes, str, os.PathLike)):
+            fh.close()
+            fh = None
+        if isinstance(source, bytes):
             handle = h5py.File(io.BytesIO(source), "r")
+        elif fh is not None:
+            handle = h5py.File(fh, "r")
         else:
             handle = h5py.File(os.fspath(source), "r", locking=False)
-    except (OSError, ValueError) as exc:
-        raise ConvtError(f"{field}: {where} is not a readable HDF5 file ({exc}).",
+    except ConvtError:
+        if fh is not None:
+            fh.close()
+        raise
+    except Exception as exc:  # noqa: BLE001 - any error of the library: not a readable file
+        if fh is not None:
+            fh.close()
+        raise ConvtError(f"{field}: {where} is not a readable HDF5 file ({_one_line(exc)}).",
                          field=field) from None
     try:
-        yield handle
+        with guard(where, "the file's groups", field):
+            yield handle
     finally:
-        handle.close()
+        try:
+            handle.close()
+        except Exception:  # noqa: BLE001 - closing a damaged file; nothing left to read
+            pass
+        if fh is not None:
+            fh.close()
 
 
 def _link_ok(group: Any, name: str, where: str, field: str) -> bool:
@@ -77,7 +194,7 @@ def _link_ok(group: Any, name: str, where: str, field: str) -> bool:
     h5py = _h5py()
     try:
         link = group.get(name, getlink=True)
-    except (KeyError, ValueError, OSError):
+    except (KeyError, ValueError):
         return False
     if link is None:
         return False
@@ -91,13 +208,22 @@ def _link_ok(group: Any, name: str, where: str, field: str) -> bool:
 
 
 def _walk(root: Any, path: str, where: str, field: str) -> Any | None:
-    """The object at ``path`` (components split on '/'), following hard links only."""
+    """The object at ``path`` (components split on '/'), following hard links only.
+
+    A ``.`` or ``..`` component is refused (Keras never writes one; HDF5 would
+    resolve it against the wrong group).
+    """
     current = root
-    for part in [p for p in path.split("/") if p]:
-        h5py = _h5py()
-        if not isinstance(current, h5py.Group) or not _link_ok(current, part, where, field):
-            return None
-        current = current[part]
+    h5py = _h5py()
+    parts = [p for p in path.split("/") if p]
+    for i, part in enumerate(parts):
+        if part in (".", ".."):
+            raise ConvtError(f"{field}: {where}: the HDF5 path {path!r} has a {part!r} "
+                             f"component; Keras writes plain names.", field=field)
+        with guard(where, f"{'/'.join(parts[:i + 1])!r}", field):
+            if not isinstance(current, h5py.Group) or not _link_ok(current, part, where, field):
+                return None
+            current = current[part]
     return current
 
 
@@ -115,11 +241,26 @@ def get_group(root: Any, path: str, where: str, field: str = "weights") -> Any:
     return obj
 
 
+def dataset_shape(dset: Any, label: str, where: str, field: str) -> tuple[int, ...]:
+    """The dataset's shape; a null dataspace (no values at all) is refused."""
+    with guard(where, f"dataset {label!r}", field):
+        shape = dset.shape
+    if shape is None:
+        raise ConvtError(f"{field}: {where}: dataset {label!r} has a null dataspace (no "
+                         f"values); expected a float array.", field=field)
+    return tuple(int(d) for d in shape)
+
+
 def check_dataset(dset: Any, label: str, where: str, field: str) -> None:
     """Refuse an external, virtual, plugin-filtered, non-float, oversized or bomb dataset.
 
     Reads HDF5 metadata only.
     """
+    with guard(where, f"dataset {label!r}", field):
+        _check_dataset(dset, label, where, field)
+
+
+def _check_dataset(dset: Any, label: str, where: str, field: str) -> None:
     if dset.external:
         raise ConvtError(f"{field}: {where} refused: dataset {label!r} keeps its data in an "
                          f"external file ({dset.external[0][0]!r}).", field=field)
@@ -137,7 +278,7 @@ def check_dataset(dset: Any, label: str, where: str, field: str) -> None:
     if dtype.kind != "f" or dtype.fields is not None or dtype.subdtype is not None:
         raise ConvtError(f"{field}: {where}: dataset {label!r} has dtype {dtype}; expected a "
                          f"float array.", field=field)
-    shape = tuple(int(d) for d in dset.shape)
+    shape = dataset_shape(dset, label, where, field)
     if len(shape) > MAX_RANK:
         raise ConvtError(f"{field}: {where}: dataset {label!r} has {len(shape)} dimensions; "
                          f"expected at most {MAX_RANK}.", field=field)
@@ -163,14 +304,16 @@ def read_dataset(group: Any, name: str, where: str, field: str = "weights") -> n
     if not isinstance(obj, _h5py().Dataset):
         raise ConvtError(f"{field}: {where}: {label!r} is not a dataset.", field=field)
     check_dataset(obj, label, where, field)
-    try:
+    with guard(where, f"dataset {label!r}", field):
         return np.asarray(obj[()])
-    except (OSError, ValueError, TypeError) as exc:
-        raise ConvtError(f"{field}: {where}: dataset {label!r} cannot be read ({exc}).",
-                         field=field) from None
 
 
 def _attr(obj: Any, name: str, where: str, field: str) -> Any | None:
+    with guard(where, f"attribute {name!r} of {_name(obj)!r}", field):
+        return _attr_value(obj, name, where, field)
+
+
+def _attr_value(obj: Any, name: str, where: str, field: str) -> Any | None:
     if name not in obj.attrs:
         return None
     aid = obj.attrs.get_id(name)
@@ -184,16 +327,16 @@ def _attr(obj: Any, name: str, where: str, field: str) -> Any | None:
     if kind == "O" and _h5py().check_string_dtype(aid.dtype) is None:
         raise ConvtError(f"{field}: {where}: attribute {name!r} holds references or objects; "
                          f"expected text.", field=field)
-    try:
-        return obj.attrs[name]
-    except (OSError, ValueError, TypeError) as exc:
-        raise ConvtError(f"{field}: {where}: attribute {name!r} cannot be read ({exc}).",
-                         field=field) from None
+    return obj.attrs[name]
 
 
 def _text(value: Any, name: str, where: str, field: str) -> str:
     if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="strict")
+        try:
+            value = value.decode("utf-8", errors="strict")
+        except UnicodeDecodeError as exc:
+            raise ConvtError(f"{field}: {where}: attribute {name!r} is not UTF-8 text "
+                             f"({exc.reason} at byte {exc.start}).", field=field) from None
     if isinstance(value, np.ndarray) and value.shape == ():
         return _text(value[()], name, where, field)
     if not isinstance(value, str):
@@ -216,11 +359,15 @@ def read_names_attr(obj: Any, name: str, where: str, field: str = "weights") -> 
     value = _attr(obj, name, where, field)
     if value is None:
         chunks = []
-        while f"{name}{len(chunks)}" in obj.attrs and len(chunks) < 10_000:
-            chunks.append(_attr(obj, f"{name}{len(chunks)}", where, field))
+        while len(chunks) < 10_000:
+            part = _attr(obj, f"{name}{len(chunks)}", where, field)
+            if part is None:
+                break
+            chunks.append(part)
         if not chunks:
             return None
-        value = np.concatenate([np.atleast_1d(c) for c in chunks])
+        with guard(where, f"attribute {name!r} of {_name(obj)!r}", field):
+            value = np.concatenate([np.atleast_1d(c) for c in chunks])
     arr = np.atleast_1d(np.asarray(value))
     if arr.size == 0:
         return []

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConvtError
-from .hdf5 import get_group, has_group, read_names_attr
+from .hdf5 import get_group, guard, has_group, read_names_attr, read_text_attr
 
 __all__ = ["WeightLocation", "detect_layout", "locate"]
 
@@ -63,15 +63,14 @@ def _keras3(root: Any, path: tuple[str, ...], group: str, where: str) -> WeightL
         raise ConvtError(f"weights: {where} has no group {vars_path!r} for layer {label!r}; the "
                          f"weights file does not belong to this model config.", field="weights")
     vars_group = get_group(root, vars_path, where)
-    stored = getattr(vars_group, "attrs", {}).get("name") if "name" in vars_group.attrs else None
-    if isinstance(stored, bytes):
-        stored = stored.decode("utf-8", "replace")
+    stored = read_text_attr(vars_group, "name", where, field="weights")
     if isinstance(stored, str) and stored != path[-1]:
         raise ConvtError(f"weights: {where}: group {vars_path!r} belongs to layer {stored!r} "
                          f"(the name stored with it), but the config puts the layer named "
                          f"{path[-1]!r} (path {label!r}) there; the weights file does not "
                          f"belong to this model config.", field="weights")
-    names = sorted(vars_group.keys())
+    with guard(where, f"the members of {vars_path!r}"):
+        names = sorted(str(n) for n in vars_group.keys())
     kernel = f"{vars_path}/0" if "0" in names else None
     if kernel is None:
         raise ConvtError(f"weights: {where}: layer {label!r} has no kernel ({vars_path}/0); the "
@@ -105,6 +104,11 @@ def _legacy(root: Any, path: tuple[str, ...], prefix: str, where: str) -> Weight
                          f"weights file does not belong to this model config.", field="weights")
     group = get_group(root, gpath, where)
     names = read_names_attr(group, "weight_names", where) or []
+    for name in names:
+        if not name or name.endswith("/"):
+            raise ConvtError(f"weights: {where}: attribute 'weight_names' of {gpath!r} holds "
+                             f"the name {name!r}; expected variable names such as "
+                             f"'{path[-1]}/kernel:0'.", field="weights")
     found: dict[str, tuple[int, str]] = {}
     ties: set[str] = set()
     for name in names:

@@ -26,10 +26,10 @@ import numpy as np
 from ..errors import ConvtError
 from ..io import check_input_file
 from ..spec.values import parse_int
-from .archive import read_keras_archive
+from .archive import ArchiveMember, read_keras_archive
 from .configs import (MAX_CONFIG_BYTES, is_model_config, normalize, parse_model_json,
                       scan_for_code, walk_layers)
-from .hdf5 import _walk, check_dataset, open_h5, read_dataset, read_text_attr
+from .hdf5 import _walk, check_dataset, dataset_shape, open_h5, read_dataset, read_text_attr
 from .mapping import WeightLocation, detect_layout, locate
 from .records import LayerRecord, expected_weight_shapes, format_dims, make_record
 from .filekind import sniff
@@ -44,7 +44,7 @@ class SavedModel:
     kind: str                      # "keras", "h5" or "config"
     weights_source: str | None     # where the weights come from (None: config only)
     layers: list[LayerRecord]
-    _h5: bytes | str | None
+    _h5: ArchiveMember | str | None   # a weights file, or model.weights.h5 in the archive
     _where: str
     _locations: dict[int, WeightLocation]
     _kernel_shapes: dict[int, tuple[int, ...]]
@@ -105,15 +105,18 @@ class SavedModel:
         return self._h5 is not None
 
     def input_shape(self, record: LayerRecord) -> tuple[int | None, ...] | None:
-        """The recorded input shape, else unknown dims with the stored kernel's channels."""
-        if record.input_shape is not None:
-            return record.input_shape
+        """The recorded input shape, else unknown dims; an unknown channel dim is the stored
+        kernel's (the layer then accepts only inputs with that many channels)."""
         kernel = self._kernel_shapes.get(record.index)
-        if kernel is None:
-            return None
-        if record.config.get("data_format") == "channels_first":
-            return (None, kernel[-1]) + (None,) * record.rank
-        return (None,) * (record.rank + 1) + (kernel[-1],)
+        axis = 1 if record.config.get("data_format") == "channels_first" else record.rank + 1
+        shape = record.input_shape
+        if shape is None:
+            if kernel is None:
+                return None
+            shape = (None,) * (record.rank + 2)
+        if kernel is not None and len(shape) == record.rank + 2 and shape[axis] is None:
+            shape = shape[:axis] + (kernel[-1],) + shape[axis + 1:]
+        return shape
 
     def weight_location(self, record: LayerRecord) -> WeightLocation | None:
         return self._locations.get(record.index)
@@ -133,7 +136,7 @@ class SavedModel:
 
 
 def _read_config(path: str, kind: str | None = None, data: bytes | None = None
-                 ) -> tuple[Any, str, bytes | str | None, str]:
+                 ) -> tuple[Any, str, ArchiveMember | str | None, str]:
     """``(model config, kind, h5 source, where)`` for ``path`` (``kind``/``data``: what the
     resolver already read, so a model config is read once)."""
     kind = kind or sniff(path)
@@ -142,7 +145,7 @@ def _read_config(path: str, kind: str | None = None, data: bytes | None = None
     if kind == "zip":
         archive = read_keras_archive(path)
         config = parse_model_json(archive.config, repr(path))
-        h5: bytes | str | None = archive.weights
+        h5: ArchiveMember | str | None = archive.weights
         return config, "keras", h5, f"{path!r} (model.weights.h5)"
     if kind == "hdf5":
         with open_h5(path, repr(path), field="model") as root:
@@ -164,34 +167,35 @@ def _read_config(path: str, kind: str | None = None, data: bytes | None = None
 def _check_shapes(record: LayerRecord, root: Any, loc: WeightLocation,
                   where: str) -> tuple[int, ...]:
     """Check the stored kernel/bias shapes against the config; return the kernel's shape."""
+    import h5py
+
     kernel_shape, bias_shape = expected_weight_shapes(record)
+    shapes: dict[str, tuple[int, ...] | None] = {}
     for name in (loc.kernel, loc.bias):
         obj = None if name is None else _walk(root, name, where, "weights")
-        if obj is not None and hasattr(obj, "shape"):
+        if isinstance(obj, h5py.Dataset):
             check_dataset(obj, name, where, "weights")   # metadata only: nothing is read
-    dset = _walk(root, loc.kernel, where, "weights")
-    got = tuple(int(d) for d in dset.shape) if dset is not None and hasattr(dset, "shape") else None
+            shapes[name] = dataset_shape(obj, name, where, "weights")
+    got = shapes.get(loc.kernel)
     fits = got is not None and len(got) == len(kernel_shape) and all(
         e is None or e == g for e, g in zip(kernel_shape, got))
     if not fits:
-        raise ConvtError(f"weights: layer {record.path!r}: the stored kernel {loc.kernel!r} has "
+        raise ConvtError(f"weights: {where}: layer {record.path!r}: the stored kernel {loc.kernel!r} has "
                          f"shape {format_dims(got)}, but the layer's config implies "
                          f"{format_dims(kernel_shape)} (kernel_size + (filters, in_channels)); "
                          f"the weights do not belong to this layer.", field="weights")
     if (bias_shape is None) != (loc.bias is None):
         has = "stores a bias" if loc.bias is not None else "stores no bias"
-        raise ConvtError(f"weights: layer {record.path!r}: the weights file {has}, but the "
+        raise ConvtError(f"weights: {where}: layer {record.path!r}: the weights file {has}, but the "
                          f"config says use_bias={bias_shape is not None}.", field="weights")
     if loc.bias is not None:
-        bset = _walk(root, loc.bias, where, "weights")
-        bgot = tuple(int(d) for d in bset.shape) if bset is not None and hasattr(bset, "shape") \
-            else None
+        bgot = shapes.get(loc.bias)
         if bgot != bias_shape:
-            raise ConvtError(f"weights: layer {record.path!r}: the stored bias has shape "
+            raise ConvtError(f"weights: {where}: layer {record.path!r}: the stored bias has shape "
                              f"{format_dims(bgot)}; expected {format_dims(bias_shape)} "
                              f"(filters,).", field="weights")
     if loc.extra:
-        raise ConvtError(f"weights: layer {record.path!r} stores {len(loc.extra) + 2} variables "
+        raise ConvtError(f"weights: {where}: layer {record.path!r} stores {len(loc.extra) + 2} variables "
                          f"({', '.join(loc.extra)} beyond kernel and bias): a quantized or "
                          f"otherwise modified layer, not supported.", field="weights")
     return got  # type: ignore[return-value]

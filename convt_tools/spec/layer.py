@@ -183,7 +183,12 @@ class ConvTransposeSpec:
         """Validate a rank ``r + 2`` input shape in this spec's data format.
 
         Known dims must be integers >= 0 (zero-size dims are legal in Keras);
-        the channel dim must equal ``in_channels`` when both are known.
+        the channel dim must equal ``in_channels`` when both are known, and the
+        channel dim of the shape the layer was built for (``self.input_shape``:
+        a config's ``build_config.input_shape``, a saved model's recorded shape
+        or its kernel's channels) when that is known, as Keras requires
+        ("expected axis -1 of input shape to have value C"; axis 1 for
+        channels_first).
         """
         shape = shape_tuple(input_shape)
         layout = self.layout
@@ -202,6 +207,15 @@ class ConvTransposeSpec:
                 raise fail("input_shape", shape,
                            "dims must be integers >= 0 or None (unknown)")
         ch = layout.channels(shape)
+        built = self.input_shape
+        built_ch = layout.channels(built) if built is not None \
+            and len(built) == layout.tensor_rank else None
+        if built_ch is not None and ch is not None and ch != built_ch:
+            raise ConvtError(
+                f"input_shape: got {ch} input channels in {format_shape(shape)}, but the layer "
+                f"was built for {built_ch} (input shape {format_shape(built)}, "
+                f"{self.data_format}); expected axis {layout.channels_axis} of the input shape "
+                f"to have value {built_ch}.", field="input_shape")
         if in_channels is not None and ch is not None and ch != in_channels:
             raise ConvtError(
                 f"input_shape: got {ch} input channels in {shape}, but the kernel has "

@@ -175,9 +175,9 @@ def test_run_engine_equals_the_reference(cli, tmp_path, engine):
 
 def test_run_engine_names_are_the_runtime_names():
     from convt_tools.cli.run_cmd import ENGINES
-    from convt_tools.runtimes import RUNTIMES
+    from convt_tools.runtimes import ADAPTERS
 
-    assert ENGINES == ["reference", *RUNTIMES]
+    assert ENGINES == ["reference", *ADAPTERS]
 
 
 def test_run_engine_missing_and_refusing(cli, tmp_path, monkeypatch):

@@ -60,7 +60,7 @@ TORCH = ["torch_ct1d_s2_p1_op1_dyn", "torch_ct2d_s2_p1_op1", "torch_ct3d_s2_p1_o
          "torch_ct2d_s1_d2_op1", "torch_ct1d_s2_d2_op1_g2"]
 
 
-@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino", "tract", "onnx.reference"])
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino", "tract", "onnx-reference"])
 def test_table_predicts_each_runtime_on_torch_exports(runtime: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the table says a runtime computes torch's window it equals torch; where it says

@@ -49,7 +49,7 @@ CASES = [
     ({"strides": [2], "output_shape": [1, 3, 7]}, (4,), (3,)),
     ({"strides": [2], "pads": [1, 1]}, (4,), (3,), 2),
 ]
-MEASURED = [r for r in ("onnxruntime", "openvino", "tract", "onnx.reference")]
+MEASURED = [r for r in ("onnxruntime", "openvino", "tract", "onnx-reference")]
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from convt_tools.runtimes import RUNTIMES, RuntimeUnavailable, get_runtime
+from convt_tools.runtimes import ADAPTERS, RuntimeUnavailable, get_runtime
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 CASE_DIRS = [d for d in (ROOT / "cases", ROOT / "cases_1d", ROOT / "cases_3d") if d.is_dir()]
@@ -40,7 +40,7 @@ def _id(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
 
 
-@pytest.fixture(scope="module", params=list(RUNTIMES))
+@pytest.fixture(scope="module", params=list(ADAPTERS))
 def runtime(request: pytest.FixtureRequest) -> Any:
     rt = get_runtime(request.param)
     try:

@@ -15,7 +15,7 @@ import pytest
 
 from convt_tools.errors import ConvtError
 from convt_tools.exporter import export_spec
-from convt_tools.runtimes import (RUNTIMES, RuntimeRefused, RuntimeUnavailable, get_runtime,
+from convt_tools.runtimes import (ADAPTERS, RuntimeRefused, RuntimeUnavailable, get_runtime,
                                   installed_runtimes, parse_runtime_names, require_runtimes)
 from convt_tools.spec import make_spec
 from oracles import keras_conv_transpose
@@ -36,13 +36,13 @@ def installed_or_skip(name: str):
 
 
 def test_every_runtime_has_an_adapter_and_its_pip_extra():
-    assert list(RUNTIMES) == list(EXTRAS)
+    assert list(ADAPTERS) == list(EXTRAS)
     for name, extra in EXTRAS.items():
         assert get_runtime(name).extra == extra
         assert get_runtime(name).name == name
 
 
-@pytest.mark.parametrize("name", list(RUNTIMES))
+@pytest.mark.parametrize("name", list(ADAPTERS))
 @pytest.mark.parametrize("symbolic", [False, True], ids=["fixed", "symbolic"])
 def test_runtime_runs_the_export_like_the_oracle(name, symbolic):
     runtime = installed_or_skip(name)

@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import ConvtError
-from ..errors import first_line as _first_line
 from .attrs import ConvTAttrs, bound_attributes
 from .context import NodeContext
 from .graph import NodeRef
@@ -46,6 +45,9 @@ from .windows import (
     Window, apply_window, describe_windows, full_output, intent_windows, interpretation_words,
     interpretations, odd_extra_side,
 )
+
+if TYPE_CHECKING:
+    from ..runtimes import Runtime
 
 __all__ = [
     "MAX_PROBE_ELEMENTS", "STAND_IN", "OrtRefused", "close", "identify_window", "make_model", "max_abs_diff",
@@ -58,16 +60,16 @@ class OrtRefused(Exception):
     """onnxruntime would not load or run a node; the message says why."""
 
 
-def _ort() -> Any:
-    import onnxruntime as ort
+def _ort() -> Runtime:
+    """The onnxruntime adapter on CPU, logging only fatal errors (refusals are evidence)."""
+    from ..runtimes import get_runtime
 
-    ort.set_default_logger_severity(4)
-    return ort
+    return get_runtime("onnxruntime", quiet=True)
 
 
 def ort_version() -> str:
     """The installed onnxruntime version."""
-    return str(_ort().__version__)
+    return _ort().engine_version()
 
 
 def single_node_model(node: Any, x_shape: Sequence[int], w: np.ndarray,
@@ -103,16 +105,14 @@ def make_model(graph: Any, opset: int) -> Any:
 
 
 def run_ort(model: Any, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    """Run ``model`` on CPU; any load/run failure becomes :class:`OrtRefused`."""
-    ort = _ort()
+    """Run ``model`` on onnxruntime's CPU provider (through :mod:`convt_tools.runtimes`);
+    any load/run failure becomes :class:`OrtRefused` with onnxruntime's first line."""
+    from ..runtimes import RuntimeRefused
+
     try:
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 4
-        sess = ort.InferenceSession(model.SerializeToString(), opts,
-                                    providers=["CPUExecutionProvider"])
-        return sess.run(None, dict(feeds))
-    except Exception as exc:
-        raise OrtRefused(_first_line(exc)) from None
+        return _ort().load(model).run(feeds)
+    except RuntimeRefused as exc:
+        raise OrtRefused(exc.detail) from None
 
 
 def close(a: np.ndarray, b: np.ndarray) -> bool:

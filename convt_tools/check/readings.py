@@ -49,12 +49,12 @@ Sources (facts only; "measured" = run here on that version, float32, CPU):
   computed as ``(pb, L+op-pb-pe)``; negative pads refused; output_shape with
   N and C, or together with auto_pad SAME_*, aborts the process (a Rust
   panic). Symbolic spatial dims: output_shape refused.
-* ``onnx2torch`` (1.5, lead's measurements in the project's REFERENCE):
+* ``torch`` (onnx2torch 1.5, lead's measurements in the project's REFERENCE):
   ignores output_shape (reads the pads, default 0); refuses asymmetric and
   negative pads; ``op < max(s, d)`` is legal in torch.
 * ``onnx2tf`` (TFLite): not documented here (no measured source); listed as
   unknown.
-* ``onnx.reference`` (measured 1.23): the spec formulas, floor division
+* ``onnx-reference`` (``onnx.reference``, measured 1.23): the spec formulas, floor division
   (SAME with ``K < s`` gives ``in*s`` with a negative begin); negative pads
   as written; refuses output_shape with ``T > 0`` unless auto_pad is SAME_*
   (then, and for ``T <= 0``: begin 0),
@@ -72,9 +72,9 @@ from .attrs import SAME, ConvTAttrs
 
 __all__ = ["DOCUMENTED", "RUNTIMES", "Reading", "documented_reading", "runtime_names"]
 
-# Every runtime the table knows, in report order.
+# Every runtime the table knows, in report order (the engine names of convt_tools.runtimes).
 RUNTIMES = ("onnxruntime", "onnxruntime<1.14", "onnxruntime<=1.12", "tensorrt", "openvino",
-            "tract", "onnx2torch", "onnx2tf", "onnx.reference")
+            "tract", "torch", "onnx2tf", "onnx-reference")
 
 DOCUMENTED = {
     "onnxruntime": "measured 1.32; output_shape odd extra at the start since 1.14 "
@@ -87,10 +87,10 @@ DOCUMENTED = {
                 "(onnx/onnx-tensorrt#1042); pads must be >= 0 (NVIDIA/TensorRT#2910)",
     "openvino": "measured 2026.4 (static vs symbolic spatial dims differ)",
     "tract": "measured 0.23.9",
-    "onnx2torch": "1.5: ignores output_shape, refuses asymmetric/negative pads (project "
-                  "REFERENCE, measured)",
+    "torch": "onnx2torch 1.5: ignores output_shape, refuses asymmetric/negative pads "
+             "(project REFERENCE, measured)",
     "onnx2tf": "no documented source here",
-    "onnx.reference": "measured onnx 1.23",
+    "onnx-reference": "measured onnx 1.23",
 }
 
 
@@ -114,10 +114,13 @@ class Reading:
 
 def runtime_names(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     """``"onnxruntime,openvino"`` (or a list) -> validated names; None -> all of :data:`RUNTIMES`."""
+    from ..runtimes import canonical_name
+
     if spec is None:
         return RUNTIMES
     items = spec.split(",") if isinstance(spec, str) else list(spec)
-    names = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
+    # the engine names of convt_tools.runtimes; old spellings (onnx.reference, onnx2torch) too
+    names = tuple(dict.fromkeys(canonical_name(s) for s in items if s.strip()))
     bad = [n for n in names if n not in RUNTIMES]
     if bad or not names:
         raise ConvtError(f"runtime: got {','.join(bad) or spec!r}; expected a comma-separated "
@@ -192,11 +195,11 @@ def _common_refusals(runtime: str, a: ConvTAttrs, full_output_shape: bool) -> Re
         if op_ge_s:
             return (_refuse("output_padding >= stride rejected") if runtime == "onnxruntime"
                     else _unknown("output_padding >= stride: wrong values before 1.21"))
-    if runtime in ("tract", "onnx2torch", "tensorrt") and neg:
+    if runtime in ("tract", "torch", "tensorrt") and neg:
         return _refuse("negative pads")
     if runtime == "tract" and full_output_shape:
         return _refuse("output_shape with N and C: tract 0.23.9 aborts the process (panic)")
-    if runtime == "onnx.reference":
+    if runtime == "onnx-reference":
         if a.group > 1:
             return _refuse("group > 1: its grouped ConvTranspose slices the kernel on the wrong "
                            "axis (fails or is wrong)")
@@ -225,7 +228,7 @@ def documented_reading(runtime: str, a: ConvTAttrs, sizes: Sequence[int], static
     if runtime == "onnx2tf":
         return _unknown("no documented source for onnx2tf/TFLite")
     if form in ("pads", "valid"):
-        if runtime == "onnx2torch" and any(
+        if runtime == "torch" and any(
                 a.pads_pair(i)[0] != a.pads_pair(i)[1] for i in range(a.rank)) \
                 and form == "pads":
             return _refuse("asymmetric pads")
@@ -249,7 +252,7 @@ def documented_reading(runtime: str, a: ConvTAttrs, sizes: Sequence[int], static
                 return _refuse("SAME with effective kernel < stride")
             return _axes(a, sizes, lambda i, n: Window(
                 onnx_spec_begin(_total(a, i, n), upper), n * a.strides[i] - a.output_padding[i]))
-        if runtime == "onnx.reference":
+        if runtime == "onnx-reference":
             return _axes(a, sizes, lambda i, n: _spec_same(a, i, n))
         return _unknown(f"auto_pad {a.auto_pad}: not documented for {runtime}")
     # output_shape (auto_pad, if any, is ignored by these rules)
@@ -280,10 +283,10 @@ def documented_reading(runtime: str, a: ConvTAttrs, sizes: Sequence[int], static
         if not static:
             return _refuse("output_shape with symbolic input dims")
         return _axes(a, sizes, lambda i, n: Window(0, _target(a, i, n)))
-    if runtime == "onnx2torch":
+    if runtime == "torch":
         return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
                        "output_shape ignored")
-    if runtime == "onnx.reference":
+    if runtime == "onnx-reference":
         def ref(i: int, n: int) -> Window | Reading:
             t = _total(a, i, n)
             return Window(0, _target(a, i, n)) if t <= 0 or a.auto_pad in SAME else _refuse(

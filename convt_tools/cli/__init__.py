@@ -2,7 +2,8 @@
 
 Subcommands are imported lazily, so ``convt shape`` never pays for importing
 onnx or onnxruntime. Exit codes: 0 success, 1 a check or validation found a
-mismatch, 2 bad input (one-line error on stderr, no traceback).
+mismatch, 2 bad input (one-line error on stderr, no traceback), 130 interrupted
+(Ctrl-C, SIGINT; ``--jobs`` workers are stopped too), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ COMMANDS = {
     "repair": "check_cmd:repair",
     "translate": "translate_cmd:translate",
     "solve": "solve_cmd:solve",
+    "runtimes": "runtimes_cmd:runtimes",
 }
 
 
@@ -50,6 +52,12 @@ def _quiet_broken_pipe() -> NoReturn:
     sys.exit(BROKEN_PIPE_EXIT)
 
 
+def _interrupted() -> NoReturn:
+    """Ctrl-C: exit 130 (128 + SIGINT), not 1 (the code for a mismatch)."""
+    click.echo("Interrupted (Ctrl-C); exit 130.", err=True)
+    sys.exit(130)
+
+
 class LazyGroup(click.Group):
     """A click group whose commands are imported on first use.
 
@@ -70,7 +78,11 @@ class LazyGroup(click.Group):
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except BrokenPipeError:
             _quiet_broken_pipe()
-        except click.exceptions.Abort:
+        except KeyboardInterrupt:
+            _interrupted()
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+                _interrupted()
             click.echo("Aborted!", err=True)
             sys.exit(1)
         except click.ClickException as exc:

@@ -33,9 +33,10 @@ _SHAPE_HELP = ("Graph-input shape NAME=DIMS, e.g. x=1,3,32,32 (repeatable; ? or 
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for probe inputs.")
 @click.option("--runtime", "runtimes", default=None, metavar="NAMES",
               help="Judge only on these runtimes (comma-separated: onnxruntime, "
-                   "onnxruntime<1.14, onnxruntime<=1.12, tensorrt, openvino, tract, onnx2torch, "
-                   "onnx2tf, onnx.reference); default all. A node they all read the same way "
-                   "is not an error.")
+                   "onnxruntime<1.14, onnxruntime<=1.12, tensorrt, openvino, tract, torch, "
+                   "onnx2tf, onnx-reference; the old spellings onnx2torch, onnx.reference "
+                   "are accepted with a note); default all. A node they all read the same "
+                   "way is not an error.")
 @handle_errors
 def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool,
           junit_xml: str | None, numeric: bool, seed: int, runtimes: str | None) -> None:
@@ -43,6 +44,11 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
     from ..check import check_model, parse_input_shapes
     from ..io import ensure_distinct
     from ..junit import write_junit
+    from ..runtimes import deprecation_note
+
+    note = deprecation_note(runtimes)
+    if note:
+        click.echo(note, err=True)
 
     if junit_xml:
         ensure_distinct(junit_xml, field="junit_xml", model=model)

@@ -19,7 +19,6 @@ import shutil
 import tempfile
 from typing import Any, Sequence
 
-import click
 
 from ..errors import ConvtError
 from ..layer import input_shape as layer_input_shape

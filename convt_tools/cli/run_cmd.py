@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from ..errors import ConvtError
-from ..runtimes import RUNTIMES
+from ..runtimes import ADAPTERS, DEPRECATED, canonical_name, deprecation_note
 from ..sources import resolve_input, resolve_sources
 from ..spec import Conv2DTransposeSpec, format_shape
 from .common import SEED, handle_errors
@@ -21,8 +21,9 @@ from .frameworks import framework_option, parse_output_size
 from .model_arg import layer_option
 
 _FLOAT_KINDS = ("float16", "float32", "float64")
-# the NumPy reference, then every runtime adapter (the same names as validate --runtime)
-ENGINES = ["reference", *RUNTIMES]
+# the NumPy reference, then every runtime adapter (the same names as validate --runtime);
+# the old spellings (onnx.reference, onnx2torch) are accepted with a note
+ENGINES = ["reference", *ADAPTERS]
 
 
 def _load_input(path: str, spec: Conv2DTransposeSpec | None = None) -> np.ndarray:
@@ -65,7 +66,7 @@ def _run_runtime(spec: Any, x: np.ndarray, kernel: np.ndarray, bias: np.ndarray 
 @click.option("--weights", "-w", type=click.Path(dir_okay=False),
               help=".npz with kernel (*kernel_size, filters, in_channels) and bias. Default: "
                    "drawn from the config's initializers with --seed.")
-@click.option("--engine", type=click.Choice(ENGINES), default="reference",
+@click.option("--engine", type=click.Choice([*ENGINES, *DEPRECATED]), default="reference",
               show_default=True, help="NumPy reference, or the exported model on a runtime "
               "(openvino, tract, torch need their pip extra).")
 @click.option("--seed", type=SEED, default=0, show_default=True,
@@ -92,6 +93,10 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
     from ..io import check_allocation, ensure_distinct, save_npy
 
     ensure_distinct(output, config=config, input=input_path, weights=weights)
+    note = deprecation_note(engine)
+    if note:
+        click.echo(note, err=True)
+    engine = canonical_name(engine)
     if providers is not None and engine != "onnxruntime":
         raise ConvtError(f"providers: got {providers!r} with --engine {engine}; execution "
                          f"providers apply only to --engine onnxruntime.", field="providers")
@@ -99,15 +104,15 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
 
     resolved = resolve_input(config, weights, framework=framework)
 
-    def source(shape: Any = None) -> Any:
+    def select(shape: Any = None) -> Any:
         return resolve_sources(config, weights=weights, layer=layer, input_shape=shape,
                                single=True, note=_note, resolved=resolved)[0]
     # a saved model's layer is chosen before the input is read; a layer config's rank
     # may come from the input's
-    src = source() if resolved.model is not None else None
+    src = select() if resolved.model is not None else None
     x = _load_input(input_path)
     size = parse_output_size(output_size)
-    src = src or source(x.shape)
+    src = src or select(x.shape)
     spec = src.layer
     spec.check_input_shape(tuple(int(d) for d in x.shape))
     in_channels = int(spec.input_channels(x.shape))

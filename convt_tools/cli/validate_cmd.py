@@ -89,17 +89,22 @@ def _load_sources(paths: list[str], layer: str | None, weights: str | None,
 
 
 def _run_all(items: list[Any], jobs: int, as_json: bool) -> list[list[Any]]:
-    """Each item's results, in order, over ``jobs`` processes; a progress bar on a TTY only."""
-    from ..validate.batch import run_ordered
+    """Each item's results, in order, over ``jobs`` processes; a progress bar on a TTY only.
+
+    Workers are forked where the platform can (this process has created no
+    engine session: it only imported the engines), each runtime adapter in
+    them on one thread (``opts["threads"]``, set by :func:`_options`).
+    """
+    from ..validate.batch import default_start_method, run_ordered
     from .validate_runtimes import preload, validate_item
 
     if jobs > 1:
         preload()  # forked workers inherit the imports instead of each paying for them
-
+    method = default_start_method()
     if len(items) >= _PROGRESS_MIN and sys.stderr.isatty() and not as_json:
         with click.progressbar(length=len(items), label="validating", file=sys.stderr) as bar:
-            return run_ordered(validate_item, items, jobs, bar.update)
-    return run_ordered(validate_item, items, jobs)
+            return run_ordered(validate_item, items, jobs, bar.update, start_method=method)
+    return run_ordered(validate_item, items, jobs, start_method=method)
 
 
 def _fmt(v: float | None) -> str:
@@ -181,10 +186,6 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
     if form is not None and model is not None:
         raise ConvtError("form: --form chooses the export form; it does not apply with "
                          "--model (the given model is validated as it is).", field="form")
-    if runtimes != ["onnxruntime"] and any(getattr(s, "framework", "keras") == "torch"
-                                           for _, s in specs):
-        raise ConvtError("runtime: torch configs are validated on onnxruntime only; drop "
-                         "--runtime.", field="runtime")
     if providers is not None and "onnxruntime" not in runtimes:
         raise ConvtError("providers: execution providers apply to the onnxruntime runtime "
                          "only; add onnxruntime to --runtime or drop --providers.",
@@ -231,8 +232,8 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
 @click.option("--opset", type=int, help="Opset of the exported model (default: the exporter's).")
 @click.option("--runtime", "runtime", default="onnxruntime", show_default=True,
               help="Runtimes to validate on, comma-separated: onnxruntime, openvino, tract, "
-                   "torch (onnx2torch), onnx-reference. One table column and one JUnit "
-                   "testcase per runtime; exit 2 if one is not installed.")
+                   "torch (onnx2torch), onnx-reference (see convt runtimes). One table column "
+                   "and one JUnit testcase per runtime; exit 2 if one is not installed.")
 @click.option("--form", type=click.Choice(["portable", "compact"]), default=None,
               help="Export form to validate (default portable; see convt export --form).")
 @click.option("--jobs", "-j", type=int, default=1, show_default=True,
@@ -269,8 +270,13 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
     from ..runtimes import parse_runtime_names, require_runtimes
     from ..validate.batch import check_jobs, parse_shard, take_shard
 
+    from ..runtimes import deprecation_note
+
     check_jobs(jobs)
     runtimes = parse_runtime_names(runtime)
+    note = deprecation_note(runtime)
+    if note:
+        click.echo(note, err=True)
     shard_kn = None if shard is None else parse_shard(shard)
     rank = None if input_shape is None else len(parse_shape(input_shape)) - 2
     paths = expand_configs(configs)
@@ -288,6 +294,7 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
         check_destination(junit, field="junit_xml")   # + every file recorded as read so far
     opts = _options(specs, input_path, input_shape, None if consumed else weights, model, seed,
                     rtol, atol, providers, opset, runtimes, form)
+    opts["threads"] = 1 if jobs > 1 else None  # a --jobs worker: each engine on one core
     require_runtimes(runtimes, opts["providers"])  # exit 2 naming the pip extra, before running
     items = [(path, spec, opts, src)
              for (path, spec), src in take_shard(list(zip(specs, sources)), shard_kn)]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import click
 
 from ..spec import format_shape
 from .common import echo
@@ -29,25 +28,25 @@ def preload() -> None:
 
 
 def validate_item(item: tuple[str, Any, dict[str, Any], Any]) -> list[Any]:
-    """Every requested runtime's result for one config (the export is made once)."""
+    """Every requested runtime's result for one config (the export is made once).
+
+    ``opts["threads"]`` (1 in a ``--jobs`` worker, else None) is given to
+    every runtime adapter explicitly.
+    """
     path, spec, opts, source = item
-    from ..validate import validate_runtimes
+    from ..frameworks import as_layer
+    from ..runtimes import require_runtimes
+
+    adapters = require_runtimes(opts["runtimes"], opts["providers"],
+                                threads=opts.get("threads"))
 
     if source is not None and source.kernel is not None:
         opts = {**opts, "kernel": source.kernel, "bias": source.bias,
                 "weights_note": source.weights_note}
-    if getattr(spec, "framework", "keras") == "torch":
-        from ..torchconv.validate import validate_torch
-
-        return [validate_torch(spec, weight=opts["kernel"], bias=opts["bias"], x=opts["x"],
-                               input_shape=opts["input_shape"], seed=opts["seed"],
-                               rtol=opts["rtol"], atol=opts["atol"],
-                               providers=opts["providers"], opset=opts["opset"],
-                               model=opts["model"], name=path)]
-    return validate_runtimes(
-        spec, opts["runtimes"], model=opts["model"], kernel=opts["kernel"], bias=opts["bias"],
+    return as_layer(spec).validate_on(
+        adapters, model=opts["model"], kernel=opts["kernel"], bias=opts["bias"],
         x=opts["x"], input_shape=opts["input_shape"], seed=opts["seed"], rtol=opts["rtol"],
-        atol=opts["atol"], providers=opts["providers"], opset=opts["opset"], name=path,
+        atol=opts["atol"], opset=opts["opset"], name=path,
         weights_note=opts["weights_note"], form=opts["form"])
 
 

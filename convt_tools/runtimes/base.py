@@ -16,6 +16,13 @@ Two failures are kept apart, because they mean different things to a user:
 
 Engines are imported on first use only, so the base install (onnx,
 onnxruntime, numpy, click) never needs the optional ones.
+
+Options are explicit and per adapter (never read from the environment):
+``threads`` (``None``: the engine's default; a ``--jobs`` worker passes 1),
+onnxruntime's ``providers``, OpenVINO's f32 precision pin (always on). A
+model is a ``ModelProto``, a path, or serialised ``bytes``. This package
+runs ONNX models and knows no ``convt`` verb: it imports nothing from
+``validate``, ``check`` or ``cli``.
 """
 
 from __future__ import annotations
@@ -23,14 +30,31 @@ from __future__ import annotations
 import abc
 import os
 import tempfile
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence, Union
 
 import numpy as np
 
 from ..errors import ConvtError
 
-__all__ = ["LoadedModel", "Runtime", "RuntimeRefused", "RuntimeUnavailable", "first_line",
-           "model_bytes", "temporary_model_file"]
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["LoadedModel", "ModelLike", "Runtime", "RuntimeRefused", "RuntimeUnavailable",
+           "first_line", "load_proto", "model_bytes", "temporary_model_file"]
+
+# What every adapter loads: a ModelProto, a path to a .onnx file, or its serialised bytes.
+ModelLike = Union["onnx.ModelProto", str, "os.PathLike[str]", bytes]
+
+
+def load_proto(model: ModelLike) -> onnx.ModelProto:
+    """``model`` as a ``ModelProto`` (read from a path or parsed from bytes when needed)."""
+    import onnx
+
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if isinstance(model, (bytes, bytearray)):
+        return onnx.load_model_from_string(bytes(model))
+    return onnx.load_model(os.fspath(model))
 
 
 class RuntimeUnavailable(ConvtError):
@@ -47,12 +71,16 @@ class RuntimeUnavailable(ConvtError):
 
 
 class RuntimeRefused(Exception):
-    """The runtime is installed but refuses the model; ``reason`` is one line."""
+    """The runtime is installed but refuses the model; ``reason`` is one line.
+
+    ``detail`` is the engine's own first line, without the runtime/stage prefix.
+    """
 
     def __init__(self, runtime: str, stage: str, exc: BaseException | str) -> None:
         text = exc if isinstance(exc, str) else first_line(exc)
         self.runtime = runtime
         self.stage = stage
+        self.detail = text
         self.reason = f"{runtime} refused the model at {stage}: {text}"
         super().__init__(self.reason)
 
@@ -66,8 +94,10 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     return type(exc).__name__
 
 
-def model_bytes(model: Any) -> bytes:
-    """Serialised bytes of a ``ModelProto``, or the contents of a model path."""
+def model_bytes(model: ModelLike) -> bytes:
+    """Serialised bytes of a ``ModelProto``, the contents of a model path, or ``bytes`` as is."""
+    if isinstance(model, (bytes, bytearray)):
+        return bytes(model)
     if isinstance(model, (str, os.PathLike)):
         with open(model, "rb") as fh:
             return fh.read()
@@ -82,7 +112,7 @@ class temporary_model_file:  # noqa: N801 (a context manager used like a functio
     it (:mod:`convt_tools.onnxbase`) is written with its ``.data`` file.
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: ModelLike) -> None:
         self._model = model
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -138,6 +168,13 @@ class Runtime(abc.ABC):
     # How to install it where no pip extra can (``extra`` None): shown instead.
     install: ClassVar[str | None] = None
 
+    def __init__(self, *, threads: int | None = None) -> None:
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 1):
+            raise ConvtError(f"threads: got {threads!r}; expected an integer >= 1 or None.",
+                             field="threads")
+        self.threads = threads
+
     @abc.abstractmethod
     def _import(self) -> Any:
         """Import the engine's modules (raises ImportError/OSError when missing)."""
@@ -147,8 +184,8 @@ class Runtime(abc.ABC):
         """The engine's version string."""
 
     @abc.abstractmethod
-    def _load(self, module: Any, model: Any) -> LoadedModel:
-        """Load ``model`` (ModelProto or path); may raise anything (wrapped by :meth:`load`)."""
+    def _load(self, module: Any, model: ModelLike) -> LoadedModel:
+        """Load ``model`` (ModelProto, path or bytes); may raise anything (wrapped by :meth:`load`)."""
 
     def module(self) -> Any:
         """The imported engine; :class:`RuntimeUnavailable` naming the pip extra when missing."""
@@ -163,21 +200,20 @@ class Runtime(abc.ABC):
 
     _versions: ClassVar[dict[str, str]] = {}
 
-    def version(self) -> str:
-        """``"<name> <version>"`` of the installed engine (raises RuntimeUnavailable)."""
+    def engine_version(self) -> str:
+        """The installed engine's version alone, e.g. ``"1.23.0"`` (raises RuntimeUnavailable)."""
         module = self.module()
         if self.name not in Runtime._versions:
-            Runtime._versions[self.name] = f"{self.name} {self._version(module)}"
+            Runtime._versions[self.name] = self._version(module)
         return Runtime._versions[self.name]
 
-    # Set once any engine has loaded a model in this process (engines then hold thread
-    # pools, so worker processes must be spawned, not forked: see validate.batch).
-    sessions_created: ClassVar[bool] = False
+    def version(self) -> str:
+        """``"<name> <version>"`` of the installed engine (raises RuntimeUnavailable)."""
+        return f"{self.name} {self.engine_version()}"
 
-    def load(self, model: Any) -> LoadedModel:
+    def load(self, model: ModelLike) -> LoadedModel:
         """``model`` loaded into the engine; :class:`RuntimeRefused` when it refuses."""
         module = self.module()
-        Runtime.sessions_created = True
         try:
             return self._load(module, model)
         except (RuntimeRefused, ConvtError):  # ConvtError: a bad option (e.g. providers)
@@ -185,6 +221,6 @@ class Runtime(abc.ABC):
         except Exception as exc:
             raise RuntimeRefused(self.name, "load", exc) from None
 
-    def run(self, model: Any, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    def run(self, model: ModelLike, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Load then run once (convenience)."""
         return self.load(model).run(inputs)

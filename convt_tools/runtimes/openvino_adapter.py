@@ -3,7 +3,9 @@
 The ONNX model is read by OpenVINO's ONNX frontend (``Core.read_model``)
 and compiled for ``CPU`` with f32 inference precision (OpenVINO may otherwise
 pick bf16/f16 on CPUs that have them, which is not what is being validated).
-Symbolic input dims stay dynamic.
+Symbolic input dims stay dynamic. ``threads`` sets ``INFERENCE_NUM_THREADS``
+(``None``: OpenVINO's default). This is the only module that creates an
+OpenVINO ``Core`` or compiles a model.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import LoadedModel, Runtime, temporary_model_file
+from .base import LoadedModel, ModelLike, Runtime, temporary_model_file
+
+__all__ = ["PRECISION_PIN", "OpenvinoRuntime"]
+
+# Compile options every OpenVINO run gets: f32 inference precision (no bf16/f16 on CPUs
+# that have them), so what is measured or validated is the float32 computation.
+PRECISION_PIN = {"INFERENCE_PRECISION_HINT": "f32"}
 
 
 class _Compiled(LoadedModel):
@@ -45,11 +53,13 @@ class OpenvinoRuntime(Runtime):
 
     _core: Any = None  # one Core per process: creating one loads the device plugins (slow)
 
-    def _load(self, module: Any, model: Any) -> LoadedModel:
+    def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         if OpenvinoRuntime._core is None:
             OpenvinoRuntime._core = module.Core()
         core = OpenvinoRuntime._core
         with temporary_model_file(model) as path:
             ov_model = core.read_model(path)
-        config = {"INFERENCE_PRECISION_HINT": "f32"}
+        config: dict[str, Any] = dict(PRECISION_PIN)
+        if self.threads is not None:
+            config["INFERENCE_NUM_THREADS"] = self.threads
         return _Compiled(core.compile_model(ov_model, "CPU", config))

@@ -11,7 +11,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import LoadedModel, Runtime
+from .base import LoadedModel, ModelLike, Runtime, load_proto
+
+__all__ = ["OnnxReferenceRuntime"]
 
 
 class _Evaluator(LoadedModel):
@@ -40,9 +42,7 @@ class OnnxReferenceRuntime(Runtime):
     def _version(self, module: Any) -> str:
         return str(module.__version__)
 
-    def _load(self, module: Any, model: Any) -> LoadedModel:
+    def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         from onnx.reference import ReferenceEvaluator
 
-        if not isinstance(model, module.ModelProto):
-            model = module.load_model(model)
-        return _Evaluator(ReferenceEvaluator(model))
+        return _Evaluator(ReferenceEvaluator(load_proto(model)))

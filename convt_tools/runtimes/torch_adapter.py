@@ -11,7 +11,8 @@ onnx2torch imports ``torchvision`` at import time, but only uses it for the
 installed (or does not import: a build for another torch), a stand-in module
 is registered whose ``ops`` functions raise a clear error, so every other
 operator converts; models with those two operators are refused with that
-reason.
+reason. ``threads`` caps ``torch.set_num_threads`` for the run (``None``:
+torch's default).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import LoadedModel, Runtime
+from .base import LoadedModel, ModelLike, Runtime, load_proto
+
+__all__ = ["TorchRuntime"]
 
 _NO_TORCHVISION = ("torchvision is not installed (onnx2torch needs it only for "
                    "NonMaxSuppression and RoiAlign)")
@@ -58,19 +61,27 @@ def _torchvision_stand_in() -> None:
 class _Module(LoadedModel):
     runtime = "torch"
 
-    def __init__(self, torch: Any, module: Any, names: list[str]) -> None:
+    def __init__(self, torch: Any, module: Any, names: list[str], threads: int | None) -> None:
         self.torch = torch
         self.module = module
         self.names = names
+        self.threads = threads
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
         torch = self.torch
         args = [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in self.names]
-        with torch.inference_mode(), warnings.catch_warnings():
-            # onnx2torch 1.5's Slice indexes with a list (a deprecation warning per call).
-            warnings.filterwarnings("ignore", message="Using a non-tuple sequence",
-                                    category=UserWarning)
-            out = self.module(*args)
+        before = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode(), warnings.catch_warnings():
+                # onnx2torch 1.5's Slice indexes with a list (a deprecation warning per call).
+                warnings.filterwarnings("ignore", message="Using a non-tuple sequence",
+                                        category=UserWarning)
+                out = self.module(*args)
+        finally:
+            if self.threads is not None:
+                torch.set_num_threads(before)
         outs = out if isinstance(out, (tuple, list)) else [out]
         return [o.detach().cpu().numpy() for o in outs]
 
@@ -98,13 +109,10 @@ class TorchRuntime(Runtime):
 
         return f"{module.torch.__version__} (onnx2torch {version('onnx2torch')})"
 
-    def _load(self, module: Any, model: Any) -> LoadedModel:
-        import onnx
-
-        if not isinstance(model, onnx.ModelProto):
-            model = onnx.load_model(model)
+    def _load(self, module: Any, model: ModelLike) -> LoadedModel:
+        model = load_proto(model)
         names = [i.name for i in model.graph.input
                  if i.name not in {t.name for t in model.graph.initializer}]
         converted = module.onnx2torch.convert(model)
         converted.eval()
-        return _Module(module.torch, converted, names)
+        return _Module(module.torch, converted, names, self.threads)

@@ -7,16 +7,24 @@ type or evaluate the symbolic model (tract 0.23: ``TopK`` whose ``k`` is a
 symbolic dim, "Undetermined symbol in expression", as in the ``sparsemax``
 activation on a symbolic axis) is the model re-typed for the concrete input
 shape at run time (cached per shape), as tract's own CLI does with
-``--set``/``-i``; ``concretised`` then records why.
+``--set``/``-i``; ``concretised`` then records why. ``strict_symbols=True`` turns that off:
+the model is typed and run with its symbolic dims as they are, and tract's
+refusal is the result (check measures what tract does with the symbolic
+model). ``threads`` is accepted for the common interface (tract runs a model
+on the calling thread).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import LoadedModel, Runtime, RuntimeRefused, first_line, temporary_model_file
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, first_line,
+                   temporary_model_file)
+
+__all__ = ["TractRuntime"]
 
 _TRACT_DTYPES = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16",
                  np.dtype(np.float64): "f64"}
@@ -25,11 +33,12 @@ _TRACT_DTYPES = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16",
 class _Runnable(LoadedModel):
     runtime = "tract"
 
-    def __init__(self, tract: Any, source: Any, names: list[str],
-                 runnable: Any | None, why: str) -> None:
+    def __init__(self, tract: Any, source: ModelLike, names: list[str],
+                 runnable: Any | None, why: str, *, strict: bool = False) -> None:
+        self.strict = strict
         self.tract = tract
-        self.source = source     # what temporary_model_file writes: _Bytes, or a ModelProto
-                                 # whose weights are held outside it (external_data.py)
+        self.source = source     # what temporary_model_file writes: bytes, a path, or a
+                                 # ModelProto whose weights are held outside it (onnxbase)
         self.names = names
         self.runnable = runnable
         self.why = why
@@ -55,21 +64,11 @@ class _Runnable(LoadedModel):
             try:
                 return [t.to_numpy() for t in self.runnable.run(arrays)]
             except Exception as exc:
-                if "Undetermined symbol" not in str(exc):
+                if self.strict or "Undetermined symbol" not in str(exc):
                     raise
                 self.why = first_line(exc)
         self.concretised = self.why
         return [t.to_numpy() for t in self._concrete(arrays).run(arrays)]
-
-
-class _Bytes:
-    """Serialised model bytes, writable by :func:`temporary_model_file`."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def SerializeToString(self) -> bytes:  # noqa: N802 (ModelProto's method name)
-        return self.data
 
 
 class TractRuntime(Runtime):
@@ -79,6 +78,10 @@ class TractRuntime(Runtime):
     extra = "tract"
     packages = ("tract",)
 
+    def __init__(self, *, threads: int | None = None, strict_symbols: bool = False) -> None:
+        super().__init__(threads=threads)
+        self.strict_symbols = strict_symbols
+
     def _import(self) -> Any:
         import tract
 
@@ -87,15 +90,21 @@ class TractRuntime(Runtime):
     def _version(self, module: Any) -> str:
         return str(module.version())
 
-    def _load(self, module: Any, model: Any) -> LoadedModel:
+    def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         from ..onnxbase import has_pending
         from .base import model_bytes
 
-        data = (model if hasattr(model, "graph") and has_pending(model)
-                else _Bytes(model_bytes(model)))
+        # a path stays a path (its external data beside it); a ModelProto whose weights are
+        # held outside it is written with them; anything else as serialised bytes
+        data: ModelLike = (model if isinstance(model, (str, os.PathLike))
+                           or (hasattr(model, "graph") and has_pending(model))
+                           else model_bytes(model))
         with temporary_model_file(data) as path:
             inference = module.onnx().load(path)
         names = [inference.input_name(i) for i in range(inference.input_count())]
+        if self.strict_symbols:
+            return _Runnable(module, data, names, inference.into_model().into_runnable(), "",
+                             strict=True)
         try:
             runnable, why = inference.into_model().into_runnable(), ""
         except Exception as exc:  # symbolic dims tract cannot type: concretise per run

@@ -9,12 +9,15 @@ Graph: ``input (N, C_in, *spatial)`` -> one ``ConvTranspose`` -> ``output``;
 ``op >= stride`` (legal in torch when ``op < dilation``, refused by
 onnxruntime) the same output window is expressed with a smaller end pad, an
 ``output_padding`` below the stride, or zero taps appended to ``W`` (exact:
-they add exact zeros; the bias still covers the appended rows, as in torch).
+they add exact zeros; the bias still covers the appended rows, as in torch);
+a smaller end pad is written in the portable form (symmetric pads plus a
+constant crop ``Slice``), which onnx2torch also runs.
 The pads do not depend on the input size, so symbolic spatial dims stay exact.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Sequence
 
@@ -25,9 +28,11 @@ from onnx import helper
 from .. import __version__
 from ..errors import ConvtError
 from ..exporter import DEFAULT_OPSET, build_graph, check_opset
+from ..geometry import OnnxAxis, PortableAxis, portable_slice
 from ..io import cast_checked
 from ..layer import input_shape as layer_input_shape
 from ..onnxbase import uses_external_data
+from ..op import ConvTransposeOp
 from .compute import check_torch_weights, initialize_torch_weights
 from .spec import TorchConvTransposeSpec
 
@@ -38,6 +43,22 @@ _DIM_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "wi
 
 def _dims(shape: Sequence[int | None], names: Sequence[str]) -> list[int | str]:
     return [n if d is None else int(d) for d, n in zip(shape, names)]
+
+
+def _portable(conv: ConvTransposeOp) -> ConvTransposeOp:
+    """``conv`` with symmetric pads: an asymmetric axis keeps ``min(begin, end)`` and the
+    rest becomes a constant crop ``Slice`` (the portable form; onnx2torch refuses
+    asymmetric pads). The window is the same on every input length."""
+    if all(a.pad_begin == a.pad_end for a in conv.axes):
+        return conv
+    parts = [PortableAxis(min(a.pad_begin, a.pad_end), a.output_padding,
+                          a.pad_begin - min(a.pad_begin, a.pad_end),
+                          a.pad_end - min(a.pad_begin, a.pad_end)) for a in conv.axes]
+    cut = portable_slice(parts, 2)
+    axes = tuple(OnnxAxis(p.pad, p.pad, p.output_padding, a.taps_before, a.taps_after)
+                 for p, a in zip(parts, conv.axes))
+    return dataclasses.replace(conv, axes=axes, crop_slice=None if cut is None
+                               else tuple(tuple(v) for v in cut))  # type: ignore[arg-type]
 
 
 def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = None, *,
@@ -70,11 +91,11 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
         shape = (1, *shape)
     op = spec.resolve_output_padding(shape, output_size)
     out_shape = spec.output_shape(shape, output_size)
-    conv = spec.onnx_op(op)
-    if any(a.pad_end != a.pad_begin or a.taps_after for a in conv.axes):
+    conv = _portable(spec.onnx_op(op))
+    if conv.crop_slice is not None or any(a.taps_after for a in conv.axes):
         notes.append("output_padding >= stride (legal in torch when < dilation) is refused by "
-                     "onnxruntime; written as an equivalent asymmetric end pad / smaller "
-                     "output_padding / zero kernel taps.")
+                     "onnxruntime; written as an equivalent smaller end pad (symmetric pads "
+                     "plus a constant Slice) / smaller output_padding / zero kernel taps.")
     names = ("batch", "channels") + _DIM_NAMES[n]
     out_names = ("batch", "channels") + tuple(f"out_{x}" for x in _DIM_NAMES[n])
     graph = build_graph(conv, weight, None if not spec.bias else np.asarray(bias, np.float32),

@@ -1,7 +1,8 @@
 """Prove an ONNX model computes what ``nn.ConvTranspose{n}d`` computes.
 
 Same contract as :func:`convt_tools.validate.validate_spec`: export the spec
-(or take ``model``), run onnxruntime on a seeded standard-normal input, run
+(or take ``model``), run it on each requested runtime of
+:mod:`convt_tools.runtimes` (default onnxruntime) on a seeded standard-normal input, run
 the NumPy forward (:func:`~convt_tools.torchconv.compute.torch_conv_transpose`)
 in float64 on the same input and weights, and compare with the float32
 tolerance of :mod:`convt_tools.validate.tolerance` (accumulation length
@@ -20,13 +21,14 @@ from ..validate import ValidationResult
 from ..validate.diagnose import compare
 from ..validate.model import constant_values as _constant_values
 from ..validate.model import open_model
-from ..validate.runtime import model_io, resolve_providers, session
+from ..validate.runtime import model_input
 from ..validate.tolerance import resolve_tolerance
 from ..io import cast_checked, check_allocation
 from .compute import check_torch_weights, torch_conv_transpose, torch_weight_field
 from .spec import TorchConvTransposeSpec
 
-__all__ = ["default_torch_input_shape", "torch_weights_from_model", "validate_torch"]
+__all__ = ["default_torch_input_shape", "torch_weights_from_model", "validate_torch",
+           "validate_torch_runtimes"]
 
 _DEFAULT_SPATIAL = 5
 _DEFAULT_BATCH = 2
@@ -34,10 +36,11 @@ _DEFAULT_BATCH = 2
 
 def default_torch_input_shape(spec: TorchConvTransposeSpec,
                               input_shape: Sequence[int | None] | None) -> tuple[int, ...]:
-    """``input_shape`` with unknown dims filled (batch 2, spatial 5), else ``(2, C, 5...)``."""
-    if input_shape is None:
-        return (_DEFAULT_BATCH, spec.in_channels) + (_DEFAULT_SPATIAL,) * spec.rank
-    shape = spec.check_input_shape(input_shape)
+    """``input_shape`` (else :func:`convt_tools.layer.input_shape`'s ``(None, C, None...)``)
+    with unknown dims filled (batch 2, spatial 5)."""
+    from ..layer import input_shape as layer_input_shape
+
+    shape = spec.check_input_shape(layer_input_shape(spec, input_shape))  # type: ignore[arg-type]
     fill = [_DEFAULT_BATCH] * (len(shape) - spec.rank - 1) + [spec.in_channels] \
         + [_DEFAULT_SPATIAL] * spec.rank
     return tuple(f if d is None else int(d) for d, f in zip(shape, fill))
@@ -84,11 +87,38 @@ def validate_torch(spec: TorchConvTransposeSpec, *, weight: np.ndarray | None = 
                    output_size: Sequence[int] | None = None, seed: int = 0,
                    rtol: float | None = None, atol: float | None = None,
                    providers: Sequence[str] | str | None = None, opset: int | None = None,
-                   model: Any = None, name: str | None = None) -> ValidationResult:
-    """Export (or take ``model``), run onnxruntime, compare with torch's forward in NumPy."""
+                   model: Any = None, name: str | None = None,
+                   runtime: Any = None) -> ValidationResult:
+    """Export (or take ``model``), run it on ``runtime`` (a name of
+    :mod:`convt_tools.runtimes` or an adapter; default onnxruntime on
+    ``providers``), compare with torch's forward in NumPy."""
+    return validate_torch_runtimes(
+        spec, runtime, weight=weight, bias=bias, x=x, input_shape=input_shape,
+        output_size=output_size, seed=seed, rtol=rtol, atol=atol, providers=providers,
+        opset=opset, model=model, name=name)[0]
+
+
+def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, *,
+                            weight: np.ndarray | None = None, bias: np.ndarray | None = None,
+                            x: np.ndarray | None = None,
+                            input_shape: Sequence[int | None] | None = None,
+                            output_size: Sequence[int] | None = None, seed: int = 0,
+                            rtol: float | None = None, atol: float | None = None,
+                            providers: Sequence[str] | str | None = None,
+                            opset: int | None = None, model: Any = None,
+                            name: str | None = None) -> list[ValidationResult]:
+    """One result per runtime (names, a comma-separated string or adapters; default
+    onnxruntime), in order; the export, input, reference and tolerance are shared.
+
+    A runtime that is not installed raises
+    :class:`~convt_tools.runtimes.RuntimeUnavailable` before anything runs; a
+    runtime refusing the model is an ERROR result with its reason.
+    """
+    from ..runtimes import RuntimeRefused
+    from ..validate import resolve_adapters
     from .export import export_torch
 
-    prov = resolve_providers(providers)
+    adapters = resolve_adapters(runtimes, providers)
     if x is not None:
         x = np.asarray(x)
         if x.dtype.kind != "f" or not np.isfinite(x).all():
@@ -118,8 +148,7 @@ def validate_torch(spec: TorchConvTransposeSpec, *, weight: np.ndarray | None = 
         model = export_torch(spec, weight, bias, input_shape=shape, output_size=output_size, **kw)
     else:
         model = open_model(model)
-    sess = session(model, prov)
-    in_name, dtype = model_io(sess)
+    in_name, dtype = model_input(model)
     if x is None:
         check_allocation(shape, np.float64, "input_shape", f"the input {tuple(shape)}")
         x = np.random.default_rng(seed + 1).standard_normal(shape)
@@ -130,25 +159,35 @@ def validate_torch(spec: TorchConvTransposeSpec, *, weight: np.ndarray | None = 
     ref = torch_conv_transpose(spec, x.astype(np.float64), w64, b64, output_size)
     tol = resolve_tolerance(dtype, x, _tolerance_kernel(spec, w64), b64,
                             float(np.abs(ref).max()) if ref.size else 0.0, rtol, atol)
-    result = ValidationResult(
-        name=name or spec.module, passed=False, input_shape=tuple(int(d) for d in shape),
-        input_source=source, reference_shape=tuple(ref.shape), model_shape=None,
-        dtype=dtype.name, tolerance=tol, weights_source=weights_note,
-        providers=list(sess.get_providers()), notes=[f"torch {spec.snippet()}"])
-    try:
-        got = np.asarray(sess.run(None, {in_name: x})[0])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        result.error = f"onnxruntime failed: {str(exc).splitlines()[0][:300]}"
-        result.message = result.error
-        return result
+    results = []
+    for rt in adapters:
+        result = ValidationResult(
+            name=name or spec.module, passed=False, input_shape=tuple(int(d) for d in shape),
+            input_source=source, reference_shape=tuple(ref.shape), model_shape=None,
+            dtype=dtype.name, tolerance=tol, weights_source=weights_note, providers=[],
+            notes=[f"torch {spec.snippet()}"], runtime=rt.name, runtime_version=rt.version())
+        results.append(result)
+        try:
+            loaded = rt.load(model)
+            result.providers = list(getattr(loaded, "providers", []))
+            got = np.asarray(loaded.run({in_name: x})[0])
+        except RuntimeRefused as exc:
+            result.error = exc.reason
+            result.message = result.error
+            continue
+        _judge_torch(result, got, ref)
+    return results
+
+
+def _judge_torch(result: ValidationResult, got: np.ndarray, ref: np.ndarray) -> None:
+    """Fill ``result`` from the model output ``got`` against torch's ``ref``."""
     result.model_shape = tuple(int(d) for d in got.shape)
     if got.shape != ref.shape:
         result.message = f"output shape {list(got.shape)} differs from torch's {list(ref.shape)}"
-        return result
-    cmp = compare(got, ref, tol)
+        return
+    cmp = compare(got, ref, result.tolerance)
     result.max_abs_error, result.max_rel_error = cmp.max_abs, cmp.max_rel
     result.worst_index, result.passed = cmp.worst, cmp.ok
     if not cmp.ok:
         result.message = (f"max abs error {cmp.max_abs:.3g} at {list(cmp.worst or ())} exceeds "
                           f"the tolerance")
-    return result

@@ -47,7 +47,7 @@ from .tolerance import Tolerance, default_tolerance, resolve_tolerance
 
 __all__ = ["ValidationResult", "Tolerance", "default_tolerance", "default_input_shape",
            "validation_weights", "resolve_providers", "weights_from_model", "validate_spec",
-           "validate_model", "validate_runtimes"]
+           "validate_model", "validate_runtimes", "resolve_adapters"]
 
 
 @dataclass
@@ -115,11 +115,11 @@ def _export(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | No
                        opset=DEFAULT_OPSET if opset is None else opset, dtype=dtype, **extra)
 
 
-RuntimeArg = Any  # a runtime name (see convt_tools.runtimes.RUNTIMES) or a Runtime adapter
+RuntimeArg = Any  # a runtime name (see convt_tools.runtimes.ADAPTERS) or a Runtime adapter
 
 
-def _adapters(runtimes: Sequence[RuntimeArg] | RuntimeArg | None,
-              providers: Sequence[str] | str | None) -> list[Any]:
+def resolve_adapters(runtimes: Sequence[RuntimeArg] | RuntimeArg | None,
+                     providers: Sequence[str] | str | None) -> list[Any]:
     """Runtime adapters, each imported (RuntimeUnavailable names the pip extra)."""
     from ..runtimes import Runtime, parse_runtime_names, require_runtimes
 
@@ -155,13 +155,13 @@ def validate_spec(spec: Conv2DTransposeSpec, *, kernel: np.ndarray | None = None
     :func:`default_input_shape`). Without ``kernel`` the weights are seeded
     random (:func:`validation_weights`). ``input_source`` says where
     ``input_shape`` came from, for the report. ``runtime``: a name from
-    :data:`convt_tools.runtimes.RUNTIMES` (default ``onnxruntime``, on
+    :data:`convt_tools.runtimes.ADAPTERS` (default ``onnxruntime``, on
     ``providers``) or an adapter; ``form`` the export form (``portable``
     default, ``compact``). Returns a :class:`ValidationResult`; bad arguments
     raise :class:`ConvtError` (:class:`~convt_tools.runtimes.RuntimeUnavailable`
     when the runtime is not installed).
     """
-    return _spec_results(spec, _adapters(runtime, providers), kernel=kernel, bias=bias, x=x,
+    return _spec_results(spec, resolve_adapters(runtime, providers), kernel=kernel, bias=bias, x=x,
                          input_shape=input_shape, seed=seed, rtol=rtol, atol=atol, opset=opset,
                          model=model, name=name, weights_note=weights_note,
                          input_source=input_source, form=form)[0]
@@ -346,7 +346,7 @@ def validate_model(model_or_path: Any, spec: Conv2DTransposeSpec, *,
     catch a wrong ``W``/``B`` in the model), else read back from the model by
     :func:`weights_from_model`.
     """
-    return _model_results(model_or_path, spec, _adapters(runtime, providers), kernel=kernel,
+    return _model_results(model_or_path, spec, resolve_adapters(runtime, providers), kernel=kernel,
                           bias=bias, x=x, input_shape=input_shape, seed=seed, rtol=rtol,
                           atol=atol, name=name)[0]
 
@@ -366,7 +366,7 @@ def validate_runtimes(spec: Conv2DTransposeSpec, runtimes: Sequence[RuntimeArg] 
     for all of them. A runtime that is not installed raises
     :class:`~convt_tools.runtimes.RuntimeUnavailable` before anything runs.
     """
-    adapters = _adapters(runtimes, providers)
+    adapters = resolve_adapters(runtimes, providers)
     if model is not None:
         return _model_results(model, spec, adapters, kernel=kernel, bias=bias, x=x,
                               input_shape=input_shape, seed=seed, rtol=rtol, atol=atol,

@@ -71,6 +71,7 @@ def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: s
     kernel_channels = None if source.kernel is None else int(source.kernel.shape[-1])
     in_shape = layer_input_shape(source.spec, None if input_shape is None else
                                  parse_shape(input_shape), kernel_channels)
+    assert in_shape is not None                  # required: an error names input_shape
     model = export_spec(source.spec, source.kernel, source.bias, input_shape=in_shape,
                         opset=opset, seed=seed, dtype=dtype,
                         allow_unsupported_dtype=allow_unsupported_dtype, form=form)

@@ -22,18 +22,18 @@ def _load(config: str, framework: str | None, weights: str | None,
 
     source = resolve_sources(config, weights=weights, layer=layer, framework=framework,
                              single=True, note=_note)[0]
-    spec, layer = source.spec, source.layer
+    spec, conv = source.spec, source.layer
     if source.record is not None:      # .keras / .h5 / model config: the layer's real weights
         if source.kernel is None:
             return spec, None, in_channels
-        return spec, (source.kernel, source.bias), layer.kernel_in_channels(source.kernel)
+        return spec, (source.kernel, source.bias), conv.kernel_in_channels(source.kernel)
     src = None
     if weights is not None:
-        src = layer.load_weights(weights, in_channels)
-        in_channels = layer.kernel_in_channels(src[0])
+        src = conv.load_weights(weights, in_channels)
+        in_channels = conv.kernel_in_channels(src[0])
     if in_channels is None:
-        shape = input_shape(layer, required=False)
-        in_channels = None if shape is None else layer.input_channels(shape)
+        shape = input_shape(conv, required=False)
+        in_channels = None if shape is None else conv.input_channels(shape)
     return spec, src, in_channels
 
 

@@ -119,14 +119,9 @@ class KerasConvT(FrameworkLayer):
         """What ``convt export`` reports besides the model's own description."""
         return {"weights": f"initialised (seed {seed})"}
 
-    def validate_on(self, runtimes: Any, *, kernel: Any = None, bias: Any = None,
-                    x: Any = None, input_shape: Any = None, seed: int = 0,
-                    rtol: float | None = None, atol: float | None = None,
-                    opset: int | None = None, model: Any = None, name: str | None = None,
-                    weights_note: str | None = None, form: str | None = None) -> list[Any]:
-        """The validate verb on ``runtimes`` (:func:`convt_tools.validate.validate_runtimes`)."""
+    def validate_on(self, runtimes: Any, **opts: Any) -> list[Any]:
+        """The validate verb on ``runtimes`` (:func:`convt_tools.validate.validate_runtimes`;
+        ``opts``: its keyword arguments)."""
         from ..validate import validate_runtimes
 
-        return validate_runtimes(self.spec, runtimes, model=model, kernel=kernel, bias=bias,
-                                 x=x, input_shape=input_shape, seed=seed, rtol=rtol, atol=atol,
-                                 opset=opset, name=name, weights_note=weights_note, form=form)
+        return validate_runtimes(self.spec, runtimes, **opts)

@@ -99,15 +99,13 @@ class TorchConvT(FrameworkLayer):
                 "data_format": "torch layout (N, C, ...)",
                 "weights": f"torch's default init (seed {seed})"}
 
-    def validate_on(self, runtimes: Any, *, kernel: Any = None, bias: Any = None,
-                    x: Any = None, input_shape: Any = None, seed: int = 0,
-                    rtol: float | None = None, atol: float | None = None,
-                    opset: int | None = None, model: Any = None, name: str | None = None,
-                    weights_note: str | None = None, form: str | None = None) -> list[Any]:
+    def validate_on(self, runtimes: Any, **opts: Any) -> list[Any]:
         """The validate verb on ``runtimes`` (:func:`convt_tools.torchconv.validate.validate_torch_runtimes`;
-        torch configs export one form, and their weights note is the verb's own)."""
+        ``opts`` as for Keras: ``kernel`` is torch's ``weight``; torch configs export one
+        form, and their weights note is the verb's own)."""
         from ..torchconv.validate import validate_torch_runtimes
 
-        return validate_torch_runtimes(self.spec, runtimes, weight=kernel, bias=bias, x=x,
-                                       input_shape=input_shape, seed=seed, rtol=rtol,
-                                       atol=atol, opset=opset, model=model, name=name)
+        opts.pop("form", None)
+        opts.pop("weights_note", None)
+        return validate_torch_runtimes(self.spec, runtimes, weight=opts.pop("kernel", None),
+                                       **opts)

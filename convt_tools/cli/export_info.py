@@ -25,7 +25,7 @@ def _human(info: dict[str, Any]) -> list[str]:
         f"wrote {info['path']} ({info['size_bytes']:,} bytes"
         + (f", tensors in {info['external_data']}" if info["external_data"] else "") + ")",
         f"opset {info['opset']}, ir_version {info['ir_version']}, {info['dtype']}, "
-        f"{info['data_format']}",
+        f"{info['data_format'] or 'channels_first (N, C, ...)'}",
         f"input  {_fmt_dims(info['input']['shape'])}",
         f"output {_fmt_dims(info['output']['shape'])}",
         f"ConvTranspose kernel {_fmt_dims(info['kernel_shape'])}, strides "

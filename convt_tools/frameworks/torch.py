@@ -96,7 +96,6 @@ class TorchConvT(FrameworkLayer):
     def export_info(self, seed: int) -> dict[str, Any]:
         """What ``convt export`` reports besides the model's own description."""
         return {"framework": "torch", "module": self.spec.module, "group": self.spec.groups,
-                "data_format": "torch layout (N, C, ...)",
                 "weights": f"torch's default init (seed {seed})"}
 
     def validate_on(self, runtimes: Any, **opts: Any) -> list[Any]:

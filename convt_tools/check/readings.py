@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import ConvtError
-from ..geometry import Window, explicit_window, onnx_spec_begin
+from ..geometry import Window, explicit_window, onnx_spec_begin, tf_split
 from .attrs import SAME, ConvTAttrs
 
 __all__ = ["DOCUMENTED", "RUNTIMES", "Reading", "documented_reading", "runtime_names"]
@@ -155,7 +155,7 @@ def _total(a: ConvTAttrs, i: int, n: int) -> int:
 
 def _ort_same(a: ConvTAttrs, i: int, n: int, upper: bool) -> Window:
     t = max(_total(a, i, n), 0)
-    begin = t // 2 if upper else t - t // 2
+    begin = onnx_spec_begin(t, upper)
     return Window(begin, _nat(a, i, n) + a.output_padding[i] - t)
 
 
@@ -268,14 +268,13 @@ def documented_reading(runtime: str, a: ConvTAttrs, sizes: Sequence[int], static
     if runtime in ("onnxruntime<1.14", "onnxruntime<=1.12", "tensorrt"):
         def end(i: int, n: int) -> Window | Reading:
             t = _total(a, i, n)
-            return Window(t // 2, _target(a, i, n)) if t >= 0 else _unknown(
+            return Window(tf_split(t).begin, _target(a, i, n)) if t >= 0 else _unknown(
                 f"output_shape longer than L + op: not documented for {runtime}")
         return _axes(a, sizes, end)
     if runtime == "openvino":
         if not static and a.auto_pad not in SAME:
             return _axes(a, sizes, lambda i, n: Window(a.pads_pair(i)[0], _target(a, i, n)))
-        return _axes(a, sizes, lambda i, n: Window(max(_total(a, i, n), 0)
-                                                   - max(_total(a, i, n), 0) // 2,
+        return _axes(a, sizes, lambda i, n: Window(onnx_spec_begin(max(_total(a, i, n), 0), False),
                                                    _target(a, i, n)))
     if runtime == "tract":
         if a.auto_pad in SAME:

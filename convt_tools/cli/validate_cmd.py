@@ -18,9 +18,9 @@ import click
 from ..errors import ConvtError
 from ..io import xml_safe
 from ..junit import junit_document, junit_suite, write_junit
-from ..spec import Conv2DTransposeSpec, format_shape, load_config, parse_shape
+from ..spec import Conv2DTransposeSpec, format_shape, parse_shape
 from .common import SEED, echo, echo_json, handle_errors, term_safe
-from .frameworks import framework_option, torch_spec_or_none
+from .frameworks import framework_option
 from .model_arg import layer_option
 
 _PROGRESS_MIN = 4  # configs before a progress bar is shown (TTY only)
@@ -49,43 +49,34 @@ def expand_configs(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
-def _load_specs(paths: list[str], framework: str | None = None,
-                rank: int | None = None) -> list[tuple[str, Any]]:
-    """Each path's spec: a torch spec for torch configs (see .frameworks), else Keras's."""
-    specs = []
-    for path in paths:
-        try:
-            torch_spec = torch_spec_or_none(path, framework, rank)
-            specs.append((path, torch_spec if torch_spec is not None else load_config(
-                path, input_shape=None if rank is None else (None,) * (rank + 2))))
-        except ConvtError as exc:
-            raise ConvtError(f"{path}: {exc}", field=exc.field) from None
-    return specs
-
-
 def _load_sources(paths: list[str], layer: str | None, weights: str | None,
                   framework: str | None = None, rank: int | None = None
                   ) -> tuple[list[tuple[str, Any]], list[Any], list[Any], bool]:
-    """Layer configs as before; saved models as one entry per transposed-conv layer.
+    """Layer configs (Keras or torch, by content: :mod:`convt_tools.sources`) as one entry
+    each; saved models as one entry per transposed-conv layer.
 
     Returns ``(specs, sources, skipped records, weights consumed)``: ``sources[i]``
     is the saved-model layer of ``specs[i]`` (None for a layer config), by
     position, never by label (two layers may share a path, hence a label).
     """
-    from .model_arg import resolve_model, select_sources
+    from ..sources import layer_spec, resolve_input
+    from .model_arg import select_sources
 
-    specs: list[tuple[str, Conv2DTransposeSpec]] = []
+    specs: list[tuple[str, Any]] = []
     sources: list[Any] = []
     skipped: list[Any] = []
     consumed = False
+    hint = None if rank is None else (None,) * (rank + 2)
     for path in paths:
-        saved = None if framework == "torch" else resolve_model(path, weights)
-        if saved is None:
-            found_specs = _load_specs([path], framework, rank)
-            specs.extend(found_specs)
-            sources.extend([None] * len(found_specs))
+        resolved = resolve_input(path, weights, framework=framework)
+        if resolved.model is None:
+            try:
+                specs.append((path, layer_spec(resolved, input_shape=hint)))
+            except ConvtError as exc:
+                raise ConvtError(f"{path}: {exc}", field=exc.field) from None
+            sources.append(None)
             continue
-        found, skip = select_sources(saved, layer, weights, skip_unsupported=True)
+        found, skip = select_sources(resolved.model, layer, weights, skip_unsupported=True)
         consumed = consumed or weights is not None
         for src in found:
             specs.append((src.label, src.spec))
@@ -187,6 +178,7 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
              rtol: float | None, atol: float | None, providers: str | None,
              opset: int | None, runtimes: list[str] | None = None,
              form: str | None = None) -> dict[str, Any]:
+    from ..frameworks import as_layer
     from ..validate import resolve_providers
 
     _single_only(specs, **{"--weights": weights, "--model": model})
@@ -213,15 +205,8 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
         if opts["x"].dtype.kind != "f":
             raise ConvtError(f"input: got dtype {opts['x'].dtype} in {input_path!r}; "
                              f"expected a float array.", field="input")
-    if weights is not None and getattr(specs[0][1], "framework", "keras") == "torch":
-        from ..torchconv.compute import load_torch_weights
-
-        opts["kernel"], opts["bias"] = load_torch_weights(weights, specs[0][1])
-        opts["weights_note"] = f"from {weights}"
-    elif weights is not None:
-        from ..weights import load_weights
-
-        opts["kernel"], opts["bias"] = load_weights(weights, specs[0][1])
+    if weights is not None:
+        opts["kernel"], opts["bias"] = as_layer(specs[0][1]).load_weights(weights)
         opts["weights_note"] = f"from {weights}"
     if model is not None and not os.path.isfile(model):
         raise ConvtError(f"model: {model!r} is not a file.", field="model")

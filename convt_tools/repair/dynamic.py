@@ -39,6 +39,7 @@ import numpy as np
 from ..check import ConvTAttrs
 from ..check.probe import make_model
 from ..check.sizes import crop_total
+from ..geometry import onnx_spec_begin, zero_taps
 
 __all__ = ["DYNAMIC_FORM", "dynamic_begin", "dynamic_nodes", "dynamic_proof_sizes"]
 
@@ -51,9 +52,7 @@ def dynamic_begin(a: ConvTAttrs, intent: str, i: int, n: int) -> int:
     t = a.natural_length(i, n) - o + (0 if intent == "tf" else a.output_padding[i])
     if intent in ("tf", "ort"):
         t = max(t, 0)
-    half = t // 2
-    upper = intent == "tf" or a.auto_pad == "SAME_UPPER"
-    return half if upper else t - half
+    return onnx_spec_begin(t, intent == "tf" or a.auto_pad == "SAME_UPPER")
 
 
 def dynamic_proof_sizes(a: ConvTAttrs, intent: str, known: Sequence[int | None]) -> list[tuple[int, ...]]:
@@ -90,7 +89,7 @@ def dynamic_taps(a: ConvTAttrs, intent: str) -> list[tuple[int, int]]:
         before = max(0, -b1)
         after = max(0, b1 + a.output_shape[i] - a.natural_length(i, 1))  # type: ignore[index]
         d = a.dilations[i]
-        out.append((-(-before // d), -(-after // d)))
+        out.append((zero_taps(before, d), zero_taps(after, d)))
     return out
 
 

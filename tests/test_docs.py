@@ -75,6 +75,21 @@ def test_readings_page_is_the_generated_one() -> None:
     assert (ROOT / "docs" / "readings.md").read_text() == mod.render()
 
 
+def test_fixture_counts_in_the_docs_are_the_ones_on_disk() -> None:
+    text = " ".join((ROOT / "docs" / "reference.md").read_text().split())
+    for folder, pattern in [("cases", "`fixtures/cases/` holds {} cases"),
+                            ("cases_1d", "`fixtures/cases_1d/` ({} cases)"),
+                            ("cases_3d", "`fixtures/cases_3d/` ({})")]:
+        n = len(list((ROOT / "fixtures" / folder).glob("*.json")))
+        assert pattern.format(n) in text, (folder, n)
+
+
+def test_readme_links_resolve() -> None:
+    import re
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", (ROOT / "README.md").read_text()):
+        assert (ROOT / target).exists(), target
+
+
 def test_readme_tour_uses_only_shipped_files() -> None:
     """The tour's inputs exist in examples/ (a new user never invents a file)."""
     for name in ["layer.json", "weights.npz", "input.npy", "model.keras", "converted.onnx",

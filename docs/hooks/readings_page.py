@@ -1,5 +1,6 @@
 """mkdocs hook: generates docs/readings.md from convt_tools.check.readings (issue 24: the
-runtime reading table is generated from the code's table, never copied).
+runtime reading table is generated from the code's table, never copied), and the API
+reference of docs/api.md from ``convt_tools.__all__``.
 
 Also runnable alone: ``python docs/hooks/readings_page.py`` prints the page.
 """
@@ -62,6 +63,33 @@ def render() -> str:
     lines += ["Notation per axis: `L = (in-1)*s + K`, `op` output_padding, `pb, pe` pads, "
               "`O` the output_shape entry (`in*s` for SAME), `T = L + op - O`.", ""]
     return "\n".join(lines)
+
+
+def api_reference() -> str:
+    """One mkdocstrings directive per name of ``convt_tools.__all__`` (lazy names included,
+    which a plain ``::: convt_tools`` does not see)."""
+    import convt_tools as ct
+
+    lazy = getattr(ct, "_LAZY", {})  # name -> submodule, imported on first use
+    out = []
+    for name in ct.__all__:
+        if name.startswith("__"):
+            continue
+        if name in lazy:
+            path = f"convt_tools.{lazy[name]}.{name}"
+        elif name in vars(ct):  # imported eagerly: griffe follows the re-export
+            path = f"convt_tools.{name}"
+        else:
+            path = f"{getattr(ct, name).__module__}.{name}"
+        out.append(f"### `{name}`\n\n::: {path}\n    options:\n"
+                   f"      show_root_heading: false\n")
+    return "\n".join(out)
+
+
+def on_page_markdown(markdown, page, **kwargs):  # type: ignore[no-untyped-def]
+    if page.file.src_uri == "api.md":
+        return markdown.replace("<!-- api-reference -->", api_reference())
+    return markdown
 
 
 def on_pre_build(config, **kwargs) -> None:  # type: ignore[no-untyped-def]

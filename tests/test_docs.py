@@ -40,8 +40,11 @@ def test_blocks_commands_and_markers(tmp_path: Path) -> None:
     page.write_text("text\n\n```console\n$ echo hi\nhi\n$ false  # exit 1\n```\n\n"
                     "_Not run in CI: needs a GPU._\n\n```console\n$ nvidia-smi\n```\n\n"
                     "```python\nprint(1 + 1)\n```\n\n```text\n2\n```\n\n```bash\nls\n```\n")
+    page.write_text(page.read_text() + "\n_Needs the optional runtimes openvino, tract (x)._\n\n"
+                    "```console\n$ true\n```\n")
     bs = dm.blocks(page)
-    assert [b.lang for b in bs] == ["console", "console", "python", "text", "bash"]
+    assert [b.lang for b in bs] == ["console", "console", "python", "text", "bash", "console"]
+    assert bs[-1].needs == ("openvino", "tract") and bs[0].needs == ()
     assert bs[0].not_run is None and bs[1].not_run == "needs a GPU"
     assert bs[2].expected == "2"
     cmds = dm.commands(bs[0])
@@ -99,6 +102,12 @@ def test_readme_tour_uses_only_shipped_files() -> None:
 
 # -- the pages ----------------------------------------------------------------------------
 
+def _installed(name: str) -> bool:
+    from convt_tools.runtimes import installed_runtimes
+    status = installed_runtimes().get(name)
+    return status is not None and "not available" not in status
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=_name)
 def test_page_examples_run_and_print_what_is_shown(page: Path, tmp_path: Path) -> None:
@@ -106,6 +115,10 @@ def test_page_examples_run_and_print_what_is_shown(page: Path, tmp_path: Path) -
     problems: list[str] = []
     for b in dm.blocks(page, _name(page)):
         if b.not_run:
+            continue
+        missing = [n for n in b.needs if not _installed(n)]
+        if missing:
+            print(f"{b.path}:{b.line}: not run: {', '.join(missing)} not installed")
             continue
         if b.lang == "console":
             problems += dm.run_console(b, state)

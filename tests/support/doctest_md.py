@@ -10,7 +10,8 @@ Markdown files (README.md, docs/*.md) hold two kinds of executed examples:
 
 Expected output is compared line by line after stripping trailing blanks, with an explicit
 ellipsis: a line ``...`` matches any number of lines, ``...`` inside a line any text.
-A block preceded by a visible line ``_Not run in CI: REASON._`` is not run (REASON says why).
+A block preceded by a visible line ``_Not run in CI: REASON._`` is not run (REASON says why);
+one preceded by ``_Needs the optional runtime(s) A, B (...)._`` runs where they are installed.
 Other blocks (```bash set-up, ```yaml, ```text) are not examples.
 """
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 NOT_RUN = re.compile(r"^_Not run in CI: (.+)\._$")
+NEEDS = re.compile(r"^_Needs the optional runtimes? ([\w<=., -]+?) \(.*\)\._$")
 FENCE = re.compile(r"^```(\w*)\s*$")
 
 
@@ -37,6 +39,7 @@ class Block:
     not_run: str | None = None
     expected: str | None = None  # python blocks: the ```text block after them
     end: int = 0  # 0-based line after the closing fence
+    needs: tuple[str, ...] = ()  # optional runtimes it runs with
 
 
 @dataclass
@@ -64,9 +67,10 @@ def blocks(path: Path, name: str | None = None) -> list[Block]:
             body.append(lines[i])
             i += 1
         i += 1
-        reason = NOT_RUN.match(last_text)
+        reason, needs = NOT_RUN.match(last_text), NEEDS.match(last_text)
         block = Block(name or str(path), start + 1, lang, "\n".join(body),
-                      reason.group(1) if reason else None)
+                      reason.group(1) if reason else None,
+                      needs=tuple(n.strip() for n in needs.group(1).split(",")) if needs else ())
         if lang == "text" and out and out[-1].lang == "python" and out[-1].expected is None \
                 and out[-1].end in (start, start - 1):
             out[-1].expected = block.text

@@ -2,7 +2,8 @@
 runtime reading table is generated from the code's table, never copied), and the API
 reference of docs/api.md from ``convt_tools.__all__``.
 
-Also runnable alone: ``python docs/hooks/readings_page.py`` prints the page.
+Also runnable alone: ``python docs/hooks/readings_page.py --write`` rewrites docs/readings.md
+(committed, so that it reads on GitHub too; tests/test_docs.py checks it is current).
 """
 
 from __future__ import annotations
@@ -101,4 +102,9 @@ def on_pre_build(config, **kwargs) -> None:  # type: ignore[no-untyped-def]
 
 
 if __name__ == "__main__":
-    print(render())
+    import sys
+
+    if "--write" in sys.argv[1:]:
+        (Path(__file__).resolve().parents[1] / PAGE).write_text(render())
+    else:
+        sys.stdout.write(render())

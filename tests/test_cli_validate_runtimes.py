@@ -98,7 +98,7 @@ def test_a_missing_runtime_exits_2_naming_the_extra(cli, configs, monkeypatch, t
     lines = res.output.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("Error: runtime: 'tract' is not available")
-    assert 'pip install "convt-tools[tract]"' in lines[0]
+    assert 'pip install -e ".[tract]"' in lines[0]
     assert not report.exists()
 
 
@@ -199,7 +199,7 @@ def test_run_engine_missing_and_refusing(cli, tmp_path, monkeypatch):
     out = tmp_path / "y.npy"
     res = cli("run", layer, "-i", tmp_path / "x.npy", "-o", out, "--engine", "openvino")
     assert res.exit_code == 2
-    assert 'pip install "convt-tools[openvino]"' in res.output
+    assert 'pip install -e ".[openvino]"' in res.output
     res = cli("run", layer, "-i", tmp_path / "x.npy", "-o", out, "--engine", "onnx-reference")
     assert res.exit_code == 1
     assert res.output.strip() == ("Error: engine: onnx-reference refused the model at load: "

@@ -18,6 +18,9 @@ def test_readme_opens_with_two_setup_commands() -> None:
     commands = _readme_commands()
     assert len(commands) >= 2
     main_job, tests = commands[0].strip(), commands[1].strip()
+    # Issue 24: the first command also creates and enters a venv (Debian/Ubuntu's system
+    # Python refuses pip outside one), so the second runs in it.
+    assert main_job.startswith("python3 -m venv .venv && . .venv/bin/activate && ")
     assert "pip install" in main_job
     assert "convt " in main_job
     assert "pip install" in tests

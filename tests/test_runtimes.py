@@ -86,7 +86,7 @@ def test_missing_runtime_names_the_pip_extra(monkeypatch):
     with pytest.raises(RuntimeUnavailable) as err:
         require_runtimes(["onnxruntime", "openvino"])
     assert err.value.field == "runtime"
-    assert 'pip install "convt-tools[openvino]"' in str(err.value)
+    assert 'pip install -e ".[openvino]"' in str(err.value)
     assert "No module named 'openvino'" in str(err.value)
     assert "openvino" in installed_runtimes()["openvino"]
     assert "not available" in installed_runtimes()["openvino"]

@@ -123,4 +123,4 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="convt")
 def main() -> None:
-    """Exact shapes, ONNX export and verification for Keras Conv2DTranspose."""
+    """Exact shapes, ONNX export and verification for Keras Conv1D/2D/3DTranspose and PyTorch ConvTranspose1d/2d/3d."""

@@ -192,11 +192,12 @@ def engine_table() -> list[EngineInfo]:
     from .. import __version__
 
     rows = [EngineInfo("reference", "convt's NumPy reference (run --engine only)", True,
-                       __version__, 'pip install "convt-tools"', "run", kind="reference")]
+                       __version__, "included", "run", kind="reference")]
     for name in ADAPTERS:
         rt = get_runtime(name)
         extra = rt.extra
-        install = f'pip install "convt-tools[{extra}]"' if extra else 'pip install "convt-tools"'
+        install = (f'pip install -e ".[{extra}]"' if extra
+                   else getattr(rt, "install", None) or "included")
         try:
             version, ok, note = rt.engine_version(), True, ""
         except RuntimeUnavailable as exc:

@@ -9,7 +9,7 @@ Two failures are kept apart, because they mean different things to a user:
 
 - :class:`RuntimeUnavailable` (a :class:`ConvtError`, exit 2 on the CLI):
   the engine is not installed or cannot be imported; the message names the
-  pip extra, e.g. ``pip install "convt-tools[openvino]"``.
+  pip extra, e.g. ``pip install -e ".[openvino]"`` from the clone.
 - :class:`RuntimeRefused`: the engine is there but refuses this model (load
   or run raised). ``reason`` is the engine's own first line, prefixed with
   the runtime's name; validation reports it as a failure (exit 1).
@@ -62,8 +62,8 @@ class RuntimeUnavailable(ConvtError):
 
     def __init__(self, runtime: str, why: str, extra: str | None,
                  install: str | None = None) -> None:
-        install = install or (f'pip install "convt-tools[{extra}]"' if extra
-                              else 'pip install "convt-tools"')
+        install = install or (f'pip install -e ".[{extra}]" (from the clone)' if extra
+                              else 'pip install -e . (from the clone)')
         super().__init__(f"runtime: {runtime!r} is not available ({why}); install it with "
                          f"{install}.", field="runtime")
         self.runtime = runtime

@@ -1,4 +1,4 @@
-"""OpenVINO (``pip install "convt-tools[openvino]"``), CPU device.
+"""OpenVINO (``pip install -e ".[openvino]"`` from the clone), CPU device.
 
 The ONNX model is read by OpenVINO's ONNX frontend (``Core.read_model``)
 and compiled for ``CPU`` with f32 inference precision (OpenVINO may otherwise

@@ -1,4 +1,4 @@
-"""tract (``pip install "convt-tools[tract]"``), Sonos's Rust inference engine.
+"""tract (``pip install -e ".[tract]"`` from the clone), Sonos's Rust inference engine.
 
 ``tract.onnx().load(path)`` gives an inference model; it is typed and
 optimised (``into_model().into_runnable()``) with the model's own input

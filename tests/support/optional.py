@@ -59,7 +59,7 @@ def runtime_or_skip(name: str) -> Any:
 
     runtime = get_runtime(name)
     if not runtime_installed(name):
-        pytest.skip(f"runtime {name} not installed (pip install convt-tools[{runtime.extra}])")
+        pytest.skip(f"runtime {name} not installed (pip install -e '.[{runtime.extra}]')")
     runtime.module()
     return runtime
 

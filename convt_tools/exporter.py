@@ -389,7 +389,8 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
         if bias is not None:
             raise ConvtError("bias: got a bias without a kernel; give both, or neither to "
                              "initialise them from the layer's initializers.", field="bias")
-        kernel, bias = initialize_weights(spec, channels, seed)  # type: ignore[arg-type]
+        assert channels is not None  # _in_channels refuses no kernel and no channels
+        kernel, bias = initialize_weights(spec, channels, seed)
         notes.append(f"weights initialised with seed {seed} from {spec.kernel_initializer[0]}"
                      + (f" / {spec.bias_initializer[0]}" if spec.use_bias else "")
                      + " (not trained weights).")

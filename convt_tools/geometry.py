@@ -219,7 +219,7 @@ class AxisCrop:
         """The window kept on an axis of natural length ``L``: ``(begin, L - total)``."""
         return Window(self.begin, natural - self.total)
 
-    def onnx(self) -> "OnnxAxis":
+    def onnx(self) -> OnnxAxis:
         """As ONNX attributes: ``pads = (begin, end)``, ``output_padding = extend``."""
         return OnnxAxis(self.begin, self.end, self.extend, 0, 0)
 

@@ -105,7 +105,7 @@ def check_model(model: Any,
         if is_risky(ctx) and ctx.w_shape is not None and not bound_attributes(ref.node):
             pending.append((node, ctx, _prepare(ctx, opset, rng, chosen, numeric)))
         report.nodes.append(node)
-    for (node, ctx, p), matrix in zip(pending, run_pending([p for _, _, p in pending])):
+    for (node, ctx, _), matrix in zip(pending, run_pending([p for _, _, p in pending])):
         _add_matrix(node, ctx, matrix, chosen)
     return report
 

@@ -98,7 +98,7 @@ def _attr_map(node: Any) -> dict[str, Any]:
 
 
 def read_attrs(node: Any, w_shape: Sequence[int] | None, x_rank: int | None,
-               function: str = "") -> tuple[ConvTAttrs | None, list["Finding"]]:
+               function: str = "") -> tuple[ConvTAttrs | None, list[Finding]]:
     """Parse and normalise; malformed attributes give CT006 (and ``None`` when unusable).
 
     Attributes bound at a call site (``ref_attr_name``) give one CT007 and are
@@ -128,7 +128,7 @@ def read_attrs(node: Any, w_shape: Sequence[int] | None, x_rank: int | None,
         return None, problems + [Finding("CT006", "no kernel_shape attribute and the shape of "
                                          "W is unknown, so the kernel size (and spatial rank) "
                                          "cannot be determined")]
-    kernel = ks if ks is not None else tuple(int(v) for v in w_shape[2:])  # type: ignore[index]
+    kernel = ks if ks is not None else tuple(int(v) for v in (w_shape or ())[2:])
 
     def ints(name: str, length: int, default: int) -> tuple[int, ...]:
         if name not in a:

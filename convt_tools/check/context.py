@@ -127,4 +127,4 @@ def structure_findings(ref: NodeRef) -> list[Finding]:
 def _known(shape: tuple[int | None, ...] | None) -> tuple[int, ...] | None:
     if shape is None or any(d is None for d in shape):
         return None
-    return tuple(int(d) for d in shape)  # type: ignore[arg-type]
+    return tuple(int(d) for d in shape if d is not None)

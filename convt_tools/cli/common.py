@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 import click
 
@@ -81,7 +81,7 @@ def handle_errors(func: F) -> F:
             click.echo("Terminated (SIGTERM); nothing was written.", err=True)
             sys.exit(143)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def _finite(obj: Any) -> Any:

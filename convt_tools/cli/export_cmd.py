@@ -73,8 +73,8 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     convt export model.keras -o outdir/           (every layer, plus outdir/index.json)
     """
     from ..exporter import DEFAULT_OPSET, describe_model, export_spec
-    from ..onnxbase import save_model, uses_external_data
     from ..io import ensure_distinct
+    from ..onnxbase import save_model, uses_external_data
     from ..weights import load_weights
 
     ensure_distinct(output, config=config, weights=weights)
@@ -91,7 +91,7 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
         no_layer_for_torch(layer)
         if dtype not in (None, "float32") or allow_unsupported_dtype:
             raise ConvtError("dtype: torch configs export float32 only.", field="dtype")
-        torch_export(config, framework, output, weights, input_shape, opset_n, seed_n,  # type: ignore[arg-type]
+        torch_export(config, framework, output, weights, input_shape, opset_n, seed_n,
                      output_size, as_json)
         return
     if output_size is not None:

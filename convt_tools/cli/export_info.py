@@ -21,7 +21,7 @@ def _resolve_input_shape(spec: Conv2DTransposeSpec, text: str | None,
     layout = spec.layout
     if kernel_channels is not None:
         return layout.shape(None, kernel_channels, (None,) * layout.rank)
-    example = ",".join(layout.shape("None", "3", ("?",) * layout.rank))  # type: ignore[arg-type]
+    example = ",".join(layout.shape("None", "3", ("?",) * layout.rank))
     raise ConvtError(
         f"input_shape: missing, and neither the config (build_config) nor --weights gives the "
         f"number of input channels; give --input-shape {layout.letters()}, with None or ? for "

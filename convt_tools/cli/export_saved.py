@@ -19,7 +19,6 @@ import shutil
 import tempfile
 from typing import Any, Sequence
 
-
 from ..errors import ConvtError
 from .common import echo, echo_json, term_safe
 from .export_info import _human, _resolve_input_shape
@@ -170,7 +169,7 @@ def _write_folder(folder: str, models: list[tuple[str, Any]], index: dict[str, A
     if os.path.isdir(folder):
         for name in targets:   # nothing is written when one of them is refused
             path = os.path.join(folder, name)
-            ensure_distinct(path, **inputs)
+            ensure_distinct(path, "output", **inputs)
             check_destination(path)
     created = False
     with sigterm_cleanup():

@@ -20,11 +20,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from ..errors import ConvtError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["LayerSource", "layer_option", "load_layer_spec", "onnx_form", "resolve_model", "select_sources",
            "single_source"]
@@ -110,6 +113,8 @@ def _label(model: Any, record: Any) -> str:
 def _source(model: Any, record: Any, npz_weights: str | None,
             selected_by: str | None = None) -> LayerSource:
     label = _label(model, record)
+    kernel: np.ndarray | None
+    bias: np.ndarray | None
     if record.spec is None:
         raise ConvtError(f"layer: {record.path!r} is a {record.class_name}, which "
                          f"{record.unsupported.split(' is ', 1)[1]}; "

@@ -28,14 +28,14 @@ def parse_output_size(text: str | None) -> list[int] | None:
     shape = parse_shape(text, "output_size")
     if any(d is None for d in shape):
         raise ConvtError(f"output_size: got {text!r}; expected integers only.", field="output_size")
-    return [int(d) for d in shape]  # type: ignore[arg-type]
+    return [d for d in shape if d is not None]
 
 
 def _rank(shape: tuple[Any, ...] | None) -> int | None:
     return None if shape is None else len(shape) - 2
 
 
-def torch_shape(config: str, framework: str | None, input_shape: str | None,
+def torch_shape(config: str | None, framework: str | None, input_shape: str | None,
                 output_size: str | None, explain: bool, as_json: bool) -> None:
     """``convt shape`` for a torch config."""
     if input_shape is None:
@@ -58,7 +58,7 @@ def torch_shape(config: str, framework: str | None, input_shape: str | None,
         click.echo(format_shape(out))
 
 
-def torch_run(config: str, framework: str | None, input_path: str, weights: str | None,
+def torch_run(config: str | None, framework: str | None, input_path: str, weights: str | None,
               engine: str, seed: int, providers: str | None, output: str,
               output_size: str | None) -> None:
     """``convt run`` for a torch config (the NumPy reference or any runtime adapter)."""
@@ -106,7 +106,7 @@ def torch_run(config: str, framework: str | None, input_path: str, weights: str 
                err=True)
 
 
-def torch_export(config: str, framework: str | None, output: str, weights: str | None,
+def torch_export(config: str | None, framework: str | None, output: str, weights: str | None,
                  input_shape: str | None, opset: int, seed: int, output_size: str | None,
                  as_json: bool) -> None:
     """``convt export`` for a torch config."""

@@ -10,7 +10,7 @@ import glob
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 from xml.etree import ElementTree as ET
 
 import click
@@ -22,6 +22,11 @@ from ..spec import Conv2DTransposeSpec, format_shape, load_config, parse_shape
 from .common import SEED, echo, echo_json, handle_errors, term_safe
 from .frameworks import framework_option, torch_spec_or_none
 from .model_arg import layer_option
+
+if TYPE_CHECKING:
+    from ..torchconv.spec import TorchConvTransposeSpec
+
+    LayerSpec = Conv2DTransposeSpec | TorchConvTransposeSpec  # a Keras or a torch config
 
 _PROGRESS_MIN = 4  # configs before a progress bar is shown (TTY only)
 
@@ -50,7 +55,7 @@ def expand_configs(items: Iterable[str]) -> list[str]:
 
 
 def _load_specs(paths: list[str], framework: str | None = None,
-                rank: int | None = None) -> list[tuple[str, Any]]:
+                rank: int | None = None) -> list[tuple[str, LayerSpec]]:
     """Each path's spec: a torch spec for torch configs (see .frameworks), else Keras's."""
     specs = []
     for path in paths:
@@ -74,7 +79,7 @@ def _load_sources(paths: list[str], layer: str | None, weights: str | None,
     """
     from .model_arg import resolve_model, select_sources
 
-    specs: list[tuple[str, Conv2DTransposeSpec]] = []
+    specs: list[tuple[str, LayerSpec]] = []
     sources: list[Any] = []
     skipped: list[Any] = []
     consumed = False
@@ -182,7 +187,7 @@ def _single_only(specs: list[Any], **given: Any) -> None:
                              f"validate one config at a time with {name}.", field=name)
 
 
-def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | None,
+def _options(specs: list[tuple[str, LayerSpec]], input_path: str | None,
              input_shape: str | None, weights: str | None, model: str | None, seed: int,
              rtol: float | None, atol: float | None, providers: str | None,
              opset: int | None, runtimes: list[str] | None = None,
@@ -213,15 +218,16 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
         if opts["x"].dtype.kind != "f":
             raise ConvtError(f"input: got dtype {opts['x'].dtype} in {input_path!r}; "
                              f"expected a float array.", field="input")
-    if weights is not None and getattr(specs[0][1], "framework", "keras") == "torch":
-        from ..torchconv.compute import load_torch_weights
+    first = specs[0][1]
+    if weights is not None:
+        if isinstance(first, Conv2DTransposeSpec):
+            from ..weights import load_weights
 
-        opts["kernel"], opts["bias"] = load_torch_weights(weights, specs[0][1])
-        opts["weights_note"] = f"from {weights}"
-    elif weights is not None:
-        from ..weights import load_weights
+            opts["kernel"], opts["bias"] = load_weights(weights, first)
+        else:  # a torch config
+            from ..torchconv.compute import load_torch_weights
 
-        opts["kernel"], opts["bias"] = load_weights(weights, specs[0][1])
+            opts["kernel"], opts["bias"] = load_torch_weights(weights, first)
         opts["weights_note"] = f"from {weights}"
     if model is not None and not os.path.isfile(model):
         raise ConvtError(f"model: {model!r} is not a file.", field="model")

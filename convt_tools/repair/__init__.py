@@ -148,7 +148,7 @@ def _repair_into(original: Any, repaired: Any, shaped: Any,
     pending: list[tuple[Any, int, Any]] = []
     replaced: list[tuple[str, Any, str, NodePlan]] = []
     for ctx, plan, axes, sizes in work:
-        attrs, _ = attrs_for_intent(ctx.attrs, plan.codes)  # type: ignore[arg-type]
+        attrs, _ = attrs_for_intent(ctx.attrs, plan.codes)
         original_node = copy.deepcopy(ctx.ref.node)
         if plan.new.get("form") == "dynamic":
             nodes = rewrite_dynamic(repaired, ctx, plan, attrs, intent, pending)

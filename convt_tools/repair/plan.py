@@ -86,7 +86,7 @@ def _sizes_to_probe(ctx: NodeContext, w_shape: Sequence[int]
     sizes = ctx.sizes
     label = ctx.ref.label
     if sizes is not None and all(n is not None for n in sizes):
-        real = tuple(int(n) for n in sizes)  # type: ignore[arg-type]
+        real = tuple(int(n) for n in sizes if n is not None)
         need = probe_elements(a, int(w_shape[0]), int(w_shape[1]) * a.group, real)
         if need <= MAX_PROBE_ELEMENTS:
             return [real], ""

@@ -17,7 +17,7 @@ error naming ``input_shape``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, overload
 
 from ..errors import ConvtError, fail
 from ..geometry import AxisCrop, effective_kernel, keras_crop, keras_output_length, natural_length
@@ -103,6 +103,12 @@ class ConvTransposeSpec:
                                 self.padding, ops[i]) for i in range(self.rank))
 
     # ---- shapes --------------------------------------------------------
+    @overload
+    def check_input_shape(self, input_shape: Sequence[int],
+                          in_channels: int | None = None) -> tuple[int, ...]: ...
+    @overload
+    def check_input_shape(self, input_shape: Sequence[int | None],
+                          in_channels: int | None = None) -> tuple[int | None, ...]: ...
     def check_input_shape(self, input_shape: Sequence[int | None],
                           in_channels: int | None = None) -> tuple[int | None, ...]:
         """Validate a rank ``r + 2`` input shape in this spec's data format.
@@ -151,6 +157,13 @@ class ConvTransposeSpec:
     def _spatial(self, shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return self.layout.spatial(shape)
 
+    # A concrete input shape gives a concrete output shape.
+    @overload
+    def output_shape(self, input_shape: Sequence[int],
+                     in_channels: int | None = None) -> tuple[int, ...]: ...
+    @overload
+    def output_shape(self, input_shape: Sequence[int | None],
+                     in_channels: int | None = None) -> tuple[int | None, ...]: ...
     def output_shape(self, input_shape: Sequence[int | None],
                      in_channels: int | None = None) -> tuple[int | None, ...]:
         """The shape Keras's ``compute_output_shape`` reports (batch passed through).
@@ -175,6 +188,12 @@ class ConvTransposeSpec:
             spatial.append(out)
         return self.layout.shape(shape[0], self.filters, spatial)
 
+    @overload
+    def activated_output_shape(self, input_shape: Sequence[int],
+                               in_channels: int | None = None) -> tuple[int, ...]: ...
+    @overload
+    def activated_output_shape(self, input_shape: Sequence[int | None],
+                               in_channels: int | None = None) -> tuple[int | None, ...]: ...
     def activated_output_shape(self, input_shape: Sequence[int | None],
                                in_channels: int | None = None) -> tuple[int | None, ...]:
         """The shape of the tensor the layer really returns (``glu`` halves axis -1)."""

@@ -18,7 +18,8 @@ for every public name of the submodules that other code uses.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import os
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from .windows import (
     interpretation_words, interpretations, odd_extra_side,
 )
 
+if TYPE_CHECKING:
+    import onnx
+
 __all__ = [
     "CODES", "RUNTIMES", "CheckReport", "ConvTAttrs", "Finding", "NodeRef", "NodeReport", "Window",
     "check_model", "intent_windows", "iter_convtranspose", "load_model",
@@ -52,7 +56,7 @@ __all__ = [
 ]
 
 
-def check_model(model: Any,
+def check_model(model: str | os.PathLike[str] | onnx.ModelProto,
                 input_shapes: Mapping[str, Sequence[int | None]] | Sequence[str] | None = None,
                 *, numeric: bool = True, seed: int = 0, name: str | None = None,
                 runtimes: str | Sequence[str] | None = None) -> CheckReport:

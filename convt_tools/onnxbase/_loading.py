@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..errors import ConvtError, first_line
 from ..io import check_input_file
@@ -28,7 +28,7 @@ __all__ = ["check_external_locations", "load_model", "model_tensors", "resolve_m
            "tensor_location"]
 
 
-def _attribute_tensors(nodes: Iterable[Any]) -> Iterator[Any]:
+def _attribute_tensors(nodes: Iterable[onnx.NodeProto]) -> Iterator[onnx.TensorProto]:
     """Every TensorProto in the attributes of ``nodes``, their subgraphs included."""
     for node in nodes:
         for attr in node.attribute:
@@ -44,7 +44,7 @@ def _attribute_tensors(nodes: Iterable[Any]) -> Iterator[Any]:
                 yield from _graph_tensors(g)
 
 
-def _graph_tensors(graph: Any) -> Iterator[Any]:
+def _graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
     """Every TensorProto stored in ``graph`` and its subgraphs (initializers, attributes)."""
     yield from graph.initializer
     for sp in graph.sparse_initializer:

@@ -32,13 +32,16 @@ sizes, both parities of ``T`` included, against the reference for the intent
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..check import ConvTAttrs
 from ..check.probe import make_model
 from ..check.sizes import crop_total
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["DYNAMIC_FORM", "dynamic_begin", "dynamic_nodes", "dynamic_proof_sizes"]
 
@@ -101,7 +104,7 @@ def dynamic_taps(a: ConvTAttrs, intent: str) -> list[tuple[int, int]]:
     return out
 
 
-def dynamic_nodes(a: ConvTAttrs, intent: str, node: Any, prefix: str,
+def dynamic_nodes(a: ConvTAttrs, intent: str, node: onnx.NodeProto, prefix: str,
                   padded_w: str | None = None,
                   taps: Sequence[tuple[int, int]] | None = None) -> list[Any]:
     """The node list replacing ``node`` (same inputs, same output name), in order.
@@ -181,7 +184,7 @@ def dynamic_nodes(a: ConvTAttrs, intent: str, node: Any, prefix: str,
     return nodes
 
 
-def dynamic_model(nodes: Sequence[Any], x_name: str, out_name: str, c_in: int, rank: int,
+def dynamic_model(nodes: Sequence[onnx.NodeProto], x_name: str, out_name: str, c_in: int, rank: int,
                   w_name: str, w: np.ndarray, b_name: str, b: np.ndarray | None,
                   opset: int) -> Any:
     """The node list alone in a model (symbolic spatial dims), W and B as initializers."""

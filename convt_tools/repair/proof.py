@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -30,8 +30,11 @@ from ..onnxbase import infer_shapes
 from .dynamic import dynamic_model
 from .report import NodePlan, RepairRefused, ort_refuses
 
+if TYPE_CHECKING:
+    import onnx
 
-def prove_node(ctx: NodeContext, original_node: Any, repaired_node: Any, plan: NodePlan,
+
+def prove_node(ctx: NodeContext, original_node: onnx.NodeProto, repaired_node: onnx.NodeProto, plan: NodePlan,
                attrs: ConvTAttrs,
                intent: str, sizes: Sequence[tuple[int, ...]], new_w: np.ndarray | None,
                opset: int, rng: np.random.Generator) -> None:
@@ -74,7 +77,8 @@ def prove_node(ctx: NodeContext, original_node: Any, repaired_node: Any, plan: N
                 f"{diff}); nothing written.", field="intent")
 
 
-def prove_dynamic(ctx: NodeContext, original_node: Any, nodes: Sequence[Any], plan: NodePlan,
+def prove_dynamic(ctx: NodeContext, original_node: onnx.NodeProto,
+                  nodes: Sequence[onnx.NodeProto], plan: NodePlan,
                   attrs: ConvTAttrs, intent: str, sizes: Sequence[tuple[int, ...]], opset: int,
                   rng: np.random.Generator) -> None:
     """Run the dynamic form (one model, symbolic spatial dims) at every size in ``sizes``.
@@ -125,7 +129,7 @@ def prove_dynamic(ctx: NodeContext, original_node: Any, nodes: Sequence[Any], pl
                 f"{diff}); nothing written.", field="intent")
 
 
-def _original_diff(node: Any, shape: Sequence[int], w: np.ndarray, b: np.ndarray | None,
+def _original_diff(node: onnx.NodeProto, shape: Sequence[int], w: np.ndarray, b: np.ndarray | None,
                    x: np.ndarray, y: np.ndarray, opset: int) -> float | None:
     try:
         orig = run_ort(single_node_model(node, shape, w, b, opset), {"x": x})[0]
@@ -144,7 +148,7 @@ class _NotRun:
     why: str
 
 
-def _seeded_feeds(model: Any, rng: np.random.Generator) -> dict[str, np.ndarray] | _NotRun:
+def _seeded_feeds(model: onnx.ModelProto, rng: np.random.Generator) -> dict[str, np.ndarray] | _NotRun:
     """Seeded inputs for a whole-model run, or why not.
 
     Not run when an input has unknown dims, or when an input or any tensor
@@ -186,8 +190,8 @@ def _seeded_feeds(model: Any, rng: np.random.Generator) -> dict[str, np.ndarray]
     return feeds
 
 
-def prove_whole_model(original: Any, repaired: Any, intent: str, rng: np.random.Generator
-                      ) -> dict[str, Any]:
+def prove_whole_model(original: onnx.ModelProto, repaired: onnx.ModelProto, intent: str,
+                      rng: np.random.Generator) -> dict[str, Any]:
     """checker on the repaired model; run original and repaired on the same seeded inputs."""
     import onnx
 

@@ -52,7 +52,7 @@ class NodeContext:
 
 
 def node_context(ref: NodeRef, shapes: Mapping[str, tuple[int | None, ...]],
-                 types: Mapping[str, int], weights: bool = True) -> NodeContext:
+                 types: Mapping[str, int], *, weights: bool = True) -> NodeContext:
     """Collect attributes, constants and inferred shapes for ``ref``.
 
     Constant W and B are validated (:func:`convt_tools.onnxbase.check_tensor`) always, but

@@ -48,7 +48,7 @@ def term_safe(text: object, keep: str = "") -> str:
     return _UNSAFE.sub(esc, str(text))
 
 
-def echo(text: object = "", err: bool = False) -> None:
+def echo(text: object = "", *, err: bool = False) -> None:
     """``click.echo`` of human-readable output, made :func:`term_safe` (line breaks kept)."""
     click.echo(term_safe(text, keep="\n"), err=err)
 

@@ -92,7 +92,7 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
         if dtype not in (None, "float32") or allow_unsupported_dtype:
             raise ConvtError("dtype: torch configs export float32 only.", field="dtype")
         torch_export(config, framework, output, weights, input_shape, opset_n, seed_n,
-                     output_size, as_json)
+                     output_size, as_json=as_json)
         return
     if output_size is not None:
         raise ConvtError("output_size: applies to torch configs only.", field="output_size")
@@ -101,8 +101,8 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     saved = resolve_model(config, weights)
     if saved is not None:
         export_saved(saved, layer, output, weights, input_shape, opset_n, seed_n, dtype,
-                     allow_unsupported_dtype, as_json, form,
-                     {k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None})
+                     allow_unsupported_dtype=allow_unsupported_dtype, as_json=as_json, form=form,
+                     flags={k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None})
         return
     if layer is not None:
         raise ConvtError(f"layer: --layer applies to saved models; {config!r} is not one.",

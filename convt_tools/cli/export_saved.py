@@ -86,7 +86,7 @@ def _info(path: str, model: Any, source: Any, seed: int) -> dict[str, Any]:
 
 
 def export_saved(saved: Any, layer: str | None, output: str, weights: str | None,
-                 input_shape: str | None, opset: int, seed: int, dtype: str | None,
+                 input_shape: str | None, opset: int, seed: int, dtype: str | None, *,
                  allow_unsupported_dtype: bool, as_json: bool, form: str,
                  flags: dict[str, Any]) -> None:
     """Export ``--layer`` to the file ``output``, or every layer into the folder ``output``."""

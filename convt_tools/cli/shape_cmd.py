@@ -142,7 +142,7 @@ def shape(config: str | None, input_shape: str | None, explain: bool, as_json: b
         no_layer_for_torch(layer)
         from .torch_cmds import torch_shape
 
-        torch_shape(config, framework, input_shape, output_size, explain, as_json)
+        torch_shape(config, framework, input_shape, output_size, explain=explain, as_json=as_json)
         return
     if output_size is not None:
         raise ConvtError("output_size: applies to torch configs only (Keras has no "

@@ -36,7 +36,7 @@ def _rank(shape: tuple[Any, ...] | None) -> int | None:
 
 
 def torch_shape(config: str | None, framework: str | None, input_shape: str | None,
-                output_size: str | None, explain: bool, as_json: bool) -> None:
+                output_size: str | None, *, explain: bool, as_json: bool) -> None:
     """``convt shape`` for a torch config."""
     if input_shape is None:
         raise ConvtError("input_shape: missing; give --input-shape N,C,... (torch layout), with "
@@ -107,7 +107,7 @@ def torch_run(config: str | None, framework: str | None, input_path: str, weight
 
 
 def torch_export(config: str | None, framework: str | None, output: str, weights: str | None,
-                 input_shape: str | None, opset: int, seed: int, output_size: str | None,
+                 input_shape: str | None, opset: int, seed: int, output_size: str | None, *,
                  as_json: bool) -> None:
     """``convt export`` for a torch config."""
     from ..exporter import describe_model

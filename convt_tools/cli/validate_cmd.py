@@ -155,7 +155,7 @@ def print_table(results: list[Any]) -> None:
     echo(f"{len(results) - failed} passed, {failed} failed")
 
 
-def junit_xml(results: list[Any], per_runtime: bool = False) -> bytes:
+def junit_xml(results: list[Any], *, per_runtime: bool = False) -> bytes:
     """The JUnit XML file (:func:`convt_tools.junit.junit_document`): one testcase per config
     (x runtime); failures carry the message.
 
@@ -325,7 +325,7 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
         echo(f"skipped {term_safe(rec.path)}: {rec.unsupported}", err=True)
     multi = len(runtimes) > 1
     if junit is not None:
-        write_junit(junit, junit_xml(results, multi))
+        write_junit(junit, junit_xml(results, per_runtime=multi))
     if as_json:
         echo_json({"passed": all(r.passed for r in results),
                    "runtimes": runtimes, "shard": shard,

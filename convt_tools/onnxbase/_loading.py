@@ -93,7 +93,7 @@ def tensor_location(tensor: onnx.TensorProto) -> str:
     return {e.key: e.value for e in tensor.external_data}.get("location", "")
 
 
-def load_model(path: str | os.PathLike[str], lazy: bool = False) -> onnx.ModelProto:
+def load_model(path: str | os.PathLike[str], *, lazy: bool = False) -> onnx.ModelProto:
     """Load an untrusted ONNX model; any failure is a one-sentence :class:`ConvtError`.
 
     Parses with ``load_external_data=False``, checks every external-data
@@ -137,7 +137,7 @@ def load_model(path: str | os.PathLike[str], lazy: bool = False) -> onnx.ModelPr
 
 
 def resolve_model(model: str | os.PathLike[str] | onnx.ModelProto, name: str | None = None,
-                  lazy: bool = False) -> tuple[onnx.ModelProto, str]:
+                  *, lazy: bool = False) -> tuple[onnx.ModelProto, str]:
     """``(ModelProto, label)`` for a path (loaded with :func:`load_model`) or a ModelProto.
 
     A ModelProto must have a graph and no tensor stored in an external file
@@ -145,7 +145,7 @@ def resolve_model(model: str | os.PathLike[str] | onnx.ModelProto, name: str | N
     Anything else is a :class:`ConvtError` naming ``model``.
     """
     if isinstance(model, (str, os.PathLike)):
-        return load_model(model, lazy), name or str(model)
+        return load_model(model, lazy=lazy), name or str(model)
     onnx = import_onnx()
     if not isinstance(model, onnx.ModelProto):
         raise ConvtError(f"model: got {type(model).__name__}; expected a path (str or "

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     ModelArg = str | os.PathLike[str] | onnx.ModelProto
 
 
-def open_model(model: ModelArg, lazy: bool = False) -> onnx.ModelProto:
+def open_model(model: ModelArg, *, lazy: bool = False) -> onnx.ModelProto:
     """A path or ModelProto through the untrusted-model loader of ``convt check``
     (:func:`convt_tools.onnxbase.resolve_model`); ``lazy``: external data
     is read only when a tensor is asked for."""

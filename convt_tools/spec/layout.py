@@ -65,11 +65,11 @@ class Layout:
     def axis_names(self) -> tuple[str, ...]:
         return AXIS_NAMES.get(self.rank, tuple(f"d{i}" for i in range(self.rank)))
 
-    def spatial(self, shape: Sequence[int | None]) -> tuple[int | None, ...]:
+    def spatial(self, shape: Sequence[_D]) -> tuple[_D, ...]:
         """The spatial dims of a Keras-layout shape."""
         return tuple(shape[i] for i in self.spatial_axes)
 
-    def channels(self, shape: Sequence[int | None]) -> int | None:
+    def channels(self, shape: Sequence[_D]) -> _D:
         return shape[self.channels_axis]
 
     def shape(self, batch: _D, channels: _D, spatial: Sequence[_D]) -> tuple[_D, ...]:

@@ -93,7 +93,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, overload
 
 from .errors import fail
 
@@ -143,6 +143,12 @@ def _check_axis(k: int, s: int, d: int, padding: str, op: int | None) -> None:
         raise fail("output_padding", op, f"expected None or an integer from 0 to stride-1 = {s - 1}")
 
 
+@overload
+def keras_output_length(length: int, k: int, s: int, d: int,
+                        padding: str, op: int | None) -> int: ...
+@overload
+def keras_output_length(length: int | None, k: int, s: int, d: int,
+                        padding: str, op: int | None) -> int | None: ...
 def keras_output_length(length: int | None, k: int, s: int, d: int,
                         padding: str, op: int | None) -> int | None:
     """Keras 3's output length for one spatial axis (``None`` stays ``None``).

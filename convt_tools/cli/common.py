@@ -116,7 +116,7 @@ def _dumps_deep(obj: Any) -> str:
             continue
         if isinstance(value, float) and not math.isfinite(value):
             value = None
-        if isinstance(value, dict) or isinstance(value, (list, tuple)):
+        if isinstance(value, (dict, list, tuple)):
             items = list(value.items()) if isinstance(value, dict) else list(value)
             opener, closer = ("{", "}") if isinstance(value, dict) else ("[", "]")
             if not items:

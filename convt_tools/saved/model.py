@@ -168,7 +168,9 @@ def _check_shapes(record: LayerRecord, root: Any, loc: WeightLocation,
     kernel_shape, bias_shape = expected_weight_shapes(record)
     shapes: dict[str, tuple[int, ...] | None] = {}
     for name in (loc.kernel, loc.bias):
-        obj = None if name is None else _walk(root, name, where, "weights")
+        if name is None:
+            continue
+        obj = _walk(root, name, where, "weights")
         if isinstance(obj, h5py.Dataset):
             check_dataset(obj, name, where, "weights")   # metadata only: nothing is read
             shapes[name] = dataset_shape(obj, name, where, "weights")

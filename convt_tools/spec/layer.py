@@ -141,7 +141,7 @@ class ConvTransposeSpec:
         built = self.input_shape
         built_ch = layout.channels(built) if built is not None \
             and len(built) == layout.tensor_rank else None
-        if built_ch is not None and ch is not None and ch != built_ch:
+        if built is not None and built_ch is not None and ch is not None and ch != built_ch:
             raise ConvtError(
                 f"input_shape: got {ch} input channels in {format_shape(shape)}, but the layer "
                 f"was built for {built_ch} (input shape {format_shape(built)}, "

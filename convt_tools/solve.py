@@ -492,8 +492,12 @@ def search(inputs: Sequence[int], outputs: Sequence[int] | None = None, *,
             if tag not in cache:
                 # the size of the triple grid is known before any loop: refuse it up front
                 budget.need(len(k_i) * len(s_i) * len(ds))
-                cands = (_keras_axis(n, o, k_i, s_i, ds, padding, op_given, budget)  # type: ignore[arg-type]
-                         if framework == "keras" else _torch_axis(n, o, k_i, s_i, ds, budget))
+                cands: list[tuple[Any, ...]]
+                if framework == "keras":
+                    assert padding is not None   # every Keras group names its padding
+                    cands = _keras_axis(n, o, k_i, s_i, ds, padding, op_given, budget)
+                else:
+                    cands = _torch_axis(n, o, k_i, s_i, ds, budget)
                 cache[tag] = _Axis(cands, framework == "torch", prefer)
             axes.append(cache[tag])
         c = _count(axes, framework == "keras")

@@ -107,7 +107,7 @@ def is_risky(ctx: NodeContext) -> bool:
     a = ctx.attrs
     if a is None:
         return False
-    if a.output_shape is not None or a.auto_pad != "NOTSET" and a.auto_pad != "VALID":
+    if a.output_shape is not None or (a.auto_pad != "NOTSET" and a.auto_pad != "VALID"):
         return True
     if a.pads is not None and (min(a.pads) < 0 or any(
             a.pads_pair(i)[0] != a.pads_pair(i)[1] for i in range(a.rank))):
@@ -121,7 +121,7 @@ def probe_sizes(ctx: NodeContext, stand_ins: Sequence[tuple[int, ...]]) -> list[
     assert a is not None
     sizes = ctx.sizes or (None,) * a.rank
     if all(n is not None for n in sizes):
-        return [tuple(int(n) for n in sizes)]  # type: ignore[arg-type]
+        return [tuple(int(n) for n in sizes if n is not None)]
     return [tuple(int(k) if k is not None else s for k, s in zip(sizes, stand)) for stand in stand_ins]
 
 

@@ -122,7 +122,8 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
         x = np.asarray(x)
         if x.dtype.kind != "f" or not np.isfinite(x).all():
             raise ConvtError("input: expected a finite float array.", field="input")
-        shape, source = tuple(spec.check_input_shape(x.shape)), "--input"
+        spec.check_input_shape(x.shape)
+        shape, source = tuple(int(d) for d in x.shape), "--input"
     else:
         shape = default_torch_input_shape(spec, input_shape)
         source = "--input-shape" if input_shape is not None else "default (batch 2, spatial 5)"

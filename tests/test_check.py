@@ -13,8 +13,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-import _models as M
-import oracles
+from support import models as M
+from support import oracles
 from convt_tools import ConvtError, check_model
 from convt_tools.check import (
     Window, apply_window, full_output, intent_windows, load_model, read_attrs,
@@ -23,10 +23,8 @@ from convt_tools.check import (
 DCGAN = Path(__file__).parent / "data" / "dcgan_generator.onnx"
 
 
-@pytest.fixture(autouse=True)
-def _in_process_runtimes_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep these tests fast: OpenVINO/tract (child processes) are measured in test_readings.py."""
-    monkeypatch.setenv("CONVT_RUNTIMES_OFF", "openvino,tract")
+# Keep these tests fast: OpenVINO/tract (child processes) are measured in test_readings.py.
+pytestmark = pytest.mark.usefixtures("runtimes_off")
 
 
 def codes(report, severity=None):

@@ -12,16 +12,14 @@ from pathlib import Path
 import onnx
 import pytest
 from click.testing import CliRunner
-from conftest import invoke as run
+from support.cli import invoke as run
 
-import _models as M
+from support import models as M
 from convt_tools.cli import main
 
 
-@pytest.fixture(autouse=True)
-def _in_process_runtimes_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep these tests fast: OpenVINO/tract (child processes) are measured in test_readings.py."""
-    monkeypatch.setenv("CONVT_RUNTIMES_OFF", "openvino,tract")
+# Keep these tests fast: OpenVINO/tract (child processes) are measured in test_readings.py.
+pytestmark = pytest.mark.usefixtures("runtimes_off")
 
 DCGAN = str(Path(__file__).parent / "data" / "dcgan_generator.onnx")
 
@@ -130,6 +128,7 @@ def test_repair_writes_and_refusal_writes_nothing(tmp_path: Path) -> None:
     assert run("repair", src, "-o", out, "--intent", "nope").exit_code == 2
 
 
+@pytest.mark.slow
 def test_real_subprocess(tmp_path: Path) -> None:
     exe = shutil.which("convt")
     cmd = [exe] if exe else [sys.executable, "-m", "convt_tools"]
@@ -186,7 +185,7 @@ def test_function_model_is_checked_and_repaired(tmp_path: Path) -> None:
 def test_repair_refuses_to_overwrite_its_input_model(tmp_path):
     from convt_tools.cli import main as cli_main
     from click.testing import CliRunner as Runner
-    import _models
+    from support import models as _models
 
     path = tmp_path / "m.onnx"
     _models.save(_models.risky("same_upper"), path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,9 +10,9 @@ import numpy as np
 import onnx
 import pytest
 from click.testing import CliRunner
-from conftest import invoke
+from support.cli import convt_command, invoke
 
-from _export_oracle import abs_scale, assert_portable, direct_conv_transpose, run_onnx
+from support.export_oracle import abs_scale, assert_portable, direct_conv_transpose, run_onnx
 from convt_tools.cli import main
 from convt_tools.spec import make_spec, parse_config
 
@@ -216,10 +215,9 @@ def test_failed_save_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_real_subprocess(tmp_path):
-    convt = shutil.which("convt")
-    if convt is None:
-        pytest.skip("the convt console script is not on PATH (pip install -e . installs it)")
+    (convt,) = convt_command()
     out = tmp_path / "seed.onnx"
     proc = subprocess.run([convt, "export", str(FIXTURE), "-o", str(out), "--json"],
                           capture_output=True, text=True, timeout=120)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import invoke
+from support.cli import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_1D = ROOT / "fixtures" / "cases_1d" / "act_same_k3_s2_d1_opN_cl_in2x3x2_f4_gelu_b1"

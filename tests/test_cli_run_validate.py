@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from xml.etree import ElementTree as ET
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import invoke
+from support.cli import convt_command, invoke
 from onnx import helper
 
 from convt_tools.cli import main
@@ -193,10 +191,9 @@ def test_validate_with_input_file(tmp_path, layer):
     assert json.loads(res.output)["results"][0]["input_shape"] == [1, 4, 3, 6]
 
 
+@pytest.mark.slow
 def test_installed_convt_subprocess(tmp_path):
-    exe = shutil.which("convt") or os.path.join(os.path.dirname(sys.executable), "convt")
-    if not os.path.exists(exe):
-        pytest.skip("the convt script is not installed")
+    (exe,) = convt_command()
     proc = subprocess.run([exe, "validate", SEED, "--json"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import invoke as run
+from support.cli import invoke as run
 
 from convt_tools.cli import main
 

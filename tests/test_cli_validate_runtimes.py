@@ -149,6 +149,7 @@ def test_shards_cover_every_config_once_with_identical_results(cli, configs):
     assert empty["results"] == []
 
 
+@pytest.mark.slow
 def test_jobs_give_the_results_of_one_job(configs):
     """Real subprocesses (the console entry point), --jobs 2 vs --jobs 1: identical JSON."""
     cmd = [sys.executable, "-m", "convt_tools", "validate", str(configs), "--runtime", BASE,

@@ -20,13 +20,13 @@ from convt_tools.check import iter_convtranspose, node_context
 from convt_tools.check.readings import documented_reading
 from convt_tools.check.runners import installed, run_many
 from convt_tools.onnxbase import infer_shapes
+from support.optional import runtime_params
 
 DATA = Path(__file__).parent / "data" / "converters"
 
 
-@pytest.fixture(autouse=True)
-def _in_process_runtimes_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONVT_RUNTIMES_OFF", "openvino,tract")
+# In-process runtimes only (OpenVINO/tract run in child processes).
+pytestmark = pytest.mark.usefixtures("runtimes_off")
 
 
 def _arrays(name: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -60,7 +60,8 @@ TORCH = ["torch_ct1d_s2_p1_op1_dyn", "torch_ct2d_s2_p1_op1", "torch_ct3d_s2_p1_o
          "torch_ct2d_s1_d2_op1", "torch_ct1d_s2_d2_op1_g2"]
 
 
-@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino", "tract", "onnx-reference"])
+@pytest.mark.parametrize("runtime", runtime_params(["onnxruntime", "openvino", "tract",
+                                                    "onnx-reference"], slow_compiled=True))
 def test_table_predicts_each_runtime_on_torch_exports(runtime: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the table says a runtime computes torch's window it equals torch; where it says
@@ -115,12 +116,13 @@ def test_clean_exports_run_as_the_framework_at_every_recorded_size(name: str) ->
         np.testing.assert_allclose(out, y, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("runtime", ["openvino", "tract"])
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", runtime_params(["openvino", "tract"]))
 def test_dynamic_repair_is_exact_on_other_runtimes(runtime: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The dynamic form (output_shape, free input size) runs unchanged on OpenVINO and tract
     and equals onnxruntime's (proven) output at sizes of both parities."""
-    import _models as M
+    from support import models as M
 
     monkeypatch.delenv("CONVT_RUNTIMES_OFF")
     if runtime not in installed():

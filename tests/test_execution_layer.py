@@ -217,6 +217,7 @@ def _torch_cases(kinds: tuple[str, ...] | None = None) -> list[dict]:
     return [c for c in CASES if kinds is None or c["id"].split("_")[0] in kinds]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino", "tract", "torch",
                                      "onnx-reference"])
 def test_torch_fixtures_on_every_runtime(runtime: str) -> None:
@@ -246,6 +247,7 @@ def test_torch_fixtures_on_every_runtime(runtime: str) -> None:
     assert len(cases) >= 20
 
 
+@pytest.mark.slow
 def test_validate_torch_configs_cli_on_four_runtimes(tmp_path: Path) -> None:
     """``convt validate <torch configs> --runtime onnxruntime,openvino,tract,torch``."""
     _need("openvino", "tract", "torch")
@@ -281,6 +283,7 @@ except SystemExit as exc:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["stdin", "notebook"])
 def test_jobs_from_a_script_on_stdin_and_a_notebook(how: str) -> None:
     examples = ROOT / "fixtures" / "examples"
@@ -301,6 +304,7 @@ def test_jobs_from_a_script_on_stdin_and_a_notebook(how: str) -> None:
     assert report["passed"] is True and len(report["results"]) >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["2", "1"])
 def test_ctrl_c_exits_130(jobs: str, tmp_path: Path) -> None:
     """SIGINT to the process group (a terminal's Ctrl-C) during a long validate: exit 130,
@@ -334,6 +338,7 @@ def test_ctrl_c_exits_130(jobs: str, tmp_path: Path) -> None:
     assert not leftover
 
 
+@pytest.mark.slow
 def test_isolated_mode_reports_a_crash_and_a_timeout(tmp_path: Path) -> None:
     """run_isolated: outputs per call; a call past its timeout is killed and reported."""
     from onnx import helper

@@ -43,6 +43,7 @@ def keras_layers(draw: st.DrawFn) -> tuple[dict, tuple[int, int]]:
     return kwargs, (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(keras_layers())
 def test_repair_expression_of_keras_window_is_the_spec_crop_plan(layer: tuple) -> None:

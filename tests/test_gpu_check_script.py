@@ -39,7 +39,8 @@ def test_parser_reads_per_provider_blocks():
 
 
 def test_parser_reads_a_real_cpu_session_log():
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
     from convt_tools.exporter import export_spec
     from convt_tools.spec import make_spec
 
@@ -54,7 +55,8 @@ def test_parser_reads_a_real_cpu_session_log():
 
 
 def test_script_exits_cleanly_without_cuda():
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("a CUDA provider is present: the script would run the real check")
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_cuda_ep_check.py")],

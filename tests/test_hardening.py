@@ -14,8 +14,8 @@ import numpy as np
 import onnx
 import pytest
 
-import _models as M
-from conftest import invoke
+from support import models as M
+from support.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same"}
@@ -126,6 +126,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_sigterm_during_export_leaves_no_temporary_file(work):
     proc = subprocess.run([sys.executable, "-c", _SIGTERM_DURING_SAVE, "export", "l.json",
                            "--input-shape", "1,4,4,2", "-o", "out.onnx"],
@@ -225,6 +226,7 @@ def test_click_usage_errors_are_one_line_exit_2(work, args):
     one_line_error(invoke(*args))
 
 
+@pytest.mark.slow
 def test_usage_errors_are_one_line_in_a_real_process(work):
     proc = subprocess.run([sys.executable, "-m", "convt_tools", "check", str(work)],
                           capture_output=True, text=True, timeout=120,
@@ -464,7 +466,7 @@ def test_big_weights_never_enter_the_proto(small_threshold):
 
 def test_external_data_export_runs_like_the_oracle_with_usual_permissions(work, small_threshold,
                                                                          ort_run):
-    from oracles import keras_conv_transpose
+    from support.oracles import keras_conv_transpose
 
     _weights16(work)
     old = os.umask(0o027)
@@ -520,6 +522,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_sigterm_during_an_external_data_save_leaves_nothing(work):
     _weights16(work)
     before = sorted(p.name for p in work.iterdir())
@@ -534,6 +537,7 @@ def test_sigterm_during_an_external_data_save_leaves_nothing(work):
 
 # ------------------------------------------------------------- 11. the probe tells readings apart
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fill", [0.0, 1.0])
 def test_zero_or_constant_weights_do_not_change_what_the_probe_measures(fill):
     from convt_tools.check import check_model

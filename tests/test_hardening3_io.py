@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-h5py = pytest.importorskip("h5py")
+import h5py  # noqa: E402
 
 MODELS = Path(__file__).resolve().parent.parent / "fixtures" / "models"
 
@@ -122,6 +122,7 @@ def test_external_data_file_never_replaces_a_saved_model_input(cli, tmp_path, mo
 
 # ------------------------------------------------------------------ items 3 and 11
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["shape", "export", "run", "validate", "translate", "layers"])
 def test_weights_fifo_with_a_saved_model_is_refused_not_hung(tmp_path, command):
     cfg = _copy(tmp_path, "seq_decoder.config.json")

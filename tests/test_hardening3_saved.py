@@ -22,7 +22,7 @@ import zipfile
 import numpy as np
 import pytest
 
-h5py = pytest.importorskip("h5py", reason="h5py (a runtime dependency) is not installed")
+import h5py  # a runtime dependency
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(ROOT, "fixtures", "models")
@@ -333,6 +333,7 @@ def test_no_extra_names_a_cuda_pulling_package():
         assert not names & {"torch", "torchvision", "onnx2torch", "pnnx"}, (extra, names)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", ["openvino", "tract", "all-runtimes"])
 def test_extra_resolves_without_torchvision_or_cuda(tmp_path, extra):
     """``pip install --dry-run --report`` of the extra in an empty environment

@@ -50,6 +50,7 @@ def _full_sort_reference(inputs, outputs, framework, **kw):
     return found, sorted(every, key=lambda x: x.key)
 
 
+@pytest.mark.slow
 def test_lazy_rank_order_equals_the_full_sort_on_a_sample() -> None:
     rng = random.Random(17)
     compared = 0

@@ -12,7 +12,8 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import invoke
+from support.cli import invoke
+from support.optional import need
 
 TORCH_CFG = {"module": "ConvTranspose2d", "in_channels": 2, "out_channels": 3,
              "kernel_size": 3, "stride": 2, "padding": 1}
@@ -34,18 +35,14 @@ def _write(path: Path, obj: dict) -> Path:
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError:
-        pytest.skip("torch is not installed")
-    return torch
+    return need("torch")
 
 
 # ------------------------------------------------------------ item 7: external data
 
 def test_torch_export_external_data_writes_onnx_and_data(cli, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
     monkeypatch.setenv("CONVT_EXTERNAL_DATA_BYTES", "1")
     cfg = _write(tmp_path / "up.json", TORCH_CFG)
     out = tmp_path / "up.onnx"
@@ -69,7 +66,6 @@ def test_torch_export_external_data_writes_onnx_and_data(cli, tmp_path: Path,
 
 def test_torch_validate_and_run_with_external_data(cli, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("onnxruntime")
     monkeypatch.setenv("CONVT_EXTERNAL_DATA_BYTES", "1")
     cfg = _write(tmp_path / "up.json", TORCH_CFG)
     r = cli("validate", cfg)
@@ -87,7 +83,6 @@ def test_keras_validate_other_runtimes_with_external_data(cli, tmp_path: Path,
     """The shared loaders (onnxruntime session, temporary model file) write the .data too."""
     import importlib.util
 
-    pytest.importorskip("onnxruntime")
     names = ["onnxruntime"] + [n for n in ("openvino", "tract")
                                if importlib.util.find_spec(n) is not None]
     if len(names) < 2:
@@ -122,7 +117,7 @@ def test_dilation_beyond_int64_is_refused(cli, tmp_path: Path, framework: str, c
 
 def test_largest_loadable_dilation_is_exported_and_loads(cli, tmp_path: Path) -> None:
     """The limit is onnxruntime's: dilation 2**62 - 1 with kernel 3 (K = 2**63 - 1) loads."""
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
     path = _write(tmp_path / "c.json", {"module": "ConvTranspose1d", "in_channels": 1,
                                         "out_channels": 1, "kernel_size": 3,
                                         "dilation": 2**62 - 1})

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,10 +17,10 @@ import pytest
 from convt_tools.errors import ConvtError
 from convt_tools.initializers import compute_fans, initialize, initialize_weights
 from convt_tools.spec import make_spec
+from support.optional import oracle_python
 
 SHAPE = (3, 3, 64, 48)  # (kh, kw, filters, in_channels)
 FAN_IN, FAN_OUT = 64 * 9, 48 * 9  # Keras: shape[-2] * rf, shape[-1] * rf, rf = kh * kw
-ORACLE_PY = Path("/work/oracle-venv/bin/python")
 
 
 def _draw(name, cfg=None, shape=SHAPE, seed=0):
@@ -160,7 +159,7 @@ def test_seeding():
         initialize_weights(spec, 0)
 
 
-@pytest.mark.skipif(not ORACLE_PY.exists(), reason="the Keras oracle venv is not installed here")
+@pytest.mark.oracle
 def test_variances_agree_with_real_keras():
     """One run of real Keras (NumPy backend): same variance (4%) as ours, and the same
     range (3%) for the bounded (uniform, truncated) distributions."""
@@ -182,7 +181,7 @@ def test_variances_agree_with_real_keras():
         "    out.append([float(w.var()), float(np.abs(w).max())])\n"
         "print(json.dumps(out))\n")
     proc = subprocess.run(
-        [str(ORACLE_PY), "-c", script, json.dumps(SHAPE),
+        [oracle_python(), "-c", script, json.dumps(SHAPE),
          json.dumps([[keras_name, cfg] for keras_name, _, cfg in cases])],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -7,7 +7,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from conftest import invoke
+from support.cli import invoke
 
 from convt_tools.errors import ConvtError
 from convt_tools.junit import junit_document, junit_suite, write_junit

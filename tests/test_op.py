@@ -6,7 +6,7 @@ and activation. Here such descriptions are made from arbitrary windows
 (geometry.express: negative begins and long extensions need zero taps), with
 groups, for ranks 1-3 and both layouts, and the graph from
 exporter.build_graph run in onnxruntime must equal the loop-by-definition
-oracle (tests/oracles.window) on that window. float32 vs float64 oracle:
+oracle (tests/support/oracles.window) on that window. float32 vs float64 oracle:
 rtol = atol = 1e-5 (tiny sums).
 """
 
@@ -15,14 +15,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import run_onnx_model
+from support.runners import run_onnx_model
 from convt_tools import geometry as G
 from convt_tools.exporter import build_graph
 from convt_tools.op import ConvTransposeOp
 from convt_tools.spec import Layout
-from oracles import window
+from support.oracles import window
 
-onnx = pytest.importorskip("onnx")
+import onnx  # noqa: E402
 
 
 @pytest.mark.parametrize(("rank", "fmt", "group", "begins", "lengths"), [

@@ -1,4 +1,4 @@
-"""The shared loop oracle (tests/oracles.py) against onnxruntime over ranks 1-3, groups and pads."""
+"""The shared loop oracle (tests/support/oracles.py) against onnxruntime over ranks 1-3, groups and pads."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from oracles import onnx_conv_transpose
+from support.oracles import onnx_conv_transpose
 
 CASES = [  # rank, kernel, strides, dilations, pads, output_padding, group
     (1, (3,), (2,), (1,), (1, 0), (1,), 1),

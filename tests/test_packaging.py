@@ -24,10 +24,41 @@ def test_readme_opens_with_two_setup_commands() -> None:
     assert "pytest" in tests
 
 
+def _ci_lines() -> list[str]:
+    return [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()]
+
+
+def _pytest_ini() -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+
+
 def test_ci_runs_exactly_the_readme_test_command() -> None:
     test_cmd = _readme_commands()[1].strip()
-    ci_lines = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()]
-    assert test_cmd in ci_lines
+    assert test_cmd in _ci_lines()
+
+
+def test_ci_runs_every_other_tier_once() -> None:
+    """The README command is the fast tier (addopts deselects the markers); CI's only other
+    pytest run selects exactly the deselected tiers (the runtime matrix in full included)."""
+    runs = [ln for ln in _ci_lines() if "pytest" in ln and not ln.startswith("#")]
+    assert len(runs) == 2
+    assert runs[0] == _readme_commands()[1].strip()
+    tiers = {m.split(":")[0] for m in _pytest_ini()["markers"]}
+    assert runs[1] == ('python3 -m pytest -m "slow or matrix or matrix_exhaustive or runtimes '
+                       'or oracle"')
+    deselected = set(re.findall(r"not (\w+)", _pytest_ini()["addopts"]))
+    assert deselected == {"slow", "matrix", "matrix_exhaustive", "oracle"}
+    assert deselected | {"runtimes"} == tiers
+    assert "CONVT_RUNTIME_MATRIX" not in "\n".join(_ci_lines())
+
+
+def test_support_is_importable_without_a_conftest_path_hack() -> None:
+    assert _pytest_ini()["pythonpath"] == ["tests"]
+    assert "sys.path" not in (ROOT / "tests" / "conftest.py").read_text()
 
 
 def test_runtime_dependencies_are_exactly_these() -> None:

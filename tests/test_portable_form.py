@@ -3,11 +3,11 @@
 Claims, each checked against something independent of the exporter:
 
 * geometry: for every Keras axis, ``portable_split`` keeps exactly Keras's
-  window (begin and length from ``tests/oracles.keras_length``, REFERENCE.md
+  window (begin and length from ``tests/support/oracles.keras_length``, REFERENCE.md
   written out again), its pads are symmetric, and a Slice exists only where
   the crop total is odd;
 * numerics: the portable and the compact export, at fixed and at symbolic
-  H/W, equal the loop-by-definition oracle (``tests/oracles.py``) on
+  H/W, equal the loop-by-definition oracle (``tests/support/oracles.py``) on
   onnxruntime at several input sizes with ONE model (the Slice's constants do
   not depend on the size);
 * ``convt check`` reports no portability warning (CT020) on the portable
@@ -33,7 +33,7 @@ from convt_tools import geometry as G
 from convt_tools.errors import ConvtError
 from convt_tools.exporter import describe_model, export_spec
 from convt_tools.spec import make_spec
-from oracles import keras_conv_transpose, keras_length
+from support.oracles import keras_conv_transpose, keras_length
 
 LAYERS = [  # (id, layer kwargs): odd and even crops, extension, dilation, rectangular
     ("k3s2-same-odd", dict(kernel_size=3, strides=2, padding="same")),

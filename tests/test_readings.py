@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import _models as M
+from support import models as M
+from support.optional import runtime_params
 from convt_tools import check_model
 from convt_tools.check import iter_convtranspose, node_context
 from convt_tools.check.attrs import ConvTAttrs
@@ -52,10 +53,8 @@ CASES = [
 MEASURED = [r for r in ("onnxruntime", "openvino", "tract", "onnx-reference")]
 
 
-@pytest.fixture(autouse=True)
-def _in_process_runtimes_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """check_model measures OpenVINO/tract in child processes; only the table test needs them."""
-    monkeypatch.setenv("CONVT_RUNTIMES_OFF", "openvino,tract")
+# check_model measures OpenVINO/tract in child processes; only the table test needs them.
+pytestmark = pytest.mark.usefixtures("runtimes_off")
 
 
 def _ctx(model):
@@ -72,7 +71,7 @@ def _case_model(case, static: bool):
                          group=group)
 
 
-@pytest.mark.parametrize("runtime", MEASURED)
+@pytest.mark.parametrize("runtime", runtime_params(MEASURED, slow_compiled=True))
 def test_documented_table_matches_every_installed_runtime(runtime: str,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CONVT_RUNTIMES_OFF")

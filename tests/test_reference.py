@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from convt_tools.activations import ACTIVATIONS
-from oracles import keras_conv_transpose, onnx_conv_transpose
+from support.oracles import keras_conv_transpose, onnx_conv_transpose
 from convt_tools.errors import ConvtError
 from convt_tools.reference import conv_transpose, conv_transpose_nhwc, keras_conv2d_transpose
 from convt_tools.spec import make_spec, parse_config
@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ----------------------------------------------------------------- oracles
 
 def direct(x, w, b=None, strides=None, dilations=None, pads=None, output_padding=None, group=1):
-    """ONNX ConvTranspose straight from the definition (tests/oracles.py), any rank, float64."""
+    """ONNX ConvTranspose straight from the definition (tests/support/oracles.py), any rank, float64."""
     return onnx_conv_transpose(x, w, b, strides=strides, dilations=dilations, pads=pads,
                                output_padding=output_padding, group=group)
 
@@ -480,7 +480,7 @@ def test_matches_onnxruntime_nd(rank, kernel, attrs):
 
 # ----------------------------------------------------------------- Keras semantics
 
-keras_by_hand = keras_conv_transpose   # the one loop-by-definition oracle (tests/oracles.py)
+keras_by_hand = keras_conv_transpose   # the one loop-by-definition oracle (tests/support/oracles.py)
 
 
 LAYERS = [
@@ -553,8 +553,7 @@ def test_reference_equals_keras_fixtures(force_path, rank, path):
     from convt_tools.reference import keras_conv_transpose as reference
 
     cases = sorted(glob.glob(os.path.join(ROOT, "fixtures", FIXTURE_DIRS[rank], "*.json")))
-    if not cases:
-        pytest.skip(f"no Keras fixtures under fixtures/{FIXTURE_DIRS[rank]}/")
+    assert cases, f"no Keras fixtures under fixtures/{FIXTURE_DIRS[rank]}/"
     if path == "tap":
         force_path("tap")
     checked = 0

@@ -7,53 +7,20 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-import _models as M
-import oracles
+from support import models as M
+from support import oracles
 from convt_tools import check_model, repair_model
 from convt_tools.check import run_ort
+from convt_tools.check.probe import OrtRefused
 from convt_tools.repair import RepairRefused
+from support.optional import need
+from support.repair_cases import CASES, EXPECTED, ORT_REFUSES, X_SHAPE
+from support.repair_cases import strides as _strides
+from support.repair_cases import weights as _weights
 
 
-@pytest.fixture(autouse=True)
-def _in_process_runtimes_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep these tests fast: OpenVINO/tract (child processes) are measured in test_readings.py."""
-    monkeypatch.setenv("CONVT_RUNTIMES_OFF", "openvino,tract")
-
-X_SHAPE = (1, 2, 4, 5)
-
-# form -> intent -> (begin_h, begin_w, length_h, length_w) at input 4x5, derived by hand
-# (L = (in-1)*s + K; see convt_tools.check). The 'ort' column is what onnxruntime
-# 1.32 was measured to compute; forms it refuses to load have no 'ort' column (the
-# ort repair of them is refused: ORT_REFUSES).
-EXPECTED = {
-    "neg_pads_k_lt_s": dict.fromkeys(("tf", "onnx-spec"), (0, 0, 8, 10)),
-    "neg_pads_valid_op": dict.fromkeys(("tf", "onnx-spec"), (0, 0, 10, 12)),
-    "neg_pads_begin": dict.fromkeys(("tf", "onnx-spec"), (-1, 0, 9, 11)),
-    "output_shape_odd": {"tf": (0, 0, 8, 10), "onnx-spec": (1, 1, 8, 10), "ort": (1, 1, 8, 10)},
-    "output_shape_odd_upper": dict.fromkeys(("tf", "onnx-spec", "ort"), (0, 0, 8, 10)),
-    "same_upper": dict.fromkeys(("tf", "onnx-spec", "ort"), (0, 0, 8, 10)),
-    "same_lower": {"tf": (0, 0, 8, 10), "onnx-spec": (1, 1, 8, 10), "ort": (1, 1, 8, 10)},
-    "same_upper_k_lt_s": {"tf": (0, 0, 8, 10), "onnx-spec": (-1, -1, 8, 10),
-                          "ort": (0, 0, 7, 9)},
-    "same_lower_k_lt_s": {"tf": (0, 0, 12, 15), "onnx-spec": (-1, -1, 12, 15),
-                          "ort": (0, 0, 10, 13)},
-    "same_upper_op": {"tf": (0, 0, 8, 10), "onnx-spec": (1, 1, 8, 10), "ort": (1, 1, 8, 10)},
-    "op_ge_stride": dict.fromkeys(("tf", "onnx-spec"), (0, 0, 11, 13)),
-    "pads_and_auto_pad": {"tf": (0, 0, 8, 10), "onnx-spec": (0, 0, 8, 10)},
-}
-CASES = [(f, i) for f, by in sorted(EXPECTED.items()) for i in sorted(by)]
-ORT_REFUSES = ("neg_pads_k_lt_s", "neg_pads_valid_op", "neg_pads_begin", "op_ge_stride",
-               "pads_and_auto_pad")
-
-
-def _weights(model: onnx.ModelProto) -> tuple[np.ndarray, np.ndarray]:
-    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    return inits["W"], inits["B"]
-
-
-def _strides(model: onnx.ModelProto) -> list[int]:
-    attrs = {a.name: helper.get_attribute_value(a) for a in model.graph.node[0].attribute}
-    return list(attrs["strides"])
+# Keep these tests fast: OpenVINO/tract (child processes) are measured in test_readings.py.
+pytestmark = pytest.mark.usefixtures("runtimes_off")
 
 
 def _assert_portable(model: onnx.ModelProto) -> None:
@@ -80,15 +47,13 @@ def test_repair_reproduces_the_intent(form: str, intent: str) -> None:
     want = oracles.window(x.astype(np.float64), w, b, _strides(original), (bh, bw), (lh, lw))
     got = run_ort(repaired, {"x": x})[0]
     np.testing.assert_allclose(got, want, atol=1e-4)
-    # Against onnxruntime running the original, where it can.
-    try:
+    # Against onnxruntime running the original, where it can (ORT_REFUSES: it cannot load them).
+    if form not in ORT_REFUSES:
         ort_original = run_ort(original, {"x": x})[0]
-    except Exception:
-        return
-    if intent == "ort" or EXPECTED[form][intent] == EXPECTED[form].get("ort"):
-        np.testing.assert_allclose(got, ort_original, atol=1e-5)
-    else:
-        assert got.shape != ort_original.shape or not np.allclose(got, ort_original, atol=1e-3)
+        if intent == "ort" or EXPECTED[form][intent] == EXPECTED[form].get("ort"):
+            np.testing.assert_allclose(got, ort_original, atol=1e-5)
+        else:
+            assert got.shape != ort_original.shape or not np.allclose(got, ort_original, atol=1e-3)
     # and the repaired model is clean for `convt check`.
     assert not check_model(repaired).failed("error")
 
@@ -234,8 +199,8 @@ def test_other_nodes_stay_as_they_were() -> None:
 
 def test_real_keras_model_through_tf2onnx(tmp_path) -> None:
     """Optional: a real Keras model converted by tf2onnx is flagged, repaired for tf, and matches Keras."""
-    tf = pytest.importorskip("tensorflow")
-    tf2onnx = pytest.importorskip("tf2onnx")
+    tf = need("tensorflow")
+    tf2onnx = need("tf2onnx")
     keras = tf.keras
     inputs = keras.Input((5, 6, 2), batch_size=1)
     h = keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same")(inputs)
@@ -432,7 +397,7 @@ def test_output_shape_with_free_size_is_repaired_without_pinning(intent, attrs, 
         if intent == "ort":
             try:
                 (want,) = run_ort(model, {"x": x})
-            except Exception:
+            except OrtRefused:
                 continue  # onnxruntime refuses the original at this size
         else:
             want = apply_window(full_output(x, w, a), b, intent_windows(a, (n,) * a.rank, intent))

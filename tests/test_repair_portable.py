@@ -2,7 +2,7 @@
 
 Over every risky form x intent of test_repair.py (expected windows derived by
 hand there), the portable repair must compute the same window as the hand
-derivation (loop oracle, tests/oracles.py), carry no asymmetric pads (no
+derivation (loop oracle, tests/support/oracles.py), carry no asymmetric pads (no
 CT020 from ``convt check``), and keep every Slice constant (negative ends).
 The compact repair keeps the single node (CT020 where the window is odd),
 so the check can fail.
@@ -15,12 +15,14 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-import _models as M
-import oracles
+from support import models as M
+from support import oracles
 from convt_tools import check_model, repair_model
 from convt_tools.check import run_ort
 from convt_tools.errors import ConvtError
-from test_repair import CASES, EXPECTED, X_SHAPE, _strides, _weights
+from support.repair_cases import CASES, EXPECTED, X_SHAPE
+from support.repair_cases import strides as _strides
+from support.repair_cases import weights as _weights
 
 
 def _codes(model) -> list[str]:

@@ -12,7 +12,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import invoke
+from support.cli import invoke
 
 import convt_tools as ct
 from convt_tools import ConvtError

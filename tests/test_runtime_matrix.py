@@ -4,14 +4,21 @@ For each golden case (``fixtures/cases*/``: output computed by real Keras)
 and each runtime of :mod:`convt_tools.runtimes`, the default export is
 loaded and run at the case's fixed input shape and with every dim but the
 channels symbolic (one model for all sizes), and must equal Keras's output
-with the conformance suite's tolerance (``test_conformance._assert_close``:
+with the conformance suite's tolerance (``support.tolerance.assert_close``:
 ``rtol = atol = 1e-5`` for float32; the derived float16 bound).
 
 A runtime that is not installed is skipped with the pip extra in the reason
-(``pytest -ra`` lists it). By default a deterministic subset of the cases
-runs (every ``SUBSET_STEP``-th case of the sorted list), to keep the suite
-fast; ``CONVT_RUNTIME_MATRIX=full`` runs every case (CI does, see
-``.ci/run``). Cases with a zero-size non-batch dim are skipped (the exporter
+(``pytest -ra`` lists it; presence is decided by ``find_spec``, so an
+installed runtime that breaks fails). Every (case, runtime) pair is collected;
+tiers (markers, see pyproject.toml and ``.ci/run``):
+
+* fast tier: every ``SUBSET_STEP``-th case of the sorted list, on every
+  runtime (the optional ones marked ``runtimes``, see ``.ci/run``);
+* ``matrix`` (CI, once): every case on the in-process runtimes
+  (``IN_PROCESS``), and every ``COMPILED_STEP``-th case on the compile-based
+  ones (``COMPILED``: OpenVINO and tract compile each model, seconds apiece);
+* ``matrix_exhaustive`` (by hand, ``-m matrix_exhaustive``): the other cases
+  on the compile-based runtimes. Cases with a zero-size non-batch dim are skipped (the exporter
 refuses them: onnxruntime rejects such ConvTranspose tensors); an empty batch
 runs everywhere but on ``onnx.reference`` (which fails on it: skipped).
 """
@@ -19,35 +26,45 @@ runs everywhere but on ``onnx.reference`` (which fails on it: skipped).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from support.optional import BASE_RUNTIMES, runtime_or_skip
+from support.tolerance import assert_close as _assert_close
 
-from convt_tools.runtimes import ADAPTERS, RuntimeUnavailable, get_runtime
+from convt_tools.runtimes import ADAPTERS
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 CASE_DIRS = [d for d in (ROOT / "cases", ROOT / "cases_1d", ROOT / "cases_3d") if d.is_dir()]
 ALL_CASES = [p for d in CASE_DIRS for p in sorted(d.glob("*.json"))]
-FULL = os.environ.get("CONVT_RUNTIME_MATRIX", "") == "full"
-SUBSET_STEP = 40
-CASES = ALL_CASES if FULL else ALL_CASES[::SUBSET_STEP]
+SUBSET_STEP = 40     # fast tier: every 40th case, all runtimes
+COMPILED_STEP = 4    # matrix tier: every 4th case on the compile-based runtimes
+COMPILED = ("openvino", "tract")
+IN_PROCESS = tuple(r for r in ADAPTERS if r not in COMPILED)
+CASES = ALL_CASES[::SUBSET_STEP]
 
 
 def _id(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
 
 
-@pytest.fixture(scope="module", params=list(ADAPTERS))
-def runtime(request: pytest.FixtureRequest) -> Any:
-    rt = get_runtime(request.param)
-    try:
-        rt.module()
-    except RuntimeUnavailable as exc:
-        pytest.skip(f"runtime {request.param} not installed: {exc}")
-    return rt
+def _tier(i: int, runtime: str) -> tuple[Any, ...]:
+    if i % SUBSET_STEP == 0:
+        return () if runtime in BASE_RUNTIMES else (pytest.mark.runtimes,)
+    if runtime in COMPILED and i % COMPILED_STEP:
+        return (pytest.mark.matrix_exhaustive,)
+    return (pytest.mark.matrix,)
+
+
+PAIRS = [pytest.param(rt, path, marks=_tier(i, rt), id=f"{_id(path)}-{rt}")
+         for i, path in enumerate(ALL_CASES) for rt in ADAPTERS]
+
+
+@pytest.fixture(scope="module")
+def runtime(request: pytest.FixtureRequest) -> Any:  # parametrized by PAIRS (indirect)
+    return runtime_or_skip(request.param)
 
 
 def _case(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -62,10 +79,7 @@ def _case(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         monkeypatch.setenv("KERAS_HOME", str(home))
     with np.load(path.with_suffix(".npz"), allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
-    try:
-        spec = parse_config(meta["config"])
-    except Exception as exc:  # an N-d case before the rank-generic spec is in
-        pytest.skip(f"{_id(path)}: config not parsed by this convt_tools ({exc})")
+    spec = parse_config(meta["config"])
     return meta, arrays, spec
 
 
@@ -75,13 +89,20 @@ _MODELS: dict[tuple[Path, bool], Any] = {}  # one export per case and shape kind
 def test_matrix_is_not_empty():
     assert len(ALL_CASES) >= 150
     assert len(CASES) >= 15
+    assert set(IN_PROCESS) == {"onnxruntime", "torch", "onnx-reference"}
+
+
+def test_every_pair_is_in_one_tier():
+    tiers = [tuple(m.name for m in p.marks) for p in PAIRS]
+    assert len(PAIRS) == len(ALL_CASES) * len(ADAPTERS)
+    assert tiers.count(()) + tiers.count(("runtimes",)) == len(CASES) * len(ADAPTERS)
+    assert tiers.count(("matrix_exhaustive",)) < tiers.count(("matrix",))
 
 
 @pytest.mark.parametrize("symbolic", [False, True], ids=["fixed", "symbolic"])
-@pytest.mark.parametrize("path", CASES, ids=[_id(p) for p in CASES])
+@pytest.mark.parametrize("runtime,path", PAIRS, indirect=["runtime"])
 def test_runtime_matches_keras(runtime, path, symbolic, monkeypatch, tmp_path):
     from convt_tools.exporter import export_spec
-    from test_conformance import _assert_close
 
     meta, arrays, spec = _case(path, monkeypatch, tmp_path)
     if 0 in meta["output_tensor_shape"][1:] or 0 in meta["input_shape"][1:]:

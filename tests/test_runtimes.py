@@ -1,7 +1,7 @@
 """Runtime adapters (convt_tools.runtimes): one interface, clear refusals, installed or not.
 
 Every adapter that imports here must compute the exported layer as the
-loop-by-definition oracle (tests/oracles.py) does, through the same
+loop-by-definition oracle (tests/support/oracles.py) does, through the same
 ``load(model).run(inputs)`` call; one that is not installed is skipped with
 the reason (the pip extra) visible in pytest's summary. Refusals and missing
 engines are simulated with monkeypatch so the error paths are always tested.
@@ -18,7 +18,8 @@ from convt_tools.exporter import export_spec
 from convt_tools.runtimes import (ADAPTERS, RuntimeRefused, RuntimeUnavailable, get_runtime,
                                   installed_runtimes, parse_runtime_names, require_runtimes)
 from convt_tools.spec import make_spec
-from oracles import keras_conv_transpose
+from support.oracles import keras_conv_transpose
+from support.optional import runtime_or_skip, runtime_params
 
 # torch has no pip extra (it would pull CUDA; issue 17 item 21): its message gives the two steps.
 EXTRAS = {"onnxruntime": None, "openvino": "openvino", "tract": "tract", "torch": None,
@@ -27,12 +28,7 @@ EXTRAS = {"onnxruntime": None, "openvino": "openvino", "tract": "tract", "torch"
 
 def installed_or_skip(name: str):
     """The adapter, or a visible skip naming the pip extra that installs it."""
-    runtime = get_runtime(name)
-    try:
-        runtime.module()
-    except RuntimeUnavailable as exc:
-        pytest.skip(f"runtime {name} not installed: {exc}")
-    return runtime
+    return runtime_or_skip(name)
 
 
 def test_every_runtime_has_an_adapter_and_its_pip_extra():
@@ -42,7 +38,7 @@ def test_every_runtime_has_an_adapter_and_its_pip_extra():
         assert get_runtime(name).name == name
 
 
-@pytest.mark.parametrize("name", list(ADAPTERS))
+@pytest.mark.parametrize("name", runtime_params(list(ADAPTERS)))
 @pytest.mark.parametrize("symbolic", [False, True], ids=["fixed", "symbolic"])
 def test_runtime_runs_the_export_like_the_oracle(name, symbolic):
     runtime = installed_or_skip(name)

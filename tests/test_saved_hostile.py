@@ -16,9 +16,8 @@ import os
 import zipfile
 
 import numpy as np
-import pytest
 
-h5py = pytest.importorskip("h5py", reason="h5py (a runtime dependency) is not installed")
+import h5py  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from convt_tools.cli import main  # noqa: E402

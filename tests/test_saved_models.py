@@ -21,8 +21,8 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pytest
 
-h5py = pytest.importorskip("h5py", reason="h5py (a runtime dependency) is not installed")
-ort = pytest.importorskip("onnxruntime")
+import h5py  # noqa: E402
+import onnxruntime as ort  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from convt_tools.cli import main  # noqa: E402

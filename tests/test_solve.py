@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import oracles
+from support import oracles
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -293,7 +293,8 @@ def test_to_config_round_trips() -> None:
 # ---------------------------------------------------------------- robustness (review findings)
 
 def test_numpy_integers_are_accepted() -> None:
-    np = pytest.importorskip("numpy")
+    import numpy as np
+
     spec = make_spec(filters=np.int64(4), kernel_size=np.array([3, 3]), strides=np.int32(2))
     assert (spec.filters, spec.kernel_size, spec.strides) == (4, (3, 3), (2, 2))
     assert type(spec.filters) is int

@@ -66,7 +66,8 @@ def test_shape_and_reference(i: int) -> None:
 
 @pytest.mark.parametrize("i", range(len(CASES)), ids=[c["id"] for c in CASES])
 def test_onnxruntime_export(i: int) -> None:
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
     from convt_tools.torchconv.export import export_torch
 
     case = CASES[i]

@@ -1,7 +1,7 @@
 """``convt translate``: every translation is exact, checked three ways.
 
 1. Property sweep (both directions): the source evaluated by the loop oracles
-   of ``tests/oracles.py`` under its own framework's rules (Keras's crop rule
+   of ``tests/support/oracles.py`` under its own framework's rules (Keras's crop rule
    written out there again; torch = ONNX with pads ``[p, p]`` and
    ``output_padding``) equals the translated target evaluated the same way
    with the converted weights; the target config is legal in its framework.
@@ -9,7 +9,7 @@
    Keras, and Keras fixtures (real Keras 3.15) translated to torch, reproduce
    the stored outputs (``rtol = atol = 1e-5``, float32 fixtures).
 3. The pasteable snippets run in real torch and real Keras and match the
-   source layer run in its own framework (skips without both; set
+   source layer run in its own framework (oracle tier: skips unless
    ``CONVT_ORACLE_PYTHON`` to an interpreter that has them).
 """
 
@@ -19,7 +19,6 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -30,7 +29,8 @@ from convt_tools.spec import parse_config
 from convt_tools.torchconv import parse_torch_config
 from convt_tools.translate import KerasLayer, keras_to_torch, torch_to_keras
 from convt_tools.translate.proof import keras_kernel_to_torch, prove, torch_weight_to_keras
-import oracles
+from support import oracles
+from support.optional import oracle_python
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
 TOL = {"rtol": 1e-5, "atol": 1e-5}
@@ -241,22 +241,9 @@ _ORACLE_CASES = [
 ]
 
 
-def _oracle_python() -> str | None:
-    exe = os.environ.get("CONVT_ORACLE_PYTHON")
-    if exe:
-        return exe
-    try:
-        import keras  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError:
-        return None
-    return sys.executable
-
-
+@pytest.mark.oracle
 def test_snippets_run_in_real_torch_and_keras(tmp_path: Path) -> None:
-    exe = _oracle_python()
-    if exe is None:
-        pytest.skip("needs torch and keras (set CONVT_ORACLE_PYTHON to an interpreter with both)")
+    exe = oracle_python()
     from convt_tools.translate import translate
     from convt_tools.translate.snippet import keras_snippet, torch_snippet
 

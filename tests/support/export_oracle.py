@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from oracles import keras_conv_transpose as direct_conv_transpose
-from oracles import keras_length
-from conftest import run_onnx_model
+from support.oracles import keras_conv_transpose as direct_conv_transpose
+from support.oracles import keras_length
+from support.runners import run_onnx_model
 
 __all__ = ["abs_scale", "assert_portable", "direct_conv_transpose", "keras_length", "run_onnx"]
 

@@ -1,0 +1,98 @@
+"""The only reasons a test may skip: a missing optional runtime, or no oracle interpreter.
+
+Presence is decided by ``importlib.util.find_spec`` (is the package installed at
+all?), never by catching exceptions: an optional runtime that is installed but
+fails to import, parse or run fails its tests instead of skipping them.
+
+The oracle interpreter (real Keras/torch, never installed by CI) is found in
+one way only: the environment variable ``CONVT_ORACLE_PYTHON`` (a path to a
+Python that imports ``keras`` and ``torch``). Unset: the oracle tests skip;
+set to something that is not a file: they fail. No path is guessed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+import pytest
+
+# Optional packages a test may need (pip extras and the oracle environment).
+OPTIONAL = ("openvino", "tract", "torch", "onnx2torch", "tensorflow", "tf2onnx", "keras")
+ORACLE_ENV = "CONVT_ORACLE_PYTHON"
+
+
+def installed(*modules: str) -> bool:
+    """Every one of ``modules`` (optional packages only) is installed."""
+    for name in modules:
+        assert name in OPTIONAL, f"{name} is not an optional package: import it, do not skip"
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+def requires(*modules: str) -> Any:
+    """A ``skipif`` marker for tests that need optional packages."""
+    return pytest.mark.skipif(not installed(*modules),
+                              reason=f"optional {', '.join(modules)} not installed")
+
+
+def need(module: str) -> Any:
+    """Import an optional package, skipping when it is not installed (import errors fail)."""
+    if not installed(module):
+        pytest.skip(f"optional {module} not installed")
+    return importlib.import_module(module)
+
+
+def runtime_installed(name: str) -> bool:
+    """The engine behind runtime ``name`` (convt_tools.runtimes) is installed."""
+    from convt_tools.runtimes import get_runtime
+
+    return all(importlib.util.find_spec(p) is not None for p in get_runtime(name).packages)
+
+
+def runtime_or_skip(name: str) -> Any:
+    """The runtime adapter, or a skip naming its pip extra when its engine is not installed.
+
+    An installed engine that fails to import raises (the test fails).
+    """
+    from convt_tools.runtimes import get_runtime
+
+    runtime = get_runtime(name)
+    if not runtime_installed(name):
+        pytest.skip(f"runtime {name} not installed (pip install convt-tools[{runtime.extra}])")
+    runtime.module()
+    return runtime
+
+
+def oracle_python() -> str:
+    """``$CONVT_ORACLE_PYTHON`` (an interpreter with keras and torch), or a skip when unset."""
+    exe = os.environ.get(ORACLE_ENV)
+    if not exe:
+        pytest.skip(f"oracle: set {ORACLE_ENV} to a Python with keras and torch")
+    assert os.path.isfile(exe), f"{ORACLE_ENV}={exe!r} is not a file"
+    return exe
+
+
+# Runtimes of the base install (convt_tools.runtimes names and convt_tools.check's).
+BASE_RUNTIMES = ("onnxruntime", "onnx-reference")
+
+
+# Runtimes that compile each model in a child process (seconds apiece).
+COMPILED_RUNTIMES = ("openvino", "tract")
+
+
+def runtime_params(names: list[str] | tuple[str, ...], slow_compiled: bool = False) -> list[Any]:
+    """``names`` as parameters; the optional runtimes carry the ``runtimes`` marker.
+
+    .ci/run installs the optional runtimes after the fast tier, then runs the
+    ``runtimes`` tests (skipped in the fast tier there) with the other tiers.
+    ``slow_compiled``: OpenVINO/tract are also ``slow`` (not in the fast tier).
+    """
+    def marks(n: str) -> tuple[Any, ...]:
+        if n in BASE_RUNTIMES:
+            return ()
+        if slow_compiled and n in COMPILED_RUNTIMES:
+            return (pytest.mark.runtimes, pytest.mark.slow)
+        return (pytest.mark.runtimes,)
+
+    return [pytest.param(n, marks=marks(n)) for n in names]

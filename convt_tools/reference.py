@@ -47,7 +47,7 @@ import functools
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -56,6 +56,9 @@ from .errors import ConvtError, fail
 from .geometry import onnx_output_length, onnx_pads
 from .io import check_allocation
 from .spec import ConvTransposeSpec
+
+if TYPE_CHECKING:
+    from .spec import Layout
 
 __all__ = ["conv_transpose", "conv_transpose_channels_last", "conv_transpose_nhwc",
            "keras_conv2d_transpose", "keras_conv_transpose", "output_length"]
@@ -196,7 +199,7 @@ def _attr(value: object, n: int) -> tuple[object, ...]:
     return (value,)
 
 
-def _run(geo: "_Geometry", x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+def _run(geo: _Geometry, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
          out_dtype: np.dtype, acc: np.dtype) -> np.ndarray:
     """Evaluate a validated geometry (shared by the channels-last and Keras entry points)."""
     if acc.itemsize > 4:  # the cached geometry checked the output at float32 size
@@ -226,7 +229,7 @@ def _run(geo: "_Geometry", x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
         return y.astype(out_dtype, copy=False)
 
 
-def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_Geometry",
+def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry,
                      acc: np.dtype) -> np.ndarray:
     """Per group: GEMMs and strided scatter-adds (:func:`_scatter_group`), and the bias."""
     y = np.empty(geo.out_shape, dtype=acc)
@@ -255,7 +258,7 @@ def _add_bias(y: np.ndarray, b: np.ndarray) -> None:
 
 
 @functools.lru_cache(maxsize=256)
-def _geometry(*args: object) -> "_Geometry":
+def _geometry(*args: object) -> _Geometry:
     """Cached :meth:`_Geometry.build` (pure function of shapes and attributes)."""
     return _Geometry.build(*args)  # type: ignore[arg-type]
 
@@ -359,7 +362,7 @@ class _Geometry:
     def build(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
               b_shape: tuple[int, ...] | None, strides: Sequence[object],
               dilations: Sequence[object], pads: Sequence[object],
-              output_padding: Sequence[object], group: int) -> "_Geometry":
+              output_padding: Sequence[object], group: int) -> _Geometry:
         rank = len(x_shape) - 2
         if rank < 1:
             raise fail("x", x_shape, "expected (N, *spatial, C_in) with at least one spatial axis")
@@ -527,10 +530,12 @@ def _scatter_group(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.nda
         _scatter_phases(x2d, w[ci], bg, target, geo, (n, *spatial), acc)
         return
     for phase in geo.zero_phases:
-        target[(slice(None), *(slice(p, None, st) for p, st in zip(phase, geo.strides)))] = 0
+        zero_rows = (slice(None), *(slice(p, None, st) for p, st in zip(phase, geo.strides)))
+        target[zero_rows] = 0
     planes = (x2d @ _all_taps_matrix(w[ci], acc)).reshape(n, *spatial, -1, geo.cout_g)
     for tap in geo.plan:
-        _put(target, tap, planes[(*tap.src, tap.flat)])
+        at = (*tap.src, tap.flat)
+        _put(target, tap, planes[at])
 
 
 def _scatter_phases(x2d: np.ndarray, w: np.ndarray, b: np.ndarray | None, target: np.ndarray,
@@ -712,11 +717,12 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
 _KERAS_PADS: dict[tuple, tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
 
-def _keras_pads(spec: "ConvTransposeSpec") -> tuple[tuple[int, ...], tuple[int, ...]]:  # noqa: F821
+def _keras_pads(spec: ConvTransposeSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """``(pads, output_padding)`` from ``spec.crop_plan()`` via geometry, cached on the fields it reads.
 
     (The spec itself is not hashable: it has mapping fields.)
     """
+    key: tuple[object, ...] | None
     key = (spec.kernel_size, spec.strides, spec.dilation_rate, spec.padding,
            spec.output_padding)
     try:
@@ -795,7 +801,7 @@ def keras_conv_transpose(spec: ConvTransposeSpec, x: np.ndarray, kernel: np.ndar
 
 
 def _empty_input_output(out_shape: Sequence[int | None], x: np.ndarray, kernel: np.ndarray,
-                        bias: np.ndarray | None, layout: "Layout") -> np.ndarray:  # noqa: F821
+                        bias: np.ndarray | None, layout: Layout) -> np.ndarray:
     """A zero-size input: no product terms, so the output is the bias broadcast (or zeros)."""
     dtype, _ = _compute_dtype(x, kernel, bias)
     y = np.zeros(tuple(int(d) for d in out_shape), dtype=dtype)  # type: ignore[arg-type]

@@ -57,7 +57,7 @@ def _portable(conv: ConvTransposeOp) -> ConvTransposeOp:
     axes = tuple(OnnxAxis(p.pad, p.pad, p.output_padding, a.taps_before, a.taps_after)
                  for p, a in zip(parts, conv.axes))
     return dataclasses.replace(conv, axes=axes, crop_slice=None if cut is None
-                               else tuple(tuple(v) for v in cut))  # type: ignore[arg-type]
+                               else (tuple(cut[0]), tuple(cut[1]), tuple(cut[2])))
 
 
 def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = None, *,

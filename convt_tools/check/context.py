@@ -20,7 +20,7 @@ from ..onnxbase import check_tensor
 from .graph import NodeRef, tensor_array
 
 if TYPE_CHECKING:
-    from ..onnxbase._graph import Graph
+    from ..onnxbase import Graph
 from .report import Finding
 
 __all__ = ["NodeContext", "node_context"]

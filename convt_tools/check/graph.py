@@ -23,7 +23,7 @@ from ..onnxbase import function_path, node_label, subgraphs, tensor_to_array
 if TYPE_CHECKING:
     import onnx
 
-    from ..onnxbase._graph import Graph
+    from ..onnxbase import Graph
 
 __all__ = ["NodeRef", "iter_convtranspose", "tensor_array"]
 

@@ -29,7 +29,7 @@ from .report import NodePlan, RepairRefused
 if TYPE_CHECKING:
     import onnx
 
-    from ..onnxbase._graph import Graph
+    from ..onnxbase import Graph
 
 
 # A node to insert: (graph, index, node), see insert_pending.

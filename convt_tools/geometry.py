@@ -190,7 +190,7 @@ def explicit_window(natural: int, pad_begin: int, pad_end: int, output_padding: 
     return Window(pad_begin, natural + output_padding - pad_begin - pad_end)
 
 
-def onnx_spec_begin(total: int, upper: bool) -> int:
+def onnx_spec_begin(total: int, *, upper: bool) -> int:
     """``begin`` the ONNX spec text gives ``auto_pad`` SAME_* for ``T = L + op - O``.
 
     SAME_UPPER: ``T // 2`` (odd extra at the end); SAME_LOWER (and NOTSET with

@@ -127,7 +127,7 @@ def _prepare(ctx: NodeContext, opset: int, rng: np.random.Generator, chosen: Seq
     c_out = int(ctx.w_shape[1]) * a.group
     if max(probe_elements(a, c_in, c_out, s) for s in sizes) > MAX_PROBE_ELEMENTS:
         measure = False
-    return prepare_matrix(ctx, opset, rng, chosen, sizes, measure)
+    return prepare_matrix(ctx, opset, rng, chosen, sizes, measure=measure)
 
 
 def _add_matrix(node: NodeReport, ctx: NodeContext, matrix: NodeMatrix,

@@ -181,7 +181,7 @@ class PendingMatrix:
 
 
 def prepare_matrix(ctx: NodeContext, opset: int, rng: np.random.Generator,
-                   chosen: Sequence[str], sizes: Sequence[tuple[int, ...]],
+                   chosen: Sequence[str], sizes: Sequence[tuple[int, ...]], *,
                    measure: bool = True) -> PendingMatrix:
     """Seeded probe inputs and single-node models for every probe size (nothing run yet)."""
     a = ctx.attrs
@@ -244,10 +244,10 @@ def run_pending(pending: Sequence[PendingMatrix]) -> list[NodeMatrix]:
 
 
 def node_matrix(ctx: NodeContext, opset: int, rng: np.random.Generator,
-                chosen: Sequence[str], sizes: Sequence[tuple[int, ...]],
+                chosen: Sequence[str], sizes: Sequence[tuple[int, ...]], *,
                 measure: bool = True) -> NodeMatrix:
     """Measure (installed runtimes) or look up (the rest) every runtime's reading at ``sizes``."""
-    return run_pending([prepare_matrix(ctx, opset, rng, chosen, sizes, measure)])[0]
+    return run_pending([prepare_matrix(ctx, opset, rng, chosen, sizes, measure=measure)])[0]
 
 
 def judge(matrix: NodeMatrix) -> None:

@@ -136,7 +136,7 @@ def _ort_same(a: ConvTAttrs, i: int, n: int, upper: bool) -> Window:
 
 
 def _spec_same(a: ConvTAttrs, i: int, n: int) -> Window:
-    return Window(onnx_spec_begin(_total(a, i, n), _upper(a)), _target(a, i, n))
+    return Window(onnx_spec_begin(_total(a, i, n), upper=_upper(a)), _target(a, i, n))
 
 
 def _refuse(note: str) -> Reading:
@@ -186,7 +186,7 @@ class RuntimeRules:
     name: str = ""
     source: str = ""   # where the entry's facts come from (DOCUMENTED)
 
-    def refusal(self, a: ConvTAttrs, full_output_shape: bool) -> Reading | None:
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         """A node this runtime refuses whatever the form (or None)."""
         return None
 
@@ -194,25 +194,25 @@ class RuntimeRules:
         """Explicit pads (``form`` ``pads``) or auto_pad VALID (``valid``)."""
         return _axes(sizes, lambda i, n: _pads(a, i, n))
 
-    def same(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         """auto_pad SAME_UPPER / SAME_LOWER without output_shape."""
         return _unknown(f"auto_pad {a.auto_pad}: not documented for {self.name}")
 
-    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         """output_shape (auto_pad, if any, is ignored unless a rule says otherwise)."""
         return _unknown(f"not documented for {self.name}")
 
-    def read(self, a: ConvTAttrs, sizes: Sequence[int], static: bool,
+    def read(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool,
              full_output_shape: bool) -> Reading:
-        common = self.refusal(a, full_output_shape)
+        common = self.refusal(a, full_output_shape=full_output_shape)
         if common is not None:
             return common
         form = _form(a)
         if form in ("pads", "valid"):
             return self.pads(a, sizes, form)
         if form == "same":
-            return self.same(a, sizes, static)
-        return self.output_shape(a, sizes, static)
+            return self.same(a, sizes, static=static)
+        return self.output_shape(a, sizes, static=static)
 
 
 TABLE: dict[str, RuntimeRules] = {}
@@ -228,7 +228,7 @@ def register(cls: _R) -> _R:
 class _OnnxruntimeFamily(RuntimeRules):
     """Refusals every onnxruntime version shares (and any runtime named onnxruntime*)."""
 
-    def refusal(self, a: ConvTAttrs, full_output_shape: bool) -> Reading | None:
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if _negative_pads(a):
             return _refuse("negative pads rejected at load time")
         if a.pads is not None and a.auto_pad != "NOTSET":
@@ -256,14 +256,14 @@ class _Onnxruntime(_OnnxruntimeFamily):
     source = ("measured 1.32; output_shape odd extra at the start since 1.14 "
               "(microsoft/onnxruntime PR #13311)")
 
-    def same(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return _axes(sizes, lambda i, n: _ort_same(a, i, n, _upper(a)))
 
-    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         def ort(i: int, n: int) -> Window | Reading:
             t = _total(a, i, n)
             if t >= 0:
-                return Window(onnx_spec_begin(t, _upper(a)), _target(a, i, n))
+                return Window(onnx_spec_begin(t, upper=_upper(a)), _target(a, i, n))
             if t >= -(a.strides[i] - 1):
                 return Window(0, _target(a, i, n))
             return _refuse(f"output_shape longer than L + op + stride - 1 on axis {i}")
@@ -276,10 +276,10 @@ class _OnnxruntimeBefore114(_OnnxruntimeFamily):
     source = ("output_shape odd extra at the end before PR #13311; SAME as the spec "
               "from 1.13 (PR #12537)")
 
-    def same(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return _axes(sizes, lambda i, n: _ort_same(a, i, n, _upper(a)))
 
-    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return _end_crop(a, sizes, self.name)
 
 
@@ -289,10 +289,10 @@ class _OnnxruntimeUpTo112(_OnnxruntimeFamily):
     source = ("SAME_UPPER/SAME_LOWER swapped (fixed by microsoft/onnxruntime "
               "PR #12537 in 1.13); output_shape odd extra at the end")
 
-    def same(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return _axes(sizes, lambda i, n: _ort_same(a, i, n, not _upper(a)))
 
-    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return _end_crop(a, sizes, self.name)
 
 
@@ -302,7 +302,7 @@ class _TensorRT(RuntimeRules):
     source = ("onnx-tensorrt parser: output_shape odd extra at the end "
               "(onnx/onnx-tensorrt#1042); pads must be >= 0 (NVIDIA/TensorRT#2910)")
 
-    def refusal(self, a: ConvTAttrs, full_output_shape: bool) -> Reading | None:
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         return _refuse("negative pads") if _negative_pads(a) else None
 
     def pads(self, a: ConvTAttrs, sizes: Sequence[int], form: str) -> Reading:
@@ -311,7 +311,7 @@ class _TensorRT(RuntimeRules):
                            "3-D asymmetric pads: unsupported on GPUs before sm70")
         return super().pads(a, sizes, form)
 
-    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return _end_crop(a, sizes, self.name)
 
 
@@ -320,17 +320,17 @@ class _OpenVINO(RuntimeRules):
     name = "openvino"
     source = "measured 2026.4 (static vs symbolic spatial dims differ)"
 
-    def refusal(self, a: ConvTAttrs, full_output_shape: bool) -> Reading | None:
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if a.pads is not None and any(a.pads_pair(i)[0] < 0 for i in range(a.rank)):
             return _refuse("negative begin pad")
         return None
 
-    def same(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         if not static:
             return _axes(sizes, lambda i, n: Window(0, _nat(a, i, n) + a.output_padding[i]))
         return _axes(sizes, lambda i, n: _ort_same(a, i, n, _upper(a)))
 
-    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         if not static and a.auto_pad not in SAME:
             return _axes(sizes, lambda i, n: Window(a.pads_pair(i)[0], _target(a, i, n)))
         return _axes(sizes, lambda i, n: Window(max(_total(a, i, n), 0)
@@ -343,20 +343,21 @@ class _Tract(RuntimeRules):
     name = "tract"
     source = "measured 0.23.9"
 
-    def refusal(self, a: ConvTAttrs, full_output_shape: bool) -> Reading | None:
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if _negative_pads(a):
             return _refuse("negative pads")
         if full_output_shape:
             return _refuse("output_shape with N and C: tract 0.23.9 aborts the process (panic)")
         return None
 
-    def same(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         if any(a.effective_kernel(i) < a.strides[i] for i in range(a.rank)):
             return _refuse("SAME with effective kernel < stride")
         return _axes(sizes, lambda i, n: Window(
-            onnx_spec_begin(_total(a, i, n), _upper(a)), n * a.strides[i] - a.output_padding[i]))
+            onnx_spec_begin(_total(a, i, n), upper=_upper(a)),
+            n * a.strides[i] - a.output_padding[i]))
 
-    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         if a.auto_pad in SAME:
             return _refuse("output_shape with auto_pad SAME_*: tract 0.23.9 aborts the process "
                            "(panic)")
@@ -371,7 +372,7 @@ class _Torch(RuntimeRules):
     source = ("onnx2torch 1.5: ignores output_shape, refuses asymmetric/negative pads "
               "(project REFERENCE, measured)")
 
-    def refusal(self, a: ConvTAttrs, full_output_shape: bool) -> Reading | None:
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         return _refuse("negative pads") if _negative_pads(a) else None
 
     def pads(self, a: ConvTAttrs, sizes: Sequence[int], form: str) -> Reading:
@@ -379,7 +380,7 @@ class _Torch(RuntimeRules):
             return _refuse("asymmetric pads")
         return super().pads(a, sizes, form)
 
-    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
                        "output_shape ignored")
 
@@ -389,7 +390,7 @@ class _Onnx2TF(RuntimeRules):
     name = "onnx2tf"
     source = "no documented source here"
 
-    def read(self, a: ConvTAttrs, sizes: Sequence[int], static: bool,
+    def read(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool,
              full_output_shape: bool) -> Reading:
         return _unknown("no documented source for onnx2tf/TFLite")
 
@@ -399,7 +400,7 @@ class _OnnxReference(RuntimeRules):
     name = "onnx-reference"
     source = "measured onnx 1.23"
 
-    def refusal(self, a: ConvTAttrs, full_output_shape: bool) -> Reading | None:
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if a.group > 1:
             return _refuse("group > 1: its grouped ConvTranspose slices the kernel on the wrong "
                            "axis (fails or is wrong)")
@@ -409,10 +410,10 @@ class _OnnxReference(RuntimeRules):
             return _refuse("output_shape with N and C")
         return None
 
-    def same(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return _axes(sizes, lambda i, n: _spec_same(a, i, n))
 
-    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], static: bool) -> Reading:
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         def ref(i: int, n: int) -> Window | Reading:
             t = _total(a, i, n)
             return Window(0, _target(a, i, n)) if t <= 0 or a.auto_pad in SAME else _refuse(
@@ -462,4 +463,5 @@ def documented_reading(runtime: str, a: ConvTAttrs, sizes: Sequence[int], static
     differ otherwise); ``full_output_shape``: the node's output_shape listed
     N and C too.
     """
-    return _rules(runtime).read(a, sizes, static, full_output_shape)
+    return _rules(runtime).read(a, sizes, static=static,
+                                full_output_shape=full_output_shape)

@@ -108,7 +108,7 @@ def intent_windows(attrs: ConvTAttrs, sizes: Sequence[int], intent: str) -> tupl
         elif intent != "onnx-spec":
             raise ConvtError(f"intent: got {intent!r}; expected one of tf, onnx-spec, ort.",
                              field="intent")
-        out.append(Window(geometry.onnx_spec_begin(t, upper), target))
+        out.append(Window(geometry.onnx_spec_begin(t, upper=upper), target))
     return tuple(out)
 
 

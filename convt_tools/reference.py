@@ -12,23 +12,37 @@ is full position ``o + pb``; full positions ``>= L`` (only reachable through
                   h*s + i*d == o + pb on every axis
                   of  x[n, ci, h] * W[ci, co % (C_out/group), i]
 
-How it is computed (no im2col), in channels-last layout, per group:
+How it is computed (no im2col), in channels-last layout, per group, by one
+of four algorithms chosen per shape by a small cost model (:func:`_costs`:
+estimated GEMM time from the GEMM shapes, plus per-call, per-value and
+per-inner-loop costs of the adds and copies; fitted to measured times):
 
-* the output is split into its ``prod(s)`` phases ``o = p + q*s`` (per axis);
-  within a phase each tap is a plain shift of its GEMM result
+* ``phase``: the output is split into its ``prod(s)`` phases ``o = p + q*s``
+  (per axis); within a phase each tap is a plain shift of its GEMM result
   ``x (N*prod(in), C_in/g) @ W[:, :, i] (C_in/g, C_out/g)``. One GEMM per tap;
   the taps of a phase are summed in a contiguous accumulator shaped like the
   phase (whole rows per inner loop), and each phase is then copied once into
   its strided slice of the output; a phase with one covering tap is copied
   straight from the GEMM buffer, and with stride 1 (one group) the phase is
-  the output itself. Memory: the output, one GEMM buffer and one phase
-  accumulator (``<= output / prod(s)``);
-* small problems: one GEMM for all taps and one strided write per tap;
-  tiny ones: col2im as a GEMM with a cached 0/1 matrix (shapes only).
+  the output itself. Best for small kernels with wide ``C_out`` (and stride 1:
+  the shifted accumulation has whole-row inner loops);
+* ``col2im`` (:mod:`._col2im`): one GEMM over all taps
+  ``x @ W (C_in/g, prod(k)*C_out/g)`` (chunked), then the taps that share a
+  shift ``j = (i*d) // s`` are added as one block into a zeroed buffer of whole
+  stride periods (``prod(ceil(K/s))`` adds, inner runs of a phase row), which
+  is cropped once. Best for large kernels, long overlaps and narrow ``C_out``
+  (ISTFT-style layers: ``C_out = 1``, 4096 taps);
+* ``small``: one GEMM for all taps and one strided write per tap;
+* ``tiny`` (by size, before the cost model): col2im as a GEMM with a cached
+  0/1 matrix (shapes only).
+
+Scratch arrays (GEMM results, accumulators) are reused per thread
+(:mod:`._scratch`); results are always fresh arrays.
 
 The output is allocated at its final (cropped or extended) size; taps that
-fall into the cropped border are clipped by slice arithmetic, never computed
-into a larger buffer. Non-finite inputs reach exactly the outputs the
+fall into the cropped border are clipped by slice arithmetic (col2im: to the
+cropped output rounded out to whole stride periods, at most ``s - 1`` extra
+positions per side and axis). Non-finite inputs reach exactly the outputs the
 definition says (the 0/1 matrix path is left when it would spread them).
 
 Keras ``Conv{1,2,3}DTranspose`` is this operation with ``pads`` = the crop and
@@ -51,6 +65,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from . import _col2im
+from ._scratch import scratch
 from .activations import ACTIVATIONS, canonical_activation
 from .errors import ConvtError, fail
 from .geometry import onnx_output_length, onnx_pads
@@ -72,6 +88,8 @@ _SCATTER_MATRIX_MAX = 1 << 16
 # (long inner loops) instead of a per-pixel broadcast of ``C_out`` values.
 _TILED_BIAS_MIN = 1 << 14
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+# Tests only (:func:`_forced`): take this algorithm wherever it applies.
+_FORCE: str | None = None
 
 
 def output_length(length: int, k: int, s: int, d: int, pad_begin: int, pad_end: int,
@@ -134,8 +152,14 @@ def _ints(name: str, value: Sequence[object], n: int, *, minimum: int,
 def _compute_dtype(*arrays: np.ndarray | None) -> tuple[np.dtype, np.dtype]:
     """``(result dtype, accumulation dtype)``; float16 accumulates in float32."""
     dt = arrays[0].dtype  # type: ignore[union-attr]
+    if dt is _FLOATS[1] or dt is _FLOATS[2]:     # common case: one float32/float64 dtype
+        for a in arrays:
+            if a is not None and a.dtype is not dt:
+                break
+        else:
+            return dt, dt
     if (dt in _FLOATS[1:]
-            and all(a is None or a.dtype == dt for a in arrays)):  # common case: one dtype
+            and all(a is None or a.dtype == dt for a in arrays)):
         return dt, dt
     dtypes = [a.dtype for a in arrays if a is not None]
     for dt in dtypes:
@@ -214,7 +238,10 @@ def _run(geo: _Geometry, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     elif geo.tiny is not None:
         with np.errstate(invalid="ignore", over="ignore"):
             y = _scatter_tiny(x, w, b, geo, acc)
-        if not np.isfinite(y).all():
+            flat = y.reshape(-1)
+            finite = math.isfinite(np.dot(flat, flat))  # one cheap pass; inf/NaN (or an
+            # overflowing sum of squares, harmlessly) take the strided path below
+        if not finite:
             # The 0/1 col2im GEMM computes 0 * inf = NaN, which would spread one
             # non-finite value to every output; the strided path keeps it local.
             with np.errstate(invalid="ignore", over="ignore"):
@@ -232,11 +259,41 @@ def _run(geo: _Geometry, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
 def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry,
                      acc: np.dtype) -> np.ndarray:
     """Per group: GEMMs and strided scatter-adds (:func:`_scatter_group`), and the bias."""
+    if geo.gemm == "col2im":
+        return _scatter_col2im(x, w, b, geo, acc)
     y = np.empty(geo.out_shape, dtype=acc)
     for g in range(geo.group):
         _scatter_group(x, w, b, y, geo, g, acc)
     if b is not None and geo.gemm == "all":   # the phase path adds it phase by phase
         _add_bias(y, b)
+    return y
+
+
+def _scatter_col2im(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_Geometry",
+                    acc: np.dtype) -> np.ndarray:
+    """Per group: one GEMM over all taps (chunked) and the blocked col2im of :mod:`._col2im`."""
+    n, *spatial, _ = x.shape
+    k = w.shape[2:]
+    pl = geo.col2im
+    assert pl is not None
+    y = None if geo.group == 1 and pl.direct else np.empty(geo.out_shape, dtype=acc)
+    for g in range(geo.group):
+        ci = slice(g * geo.cin_g, (g + 1) * geo.cin_g)
+        x2d = np.ascontiguousarray(x[..., ci], dtype=acc).reshape(-1, geo.cin_g)
+        buf = _col2im.run(x2d, _all_taps_matrix(w[ci], acc), pl, n, spatial, k,
+                          geo.cout_g, acc, fresh=y is None)
+        view = _col2im.output_view(buf, pl)
+        if y is None:
+            y = view
+            if b is not None:
+                _add_bias(y, b)
+            return y
+        co = slice(g * geo.cout_g, (g + 1) * geo.cout_g)
+        if b is None:
+            y[..., co] = view
+        else:
+            np.add(view, b[co], out=y[..., co])
+    assert y is not None
     return y
 
 
@@ -355,8 +412,17 @@ class _Geometry:
     zero_phases: tuple[tuple[int, ...], ...]    # "all": output phases (o % s per axis) to zero
     phases: tuple[_Phase, ...]                  # "tap": the output phases and their taps
     accumulator: int                            # "tap": elements of the phase accumulator
-    gemm: str                                   # "all" taps or one "tap" per GEMM
+    gemm: str                                   # "all" taps, one "tap" per GEMM, or "col2im"
     tiny: tuple[_AxisKey, ...] | None           # set: use the cached 0/1 scatter matrix
+    col2im: "_col2im.Col2imPlan | None" = None  # "col2im": blocks and buffer
+    costs: tuple[tuple[str, float], ...] = ()   # the cost model's estimates (us)
+
+    @property
+    def algorithm(self) -> str:
+        """The path taken: ``tiny``, ``small``, ``phase`` or ``col2im`` (see :func:`_choose`)."""
+        if self.tiny is not None:
+            return "tiny"
+        return {"all": "small", "tap": "phase"}.get(self.gemm, self.gemm)
 
     @staticmethod
     def build(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
@@ -402,25 +468,121 @@ class _Geometry:
         cout_g = w_shape[1]
         m = n * math.prod(spatial)
         taps = math.prod(k)
-        gemm = "all" if m * taps * cout_g <= _SINGLE_GEMM_MAX else "tap"
+        c2i = _col2im.plan(spatial, k, s, d, p[:rank], out, cin // group, cout_g)
+        costs = _costs(n, spatial, k, s, d, out, cin // group, cout_g, group, c2i)
+        chosen = _FORCE if _FORCE in ("small", "phase", "col2im") else costs[0][0]
+        gemm = {"small": "all", "phase": "tap"}.get(chosen, chosen)
         plan: tuple[_Tap, ...] = ()
         zero: tuple[tuple[int, ...], ...] = ()
         phases: tuple[_Phase, ...] = ()
         accumulator = 0
         if gemm == "all":
             plan, zero = _scatter_order(axes, k, s, out)
-        else:
+        elif gemm == "tap":
             phases = _phase_plan(axes, spatial, s, out)
             if group > 1 or math.prod(s) > 1:   # else the one phase is the output itself
                 accumulator = max((n * math.prod(ph.shape) * cout_g for ph in phases
                                    if not ph.single), default=0)
         s_size = math.prod(out) * math.prod(spatial) * taps
         tiny = None
-        if s_size <= _SCATTER_MATRIX_MAX and s_size * n * cout <= _SCATTER_MATRIX_MAX * 32:
+        if (_FORCE in (None, "tiny") and s_size <= _SCATTER_MATRIX_MAX
+                and s_size * n * cout <= _SCATTER_MATRIX_MAX * 32):
             tiny = tuple((spatial[a], k[a], s[a], d[a], p[a], out[a]) for a in range(rank))
         return _Geometry(out_shape=out_shape, cin_g=cin // group, cout_g=cout_g,
                          group=group, strides=s, plan=plan, zero_phases=zero, phases=phases,
-                         accumulator=accumulator, gemm=gemm, tiny=tiny)
+                         accumulator=accumulator, gemm=gemm, tiny=tiny,
+                         col2im=c2i if gemm == "col2im" else None, costs=costs)
+
+
+# The cost model of :func:`_costs`, in microseconds, fitted to single-thread CPU
+# times of the bench_reference cases (OpenBLAS 0.3.31 SkylakeX kernel, NumPy 2.4):
+# a GEMM ``(M, K) @ (K, N)`` runs at ``_GEMM_PEAK * f(M) f(K) f(N)`` flops with
+# ``f(x) = x / (x + x0)`` (small dimensions waste the kernel), plus a fixed
+# cost per call and the packing of its ``K x N`` operand; moving values costs
+# per value and per inner loop (a run of contiguous values).
+_GEMM_PEAK = 95e3                   # flops per us
+_GEMM_M0, _GEMM_K0, _GEMM_N0 = 24.0, 16.0, 1.0
+_COST_CALL = 2.0
+_COST_PACK = 0.25e-3
+_COST_VALUE = 0.2e-3
+_COST_RUN = 5e-3
+_COST_VALUE_FAR = 0.5e-3            # added from a GEMM result chunk bigger than the cache
+_CACHE_VALUES = 1 << 18             # ~1 MiB of float32: the per-core L2
+_SMALL_MAX = _SINGLE_GEMM_MAX       # "small" only up to this many GEMM results
+# col2im needs a buffer beside the output unless the buffer is the output; above
+# this many values (256 MiB in float64) it is not considered (bounded memory).
+_COL2IM_MAX_COPY = 1 << 25
+
+
+def _gemm_cost(m: int, k: int, n: int) -> float:
+    if not m * k * n:
+        return _COST_CALL
+    rate = _GEMM_PEAK * (m / (m + _GEMM_M0)) * (k / (k + _GEMM_K0)) * (n / (n + _GEMM_N0))
+    return 2 * m * k * n / rate + _COST_CALL + k * n * _COST_PACK
+
+
+def _move_cost(values: int, run: int, per_value: float = _COST_VALUE) -> float:
+    """Adding or copying ``values`` in inner loops of ``run`` contiguous values."""
+    return values * per_value + values / max(run, 1) * _COST_RUN + _COST_CALL
+
+
+def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
+           d: Sequence[int], out: Sequence[int], cin_g: int, cout_g: int, group: int,
+           c2i: "_col2im.Col2imPlan") -> tuple[tuple[str, float], ...]:
+    """Estimated time (us) of each algorithm for one geometry, cheapest first.
+
+    With ``m = N*prod(in)`` GEMM rows, ``T = prod(k)`` taps, ``P = prod(s)``
+    phases and ``Y = N*prod(out)*C_out/g`` output values, per group:
+
+    * ``phase``: ``T`` GEMMs ``(m, C_in/g) @ (C_in/g, C_out/g)``; ``T - P``
+      adds of ``m*C_out/g`` values in runs of an input row ``(in_last, C)``,
+      plus a first copy into each phase's accumulator (``P > 1``, ``T > P``);
+      ``Y`` values copied in runs of ``C_out/g`` (when ``P > 1``);
+    * ``col2im``: one GEMM ``(rows, C_in/g) @ (C_in/g, T*C_out/g)`` per chunk
+      (:data:`._col2im.COLS_CHUNK`); ``T*m*C_out/g`` values added in runs of
+      (the mean taps per block of the last axis) x ``C_out/g`` (``C_out/g``
+      when dilated), each value dearer (written by the GEMM and read back)
+      when a chunk outgrows the cache, ``prod(ceil(K/s))``
+      adds per chunk; the buffer zeroed and (when cropped) copied out; not
+      considered when that buffer is a second array above ``_COL2IM_MAX_COPY``
+      values (memory stays output + bounded scratch, as on the other paths);
+    * ``small`` (up to ``_SMALL_MAX`` GEMM results): one GEMM, then ``T``
+      strided writes of ``m*C_out/g`` values in runs of ``C_out/g``.
+
+    So per-tap GEMMs lose where ``C_out/g`` is narrow (ISTFT: ``C_out = 1``)
+    or the taps are many, and col2im loses where its scatter runs are short
+    (stride 1, or one tap per block: runs of ``C_out/g``) or its chunks are
+    thin GEMMs. ``tiny`` (the 0/1 matrix) is chosen by size before this.
+    """
+    m, taps, phases = n * math.prod(spatial), math.prod(k), math.prod(s)
+    y = n * math.prod(out) * cout_g
+    tap_values = taps * m * cout_g
+    row = spatial[-1] * cout_g          # a phase accumulator's rows are contiguous
+    est: dict[str, float] = {}
+    est["phase"] = (taps * _gemm_cost(m, cin_g, cout_g)
+                    + max(taps - phases, 0) * _move_cost(m * cout_g, row)
+                    + (phases * _move_cost(m * cout_g, row) if taps > phases > 1 else 0.0)
+                    + (_move_cost(y, cout_g) if phases > 1 or group > 1 else 0.0))
+    chunks = max(1, len(c2i.tap_chunks) * n * -(-spatial[0] // c2i.rows))
+    rows = min(c2i.rows, spatial[0]) * (m // max(n * spatial[0], 1))
+    run = k[-1] * cout_g // len(c2i.blocks[-1]) if d[-1] == 1 else cout_g   # mean run
+    buf = n * math.prod(q * st for q, st in zip(c2i.periods, s)) * cout_g
+    if buf > _COL2IM_MAX_COPY and not (c2i.direct and group == 1):
+        est["col2im"] = math.inf        # a second output-sized buffer: bounded memory first
+    else:
+        width = taps * cout_g // len(c2i.tap_chunks)
+        far = _COST_VALUE_FAR if rows * width > _CACHE_VALUES else _COST_VALUE
+        est["col2im"] = (chunks * _gemm_cost(rows, cin_g, width)
+                         + tap_values * (far - _COST_VALUE)    # GEMM results written out
+                         + _move_cost(tap_values, run, far)
+                         + (chunks * _col2im.adds(c2i) - 1) * _COST_CALL
+                         + buf * _COST_VALUE / 2
+                         + (0.0 if c2i.direct and group == 1 else _move_cost(y, cout_g)))
+    if m * taps * cout_g <= _SMALL_MAX:
+        est["small"] = (_gemm_cost(m, cin_g, taps * cout_g)
+                        + taps * _move_cost(m * cout_g, cout_g))
+    return tuple(sorted(((name, cost * group) for name, cost in est.items()),
+                        key=lambda item: item[1]))
 
 
 def _covers_phase(t: _TapSlice, s: int, out_length: int) -> bool:
@@ -568,9 +730,9 @@ def _scatter_phases(x2d: np.ndarray, w: np.ndarray, b: np.ndarray | None, target
     m = x2d.shape[0]
     cout = geo.cout_g
     wts = _tap_weights(w, acc)
-    buf = np.empty((m, cout), dtype=acc)
+    buf = scratch("gemm", (m, cout), acc)
     planes = buf.reshape(*in_shape, cout)
-    accumulator = np.empty(geo.accumulator, dtype=acc) if geo.accumulator else None
+    accumulator = scratch("phase", (geo.accumulator,), acc) if geo.accumulator else None
     for ph in geo.phases:
         view = target[ph.view]
         if not ph.taps:
@@ -660,13 +822,14 @@ def _scatter_tiny(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geom
     k = pixels * math.prod(w.shape[2:])
     if geo.group == 1:
         x2d = x.astype(acc, copy=False).reshape(n * pixels, geo.cin_g)
-        wmat = _all_taps_matrix(w, acc)
-        if n == 1 and b is not None:
+        if n == 1 and b is not None:   # np.dot: less overhead than matmul on tiny operands
+            wmat = w.transpose(0, *range(2, w.ndim), 1).reshape(w.shape[0], -1)
             s = _scatter_matrix(geo.tiny, acc, True)
             planes = np.empty((k + 1, cout), dtype=acc)
-            np.matmul(x2d, wmat, out=planes[:k].reshape(pixels, -1))
+            np.dot(x2d, wmat.astype(acc, copy=False), out=planes[:k].reshape(pixels, -1))
             planes[k] = b
-            return (s @ planes).reshape(geo.out_shape)
+            return np.dot(s, planes).reshape(geo.out_shape)
+        wmat = _all_taps_matrix(w, acc)
         s = _scatter_matrix(geo.tiny, acc)
         y = (s @ (x2d @ wmat).reshape(n, k, cout)).reshape(geo.out_shape)
         if b is not None:
@@ -683,6 +846,25 @@ def _scatter_tiny(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geom
     if b is not None:
         y += b
     return y
+
+
+class _forced:
+    """Tests: ``with _forced("col2im"): ...`` takes that algorithm wherever it applies."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+
+    def __enter__(self) -> None:
+        global _FORCE
+        _FORCE = self.algorithm
+        _geometry.cache_clear()
+        _KERAS_PLANS.clear()
+
+    def __exit__(self, *exc: object) -> None:
+        global _FORCE
+        _FORCE = None
+        _geometry.cache_clear()
+        _KERAS_PLANS.clear()
 
 
 def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
@@ -772,32 +954,87 @@ def keras_conv_transpose(spec: ConvTransposeSpec, x: np.ndarray, kernel: np.ndar
     kernel = np.asarray(kernel) if cast is None else np.asarray(kernel, dtype=cast)
     if bias is not None and cast is not None:
         bias = np.asarray(bias, dtype=cast)
-    layout = spec.layout
-    want = spec.kernel_shape(0)[:-1]
-    if kernel.ndim != len(want) + 1 or kernel.shape[:-1] != want:
-        raise fail("kernel", kernel.shape, f"expected {layout.kernel_layout} = "
-                   f"({', '.join(map(str, want))}, in_channels)")
-    out_shape = spec.output_shape(x.shape, kernel.shape[-1])
+    kp = _keras_plan(spec, x.shape, kernel.shape)
     if not spec.use_bias:
         bias = None
     elif bias is None:
         raise ConvtError(f"bias: the layer has use_bias=True but no bias was given; pass the "
                          f"({spec.filters},) bias (zeros if that is what it holds).", field="bias")
-    elif np.shape(bias) != (spec.filters,):
+    elif (bias.shape if isinstance(bias, np.ndarray) else np.shape(bias)) != (spec.filters,):
         raise fail("bias", np.shape(bias), f"expected ({spec.filters},)")
-    if 0 in x.shape:
-        y = _empty_input_output(out_shape, x, kernel, bias, layout)
+    if kp.empty:
+        y = _empty_input_output(kp.out_shape, x, kernel, bias, kp.layout)
     else:
+        w = kernel.transpose(kp.kernel_to_onnx)
+        x_cl = x if kp.to_cl is None else x.transpose(kp.to_cl)
+        out_dtype, acc = _compute_dtype(x_cl, w, bias)
+        y = _run(kp.geometry, x_cl, w, None if bias is None else np.asarray(bias), out_dtype, acc)
+        if kp.from_cl is not None:
+            y = np.ascontiguousarray(y.transpose(kp.from_cl))
+    return kp.activation(y)
+
+
+@dataclass(frozen=True)
+class _KerasPlan:
+    """What :func:`keras_conv_transpose` derives from the spec and the shapes (cached)."""
+
+    layout: object
+    out_shape: tuple
+    empty: bool
+    kernel_to_onnx: tuple[int, ...]
+    to_cl: tuple[int, ...] | None
+    from_cl: tuple[int, ...] | None
+    geometry: "_Geometry | None"
+    activation: object
+
+
+_KERAS_PLANS: dict[tuple, _KerasPlan] = {}
+
+
+def _keras_plan(spec: ConvTransposeSpec, x_shape: tuple[int, ...],
+                kernel_shape: tuple[int, ...]) -> _KerasPlan:
+    """Validate the shapes against the spec and plan the call; cached on the fields it reads.
+
+    Only successful validations are cached, so every error is raised (with its
+    message) on every call; a validation sweep calling the same layer thousands
+    of times pays for the checks once.
+    """
+    try:
+        key: tuple | None = (spec.kernel_size, spec.strides, spec.dilation_rate, spec.padding,
+                             spec.output_padding, spec.data_format, spec.filters,
+                             spec.activation, x_shape, kernel_shape)
+        found = _KERAS_PLANS.get(key)  # type: ignore[arg-type]
+    except TypeError:       # unhashable fields (lists): no caching
+        key = found = None
+    if found is not None:
+        return found
+    layout = spec.layout
+    want = spec.kernel_shape(0)[:-1]
+    if len(kernel_shape) != len(want) + 1 or kernel_shape[:-1] != want:
+        raise fail("kernel", kernel_shape, f"expected {layout.kernel_layout} = "
+                   f"({', '.join(map(str, want))}, in_channels)")
+    out_shape = spec.output_shape(x_shape, kernel_shape[-1])
+    activation = ACTIVATIONS[canonical_activation(spec.activation)].numpy
+    empty = 0 in x_shape
+    geometry = None
+    to_cl, from_cl = layout.to_channels_last, layout.from_channels_last
+    if not empty:
         pads, output_padding = _keras_pads(spec)
-        w = kernel.transpose(layout.kernel_to_onnx)
-        to_cl, from_cl = layout.to_channels_last, layout.from_channels_last
-        x_cl = x if to_cl is None else x.transpose(to_cl)
-        y = conv_transpose_channels_last(x_cl, w, bias, strides=spec.strides,
-                                         dilations=spec.dilation_rate, pads=pads,
-                                         output_padding=output_padding)
-        if from_cl is not None:
-            y = np.ascontiguousarray(y.transpose(from_cl))
-    return ACTIVATIONS[canonical_activation(spec.activation)].numpy(y)
+        rank = len(want)
+        xs = tuple(x_shape) if to_cl is None else tuple(x_shape[a] for a in to_cl)
+        ws = tuple(kernel_shape[a] for a in layout.kernel_to_onnx)
+        geometry = _geometry(xs, ws, None, _attr(spec.strides, rank),
+                             _attr(spec.dilation_rate, rank), _attr(pads, 2 * rank),
+                             _attr(output_padding, rank), 1)
+    plan = _KerasPlan(layout, tuple(out_shape), empty, tuple(layout.kernel_to_onnx),
+                      None if to_cl is None else tuple(to_cl),
+                      None if from_cl is None else tuple(from_cl), geometry, activation)
+    if key is not None and _FORCE is None:
+        if len(_KERAS_PLANS) >= 256:
+            _KERAS_PLANS.clear()
+        _KERAS_PLANS[key] = plan
+    return plan
+
 
 
 def _empty_input_output(out_shape: Sequence[int | None], x: np.ndarray, kernel: np.ndarray,
@@ -813,3 +1050,10 @@ def _empty_input_output(out_shape: Sequence[int | None], x: np.ndarray, kernel: 
 
 
 keras_conv2d_transpose = keras_conv_transpose
+
+
+def _keras_algorithm(spec: ConvTransposeSpec, x_shape: Sequence[int],
+                     kernel_shape: Sequence[int]) -> str:
+    """The algorithm :func:`keras_conv_transpose` uses for these shapes (benchmarks, tests)."""
+    geo = _keras_plan(spec, tuple(x_shape), tuple(kernel_shape)).geometry
+    return "none" if geo is None else geo.algorithm

@@ -121,25 +121,38 @@ def test_large_problem_uses_per_tap_path_and_matches_definition():
 
 # ----------------------------------------------------------------- every evaluation path
 
-PATHS = ["tiny", "all", "tap", "tap-tiled-bias"]
+PATHS = ["tiny", "all", "tap", "tap-tiled-bias", "col2im", "col2im-tiled-bias",
+         "col2im-chunked"]
+# test path -> the algorithm name the geometry reports (reference._Geometry.algorithm)
+ALGORITHM = {"tiny": "tiny", "all": "small", "tap": "phase", "tap-tiled-bias": "phase",
+             "col2im": "col2im", "col2im-tiled-bias": "col2im", "col2im-chunked": "col2im"}
 
 
 @pytest.fixture
 def force_path(monkeypatch):
-    """Force one evaluation path through the module's thresholds (geometry cache cleared around)."""
+    """Force one evaluation path, whatever the cost model says (caches cleared around).
+
+    ``tiny`` keeps the size limits of the 0/1-matrix path (it applies to small
+    problems only); ``col2im-chunked`` makes every GEMM chunk one input row and
+    one block of axis-1 taps (the chunk loops of :mod:`convt_tools._col2im`).
+    """
+    import convt_tools._col2im as c2i
     import convt_tools.reference as ref
 
     def force(path):
         ref._geometry.cache_clear()
-        if path != "tiny":
-            monkeypatch.setattr(ref, "_SCATTER_MATRIX_MAX", 0)
-            monkeypatch.setattr(ref, "_SINGLE_GEMM_MAX", (1 << 30) if path == "all" else 0)
-        if path == "tap-tiled-bias":
+        ref._KERAS_PLANS.clear()
+        monkeypatch.setattr(ref, "_FORCE", ALGORITHM[path])
+        if path.endswith("tiled-bias"):
             monkeypatch.setattr(ref, "_TILED_BIAS_MIN", 0)
+        if path == "col2im-chunked":
+            monkeypatch.setattr(c2i, "COLS_CHUNK", 1)
+            monkeypatch.setattr(c2i, "WEIGHT_CHUNK", 0)
         return ref
 
     yield force
     ref._geometry.cache_clear()
+    ref._KERAS_PLANS.clear()
 
 
 PATH_ATTRS = [
@@ -168,9 +181,7 @@ def test_every_path_matches_definition(force_path, path, attrs, with_bias, batch
     geo = ref._geometry((batch, 3, 4, 4), w.shape, None if b is None else b.shape,
                         attrs["strides"], attrs["dilations"], attrs["pads"],
                         attrs["output_padding"], g)
-    assert (geo.tiny is not None) == (path == "tiny")
-    if path != "tiny":
-        assert geo.gemm == ("all" if path == "all" else "tap")
+    assert geo.algorithm == ALGORITHM[path]
     np.testing.assert_allclose(got, direct(x, w, b, **attrs), rtol=1e-12, atol=1e-12)
 
 
@@ -221,7 +232,7 @@ def test_large_problems_do_not_build_a_scatter_matrix():
     geo = ref._geometry((1, 32, 32, 64), (64, 32, 4, 4), (32,), (2, 2), (1, 1), (1, 1, 1, 1),
                         (0, 0), 1)
     assert geo.tiny is None
-    assert geo.gemm == "tap"
+    assert geo.algorithm in ("phase", "col2im")
 
 
 def test_keras_pads_cache_keys_on_the_crop_fields():
@@ -331,9 +342,7 @@ def test_every_path_matches_definition_nd(force_path, path, rank, attrs, with_bi
     geo = ref._geometry((batch, *SPATIAL[rank], 4), w.shape, None if b is None else b.shape,
                         attrs["strides"], attrs["dilations"], attrs["pads"],
                         attrs["output_padding"], attrs["group"])
-    assert (geo.tiny is not None) == (path == "tiny")
-    if path != "tiny":
-        assert geo.gemm == ("all" if path == "all" else "tap")
+    assert geo.algorithm == ALGORITHM[path]
     want = direct(x, w, b, **attrs)
     assert got.shape == want.shape
     assert got.dtype == np.float64
@@ -343,7 +352,7 @@ def test_every_path_matches_definition_nd(force_path, path, rank, attrs, with_bi
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("rank,attrs", ALL_RANK_CASES,
                          ids=[f"{r}d-{i}" for i, (r, _) in enumerate(ALL_RANK_CASES)])
-@pytest.mark.parametrize("path", ["tiny", "tap"])
+@pytest.mark.parametrize("path", ["tiny", "tap", "col2im"])
 def test_every_dtype_matches_definition(force_path, path, rank, attrs, dtype):
     """float64: 1e-12; float32: the accumulation bound; float16: float32 accumulation
     (the bound at float32's eps) plus the final rounding to float16 (half an ulp)."""
@@ -539,7 +548,7 @@ def test_use_bias_false_ignores_bias_and_checks_kernel_shape():
 FIXTURE_DIRS = {2: "cases", 1: "cases_1d", 3: "cases_3d"}
 
 
-@pytest.mark.parametrize("path", ["default", "tap"])
+@pytest.mark.parametrize("path", ["default", "tap", "col2im"])
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_reference_equals_keras_fixtures(force_path, rank, path):
     """Real Keras output (Conv1D/2D/3DTranspose): equal within atol 1e-5 (scaled by
@@ -554,8 +563,8 @@ def test_reference_equals_keras_fixtures(force_path, rank, path):
 
     cases = sorted(glob.glob(os.path.join(ROOT, "fixtures", FIXTURE_DIRS[rank], "*.json")))
     assert cases, f"no Keras fixtures under fixtures/{FIXTURE_DIRS[rank]}/"
-    if path == "tap":
-        force_path("tap")
+    if path != "default":
+        force_path(path)
     checked = 0
     for case in cases:
         with open(case) as fh:
@@ -576,3 +585,140 @@ def test_reference_equals_keras_fixtures(force_path, rank, path):
         np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5 * scale, err_msg=case)
         checked += 1
     assert checked > 0
+
+
+# ----------------------------------------------------------------- algorithm choice (issue 23)
+
+def _keras_case_algorithm(shape, filters, **kwargs):
+    from convt_tools.reference import _keras_algorithm
+    from convt_tools.spec import make_spec
+
+    spec = make_spec(filters=filters, rank=len(shape) - 2, **kwargs)
+    cin = shape[1] if kwargs.get("data_format") == "channels_first" else shape[-1]
+    return _keras_algorithm(spec, shape, spec.kernel_shape(cin))
+
+
+@pytest.mark.parametrize("shape,filters,kwargs,algorithm", [
+    # ISTFT layer: one output channel, 4096 taps -> one GEMM over all taps + col2im
+    ((1, 2049, 340), 1, dict(kernel_size=4096, strides=1024, data_format="channels_first"),
+     "col2im"),
+    # 256 taps but 32 filters: per-tap GEMMs stay cache-resident (measured ~4% faster)
+    ((1, 16, 16, 64), 32, dict(kernel_size=16, strides=8, padding="same"), "phase"),
+    ((4, 8, 8, 512), 512, dict(kernel_size=2, strides=2), "phase"),       # wide per-tap GEMMs
+    ((1, 128, 128, 32), 16, dict(kernel_size=3, dilation_rate=2, padding="same"), "phase"),
+    ((1, 4, 4, 3), 2, dict(kernel_size=3, strides=2), "tiny"),
+])
+def test_cost_model_choices_on_benchmark_shapes(shape, filters, kwargs, algorithm):
+    """The cost model is a pure function of the shapes: these choices are fixed."""
+    assert _keras_case_algorithm(shape, filters, **kwargs) == algorithm
+
+
+def test_cost_model_estimates_every_algorithm_and_picks_the_cheapest():
+    import convt_tools.reference as ref
+
+    geo = ref._geometry((1, 20, 20, 8), (8, 4, 3, 3), None, (2, 2), (1, 1), (0, 0, 0, 0),
+                        (0, 0), 1)
+    names = [name for name, _ in geo.costs]
+    assert set(names) == {"phase", "col2im", "small"}
+    assert [c for _, c in geo.costs] == sorted(c for _, c in geo.costs)
+    assert geo.algorithm in ("tiny", names[0])
+    big = ref._geometry((1, 64, 64, 8), (8, 4, 3, 3), None, (2, 2), (1, 1), (0, 0, 0, 0),
+                        (0, 0), 1)
+    assert "small" not in dict(big.costs)        # above _SMALL_MAX GEMM results
+    assert big.algorithm == big.costs[0][0]
+
+
+@pytest.mark.parametrize("k,s,d,blocks", [
+    (4096, 1024, 1, [(0, 0, 1024, slice(0, 1024, 1)), (1, 1024, 2048, slice(0, 1024, 1)),
+                     (2, 2048, 3072, slice(0, 1024, 1)), (3, 3072, 4096, slice(0, 1024, 1))]),
+    (3, 2, 1, [(0, 0, 2, slice(0, 2, 1)), (1, 2, 3, slice(0, 1, 1))]),
+    (3, 1, 2, [(0, 0, 1, slice(0, 1, 2)), (2, 1, 2, slice(0, 1, 2)), (4, 2, 3, slice(0, 1, 2))]),
+    (4, 3, 2, [(0, 0, 2, slice(0, 3, 2)), (1, 2, 3, slice(1, 2, 2)), (2, 3, 4, slice(0, 1, 2))]),
+])
+def test_col2im_blocks_group_taps_by_shift(k, s, d, blocks):
+    """Tap ``i`` lands on ``(h + j)*s + p`` with ``i*d = j*s + p``: one block per ``j``."""
+    from convt_tools import _col2im
+
+    pl = _col2im.plan((5,), (k,), (s,), (d,), (0,), ((5 - 1) * s + (k - 1) * d + 1,), 1, 1)
+    got = [(b.j, b.ia, b.ib, b.phases) for b in pl.blocks[0]]
+    assert got == blocks
+    for b in pl.blocks[0]:                       # every tap's phase is where the block says
+        assert [i * d - b.j * s for i in range(b.ia, b.ib)] == list(
+            range(b.phases.start, b.phases.stop, b.phases.step))
+
+
+@pytest.mark.parametrize("path", ["col2im", "col2im-chunked", "tap"])
+@pytest.mark.parametrize("crop", ["valid", "same"])
+def test_istft_like_layer_matches_definition(force_path, path, crop):
+    """A scaled-down ISTFT layer (channels_first, kernel a multiple of the stride,
+    one filter), and one with 2 filters and a kernel that is not, vs the Keras oracle."""
+    from convt_tools.reference import keras_conv_transpose as reference
+    from convt_tools.spec import make_spec
+
+    from support.oracles import keras_conv_transpose as keras_oracle
+
+    force_path(path)
+    rng = np.random.default_rng(41)
+    for filters, k, s in ((1, 32, 8), (2, 13, 4)):
+        spec = make_spec(filters=filters, rank=1, kernel_size=k, strides=s, padding=crop,
+                         data_format="channels_first")
+        x = rng.standard_normal((2, 17, 9))
+        kernel = rng.standard_normal(spec.kernel_shape(17))
+        bias = rng.standard_normal(filters)
+        got = reference(spec, x, kernel, bias)
+        want = keras_oracle(spec, x, kernel, bias)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("path", ["tap", "col2im"])
+def test_results_never_share_scratch_memory(force_path, path):
+    """Scratch arrays are reused between calls; results must be fresh arrays."""
+    force_path(path)
+    rng = np.random.default_rng(43)
+    attrs = dict(strides=(2, 2), pads=(1, 1, 1, 1))
+    x1, x2 = rng.standard_normal((2, 1, 4, 9, 9))
+    w = rng.standard_normal((4, 3, 4, 4))
+    y1 = conv_transpose(x1, w, **attrs)
+    keep = y1.copy()
+    y2 = conv_transpose(x2, w, **attrs)
+    np.testing.assert_array_equal(y1, keep)
+    assert not np.shares_memory(y1, y2)
+    np.testing.assert_allclose(y2, direct(x2, w, **attrs), rtol=1e-12, atol=1e-12)
+
+
+def test_col2im_is_not_chosen_when_its_buffer_would_double_a_big_output(monkeypatch):
+    import convt_tools.reference as ref
+
+    shape, filters = (1, 2049, 34), 1
+    kwargs = dict(kernel_size=4096, strides=1024, padding="same",   # cropped: buffer != output
+                  data_format="channels_first")
+    assert _keras_case_algorithm(shape, filters, **kwargs) == "col2im"
+    monkeypatch.setattr(ref, "_COL2IM_MAX_COPY", 1000)
+    ref._geometry.cache_clear()
+    ref._KERAS_PLANS.clear()
+    try:
+        assert _keras_case_algorithm(shape, filters, **kwargs) == "phase"
+        # uncropped (the buffer is the output): still allowed
+        assert _keras_case_algorithm((1, 2049, 34), 1, kernel_size=4096, strides=1024,
+                                     data_format="channels_first") == "col2im"
+    finally:
+        ref._geometry.cache_clear()
+        ref._KERAS_PLANS.clear()
+
+
+def test_keras_plan_cache_keeps_every_error():
+    """Only validated calls are cached: a bad input fails on every call, before and after."""
+    from convt_tools.reference import keras_conv_transpose as reference
+
+    spec = make_spec(filters=2, rank=2, kernel_size=3, strides=2)
+    kernel = np.ones(spec.kernel_shape(3))
+    good = np.ones((1, 4, 4, 3))
+    for _ in range(2):
+        with pytest.raises(ConvtError):
+            reference(spec, np.ones((1, 4, 4, 5)), kernel, np.zeros(2))   # channel mismatch
+        with pytest.raises(ConvtError):
+            reference(spec, good, kernel, None)                             # bias required
+        with pytest.raises(ConvtError):
+            reference(spec, good, np.ones((3, 3, 2, 4)), np.zeros(2))       # kernel channels
+        assert reference(spec, good, kernel, np.zeros(2)).shape == (1, 9, 9, 2)

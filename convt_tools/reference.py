@@ -61,7 +61,7 @@ import functools
 import itertools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -269,7 +269,7 @@ def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _G
     return y
 
 
-def _scatter_col2im(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_Geometry",
+def _scatter_col2im(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry,
                     acc: np.dtype) -> np.ndarray:
     """Per group: one GEMM over all taps (chunked) and the blocked col2im of :mod:`._col2im`."""
     n, *spatial, _ = x.shape
@@ -414,7 +414,7 @@ class _Geometry:
     accumulator: int                            # "tap": elements of the phase accumulator
     gemm: str                                   # "all" taps, one "tap" per GEMM, or "col2im"
     tiny: tuple[_AxisKey, ...] | None           # set: use the cached 0/1 scatter matrix
-    col2im: "_col2im.Col2imPlan | None" = None  # "col2im": blocks and buffer
+    col2im: _col2im.Col2imPlan | None = None  # "col2im": blocks and buffer
     costs: tuple[tuple[str, float], ...] = ()   # the cost model's estimates (us)
 
     @property
@@ -466,7 +466,6 @@ class _Geometry:
                          f"the output {out_shape} {_layout(rank)} of input {tuple(x_shape)}")
         axes = [_tap_slices(spatial[a], out[a], k[a], s[a], d[a], p[a]) for a in range(rank)]
         cout_g = w_shape[1]
-        m = n * math.prod(spatial)
         taps = math.prod(k)
         c2i = _col2im.plan(spatial, k, s, d, p[:rank], out, cin // group, cout_g)
         costs = _costs(n, spatial, k, s, d, out, cin // group, cout_g, group, c2i)
@@ -528,7 +527,7 @@ def _move_cost(values: int, run: int, per_value: float = _COST_VALUE) -> float:
 
 def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
            d: Sequence[int], out: Sequence[int], cin_g: int, cout_g: int, group: int,
-           c2i: "_col2im.Col2imPlan") -> tuple[tuple[str, float], ...]:
+           c2i: _col2im.Col2imPlan) -> tuple[tuple[str, float], ...]:
     """Estimated time (us) of each algorithm for one geometry, cheapest first.
 
     With ``m = N*prod(in)`` GEMM rows, ``T = prod(k)`` taps, ``P = prod(s)``
@@ -968,6 +967,7 @@ def keras_conv_transpose(spec: ConvTransposeSpec, x: np.ndarray, kernel: np.ndar
         w = kernel.transpose(kp.kernel_to_onnx)
         x_cl = x if kp.to_cl is None else x.transpose(kp.to_cl)
         out_dtype, acc = _compute_dtype(x_cl, w, bias)
+        assert kp.geometry is not None   # planned for every non-empty input
         y = _run(kp.geometry, x_cl, w, None if bias is None else np.asarray(bias), out_dtype, acc)
         if kp.from_cl is not None:
             y = np.ascontiguousarray(y.transpose(kp.from_cl))
@@ -978,14 +978,14 @@ def keras_conv_transpose(spec: ConvTransposeSpec, x: np.ndarray, kernel: np.ndar
 class _KerasPlan:
     """What :func:`keras_conv_transpose` derives from the spec and the shapes (cached)."""
 
-    layout: object
+    layout: Layout
     out_shape: tuple
     empty: bool
     kernel_to_onnx: tuple[int, ...]
     to_cl: tuple[int, ...] | None
     from_cl: tuple[int, ...] | None
-    geometry: "_Geometry | None"
-    activation: object
+    geometry: _Geometry | None
+    activation: Callable[[np.ndarray], np.ndarray]
 
 
 _KERAS_PLANS: dict[tuple, _KerasPlan] = {}
@@ -999,11 +999,12 @@ def _keras_plan(spec: ConvTransposeSpec, x_shape: tuple[int, ...],
     message) on every call; a validation sweep calling the same layer thousands
     of times pays for the checks once.
     """
+    key: tuple | None
     try:
-        key: tuple | None = (spec.kernel_size, spec.strides, spec.dilation_rate, spec.padding,
-                             spec.output_padding, spec.data_format, spec.filters,
-                             spec.activation, x_shape, kernel_shape)
-        found = _KERAS_PLANS.get(key)  # type: ignore[arg-type]
+        key = (spec.kernel_size, spec.strides, spec.dilation_rate, spec.padding,
+               spec.output_padding, spec.data_format, spec.filters,
+               spec.activation, x_shape, kernel_shape)
+        found = _KERAS_PLANS.get(key)
     except TypeError:       # unhashable fields (lists): no caching
         key = found = None
     if found is not None:

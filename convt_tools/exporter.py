@@ -49,6 +49,7 @@ from . import __version__
 from .activations import ACTIVATIONS
 from .errors import ConvtError, fail
 from .initializers import initialize_weights
+from .layer import input_shape as layer_input_shape
 from .onnxbase import (
     GraphBuilder, check_int64, external_data_threshold, pending_tensor, uses_external_data,
 )
@@ -160,11 +161,7 @@ def _input_shape(spec: Conv2DTransposeSpec, input_shape: Sequence[int | None] | 
     """
     if input_shape is not None:
         return spec.check_input_shape(input_shape, channels)
-    if spec.input_shape is not None:
-        shape = spec.check_input_shape(spec.input_shape, channels)
-        return (None,) + shape[1:]
-    assert channels is not None
-    return spec.layout.shape(None, channels, (None,) * spec.rank)
+    return layer_input_shape(spec, None, channels)
 
 
 def _check_not_empty(spec: Conv2DTransposeSpec, shape: tuple[int | None, ...]) -> None:
@@ -324,7 +321,7 @@ def _build_graph(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray
                  form: str) -> onnx.GraphProto:
     """A Keras spec's graph: :func:`build_graph` of its :class:`ConvTransposeOp`."""
     op = ConvTransposeOp.from_keras(spec, form)
-    return build_graph(op, kernel.transpose(spec.layout.kernel_to_onnx), bias, dtype, opset,
+    return build_graph(op, spec.weights_to_onnx(kernel, bias)[0], bias, dtype, opset,
                        _dims(in_shape, _dim_names(spec, "")), _dims(out_shape, _out_names(spec)),
                        _proto_text(spec.name or f"conv{spec.rank}d_transpose"), notes)
 

@@ -101,7 +101,9 @@ __all__ = [
     "PADDINGS", "AxisCrop", "OnnxAxis", "Window", "crop_for_axis", "effective_kernel",
     "explicit_window", "express", "keras_crop", "keras_output_length", "natural_length",
     "onnx_output_length", "onnx_spec_begin", "onnx_output_padding", "onnx_pads", "padded_kernel_shape",
-    "PortableAxis", "portable_slice", "portable_split", "tf_split",
+    "PortableAxis", "ceil_div", "keras_crops", "keras_total_exists", "portable_slice", "portable_split",
+    "tf_split",
+    "torch_express", "torch_output_length", "zero_taps",
 ]
 
 PADDINGS = ("valid", "same")
@@ -124,6 +126,11 @@ def effective_kernel(k: int, d: int) -> int:
 def natural_length(length: int, k: int, s: int, d: int) -> int:
     """``L = (in - 1) * s + K``: the uncropped transposed-convolution length."""
     return (length - 1) * s + effective_kernel(k, d)
+
+
+def torch_output_length(length: int, k: int, s: int, d: int, p: int, op: int) -> int:
+    """torch's ``O = L - 2p + op`` (symmetric ``padding`` p)."""
+    return natural_length(length, k, s, d) - 2 * p + op
 
 
 def onnx_output_length(length: int, k: int, s: int, d: int, pad_begin: int, pad_end: int,
@@ -252,6 +259,24 @@ def keras_crop(k: int, s: int, d: int, padding: str, op: int | None) -> AxisCrop
 crop_for_axis = keras_crop
 
 
+def keras_total_exists(k: int, s: int, d: int, total: int) -> bool:
+    """Whether some Keras ``padding`` (valid/same) and ``output_padding`` (None, 0..s-1)
+    crop an axis by ``total = L - O``. Keras's totals (``K`` effective kernel):
+    ``min(K - s, 0)`` (valid), ``-op`` (valid, op), ``K - s`` (same) and
+    ``K - K % 2 - op`` (same, op); :func:`keras_crop` over every choice, in closed form."""
+    K = effective_kernel(k, d)
+    return (total == min(K - s, 0) or -(s - 1) <= total <= 0 or total == K - s
+            or K - K % 2 - (s - 1) <= total <= K - K % 2)
+
+
+def keras_crops(kernel_size: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+                padding: str, output_padding: Sequence[int | None] | None) -> tuple[AxisCrop, ...]:
+    """:func:`keras_crop` on every spatial axis (``output_padding`` None: None on each)."""
+    ops = output_padding or (None,) * len(kernel_size)
+    return tuple(keras_crop(k, s, d, padding, o)
+                 for k, s, d, o in zip(kernel_size, strides, dilations, ops))
+
+
 # ------------------------------------------------------------ ONNX expression
 
 @dataclass(frozen=True)
@@ -275,6 +300,23 @@ def express(window: Window, natural: int, s: int, d: int) -> OnnxAxis:
         ze = -(-(-e - (s - 1)) // d)
         e += ze * d
     return OnnxAxis(pb, max(e, 0), max(-e, 0), zb, ze)
+
+
+def torch_express(k: int, s: int, d: int, p: int, op: int) -> OnnxAxis:
+    """torch's window ``(p, L - 2p + op)`` through :func:`express`, at ``in = 1``
+    (``L = K``; the expression does not depend on ``in``)."""
+    nat = effective_kernel(k, d)
+    return express(explicit_window(nat, p, p, op), nat, s, d)
+
+
+def ceil_div(a: int, b: int) -> int:
+    """``ceil(a / b)`` in integers (``b > 0``)."""
+    return -(-a // b)
+
+
+def zero_taps(rows: int, d: int) -> int:
+    """Zero kernel taps that cover ``rows`` zero rows at dilation ``d``: ``ceil(max(rows, 0) / d)``."""
+    return ceil_div(max(rows, 0), d)
 
 
 def onnx_pads(axes: Sequence[OnnxAxis]) -> list[int]:

@@ -37,9 +37,11 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from .errors import ConvtError, fail
-from .geometry import effective_kernel, keras_crop, keras_output_length, natural_length
+from .geometry import (ceil_div, effective_kernel, keras_crop, keras_output_length,
+                       keras_total_exists, natural_length)
 
-__all__ = ["Search", "Solution", "forward_output_length", "search", "solve", "solve_sizes"]
+__all__ = ["Search", "Solution", "forward_output_length", "forward_padding", "search", "solve",
+           "solve_sizes"]
 
 FRAMEWORKS = ("keras", "torch")
 _STRIDE_CAP = 16
@@ -94,7 +96,7 @@ class Solution:
         lines = []
         for i, (n, k, s, d) in enumerate(zip(inputs, self.kernel_size, self.strides, self.dilation)):
             K = effective_kernel(k, d)
-            L = (n - 1) * s + K
+            L = natural_length(n, k, s, d)
             if self.framework == "keras":
                 op = None if self.output_padding is None else self.output_padding[i]
                 out = keras_output_length(n, k, s, d, self.padding, op)
@@ -110,6 +112,20 @@ class Solution:
         return lines
 
 
+def forward_padding(text: str | None, framework: str) -> Any:
+    """``--padding`` of the forward convolution (``--mirror``): valid, same, or (torch) an integer."""
+    if text is None:
+        return "valid"
+    if text.lower() in ("valid", "same"):
+        return text.lower()
+    allowed = "expected valid or same" + (" or an integer (torch)" if framework == "torch" else "")
+    if framework == "torch" and text.isdigit():
+        from .spec.values import parse_int
+
+        return parse_int(text, "padding", allowed)
+    raise ConvtError(f"padding: got {text!r}; {allowed}.", field="padding")
+
+
 def forward_output_length(n: int, k: int, s: int, d: int, padding: Any, framework: str) -> int:
     """A forward convolution's output length.
 
@@ -118,7 +134,7 @@ def forward_output_length(n: int, k: int, s: int, d: int, padding: Any, framewor
     """
     K = effective_kernel(k, d)
     if padding == "same":
-        return -(-n // s) if framework == "keras" else n
+        return ceil_div(n, s) if framework == "keras" else n
     p = 0 if padding == "valid" else padding
     if not isinstance(p, int) or p < 0:
         raise fail("padding", padding, "expected valid, same, or (torch) an integer >= 0")
@@ -164,7 +180,7 @@ def _torch_axis(n: int, out: int, ks: Sequence[int], ss: Sequence[int], ds: Sequ
         budget.spend(1)
         K = effective_kernel(k, d)
         L = natural_length(n, k, s, d)
-        lo = max(0, -(-(L - out) // 2))
+        lo = max(0, ceil_div(L - out, 2))
         hi = min(K - 1, (L - out + max(s, d) - 1) // 2)
         if hi < lo:
             continue
@@ -190,9 +206,7 @@ def _agrees_torch(k: int, s: int, d: int, p: int, op: int) -> bool:
         total = -op
     else:
         return False
-    K = effective_kernel(k, d)
-    return (total == min(K - s, 0) or -(s - 1) <= total <= 0 or total == K - s
-            or K - K % 2 - (s - 1) <= total <= K - K % 2)
+    return keras_total_exists(k, s, d, total)
 
 
 def _key(ks: tuple[int, ...], ss: tuple[int, ...], ds: tuple[int, ...], n_op: int,

@@ -73,7 +73,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
 
 from ..errors import ConvtError
-from ..geometry import Window, explicit_window, onnx_spec_begin
+from ..geometry import Window, explicit_window, onnx_spec_begin, tf_split
 from .attrs import SAME, ConvTAttrs
 
 __all__ = ["DOCUMENTED", "RUNTIMES", "TABLE", "Reading", "RuntimeRules", "documented_reading",
@@ -131,7 +131,7 @@ def _upper(a: ConvTAttrs) -> bool:
 
 def _ort_same(a: ConvTAttrs, i: int, n: int, upper: bool) -> Window:
     t = max(_total(a, i, n), 0)
-    begin = t // 2 if upper else t - t // 2
+    begin = onnx_spec_begin(t, upper=upper)
     return Window(begin, _nat(a, i, n) + a.output_padding[i] - t)
 
 
@@ -245,7 +245,7 @@ def _end_crop(a: ConvTAttrs, sizes: Sequence[int], name: str) -> Reading:
     """output_shape with the odd extra at the END (onnxruntime < 1.14, TensorRT)."""
     def end(i: int, n: int) -> Window | Reading:
         t = _total(a, i, n)
-        return Window(t // 2, _target(a, i, n)) if t >= 0 else _unknown(
+        return Window(tf_split(t).begin, _target(a, i, n)) if t >= 0 else _unknown(
             f"output_shape longer than L + op: not documented for {name}")
     return _axes(sizes, end)
 
@@ -333,9 +333,8 @@ class _OpenVINO(RuntimeRules):
     def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         if not static and a.auto_pad not in SAME:
             return _axes(sizes, lambda i, n: Window(a.pads_pair(i)[0], _target(a, i, n)))
-        return _axes(sizes, lambda i, n: Window(max(_total(a, i, n), 0)
-                                                - max(_total(a, i, n), 0) // 2,
-                                                _target(a, i, n)))
+        return _axes(sizes, lambda i, n: Window(
+            onnx_spec_begin(max(_total(a, i, n), 0), upper=False), _target(a, i, n)))
 
 
 @register

@@ -11,9 +11,9 @@ from ..errors import ConvtError
 from ..spec import parse_shape
 from ..spec.values import parse_int
 from .common import echo_json, handle_errors
-from .export_info import _human, _resolve_input_shape
+from .export_info import _human
 from .export_saved import export_saved
-from .frameworks import framework_option, is_torch_config, no_layer_for_torch
+from .frameworks import framework_option, parse_output_size
 from .model_arg import layer_option
 from .shape_cmd import _LAYER_FLAGS, layer_options, spec_from_cli
 
@@ -72,56 +72,41 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     convt export model.keras --layer decoder/up_2 -o up.onnx
     convt export model.keras -o outdir/           (every layer, plus outdir/index.json)
     """
-    from ..exporter import DEFAULT_OPSET, describe_model, export_spec
+    from ..exporter import DEFAULT_OPSET, describe_model
     from ..io import ensure_distinct
+    from ..layer import input_shape as layer_input_shape
     from ..onnxbase import save_model, uses_external_data
-    from ..weights import load_weights
 
     ensure_distinct(output, config=config, weights=weights)
     opset_n = DEFAULT_OPSET if opset is None else _integer("opset", opset)
     seed_n = 0 if seed is None else _integer("seed", seed)
-    if form != "portable" and is_torch_config(config, framework):
-        raise ConvtError(f"form: got {form!r}; --form compact applies to Keras layers "
-                         f"(torch configs export the portable form).", field="form")
-    if is_torch_config(config, framework):
-        from .shape_cmd import _no_keras_flags
-        from .torch_cmds import torch_export
+    from ..sources import resolve_input
 
-        _no_keras_flags(flags)
-        no_layer_for_torch(layer)
-        if dtype not in (None, "float32") or allow_unsupported_dtype:
-            raise ConvtError("dtype: torch configs export float32 only.", field="dtype")
-        torch_export(config, framework, output, weights, input_shape, opset_n, seed_n,
-                     output_size, as_json=as_json)
-        return
-    if output_size is not None:
-        raise ConvtError("output_size: applies to torch configs only.", field="output_size")
-    from .model_arg import resolve_model
-
-    saved = resolve_model(config, weights)
-    if saved is not None:
-        export_saved(saved, layer, output, weights, input_shape, opset_n, seed_n, dtype,
+    resolved = resolve_input(config, weights, framework=framework)
+    if resolved.model is not None:
+        if output_size is not None:
+            raise ConvtError("output_size: applies to torch configs only.", field="output_size")
+        export_saved(resolved.model, layer, output, weights, input_shape, opset_n, seed_n, dtype,
                      allow_unsupported_dtype=allow_unsupported_dtype, as_json=as_json, form=form,
                      flags={k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None})
         return
-    if layer is not None:
-        raise ConvtError(f"layer: --layer applies to saved models; {config!r} is not one.",
-                         field="layer")
     hint = None if input_shape is None else parse_shape(input_shape)
-    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, input_shape=hint)
+    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, input_shape=hint,
+                         resolved=resolved)
     kernel = bias = None
     if weights is not None:
-        kernel, bias = load_weights(weights, spec)
-    in_shape = _resolve_input_shape(spec, input_shape,
-                                    None if kernel is None else int(kernel.shape[-1]))
-    model = export_spec(spec, kernel, bias, input_shape=in_shape,
-                        opset=opset_n, seed=seed_n, dtype=dtype,
-                        allow_unsupported_dtype=allow_unsupported_dtype, form=form)
+        kernel, bias = spec.load_weights(weights)
+    in_shape = layer_input_shape(spec, hint,
+                                 None if kernel is None else spec.kernel_in_channels(kernel))
+    model = spec.export_onnx(kernel, bias, input_shape=in_shape, opset=opset_n, seed=seed_n,
+                             dtype=dtype, allow_unsupported_dtype=allow_unsupported_dtype,
+                             form=form, output_size=parse_output_size(output_size))
     save_model(model, output)
+    extra = spec.export_info(seed_n)
     info = {"path": output, "size_bytes": os.path.getsize(output),
             "external_data": f"{output}.data" if uses_external_data(model) else None,
-            **describe_model(model),
-            "weights": weights if weights is not None else f"initialised (seed {seed_n})"}
+            **describe_model(model), **extra,
+            "weights": weights if weights is not None else extra["weights"]}
     if as_json:
         echo_json(info)
     else:

@@ -1,31 +1,12 @@
 """What both ``convt export`` paths share (a layer config, and a saved model's layers in
-:mod:`.export_saved`): resolving the input shape, and the lines printed about a written model."""
+:mod:`.export_saved`): the lines printed about a written model (the input shape comes from
+:func:`convt_tools.layer.input_shape`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConvtError
-from ..spec import AXIS_NAMES, Conv2DTransposeSpec, parse_shape
-
-
-def _resolve_input_shape(spec: Conv2DTransposeSpec, text: str | None,
-                         kernel_channels: int | None) -> tuple[int | None, ...]:
-    """``--input-shape``, else the config's build_config shape (batch dynamic), else
-    all-unknown with the kernel's channel count, else an error asking for it."""
-    if text is not None:
-        return parse_shape(text)
-    if spec.input_shape is not None:
-        shape = spec.check_input_shape(spec.input_shape, kernel_channels)
-        return (None,) + shape[1:]
-    layout = spec.layout
-    if kernel_channels is not None:
-        return layout.shape(None, kernel_channels, (None,) * layout.rank)
-    example = ",".join(layout.shape("None", "3", ("?",) * layout.rank))
-    raise ConvtError(
-        f"input_shape: missing, and neither the config (build_config) nor --weights gives the "
-        f"number of input channels; give --input-shape {layout.letters()}, with None or ? for "
-        f"unknown dims (e.g. --input-shape {example}).", field="input_shape")
+from ..spec import AXIS_NAMES
 
 
 def _fmt_dims(dims: list[Any]) -> str:
@@ -44,21 +25,23 @@ def _human(info: dict[str, Any]) -> list[str]:
         f"wrote {info['path']} ({info['size_bytes']:,} bytes"
         + (f", tensors in {info['external_data']}" if info["external_data"] else "") + ")",
         f"opset {info['opset']}, ir_version {info['ir_version']}, {info['dtype']}, "
-        f"{info['data_format']}",
+        f"{info['data_format'] or 'channels_first (N, C, ...)'}",
         f"input  {_fmt_dims(info['input']['shape'])}",
         f"output {_fmt_dims(info['output']['shape'])}",
         f"ConvTranspose kernel {_fmt_dims(info['kernel_shape'])}, strides "
         f"{_fmt_dims(info['strides'])}, dilations {_fmt_dims(info['dilations'])}, "
         f"pads {info['pads']} ({_pads_label(len(info['pads']) // 2)}), output_padding "
-        f"{op if op else 'none'}, bias {'yes' if info['bias'] else 'no'}",
+        f"{op if op else 'none'}, "
+        + (f"group {info['group']}, " if info.get("group") is not None else "")
+        + f"bias {'yes' if info['bias'] else 'no'}",
         *([f"Slice (crop) starts {cs['starts']}, ends {cs['ends']}, axes {cs['axes']} "
            f"(channels first; ends < 0 count from the end)"] if (cs := info["crop_slice"]) else []),
-        f"form {info['form']}: " + ("symmetric pads + one constant Slice"
-                                    if info["crop_slice"] else "one ConvTranspose")
-        + (" (asymmetric pads)" if info["form"] == "compact" and
-           info["pads"][:len(info["pads"]) // 2] != info["pads"][len(info["pads"]) // 2:]
-           else ""),
-        f"activation {info['activation']}",
+        *([f"form {info['form']}: " + ("symmetric pads + one constant Slice"
+                                       if info["crop_slice"] else "one ConvTranspose")
+           + (" (asymmetric pads)" if info["form"] == "compact" and
+              info["pads"][:len(info["pads"]) // 2] != info["pads"][len(info["pads"]) // 2:]
+              else "")] if info.get("form") else []),
+        *([f"activation {info['activation']}"] if info.get("activation") else []),
         f"weights {info['weights']}",
     ]
     return lines + [f"note: {n}" for n in info["notes"]]

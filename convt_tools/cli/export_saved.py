@@ -20,8 +20,10 @@ import tempfile
 from typing import Any, Sequence
 
 from ..errors import ConvtError
+from ..layer import input_shape as layer_input_shape
+from ..spec import parse_shape
 from .common import echo, echo_json, term_safe
-from .export_info import _human, _resolve_input_shape
+from .export_info import _human
 
 INDEX = "index.json"
 
@@ -66,7 +68,9 @@ def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: s
     from ..exporter import export_spec
 
     kernel_channels = None if source.kernel is None else int(source.kernel.shape[-1])
-    in_shape = _resolve_input_shape(source.spec, input_shape, kernel_channels)
+    in_shape = layer_input_shape(source.spec, None if input_shape is None else
+                                 parse_shape(input_shape), kernel_channels)
+    assert in_shape is not None                  # required: an error names input_shape
     model = export_spec(source.spec, source.kernel, source.bias, input_shape=in_shape,
                         opset=opset, seed=seed, dtype=dtype,
                         allow_unsupported_dtype=allow_unsupported_dtype, form=form)

@@ -7,15 +7,17 @@ spatial axis -> pure bias, then activation) with the reference engine.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 import numpy as np
 
 from ..errors import ConvtError
 from ..runtimes import ADAPTERS, DEPRECATED, canonical_name, deprecation_note
-from ..spec import Conv2DTransposeSpec, format_shape, load_config
+from ..sources import resolve_input, resolve_sources
+from ..spec import Conv2DTransposeSpec, format_shape
 from .common import SEED, handle_errors
-from .frameworks import framework_option, is_torch_config, no_layer_for_torch
+from .frameworks import framework_option, parse_output_size
 from .model_arg import layer_option
 
 _FLOAT_KINDS = ("float16", "float32", "float64")
@@ -37,57 +39,24 @@ def _load_input(path: str, spec: Conv2DTransposeSpec | None = None) -> np.ndarra
     return x
 
 
-def _weights(spec: Conv2DTransposeSpec, weights: str | None, in_channels: int,
-             seed: int) -> tuple[np.ndarray, np.ndarray | None, str]:
-    if weights is not None:
-        from ..weights import load_weights
-
-        kernel, bias = load_weights(weights, spec, in_channels, allow_zero_channels=True)
-        return kernel, bias, f"weights from {weights}"
-    from ..initializers import initialize_weights
-
-    # 0 input channels (legal in Keras): an empty kernel; the bias stream does not
-    # depend on the channel count, so it is the one a 1-channel layer would draw.
-    kernel, bias = initialize_weights(spec, max(in_channels, 1), seed)
-    return kernel[..., :in_channels], bias, \
-        f"weights initialised from the config's initializers (seed {seed})"
-
-
-def _compute_dtype(spec: Conv2DTransposeSpec) -> np.dtype:
-    """The layer's compute dtype; bfloat16 (not in NumPy) computes in float32."""
-    return np.dtype("float32" if spec.dtype == "bfloat16" else spec.dtype)
-
-
-def _run_reference(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
-                   bias: np.ndarray | None) -> np.ndarray:
-    from ..reference import keras_conv_transpose
-
-    dt = _compute_dtype(spec)
-    from ..io import cast_checked
-
-    return keras_conv_transpose(spec, cast_checked(x, dt, "input"), cast_checked(kernel, dt, "kernel"),
-                                  None if bias is None else cast_checked(bias, dt, "bias"))
-
-
-def _run_runtime(spec: Conv2DTransposeSpec, x: np.ndarray, kernel: np.ndarray,
-                 bias: np.ndarray | None, engine: str, providers: str | None) -> np.ndarray:
+def _run_runtime(spec: Any, x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
+                 engine: str, providers: str | None, output_size: Any = None) -> np.ndarray:
     """The exported (portable) model on runtime ``engine``; a refusal exits 1 with its reason."""
-    from ..exporter import export_spec
+    from ..io import cast_checked
     from ..runtimes import RuntimeRefused, get_runtime
     from ..validate.runtime import model_input
 
     runtime = get_runtime(engine, providers=providers)
     runtime.module()  # not installed: exit 2 naming the pip extra
-    dtype = None if spec.dtype in ("float32", "float16") else "float32"
-    model = export_spec(spec, kernel, bias, input_shape=x.shape, dtype=dtype)
+    xb, added = spec.batched(x)
+    model = spec.runtime_model(kernel, bias, xb.shape, output_size)
     name, in_dtype = model_input(model)
     try:
-        from ..io import cast_checked
-
-        return runtime.load(model).run({name: cast_checked(x, in_dtype, "input")})[0]
+        y = runtime.load(model).run({name: cast_checked(xb, in_dtype, "input")})[0]
     except RuntimeRefused as exc:
         click.echo(f"Error: engine: {exc.reason}", err=True)
         sys.exit(1)
+    return np.asarray(y)[0] if added else y
 
 
 @click.command()
@@ -131,46 +100,37 @@ def run(config: str, input_path: str, weights: str | None, engine: str, seed: in
     if providers is not None and engine != "onnxruntime":
         raise ConvtError(f"providers: got {providers!r} with --engine {engine}; execution "
                          f"providers apply only to --engine onnxruntime.", field="providers")
-    if is_torch_config(config, framework):
-        from .torch_cmds import torch_run
+    from .model_arg import _note
 
-        no_layer_for_torch(layer)
-        torch_run(config, framework, input_path, weights, engine, seed, providers, output,
-                  output_size)
-        return
-    if output_size is not None:
-        raise ConvtError("output_size: applies to torch configs only.", field="output_size")
-    from .model_arg import resolve_model, single_source
+    resolved = resolve_input(config, weights, framework=framework)
 
-    saved = resolve_model(config, weights)
-    if saved is not None:
-        layer_src = single_source(saved, layer, weights)
-        spec = layer_src.spec
-        x = _load_input(input_path, spec)
-        in_channels = int(x.shape[spec.channels_axis])
-        if layer_src.kernel is not None:
-            from ..weights import check_weights
-
-            kernel, bias = check_weights(spec, layer_src.kernel, layer_src.bias, in_channels)
-            source = f"weights: {layer_src.weights_note}"
-        else:
-            kernel, bias, source = _weights(spec, None, in_channels, seed)
+    def select(shape: Any = None) -> Any:
+        return resolve_sources(config, weights=weights, layer=layer, input_shape=shape,
+                               single=True, note=_note, resolved=resolved)[0]
+    # a saved model's layer is chosen before the input is read; a layer config's rank
+    # may come from the input's
+    src = select() if resolved.model is not None else None
+    x = _load_input(input_path)
+    size = parse_output_size(output_size)
+    src = src or select(x.shape)
+    spec = src.layer
+    spec.check_input_shape(tuple(int(d) for d in x.shape))
+    in_channels = int(spec.input_channels(x.shape))
+    if src.kernel is not None:
+        kernel, bias = spec.check_weights(src.kernel, src.bias, in_channels)
+        source = f"weights: {src.weights_note}"
+    elif weights is not None:
+        kernel, bias = spec.load_weights(weights, in_channels, allow_zero_channels=True)
+        source = f"weights from {weights}"
     else:
-        if layer is not None:
-            raise ConvtError(f"layer: --layer applies to saved models; {config!r} is not one.",
-                             field="layer")
-        x = _load_input(input_path)
-        spec = load_config(config, input_shape=x.shape)
-        spec.check_input_shape(tuple(int(d) for d in x.shape))
-        in_channels = int(x.shape[spec.channels_axis])
-        kernel, bias, source = _weights(spec, weights, in_channels, seed)
-    out_shape = spec.activated_output_shape(x.shape, in_channels)  # glu on an odd axis: clear error
+        kernel, bias, source = spec.init_weights(in_channels, seed)
+    out_shape = spec.run_output_shape(x.shape, in_channels, size)  # glu on an odd axis: clear error
     check_allocation(out_shape, np.float32, "input_shape",
                      f"the output {out_shape} of input {tuple(x.shape)}")
     if engine == "reference":
-        y = _run_reference(spec, x, kernel, bias)
+        y = spec.reference(x, kernel, bias, size)
     else:
-        y = _run_runtime(spec, x, kernel, bias, engine, providers)
+        y = _run_runtime(spec, x, kernel, bias, engine, providers, size)
     save_npy(output, y)
     click.echo(f"wrote {output}: {format_shape(y.shape)} {y.dtype} ({engine}; {source})",
                err=True)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Sequence
 
 import click
 
 from ..errors import ConvtError
-from ..spec import Conv2DTransposeSpec, format_shape, make_spec, parse_config, parse_shape
+from ..frameworks import as_layer
+from ..spec import make_spec, parse_shape
 from ..spec.values import parse_int
 from .common import echo_json, handle_errors
-from .frameworks import framework_option, is_torch_config, no_layer_for_torch
+from .frameworks import framework_option, parse_output_size
 from .model_arg import layer_option
 
 _LAYER_FLAGS = ("rank", "filters", "kernel_size", "strides", "padding", "output_padding",
@@ -46,9 +46,11 @@ def _rank(text: str | None) -> int | None:
 
 def spec_from_cli(config: str | None, flags: dict[str, Any], layer: str | None = None,
                   weights: str | None = None,
-                  input_shape: Sequence[int | None] | None = None) -> Conv2DTransposeSpec:
-    """A spec from a config file or a saved model's ``--layer``, from Keras-named flags,
-    or both (flags win).
+                  input_shape: Sequence[int | None] | None = None,
+                  framework: str | None = None, resolved: Any = None) -> Any:
+    """A layer (:class:`~convt_tools.layer.LayerSpec`) from a config file (Keras or torch,
+    by content) or a saved model's ``--layer``, from Keras-named flags, or both (flags win;
+    a torch config refuses them).
 
     The rank: ``--rank``, else the config's class name, else (bare configs)
     the tuple lengths, else ``input_shape``'s rank, else 2 (see
@@ -64,28 +66,12 @@ def spec_from_cli(config: str | None, flags: dict[str, Any], layer: str | None =
         if "filters" not in given or "kernel_size" not in given:
             raise ConvtError("config: give a layer config file, or at least --filters and "
                              "--kernel-size.", field="config")
-        return make_spec(**given, rank=rank)
+        return as_layer(make_spec(**given, rank=rank))
     from .model_arg import load_layer_spec
 
-    spec = load_layer_spec(config, layer, weights, rank=rank, input_shape=input_shape)
-    if not given:
-        return spec
-    merged = spec.to_config()
-    merged.update(given)
-    if "data_format" not in given and spec.data_format_source != "config":
-        merged["data_format"] = None
-    merged.pop("dtype")
-    again = parse_config(merged, rank=spec.rank)
-    return dataclasses.replace(again, input_shape=spec.input_shape, rank_source=spec.rank_source)
-
-
-def _no_keras_flags(flags: dict[str, Any]) -> None:
-    """Keras layer flags make no sense with a torch config: say so instead of ignoring them."""
-    given = [k for k in _LAYER_FLAGS if flags.get(k) is not None]
-    if given:
-        raise ConvtError(f"{given[0]}: Keras layer flags (--{given[0].replace('_', '-')}) do not "
-                         f"apply to a torch config; put torch's arguments in the JSON.",
-                         field=given[0])
+    spec = load_layer_spec(config, layer, weights, rank=rank, input_shape=input_shape,
+                           framework=framework, resolved=resolved)
+    return as_layer(spec).apply_flags({**given, "rank": flags.get("rank")})
 
 
 def layer_options(func: Any) -> Any:
@@ -137,56 +123,18 @@ def shape(config: str | None, input_shape: str | None, explain: bool, as_json: b
     convt shape torch.json --input-shape 1,16,10,8     (PyTorch ConvTranspose kwargs)
     convt shape model.keras --layer decoder/up_2
     """
-    if is_torch_config(config, framework):
-        _no_keras_flags(flags)
-        no_layer_for_torch(layer)
-        from .torch_cmds import torch_shape
-
-        torch_shape(config, framework, input_shape, output_size, explain=explain, as_json=as_json)
-        return
-    if output_size is not None:
-        raise ConvtError("output_size: applies to torch configs only (Keras has no "
-                         "output_size); use --output-padding.", field="output_size")
     hint = None if input_shape is None else parse_shape(input_shape)
     spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, weights,
-                         input_shape=hint)
-    if hint is not None:
-        in_shape = hint
-    elif spec.input_shape is not None:
-        in_shape = spec.input_shape
-    else:
-        lay = spec.layout
-        raise ConvtError(f"input_shape: missing; give --input-shape {lay.letters()} "
-                         f"({lay.data_format}), with None or ? for unknown dims.",
-                         field="input_shape")
-    out = spec.output_shape(in_shape)
-    returned = spec.activated_output_shape(in_shape)
+                         input_shape=hint, framework=framework)
+    in_shape = hint if hint is not None else spec.input_shape
+    if in_shape is None:
+        raise spec.missing_input_shape()
+    report = spec.shape_report(in_shape, parse_output_size(output_size))
     if as_json:
-        echo_json({
-            "input_shape": list(in_shape),
-            "output_shape": list(out),
-            "returned_shape": list(returned),
-            "config": spec.to_config(),
-            "data_format_source": spec.data_format_source,
-            "class_name": spec.class_name,
-            "rank": spec.rank,
-            "rank_source": spec.rank_source,
-            "crop_plan": [
-                {"axis": d.axis, "effective_kernel": d.effective_kernel,
-                 "natural_length": d.natural_length, "output_length": d.output_length,
-                 "crop_begin": d.crop.begin, "crop_end": d.crop.end,
-                 "extend_end": d.crop.extend}
-                for d in spec.derivation(in_shape)
-            ],
-            "notes": spec.notes(),
-        })
-        return
-    if explain:
-        click.echo(spec.explain(in_shape))
-        for note in spec.notes():
-            click.echo(f"note: {note}")
-        return
-    click.echo(format_shape(out))
-    if returned != out:
-        click.echo(f"note: glu halves the last axis; the layer returns {format_shape(returned)}",
-                   err=True)
+        echo_json(report["json"])
+    elif explain:
+        click.echo(report["explain"])
+    else:
+        click.echo(report["text"])
+        for line in report["stderr"]:
+            click.echo(line, err=True)

@@ -10,6 +10,7 @@ import click
 
 from ..errors import ConvtError
 from ..spec.values import parse_int
+from ..solve import forward_padding
 from .common import handle_errors
 
 
@@ -25,17 +26,6 @@ def _ints(name: str, text: str | None) -> list[int] | None:
     if not vals:
         raise ConvtError(f"{name}: got {text!r}; expected at least one integer.", field=name)
     return vals
-
-
-def _forward_padding(text: str | None, framework: str) -> Any:
-    if text is None:
-        return "valid"
-    if text.lower() in ("valid", "same"):
-        return text.lower()
-    allowed = "expected valid or same" + (" or an integer (torch)" if framework == "torch" else "")
-    if framework == "torch" and text.isdigit():
-        return parse_int(text, "padding", allowed)
-    raise ConvtError(f"padding: got {text!r}; {allowed}.", field="padding")
 
 
 def _entry(x: Any, start: Any) -> dict[str, Any]:
@@ -109,7 +99,7 @@ def solve(input_: str, output: str | None, framework: str, kernel_size: str | No
             raise ConvtError("kernel_size: --mirror needs the forward convolution's "
                              "--kernel-size.", field="kernel_size")
         spec = {"kernel_size": k, "strides": s or [1], "dilation": _ints("dilation", fwd_dilation)
-                or [1], "padding": _forward_padding(fwd_padding, framework)}
+                or [1], "padding": forward_padding(fwd_padding, framework)}
         found = search(inputs, framework=framework, max_kernel=max_kernel,
                        max_stride=max_stride, max_dilation=max_dilation, mirror=spec)
         target: list[int] | None = inputs

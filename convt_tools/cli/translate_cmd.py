@@ -9,43 +9,31 @@ import click
 
 from ..errors import ConvtError
 from .common import echo_json, handle_errors
-from .frameworks import framework_option, no_layer_for_torch, torch_spec_or_none
+from .frameworks import framework_option
 from .model_arg import layer_option
 
 
 def _load(config: str, framework: str | None, weights: str | None,
           in_channels: int | None, layer: str | None) -> tuple[Any, Any, int | None]:
-    """(spec, source weights or None, in_channels); saved Keras models through the MODEL resolver."""
-    torch_spec = torch_spec_or_none(config, framework)
-    if torch_spec is not None:
-        no_layer_for_torch(layer)
-        src = None
-        if weights is not None:
-            from ..torchconv.compute import load_torch_weights
+    """(spec, source weights or None, in_channels), through the one resolver."""
+    from ..layer import input_shape
+    from ..sources import resolve_sources
+    from .model_arg import _note
 
-            src = load_torch_weights(weights, torch_spec)
-        return torch_spec, src, torch_spec.in_channels
-    from .model_arg import resolve_model, single_source
-
-    saved = resolve_model(config, weights)
-    if saved is not None:              # .keras / .h5 / model config: the layer's real weights
-        source = single_source(saved, layer, weights)
+    source = resolve_sources(config, weights=weights, layer=layer, framework=framework,
+                             single=True, note=_note)[0]
+    spec, conv = source.spec, source.layer
+    if source.record is not None:      # .keras / .h5 / model config: the layer's real weights
         if source.kernel is None:
-            return source.spec, None, in_channels
-        return source.spec, (source.kernel, source.bias), int(source.kernel.shape[-1])
-    from ..spec import load_config
-
-    spec = load_config(config)
+            return spec, None, in_channels
+        return spec, (source.kernel, source.bias), conv.kernel_in_channels(source.kernel)
     src = None
     if weights is not None:
-        from ..weights import load_weights
-
-        src = load_weights(weights, spec, in_channels)
-        in_channels = int(src[0].shape[-1])
-    if in_channels is None and spec.input_shape is not None:
-        in_channels = spec.input_shape[spec.channels_axis]
-    if getattr(spec, "groups", 1) not in (None, 1):
-        raise ConvtError("groups: Keras ConvTranspose layers have no groups.", field="groups")
+        src = conv.load_weights(weights, in_channels)
+        in_channels = conv.kernel_in_channels(src[0])
+    if in_channels is None:
+        shape = input_shape(conv, required=False)
+        in_channels = None if shape is None else conv.input_channels(shape)
     return spec, src, in_channels
 
 
@@ -56,17 +44,9 @@ def _proof_input(spec: Any, text: str | None, in_channels: int | None
         return None, 2, in_channels
     from ..spec import parse_shape
 
-    shape = parse_shape(text)
-    if getattr(spec, "framework", "keras") == "torch":
-        shape = spec.check_input_shape(shape)
-        if len(shape) == spec.rank + 1:
-            shape = (1, *shape)
-        batch, channels, spatial = shape[0], shape[1], shape[2:]
-    else:
-        shape = spec.check_input_shape(shape, in_channels)
-        batch, channels = shape[0], shape[spec.channels_axis]
-        spatial = spec.layout.spatial(shape)
-    if batch is None or channels is None or any(d is None or d == 0 for d in shape):
+    batch, channels, spatial = spec.split_input_shape(parse_shape(text), in_channels)
+    if batch is None or channels is None or any(d is None or d == 0
+                                                for d in (batch, channels, *spatial)):
         raise ConvtError(f"input_shape: got {text!r}; the proof runs on a concrete input, so "
                          f"every dim must be a known integer >= 1.", field="input_shape")
     return tuple(int(d) for d in spatial if d is not None), int(batch), int(channels)

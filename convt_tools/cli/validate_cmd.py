@@ -10,7 +10,7 @@ import glob
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 from xml.etree import ElementTree as ET
 
 import click
@@ -18,15 +18,10 @@ import click
 from ..errors import ConvtError
 from ..io import xml_safe
 from ..junit import junit_document, junit_suite, write_junit
-from ..spec import Conv2DTransposeSpec, format_shape, load_config, parse_shape
+from ..spec import Conv2DTransposeSpec, format_shape, parse_shape
 from .common import SEED, echo, echo_json, handle_errors, term_safe
-from .frameworks import framework_option, torch_spec_or_none
+from .frameworks import framework_option
 from .model_arg import layer_option
-
-if TYPE_CHECKING:
-    from ..torchconv.spec import TorchConvTransposeSpec
-
-    LayerSpec = Conv2DTransposeSpec | TorchConvTransposeSpec  # a Keras or a torch config
 
 _PROGRESS_MIN = 4  # configs before a progress bar is shown (TTY only)
 
@@ -54,43 +49,34 @@ def expand_configs(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
-def _load_specs(paths: list[str], framework: str | None = None,
-                rank: int | None = None) -> list[tuple[str, LayerSpec]]:
-    """Each path's spec: a torch spec for torch configs (see .frameworks), else Keras's."""
-    specs = []
-    for path in paths:
-        try:
-            torch_spec = torch_spec_or_none(path, framework, rank)
-            specs.append((path, torch_spec if torch_spec is not None else load_config(
-                path, input_shape=None if rank is None else (None,) * (rank + 2))))
-        except ConvtError as exc:
-            raise ConvtError(f"{path}: {exc}", field=exc.field) from None
-    return specs
-
-
 def _load_sources(paths: list[str], layer: str | None, weights: str | None,
                   framework: str | None = None, rank: int | None = None
                   ) -> tuple[list[tuple[str, Any]], list[Any], list[Any], bool]:
-    """Layer configs as before; saved models as one entry per transposed-conv layer.
+    """Layer configs (Keras or torch, by content: :mod:`convt_tools.sources`) as one entry
+    each; saved models as one entry per transposed-conv layer.
 
     Returns ``(specs, sources, skipped records, weights consumed)``: ``sources[i]``
     is the saved-model layer of ``specs[i]`` (None for a layer config), by
     position, never by label (two layers may share a path, hence a label).
     """
-    from .model_arg import resolve_model, select_sources
+    from ..sources import layer_spec, resolve_input
+    from .model_arg import select_sources
 
-    specs: list[tuple[str, LayerSpec]] = []
+    specs: list[tuple[str, Any]] = []
     sources: list[Any] = []
     skipped: list[Any] = []
     consumed = False
+    hint = None if rank is None else (None,) * (rank + 2)
     for path in paths:
-        saved = None if framework == "torch" else resolve_model(path, weights)
-        if saved is None:
-            found_specs = _load_specs([path], framework, rank)
-            specs.extend(found_specs)
-            sources.extend([None] * len(found_specs))
+        resolved = resolve_input(path, weights, framework=framework)
+        if resolved.model is None:
+            try:
+                specs.append((path, layer_spec(resolved, input_shape=hint)))
+            except ConvtError as exc:
+                raise ConvtError(f"{path}: {exc}", field=exc.field) from None
+            sources.append(None)
             continue
-        found, skip = select_sources(saved, layer, weights, skip_unsupported=True)
+        found, skip = select_sources(resolved.model, layer, weights, skip_unsupported=True)
         consumed = consumed or weights is not None
         for src in found:
             specs.append((src.label, src.spec))
@@ -155,7 +141,7 @@ def print_table(results: list[Any]) -> None:
     echo(f"{len(results) - failed} passed, {failed} failed")
 
 
-def junit_xml(results: list[Any], *, per_runtime: bool = False) -> bytes:
+def junit_xml(results: list[Any], per_runtime: bool = False) -> bytes:
     """The JUnit XML file (:func:`convt_tools.junit.junit_document`): one testcase per config
     (x runtime); failures carry the message.
 
@@ -187,11 +173,12 @@ def _single_only(specs: list[Any], **given: Any) -> None:
                              f"validate one config at a time with {name}.", field=name)
 
 
-def _options(specs: list[tuple[str, LayerSpec]], input_path: str | None,
+def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | None,
              input_shape: str | None, weights: str | None, model: str | None, seed: int,
              rtol: float | None, atol: float | None, providers: str | None,
              opset: int | None, runtimes: list[str] | None = None,
              form: str | None = None) -> dict[str, Any]:
+    from ..frameworks import as_layer
     from ..validate import resolve_providers
 
     _single_only(specs, **{"--weights": weights, "--model": model})
@@ -218,16 +205,8 @@ def _options(specs: list[tuple[str, LayerSpec]], input_path: str | None,
         if opts["x"].dtype.kind != "f":
             raise ConvtError(f"input: got dtype {opts['x'].dtype} in {input_path!r}; "
                              f"expected a float array.", field="input")
-    first = specs[0][1]
     if weights is not None:
-        if isinstance(first, Conv2DTransposeSpec):
-            from ..weights import load_weights
-
-            opts["kernel"], opts["bias"] = load_weights(weights, first)
-        else:  # a torch config
-            from ..torchconv.compute import load_torch_weights
-
-            opts["kernel"], opts["bias"] = load_torch_weights(weights, first)
+        opts["kernel"], opts["bias"] = as_layer(specs[0][1]).load_weights(weights)
         opts["weights_note"] = f"from {weights}"
     if model is not None and not os.path.isfile(model):
         raise ConvtError(f"model: {model!r} is not a file.", field="model")
@@ -325,7 +304,7 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
         echo(f"skipped {term_safe(rec.path)}: {rec.unsupported}", err=True)
     multi = len(runtimes) > 1
     if junit is not None:
-        write_junit(junit, junit_xml(results, per_runtime=multi))
+        write_junit(junit, junit_xml(results, multi))
     if as_json:
         echo_json({"passed": all(r.passed for r in results),
                    "runtimes": runtimes, "shard": shard,

@@ -33,8 +33,8 @@ def validate_item(item: tuple[str, Any, dict[str, Any], Any]) -> list[Any]:
     every runtime adapter explicitly.
     """
     path, spec, opts, source = item
+    from ..frameworks import as_layer
     from ..runtimes import require_runtimes
-    from ..validate import validate_runtimes
 
     adapters = require_runtimes(opts["runtimes"], opts["providers"],
                                 threads=opts.get("threads"))
@@ -42,15 +42,8 @@ def validate_item(item: tuple[str, Any, dict[str, Any], Any]) -> list[Any]:
     if source is not None and source.kernel is not None:
         opts = {**opts, "kernel": source.kernel, "bias": source.bias,
                 "weights_note": source.weights_note}
-    if getattr(spec, "framework", "keras") == "torch":
-        from ..torchconv.validate import validate_torch_runtimes
-
-        return validate_torch_runtimes(
-            spec, adapters, weight=opts["kernel"], bias=opts["bias"], x=opts["x"],
-            input_shape=opts["input_shape"], seed=opts["seed"], rtol=opts["rtol"],
-            atol=opts["atol"], opset=opts["opset"], model=opts["model"], name=path)
-    return validate_runtimes(
-        spec, adapters, model=opts["model"], kernel=opts["kernel"], bias=opts["bias"],
+    return as_layer(spec).validate_on(
+        adapters, model=opts["model"], kernel=opts["kernel"], bias=opts["bias"],
         x=opts["x"], input_shape=opts["input_shape"], seed=opts["seed"], rtol=opts["rtol"],
         atol=opts["atol"], opset=opts["opset"], name=path,
         weights_note=opts["weights_note"], form=opts["form"])

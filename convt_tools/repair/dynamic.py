@@ -39,6 +39,7 @@ import numpy as np
 from ..check import ConvTAttrs
 from ..check.probe import make_model
 from ..check.sizes import crop_total
+from ..geometry import onnx_spec_begin, zero_taps
 
 if TYPE_CHECKING:
     import onnx
@@ -61,9 +62,7 @@ def dynamic_begin(a: ConvTAttrs, intent: str, i: int, n: int) -> int:
     t = a.natural_length(i, n) - o + (0 if intent == "tf" else a.output_padding[i])
     if intent in ("tf", "ort"):
         t = max(t, 0)
-    half = t // 2
-    upper = intent == "tf" or a.auto_pad == "SAME_UPPER"
-    return half if upper else t - half
+    return onnx_spec_begin(t, upper=intent == "tf" or a.auto_pad == "SAME_UPPER")
 
 
 def dynamic_proof_sizes(a: ConvTAttrs, intent: str, known: Sequence[int | None]) -> list[tuple[int, ...]]:
@@ -100,7 +99,7 @@ def dynamic_taps(a: ConvTAttrs, intent: str) -> list[tuple[int, int]]:
         before = max(0, -b1)
         after = max(0, b1 + _output_shape(a)[i] - a.natural_length(i, 1))
         d = a.dilations[i]
-        out.append((-(-before // d), -(-after // d)))
+        out.append((zero_taps(before, d), zero_taps(after, d)))
     return out
 
 

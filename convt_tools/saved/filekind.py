@@ -6,7 +6,7 @@ import os
 
 from ..errors import ConvtError
 
-__all__ = ["sniff"]
+__all__ = ["kind_of_head", "sniff"]
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -29,6 +29,11 @@ def sniff(path: str | os.PathLike[str], field: str = "model") -> str:
     except OSError as exc:
         raise ConvtError(f"{field}: cannot read {os.fspath(path)!r}: {exc.strerror or exc}.",
                          field=field) from None
+    return kind_of_head(head)
+
+
+def kind_of_head(head: bytes) -> str:
+    """``"zip"``, ``"hdf5"`` or ``"text"`` from a file's first 8 bytes."""
     if head.startswith(_ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
         return "zip"
     if head == _HDF5_MAGIC:

@@ -135,9 +135,13 @@ class SavedModel:
         return kernel, bias
 
 
-def _read_config(path: str) -> tuple[Any, str, ArchiveMember | str | None, str]:
-    """``(model config, kind, h5 source, where)`` for ``path``."""
-    kind = sniff(path)
+def _read_config(path: str, kind: str | None = None, data: bytes | None = None
+                 ) -> tuple[Any, str, ArchiveMember | str | None, str]:
+    """``(model config, kind, h5 source, where)`` for ``path`` (``kind``/``data``: what the
+    resolver already read, so a model config is read once)."""
+    kind = kind or sniff(path)
+    if kind == "text" and data is not None:
+        return parse_model_json(data, repr(path)), "config", None, repr(path)
     if kind == "zip":
         archive = read_keras_archive(path)
         config = parse_model_json(archive.config, repr(path))
@@ -199,8 +203,8 @@ def _check_shapes(record: LayerRecord, root: Any, loc: WeightLocation,
     return got
 
 
-def open_model(path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None
-               ) -> SavedModel:
+def open_model(path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None,
+               *, kind: str | None = None, data: bytes | None = None) -> SavedModel:
     """Open a ``.keras`` / legacy ``.h5`` / model config (+ ``weights``) as a :class:`SavedModel`.
 
     Raises :class:`ConvtError` (one line) for anything unreadable, hostile or
@@ -208,7 +212,7 @@ def open_model(path: str | os.PathLike[str], weights: str | os.PathLike[str] | N
     """
     src = os.fspath(path)
     check_input_file(src, "model", f"the model {src!r}")
-    config, kind, h5, where = _read_config(src)
+    config, kind, h5, where = _read_config(src, kind, data)
     scan_for_code(config, repr(src))
     config = normalize(config)
     if not is_model_config(config):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence, overload
 
 from ..errors import ConvtError, fail
-from ..geometry import AxisCrop, effective_kernel, keras_crop, keras_output_length, natural_length
+from ..geometry import AxisCrop, effective_kernel, keras_crops, keras_output_length, natural_length
 from .derivation import AxisDerivation, format_shape
 from .layout import Layout
 from .values import is_int, shape_tuple
@@ -63,6 +63,8 @@ class ConvTransposeSpec:
     input_shape: tuple[int | None, ...] | None = None
     rank_source: str = field(default="class_name", compare=False)
 
+    framework = "keras"      # the layer protocol (convt_tools.layer.LayerSpec)
+
     # ---- layout --------------------------------------------------------
     @property
     def rank(self) -> int:
@@ -93,14 +95,87 @@ class ConvTransposeSpec:
         """Keras kernel layout ``(k_1, ..., k_r, filters, in_channels)``."""
         return (*self.kernel_size, self.filters, in_channels)
 
+    # ---- the layer protocol (convt_tools.layer) ---------------------------
+    def default_input_shape(self, in_channels: int | None = None, *,
+                            dynamic_batch: bool = True) -> tuple[int | None, ...] | None:
+        """The recorded input shape (``build_config``, a saved model's inbound shape;
+        batch made dynamic), else unknown dims around ``in_channels``, else None."""
+        if self.input_shape is not None:
+            shape = self.check_input_shape(self.input_shape, in_channels)
+            return (None,) + shape[1:] if dynamic_batch else shape
+        if in_channels is None:
+            return None
+        return self.layout.shape(None, in_channels, (None,) * self.rank)
+
+    def weights_to_onnx(self, kernel: Any, bias: Any) -> tuple[Any, Any]:
+        """Keras ``kernel (*k, filters, C_in)`` -> ONNX ``W (C_in, filters, *k)`` (no flip); bias as is."""
+        return kernel.transpose(self.layout.kernel_to_onnx), bias
+
+    def weights_from_onnx(self, w: Any, b: Any) -> tuple[Any, Any]:
+        """ONNX ``W (C_in, filters, *k)`` -> Keras ``kernel (*k, filters, C_in)``; B as is."""
+        return w.transpose(self.layout.kernel_from_onnx), b
+
+    def kernel_in_channels(self, kernel: Any) -> int:
+        """``C_in`` of a Keras kernel: its last axis."""
+        return int(kernel.shape[-1])
+
+    def input_channels(self, shape: Sequence[int | None]) -> int | None:
+        """The channel dim of an input shape in this layer's data format."""
+        return self.layout.channels(shape)
+
+    def split_input_shape(self, shape: Sequence[int | None], in_channels: int | None = None
+                          ) -> tuple[int | None, int | None, tuple[int | None, ...]]:
+        """``(batch, channels, spatial)`` of a checked input shape."""
+        shape = self.check_input_shape(shape, in_channels)
+        return shape[0], shape[self.channels_axis], self.layout.spatial(shape)
+
+    def missing_input_shape(self) -> ConvtError:
+        """The error for a command that needs an input shape and got none."""
+        lay = self.layout
+        return ConvtError(f"input_shape: missing; give --input-shape {lay.letters()} "
+                          f"({lay.data_format}), with None or ? for unknown dims.",
+                          field="input_shape")
+
+    def shape_report(self, input_shape: Sequence[int | None],
+                     output_size: Sequence[int] | None = None) -> dict[str, Any]:
+        """What ``convt shape`` prints: ``json``, ``explain`` (with notes), ``text``, and
+        ``stderr`` lines (``glu`` halving the returned tensor)."""
+        if output_size is not None:
+            raise ConvtError("output_size: applies to torch configs only (Keras has no "
+                             "output_size); use --output-padding.", field="output_size")
+        out = self.output_shape(input_shape)
+        returned = self.activated_output_shape(input_shape)
+        info = {
+            "input_shape": list(input_shape),
+            "output_shape": list(out),
+            "returned_shape": list(returned),
+            "config": self.to_config(),
+            "data_format_source": self.data_format_source,
+            "class_name": self.class_name,
+            "rank": self.rank,
+            "rank_source": self.rank_source,
+            "crop_plan": [
+                {"axis": d.axis, "effective_kernel": d.effective_kernel,
+                 "natural_length": d.natural_length, "output_length": d.output_length,
+                 "crop_begin": d.crop.begin, "crop_end": d.crop.end,
+                 "extend_end": d.crop.extend}
+                for d in self.derivation(input_shape)
+            ],
+            "notes": self.notes(),
+        }
+        explain = "\n".join([self.explain(input_shape)]
+                            + [f"note: {note}" for note in self.notes()])
+        stderr = [] if returned == out else [
+            f"note: glu halves the last axis; the layer returns {format_shape(returned)}"]
+        return {"json": info, "explain": explain, "text": format_shape(out), "stderr": stderr}
+
     def _ops(self) -> tuple[int | None, ...]:
         return self.output_padding or (None,) * self.rank
 
     def crop_plan(self) -> tuple[AxisCrop, ...]:
         """The per-axis crops (spatial order); independent of the input size."""
-        ops = self._ops()
-        return tuple(keras_crop(self.kernel_size[i], self.strides[i], self.dilation_rate[i],
-                                self.padding, ops[i]) for i in range(self.rank))
+        return keras_crops(self.kernel_size, self.strides, self.dilation_rate, self.padding,
+                           self.output_padding)
 
     # ---- shapes --------------------------------------------------------
     @overload

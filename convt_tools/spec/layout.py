@@ -128,3 +128,8 @@ class Layout:
     def kernel_to_onnx(self) -> tuple[int, ...]:
         """Perm Keras kernel ``(k..., filters, in)`` -> ONNX W ``(in, filters, k...)``."""
         return (self.rank + 1, self.rank, *range(self.rank))
+
+    @property
+    def kernel_from_onnx(self) -> tuple[int, ...]:
+        """Perm ONNX W ``(in, filters, k...)`` -> Keras kernel ``(k..., filters, in)``."""
+        return (*range(2, self.rank + 2), 1, 0)

@@ -270,6 +270,12 @@ def read_config_json(path: str | os.PathLike[str]) -> Any:
     except OSError as exc:
         raise ConvtError(f"config: cannot read {str(path)!r}: {exc.strerror or exc}.",
                          field="config") from None
+    return parse_config_json(raw, path)
+
+
+def parse_config_json(raw: bytes, path: str | os.PathLike[str]) -> Any:
+    """The JSON value in ``raw``, the bytes of the config file ``path`` (see
+    :func:`read_config_json`; the resolver reads each file once)."""
     try:
         text = raw.decode("utf-8-sig")  # a leading BOM (Windows editors) is fine
     except UnicodeDecodeError as exc:

@@ -30,6 +30,7 @@ from ..errors import ConvtError
 from ..exporter import DEFAULT_OPSET, build_graph, check_opset
 from ..geometry import OnnxAxis, PortableAxis, portable_slice
 from ..io import cast_checked
+from ..layer import input_shape as layer_input_shape
 from ..onnxbase import uses_external_data
 from ..op import ConvTransposeOp
 from .compute import check_torch_weights, initialize_torch_weights
@@ -85,9 +86,7 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
     if bias is not None:
         bias = cast_checked(bias, np.float32, "bias")
     n = spec.rank
-    if input_shape is None:
-        input_shape = (None, spec.in_channels) + (None,) * n
-    shape = spec.check_input_shape(input_shape)
+    shape = spec.check_input_shape(layer_input_shape(spec, input_shape))
     if len(shape) == n + 1:
         shape = (1, *shape)
     op = spec.resolve_output_padding(shape, output_size)

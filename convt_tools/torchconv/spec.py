@@ -31,10 +31,11 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import ConvtError, fail
 from ..spec.parse import read_config_json as read_json_config  # one strict JSON reader
-from ..geometry import OnnxAxis, effective_kernel, explicit_window, express, natural_length
+from ..geometry import (OnnxAxis, effective_kernel, natural_length, torch_express,
+                        torch_output_length)
 
-__all__ = ["TORCH_MODULES", "TorchConvTransposeSpec", "load_torch_config", "parse_torch_config",
-           "read_json_config"]
+__all__ = ["TORCH_MODULES", "TorchConvTransposeSpec", "is_torch_kwargs", "load_torch_config",
+           "parse_torch_config", "read_json_config"]
 
 TORCH_MODULES = {1: "ConvTranspose1d", 2: "ConvTranspose2d", 3: "ConvTranspose3d"}
 _RANKS = {name.lower(): rank for rank, name in TORCH_MODULES.items()}
@@ -71,13 +72,73 @@ class TorchConvTransposeSpec:
     bias: bool = True
     dtype: str = "float32"
 
-    framework = "torch"
+    framework = "torch"      # the layer protocol (convt_tools.layer.LayerSpec)
 
     # ---- identity ------------------------------------------------------
     @property
     def module(self) -> str:
         """``ConvTranspose1d``/``2d``/``3d``."""
         return TORCH_MODULES[self.rank]
+
+    @property
+    def class_name(self) -> str:
+        """The module's class name (the layer protocol's ``class_name``)."""
+        return self.module
+
+    # ---- the layer protocol (convt_tools.layer) ---------------------------
+    def default_input_shape(self, in_channels: int | None = None, *,
+                            dynamic_batch: bool = True) -> tuple[int | None, ...]:
+        """``(None, in_channels, None...)``: torch configs record no input shape."""
+        return (None, self.in_channels) + (None,) * self.rank
+
+    def weights_to_onnx(self, kernel: Any, bias: Any) -> tuple[Any, Any]:
+        """torch's ``weight (C_in, C_out/groups, *k)`` is ONNX's ``W`` unchanged."""
+        return kernel, bias
+
+    def weights_from_onnx(self, w: Any, b: Any) -> tuple[Any, Any]:
+        """ONNX ``W`` is torch's ``weight`` unchanged."""
+        return w, b
+
+    def kernel_in_channels(self, kernel: Any) -> int:
+        """``C_in`` of a torch weight: its first axis."""
+        return int(kernel.shape[0])
+
+    input_shape = None       # torch configs record no input shape
+
+    def input_channels(self, shape: Sequence[int | None]) -> int | None:
+        """The channel dim of ``(N, C, ...)`` or unbatched ``(C, ...)``."""
+        return shape[-self.rank - 1]
+
+    def split_input_shape(self, shape: Sequence[int | None], in_channels: int | None = None
+                          ) -> tuple[int | None, int | None, tuple[int | None, ...]]:
+        """``(batch, channels, spatial)`` of a checked input shape (unbatched: batch 1)."""
+        shape = self.check_input_shape(shape)
+        if len(shape) == self.rank + 1:
+            shape = (1, *shape)
+        return shape[0], shape[1], tuple(shape[2:])
+
+    def missing_input_shape(self) -> ConvtError:
+        """The error for a command that needs an input shape and got none."""
+        return ConvtError("input_shape: missing; give --input-shape N,C,... (torch layout), "
+                          "with None or ? for unknown dims.", field="input_shape")
+
+    def shape_report(self, input_shape: Sequence[int | None],
+                     output_size: Sequence[int] | None = None) -> dict[str, Any]:
+        """What ``convt shape`` prints: ``json``, ``explain``, ``text``, ``stderr`` lines."""
+        shape = tuple(input_shape)
+        out = self.output_shape(shape, output_size)
+        op = self.resolve_output_padding(shape, output_size) if output_size is not None \
+            else self.output_padding
+        axes = self.onnx_axes(op)
+        info = {"framework": "torch", "module": self.module, "input_shape": list(shape),
+                "output_shape": list(out), "output_padding": list(op),
+                "config": self.to_config(), "onnx": self.onnx_attrs(op),
+                "onnxruntime_form": [a.__dict__ for a in axes]}
+        from ..spec.derivation import format_shape
+
+        return {"json": info, "explain": self.explain(shape, output_size),
+                "text": format_shape(out),
+                "stderr": []}
 
     @property
     def axis_names(self) -> tuple[str, ...]:
@@ -187,7 +248,7 @@ class TorchConvTransposeSpec:
         out: list[int | None] = []
         for i, k, s, d, p, o in zip(shape[-n:], self.kernel_size, self.stride, self.dilation,
                                     self.padding, op):
-            out.append(None if i is None else natural_length(i, k, s, d) - 2 * p + o)
+            out.append(None if i is None else torch_output_length(i, k, s, d, p, o))
         if any(o is not None and o < 1 for o in out):
             given = " x ".join(str(v) for v in shape[-n:])
             calc = " x ".join(str(v) for v in out)
@@ -263,8 +324,7 @@ class TorchConvTransposeSpec:
             if o < s:
                 axes.append(OnnxAxis(p, p, o, 0, 0))
             else:
-                nat = effective_kernel(k, d)      # L at in = 1; the expression does not depend on in
-                axes.append(express(explicit_window(nat, p, p, o), nat, s, d))
+                axes.append(torch_express(k, s, d, p, o))
         return tuple(axes)
 
 
@@ -317,6 +377,19 @@ def _rank_of(obj: Mapping[str, Any], rank_hint: int | None) -> int:
         return rank_hint
     raise ConvtError("module: cannot tell the rank; give \"module\": \"ConvTranspose1d\"/\"2d\"/"
                      "\"3d\", a tuple kernel_size, or an input shape.", field="module")
+
+
+def is_torch_kwargs(obj: Any) -> bool:
+    """Whether a parsed JSON value is a torch config, by its keys: ``"framework": "torch"``,
+    a ``ConvTranspose{1,2,3}d`` ``module``, or torch's argument names and none of Keras's."""
+    if not isinstance(obj, dict):
+        return False
+    module = obj.get("module")
+    if isinstance(module, str) and module.split(".")[-1].lower().startswith("convtranspose"):
+        return True
+    return obj.get("framework") == "torch" or (
+        "in_channels" in obj and "out_channels" in obj and "filters" not in obj
+        and "config" not in obj)
 
 
 def parse_torch_config(obj: Any, *, rank: int | None = None) -> TorchConvTransposeSpec:

@@ -36,10 +36,11 @@ _DEFAULT_BATCH = 2
 
 def default_torch_input_shape(spec: TorchConvTransposeSpec,
                               input_shape: Sequence[int | None] | None) -> tuple[int, ...]:
-    """``input_shape`` with unknown dims filled (batch 2, spatial 5), else ``(2, C, 5...)``."""
-    if input_shape is None:
-        return (_DEFAULT_BATCH, spec.in_channels) + (_DEFAULT_SPATIAL,) * spec.rank
-    shape = spec.check_input_shape(input_shape)
+    """``input_shape`` (else :func:`convt_tools.layer.input_shape`'s ``(None, C, None...)``)
+    with unknown dims filled (batch 2, spatial 5)."""
+    from ..layer import input_shape as layer_input_shape
+
+    shape = spec.check_input_shape(layer_input_shape(spec, input_shape))
     fill = [_DEFAULT_BATCH] * (len(shape) - spec.rank - 1) + [spec.in_channels] \
         + [_DEFAULT_SPATIAL] * spec.rank
     return tuple(f if d is None else int(d) for d, f in zip(shape, fill))

@@ -42,8 +42,7 @@ def translate(spec: Any, to: str, in_channels: int | None = None) -> Translation
     """Translate a Keras spec to torch (``in_channels`` required) or a torch spec to Keras."""
     if to not in ("torch", "keras"):
         raise ConvtError(f"to: got {to!r}; expected torch or keras.", field="to")
-    source = getattr(spec, "framework", "keras")
-    if source == to:
+    if spec.framework == to:
         raise ConvtError(f"to: the config is already a {to} config; translate to the other "
                          f"framework.", field="to")
     if to == "keras":

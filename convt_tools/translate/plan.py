@@ -37,7 +37,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ConvtError
-from ..geometry import effective_kernel, explicit_window, express, keras_crop
+from ..geometry import effective_kernel, keras_crop, torch_express
+from ..spec import ConvTransposeSpec, make_spec
 from ..torchconv.spec import TorchConvTransposeSpec
 
 __all__ = ["KerasLayer", "Translation", "keras_to_torch", "torch_to_keras"]
@@ -45,7 +46,8 @@ __all__ = ["KerasLayer", "Translation", "keras_to_torch", "torch_to_keras"]
 
 @dataclass(frozen=True)
 class KerasLayer:
-    """A Keras ``Conv{n}DTranspose`` as far as a translation needs it (channels_last)."""
+    """A Keras ``Conv{n}DTranspose`` as far as a translation needs it (channels_last): a thin
+    view over the Keras spec (:attr:`spec`), whose crop plan it uses."""
 
     filters: int
     kernel_size: tuple[int, ...]
@@ -68,19 +70,25 @@ class KerasLayer:
         """``Conv1DTranspose``/``Conv2DTranspose``/``Conv3DTranspose``."""
         return f"Conv{self.rank}DTranspose"
 
+    @property
+    def spec(self) -> ConvTransposeSpec:
+        """This layer as the Keras spec (:func:`convt_tools.spec.make_spec`)."""
+        return make_spec(filters=self.filters, kernel_size=self.kernel_size,
+                         strides=self.strides, padding=self.padding,
+                         output_padding=self.output_padding, data_format=self.data_format,
+                         dilation_rate=self.dilation_rate, use_bias=self.use_bias,
+                         activation=self.activation, dtype=self.dtype, rank=self.rank)
+
     def crops(self) -> tuple[Any, ...]:
-        """Keras's :class:`~convt_tools.geometry.AxisCrop` per axis."""
-        op = self.output_padding or (None,) * self.rank
-        return tuple(keras_crop(k, s, d, self.padding, o) for k, s, d, o in
-                     zip(self.kernel_size, self.strides, self.dilation_rate, op))
+        """Keras's :class:`~convt_tools.geometry.AxisCrop` per axis: the spec's crop plan."""
+        return self.spec.crop_plan()
 
     def to_config(self) -> dict[str, Any]:
         """The layer's ``get_config()``-style keys (what ``convt`` and Keras read)."""
-        return {"filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding,
-                "output_padding": None if self.output_padding is None else list(self.output_padding),
-                "data_format": self.data_format, "dilation_rate": list(self.dilation_rate),
-                "activation": self.activation, "use_bias": self.use_bias, "dtype": self.dtype}
+        config = self.spec.to_config()
+        return {key: config[key] for key in ("filters", "kernel_size", "strides", "padding",
+                                             "output_padding", "data_format", "dilation_rate",
+                                             "activation", "use_bias")} | {"dtype": self.dtype}
 
 
 @dataclass(frozen=True)
@@ -198,8 +206,7 @@ def torch_to_keras(spec: TorchConvTransposeSpec, activation: str = "linear") -> 
                            no_exact_single=reasons, notes=notes)
     axes = []
     for ki, s, di, p, op in zip(k, spec.stride, d, spec.padding, spec.output_padding):
-        nat = effective_kernel(ki, di)        # L at in = 1; the expression does not depend on in
-        axes.append(express(explicit_window(nat, p, p, op), nat, s, di))
+        axes.append(torch_express(ki, s, di, p, op))
     taps = tuple(a.taps_after for a in axes)
     k2 = tuple(ki + t for ki, t in zip(k, taps))
     ops = tuple(a.output_padding for a in axes)

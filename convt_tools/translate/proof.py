@@ -21,9 +21,11 @@ import numpy as np
 
 from ..activations import apply_activation
 from ..errors import ConvtError
-from ..geometry import effective_kernel, onnx_output_padding, onnx_pads
+from ..geometry import (ceil_div, effective_kernel, natural_length, onnx_output_padding,
+                        onnx_pads)
 from ..io import check_allocation, largest_field
 from ..reference import conv_transpose
+from ..spec.layout import Layout
 from ..torchconv.compute import torch_conv_transpose
 from .plan import KerasLayer, Translation
 from .snippet import torch_activation_numpy
@@ -34,13 +36,11 @@ __all__ = ["PROOF_MAX_ELEMENTS", "Proof", "keras_kernel_to_torch", "proof_spatia
 
 def keras_kernel_to_torch(kernel: np.ndarray) -> np.ndarray:
     """``(k..., out, in)`` -> ``(in, out, k...)`` (no flip)."""
-    n = kernel.ndim - 2
-    return np.ascontiguousarray(kernel.transpose(n + 1, n, *range(n)))
+    return np.ascontiguousarray(kernel.transpose(Layout(kernel.ndim - 2, "channels_last").kernel_to_onnx))
 
 
 def _torch_to_keras_layout(weight: np.ndarray) -> np.ndarray:
-    n = weight.ndim - 2
-    return np.ascontiguousarray(weight.transpose(*range(2, n + 2), 1, 0))
+    return np.ascontiguousarray(weight.transpose(Layout(weight.ndim - 2, "channels_last").kernel_from_onnx))
 
 
 def _guard(shape: tuple[int, ...], factors: dict[str, int], what: str) -> None:
@@ -74,7 +74,7 @@ def torch_weight_to_keras(tr: Translation, weight: np.ndarray) -> np.ndarray:
     for axis, (dil, d) in enumerate(zip(tr.dilate, spec.dilation)):
         if dil:
             k = w.shape[2 + axis]
-            out = np.zeros(w.shape[:2 + axis] + ((k - 1) * d + 1,) + w.shape[3 + axis:], w.dtype)
+            out = np.zeros(w.shape[:2 + axis] + (effective_kernel(k, d),) + w.shape[3 + axis:], w.dtype)
             idx = [slice(None)] * w.ndim
             idx[2 + axis] = slice(None, None, d)
             out[tuple(idx)] = w
@@ -155,7 +155,7 @@ def proof_spatial(tr: Translation) -> tuple[int, ...]:
     for i, (k, s, p, op, d) in enumerate(zip(spec.kernel_size, spec.stride, spec.padding,
                                              spec.output_padding, spec.dilation)):
         short = 2 * p - effective_kernel(k, d) - op + 3     # (in - 1) * s must be >= this
-        need = 1 + max(0, -(-short // s))
+        need = 1 + max(0, ceil_div(short, s))
         out.append(max(5 + i, need))
     return tuple(out)
 
@@ -194,7 +194,7 @@ def prove(tr: Translation, source_weights: tuple[np.ndarray, np.ndarray | None] 
     chosen = spatial is None
     spatial = tuple(spatial) if spatial is not None else proof_spatial(tr)
     _check_size("input", (batch, spec.in_channels, *spatial), chosen, "in_channels")
-    out_len = tuple(max(0, (i - 1) * s + effective_kernel(k, d) + op)
+    out_len = tuple(max(0, natural_length(i, k, s, d) + op)
                     for i, k, s, d, op in zip(spatial, spec.kernel_size, spec.stride,
                                               spec.dilation, spec.output_padding))
     _check_size("uncropped output", (batch, spec.out_channels, *out_len), chosen,

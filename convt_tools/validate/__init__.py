@@ -412,7 +412,8 @@ def _model_results(model_or_path: Any, spec: Conv2DTransposeSpec, adapters: list
     static = model_input_shape(model, None)
     source = None
     if x is not None and static is not None and (
-            len(np.shape(x)) != 4 or any(s is not None and s != d for s, d in zip(static, np.shape(x)))):
+            len(np.shape(x)) != len(static)
+            or any(s is not None and s != d for s, d in zip(static, np.shape(x)))):
         raise ConvtError(f"input: shape {tuple(np.shape(x))} does not fit the model's input "
                          f"{format_shape(static)}; give an input of that shape.", field="input")
     if input_shape is None and x is None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import ConvtError
 from ..io import check_allocation
+from ..layer import input_shape as layer_input_shape
 from ..spec import Conv2DTransposeSpec
 
 # odd-ish, unequal: an axis mix-up changes the shape
@@ -41,11 +42,11 @@ def default_input_shape(spec: Conv2DTransposeSpec, in_channels: int | None,
     from the kernel or 3. For ``glu`` on ``channels_first`` (which halves the
     last spatial axis) that axis is bumped until its output length is even.
     """
-    given, source = input_shape, "--input-shape"
-    if given is None:
-        given, source = spec.input_shape, "the config's build_config input shape"
-    if given is None:
-        given, source = (None,) * spec.layout.tensor_rank, "a small default"
+    source = ("--input-shape" if input_shape is not None else
+              "the config's build_config input shape" if spec.input_shape is not None else
+              "a small default")
+    given = layer_input_shape(spec, input_shape, dynamic_batch=False, required=False) \
+        or (None,) * spec.layout.tensor_rank
     shape = list(spec.check_input_shape(given, in_channels))
     layout = spec.layout
     ch_axis = layout.channels_axis % layout.tensor_rank

@@ -101,9 +101,9 @@ def weights_from_model(model: onnx.ModelProto, spec: Conv2DTransposeSpec
     if w is None or w.ndim != rank or group != 1:
         raise ConvtError(f"model: ConvTranspose {node.name!r} has no constant {rank}-D W with "
                          f"group 1; give --weights.", field="model")
-    perm = (*range(2, rank), 1, 0)
-    kernel = w.transpose(perm)
+    perm = spec.layout.kernel_from_onnx
     b = constant_values(model, node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    kernel, b = spec.weights_from_onnx(w, b)
     note = f"weights read from the model: kernel = W.transpose{perm}"
     if spec.use_bias and b is None:
         b = np.zeros(spec.filters, dtype=kernel.dtype)
@@ -119,7 +119,7 @@ def model_input_shape(model: onnx.ModelProto, spec: Conv2DTransposeSpec | None
     """The model's static input dims (``None`` where symbolic), else the spec's, merged per dim."""
     dims = model.graph.input[0].type.tensor_type.shape.dim if len(model.graph.input) == 1 else []
     own = None if spec is None else spec.input_shape
-    rank = 4 if spec is None else spec.layout.tensor_rank
+    rank = spec.layout.tensor_rank if spec is not None else len(dims) if 3 <= len(dims) <= 5 else -1
     if len(dims) != rank:
         return own
     static = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]

@@ -100,7 +100,7 @@ def adds(pl: Col2imPlan) -> int:
 
 
 def run(x2d: np.ndarray, wmat: np.ndarray, pl: Col2imPlan, n: int, spatial: Sequence[int],
-        k: Sequence[int], cout: int, acc: np.dtype, fresh: bool) -> np.ndarray:
+        k: Sequence[int], cout: int, acc: np.dtype, *, fresh: bool) -> np.ndarray:
     """The full-period buffer ``(n, Q1, s1, ..., Qr, sr, C_out/g)`` of one group.
 
     ``x2d (n*prod(spatial), C_in/g)``, ``wmat (C_in/g, prod(k)*C_out/g)``

@@ -26,7 +26,7 @@ class UsageError(click.ClickException):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
-def echo(text: object = "", err: bool = False) -> None:
+def echo(text: object = "", *, err: bool = False) -> None:
     """``click.echo`` of human-readable output, made :func:`term_safe` (line breaks kept)."""
     click.echo(term_safe(text, keep="\n"), err=err)
 

@@ -11,9 +11,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from .activations import ACTIVATIONS, apply_activation  # noqa: E402
-from .errors import ConvtError  # noqa: E402
-from .spec import (  # noqa: E402
+from .activations import ACTIVATIONS, apply_activation
+from .errors import ConvtError
+from .spec import (
     AxisCrop,
     Conv2DTransposeSpec,
     ConvTransposeSpec,

@@ -65,7 +65,7 @@ def plan(spatial: Sequence[int], k: Sequence[int], s: Sequence[int], d: Sequence
          pb: Sequence[int], out: Sequence[int], cin_g: int, cout_g: int) -> Col2imPlan:
     """The :class:`Col2imPlan` of one geometry (pure function of shapes)."""
     q0, periods, crop, blocks = [], [], [], []
-    for length, kk, st, dd, p, o in zip(spatial, k, s, d, pb, out):
+    for _length, kk, st, dd, p, o in zip(spatial, k, s, d, pb, out):
         first, last = p // st, -(-(p + o) // st)
         q0.append(first)
         periods.append(last - first)
@@ -100,7 +100,7 @@ def adds(pl: Col2imPlan) -> int:
 
 
 def run(x2d: np.ndarray, wmat: np.ndarray, pl: Col2imPlan, n: int, spatial: Sequence[int],
-        k: Sequence[int], cout: int, acc: np.dtype, fresh: bool) -> np.ndarray:
+        k: Sequence[int], cout: int, acc: np.dtype, *, fresh: bool) -> np.ndarray:
     """The full-period buffer ``(n, Q1, s1, ..., Qr, sr, C_out/g)`` of one group.
 
     ``x2d (n*prod(spatial), C_in/g)``, ``wmat (C_in/g, prod(k)*C_out/g)``
@@ -152,7 +152,8 @@ def run(x2d: np.ndarray, wmat: np.ndarray, pl: Col2imPlan, n: int, spatial: Sequ
                         src_i.append(slice(blk.ia - off, blk.ib - off))
                     if empty:
                         continue
-                    bimg[tuple(dst)] += cols[(*src_h, *src_i)].transpose(perm)
+                    src = (*src_h, *src_i)
+                    bimg[tuple(dst)] += cols[src].transpose(perm)
     return buf
 
 
@@ -160,4 +161,5 @@ def output_view(buf: np.ndarray, pl: Col2imPlan) -> np.ndarray:
     """The cropped output ``(n, *out, C)`` inside the buffer (a view)."""
     n, c = buf.shape[0], buf.shape[-1]
     merged = buf.reshape(n, *(q * st for q, st in zip(pl.periods, pl.strides)), c)
-    return merged if pl.direct else merged[(slice(None), *pl.crop)]
+    crop = (slice(None), *pl.crop)
+    return merged if pl.direct else merged[crop]

@@ -80,7 +80,8 @@ def _np_gelu(x: np.ndarray) -> np.ndarray:
     float64 with the exact ``math.erfc``, then cast to ``x.dtype``.
     """
     x64 = x.astype(np.float64)
-    erfc = np.frompyfunc(math.erfc, 1, 1)(-x64 / math.sqrt(2.0)).astype(np.float64)
+    # asarray, not .astype: on a 0-d input frompyfunc returns a bare Python float
+    erfc = np.asarray(np.frompyfunc(math.erfc, 1, 1)(-x64 / math.sqrt(2.0)), dtype=np.float64)
     return (0.5 * x64 * erfc).astype(x.dtype)
 
 
@@ -301,7 +302,7 @@ _ROWS = [
 ]
 
 ACTIVATIONS: dict[str, Activation] = {row.name: row for row in _ROWS}
-ALIASES: dict[str, str] = {"swish": "silu", "hard_swish": "hard_silu", None: "linear"}  # type: ignore[dict-item]
+ALIASES: dict[str | None, str] = {"swish": "silu", "hard_swish": "hard_silu", None: "linear"}
 # Keras names that cannot be used as a layer's activation string.
 UNSUPPORTED: dict[str, str] = {
     "threshold": "keras.activations.threshold needs explicit threshold and default_value "
@@ -311,7 +312,7 @@ UNSUPPORTED: dict[str, str] = {
 
 def canonical_activation(name: str | None) -> str:
     """Map a Keras activation name (or alias, or None) to its table key."""
-    key = ALIASES.get(name, name)  # type: ignore[arg-type]
+    key = ALIASES.get(name, name)
     if isinstance(key, str) and key in ACTIVATIONS:
         return key
     if isinstance(key, str) and key in UNSUPPORTED:

@@ -161,7 +161,7 @@ def _input_shape(spec: Conv2DTransposeSpec, input_shape: Sequence[int | None] | 
     """
     if input_shape is not None:
         return spec.check_input_shape(input_shape, channels)
-    return layer_input_shape(spec, None, channels)  # type: ignore[return-value]
+    return layer_input_shape(spec, None, channels)
 
 
 def _check_not_empty(spec: Conv2DTransposeSpec, shape: tuple[int | None, ...]) -> None:
@@ -386,7 +386,8 @@ def export_spec(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None,
         if bias is not None:
             raise ConvtError("bias: got a bias without a kernel; give both, or neither to "
                              "initialise them from the layer's initializers.", field="bias")
-        kernel, bias = initialize_weights(spec, channels, seed)  # type: ignore[arg-type]
+        assert channels is not None  # _in_channels refuses no kernel and no channels
+        kernel, bias = initialize_weights(spec, channels, seed)
         notes.append(f"weights initialised with seed {seed} from {spec.kernel_initializer[0]}"
                      + (f" / {spec.bias_initializer[0]}" if spec.use_bias else "")
                      + " (not trained weights).")

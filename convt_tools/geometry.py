@@ -93,7 +93,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, overload
 
 from .errors import fail
 
@@ -101,7 +101,8 @@ __all__ = [
     "PADDINGS", "AxisCrop", "OnnxAxis", "Window", "crop_for_axis", "effective_kernel",
     "explicit_window", "express", "keras_crop", "keras_output_length", "natural_length",
     "onnx_output_length", "onnx_spec_begin", "onnx_output_padding", "onnx_pads", "padded_kernel_shape",
-    "PortableAxis", "ceil_div", "keras_crops", "keras_total_exists", "portable_slice", "portable_split", "tf_split",
+    "PortableAxis", "ceil_div", "keras_crops", "keras_total_exists", "portable_slice", "portable_split",
+    "tf_split",
     "torch_express", "torch_output_length", "zero_taps",
 ]
 
@@ -149,6 +150,12 @@ def _check_axis(k: int, s: int, d: int, padding: str, op: int | None) -> None:
         raise fail("output_padding", op, f"expected None or an integer from 0 to stride-1 = {s - 1}")
 
 
+@overload
+def keras_output_length(length: int, k: int, s: int, d: int,
+                        padding: str, op: int | None) -> int: ...
+@overload
+def keras_output_length(length: int | None, k: int, s: int, d: int,
+                        padding: str, op: int | None) -> int | None: ...
 def keras_output_length(length: int | None, k: int, s: int, d: int,
                         padding: str, op: int | None) -> int | None:
     """Keras 3's output length for one spatial axis (``None`` stays ``None``).
@@ -190,7 +197,7 @@ def explicit_window(natural: int, pad_begin: int, pad_end: int, output_padding: 
     return Window(pad_begin, natural + output_padding - pad_begin - pad_end)
 
 
-def onnx_spec_begin(total: int, upper: bool) -> int:
+def onnx_spec_begin(total: int, *, upper: bool) -> int:
     """``begin`` the ONNX spec text gives ``auto_pad`` SAME_* for ``T = L + op - O``.
 
     SAME_UPPER: ``T // 2`` (odd extra at the end); SAME_LOWER (and NOTSET with
@@ -225,7 +232,7 @@ class AxisCrop:
         """The window kept on an axis of natural length ``L``: ``(begin, L - total)``."""
         return Window(self.begin, natural - self.total)
 
-    def onnx(self) -> "OnnxAxis":
+    def onnx(self) -> OnnxAxis:
         """As ONNX attributes: ``pads = (begin, end)``, ``output_padding = extend``."""
         return OnnxAxis(self.begin, self.end, self.extend, 0, 0)
 
@@ -295,7 +302,7 @@ def express(window: Window, natural: int, s: int, d: int) -> OnnxAxis:
     return OnnxAxis(pb, max(e, 0), max(-e, 0), zb, ze)
 
 
-def torch_express(k: int, s: int, d: int, p: int, op: int) -> "OnnxAxis":
+def torch_express(k: int, s: int, d: int, p: int, op: int) -> OnnxAxis:
     """torch's window ``(p, L - 2p + op)`` through :func:`express`, at ``in = 1``
     (``L = K``; the expression does not depend on ``in``)."""
     nat = effective_kernel(k, d)

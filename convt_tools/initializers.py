@@ -12,8 +12,8 @@ rank 1 -> ``fan_in = fan_out = d0``; rank 2 -> ``(d0, d1)``; otherwise
 ``receptive_field = prod(d0..dn-3)``, ``fan_in = dn-2 * rf``,
 ``fan_out = dn-1 * rf``. For the Conv2DTranspose kernel
 ``(kh, kw, filters, in_channels)`` that is ``fan_in = filters*kh*kw`` and
-``fan_out = in_channels*kh*kw`` (any rank: ``prod(kernel_size)`` for ``kh*kw``). With ``input_axes`` and ``output_axes``
-both given, the fans are the products of those axes.
+``fan_out = in_channels*kh*kw`` (any rank: ``prod(kernel_size)`` for ``kh*kw``). With
+``input_axes`` and ``output_axes`` both given, the fans are the products of those axes.
 
 VarianceScaling: ``scale /= max(1, n)`` with ``n`` = fan_in, fan_out or
 their mean; ``truncated_normal`` draws N(0, sqrt(scale)/0.87962566103423978)

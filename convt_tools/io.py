@@ -42,9 +42,9 @@ from .errors import ConvtError
 if TYPE_CHECKING:  # numpy is imported where used: `convt shape` never loads it
     import numpy as np
 
-__all__ = ["MAX_BYTES_ENV", "atomic_write", "atomic_write_files", "cast_checked", "check_allocation", "largest_field",
-           "check_destination", "check_input_file", "ensure_distinct", "file_mode", "input_scope",
-           "load_npy", "load_npz", "max_bytes", "save_npy", "sigterm_cleanup", "xml_safe"]
+__all__ = ["MAX_BYTES_ENV", "atomic_write", "atomic_write_files", "cast_checked", "check_allocation",
+           "largest_field", "check_destination", "check_input_file", "ensure_distinct", "file_mode",
+           "input_scope", "load_npy", "load_npz", "max_bytes", "save_npy", "sigterm_cleanup", "xml_safe"]
 
 MAX_BYTES_ENV = "CONVT_MAX_BYTES"
 _NPY_MAGIC = b"\x93NUMPY"

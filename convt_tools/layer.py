@@ -35,7 +35,7 @@ Standard library only (``convt shape`` stays fast).
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Literal, Protocol, Sequence, overload, runtime_checkable
 
 from .errors import ConvtError
 
@@ -85,6 +85,14 @@ class LayerSpec(Protocol):
                     seed: int) -> Any: ...
 
 
+@overload
+def input_shape(spec: Any, given: Sequence[int | None] | None = None,
+                in_channels: int | None = None, *, dynamic_batch: bool = True,
+                required: Literal[True] = True) -> tuple[int | None, ...]: ...
+@overload
+def input_shape(spec: Any, given: Sequence[int | None] | None = None,
+                in_channels: int | None = None, *, dynamic_batch: bool = True,
+                required: bool) -> tuple[int | None, ...] | None: ...
 def input_shape(spec: Any, given: Sequence[int | None] | None = None,
                 in_channels: int | None = None, *, dynamic_batch: bool = True,
                 required: bool = True) -> tuple[int | None, ...] | None:

@@ -64,7 +64,7 @@ class ConvTransposeOp:
         return tuple((a.taps_before, a.taps_after) for a in self.axes)
 
     @classmethod
-    def from_keras(cls, spec: Any, form: str = "compact") -> "ConvTransposeOp":
+    def from_keras(cls, spec: Any, form: str = "compact") -> ConvTransposeOp:
         """A Keras ``ConvNDTranspose`` spec: pads and output_padding from its crop plan.
 
         ``form`` ``compact``: ``crop.onnx()`` per axis (one node); ``portable``:
@@ -76,13 +76,13 @@ class ConvTransposeOp:
             parts = [portable_split(c) for c in crops]
             axes = tuple(p.onnx() for p in parts)
             cut = portable_slice(parts, 2)
-            crop_slice = None if cut is None else tuple(tuple(v) for v in cut)
+            crop_slice = None if cut is None else (tuple(cut[0]), tuple(cut[1]), tuple(cut[2]))
         else:
             axes, crop_slice = tuple(c.onnx() for c in crops), None
         return cls(layout=spec.layout, kernel_shape=tuple(spec.kernel_size),
                    strides=tuple(spec.strides), dilations=tuple(spec.dilation_rate),
                    axes=axes, group=1, activation=spec.activation,
-                   crop_slice=crop_slice)  # type: ignore[arg-type]
+                   crop_slice=crop_slice)
 
     def check_sizes(self, spatial: Any = None, dilation_field: str = "dilation_rate") -> None:
         """Refuse a node whose derived sizes overflow int64 (:data:`ONNX_SIZE_LIMIT`).

@@ -61,7 +61,7 @@ import functools
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -72,6 +72,9 @@ from .errors import ConvtError, fail
 from .geometry import onnx_output_length, onnx_pads
 from .io import check_allocation
 from .spec import ConvTransposeSpec
+
+if TYPE_CHECKING:
+    from .spec import Layout
 
 __all__ = ["conv_transpose", "conv_transpose_channels_last", "conv_transpose_nhwc",
            "keras_conv2d_transpose", "keras_conv_transpose", "output_length"]
@@ -220,7 +223,7 @@ def _attr(value: object, n: int) -> tuple[object, ...]:
     return (value,)
 
 
-def _run(geo: "_Geometry", x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+def _run(geo: _Geometry, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
          out_dtype: np.dtype, acc: np.dtype) -> np.ndarray:
     """Evaluate a validated geometry (shared by the channels-last and Keras entry points)."""
     if acc.itemsize > 4:  # the cached geometry checked the output at float32 size
@@ -253,7 +256,7 @@ def _run(geo: "_Geometry", x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
         return y.astype(out_dtype, copy=False)
 
 
-def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_Geometry",
+def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry,
                      acc: np.dtype) -> np.ndarray:
     """Per group: GEMMs and strided scatter-adds (:func:`_scatter_group`), and the bias."""
     if geo.gemm == "col2im":
@@ -266,7 +269,7 @@ def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_
     return y
 
 
-def _scatter_col2im(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_Geometry",
+def _scatter_col2im(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry,
                     acc: np.dtype) -> np.ndarray:
     """Per group: one GEMM over all taps (chunked) and the blocked col2im of :mod:`._col2im`."""
     n, *spatial, _ = x.shape
@@ -312,7 +315,7 @@ def _add_bias(y: np.ndarray, b: np.ndarray) -> None:
 
 
 @functools.lru_cache(maxsize=256)
-def _geometry(*args: object) -> "_Geometry":
+def _geometry(*args: object) -> _Geometry:
     """Cached :meth:`_Geometry.build` (pure function of shapes and attributes)."""
     return _Geometry.build(*args)  # type: ignore[arg-type]
 
@@ -411,7 +414,7 @@ class _Geometry:
     accumulator: int                            # "tap": elements of the phase accumulator
     gemm: str                                   # "all" taps, one "tap" per GEMM, or "col2im"
     tiny: tuple[_AxisKey, ...] | None           # set: use the cached 0/1 scatter matrix
-    col2im: "_col2im.Col2imPlan | None" = None  # "col2im": blocks and buffer
+    col2im: _col2im.Col2imPlan | None = None  # "col2im": blocks and buffer
     costs: tuple[tuple[str, float], ...] = ()   # the cost model's estimates (us)
 
     @property
@@ -425,7 +428,7 @@ class _Geometry:
     def build(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
               b_shape: tuple[int, ...] | None, strides: Sequence[object],
               dilations: Sequence[object], pads: Sequence[object],
-              output_padding: Sequence[object], group: int) -> "_Geometry":
+              output_padding: Sequence[object], group: int) -> _Geometry:
         rank = len(x_shape) - 2
         if rank < 1:
             raise fail("x", x_shape, "expected (N, *spatial, C_in) with at least one spatial axis")
@@ -463,7 +466,6 @@ class _Geometry:
                          f"the output {out_shape} {_layout(rank)} of input {tuple(x_shape)}")
         axes = [_tap_slices(spatial[a], out[a], k[a], s[a], d[a], p[a]) for a in range(rank)]
         cout_g = w_shape[1]
-        m = n * math.prod(spatial)
         taps = math.prod(k)
         c2i = _col2im.plan(spatial, k, s, d, p[:rank], out, cin // group, cout_g)
         costs = _costs(n, spatial, k, s, d, out, cin // group, cout_g, group, c2i)
@@ -525,7 +527,7 @@ def _move_cost(values: int, run: int, per_value: float = _COST_VALUE) -> float:
 
 def _costs(n: int, spatial: Sequence[int], k: Sequence[int], s: Sequence[int],
            d: Sequence[int], out: Sequence[int], cin_g: int, cout_g: int, group: int,
-           c2i: "_col2im.Col2imPlan") -> tuple[tuple[str, float], ...]:
+           c2i: _col2im.Col2imPlan) -> tuple[tuple[str, float], ...]:
     """Estimated time (us) of each algorithm for one geometry, cheapest first.
 
     With ``m = N*prod(in)`` GEMM rows, ``T = prod(k)`` taps, ``P = prod(s)``
@@ -689,10 +691,12 @@ def _scatter_group(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.nda
         _scatter_phases(x2d, w[ci], bg, target, geo, (n, *spatial), acc)
         return
     for phase in geo.zero_phases:
-        target[(slice(None), *(slice(p, None, st) for p, st in zip(phase, geo.strides)))] = 0
+        zero_rows = (slice(None), *(slice(p, None, st) for p, st in zip(phase, geo.strides)))
+        target[zero_rows] = 0
     planes = (x2d @ _all_taps_matrix(w[ci], acc)).reshape(n, *spatial, -1, geo.cout_g)
     for tap in geo.plan:
-        _put(target, tap, planes[(*tap.src, tap.flat)])
+        at = (*tap.src, tap.flat)
+        _put(target, tap, planes[at])
 
 
 def _scatter_phases(x2d: np.ndarray, w: np.ndarray, b: np.ndarray | None, target: np.ndarray,
@@ -894,11 +898,12 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
 _KERAS_PADS: dict[tuple, tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
 
-def _keras_pads(spec: "ConvTransposeSpec") -> tuple[tuple[int, ...], tuple[int, ...]]:  # noqa: F821
+def _keras_pads(spec: ConvTransposeSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """``(pads, output_padding)`` from ``spec.crop_plan()`` via geometry, cached on the fields it reads.
 
     (The spec itself is not hashable: it has mapping fields.)
     """
+    key: tuple[object, ...] | None
     key = (spec.kernel_size, spec.strides, spec.dilation_rate, spec.padding,
            spec.output_padding)
     try:
@@ -962,6 +967,7 @@ def keras_conv_transpose(spec: ConvTransposeSpec, x: np.ndarray, kernel: np.ndar
         w = kernel.transpose(kp.kernel_to_onnx)
         x_cl = x if kp.to_cl is None else x.transpose(kp.to_cl)
         out_dtype, acc = _compute_dtype(x_cl, w, bias)
+        assert kp.geometry is not None   # planned for every non-empty input
         y = _run(kp.geometry, x_cl, w, None if bias is None else np.asarray(bias), out_dtype, acc)
         if kp.from_cl is not None:
             y = np.ascontiguousarray(y.transpose(kp.from_cl))
@@ -972,14 +978,14 @@ def keras_conv_transpose(spec: ConvTransposeSpec, x: np.ndarray, kernel: np.ndar
 class _KerasPlan:
     """What :func:`keras_conv_transpose` derives from the spec and the shapes (cached)."""
 
-    layout: object
+    layout: Layout
     out_shape: tuple
     empty: bool
     kernel_to_onnx: tuple[int, ...]
     to_cl: tuple[int, ...] | None
     from_cl: tuple[int, ...] | None
-    geometry: "_Geometry | None"
-    activation: object
+    geometry: _Geometry | None
+    activation: Callable[[np.ndarray], np.ndarray]
 
 
 _KERAS_PLANS: dict[tuple, _KerasPlan] = {}
@@ -993,11 +999,12 @@ def _keras_plan(spec: ConvTransposeSpec, x_shape: tuple[int, ...],
     message) on every call; a validation sweep calling the same layer thousands
     of times pays for the checks once.
     """
+    key: tuple | None
     try:
-        key: tuple | None = (spec.kernel_size, spec.strides, spec.dilation_rate, spec.padding,
-                             spec.output_padding, spec.data_format, spec.filters,
-                             spec.activation, x_shape, kernel_shape)
-        found = _KERAS_PLANS.get(key)  # type: ignore[arg-type]
+        key = (spec.kernel_size, spec.strides, spec.dilation_rate, spec.padding,
+               spec.output_padding, spec.data_format, spec.filters,
+               spec.activation, x_shape, kernel_shape)
+        found = _KERAS_PLANS.get(key)
     except TypeError:       # unhashable fields (lists): no caching
         key = found = None
     if found is not None:
@@ -1032,7 +1039,7 @@ def _keras_plan(spec: ConvTransposeSpec, x_shape: tuple[int, ...],
 
 
 def _empty_input_output(out_shape: Sequence[int | None], x: np.ndarray, kernel: np.ndarray,
-                        bias: np.ndarray | None, layout: "Layout") -> np.ndarray:  # noqa: F821
+                        bias: np.ndarray | None, layout: Layout) -> np.ndarray:
     """A zero-size input: no product terms, so the output is the bias broadcast (or zeros)."""
     dtype, _ = _compute_dtype(x, kernel, bias)
     y = np.zeros(tuple(int(d) for d in out_shape), dtype=dtype)  # type: ignore[arg-type]

@@ -150,16 +150,17 @@ def forward_output_length(n: int, k: int, s: int, d: int, padding: Any, framewor
 
 
 def _keras_axis(n: int, out: int, ks: Sequence[int], ss: Sequence[int], ds: Sequence[int],
-                padding: str, op_given: bool, budget: "_Budget"
+                padding: str, op_given: bool, budget: _Budget
                 ) -> list[tuple[int, int, int, int | None, bool, bool]]:
     """Every ``(k, s, d)`` whose Keras length is ``out``; with ``op_given`` the one
     ``op`` (the length is ``base + op``, so at most one ``op`` per triple)."""
     found = []
     for k, s, d in itertools.product(ks, ss, ds):
         budget.spend(1)
+        op: int | None
         if op_given:
-            op: int | None = out - keras_output_length(n, k, s, d, padding, 0)
-            if not 0 <= op < s:          # type: ignore[operator]
+            op = given = out - keras_output_length(n, k, s, d, padding, 0)
+            if not 0 <= given < s:
                 continue
         elif keras_output_length(n, k, s, d, padding, None) == out:
             op = None
@@ -171,7 +172,7 @@ def _keras_axis(n: int, out: int, ks: Sequence[int], ss: Sequence[int], ds: Sequ
 
 
 def _torch_axis(n: int, out: int, ks: Sequence[int], ss: Sequence[int], ds: Sequence[int],
-                budget: "_Budget") -> list[tuple[int, int, int, int, int, bool, bool]]:
+                budget: _Budget) -> list[tuple[int, int, int, int, int, bool, bool]]:
     """``(k, s, d, p, op, symmetric, agrees)`` with ``0 <= p <= K - 1``, ``0 <= op < max(s, d)``:
     ``op = out - L + 2p``, so ``p`` runs over an interval computed directly."""
     found = []
@@ -254,7 +255,7 @@ class _Axis:
                  prefer: tuple[int, int] | None) -> None:
         self.cands = cands
         self.entries: list[tuple[tuple[int, ...], tuple[Any, ...], tuple[int, int]]] = []
-        for i, c in enumerate(cands):
+        for c in cands:
             k, s, d = c[0], c[1], c[2]
             op = c[4] if torch else c[3]
             p = c[3] if torch else 0
@@ -296,7 +297,7 @@ def _ranked(axes: list[_Axis], group: int, pad_const: int, op_given: bool, keras
     import heapq
 
     rank = len(axes)
-    rem = [(0,) * 6] * (rank + 1)
+    rem: list[tuple[int, ...]] = [(0,) * 6] * (rank + 1)
     for j in range(rank - 1, -1, -1):
         rem[j] = tuple(a + b for a, b in zip(rem[j + 1], axes[j].minvec))
     heap: list[Any] = []
@@ -305,7 +306,7 @@ def _ranked(axes: list[_Axis], group: int, pad_const: int, op_given: bool, keras
     root = ((0,) * 6, 0, 0, 0, "root", False, False, True, ())
 
     def bound(state: Any, j: int, i: int, mode_uniform: bool) -> tuple[Any, ...]:
-        sums, miss, asym, dis, pair, s1, d1, op0, idx = state
+        sums, miss, asym, dis, _pair, _s1, _d1, op0, idx = state
         vec, flags = axes[j].entries[i][0], axes[j].entries[i][1]
         r = rem[j + 1]
         tot = [a + b + c for a, b, c in zip(sums, vec, r)]
@@ -505,8 +506,12 @@ def search(inputs: Sequence[int], outputs: Sequence[int] | None = None, *,
             if tag not in cache:
                 # the size of the triple grid is known before any loop: refuse it up front
                 budget.need(len(k_i) * len(s_i) * len(ds))
-                cands = (_keras_axis(n, o, k_i, s_i, ds, padding, op_given, budget)  # type: ignore[arg-type]
-                         if framework == "keras" else _torch_axis(n, o, k_i, s_i, ds, budget))
+                cands: list[tuple[Any, ...]]
+                if framework == "keras":
+                    assert padding is not None   # every Keras group names its padding
+                    cands = _keras_axis(n, o, k_i, s_i, ds, padding, op_given, budget)
+                else:
+                    cands = _torch_axis(n, o, k_i, s_i, ds, budget)
                 cache[tag] = _Axis(cands, framework == "torch", prefer)
             axes.append(cache[tag])
         c = _count(axes, framework == "keras")

@@ -23,9 +23,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .errors import ConvtError, term_safe
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["INPUT_KINDS", "LayerSource", "ResolvedInput", "classify", "open_saved",
            "resolve_input", "resolve_sources", "select_sources", "single_source"]
@@ -209,6 +212,8 @@ def _label(model: Any, record: Any) -> str:
 def _source(model: Any, record: Any, npz_weights: str | None,
             selected_by: str | None = None) -> LayerSource:
     label = _label(model, record)
+    kernel: np.ndarray | None
+    bias: np.ndarray | None
     if record.spec is None:
         raise ConvtError(f"layer: {record.path!r} is a {record.class_name}, which "
                          f"{record.unsupported.split(' is ', 1)[1]}; "
@@ -319,6 +324,7 @@ def layer_spec(resolved: ResolvedInput, *, rank: int | None = None,
     if resolved.obj is _Unparsed:     # re-read by the layer reader, for its own error
         from .spec.parse import read_config_json
 
-        obj = read_config_json(resolved.path)  # type: ignore[arg-type]
+        assert resolved.path is not None   # an unparsed input is a file
+        obj = read_config_json(resolved.path)
         resolved = dataclasses.replace(resolved, obj=obj)
     return resolved.spec(rank=rank, input_shape=input_shape)

@@ -18,7 +18,8 @@ for every public name of the submodules that other code uses.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import os
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from .windows import (
     interpretation_words, interpretations, odd_extra_side,
 )
 
+if TYPE_CHECKING:
+    import onnx
+
 __all__ = [
     "CODES", "RUNTIMES", "CheckReport", "ConvTAttrs", "Finding", "NodeRef", "NodeReport", "Window",
     "check_model", "intent_windows", "iter_convtranspose", "load_model",
@@ -52,7 +56,7 @@ __all__ = [
 ]
 
 
-def check_model(model: Any,
+def check_model(model: str | os.PathLike[str] | onnx.ModelProto,
                 input_shapes: Mapping[str, Sequence[int | None]] | Sequence[str] | None = None,
                 *, numeric: bool = True, seed: int = 0, name: str | None = None,
                 runtimes: str | Sequence[str] | None = None) -> CheckReport:
@@ -105,7 +109,7 @@ def check_model(model: Any,
         if is_risky(ctx) and ctx.w_shape is not None and not bound_attributes(ref.node):
             pending.append((node, ctx, _prepare(ctx, opset, rng, chosen, numeric)))
         report.nodes.append(node)
-    for (node, ctx, p), matrix in zip(pending, run_pending([p for _, _, p in pending])):
+    for (node, ctx, _), matrix in zip(pending, run_pending([p for _, _, p in pending])):
         _add_matrix(node, ctx, matrix, chosen)
     return report
 
@@ -123,7 +127,7 @@ def _prepare(ctx: NodeContext, opset: int, rng: np.random.Generator, chosen: Seq
     c_out = int(ctx.w_shape[1]) * a.group
     if max(probe_elements(a, c_in, c_out, s) for s in sizes) > MAX_PROBE_ELEMENTS:
         measure = False
-    return prepare_matrix(ctx, opset, rng, chosen, sizes, measure)
+    return prepare_matrix(ctx, opset, rng, chosen, sizes, measure=measure)
 
 
 def _add_matrix(node: NodeReport, ctx: NodeContext, matrix: NodeMatrix,

@@ -21,12 +21,15 @@ checked only as far as its literal attributes go.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..geometry import effective_kernel, natural_length
 from .report import Finding
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["AUTO_PADS", "SAME", "ConvTAttrs", "bound_attributes", "read_attrs"]
 
@@ -82,12 +85,12 @@ def _type_name(code: int) -> str:
         return str(code)
 
 
-def bound_attributes(node: Any) -> dict[str, str]:
+def bound_attributes(node: onnx.NodeProto) -> dict[str, str]:
     """``{attribute: ref_attr_name}`` for attributes a function's caller binds."""
     return {a.name: a.ref_attr_name for a in node.attribute if a.ref_attr_name}
 
 
-def _attr_map(node: Any) -> dict[str, Any]:
+def _attr_map(node: onnx.NodeProto) -> dict[str, Any]:
     """Literal attribute values (attributes bound at a call site are left out)."""
     from onnx import helper
 
@@ -97,8 +100,8 @@ def _attr_map(node: Any) -> dict[str, Any]:
             and _type_name(a.type) == _ATTRIBUTE_TYPES.get(a.name, _type_name(a.type))}
 
 
-def read_attrs(node: Any, w_shape: Sequence[int] | None, x_rank: int | None,
-               function: str = "") -> tuple[ConvTAttrs | None, list["Finding"]]:
+def read_attrs(node: onnx.NodeProto, w_shape: Sequence[int] | None, x_rank: int | None,
+               function: str = "") -> tuple[ConvTAttrs | None, list[Finding]]:
     """Parse and normalise; malformed attributes give CT006 (and ``None`` when unusable).
 
     Attributes bound at a call site (``ref_attr_name``) give one CT007 and are
@@ -128,7 +131,7 @@ def read_attrs(node: Any, w_shape: Sequence[int] | None, x_rank: int | None,
         return None, problems + [Finding("CT006", "no kernel_shape attribute and the shape of "
                                          "W is unknown, so the kernel size (and spatial rank) "
                                          "cannot be determined")]
-    kernel = ks if ks is not None else tuple(int(v) for v in w_shape[2:])  # type: ignore[index]
+    kernel = ks if ks is not None else tuple(int(v) for v in (w_shape or ())[2:])
 
     def ints(name: str, length: int, default: int) -> tuple[int, ...]:
         if name not in a:
@@ -171,7 +174,7 @@ def read_attrs(node: Any, w_shape: Sequence[int] | None, x_rank: int | None,
     return (attrs if usable else None), problems
 
 
-def _attributes_json(node: Any) -> dict[str, Any]:
+def _attributes_json(node: onnx.NodeProto) -> dict[str, Any]:
     out: dict[str, Any] = {k: f"<bound at call site: {v}>"
                            for k, v in bound_attributes(node).items()}
     for k, v in _attr_map(node).items():

@@ -11,13 +11,16 @@ only this.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from .attrs import _ATTRIBUTE_TYPES, ConvTAttrs, _type_name, read_attrs
 from ..onnxbase import check_tensor
 from .graph import NodeRef, tensor_array
+
+if TYPE_CHECKING:
+    from ..onnxbase import Graph
 from .report import Finding
 
 __all__ = ["NodeContext", "node_context"]
@@ -49,7 +52,7 @@ class NodeContext:
 
 
 def node_context(ref: NodeRef, shapes: Mapping[str, tuple[int | None, ...]],
-                 types: Mapping[str, int], weights: bool = True) -> NodeContext:
+                 types: Mapping[str, int], *, weights: bool = True) -> NodeContext:
     """Collect attributes, constants and inferred shapes for ``ref``.
 
     Constant W and B are validated (:func:`convt_tools.onnxbase.check_tensor`) always, but
@@ -77,7 +80,7 @@ def node_context(ref: NodeRef, shapes: Mapping[str, tuple[int | None, ...]],
     return NodeContext(ref, attrs, x_shape, w, w_shape, b, b_shape, elem, findings)
 
 
-def _defined_names(graph: Any) -> set[str] | None:
+def _defined_names(graph: Graph) -> set[str] | None:
     """Names defined in ``graph`` (inputs, initializers, node outputs); None for a subgraph
     body, which may also read names of the enclosing graphs."""
     names: set[str] = set()
@@ -127,4 +130,4 @@ def structure_findings(ref: NodeRef) -> list[Finding]:
 def _known(shape: tuple[int | None, ...] | None) -> tuple[int, ...] | None:
     if shape is None or any(d is None for d in shape):
         return None
-    return tuple(int(d) for d in shape)  # type: ignore[arg-type]
+    return tuple(int(d) for d in shape if d is not None)

@@ -14,11 +14,16 @@ its nodes' attributes (``ref_attr_name``) are bound at each call site.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..onnxbase import function_path, node_label, subgraphs, tensor_to_array
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..onnxbase import Graph
 
 __all__ = ["NodeRef", "iter_convtranspose", "tensor_array"]
 
@@ -36,11 +41,11 @@ class NodeRef:
     """
 
     graph_path: str
-    graph: Any
+    graph: Graph
     index: int
-    node: Any
-    constants: dict[str, Any]
-    const_owner: dict[str, Any]
+    node: onnx.NodeProto
+    constants: dict[str, onnx.TensorProto]
+    const_owner: dict[str, Graph]
     function: str = ""
 
     @property
@@ -48,15 +53,15 @@ class NodeRef:
         return self.node.name or f"#{self.index}"
 
 
-def iter_convtranspose(model: Any) -> list[NodeRef]:
+def iter_convtranspose(model: onnx.ModelProto) -> list[NodeRef]:
     """Every ConvTranspose node (default domain), subgraphs and function bodies included.
 
     Main graph first (graph order), then each model-local function's body.
     """
     out: list[NodeRef] = []
 
-    def walk(graph: Any, path: str, consts: dict[str, Any], owner: dict[str, Any],
-             fn: str) -> None:
+    def walk(graph: Graph, path: str, consts: dict[str, onnx.TensorProto],
+             owner: dict[str, Graph], fn: str) -> None:
         consts = dict(consts)
         owner = dict(owner)
         for t in getattr(graph, "initializer", ()):
@@ -79,7 +84,7 @@ def iter_convtranspose(model: Any) -> list[NodeRef]:
     return out
 
 
-def tensor_array(t: Any) -> np.ndarray:
+def tensor_array(t: onnx.TensorProto) -> np.ndarray:
     """A TensorProto as a NumPy array, its header checked first (no external files are read
     here): a malformed tensor is a :class:`ConvtError`
     (:func:`convt_tools.onnxbase.tensor_to_array`)."""

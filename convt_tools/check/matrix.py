@@ -33,7 +33,7 @@ import numpy as np
 from ..geometry import Window
 from .context import NodeContext
 from .readings import DOCUMENTED, RUNTIMES, Reading, documented_reading
-from .runners import installed, run_many
+from .runners import Refusal, installed, run_many
 from .sizes import partition
 from .windows import apply_window, describe_windows, full_output, interpretations
 
@@ -107,7 +107,7 @@ def is_risky(ctx: NodeContext) -> bool:
     a = ctx.attrs
     if a is None:
         return False
-    if a.output_shape is not None or a.auto_pad != "NOTSET" and a.auto_pad != "VALID":
+    if a.output_shape is not None or (a.auto_pad != "NOTSET" and a.auto_pad != "VALID"):
         return True
     if a.pads is not None and (min(a.pads) < 0 or any(
             a.pads_pair(i)[0] != a.pads_pair(i)[1] for i in range(a.rank))):
@@ -121,7 +121,7 @@ def probe_sizes(ctx: NodeContext, stand_ins: Sequence[tuple[int, ...]]) -> list[
     assert a is not None
     sizes = ctx.sizes or (None,) * a.rank
     if all(n is not None for n in sizes):
-        return [tuple(int(n) for n in sizes)]  # type: ignore[arg-type]
+        return [tuple(int(n) for n in sizes if n is not None)]
     return [tuple(int(k) if k is not None else s for k, s in zip(sizes, stand)) for stand in stand_ins]
 
 
@@ -181,7 +181,7 @@ class PendingMatrix:
 
 
 def prepare_matrix(ctx: NodeContext, opset: int, rng: np.random.Generator,
-                   chosen: Sequence[str], sizes: Sequence[tuple[int, ...]],
+                   chosen: Sequence[str], sizes: Sequence[tuple[int, ...]], *,
                    measure: bool = True) -> PendingMatrix:
     """Seeded probe inputs and single-node models for every probe size (nothing run yet)."""
     a = ctx.attrs
@@ -199,7 +199,7 @@ def prepare_matrix(ctx: NodeContext, opset: int, rng: np.random.Generator,
     return PendingMatrix(ctx, list(sizes), tuple(chosen), static, have, b, fulls, jobs)
 
 
-def finish_matrix(p: PendingMatrix, outputs: dict[str, list[np.ndarray | str]]) -> NodeMatrix:
+def finish_matrix(p: PendingMatrix, outputs: dict[str, list[np.ndarray | Refusal]]) -> NodeMatrix:
     """The matrix from each installed runtime's outputs (``outputs[rt]``, one per job)."""
     ctx, a = p.ctx, p.ctx.attrs
     assert a is not None
@@ -213,7 +213,7 @@ def finish_matrix(p: PendingMatrix, outputs: dict[str, list[np.ndarray | str]]) 
             continue
         measured = []
         for out, size, full in zip(outputs[rt], p.sizes, p.fulls):
-            if isinstance(out, str):
+            if isinstance(out, str):   # a Refusal
                 measured.append(Reading("refused", None, out))
             else:
                 measured.append(_identify(np.asarray(out, np.float64), full, b64,
@@ -231,7 +231,7 @@ def run_pending(pending: Sequence[PendingMatrix]) -> list[NodeMatrix]:
     """Run every pending matrix's jobs with one batch per runtime (one child process each
     for OpenVINO and tract, whatever the number of nodes), then finish them."""
     runtimes = sorted({rt for p in pending for rt in p.have})
-    results: dict[str, list[np.ndarray | str]] = {
+    results: dict[str, list[np.ndarray | Refusal]] = {
         rt: run_many(rt, [j for p in pending if rt in p.have for j in p.jobs]) for rt in runtimes}
     out, offset = [], {rt: 0 for rt in runtimes}
     for p in pending:
@@ -244,10 +244,10 @@ def run_pending(pending: Sequence[PendingMatrix]) -> list[NodeMatrix]:
 
 
 def node_matrix(ctx: NodeContext, opset: int, rng: np.random.Generator,
-                chosen: Sequence[str], sizes: Sequence[tuple[int, ...]],
+                chosen: Sequence[str], sizes: Sequence[tuple[int, ...]], *,
                 measure: bool = True) -> NodeMatrix:
     """Measure (installed runtimes) or look up (the rest) every runtime's reading at ``sizes``."""
-    return run_pending([prepare_matrix(ctx, opset, rng, chosen, sizes, measure)])[0]
+    return run_pending([prepare_matrix(ctx, opset, rng, chosen, sizes, measure=measure)])[0]
 
 
 def judge(matrix: NodeMatrix) -> None:

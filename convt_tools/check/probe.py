@@ -210,11 +210,11 @@ def probe_shape(ctx: NodeContext) -> tuple[tuple[int, ...] | None, str]:
                                               "the reading matrix measures it at stand-in "
                                               "sizes (give --input-shape for one size)"))
         sizes = tuple(STAND_IN if n is None else n for n in sizes)
-    sizes = tuple(int(n) for n in sizes)  # type: ignore[arg-type]
-    need = probe_elements(a, c_in, c_out, sizes)
+    known = tuple(int(n) for n in sizes if n is not None)   # every one, after the stand-ins
+    need = probe_elements(a, c_in, c_out, known)
     if need <= MAX_PROBE_ELEMENTS:
-        return (1, c_in, *sizes), ""
-    at = f"at input {[1, c_in, *sizes]} the probe needs {need} elements, above the cap of " \
+        return (1, c_in, *known), ""
+    at = f"at input {[1, c_in, *known]} the probe needs {need} elements, above the cap of " \
          f"{MAX_PROBE_ELEMENTS}"
     if a.output_shape is not None:
         return None, (f"{at}, and output_shape makes the crop depend on the input size, so a "
@@ -257,7 +257,8 @@ def _numeric_check_at(ctx: NodeContext, shape: tuple[int, ...], opset: int,
     assert a is not None
     # Seeded random W and B, never the model's: a zero or symmetric kernel would make
     # different windows give the same output (and claim a reading it cannot show).
-    w_shape = tuple(int(d) for d in ctx.w_shape)  # type: ignore[union-attr]
+    assert ctx.w_shape is not None   # numeric_check runs only where W's shape is known
+    w_shape = tuple(int(d) for d in ctx.w_shape)
     if math.prod(w_shape) > MAX_PROBE_W_ELEMENTS and w_shape[0] % a.group == 0:
         # A fixed probe budget: the window does not depend on the channel counts, so a
         # big node is probed with one channel per group (C_in = C_out = group).

@@ -10,6 +10,12 @@ are symbolic). Installed runtimes are also measured
 (:mod:`convt_tools.check.matrix`); the table is what ``check`` says for the
 others, and what the size-independent reasoning (:mod:`.sizes`) uses.
 
+The table is a registry (:data:`TABLE`): one small :class:`RuntimeRules` entry per
+runtime, registered with :func:`register` in report order, each with its source
+(:data:`DOCUMENTED`), its refusals and its reading of each form (explicit pads or
+VALID, auto_pad SAME_*, output_shape); a runtime the table does not name reads
+pads as written and nothing else is documented.
+
 Notation per axis: ``L = (in-1)*s + K``, ``op`` output_padding, ``pb, pe``
 pads, ``O`` the output_shape entry (``in*s`` for SAME), ``T = L + op - O``.
 
@@ -64,34 +70,14 @@ Sources (facts only; "measured" = run here on that version, float32, CPU):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 from ..errors import ConvtError
 from ..geometry import Window, explicit_window, onnx_spec_begin, tf_split
 from .attrs import SAME, ConvTAttrs
 
-__all__ = ["DOCUMENTED", "RUNTIMES", "Reading", "documented_reading", "runtime_names"]
-
-# Every runtime the table knows, in report order (the engine names of convt_tools.runtimes).
-RUNTIMES = ("onnxruntime", "onnxruntime<1.14", "onnxruntime<=1.12", "tensorrt", "openvino",
-            "tract", "torch", "onnx2tf", "onnx-reference")
-
-DOCUMENTED = {
-    "onnxruntime": "measured 1.32; output_shape odd extra at the start since 1.14 "
-                   "(microsoft/onnxruntime PR #13311)",
-    "onnxruntime<1.14": "output_shape odd extra at the end before PR #13311; SAME as the spec "
-                        "from 1.13 (PR #12537)",
-    "onnxruntime<=1.12": "SAME_UPPER/SAME_LOWER swapped (fixed by microsoft/onnxruntime "
-                         "PR #12537 in 1.13); output_shape odd extra at the end",
-    "tensorrt": "onnx-tensorrt parser: output_shape odd extra at the end "
-                "(onnx/onnx-tensorrt#1042); pads must be >= 0 (NVIDIA/TensorRT#2910)",
-    "openvino": "measured 2026.4 (static vs symbolic spatial dims differ)",
-    "tract": "measured 0.23.9",
-    "torch": "onnx2torch 1.5: ignores output_shape, refuses asymmetric/negative pads "
-             "(project REFERENCE, measured)",
-    "onnx2tf": "no documented source here",
-    "onnx-reference": "measured onnx 1.23",
-}
+__all__ = ["DOCUMENTED", "RUNTIMES", "TABLE", "Reading", "RuntimeRules", "documented_reading",
+           "register", "runtime_names"]
 
 
 @dataclass(frozen=True)
@@ -112,21 +98,7 @@ class Reading:
         return self.windows if self.status == "window" else self.status
 
 
-def runtime_names(spec: str | Sequence[str] | None) -> tuple[str, ...]:
-    """``"onnxruntime,openvino"`` (or a list) -> validated names; None -> all of :data:`RUNTIMES`."""
-    from ..runtimes import canonical_name
-
-    if spec is None:
-        return RUNTIMES
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    # the engine names of convt_tools.runtimes; old spellings (onnx.reference, onnx2torch) too
-    names = tuple(dict.fromkeys(canonical_name(s) for s in items if s.strip()))
-    bad = [n for n in names if n not in RUNTIMES]
-    if bad or not names:
-        raise ConvtError(f"runtime: got {','.join(bad) or spec!r}; expected a comma-separated "
-                         f"list of {', '.join(RUNTIMES)}.", field="runtime")
-    return names
-
+# ---- per-axis helpers (notation: module doc) ---------------------------------------------
 
 def _form(a: ConvTAttrs) -> str:
     if a.output_shape is not None:
@@ -153,14 +125,18 @@ def _total(a: ConvTAttrs, i: int, n: int) -> int:
     return _nat(a, i, n) + a.output_padding[i] - _target(a, i, n)
 
 
+def _upper(a: ConvTAttrs) -> bool:
+    return a.auto_pad == "SAME_UPPER"
+
+
 def _ort_same(a: ConvTAttrs, i: int, n: int, upper: bool) -> Window:
     t = max(_total(a, i, n), 0)
-    begin = onnx_spec_begin(t, upper)
+    begin = onnx_spec_begin(t, upper=upper)
     return Window(begin, _nat(a, i, n) + a.output_padding[i] - t)
 
 
 def _spec_same(a: ConvTAttrs, i: int, n: int) -> Window:
-    return Window(onnx_spec_begin(_total(a, i, n), a.auto_pad == "SAME_UPPER"), _target(a, i, n))
+    return Window(onnx_spec_begin(_total(a, i, n), upper=_upper(a)), _target(a, i, n))
 
 
 def _refuse(note: str) -> Reading:
@@ -171,7 +147,10 @@ def _unknown(note: str) -> Reading:
     return Reading("unknown", None, note)
 
 
-def _axes(a: ConvTAttrs, sizes: Sequence[int], fn) -> Reading:  # type: ignore[no-untyped-def]
+AxisRule = Callable[[int, int], "Window | Reading"]
+
+
+def _axes(sizes: Sequence[int], fn: AxisRule) -> Reading:
     """Apply ``fn(i, n) -> Window | Reading`` per axis; the first non-window reading wins."""
     out = []
     for i, n in enumerate(sizes):
@@ -182,35 +161,297 @@ def _axes(a: ConvTAttrs, sizes: Sequence[int], fn) -> Reading:  # type: ignore[n
     return Reading("window", tuple(out))
 
 
-def _common_refusals(runtime: str, a: ConvTAttrs, full_output_shape: bool) -> Reading | None:
-    neg = a.pads is not None and min(a.pads) < 0
-    op_ge_s = any(a.output_padding[i] >= a.strides[i] for i in range(a.rank))
-    if runtime.startswith("onnxruntime"):
-        if neg:
+def _negative_pads(a: ConvTAttrs) -> bool:
+    return a.pads is not None and min(a.pads) < 0
+
+
+def _op_ge_s(a: ConvTAttrs) -> bool:
+    return any(a.output_padding[i] >= a.strides[i] for i in range(a.rank))
+
+
+def _asymmetric(a: ConvTAttrs) -> bool:
+    return any(a.pads_pair(i)[0] != a.pads_pair(i)[1] for i in range(a.rank))
+
+
+# ---- the registry --------------------------------------------------------------------------
+
+class RuntimeRules:
+    """One runtime's documented reading; subclasses override what differs.
+
+    :meth:`read` asks :meth:`refusal` first, then the method of the node's form.
+    The defaults are what holds for a runtime nothing more is documented for:
+    explicit pads (and VALID) read as written, the other forms unknown.
+    """
+
+    name: str = ""
+    source: str = ""   # where the entry's facts come from (DOCUMENTED)
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        """A node this runtime refuses whatever the form (or None)."""
+        return None
+
+    def pads(self, a: ConvTAttrs, sizes: Sequence[int], form: str) -> Reading:
+        """Explicit pads (``form`` ``pads``) or auto_pad VALID (``valid``)."""
+        return _axes(sizes, lambda i, n: _pads(a, i, n))
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        """auto_pad SAME_UPPER / SAME_LOWER without output_shape."""
+        return _unknown(f"auto_pad {a.auto_pad}: not documented for {self.name}")
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        """output_shape (auto_pad, if any, is ignored unless a rule says otherwise)."""
+        return _unknown(f"not documented for {self.name}")
+
+    def read(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool,
+             full_output_shape: bool) -> Reading:
+        common = self.refusal(a, full_output_shape=full_output_shape)
+        if common is not None:
+            return common
+        form = _form(a)
+        if form in ("pads", "valid"):
+            return self.pads(a, sizes, form)
+        if form == "same":
+            return self.same(a, sizes, static=static)
+        return self.output_shape(a, sizes, static=static)
+
+
+TABLE: dict[str, RuntimeRules] = {}
+_R = TypeVar("_R", bound=type[RuntimeRules])
+
+
+def register(cls: _R) -> _R:
+    """Class decorator: add one instance of ``cls`` to :data:`TABLE` under ``cls.name``."""
+    TABLE[cls.name] = cls()
+    return cls
+
+
+class _OnnxruntimeFamily(RuntimeRules):
+    """Refusals every onnxruntime version shares (and any runtime named onnxruntime*)."""
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        if _negative_pads(a):
             return _refuse("negative pads rejected at load time")
         if a.pads is not None and a.auto_pad != "NOTSET":
             return _refuse("pads together with auto_pad")
         if full_output_shape:
             return _refuse("output_shape with N and C dims rejected by shape inference")
-        if op_ge_s:
-            return (_refuse("output_padding >= stride rejected") if runtime == "onnxruntime"
+        if _op_ge_s(a):
+            return (_refuse("output_padding >= stride rejected") if self.name == "onnxruntime"
                     else _unknown("output_padding >= stride: wrong values before 1.21"))
-    if runtime in ("tract", "torch", "tensorrt") and neg:
-        return _refuse("negative pads")
-    if runtime == "tract" and full_output_shape:
-        return _refuse("output_shape with N and C: tract 0.23.9 aborts the process (panic)")
-    if runtime == "onnx-reference":
+        return None
+
+
+def _end_crop(a: ConvTAttrs, sizes: Sequence[int], name: str) -> Reading:
+    """output_shape with the odd extra at the END (onnxruntime < 1.14, TensorRT)."""
+    def end(i: int, n: int) -> Window | Reading:
+        t = _total(a, i, n)
+        return Window(tf_split(t).begin, _target(a, i, n)) if t >= 0 else _unknown(
+            f"output_shape longer than L + op: not documented for {name}")
+    return _axes(sizes, end)
+
+
+@register
+class _Onnxruntime(_OnnxruntimeFamily):
+    name = "onnxruntime"
+    source = ("measured 1.32; output_shape odd extra at the start since 1.14 "
+              "(microsoft/onnxruntime PR #13311)")
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _axes(sizes, lambda i, n: _ort_same(a, i, n, _upper(a)))
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        def ort(i: int, n: int) -> Window | Reading:
+            t = _total(a, i, n)
+            if t >= 0:
+                return Window(onnx_spec_begin(t, upper=_upper(a)), _target(a, i, n))
+            if t >= -(a.strides[i] - 1):
+                return Window(0, _target(a, i, n))
+            return _refuse(f"output_shape longer than L + op + stride - 1 on axis {i}")
+        return _axes(sizes, ort)
+
+
+@register
+class _OnnxruntimeBefore114(_OnnxruntimeFamily):
+    name = "onnxruntime<1.14"
+    source = ("output_shape odd extra at the end before PR #13311; SAME as the spec "
+              "from 1.13 (PR #12537)")
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _axes(sizes, lambda i, n: _ort_same(a, i, n, _upper(a)))
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _end_crop(a, sizes, self.name)
+
+
+@register
+class _OnnxruntimeUpTo112(_OnnxruntimeFamily):
+    name = "onnxruntime<=1.12"
+    source = ("SAME_UPPER/SAME_LOWER swapped (fixed by microsoft/onnxruntime "
+              "PR #12537 in 1.13); output_shape odd extra at the end")
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _axes(sizes, lambda i, n: _ort_same(a, i, n, not _upper(a)))
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _end_crop(a, sizes, self.name)
+
+
+@register
+class _TensorRT(RuntimeRules):
+    name = "tensorrt"
+    source = ("onnx-tensorrt parser: output_shape odd extra at the end "
+              "(onnx/onnx-tensorrt#1042); pads must be >= 0 (NVIDIA/TensorRT#2910)")
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        return _refuse("negative pads") if _negative_pads(a) else None
+
+    def pads(self, a: ConvTAttrs, sizes: Sequence[int], form: str) -> Reading:
+        if a.rank == 3 and form == "pads" and _asymmetric(a):
+            return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
+                           "3-D asymmetric pads: unsupported on GPUs before sm70")
+        return super().pads(a, sizes, form)
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _end_crop(a, sizes, self.name)
+
+
+@register
+class _OpenVINO(RuntimeRules):
+    name = "openvino"
+    source = "measured 2026.4 (static vs symbolic spatial dims differ)"
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        if a.pads is not None and any(a.pads_pair(i)[0] < 0 for i in range(a.rank)):
+            return _refuse("negative begin pad")
+        return None
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        if not static:
+            return _axes(sizes, lambda i, n: Window(0, _nat(a, i, n) + a.output_padding[i]))
+        return _axes(sizes, lambda i, n: _ort_same(a, i, n, _upper(a)))
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        if not static and a.auto_pad not in SAME:
+            return _axes(sizes, lambda i, n: Window(a.pads_pair(i)[0], _target(a, i, n)))
+        return _axes(sizes, lambda i, n: Window(
+            onnx_spec_begin(max(_total(a, i, n), 0), upper=False), _target(a, i, n)))
+
+
+@register
+class _Tract(RuntimeRules):
+    name = "tract"
+    source = "measured 0.23.9"
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        if _negative_pads(a):
+            return _refuse("negative pads")
+        if full_output_shape:
+            return _refuse("output_shape with N and C: tract 0.23.9 aborts the process (panic)")
+        return None
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        if any(a.effective_kernel(i) < a.strides[i] for i in range(a.rank)):
+            return _refuse("SAME with effective kernel < stride")
+        return _axes(sizes, lambda i, n: Window(
+            onnx_spec_begin(_total(a, i, n), upper=_upper(a)),
+            n * a.strides[i] - a.output_padding[i]))
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        if a.auto_pad in SAME:
+            return _refuse("output_shape with auto_pad SAME_*: tract 0.23.9 aborts the process "
+                           "(panic)")
+        if not static:
+            return _refuse("output_shape with symbolic input dims")
+        return _axes(sizes, lambda i, n: Window(0, _target(a, i, n)))
+
+
+@register
+class _Torch(RuntimeRules):
+    name = "torch"
+    source = ("onnx2torch 1.5: ignores output_shape, refuses asymmetric/negative pads "
+              "(project REFERENCE, measured)")
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        return _refuse("negative pads") if _negative_pads(a) else None
+
+    def pads(self, a: ConvTAttrs, sizes: Sequence[int], form: str) -> Reading:
+        if form == "pads" and _asymmetric(a):
+            return _refuse("asymmetric pads")
+        return super().pads(a, sizes, form)
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
+                       "output_shape ignored")
+
+
+@register
+class _Onnx2TF(RuntimeRules):
+    name = "onnx2tf"
+    source = "no documented source here"
+
+    def read(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool,
+             full_output_shape: bool) -> Reading:
+        return _unknown("no documented source for onnx2tf/TFLite")
+
+
+@register
+class _OnnxReference(RuntimeRules):
+    name = "onnx-reference"
+    source = "measured onnx 1.23"
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if a.group > 1:
             return _refuse("group > 1: its grouped ConvTranspose slices the kernel on the wrong "
                            "axis (fails or is wrong)")
-        if op_ge_s:
+        if _op_ge_s(a):
             return _refuse("output_padding >= stride")
         if full_output_shape:
             return _refuse("output_shape with N and C")
-    if runtime == "openvino" and a.pads is not None and any(
-            a.pads_pair(i)[0] < 0 for i in range(a.rank)):
-        return _refuse("negative begin pad")
-    return None
+        return None
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _axes(sizes, lambda i, n: _spec_same(a, i, n))
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        def ref(i: int, n: int) -> Window | Reading:
+            t = _total(a, i, n)
+            return Window(0, _target(a, i, n)) if t <= 0 or a.auto_pad in SAME else _refuse(
+                "output_shape without auto_pad")
+        return _axes(sizes, ref)
+
+
+# Every runtime the table knows, in report order (the engine names of convt_tools.runtimes),
+# and where each entry's facts come from.
+RUNTIMES = tuple(TABLE)
+DOCUMENTED = {name: rules.source for name, rules in TABLE.items()}
+
+
+def _rules(runtime: str) -> RuntimeRules:
+    """The registered entry, else the defaults (onnxruntime's shared refusals for any
+    runtime named onnxruntime*)."""
+    rules = TABLE.get(runtime)
+    if rules is not None:
+        return rules
+    base = _OnnxruntimeFamily if runtime.startswith("onnxruntime") else RuntimeRules
+    unnamed = base()
+    unnamed.name = runtime
+    return unnamed
+
+
+def runtime_names(spec: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"onnxruntime,openvino"`` (or a list) -> validated names; None -> all of :data:`RUNTIMES`."""
+    from ..runtimes import canonical_name
+
+    if spec is None:
+        return RUNTIMES
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    # the engine names of convt_tools.runtimes; old spellings (onnx.reference, onnx2torch) too
+    names = tuple(dict.fromkeys(canonical_name(s) for s in items if s.strip()))
+    bad = [n for n in names if n not in RUNTIMES]
+    if bad or not names:
+        raise ConvtError(f"runtime: got {','.join(bad) or spec!r}; expected a comma-separated "
+                         f"list of {', '.join(RUNTIMES)}.", field="runtime")
+    return names
 
 
 def documented_reading(runtime: str, a: ConvTAttrs, sizes: Sequence[int], static: bool = True,
@@ -221,75 +462,5 @@ def documented_reading(runtime: str, a: ConvTAttrs, sizes: Sequence[int], static
     differ otherwise); ``full_output_shape``: the node's output_shape listed
     N and C too.
     """
-    common = _common_refusals(runtime, a, full_output_shape)
-    if common is not None:
-        return common
-    form = _form(a)
-    if runtime == "onnx2tf":
-        return _unknown("no documented source for onnx2tf/TFLite")
-    if form in ("pads", "valid"):
-        if runtime == "torch" and any(
-                a.pads_pair(i)[0] != a.pads_pair(i)[1] for i in range(a.rank)) \
-                and form == "pads":
-            return _refuse("asymmetric pads")
-        if runtime == "tensorrt" and a.rank == 3 and form == "pads" and any(
-                a.pads_pair(i)[0] != a.pads_pair(i)[1] for i in range(3)):
-            return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
-                           "3-D asymmetric pads: unsupported on GPUs before sm70")
-        return _axes(a, sizes, lambda i, n: _pads(a, i, n))
-    upper = a.auto_pad == "SAME_UPPER"
-    if form == "same":
-        if runtime in ("onnxruntime", "onnxruntime<1.14"):
-            return _axes(a, sizes, lambda i, n: _ort_same(a, i, n, upper))
-        if runtime == "onnxruntime<=1.12":
-            return _axes(a, sizes, lambda i, n: _ort_same(a, i, n, not upper))
-        if runtime == "openvino":
-            if not static:
-                return _axes(a, sizes, lambda i, n: Window(0, _nat(a, i, n) + a.output_padding[i]))
-            return _axes(a, sizes, lambda i, n: _ort_same(a, i, n, upper))
-        if runtime == "tract":
-            if any(a.effective_kernel(i) < a.strides[i] for i in range(a.rank)):
-                return _refuse("SAME with effective kernel < stride")
-            return _axes(a, sizes, lambda i, n: Window(
-                onnx_spec_begin(_total(a, i, n), upper), n * a.strides[i] - a.output_padding[i]))
-        if runtime == "onnx-reference":
-            return _axes(a, sizes, lambda i, n: _spec_same(a, i, n))
-        return _unknown(f"auto_pad {a.auto_pad}: not documented for {runtime}")
-    # output_shape (auto_pad, if any, is ignored by these rules)
-    if runtime == "onnxruntime":
-        def ort(i: int, n: int) -> Window | Reading:
-            t = _total(a, i, n)
-            if t >= 0:
-                return Window(onnx_spec_begin(t, upper), _target(a, i, n))
-            if t >= -(a.strides[i] - 1):
-                return Window(0, _target(a, i, n))
-            return _refuse(f"output_shape longer than L + op + stride - 1 on axis {i}")
-        return _axes(a, sizes, ort)
-    if runtime in ("onnxruntime<1.14", "onnxruntime<=1.12", "tensorrt"):
-        def end(i: int, n: int) -> Window | Reading:
-            t = _total(a, i, n)
-            return Window(tf_split(t).begin, _target(a, i, n)) if t >= 0 else _unknown(
-                f"output_shape longer than L + op: not documented for {runtime}")
-        return _axes(a, sizes, end)
-    if runtime == "openvino":
-        if not static and a.auto_pad not in SAME:
-            return _axes(a, sizes, lambda i, n: Window(a.pads_pair(i)[0], _target(a, i, n)))
-        return _axes(a, sizes, lambda i, n: Window(onnx_spec_begin(max(_total(a, i, n), 0), False),
-                                                   _target(a, i, n)))
-    if runtime == "tract":
-        if a.auto_pad in SAME:
-            return _refuse("output_shape with auto_pad SAME_*: tract 0.23.9 aborts the process "
-                           "(panic)")
-        if not static:
-            return _refuse("output_shape with symbolic input dims")
-        return _axes(a, sizes, lambda i, n: Window(0, _target(a, i, n)))
-    if runtime == "torch":
-        return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
-                       "output_shape ignored")
-    if runtime == "onnx-reference":
-        def ref(i: int, n: int) -> Window | Reading:
-            t = _total(a, i, n)
-            return Window(0, _target(a, i, n)) if t <= 0 or a.auto_pad in SAME else _refuse(
-                "output_shape without auto_pad")
-        return _axes(a, sizes, ref)
-    return _unknown(f"not documented for {runtime}")
+    return _rules(runtime).read(a, sizes, static=static,
+                                full_output_shape=full_output_shape)

@@ -23,10 +23,19 @@ import numpy as np
 from ..runtimes import (ABORTS_PROCESS, RuntimeRefused, RuntimeUnavailable, canonical_name,
                         get_runtime, run_isolated)
 
-__all__ = ["CHILD_TIMEOUT_S", "RUNNABLE", "installed", "run_many"]
+__all__ = ["CHILD_TIMEOUT_S", "RUNNABLE", "Refusal", "installed", "run_many"]
 
 RUNNABLE = ("onnxruntime", "openvino", "tract", "onnx-reference")
 CHILD_TIMEOUT_S = 300
+
+
+class Refusal(str):
+    """A runtime's refusal of one job: its first line (a ``str``, so it reads as the message).
+
+    :func:`run_many` returns one output array or one :class:`Refusal` per job.
+    """
+
+    __slots__ = ()
 
 
 def installed() -> dict[str, str]:
@@ -48,7 +57,8 @@ def installed() -> dict[str, str]:
     return out
 
 
-def run_many(runtime: str, jobs: Sequence[tuple[bytes, np.ndarray]]) -> list[np.ndarray | str]:
+def run_many(runtime: str, jobs: Sequence[tuple[bytes, np.ndarray]]
+             ) -> list[np.ndarray | Refusal]:
     """Run each ``(model, x)`` on ``runtime``; output 0 or the refusal's first line.
 
     The model's one input is named ``x`` (:func:`~.probe.single_node_model`).
@@ -58,16 +68,16 @@ def run_many(runtime: str, jobs: Sequence[tuple[bytes, np.ndarray]]) -> list[np.
         raise ValueError(f"runtime: got {runtime!r}; expected one of {', '.join(RUNNABLE)}")
     if runtime in ABORTS_PROCESS:
         calls = [(model, {"x": x}) for model, x in jobs]
-        return [r if isinstance(r, str) else np.asarray(r[0])
+        return [Refusal(r) if isinstance(r, str) else np.asarray(r[0])
                 for r in run_isolated(runtime, calls, timeout_s=CHILD_TIMEOUT_S,
                                       strict_symbols=True)]
     adapter = get_runtime(runtime, quiet=True)
-    out: list[np.ndarray | str] = []
+    out: list[np.ndarray | Refusal] = []
     for model, x in jobs:
         try:
             out.append(np.asarray(adapter.load(model).run({"x": x})[0]))
         except RuntimeRefused as exc:  # every refusal is evidence, never a crash of check
-            out.append(exc.detail)
+            out.append(Refusal(exc.detail))
     return out
 
 

@@ -100,7 +100,8 @@ def axis_classes(a: ConvTAttrs, i: int, length: int | None,
     """The classes of input lengths of axis ``i`` (one class per distinct partition).
 
     ``groups_at(n)`` is the partition of the runtimes on this axis alone at
-    length ``n``, and the runtimes with no documented reading there. A known ``length`` is the only class. Otherwise lengths
+    length ``n``, and the runtimes with no documented reading there. A known ``length`` is
+    the only class. Otherwise lengths
     ``1 .. n_hi`` are evaluated, ``n_hi`` the first length with
     ``T(n_hi) >= T_hi`` plus two; beyond it the partition repeats with the
     parity of ``n`` (checked at ``n_hi + 1`` and ``n_hi + 2``).
@@ -126,7 +127,7 @@ def axis_classes(a: ConvTAttrs, i: int, length: int | None,
     out = []
     for groups, lengths in seen.items():
         parities = [p for p, g in tails.items() if g == groups]
-        tail = None
+        tail: tuple[int, int | None] | None = None
         if len(parities) == 2:
             tail = (n_hi + 1, None)
         elif parities:
@@ -182,7 +183,7 @@ def size_verdict(a: ConvTAttrs, sizes: Sequence[int | None] | None,
     never = set(_unknown(reading_at(ref))) & set(_unknown(reading_at(big)))
     axes = []
     for i in range(a.rank):
-        def groups_at(n: int, i: int = i) -> tuple[tuple[str, ...], ...]:
+        def groups_at(n: int, i: int = i) -> tuple[Groups, tuple[str, ...]]:
             at = list(ref)
             at[i] = n
             readings = reading_at(at)

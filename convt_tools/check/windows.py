@@ -108,7 +108,7 @@ def intent_windows(attrs: ConvTAttrs, sizes: Sequence[int], intent: str) -> tupl
         elif intent != "onnx-spec":
             raise ConvtError(f"intent: got {intent!r}; expected one of tf, onnx-spec, ort.",
                              field="intent")
-        out.append(Window(geometry.onnx_spec_begin(t, upper), target))
+        out.append(Window(geometry.onnx_spec_begin(t, upper=upper), target))
     return tuple(out)
 
 
@@ -201,7 +201,8 @@ def apply_window(full: np.ndarray, b: np.ndarray | None,
     """``y[..., o] = F[..., o + begin]`` per axis (zero outside ``F``) plus bias; any rank."""
     n, c = full.shape[:2]
     y = np.zeros((n, c, *(w.length for w in windows)), dtype=full.dtype)
-    src, dst = [], []
+    src: list[slice] = []
+    dst: list[slice] = []
     for w, natural in zip(windows, full.shape[2:]):
         lo, hi = max(w.begin, 0), min(w.begin + w.length, natural)
         if lo >= hi:

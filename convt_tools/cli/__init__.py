@@ -68,7 +68,7 @@ class LazyGroup(click.Group):
     :data:`BROKEN_PIPE_EXIT`.
     """
 
-    def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
+    def main(self, args: Any = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -123,4 +123,5 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="convt")
 def main() -> None:
-    """Exact shapes, ONNX export and verification for Keras Conv1D/2D/3DTranspose and PyTorch ConvTranspose1d/2d/3d."""
+    """Exact shapes, ONNX export and verification for Keras Conv1D/2D/3DTranspose and
+    PyTorch ConvTranspose1d/2d/3d."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 import click
 
-from ..errors import ConvtError, term_safe  # noqa: F401 (term_safe: re-exported)
+from ..errors import ConvtError, term_safe  # term_safe: re-exported
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,7 +26,7 @@ class UsageError(click.ClickException):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
-def echo(text: object = "", err: bool = False) -> None:
+def echo(text: object = "", *, err: bool = False) -> None:
     """``click.echo`` of human-readable output, made :func:`term_safe` (line breaks kept)."""
     click.echo(term_safe(text, keep="\n"), err=err)
 
@@ -59,7 +59,7 @@ def handle_errors(func: F) -> F:
             click.echo("Terminated (SIGTERM); nothing was written.", err=True)
             sys.exit(143)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def _finite(obj: Any) -> Any:
@@ -94,7 +94,7 @@ def _dumps_deep(obj: Any) -> str:
             continue
         if isinstance(value, float) and not math.isfinite(value):
             value = None
-        if isinstance(value, dict) or isinstance(value, (list, tuple)):
+        if isinstance(value, (dict, list, tuple)):
             items = list(value.items()) if isinstance(value, dict) else list(value)
             opener, closer = ("{", "}") if isinstance(value, dict) else ("[", "]")
             if not items:

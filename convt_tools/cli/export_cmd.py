@@ -87,8 +87,8 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
         if output_size is not None:
             raise ConvtError("output_size: applies to torch configs only.", field="output_size")
         export_saved(resolved.model, layer, output, weights, input_shape, opset_n, seed_n, dtype,
-                     allow_unsupported_dtype, as_json, form,
-                     {k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None})
+                     allow_unsupported_dtype=allow_unsupported_dtype, as_json=as_json, form=form,
+                     flags={k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None})
         return
     hint = None if input_shape is None else parse_shape(input_shape)
     spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, input_shape=hint,

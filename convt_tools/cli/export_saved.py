@@ -19,7 +19,6 @@ import shutil
 import tempfile
 from typing import Any, Sequence
 
-
 from ..errors import ConvtError
 from ..layer import input_shape as layer_input_shape
 from ..spec import parse_shape
@@ -91,7 +90,7 @@ def _info(path: str, model: Any, source: Any, seed: int) -> dict[str, Any]:
 
 
 def export_saved(saved: Any, layer: str | None, output: str, weights: str | None,
-                 input_shape: str | None, opset: int, seed: int, dtype: str | None,
+                 input_shape: str | None, opset: int, seed: int, dtype: str | None, *,
                  allow_unsupported_dtype: bool, as_json: bool, form: str,
                  flags: dict[str, Any]) -> None:
     """Export ``--layer`` to the file ``output``, or every layer into the folder ``output``."""
@@ -174,7 +173,7 @@ def _write_folder(folder: str, models: list[tuple[str, Any]], index: dict[str, A
     if os.path.isdir(folder):
         for name in targets:   # nothing is written when one of them is refused
             path = os.path.join(folder, name)
-            ensure_distinct(path, **inputs)
+            ensure_distinct(path, "output", **inputs)
             check_destination(path)
     created = False
     with sigterm_cleanup():

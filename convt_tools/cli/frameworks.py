@@ -34,4 +34,4 @@ def parse_output_size(text: str | None) -> list[int] | None:
     shape = parse_shape(text, "output_size")
     if any(d is None for d in shape):
         raise ConvtError(f"output_size: got {text!r}; expected integers only.", field="output_size")
-    return [int(d) for d in shape]  # type: ignore[arg-type]
+    return [d for d in shape if d is not None]

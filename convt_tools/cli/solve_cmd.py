@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, Iterator
+from typing import Any, Iterator, overload
 
 import click
 
@@ -14,6 +14,10 @@ from ..solve import forward_padding
 from .common import handle_errors
 
 
+@overload
+def _ints(name: str, text: str) -> list[int]: ...
+@overload
+def _ints(name: str, text: str | None) -> list[int] | None: ...
 def _ints(name: str, text: str | None) -> list[int] | None:
     if text is None:
         return None
@@ -98,7 +102,7 @@ def solve(input_: str, output: str | None, framework: str, kernel_size: str | No
                 or [1], "padding": forward_padding(fwd_padding, framework)}
         found = search(inputs, framework=framework, max_kernel=max_kernel,
                        max_stride=max_stride, max_dilation=max_dilation, mirror=spec)
-        target = inputs
+        target: list[int] | None = inputs
     else:
         if fwd_padding is not None or fwd_dilation is not None:
             raise ConvtError("padding: --padding/--dilation describe the forward conv of "
@@ -123,9 +127,10 @@ def solve(input_: str, output: str | None, framework: str, kernel_size: str | No
                    f"{max_dilation}; raise --max-kernel/--max-stride/--max-dilation.")
         raise SystemExit(1)
     if limit:
-        shown = list(itertools.islice(sols, limit))
+        head = list(itertools.islice(sols, limit))
         click.echo(f"{what}: {count} configuration(s); {found.examined} candidate(s) examined "
-                   f"to rank the first {len(shown)}")
+                   f"to rank the first {len(head)}")
+        shown: list[Any] | Iterator[Any] = head
     else:
         shown = sols
         click.echo(f"{what}: {count} configuration(s), all listed in rank order")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-
 from ..spec import format_shape
 from .common import echo
 

@@ -83,7 +83,7 @@ class KerasConvT(FrameworkLayer):
         """``(x with a batch axis, whether one was added)``: Keras inputs are batched."""
         return x, False
 
-    def apply_flags(self, flags: Mapping[str, Any]) -> "KerasConvT":
+    def apply_flags(self, flags: Mapping[str, Any]) -> KerasConvT:
         """This layer with Keras-named ``--flags`` merged in (flags win; ``rank`` was used
         when the config was read)."""
         given = {k: v for k, v in flags.items() if v is not None and k != "rank"}

@@ -70,7 +70,7 @@ class TorchConvT(FrameworkLayer):
         """``(x with a batch axis, whether one was added)``: torch takes unbatched input."""
         return (x[None], True) if x.ndim == self.spec.rank + 1 else (x, False)
 
-    def apply_flags(self, flags: Mapping[str, Any]) -> "TorchConvT":
+    def apply_flags(self, flags: Mapping[str, Any]) -> TorchConvT:
         """Keras layer flags make no sense with a torch config: say so instead of ignoring them."""
         given = [k for k, v in flags.items() if v is not None]
         if given:

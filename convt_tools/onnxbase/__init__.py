@@ -47,6 +47,7 @@ from ._tensors import check_tensor, tensor_to_array
 
 if TYPE_CHECKING:
     from ._build import INT64_MAX, GraphBuilder, check_int64
+    from ._graph import Graph   # GraphProto | FunctionProto, for annotations
     from ._external import (
         CHUNK_BYTES, KEEP, PENDING_PREFIX, has_pending, pending_tensor, save_with_external_data,
     )

@@ -45,7 +45,7 @@ PENDING_PREFIX = "convt-pending:"
 CHUNK_BYTES = 64 << 20
 KEEP = 4
 _INLINE_LIMIT = 1024
-_PENDING: "collections.OrderedDict[str, tuple[np.ndarray, np.dtype]]" = collections.OrderedDict()
+_PENDING: collections.OrderedDict[str, tuple[np.ndarray, np.dtype]] = collections.OrderedDict()
 
 
 def pending_tensor(name: str, array: np.ndarray, dtype: np.dtype) -> onnx.TensorProto:
@@ -75,7 +75,7 @@ def _stream(array: np.ndarray, dtype: np.dtype, fh: BinaryIO) -> int:
     """Write ``array.astype(dtype)`` in C order, chunk by chunk; return the bytes written."""
     if array.ndim == 0 or array.size * dtype.itemsize <= CHUNK_BYTES:
         data = np.ascontiguousarray(array, dtype=dtype)
-        fh.write(memoryview(data).cast("B"))
+        fh.write(data.data.cast("B"))
         return data.nbytes
     return sum(_stream(array[i], dtype, fh) for i in range(array.shape[0]))
 

@@ -10,12 +10,12 @@ onnx is never imported here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Union
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     import onnx
 
-    Graph = Union[onnx.GraphProto, onnx.FunctionProto]
+    Graph = onnx.GraphProto | onnx.FunctionProto
 
 __all__ = ["default_opset", "function_path", "iter_graphs", "iter_model_graphs", "node_label",
            "subgraphs"]

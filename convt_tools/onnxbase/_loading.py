@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..errors import ConvtError, first_line
 from ..io import check_input_file
@@ -28,7 +28,7 @@ __all__ = ["check_external_locations", "load_model", "model_tensors", "resolve_m
            "tensor_location"]
 
 
-def _attribute_tensors(nodes: Iterable[Any]) -> Iterator[Any]:
+def _attribute_tensors(nodes: Iterable[onnx.NodeProto]) -> Iterator[onnx.TensorProto]:
     """Every TensorProto in the attributes of ``nodes``, their subgraphs included."""
     for node in nodes:
         for attr in node.attribute:
@@ -44,7 +44,7 @@ def _attribute_tensors(nodes: Iterable[Any]) -> Iterator[Any]:
                 yield from _graph_tensors(g)
 
 
-def _graph_tensors(graph: Any) -> Iterator[Any]:
+def _graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
     """Every TensorProto stored in ``graph`` and its subgraphs (initializers, attributes)."""
     yield from graph.initializer
     for sp in graph.sparse_initializer:
@@ -93,7 +93,7 @@ def tensor_location(tensor: onnx.TensorProto) -> str:
     return {e.key: e.value for e in tensor.external_data}.get("location", "")
 
 
-def load_model(path: str | os.PathLike[str], lazy: bool = False) -> onnx.ModelProto:
+def load_model(path: str | os.PathLike[str], *, lazy: bool = False) -> onnx.ModelProto:
     """Load an untrusted ONNX model; any failure is a one-sentence :class:`ConvtError`.
 
     Parses with ``load_external_data=False``, checks every external-data
@@ -137,7 +137,7 @@ def load_model(path: str | os.PathLike[str], lazy: bool = False) -> onnx.ModelPr
 
 
 def resolve_model(model: str | os.PathLike[str] | onnx.ModelProto, name: str | None = None,
-                  lazy: bool = False) -> tuple[onnx.ModelProto, str]:
+                  *, lazy: bool = False) -> tuple[onnx.ModelProto, str]:
     """``(ModelProto, label)`` for a path (loaded with :func:`load_model`) or a ModelProto.
 
     A ModelProto must have a graph and no tensor stored in an external file
@@ -145,7 +145,7 @@ def resolve_model(model: str | os.PathLike[str] | onnx.ModelProto, name: str | N
     Anything else is a :class:`ConvtError` naming ``model``.
     """
     if isinstance(model, (str, os.PathLike)):
-        return load_model(model, lazy), name or str(model)
+        return load_model(model, lazy=lazy), name or str(model)
     onnx = import_onnx()
     if not isinstance(model, onnx.ModelProto):
         raise ConvtError(f"model: got {type(model).__name__}; expected a path (str or "

@@ -102,7 +102,7 @@ def _check_dims(name: str, dims: Sequence[int | None]) -> None:
                              field="input_shape")
 
 
-def _dims(type_proto: Any) -> tuple[int | None, ...] | None:
+def _dims(type_proto: onnx.TypeProto) -> tuple[int | None, ...] | None:
     if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
         return None
     return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else None
@@ -200,7 +200,7 @@ def infer_shapes(model: onnx.ModelProto) -> tuple[dict[str, dict[str, tuple[int 
     Outer-scope values are visible in subgraphs. Returns an error text when
     inference failed (shapes then come from declared inputs/value_info only).
     """
-    onnx = import_onnx()
+    import onnx
     error = None
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
@@ -209,7 +209,8 @@ def infer_shapes(model: onnx.ModelProto) -> tuple[dict[str, dict[str, tuple[int 
     shapes: dict[str, dict[str, tuple[int | None, ...]]] = {}
     types: dict[str, dict[str, int]] = {}
 
-    def walk(graph: Any, path: str, outer_s: dict, outer_t: dict) -> None:
+    def walk(graph: onnx.GraphProto, path: str, outer_s: dict[str, tuple[int | None, ...]],
+             outer_t: dict[str, int]) -> None:
         s, t = dict(outer_s), dict(outer_t)
         for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
             d = _dims(vi.type)
@@ -227,7 +228,7 @@ def infer_shapes(model: onnx.ModelProto) -> tuple[dict[str, dict[str, tuple[int 
             for name, sub in subgraphs(node):
                 walk(sub, f"{path}/{node_label(node, i)}.{name}", s, t)
 
-    calls: dict[tuple[str, str], list[list[tuple[Any, Any]]]] = {}
+    calls: dict[tuple[str, str], list[list[_Site]]] = {}
     walk(inferred.graph, "main", {}, {})
     for fn in model.functions:
         s, t = _bind_call_sites(fn, calls.get((fn.domain, fn.name), []))
@@ -235,7 +236,11 @@ def infer_shapes(model: onnx.ModelProto) -> tuple[dict[str, dict[str, tuple[int 
     return shapes, types, error
 
 
-def _bind_call_sites(fn: Any, sites: list[list[tuple[Any, Any]]]
+# What one call site passes for one input: its shape and element type, where known.
+_Site = tuple["tuple[int | None, ...] | None", "int | None"]
+
+
+def _bind_call_sites(fn: onnx.FunctionProto, sites: list[list[_Site]]
                      ) -> tuple[dict[str, tuple[int | None, ...]], dict[str, int]]:
     """Shapes and types of ``fn``'s inputs on which all its call sites agree."""
     s: dict[str, tuple[int | None, ...]] = {}

@@ -33,7 +33,8 @@ is skipped.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping, Sequence
+import os
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -49,6 +50,9 @@ from .plan import AxisPlan, attrs_for_intent, plan_axis, plan_node
 from .portable import make_portable
 from .proof import prove_dynamic, prove_node, prove_whole_model
 from .report import NodePlan, RepairRefused, RepairReport
+
+if TYPE_CHECKING:
+    import onnx
 from .rewrite import (
     drop_unused_weights, insert_pending, needs_pinning, pin_inputs, replaced_weight,
     rewrite_dynamic, rewrite_node,
@@ -60,10 +64,10 @@ REPAIR_CODES = ("CT001", "CT002", "CT005", "CT008", "CT010", "CT011", "CT012", "
 BROKEN_CODES = ("CT003", "CT004", "CT006")
 
 
-def repair_model(model: Any, intent: str,
+def repair_model(model: str | os.PathLike[str] | onnx.ModelProto, intent: str,
                  input_shapes: Mapping[str, Sequence[int | None]] | Sequence[str] | None = None,
                  *, seed: int = 0, name: str | None = None,
-                 form: str = "compact") -> tuple[Any, RepairReport]:
+                 form: str = "compact") -> tuple[onnx.ModelProto, RepairReport]:
     """Return ``(repaired ModelProto, report)``; ``model`` is a path or a ModelProto (not modified).
 
     ``input_shapes`` is what :func:`~convt_tools.check.check_model` takes.
@@ -104,7 +108,7 @@ def repair_model(model: Any, intent: str,
     return repaired, report
 
 
-def _repair_into(original: Any, repaired: Any, shaped: Any,
+def _repair_into(original: onnx.ModelProto, repaired: onnx.ModelProto, shaped: onnx.ModelProto,
                  given: dict[str, tuple[int | None, ...]], intent: str, seed: int,
                  report: RepairReport, work: list[Any], form: str = "compact") -> None:
     """The body of :func:`repair_model`: plan, rewrite and prove into ``repaired``.
@@ -148,7 +152,7 @@ def _repair_into(original: Any, repaired: Any, shaped: Any,
     pending: list[tuple[Any, int, Any]] = []
     replaced: list[tuple[str, Any, str, NodePlan]] = []
     for ctx, plan, axes, sizes in work:
-        attrs, _ = attrs_for_intent(ctx.attrs, plan.codes)  # type: ignore[arg-type]
+        attrs, _ = attrs_for_intent(ctx.attrs, plan.codes)
         original_node = copy.deepcopy(ctx.ref.node)
         if plan.new.get("form") == "dynamic":
             nodes = rewrite_dynamic(repaired, ctx, plan, attrs, intent, pending)

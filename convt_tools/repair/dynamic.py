@@ -32,7 +32,7 @@ sizes, both parities of ``T`` included, against the reference for the intent
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -41,18 +41,28 @@ from ..check.probe import make_model
 from ..check.sizes import crop_total
 from ..geometry import onnx_spec_begin, zero_taps
 
+if TYPE_CHECKING:
+    import onnx
+
 __all__ = ["DYNAMIC_FORM", "dynamic_begin", "dynamic_nodes", "dynamic_proof_sizes"]
 
 DYNAMIC_FORM = "dynamic: Shape -> arithmetic -> Slice on the full output (+ bias)"
 
 
+def _output_shape(a: ConvTAttrs) -> tuple[int, ...]:
+    """The node's ``output_shape`` (spatial): the dynamic form is for nodes that set it."""
+    if a.output_shape is None:
+        raise ValueError("the dynamic form needs a node with an output_shape attribute")
+    return a.output_shape
+
+
 def dynamic_begin(a: ConvTAttrs, intent: str, i: int, n: int) -> int:
     """``begin`` on axis ``i`` at input length ``n``: what :func:`dynamic_nodes` computes."""
-    o = a.output_shape[i]  # type: ignore[index]
+    o = _output_shape(a)[i]
     t = a.natural_length(i, n) - o + (0 if intent == "tf" else a.output_padding[i])
     if intent in ("tf", "ort"):
         t = max(t, 0)
-    return onnx_spec_begin(t, intent == "tf" or a.auto_pad == "SAME_UPPER")
+    return onnx_spec_begin(t, upper=intent == "tf" or a.auto_pad == "SAME_UPPER")
 
 
 def dynamic_proof_sizes(a: ConvTAttrs, intent: str, known: Sequence[int | None]) -> list[tuple[int, ...]]:
@@ -68,8 +78,8 @@ def dynamic_proof_sizes(a: ConvTAttrs, intent: str, known: Sequence[int | None])
     steps = [0, 1, 2, 3] + ([-1] if intent != "ort" and min(firsts) > 1 else [])
     out = []
     for k in steps:
-        size = tuple(int(known[i]) if known[i] is not None else max(1, firsts[i] + k)
-                     for i in range(a.rank))
+        size = tuple(int(n) if n is not None else max(1, first + k)
+                     for n, first in zip(known, firsts))
         if size not in out:
             out.append(size)
     return out
@@ -87,13 +97,13 @@ def dynamic_taps(a: ConvTAttrs, intent: str) -> list[tuple[int, int]]:
     for i in range(a.rank):
         b1 = dynamic_begin(a, intent, i, 1)
         before = max(0, -b1)
-        after = max(0, b1 + a.output_shape[i] - a.natural_length(i, 1))  # type: ignore[index]
+        after = max(0, b1 + _output_shape(a)[i] - a.natural_length(i, 1))
         d = a.dilations[i]
         out.append((zero_taps(before, d), zero_taps(after, d)))
     return out
 
 
-def dynamic_nodes(a: ConvTAttrs, intent: str, node: Any, prefix: str,
+def dynamic_nodes(a: ConvTAttrs, intent: str, node: onnx.NodeProto, prefix: str,
                   padded_w: str | None = None,
                   taps: Sequence[tuple[int, int]] | None = None) -> list[Any]:
     """The node list replacing ``node`` (same inputs, same output name), in order.
@@ -125,7 +135,7 @@ def dynamic_nodes(a: ConvTAttrs, intent: str, node: Any, prefix: str,
         nodes.append(helper.make_node(kind, list(inputs), [nm], name=nm, **kw))
         return nm
 
-    o = [int(v) for v in a.output_shape]  # type: ignore[union-attr]
+    o = [int(v) for v in _output_shape(a)]
     c = [0 if intent == "tf" else a.output_padding[i] for i in range(r)]
     shape = op("Shape", [x], "shape")
     n = op("Slice", [shape, const("c_lo", [2]), const("c_hi", [2 + r]), const("c_ax", [0])], "n")
@@ -142,7 +152,7 @@ def dynamic_nodes(a: ConvTAttrs, intent: str, node: Any, prefix: str,
     upper = intent == "tf" or a.auto_pad == "SAME_UPPER"
     begin = half if upper else op("Sub", [t, half], "begin")
     o_c = const("o", o)
-    attrs = {"strides": list(a.strides), "dilations": list(a.dilations),
+    attrs: dict[str, Any] = {"strides": list(a.strides), "dilations": list(a.dilations),
              "pads": [0] * (2 * r), "kernel_shape": list(a.kernel)}
     if a.group != 1:
         attrs["group"] = a.group
@@ -173,7 +183,7 @@ def dynamic_nodes(a: ConvTAttrs, intent: str, node: Any, prefix: str,
     return nodes
 
 
-def dynamic_model(nodes: Sequence[Any], x_name: str, out_name: str, c_in: int, rank: int,
+def dynamic_model(nodes: Sequence[onnx.NodeProto], x_name: str, out_name: str, c_in: int, rank: int,
                   w_name: str, w: np.ndarray, b_name: str, b: np.ndarray | None,
                   opset: int) -> Any:
     """The node list alone in a model (symbolic spatial dims), W and B as initializers."""

@@ -33,7 +33,7 @@ window is measured in onnxruntime; a node it refuses is refused. Pads next to
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -46,6 +46,9 @@ from ..geometry import (
 )
 from .dynamic import DYNAMIC_FORM, dynamic_proof_sizes
 from .report import NodePlan, RepairRefused, ort_refuses
+
+if TYPE_CHECKING:
+    import onnx
 
 STAND_INS = ((5, 6, 7), (8, 9, 6))  # per spatial axis; each axis differs in parity between the two
 
@@ -86,7 +89,7 @@ def _sizes_to_probe(ctx: NodeContext, w_shape: Sequence[int]
     sizes = ctx.sizes
     label = ctx.ref.label
     if sizes is not None and all(n is not None for n in sizes):
-        real = tuple(int(n) for n in sizes)  # type: ignore[arg-type]
+        real = tuple(int(n) for n in sizes if n is not None)
         need = probe_elements(a, int(w_shape[0]), int(w_shape[1]) * a.group, real)
         if need <= MAX_PROBE_ELEMENTS:
             return [real], ""
@@ -248,7 +251,7 @@ def _depends_on_size(ctx: NodeContext, attrs: ConvTAttrs, intent: str, axes: lis
     return False
 
 
-def _attr_dict(node: Any) -> dict[str, Any]:
+def _attr_dict(node: onnx.NodeProto) -> dict[str, Any]:
     from onnx import helper
 
     out = {}

@@ -20,15 +20,18 @@ proof then runs on the result.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..geometry import AxisCrop, portable_slice, portable_split
 from ..onnxbase import iter_model_graphs
 
+if TYPE_CHECKING:
+    import onnx
 
-def _attr(node: Any, name: str) -> Any:
+
+def _attr(node: onnx.NodeProto, name: str) -> Any:
     from onnx import helper
 
     for a in node.attribute:
@@ -37,7 +40,7 @@ def _attr(node: Any, name: str) -> Any:
     return None
 
 
-def _set_ints(node: Any, name: str, values: list[int]) -> None:
+def _set_ints(node: onnx.NodeProto, name: str, values: list[int]) -> None:
     from onnx import helper
 
     for i, a in enumerate(node.attribute):
@@ -47,7 +50,7 @@ def _set_ints(node: Any, name: str, values: list[int]) -> None:
     node.attribute.append(helper.make_attribute(name, values))
 
 
-def make_portable(model: Any) -> list[str]:
+def make_portable(model: onnx.ModelProto) -> list[str]:
     """Rewrite every asymmetric-pads ConvTranspose of ``model`` in place; return what changed."""
     from onnx import helper, numpy_helper
 

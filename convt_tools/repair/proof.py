@@ -16,7 +16,8 @@ or a tensor is above :data:`WHOLE_MODEL_MAX_ELEMENTS`. A failure raises
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -29,8 +30,11 @@ from ..onnxbase import infer_shapes
 from .dynamic import dynamic_model
 from .report import NodePlan, RepairRefused, ort_refuses
 
+if TYPE_CHECKING:
+    import onnx
 
-def prove_node(ctx: NodeContext, original_node: Any, repaired_node: Any, plan: NodePlan,
+
+def prove_node(ctx: NodeContext, original_node: onnx.NodeProto, repaired_node: onnx.NodeProto, plan: NodePlan,
                attrs: ConvTAttrs,
                intent: str, sizes: Sequence[tuple[int, ...]], new_w: np.ndarray | None,
                opset: int, rng: np.random.Generator) -> None:
@@ -39,7 +43,11 @@ def prove_node(ctx: NodeContext, original_node: Any, repaired_node: Any, plan: N
     b = ctx.b
     if b is None and ctx.b_shape is not None:
         b = rng.standard_normal(ctx.b_shape).astype(np.float32)
-    w_new = new_w if plan.kernel_padding else w
+    w_new = w
+    if plan.kernel_padding:
+        if new_w is None:
+            raise ValueError(f"node {plan.name!r}: a kernel padding plan without the padded kernel")
+        w_new = new_w
     for size in sizes:
         shape = (1, int(w.shape[0]), *size)
         x = rng.standard_normal(shape).astype(np.float32)
@@ -69,7 +77,8 @@ def prove_node(ctx: NodeContext, original_node: Any, repaired_node: Any, plan: N
                 f"{diff}); nothing written.", field="intent")
 
 
-def prove_dynamic(ctx: NodeContext, original_node: Any, nodes: Sequence[Any], plan: NodePlan,
+def prove_dynamic(ctx: NodeContext, original_node: onnx.NodeProto,
+                  nodes: Sequence[onnx.NodeProto], plan: NodePlan,
                   attrs: ConvTAttrs, intent: str, sizes: Sequence[tuple[int, ...]], opset: int,
                   rng: np.random.Generator) -> None:
     """Run the dynamic form (one model, symbolic spatial dims) at every size in ``sizes``.
@@ -78,6 +87,8 @@ def prove_dynamic(ctx: NodeContext, original_node: Any, nodes: Sequence[Any], pl
     node in onnxruntime) at each size: the same rewritten graph serves them all.
     """
     node = original_node
+    if ctx.w_shape is None:
+        raise ValueError(f"node {plan.name!r}: the dynamic form needs the kernel's shape")
     w = rng.standard_normal(ctx.w_shape).astype(np.float32)
     has_b = len(node.input) > 2 and bool(node.input[2])
     b = rng.standard_normal(int(ctx.w_shape[1]) * attrs.group).astype(np.float32) \
@@ -118,7 +129,7 @@ def prove_dynamic(ctx: NodeContext, original_node: Any, nodes: Sequence[Any], pl
                 f"{diff}); nothing written.", field="intent")
 
 
-def _original_diff(node: Any, shape: Sequence[int], w: np.ndarray, b: np.ndarray | None,
+def _original_diff(node: onnx.NodeProto, shape: Sequence[int], w: np.ndarray, b: np.ndarray | None,
                    x: np.ndarray, y: np.ndarray, opset: int) -> float | None:
     try:
         orig = run_ort(single_node_model(node, shape, w, b, opset), {"x": x})[0]
@@ -130,8 +141,15 @@ def _original_diff(node: Any, shape: Sequence[int], w: np.ndarray, b: np.ndarray
 WHOLE_MODEL_MAX_ELEMENTS = 4 * MAX_PROBE_ELEMENTS
 
 
-def _seeded_feeds(model: Any, rng: np.random.Generator) -> tuple[dict[str, np.ndarray] | None, str]:
-    """Seeded inputs for a whole-model run, or None and why not.
+@dataclass(frozen=True)
+class _NotRun:
+    """Why the whole-model run is skipped."""
+
+    why: str
+
+
+def _seeded_feeds(model: onnx.ModelProto, rng: np.random.Generator) -> dict[str, np.ndarray] | _NotRun:
+    """Seeded inputs for a whole-model run, or why not.
 
     Not run when an input has unknown dims, or when an input or any tensor
     shape inference knows of has more than :data:`WHOLE_MODEL_MAX_ELEMENTS`.
@@ -147,32 +165,33 @@ def _seeded_feeds(model: Any, rng: np.random.Generator) -> tuple[dict[str, np.nd
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         if dims and dims[0] is None:
             dims[0] = 1  # a free batch dim: run one sample
-        if any(d is None for d in dims):
-            return None, "graph inputs have unknown dims (give --input-shape)"
-        dims_of[vi.name] = dims  # type: ignore[assignment]
+        known = [d for d in dims if d is not None]
+        if len(known) != len(dims):
+            return _NotRun("graph inputs have unknown dims (give --input-shape)")
+        dims_of[vi.name] = known
     shapes, _, _ = infer_shapes(model)
     sizes = {k: math.prod(1 if d is None else d for d in v) for k, v in shapes["main"].items()}
     sizes.update({k: math.prod(v) for k, v in dims_of.items()})
     big = max(sizes.items(), key=lambda kv: kv[1], default=("", 0))
     if big[1] > WHOLE_MODEL_MAX_ELEMENTS:
-        return None, (f"tensor {big[0]!r} has {big[1]} elements, above the cap of "
-                      f"{WHOLE_MODEL_MAX_ELEMENTS} for a whole-model run")
+        return _NotRun(f"tensor {big[0]!r} has {big[1]} elements, above the cap of "
+                       f"{WHOLE_MODEL_MAX_ELEMENTS} for a whole-model run")
     feeds = {}
     for vi in model.graph.input:
         if vi.name not in dims_of:
             continue
         tt = vi.type.tensor_type
-        dims = dims_of[vi.name]
+        shape = dims_of[vi.name]
         dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
         if np.issubdtype(dtype, np.floating):
-            feeds[vi.name] = rng.standard_normal(dims).astype(dtype)
+            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
         else:
-            feeds[vi.name] = np.zeros(dims, dtype=dtype)
-    return feeds, ""
+            feeds[vi.name] = np.zeros(shape, dtype=dtype)
+    return feeds
 
 
-def prove_whole_model(original: Any, repaired: Any, intent: str, rng: np.random.Generator
-                      ) -> dict[str, Any]:
+def prove_whole_model(original: onnx.ModelProto, repaired: onnx.ModelProto, intent: str,
+                      rng: np.random.Generator) -> dict[str, Any]:
     """checker on the repaired model; run original and repaired on the same seeded inputs."""
     import onnx
 
@@ -188,9 +207,9 @@ def prove_whole_model(original: Any, repaired: Any, intent: str, rng: np.random.
         else:
             raise RepairRefused(f"model: the repaired model fails onnx.checker "
                                 f"({first_line(exc)}); nothing written.", field="model") from None
-    feeds, why = _seeded_feeds(original, rng)
-    if feeds is None:
-        out["summary"] = f"not run: {why}"
+    feeds = _seeded_feeds(original, rng)
+    if isinstance(feeds, _NotRun):
+        out["summary"] = f"not run: {feeds.why}"
         return out
     try:
         new = run_ort(repaired, feeds)

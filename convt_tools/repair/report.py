@@ -25,7 +25,7 @@ class RepairRefused(ConvtError):
     the untouched nodes, and ``refusal`` = this message.
     """
 
-    report: "RepairReport | None" = None
+    report: RepairReport | None = None
 
 
 @dataclass

@@ -16,16 +16,24 @@ onnxruntime refuses other sizes instead of computing something else.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from ..check import NodeContext
+from ..check import ConvTAttrs, NodeContext
 from ..onnxbase import infer_shapes, iter_model_graphs
 from .dynamic import dynamic_nodes, dynamic_taps
 from .plan import DROP, AxisPlan
 from .report import NodePlan, RepairRefused
 
+if TYPE_CHECKING:
+    import onnx
+
+    from ..onnxbase import Graph
+
+
+# A node to insert: (graph, index, node), see insert_pending.
+Pending = tuple["Graph", int, "onnx.NodeProto"]
 
 def _padded_kernel(w: np.ndarray, axes: Sequence[AxisPlan]) -> np.ndarray:
     """``W`` with zero taps prepended/appended per spatial axis (exact zeros)."""
@@ -33,12 +41,12 @@ def _padded_kernel(w: np.ndarray, axes: Sequence[AxisPlan]) -> np.ndarray:
     return np.pad(w, widths)
 
 
-def _names(g: Any) -> list[str]:
+def _names(g: Graph) -> list[str]:
     """Names in a GraphProto's inputs/outputs (ValueInfoProtos) or a FunctionProto's (strings)."""
     return [v if isinstance(v, str) else v.name for v in (*g.input, *g.output)]
 
 
-def _unique_name(model: Any, base: str) -> str:
+def _unique_name(model: onnx.ModelProto, base: str) -> str:
     taken: set[str] = set()
     for _, g in iter_model_graphs(model):
         taken.update(t.name for t in getattr(g, "initializer", ()))
@@ -52,8 +60,8 @@ def _unique_name(model: Any, base: str) -> str:
     return name
 
 
-def rewrite_node(model: Any, ctx: NodeContext, plan: NodePlan, axes: Sequence[AxisPlan],
-                 pending: list[tuple[Any, int, Any]]) -> np.ndarray:
+def rewrite_node(model: onnx.ModelProto, ctx: NodeContext, plan: NodePlan, axes: Sequence[AxisPlan],
+                 pending: list[Pending]) -> np.ndarray:
     """Replace the node in its graph (and add a padded W when needed); return the new W.
 
     Inside a function the padded W is a Constant node; it is appended to
@@ -94,8 +102,8 @@ def rewrite_node(model: Any, ctx: NodeContext, plan: NodePlan, axes: Sequence[Ax
     return w if w is not None else np.zeros(0)
 
 
-def rewrite_dynamic(model: Any, ctx: NodeContext, plan: NodePlan, attrs: Any, intent: str,
-                    pending: list[tuple[Any, int, Any]]) -> list[Any]:
+def rewrite_dynamic(model: onnx.ModelProto, ctx: NodeContext, plan: NodePlan, attrs: ConvTAttrs, intent: str,
+                    pending: list[Pending]) -> list[Any]:
     """Replace the node by the dynamic form (:mod:`.dynamic`); the new nodes go before it.
 
     The last node (producing the original output) takes the node's place; the
@@ -132,7 +140,7 @@ def rewrite_dynamic(model: Any, ctx: NodeContext, plan: NodePlan, attrs: Any, in
     return nodes
 
 
-def insert_pending(pending: Sequence[tuple[Any, int, Any]]) -> None:
+def insert_pending(pending: Sequence[Pending]) -> None:
     """Insert each Constant node just before its ConvTranspose (last index first)."""
     for graph, index, const in sorted(pending, key=lambda p: -p[1]):
         nodes = list(graph.node)
@@ -141,7 +149,7 @@ def insert_pending(pending: Sequence[tuple[Any, int, Any]]) -> None:
         graph.node.extend(nodes)
 
 
-def _referenced(model: Any) -> set[str]:
+def _referenced(model: onnx.ModelProto) -> set[str]:
     """Every name a node input, a graph input or a graph output anywhere in ``model`` uses."""
     used: set[str] = set()
     for _, g in iter_model_graphs(model):
@@ -151,7 +159,7 @@ def _referenced(model: Any) -> set[str]:
     return used
 
 
-def replaced_weight(ctx: NodeContext, old_w: str) -> tuple[str, Any, str] | None:
+def replaced_weight(ctx: NodeContext, old_w: str) -> tuple[str, Graph, str] | None:
     """Where the W a padded copy replaces lives: ``(name, graph, "initializer"|"Constant node")``.
 
     An initializer in this or an enclosing graph, or a Constant node in the
@@ -164,7 +172,7 @@ def replaced_weight(ctx: NodeContext, old_w: str) -> tuple[str, Any, str] | None
     return None
 
 
-def drop_unused_weights(model: Any, replaced: Sequence[tuple[str, Any, str, NodePlan]]) -> None:
+def drop_unused_weights(model: onnx.ModelProto, replaced: Sequence[tuple[str, Graph, str, NodePlan]]) -> None:
     """Remove replaced Ws ``(name, graph, kind, plan)`` that nothing refers to any more."""
     used = _referenced(model)
     for was, owner, kind, plan in replaced:
@@ -183,7 +191,7 @@ def drop_unused_weights(model: Any, replaced: Sequence[tuple[str, Any, str, Node
             plan.notes.append(f"{kind} {was!r} removed: nothing in the model uses it any more")
 
 
-def needs_pinning(original: Any, planned: Sequence[tuple[NodeContext, NodePlan]]) -> bool:
+def needs_pinning(original: onnx.ModelProto, planned: Sequence[tuple[NodeContext, NodePlan]]) -> bool:
     """True when a size-dependent plan used an input size the model itself leaves free."""
     dependent = [ctx.ref for ctx, plan in planned if plan.size_dependent]
     if not dependent:
@@ -196,7 +204,7 @@ def needs_pinning(original: Any, planned: Sequence[tuple[NodeContext, NodePlan]]
     return False
 
 
-def pin_inputs(model: Any, given: Mapping[str, Sequence[int | None]]) -> list[str]:
+def pin_inputs(model: onnx.ModelProto, given: Mapping[str, Sequence[int | None]]) -> list[str]:
     """Fix the given dims (all but dim 0) of ``model``'s graph inputs in place; notes on what was.
 
     Only dims the model leaves free change; the batch dim stays as it was.

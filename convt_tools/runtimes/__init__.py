@@ -106,14 +106,14 @@ def get_runtime(name: str, *, providers: Sequence[str] | str | None = None,
     module, cls_name = ADAPTERS[key]
     cls = getattr(importlib.import_module(f".{module}", __name__), cls_name)
     if key == "onnxruntime":
-        return cls(providers, threads=threads,  # type: ignore[no-any-return]
+        return cls(providers, threads=threads,
                    log_severity=4 if quiet else 3)
     if providers is not None:
         raise ConvtError(f"providers: execution providers apply to the onnxruntime runtime "
                          f"only, not {key!r}.", field="providers")
     if key == "tract":
-        return cls(threads=threads, strict_symbols=strict_symbols)  # type: ignore[no-any-return]
-    return cls(threads=threads)  # type: ignore[no-any-return]
+        return cls(threads=threads, strict_symbols=strict_symbols)
+    return cls(threads=threads)
 
 
 def parse_runtime_names(text: str | Sequence[str]) -> list[str]:

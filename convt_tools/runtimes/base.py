@@ -123,7 +123,8 @@ class temporary_model_file:  # noqa: N801 (a context manager used like a functio
 
         self._dir = tempfile.TemporaryDirectory(prefix="convt-rt-")
         path = os.path.join(self._dir.name, "model.onnx")
-        if hasattr(self._model, "graph") and has_pending(self._model):
+        if not isinstance(self._model, bytes) and hasattr(self._model, "graph") \
+                and has_pending(self._model):
             save_with_external_data(self._model, path)   # weights held outside the proto
             return path
         with open(path, "wb") as fh:

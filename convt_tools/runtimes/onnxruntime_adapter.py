@@ -98,7 +98,7 @@ class _Session(LoadedModel):
         self.providers = list(sess.get_providers())
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
-        return self.session.run(None, dict(inputs))  # type: ignore[no-any-return]
+        return self.session.run(None, dict(inputs))
 
 
 class OnnxruntimeRuntime(Runtime):

@@ -97,7 +97,8 @@ class TractRuntime(Runtime):
         # a path stays a path (its external data beside it); a ModelProto whose weights are
         # held outside it is written with them; anything else as serialised bytes
         data: ModelLike = (model if isinstance(model, (str, os.PathLike))
-                           or (hasattr(model, "graph") and has_pending(model))
+                           or (not isinstance(model, bytes) and hasattr(model, "graph")
+                               and has_pending(model))
                            else model_bytes(model))
         with temporary_model_file(data) as path:
             inference = module.onnx().load(path)

@@ -106,7 +106,7 @@ class ArchiveMember:
     def open(self) -> IO[bytes]:
         if self.spool is not None:
             return io.BufferedReader(_Window(self.spool.fileno(), 0, self.size), CHUNK)
-        fh = open(self.path, "rb")
+        fh = open(self.path, "rb")  # noqa: SIM115 - closed by the reader it is handed to
         return io.BufferedReader(_Window(fh.fileno(), self.offset, self.size, owner=fh), CHUNK)
 
     def __len__(self) -> int:
@@ -201,7 +201,7 @@ def _weights(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Arch
                     crc, total = zlib.crc32(chunk, crc), total + len(chunk)
         else:
             offset = 0
-            spool = tempfile.TemporaryFile(prefix="convt-weights-")
+            spool = tempfile.TemporaryFile(prefix="convt-weights-")  # noqa: SIM115 - kept open
             with archive.open(info) as src:   # checks the CRC itself at the end
                 while True:
                     chunk = src.read(CHUNK)

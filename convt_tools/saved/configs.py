@@ -232,9 +232,9 @@ def _time_distributed_shape(entry: Mapping[str, Any]) -> tuple[Any, ...] | None:
 
 def _keras2_inbound(entry: Mapping[str, Any]) -> str | None:
     """The inbound layer's name in Keras 2's ``[[["name", 0, 0, {}]]]`` node format."""
-    nodes = entry.get("inbound_nodes")
+    nodes: Any = entry.get("inbound_nodes")   # anything: a malformed one gives None below
     try:
-        name = nodes[0][0][0]  # type: ignore[index]
+        name = nodes[0][0][0]
     except (TypeError, IndexError, KeyError):
         return None
     return name if isinstance(name, str) else None

@@ -29,7 +29,7 @@ import io
 import math
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 import numpy as np
 
@@ -150,14 +150,14 @@ def open_h5(source: Any, where: str, field: str = "weights") -> Iterator[Any]:
     whatever their type) become one line naming the file.
     """
     h5py = _h5py()
-    fh = None
+    fh: IO[bytes] | None = None
     try:
         if isinstance(source, bytes):
             fh = io.BytesIO(source)
         elif hasattr(source, "open"):
             fh = source.open()
         else:
-            fh = open(os.fspath(source), "rb")
+            fh = open(os.fspath(source), "rb")  # noqa: SIM115 - closed below or in finally
         _check_global_heaps(fh, where, field)
         if isinstance(source, (bytes, str, os.PathLike)):
             fh.close()
@@ -358,7 +358,7 @@ def read_names_attr(obj: Any, name: str, where: str, field: str = "weights") -> 
     """
     value = _attr(obj, name, where, field)
     if value is None:
-        chunks = []
+        chunks: list[Any] = []
         while len(chunks) < 10_000:
             part = _attr(obj, f"{name}{len(chunks)}", where, field)
             if part is None:

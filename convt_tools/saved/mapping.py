@@ -70,7 +70,7 @@ def _keras3(root: Any, path: tuple[str, ...], group: str, where: str) -> WeightL
                          f"{path[-1]!r} (path {label!r}) there; the weights file does not "
                          f"belong to this model config.", field="weights")
     with guard(where, f"the members of {vars_path!r}"):
-        names = sorted(str(n) for n in vars_group.keys())
+        names = sorted(str(n) for n in vars_group)
     kernel = f"{vars_path}/0" if "0" in names else None
     if kernel is None:
         raise ConvtError(f"weights: {where}: layer {label!r} has no kernel ({vars_path}/0); the "

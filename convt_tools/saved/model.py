@@ -172,14 +172,16 @@ def _check_shapes(record: LayerRecord, root: Any, loc: WeightLocation,
     kernel_shape, bias_shape = expected_weight_shapes(record)
     shapes: dict[str, tuple[int, ...] | None] = {}
     for name in (loc.kernel, loc.bias):
-        obj = None if name is None else _walk(root, name, where, "weights")
+        if name is None:
+            continue
+        obj = _walk(root, name, where, "weights")
         if isinstance(obj, h5py.Dataset):
             check_dataset(obj, name, where, "weights")   # metadata only: nothing is read
             shapes[name] = dataset_shape(obj, name, where, "weights")
     got = shapes.get(loc.kernel)
     fits = got is not None and len(got) == len(kernel_shape) and all(
         e is None or e == g for e, g in zip(kernel_shape, got))
-    if not fits:
+    if got is None or not fits:
         raise ConvtError(f"weights: {where}: layer {record.path!r}: the stored kernel {loc.kernel!r} has "
                          f"shape {format_dims(got)}, but the layer's config implies "
                          f"{format_dims(kernel_shape)} (kernel_size + (filters, in_channels)); "
@@ -198,7 +200,7 @@ def _check_shapes(record: LayerRecord, root: Any, loc: WeightLocation,
         raise ConvtError(f"weights: {where}: layer {record.path!r} stores {len(loc.extra) + 2} variables "
                          f"({', '.join(loc.extra)} beyond kernel and bias): a quantized or "
                          f"otherwise modified layer, not supported.", field="weights")
-    return got  # type: ignore[return-value]
+    return got
 
 
 def open_model(path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None,

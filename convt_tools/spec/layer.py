@@ -17,7 +17,7 @@ error naming ``input_shape``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, overload
 
 from ..errors import ConvtError, fail
 from ..geometry import AxisCrop, effective_kernel, keras_crops, keras_output_length, natural_length
@@ -178,6 +178,12 @@ class ConvTransposeSpec:
                            self.output_padding)
 
     # ---- shapes --------------------------------------------------------
+    @overload
+    def check_input_shape(self, input_shape: Sequence[int],
+                          in_channels: int | None = None) -> tuple[int, ...]: ...
+    @overload
+    def check_input_shape(self, input_shape: Sequence[int | None],
+                          in_channels: int | None = None) -> tuple[int | None, ...]: ...
     def check_input_shape(self, input_shape: Sequence[int | None],
                           in_channels: int | None = None) -> tuple[int | None, ...]:
         """Validate a rank ``r + 2`` input shape in this spec's data format.
@@ -210,7 +216,7 @@ class ConvTransposeSpec:
         built = self.input_shape
         built_ch = layout.channels(built) if built is not None \
             and len(built) == layout.tensor_rank else None
-        if built_ch is not None and ch is not None and ch != built_ch:
+        if built is not None and built_ch is not None and ch is not None and ch != built_ch:
             raise ConvtError(
                 f"input_shape: got {ch} input channels in {format_shape(shape)}, but the layer "
                 f"was built for {built_ch} (input shape {format_shape(built)}, "
@@ -226,6 +232,13 @@ class ConvTransposeSpec:
     def _spatial(self, shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return self.layout.spatial(shape)
 
+    # A concrete input shape gives a concrete output shape.
+    @overload
+    def output_shape(self, input_shape: Sequence[int],
+                     in_channels: int | None = None) -> tuple[int, ...]: ...
+    @overload
+    def output_shape(self, input_shape: Sequence[int | None],
+                     in_channels: int | None = None) -> tuple[int | None, ...]: ...
     def output_shape(self, input_shape: Sequence[int | None],
                      in_channels: int | None = None) -> tuple[int | None, ...]:
         """The shape Keras's ``compute_output_shape`` reports (batch passed through).
@@ -250,6 +263,12 @@ class ConvTransposeSpec:
             spatial.append(out)
         return self.layout.shape(shape[0], self.filters, spatial)
 
+    @overload
+    def activated_output_shape(self, input_shape: Sequence[int],
+                               in_channels: int | None = None) -> tuple[int, ...]: ...
+    @overload
+    def activated_output_shape(self, input_shape: Sequence[int | None],
+                               in_channels: int | None = None) -> tuple[int | None, ...]: ...
     def activated_output_shape(self, input_shape: Sequence[int | None],
                                in_channels: int | None = None) -> tuple[int | None, ...]:
         """The shape of the tensor the layer really returns (``glu`` halves axis -1)."""

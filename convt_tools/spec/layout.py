@@ -22,7 +22,7 @@ Every module asks the layout (``spec.layout``) instead of branching on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, TypeVar
 
 __all__ = ["AXIS_NAMES", "DATA_FORMATS", "RANKS", "Layout"]
 
@@ -31,6 +31,7 @@ DATA_FORMATS = ("channels_last", "channels_first")
 AXIS_NAMES: dict[int, tuple[str, ...]] = {
     1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 _KERNEL_LETTERS: dict[int, tuple[str, ...]] = {1: ("k",), 2: ("kh", "kw"), 3: ("kd", "kh", "kw")}
+_D = TypeVar("_D")  # a dim (int | None) or a dim's name (str)
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,15 @@ class Layout:
     def axis_names(self) -> tuple[str, ...]:
         return AXIS_NAMES.get(self.rank, tuple(f"d{i}" for i in range(self.rank)))
 
-    def spatial(self, shape: Sequence[int | None]) -> tuple[int | None, ...]:
+    def spatial(self, shape: Sequence[_D]) -> tuple[_D, ...]:
         """The spatial dims of a Keras-layout shape."""
         return tuple(shape[i] for i in self.spatial_axes)
 
-    def channels(self, shape: Sequence[int | None]) -> int | None:
+    def channels(self, shape: Sequence[_D]) -> _D:
         return shape[self.channels_axis]
 
-    def shape(self, batch: int | None, channels: int | None,
-              spatial: Sequence[int | None]) -> tuple[int | None, ...]:
-        """A Keras-layout shape from its parts."""
+    def shape(self, batch: _D, channels: _D, spatial: Sequence[_D]) -> tuple[_D, ...]:
+        """A Keras-layout shape from its parts (dims, or their names)."""
         if self.channels_first:
             return (batch, channels, *spatial)
         return (batch, *spatial, channels)
@@ -108,12 +108,11 @@ class Layout:
 
     def dim_names(self, prefix: str = "") -> tuple[str, ...]:
         """Symbolic dim names in the Keras layout, e.g. ``batch, height, width, channels``."""
-        return self.shape("batch", f"{prefix}channels",  # type: ignore[arg-type]
-                          [f"{prefix}{n}" for n in self.axis_names])  # type: ignore[return-value]
+        return self.shape("batch", f"{prefix}channels", [f"{prefix}{n}" for n in self.axis_names])
 
     def letters(self) -> str:
         """``N,H,W,C`` / ``N,C,D,H,W`` / ``N,L,C``: the layout in one-letter dims."""
-        return ",".join(self.shape("N", "C", [n[0].upper() for n in self.axis_names]))  # type: ignore[arg-type,misc]
+        return ",".join(self.shape("N", "C", [n[0].upper() for n in self.axis_names]))
 
     def describe(self) -> str:
         """``(batch, height, width, channels)``."""

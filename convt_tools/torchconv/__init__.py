@@ -5,8 +5,13 @@ forward pass (:mod:`.compute`) and export (:mod:`.export`) import NumPy/onnx
 when used.
 """
 
-from .spec import (TORCH_MODULES, TorchConvTransposeSpec, load_torch_config, parse_torch_config,
-                   read_json_config)
+from .spec import (
+                   TORCH_MODULES,
+                   TorchConvTransposeSpec,
+                   load_torch_config,
+                   parse_torch_config,
+                   read_json_config,
+)
 
 __all__ = ["TORCH_MODULES", "TorchConvTransposeSpec", "load_torch_config", "parse_torch_config",
            "read_json_config"]

@@ -35,10 +35,7 @@ def torch_conv_transpose(spec: TorchConvTransposeSpec, x: np.ndarray, weight: np
     spec.output_shape(x.shape, output_size)          # torch's checks, torch's wording
     op = spec.resolve_output_padding(x.shape, output_size)
     weight = check_torch_weights(spec, weight, bias)
-    if spec.bias:
-        bias = np.asarray(bias)
-    else:
-        bias = None
+    bias = np.asarray(bias) if spec.bias else None
     unbatched = x.ndim == spec.rank + 1
     xb = x[None] if unbatched else x
     y = conv_transpose(xb, weight, bias, strides=spec.stride, dilations=spec.dilation,

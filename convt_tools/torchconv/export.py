@@ -58,7 +58,7 @@ def _portable(conv: ConvTransposeOp) -> ConvTransposeOp:
     axes = tuple(OnnxAxis(p.pad, p.pad, p.output_padding, a.taps_before, a.taps_after)
                  for p, a in zip(parts, conv.axes))
     return dataclasses.replace(conv, axes=axes, crop_slice=None if cut is None
-                               else tuple(tuple(v) for v in cut))  # type: ignore[arg-type]
+                               else (tuple(cut[0]), tuple(cut[1]), tuple(cut[2])))
 
 
 def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = None, *,
@@ -86,7 +86,7 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
     if bias is not None:
         bias = cast_checked(bias, np.float32, "bias")
     n = spec.rank
-    shape = spec.check_input_shape(layer_input_shape(spec, input_shape))  # type: ignore[arg-type]
+    shape = spec.check_input_shape(layer_input_shape(spec, input_shape))
     if len(shape) == n + 1:
         shape = (1, *shape)
     op = spec.resolve_output_padding(shape, output_size)

@@ -229,8 +229,9 @@ class TorchConvTransposeSpec:
         if any(v is None for v in spatial):
             raise ConvtError("output_size: needs a known input length on every spatial axis.",
                              field="output_size")
+        known = [v for v in spatial if v is not None]   # every one, after the check above
         mins = [natural_length(i, k, s, d) - 2 * p for i, k, s, d, p in
-                zip(spatial, self.kernel_size, self.stride, self.dilation, self.padding)]
+                zip(known, self.kernel_size, self.stride, self.dilation, self.padding)]
         maxs = [m + s - 1 for m, s in zip(mins, self.stride)]
         if any(not lo <= v <= hi for v, lo, hi in zip(size, mins, maxs)):
             raise ConvtError(f"output_size: requested an output size of {size}, but valid sizes "

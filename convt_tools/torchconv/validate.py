@@ -40,7 +40,7 @@ def default_torch_input_shape(spec: TorchConvTransposeSpec,
     with unknown dims filled (batch 2, spatial 5)."""
     from ..layer import input_shape as layer_input_shape
 
-    shape = spec.check_input_shape(layer_input_shape(spec, input_shape))  # type: ignore[arg-type]
+    shape = spec.check_input_shape(layer_input_shape(spec, input_shape))
     fill = [_DEFAULT_BATCH] * (len(shape) - spec.rank - 1) + [spec.in_channels] \
         + [_DEFAULT_SPATIAL] * spec.rank
     return tuple(f if d is None else int(d) for d, f in zip(shape, fill))
@@ -123,7 +123,8 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
         x = np.asarray(x)
         if x.dtype.kind != "f" or not np.isfinite(x).all():
             raise ConvtError("input: expected a finite float array.", field="input")
-        shape, source = tuple(spec.check_input_shape(x.shape)), "--input"
+        spec.check_input_shape(x.shape)
+        shape, source = tuple(int(d) for d in x.shape), "--input"
     else:
         shape = default_torch_input_shape(spec, input_shape)
         source = "--input-shape" if input_shape is not None else "default (batch 2, spatial 5)"

@@ -193,7 +193,7 @@ def torch_to_keras(spec: TorchConvTransposeSpec, activation: str = "linear") -> 
                        f"dilation 1")
         k = tuple(effective_kernel(ki, di) if x else ki for ki, di, x in zip(k, d, dilate))
         d = tuple(1 if x else di for di, x in zip(d, dilate))
-    base = dict(filters=spec.out_channels, strides=spec.stride, dilation_rate=d,
+    base: dict[str, Any] = dict(filters=spec.out_channels, strides=spec.stride, dilation_rate=d,
                 use_bias=spec.bias, activation=activation, dtype=spec.dtype)
     if spec.dtype != "float32":
         notes.append(f"dtype {spec.dtype}: the Keras layer gets dtype={spec.dtype!r}; the proof "
@@ -209,8 +209,9 @@ def torch_to_keras(spec: TorchConvTransposeSpec, activation: str = "linear") -> 
         axes.append(torch_express(ki, s, di, p, op))
     taps = tuple(a.taps_after for a in axes)
     k2 = tuple(ki + t for ki, t in zip(k, taps))
-    op2: tuple[int, ...] | None = tuple(a.output_padding for a in axes)
-    if not any(op2) and all(effective_kernel(ki, di) >= s for ki, di, s in zip(k2, d, spec.stride)):
+    ops = tuple(a.output_padding for a in axes)
+    op2: tuple[int, ...] | None = ops
+    if not any(ops) and all(effective_kernel(ki, di) >= s for ki, di, s in zip(k2, d, spec.stride)):
         op2 = None          # valid without output_padding is the same window here
     layer = KerasLayer(kernel_size=k2, padding="valid", output_padding=op2, **base)
     crop = tuple((a.pad_begin, a.pad_end) for a in axes)

@@ -214,8 +214,8 @@ def prove(tr: Translation, source_weights: tuple[np.ndarray, np.ndarray | None] 
                                           spec.in_channels))
             bias = rng.standard_normal(spec.out_channels) if spec.bias else None
         else:
-            kernel, bias = (np.asarray(a, np.float64) if a is not None else None
-                            for a in source_weights)
+            kernel = np.asarray(source_weights[0], np.float64)
+            bias = None if source_weights[1] is None else np.asarray(source_weights[1], np.float64)
         src = keras_forward(tr.keras, ((0, 0),) * n, x, kernel, bias)
         tgt = torch_forward(tr, tr.crop, x, keras_kernel_to_torch(kernel), bias)
     else:
@@ -223,8 +223,8 @@ def prove(tr: Translation, source_weights: tuple[np.ndarray, np.ndarray | None] 
             weight = rng.standard_normal(spec.weight_shape())
             bias = rng.standard_normal(spec.out_channels) if spec.bias else None
         else:
-            weight, bias = (np.asarray(a, np.float64) if a is not None else None
-                            for a in source_weights)
+            weight = np.asarray(source_weights[0], np.float64)
+            bias = None if source_weights[1] is None else np.asarray(source_weights[1], np.float64)
         src = torch_forward(tr, ((0, 0),) * n, x, weight, bias)
         tgt = keras_forward(tr.keras, tr.crop, x, torch_weight_to_keras(tr, weight), bias)
     err = float(np.abs(src - tgt).max()) if src.shape == tgt.shape and src.size else (

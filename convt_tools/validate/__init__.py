@@ -104,15 +104,15 @@ def _require_spec(spec: Any) -> None:
 def _export(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | None,
             input_shape: Sequence[int | None] | None, opset: int | None,
             notes: list[str], form: str | None) -> Any:
-    from ..exporter import DEFAULT_OPSET, export_spec
+    from ..exporter import DEFAULT_FORM, DEFAULT_OPSET, export_spec
 
     dtype = None
     if spec.dtype not in ("float32", "float16"):
         dtype = "float32"
         notes.append(f"onnxruntime cannot run {spec.dtype}; validated the float32 export")
-    extra = {} if form is None else {"form": form}
     return export_spec(spec, kernel, bias, input_shape=input_shape,
-                       opset=DEFAULT_OPSET if opset is None else opset, dtype=dtype, **extra)
+                       opset=DEFAULT_OPSET if opset is None else opset, dtype=dtype,
+                       form=DEFAULT_FORM if form is None else form)
 
 
 RuntimeArg = Any  # a runtime name (see convt_tools.runtimes.ADAPTERS) or a Runtime adapter
@@ -411,10 +411,11 @@ def _model_results(model_or_path: Any, spec: Conv2DTransposeSpec, adapters: list
         reread, kernel = _ModelKernel(kernel, model_or_path, spec), None
     static = model_input_shape(model, None)
     source = None
-    if x is not None and static is not None:
-        if len(np.shape(x)) != len(static) or any(s is not None and s != d for s, d in zip(static, np.shape(x))):
-            raise ConvtError(f"input: shape {tuple(np.shape(x))} does not fit the model's input "
-                             f"{format_shape(static)}; give an input of that shape.", field="input")
+    if x is not None and static is not None and (
+            len(np.shape(x)) != len(static)
+            or any(s is not None and s != d for s, d in zip(static, np.shape(x)))):
+        raise ConvtError(f"input: shape {tuple(np.shape(x))} does not fit the model's input "
+                         f"{format_shape(static)}; give an input of that shape.", field="input")
     if input_shape is None and x is None:
         input_shape = model_input_shape(model, spec)
         source = None

@@ -63,13 +63,14 @@ def default_input_shape(spec: Conv2DTransposeSpec, in_channels: int | None,
         if shape[axis] is None:
             shape[axis] = default
             filled.append(name)
+    known = [d for d in shape if d is not None]  # every dim, now that none is unknown
     last = sp_axes[-1]
-    if layout.axis_names[-1] in filled and spec.activation == "glu" and last == len(shape) - 1:
-        while (spec.output_shape(tuple(shape))[-1] or 0) % 2:
-            shape[last] += 1
+    if layout.axis_names[-1] in filled and spec.activation == "glu" and last == len(known) - 1:
+        while (spec.output_shape(tuple(known))[-1] or 0) % 2:
+            known[last] += 1
     if filled and source != "a small default":
         source += f" (unknown {', '.join(filled)} filled in)"
-    return tuple(shape), source  # type: ignore[return-value]
+    return tuple(known), source
 
 
 def input_channels(spec: Conv2DTransposeSpec, kernel: np.ndarray | None, x: np.ndarray | None,
@@ -78,9 +79,10 @@ def input_channels(spec: Conv2DTransposeSpec, kernel: np.ndarray | None, x: np.n
     if kernel is not None:
         return int(np.shape(kernel)[-1])
     for shape in (None if x is None else x.shape, input_shape, spec.input_shape):
-        if shape is not None and len(shape) == spec.layout.tensor_rank \
-                and shape[spec.channels_axis] is not None:
-            return int(shape[spec.channels_axis])  # type: ignore[arg-type]
+        if shape is not None and len(shape) == spec.layout.tensor_rank:
+            channels = shape[spec.channels_axis]
+            if channels is not None:
+                return int(channels)
     return None
 
 

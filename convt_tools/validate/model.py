@@ -19,7 +19,8 @@ onnx is imported on first use only (:mod:`convt_tools.onnxbase` imports it when 
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,15 +31,22 @@ from ..onnxbase import (
 )
 from ..spec import Conv2DTransposeSpec
 
+if TYPE_CHECKING:
+    import onnx
 
-def open_model(model: Any, lazy: bool = False) -> Any:
+    # a model file, or a ModelProto in memory
+    ModelArg = str | os.PathLike[str] | onnx.ModelProto
+
+
+def open_model(model: ModelArg, *, lazy: bool = False) -> onnx.ModelProto:
     """A path or ModelProto through the untrusted-model loader of ``convt check``
     (:func:`convt_tools.onnxbase.resolve_model`); ``lazy``: external data
     is read only when a tensor is asked for."""
     return resolve_model(model, lazy=lazy)[0]
 
 
-def runnable_model(model_or_path: Any, model: Any) -> tuple[Any, Any]:
+def runnable_model(model_or_path: ModelArg, model: onnx.ModelProto
+                   ) -> tuple[ModelArg, onnx.ModelProto]:
     """``(what the runtimes load, the graph kept for reading)`` once the weights are read.
 
     A path is handed to the runtimes as is (onnxruntime reads the file and
@@ -50,8 +58,6 @@ def runnable_model(model_or_path: Any, model: Any) -> tuple[Any, Any]:
     are in external files: onnxruntime's shape inference cannot read those
     from a path, so that model is loaded whole with its external data, as before.
     """
-    import os
-
     if isinstance(model_or_path, (str, os.PathLike)):
         if any(tensor_location(t) and declared_bytes(t) <= SKELETON_BYTES
                for t in model_tensors(model)):
@@ -61,7 +67,7 @@ def runnable_model(model_or_path: Any, model: Any) -> tuple[Any, Any]:
     return model, model
 
 
-def constant_values(model: Any, name: str) -> np.ndarray | None:
+def constant_values(model: onnx.ModelProto, name: str) -> np.ndarray | None:
     """The value of initializer or ``Constant`` output ``name``; None when it is neither."""
     for init in model.graph.initializer:
         if init.name == name:
@@ -74,7 +80,7 @@ def constant_values(model: Any, name: str) -> np.ndarray | None:
     return None
 
 
-def weights_from_model(model: Any, spec: Conv2DTransposeSpec
+def weights_from_model(model: onnx.ModelProto, spec: Conv2DTransposeSpec
                        ) -> tuple[np.ndarray, np.ndarray | None, str]:
     """Keras-layout ``(kernel, bias, note)`` read back from the model's one ConvTranspose.
 
@@ -108,7 +114,7 @@ def weights_from_model(model: Any, spec: Conv2DTransposeSpec
     return kernel, (b if spec.use_bias else None), note
 
 
-def model_input_shape(model: Any, spec: Conv2DTransposeSpec | None
+def model_input_shape(model: onnx.ModelProto, spec: Conv2DTransposeSpec | None
                       ) -> tuple[int | None, ...] | None:
     """The model's static input dims (``None`` where symbolic), else the spec's, merged per dim."""
     dims = model.graph.input[0].type.tensor_type.shape.dim if len(model.graph.input) == 1 else []

@@ -190,6 +190,10 @@ def load_layer_spec(config: str, layer: str | None = None, weights: str | None =
             raise ConvtError(f"layer: --layer {layer!r} applies to saved models (.keras, .h5, "
                              f"model config JSON); {config!r} is a single layer config.",
                              field="layer")
+        if weights is not None:
+            raise ConvtError(f"weights: --weights applies to saved models (.keras, .h5, model "
+                             f"config JSON); {config!r} is a single layer config, whose shape "
+                             f"needs no weights.", field="weights")
         from ..spec import load_config
 
         return load_config(config, rank=rank, input_shape=input_shape)

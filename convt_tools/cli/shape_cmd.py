@@ -64,6 +64,10 @@ def spec_from_cli(config: str | None, flags: dict[str, Any], layer: str | None =
         if "filters" not in given or "kernel_size" not in given:
             raise ConvtError("config: give a layer config file, or at least --filters and "
                              "--kernel-size.", field="config")
+        if weights is not None:
+            raise ConvtError("weights: --weights applies to saved models (.keras, .h5, model "
+                             "config JSON); a layer given by flags needs no weights.",
+                             field="weights")
         return make_spec(**given, rank=rank)
     from .model_arg import load_layer_spec
 
@@ -140,6 +144,9 @@ def shape(config: str | None, input_shape: str | None, explain: bool, as_json: b
     if is_torch_config(config, framework):
         _no_keras_flags(flags)
         no_layer_for_torch(layer)
+        if weights is not None:
+            raise ConvtError("weights: --weights applies to saved Keras models; a torch "
+                             "config's shape needs no weights.", field="weights")
         from .torch_cmds import torch_shape
 
         torch_shape(config, framework, input_shape, output_size, explain, as_json)

@@ -1,0 +1,43 @@
+"""Review of issue 17 (hardening round 3): hostile inputs the round missed.
+
+Each test failed before its fix: bad input is one line ``Error: <field>: ...``,
+exit 2, no traceback, nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from support.cli import invoke
+
+LAYER = {"class_name": "Conv2DTranspose", "config": {
+    "name": "small", "filters": 3, "kernel_size": [3, 3], "strides": [2, 2], "padding": "same",
+    "data_format": "channels_last", "dilation_rate": [1, 1], "activation": "linear",
+    "use_bias": True}, "build_config": {"input_shape": [1, 4, 5, 2]}}
+TORCH = {"framework": "torch", "module": "ConvTranspose2d", "in_channels": 2,
+         "out_channels": 3, "kernel_size": 3, "stride": 2}
+
+
+def _one_line_error(result, field: str) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {field}: "), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_shape_refuses_weights_for_a_layer_config(tmp_path: Path) -> None:
+    """``shape CONFIG -w X`` with a single layer config used to ignore X (missing, FIFO...)."""
+    cfg = tmp_path / "k.json"
+    cfg.write_text(json.dumps(LAYER))
+    tcfg = tmp_path / "t.txt"
+    tcfg.write_text(json.dumps(TORCH))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for weights in (tmp_path / "missing.npz", fifo):
+        _one_line_error(invoke("shape", cfg, "-w", weights), "weights")
+        _one_line_error(invoke("shape", tcfg, "--input-shape", "1,2,4,4", "-w", weights),
+                        "weights")
+        _one_line_error(invoke("shape", "--filters", "3", "--kernel-size", "3",
+                               "--input-shape", "1,4,4,2", "-w", weights), "weights")

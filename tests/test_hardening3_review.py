@@ -41,3 +41,14 @@ def test_shape_refuses_weights_for_a_layer_config(tmp_path: Path) -> None:
                         "weights")
         _one_line_error(invoke("shape", "--filters", "3", "--kernel-size", "3",
                                "--input-shape", "1,4,4,2", "-w", weights), "weights")
+
+
+def test_translate_in_channels_below_one_or_against_build_config(tmp_path: Path) -> None:
+    """``--in-channels -3`` was a numpy ValueError traceback; 0 or a count that contradicts
+    the build_config's input shape was taken silently (a proof on a 0-channel input)."""
+    cfg = tmp_path / "k.json"
+    cfg.write_text(json.dumps(LAYER))
+    for bad in ("-3", "0", "5"):
+        _one_line_error(invoke("translate", cfg, "--to", "torch", "--in-channels", bad),
+                        "in_channels")
+    assert invoke("translate", cfg, "--to", "torch", "--in-channels", "2").exit_code == 0

@@ -16,6 +16,8 @@ from .model_arg import layer_option
 def _load(config: str, framework: str | None, weights: str | None,
           in_channels: int | None, layer: str | None) -> tuple[Any, Any, int | None]:
     """(spec, source weights or None, in_channels); saved Keras models through the MODEL resolver."""
+    if in_channels is not None and in_channels < 1:
+        raise ConvtError(f"in_channels: got {in_channels}; expected >= 1.", field="in_channels")
     torch_spec = torch_spec_or_none(config, framework)
     if torch_spec is not None:
         no_layer_for_torch(layer)
@@ -42,8 +44,14 @@ def _load(config: str, framework: str | None, weights: str | None,
 
         src = load_weights(weights, spec, in_channels)
         in_channels = int(src[0].shape[-1])
-    if in_channels is None and spec.input_shape is not None:
-        in_channels = spec.input_shape[spec.channels_axis]
+    if spec.input_shape is not None:
+        recorded = spec.input_shape[spec.channels_axis]
+        if in_channels is not None and recorded is not None and recorded != in_channels:
+            raise ConvtError(f"in_channels: got {in_channels}, but the config's build_config "
+                             f"input shape has {recorded} channels; drop --in-channels or make "
+                             f"them agree.", field="in_channels")
+        if in_channels is None:
+            in_channels = recorded
     if getattr(spec, "groups", 1) not in (None, 1):
         raise ConvtError("groups: Keras ConvTranspose layers have no groups.", field="groups")
     return spec, src, in_channels

@@ -52,3 +52,16 @@ def test_translate_in_channels_below_one_or_against_build_config(tmp_path: Path)
         _one_line_error(invoke("translate", cfg, "--to", "torch", "--in-channels", bad),
                         "in_channels")
     assert invoke("translate", cfg, "--to", "torch", "--in-channels", "2").exit_code == 0
+
+
+def test_validate_table_escapes_a_newline_in_a_config_file_name(tmp_path: Path) -> None:
+    """A config named ``nl<LF>FAIL.json`` in a validated folder printed a raw line break in
+    the table (a forged row); every name cell is one escaped line now, on both tables."""
+    folder = tmp_path / "cfgs"
+    folder.mkdir()
+    (folder / "nl\nFAKE ROW.json").write_text(json.dumps(LAYER))
+    for extra in ((), ("--runtime", "onnxruntime,onnx-reference")):
+        r = invoke("validate", folder, *extra)
+        assert r.exit_code == 0, r.output
+        assert "nl\\x0aFAKE ROW.json" in r.stdout
+        assert not any(line.startswith("FAKE ROW") for line in r.stdout.splitlines())

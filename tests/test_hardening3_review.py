@@ -65,3 +65,11 @@ def test_validate_table_escapes_a_newline_in_a_config_file_name(tmp_path: Path) 
         assert r.exit_code == 0, r.output
         assert "nl\\x0aFAKE ROW.json" in r.stdout
         assert not any(line.startswith("FAKE ROW") for line in r.stdout.splitlines())
+
+
+def test_validate_refuses_an_infinite_tolerance(tmp_path: Path) -> None:
+    """``--rtol inf`` / ``--atol 1e999`` passed everything (NaN outputs included)."""
+    cfg = tmp_path / "k.json"
+    cfg.write_text(json.dumps(LAYER))
+    for opt, value in (("--rtol", "inf"), ("--atol", "1e999"), ("--atol", "-inf")):
+        _one_line_error(invoke("validate", cfg, opt, value), opt[2:])

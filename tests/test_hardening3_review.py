@@ -73,3 +73,36 @@ def test_validate_refuses_an_infinite_tolerance(tmp_path: Path) -> None:
     cfg.write_text(json.dumps(LAYER))
     for opt, value in (("--rtol", "inf"), ("--atol", "1e999"), ("--atol", "-inf")):
         _one_line_error(invoke("validate", cfg, opt, value), opt[2:])
+
+
+# h5py (a Python file object's read callback) and onnxruntime's import catch Ctrl-C and fail
+# with their own error; the command then reported a corrupt file or a missing runtime, exit 2.
+_SWALLOWED_CTRL_C = """
+import os, signal, sys
+import convt_tools.spec as spec
+from convt_tools.errors import ConvtError
+def load_config(*a, **k):
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        import time; time.sleep(5)
+    except KeyboardInterrupt:
+        raise ConvtError("weights: not a readable HDF5 file (seek of closed file).",
+                         field="weights") from None
+spec.load_config = load_config
+from convt_tools.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_ctrl_c_swallowed_by_a_library_still_exits_130(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "k.json"
+    cfg.write_text(json.dumps(LAYER))
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", _SWALLOWED_CTRL_C, "shape", str(cfg)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 130, proc.stderr
+    assert "Error:" not in proc.stderr and "Traceback" not in proc.stderr

@@ -106,3 +106,17 @@ def test_ctrl_c_swallowed_by_a_library_still_exits_130(tmp_path: Path) -> None:
                           env={**os.environ, "PYTHONPATH": str(root)})
     assert proc.returncode == 130, proc.stderr
     assert "Error:" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+MODELS = Path(__file__).resolve().parent.parent / "fixtures" / "models"
+
+
+def test_translate_a_model_config_layer_without_weights_uses_its_input_channels() -> None:
+    """``translate config.json --layer 0 --to torch`` (no weights) asked for --in-channels
+    although the model records the layer's input shape (``convt layers`` prints it)."""
+    cfg = MODELS / "seq_decoder.config.json"
+    r = invoke("translate", cfg, "--layer", "0", "--to", "torch", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["config"]["in_channels"] == 2
+    _one_line_error(invoke("translate", cfg, "--layer", "0", "--to", "torch",
+                           "--in-channels", "5"), "in_channels")

@@ -32,8 +32,14 @@ def _load(config: str, framework: str | None, weights: str | None,
     saved = resolve_model(config, weights)
     if saved is not None:              # .keras / .h5 / model config: the layer's real weights
         source = single_source(saved, layer, weights)
-        if source.kernel is None:
-            return source.spec, None, in_channels
+        if source.kernel is None:   # a model config without weights: its recorded input shape
+            shape = source.spec.input_shape
+            recorded = None if shape is None else shape[source.spec.channels_axis]
+            if in_channels is not None and recorded is not None and recorded != in_channels:
+                raise ConvtError(f"in_channels: got {in_channels}, but the layer's recorded "
+                                 f"input shape has {recorded} channels; drop --in-channels or "
+                                 f"make them agree.", field="in_channels")
+            return source.spec, None, in_channels if recorded is None else recorded
         return source.spec, (source.kernel, source.bias), int(source.kernel.shape[-1])
     from ..spec import load_config
 

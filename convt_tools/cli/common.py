@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import signal
 import sys
-from typing import Any, Callable, TypeVar, cast
+import threading
+from typing import Any, Callable, Iterator, TypeVar, cast
 
 import click
 
@@ -37,6 +40,28 @@ def one_line(text: str) -> str:
     return term_safe(" ".join(part.strip() for part in str(text).splitlines() if part.strip()))
 
 
+@contextlib.contextmanager
+def _sigint_seen() -> Iterator[list[bool]]:
+    """While inside, Ctrl-C is recorded (the yielded list becomes truthy) before the usual
+    KeyboardInterrupt: h5py and onnxruntime's import catch it and report a broken file or
+    runtime instead, which must still exit 130, not 2. Main thread and default handler only."""
+    seen: list[bool] = []
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield seen
+        return
+
+    def record(signum: int, frame: Any) -> None:
+        seen.append(True)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, record)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def handle_errors(func: F) -> F:
     """Run a command in an :func:`~convt_tools.io.input_scope` (its outputs may not be its
     inputs) and turn :class:`ConvtError` (and unreadable files) into one-line exit-2 errors;
@@ -47,8 +72,16 @@ def handle_errors(func: F) -> F:
         from ..io import Terminated, input_scope
 
         try:
-            with input_scope():
-                return func(*args, **kwargs)
+            with input_scope(), _sigint_seen() as seen:
+                try:
+                    result = func(*args, **kwargs)
+                except (ConvtError, OSError, MemoryError):
+                    if seen:   # a library swallowed the KeyboardInterrupt and failed instead
+                        raise KeyboardInterrupt from None
+                    raise
+                if seen:
+                    raise KeyboardInterrupt
+                return result
         except ConvtError as exc:
             raise UsageError(one_line(str(exc)) or "invalid input.") from None
         except BrokenPipeError:

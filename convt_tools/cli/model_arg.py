@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import click
 
+from ..errors import ConvtError
 from ..sources import LayerSource, resolve_input, resolve_sources
 from ..sources import select_sources as _select
 from ..sources import single_source as _single
@@ -67,9 +68,14 @@ def load_layer_spec(config: str, layer: str | None = None, weights: str | None =
     ``rank``/``input_shape``: how a bare layer config's rank is resolved
     (:func:`convt_tools.spec.parse_config`).
     """
-    return resolve_sources(config, weights=weights, layer=layer, rank=rank,
-                           input_shape=input_shape, single=True, note=_note,
-                           framework=framework, resolved=resolved)[0].spec
+    source = resolve_sources(config, weights=weights, layer=layer, rank=rank,
+                             input_shape=input_shape, single=True, note=_note,
+                             framework=framework, resolved=resolved)[0]
+    if weights is not None and source.record is None:
+        raise ConvtError(f"weights: --weights applies to saved models (.keras, .h5, model "
+                         f"config JSON); {config!r} is a single layer config, whose shape "
+                         f"needs no weights.", field="weights")
+    return source.spec
 
 
 def onnx_form(spec: Any, form: str = "portable") -> str:

@@ -66,6 +66,10 @@ def spec_from_cli(config: str | None, flags: dict[str, Any], layer: str | None =
         if "filters" not in given or "kernel_size" not in given:
             raise ConvtError("config: give a layer config file, or at least --filters and "
                              "--kernel-size.", field="config")
+        if weights is not None:
+            raise ConvtError("weights: --weights applies to saved models (.keras, .h5, model "
+                             "config JSON); a layer given by flags needs no weights.",
+                             field="weights")
         return as_layer(make_spec(**given, rank=rank))
     from .model_arg import load_layer_spec
 

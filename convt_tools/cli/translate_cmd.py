@@ -15,25 +15,34 @@ from .model_arg import layer_option
 
 def _load(config: str, framework: str | None, weights: str | None,
           in_channels: int | None, layer: str | None) -> tuple[Any, Any, int | None]:
-    """(spec, source weights or None, in_channels), through the one resolver."""
+    """(spec, source weights or None, in_channels), through the one resolver.
+
+    ``in_channels`` (``--in-channels``) must be >= 1 and agree with what the layer records
+    (its build_config / saved input shape, or its weights)."""
     from ..layer import input_shape
     from ..sources import resolve_sources
     from .model_arg import _note
 
+    if in_channels is not None and in_channels < 1:
+        raise ConvtError(f"in_channels: got {in_channels}; expected >= 1.", field="in_channels")
     source = resolve_sources(config, weights=weights, layer=layer, framework=framework,
                              single=True, note=_note)[0]
     spec, conv = source.spec, source.layer
-    if source.record is not None:      # .keras / .h5 / model config: the layer's real weights
-        if source.kernel is None:
-            return spec, None, in_channels
+    if source.record is not None and source.kernel is not None:
+        # .keras / .h5 / model config with weights: the layer's real weights
         return spec, (source.kernel, source.bias), conv.kernel_in_channels(source.kernel)
     src = None
-    if weights is not None:
+    if source.record is None and weights is not None:
         src = conv.load_weights(weights, in_channels)
         in_channels = conv.kernel_in_channels(src[0])
-    if in_channels is None:
-        shape = input_shape(conv, required=False)
-        in_channels = None if shape is None else conv.input_channels(shape)
+    shape = input_shape(conv, required=False)
+    recorded = None if shape is None else conv.input_channels(shape)
+    if recorded is not None:
+        if in_channels is not None and recorded != in_channels:
+            raise ConvtError(f"in_channels: got {in_channels}, but the layer's recorded input "
+                             f"shape has {recorded} channels; drop --in-channels or make them "
+                             f"agree.", field="in_channels")
+        in_channels = recorded
     return spec, src, in_channels
 
 

@@ -115,7 +115,7 @@ def print_table(results: list[Any]) -> None:
     """One row per config, then the messages, hints and notes of each."""
     rows = [("config", "input", "output", "max abs", "max rel", "atol", "rtol", "result")]
     for r in results:
-        rows.append((r.name, format_shape(r.input_shape),
+        rows.append((term_safe(r.name), format_shape(r.input_shape),
                      format_shape(r.model_shape) if r.model_shape else "-",
                      _fmt(r.max_abs_error), _fmt(r.max_rel_error), _fmt(r.tolerance.atol),
                      _fmt(r.tolerance.rtol), r.status))
@@ -132,7 +132,7 @@ def print_table(results: list[Any]) -> None:
             lines.insert(0, f"{r.status}: {r.message}")
             lines += [f"likely cause: {h}" for h in r.hints]
             lines += [f"weights: {r.weights_source}", f"tolerance: {r.tolerance.source}"]
-        echo(f"{r.name}:\n" + "\n".join(f"  {line}" for line in lines))
+        echo(f"{term_safe(r.name)}:\n" + "\n".join(f"  {line}" for line in lines))
     if results:
         echo(f"weights: {results[0].weights_source}")
         echo("tolerance: |model - reference| <= atol + rtol*|reference|; "

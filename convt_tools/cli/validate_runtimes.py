@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..spec import format_shape
-from .common import echo
+from .common import echo, term_safe
 
 
 def preload() -> None:
@@ -62,7 +62,7 @@ def print_runtime_table(groups: Sequence[Sequence[Any]], runtimes: Sequence[str]
         by_rt = {r.runtime: r for r in group}
         first = group[0]
         out = next((r.model_shape for r in group if r.model_shape), None)
-        rows.append((first.name, format_shape(first.input_shape),
+        rows.append((term_safe(first.name), format_shape(first.input_shape),
                      format_shape(out) if out else "-",
                      *(_cell(by_rt[rt]) if rt in by_rt else "-" for rt in runtimes)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -75,7 +75,7 @@ def print_runtime_table(groups: Sequence[Sequence[Any]], runtimes: Sequence[str]
             lines = [f"{r.status}: {r.message}", *[f"likely cause: {h}" for h in r.hints],
                      f"input {format_shape(r.input_shape)} from {r.input_source}",
                      f"tolerance: {r.tolerance.source}"]
-            echo(f"{r.name} [{r.runtime}]:\n" + "\n".join(f"  {ln}" for ln in lines))
+            echo(f"{term_safe(r.name)} [{r.runtime}]:\n" + "\n".join(f"  {ln}" for ln in lines))
     flat = [r for g in groups for r in g]
     versions = {r.runtime: r.runtime_version for r in flat}
     echo("runtimes: " + ", ".join(versions.get(rt, rt) for rt in runtimes))

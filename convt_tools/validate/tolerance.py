@@ -71,8 +71,9 @@ def resolve_tolerance(dtype: np.dtype, x: np.ndarray, kernel: np.ndarray,
     """:func:`default_tolerance` with a given ``rtol``/``atol`` (number ``>= 0``) in its place."""
     tol = default_tolerance(dtype, x, kernel, bias, pre_max)
     for name, value in (("rtol", rtol), ("atol", atol)):
-        if value is not None and (not isinstance(value, (int, float)) or not value >= 0):
-            raise ConvtError(f"{name}: got {value!r}; expected a number >= 0.", field=name)
+        if value is not None and (not isinstance(value, (int, float)) or not value >= 0
+                                  or not math.isfinite(value)):
+            raise ConvtError(f"{name}: got {value!r}; expected a finite number >= 0.", field=name)
     if rtol is None and atol is None:
         return tol
     return Tolerance(tol.atol if atol is None else float(atol),

@@ -120,3 +120,16 @@ def test_translate_a_model_config_layer_without_weights_uses_its_input_channels(
     assert json.loads(r.stdout)["config"]["in_channels"] == 2
     _one_line_error(invoke("translate", cfg, "--layer", "0", "--to", "torch",
                            "--in-channels", "5"), "in_channels")
+
+
+def test_validate_torch_model_uses_the_models_own_input_dims(tmp_path: Path) -> None:
+    """``export torch.json --input-shape 1,4,5,5`` then ``validate torch.json --model``: the
+    input comes from the model's static dims (batch 1), as for Keras configs, not batch 2."""
+    cfg = tmp_path / "t.json"
+    cfg.write_text(json.dumps({"module": "ConvTranspose2d", "in_channels": 4, "out_channels": 6,
+                               "kernel_size": 3, "stride": 2, "padding": 1, "groups": 2}))
+    model = tmp_path / "up.onnx"
+    assert invoke("export", cfg, "--input-shape", "1,4,5,7", "-o", model).exit_code == 0
+    r = invoke("validate", cfg, "--model", model, "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["results"][0]["input_shape"] == [1, 4, 5, 7]

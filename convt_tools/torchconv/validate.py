@@ -20,7 +20,7 @@ from ..errors import ConvtError
 from ..validate import ValidationResult
 from ..validate.diagnose import compare
 from ..validate.model import constant_values as _constant_values
-from ..validate.model import open_model
+from ..validate.model import model_input_shape, open_model
 from ..validate.runtime import model_input
 from ..validate.tolerance import resolve_tolerance
 from ..io import cast_checked, check_allocation
@@ -125,6 +125,14 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
             raise ConvtError("input: expected a finite float array.", field="input")
         spec.check_input_shape(x.shape)
         shape, source = tuple(int(d) for d in x.shape), "--input"
+    elif input_shape is None and model is not None:
+        # a model made elsewhere: its own static input dims (as for Keras configs), the
+        # defaults only where it has symbolic ones
+        model = open_model(model)
+        own = model_input_shape(model, None)
+        shape = default_torch_input_shape(spec, own)
+        source = ("the model's input dims" if own is not None and all(d is not None for d in own)
+                  else "the model's input dims, defaults (batch 2, spatial 5) for symbolic ones")
     else:
         shape = default_torch_input_shape(spec, input_shape)
         source = "--input-shape" if input_shape is not None else "default (batch 2, spatial 5)"

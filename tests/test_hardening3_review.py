@@ -133,3 +133,34 @@ def test_validate_torch_model_uses_the_models_own_input_dims(tmp_path: Path) -> 
     r = invoke("validate", cfg, "--model", model, "--json")
     assert r.exit_code == 0, r.stdout + r.stderr
     assert json.loads(r.stdout)["results"][0]["input_shape"] == [1, 4, 5, 7]
+
+
+def test_external_data_naming_the_model_itself_is_refused_by_every_command(
+        tmp_path: Path) -> None:
+    """A ConvTranspose whose W lives "in" the .onnx file itself: check passed it (exit 0, the
+    weights never read), validate and repair refused it each their own way. The loader now
+    refuses it for every command, before anything is read."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((2, 3, 3, 3), np.float32), "W")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "m.onnx"), ("offset", "0"), ("length", "216")):
+        entry = w.external_data.add()
+        entry.key, entry.value = key, value
+    node = helper.make_node("ConvTranspose", ["x", "W"], ["y"], strides=[2, 2])
+    graph = helper.make_graph([node], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                     .SerializeToString())
+    before = path.read_bytes()
+    _one_line_error(invoke("check", path), "model")
+    _one_line_error(invoke("repair", path, "-o", tmp_path / "r.onnx", "--intent", "onnx-spec"),
+                    "model")
+    assert path.read_bytes() == before
+    assert not (tmp_path / "r.onnx").exists()
+    assert onnx.load(str(path), load_external_data=False).graph.initializer[0].name == "W"

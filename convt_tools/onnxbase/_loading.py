@@ -60,11 +60,14 @@ def model_tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
         yield from _attribute_tensors(fn.node)
 
 
-def check_external_locations(model: onnx.ModelProto, folder: Path) -> int:
+def check_external_locations(model: onnx.ModelProto, folder: Path,
+                             model_file: Path | None = None) -> int:
     """Refuse external-data locations that leave ``folder``; return how many tensors use it.
 
-    Rejected: absolute paths, drive letters, ``..`` components, and paths whose
-    real path (symlinks resolved) is outside ``folder``. Nothing is opened.
+    Rejected: absolute paths, drive letters, ``..`` components, paths whose
+    real path (symlinks resolved) is outside ``folder``, and the model file
+    itself (``model_file``: its bytes are the protobuf, never tensor data).
+    Nothing is opened.
     """
     onnx = import_onnx()
     root = folder.resolve()
@@ -81,6 +84,10 @@ def check_external_locations(model: onnx.ModelProto, folder: Path) -> int:
         if not bad:
             real = (root / loc).resolve()
             bad = real != root and root not in real.parents
+            if model_file is not None and real == model_file.resolve():
+                raise ConvtError(
+                    f"model: tensor {t.name!r} has external-data location {loc!r}, which is the "
+                    f"model file itself; refusing to read it.", field="model")
         if bad:
             raise ConvtError(
                 f"model: tensor {t.name!r} has external-data location {loc!r}, which is not a "
@@ -114,7 +121,7 @@ def load_model(path: str | os.PathLike[str], *, lazy: bool = False) -> onnx.Mode
     if model.ir_version <= 0 or not model.HasField("graph"):
         raise ConvtError(f"model: {str(path)!r} is not a valid ONNX model (no IR version or "
                          f"no graph; truncated or not ONNX).", field="model")
-    if check_external_locations(model, p.parent):
+    if check_external_locations(model, p.parent, p):
         from onnx.external_data_helper import load_external_data_for_model
         for loc in sorted({tensor_location(t) for t in model_tensors(model)
                            if tensor_location(t)}):

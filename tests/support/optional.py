@@ -59,7 +59,9 @@ def runtime_or_skip(name: str) -> Any:
 
     runtime = get_runtime(name)
     if not runtime_installed(name):
-        pytest.skip(f"runtime {name} not installed (pip install -e '.[{runtime.extra}]')")
+        how = (f"pip install -e '.[{runtime.extra}]'" if runtime.extra
+               else runtime.install or "pip install -e .")
+        pytest.skip(f"runtime {name} not installed ({how})")
     runtime.module()
     return runtime
 

@@ -271,13 +271,12 @@ class _Onnxruntime(_OnnxruntimeFamily):
 
 
 @register
-class _OnnxruntimeBefore114(_OnnxruntimeFamily):
+class _OnnxruntimeBefore114(_Onnxruntime):
+    """SAME as 1.14+ (fixed in 1.13); only output_shape's odd extra differs."""
+
     name = "onnxruntime<1.14"
     source = ("output_shape odd extra at the end before PR #13311; SAME as the spec "
               "from 1.13 (PR #12537)")
-
-    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
-        return _axes(sizes, lambda i, n: _ort_same(a, i, n, _upper(a)))
 
     def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return _end_crop(a, sizes, self.name)

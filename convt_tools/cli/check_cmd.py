@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ..check import FAIL_LEVELS, INTENTS
+from ..repair.targets import target_names
 from .common import SEED, echo_json, handle_errors
 
 _SHAPE_HELP = ("Graph-input shape NAME=DIMS, e.g. x=1,3,32,32 (repeatable; ? or None for "
@@ -67,20 +68,26 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the repaired model (atomic; nothing written on refusal).")
-@click.option("--intent", required=True, type=click.Choice(INTENTS),
+@click.option("--intent", default=None, type=click.Choice(INTENTS),
               help="tf: TensorFlow/Keras crops; onnx-spec: the ONNX spec text; ort: what the "
-                   "installed onnxruntime computes (measured).")
+                   "installed onnxruntime computes (measured). Default: onnx-spec (the "
+                   "model's own meaning).")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
               help=_SHAPE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the repair report as JSON.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for proof inputs.")
-@click.option("--form", type=click.Choice(["compact", "portable"]), default="compact",
-              show_default=True, help="compact: each rewritten node is one ConvTranspose; "
-              "portable: then every ConvTranspose with asymmetric pads becomes symmetric pads "
-              "plus one constant Slice (as convt export writes it).")
+@click.option("--form", type=click.Choice(["compact", "portable"]), default=None,
+              help="compact (default without --target): each rewritten node is one "
+              "ConvTranspose; portable (default with --target): then every ConvTranspose with "
+              "asymmetric pads becomes symmetric pads plus one constant Slice (as convt export "
+              "writes it).")
+@click.option("--target", "targets", default=None, metavar="NAMES",
+              help="Comma-separated runtimes the result must run exactly on (names of convt "
+                   "check --runtime): a grouped ConvTranspose is split and a bias moved into "
+                   "an Add where a named runtime needs it; proven on each installed one.")
 @handle_errors
-def repair(model: str, output: str, intent: str, input_shapes: tuple[str, ...],
-           as_json: bool, seed: int, form: str) -> None:
+def repair(model: str, output: str, intent: str | None, input_shapes: tuple[str, ...],
+           as_json: bool, seed: int, form: str | None, targets: str | None) -> None:
     """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads."""
     from ..check import parse_input_shapes
     from ..io import ensure_distinct
@@ -89,9 +96,12 @@ def repair(model: str, output: str, intent: str, input_shapes: tuple[str, ...],
 
     ensure_distinct(output, model=model)
     ctx: Any = click.get_current_context()
+    intent = intent or "onnx-spec"
+    names = None if targets is None else target_names(targets)
+    form = form or ("portable" if names else "compact")
     try:
         repaired, report = repair_model(model, intent, parse_input_shapes(input_shapes),
-                                        seed=seed, form=form)
+                                        seed=seed, form=form, targets=names)
     except RepairRefused as exc:
         click.echo(f"Refused: {exc}", err=True)
         if as_json:

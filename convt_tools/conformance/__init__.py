@@ -28,7 +28,7 @@ from .judge import OUTCOMES, Outcome, judge_output, predict, reference_output
 
 __all__ = ["CASES", "FORMS", "OUTCOMES", "Built", "Case", "CaseResult", "ConformanceReport",
            "Outcome", "build_case", "case_ids", "predict", "reference_output",
-           "run_conformance", "select_cases"]
+           "resolve_runtimes", "run_conformance", "select_cases"]
 
 # Jobs per child process for the isolated engines (a progress step each).
 CHUNK = 12
@@ -125,7 +125,7 @@ def select_cases(ids: Sequence[str] | None = None,
             and (forms is None or c.form in forms)]
 
 
-def _runtimes(names: str | Sequence[str] | None) -> dict[str, str]:
+def resolve_runtimes(names: str | Sequence[str] | None) -> dict[str, str]:
     """The chosen runtimes and their versions: each named one must be installed; default
     every installed runtime of the registry."""
     if names is None:
@@ -144,7 +144,7 @@ def run_conformance(runtimes: str | Sequence[str] | None = None,
 
     ``progress`` is called with the number of (case, runtime) runs finished.
     """
-    chosen = _runtimes(runtimes)
+    chosen = resolve_runtimes(runtimes)
     picked = list(CASES) if cases is None else list(cases)
     built = [build_case(c) for c in picked]
     calls = [(b.model.SerializeToString(), {"x": b.x}) for b in built]

@@ -38,7 +38,7 @@ from ..check.readings import documented_reading, rules_for
 from ..check.runners import Refusal
 from ..geometry import Window
 from ..onnxbase import infer_shapes
-from .corpus import Built, Case
+from .corpus import Built
 
 __all__ = ["OUTCOMES", "Outcome", "judge_output", "predict", "reference_output"]
 
@@ -117,8 +117,8 @@ def _node_attrs(built: Built) -> list[ConvTAttrs]:
     for ref in iter_convtranspose(built.model):
         known = shapes.get(ref.graph_path, {})
         w_shape = known.get(ref.node.input[1])
-        attrs, _ = read_attrs(ref.node, None if w_shape is None else list(w_shape),
-                              built.case.rank + 2)
+        known_w = None if w_shape is None or None in w_shape else [int(d or 0) for d in w_shape]
+        attrs, _ = read_attrs(ref.node, known_w, built.case.rank + 2)
         assert attrs is not None, f"{built.case.id}: unreadable node {ref.label}"
         out.append(attrs)
     return out
@@ -140,9 +140,9 @@ def predict(built: Built, runtime: str) -> Outcome:
             return Outcome(REFUSED, reason=r.note)
         if r.status != "window" or r.windows is None:
             return Outcome(UNKNOWN, reason=r.note)
-        wrong = rules.wrong_values(attrs)
-        if wrong is not None:
-            return Outcome(WRONG_VALUES, reason=wrong)
+        why = rules.wrong_values(attrs)
+        if why is not None:
+            return Outcome(WRONG_VALUES, reason=why)
         windows.append((attrs, r.windows))
     wrong = [(a, w) for a, w in windows if tuple(w) != intent_windows(a, case.sizes, "onnx-spec")]
     if not wrong:

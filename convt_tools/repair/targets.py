@@ -28,6 +28,7 @@ portable form), with :func:`~convt_tools.check.close`.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -36,15 +37,26 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..check import STAND_IN, close, max_abs_diff
-from ..check.readings import rules_for
+from ..check.readings import rules_for, runtime_names
+from ..errors import ConvtError
 from ..check.runners import Refusal, installed_among, run_calls
 from ..onnxbase import default_opset, iter_model_graphs
 
-__all__ = ["BIAS_ADD", "GROUP_SPLIT", "TargetProof", "apply_target_forms", "bias_as_add",
-           "prove_on_targets", "split_groups", "target_rewrites"]
+__all__ = ["BIAS_ADD", "GROUP_SPLIT", "TargetProof", "TargetsNotExact", "apply_target_forms",
+           "bias_as_add", "prove_on_targets", "retarget", "split_groups", "target_info",
+           "target_names", "target_rewrites"]
 
 BIAS_ADD = "bias-add"
 GROUP_SPLIT = "group-split"
+
+
+def target_names(spec: str | Sequence[str]) -> tuple[str, ...]:
+    """``"onnx-reference,torch"`` (or a list) -> the runtime names of check's table; a bad
+    name is a ConvtError on field ``target`` listing the valid ones."""
+    try:
+        return runtime_names(spec)
+    except ConvtError as exc:
+        raise ConvtError("target: " + str(exc).split(": ", 1)[-1], field="target") from None
 
 
 def target_rewrites(targets: Sequence[str]) -> tuple[str, ...]:
@@ -310,3 +322,40 @@ def prove_on_targets(before: onnx.ModelProto, after: onnx.ModelProto, targets: S
             continue
         proof.proven[name] = max(float(e) for e in errors if e is not None) if errors else 0.0
     return proof
+
+
+class TargetsNotExact(ConvtError):
+    """The target form is not exact on an installed named runtime (or cannot be proven);
+    ``proof`` says where."""
+
+    def __init__(self, message: str, proof: TargetProof) -> None:
+        super().__init__(message, field="target")
+        self.proof = proof
+
+
+def retarget(model: onnx.ModelProto, targets: Sequence[str], seed: int = 0
+             ) -> tuple[onnx.ModelProto, list[str], TargetProof]:
+    """``model`` (not modified) in the form every one of ``targets`` runs exactly: a copy
+    with :func:`apply_target_forms`, what changed, and its :func:`prove_on_targets` proof.
+
+    Raises :class:`TargetsNotExact` when an installed target refuses or misreads the result,
+    or when it cannot be run to prove it (then give concrete input shapes).
+    """
+    out = copy.deepcopy(model)
+    notes = apply_target_forms(out, targets)
+    proof = prove_on_targets(model, out, targets, seed)
+    if proof.failed:
+        raise TargetsNotExact(
+            "target: the rewritten model is not exact on "
+            + "; ".join(f"{k} ({v})" for k, v in proof.failed.items())
+            + "; nothing written.", proof)
+    if proof.skipped:
+        raise TargetsNotExact(f"target: the rewritten model cannot be proven ({proof.skipped});"
+                              f" give concrete input shapes; nothing written.", proof)
+    return out, notes, proof
+
+
+def target_info(targets: Sequence[str], notes: list[str], proof: TargetProof) -> dict[str, Any]:
+    """The JSON block of ``--target`` (``export --json``, ``repair --json``)."""
+    return {"names": list(targets), "rewrites": list(target_rewrites(targets)),
+            "changed": notes, **proof.to_dict(), "lines": notes + proof.lines()}

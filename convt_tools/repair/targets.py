@@ -262,7 +262,8 @@ class TargetProof:
                f"{self.input_shapes}" for name, err in self.proven.items()]
         out += [f"NOT exact on {name}: {why}" for name, why in self.failed.items()]
         if self.not_installed:
-            out.append(f"not proven (not installed here): {', '.join(self.not_installed)}")
+            out.append("not proven (not installed here, or documented only): "
+                       + ", ".join(self.not_installed))
         if self.skipped:
             out.append(f"not proven: {self.skipped}")
         return out

@@ -30,17 +30,18 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
 from ..check import STAND_IN, close, max_abs_diff
 from ..check.readings import rules_for, runtime_names
 from ..errors import ConvtError
 from ..check.runners import Refusal, installed_among, run_calls
-from ..onnxbase import default_opset, iter_model_graphs
+from ..onnxbase import default_opset, import_onnx, iter_model_graphs
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["BIAS_ADD", "GROUP_SPLIT", "TargetProof", "TargetsNotExact", "apply_target_forms",
            "bias_as_add", "prove_on_targets", "retarget", "split_groups", "target_info",
@@ -65,6 +66,16 @@ def target_rewrites(targets: Sequence[str]) -> tuple[str, ...]:
     return tuple(r for r in (BIAS_ADD, GROUP_SPLIT) if any(_needs(t, r) for t in targets))
 
 
+def _helper() -> Any:
+    """``onnx.helper``, imported on first use (importing repair imports no onnx)."""
+    return import_onnx().helper
+
+
+def _numpy_helper() -> Any:
+    """``onnx.numpy_helper``, imported on first use."""
+    return import_onnx().numpy_helper
+
+
 def _needs(target: str, rewrite: str) -> bool:
     rules = rules_for(target)
     return rules.needs_bias_add if rewrite == BIAS_ADD else rules.needs_group_split
@@ -73,7 +84,7 @@ def _needs(target: str, rewrite: str) -> bool:
 def _attr(node: onnx.NodeProto, name: str) -> Any:
     for a in node.attribute:
         if a.name == name:
-            return helper.get_attribute_value(a)
+            return _helper().get_attribute_value(a)
     return None
 
 
@@ -100,13 +111,13 @@ def _unique(graph: Any, base: str) -> str:
 def _initializer(graph: Any, name: str) -> np.ndarray | None:
     for t in getattr(graph, "initializer", ()):
         if t.name == name:
-            return numpy_helper.to_array(t)
+            return _numpy_helper().to_array(t)
     return None
 
 
 def _add_initializer(graph: Any, base: str, value: np.ndarray) -> str:
     name = _unique(graph, base)
-    graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+    graph.initializer.append(_numpy_helper().from_array(np.ascontiguousarray(value), name))
     return name
 
 
@@ -136,7 +147,7 @@ def bias_as_add(model: onnx.ModelProto) -> list[str]:
             raw = _unique(graph, f"{out}_nobias")
             del node.input[2]
             node.output[0] = raw
-            graph.node.insert(index, helper.make_node(
+            graph.node.insert(index, _helper().make_node(
                 "Add", [raw, b_name], [out], name=_unique(graph, f"{node.name or out}_bias")))
             index += 1
             notes.append(f"{_label(path, node)}: bias as a separate Add ({b_name}, shape "
@@ -155,13 +166,13 @@ def _split_node(graph: Any, index: int, node: onnx.NodeProto, w: np.ndarray,
     new: list[onnx.NodeProto] = []
     if opset >= 13:
         sizes = _unique(graph, f"{stem}_split_sizes")
-        new.append(helper.make_node("Constant", [], [sizes], name=sizes,
-                                    value=numpy_helper.from_array(
+        new.append(_helper().make_node("Constant", [], [sizes], name=sizes,
+                                    value=_numpy_helper().from_array(
                                         np.full(group, c_in_g, np.int64), sizes)))
-        new.append(helper.make_node("Split", [node.input[0], sizes], parts, axis=1,
+        new.append(_helper().make_node("Split", [node.input[0], sizes], parts, axis=1,
                                     name=_unique(graph, f"{stem}_split")))
     else:
-        new.append(helper.make_node("Split", [node.input[0]], parts, axis=1,
+        new.append(_helper().make_node("Split", [node.input[0]], parts, axis=1,
                                     split=[c_in_g] * group, name=_unique(graph, f"{stem}_split")))
     outs = []
     for g in range(group):
@@ -173,18 +184,18 @@ def _split_node(graph: Any, index: int, node: onnx.NodeProto, w: np.ndarray,
                                            b[g * c_out_g:(g + 1) * c_out_g]))
         y = _unique(graph, f"{out}_g{g}")
         outs.append(y)
-        part = helper.make_node("ConvTranspose", inputs, [y], name=_unique(graph, f"{stem}_g{g}"))
+        part = _helper().make_node("ConvTranspose", inputs, [y], name=_unique(graph, f"{stem}_g{g}"))
         for a in node.attribute:
             if a.name == "group":
                 continue
             if a.name == "output_shape" and len(a.ints) == w.ndim:   # N, C and the spatial
                 dims = list(a.ints)
                 dims[1] = c_out_g
-                part.attribute.append(helper.make_attribute("output_shape", dims))
+                part.attribute.append(_helper().make_attribute("output_shape", dims))
                 continue
             part.attribute.append(a)
         new.append(part)
-    new.append(helper.make_node("Concat", outs, [out], axis=1,
+    new.append(_helper().make_node("Concat", outs, [out], axis=1,
                                 name=_unique(graph, f"{stem}_concat")))
     del graph.node[index]
     for k, n in enumerate(new):
@@ -283,7 +294,7 @@ def _feeds(model: onnx.ModelProto, rng: np.random.Generator
             return f"input {value.name!r} has no tensor shape"
         dims = [int(d.dim_value) if d.HasField("dim_value") else (1 if i == 0 else STAND_IN)
                 for i, d in enumerate(t.shape.dim)]
-        dtype = helper.tensor_dtype_to_np_dtype(t.elem_type)
+        dtype = _helper().tensor_dtype_to_np_dtype(t.elem_type)
         if dtype.kind != "f":
             return f"input {value.name!r} is not a float tensor"
         feeds[value.name] = rng.standard_normal(dims).astype(dtype)

@@ -18,7 +18,10 @@ Nothing here runs an engine or imports onnx at import time.
 
 from __future__ import annotations
 
-from ._granularity import WeightGranularity, integer_evidence, weight_granularity
+from ._granularity import (
+    IntegerEvidence, WeightGranularity, integer_evidence, output_channel_index,
+    weight_granularity,
+)
 from ._params import INT_RANGES, QParams, QuantError, int_range
 from ._parse import (
     ConvAttrs, GraphIndex, QdqConvTranspose, model_qdq_nodes, parse_qdq, read_conv_attrs,
@@ -28,8 +31,8 @@ from ._reference import (
 )
 
 __all__ = [
-    "INT_RANGES", "TIE_BAND", "ConvAttrs", "GraphIndex", "LsbComparison", "QParams",
+    "INT_RANGES", "TIE_BAND", "ConvAttrs", "GraphIndex", "IntegerEvidence", "LsbComparison", "QParams",
     "QdqConvTranspose", "QuantError", "QuantResult", "WeightGranularity", "compare_lsb",
     "dequantize", "int8_reference", "int_range", "integer_evidence", "model_qdq_nodes",
-    "parse_qdq", "quantize", "read_conv_attrs", "weight_granularity",
+    "output_channel_index", "parse_qdq", "quantize", "read_conv_attrs", "weight_granularity",
 ]

@@ -8,7 +8,9 @@ import json
 
 import pytest
 from support.cli import run_convt
-from support.quant_fixtures import entry, expected_form_codes, model_path, quant_entries
+from support.quant_fixtures import (
+    DILATED, dilated_cases, entry, expected_form_codes, model_path, quant_entries,
+)
 
 from convt_tools.check import check_model
 
@@ -123,3 +125,23 @@ def test_float_node_has_no_quantization_entry(cli):
 def test_subprocess_scale_length_error_exits_1():
     res = run_convt("check", model_path("r2_grp_b1__WRONG_scale_len_axis1"), "--no-numeric")
     assert res.returncode == 1 and "CT045" in res.stdout
+
+
+# ---- fixtures/quant_dilated: OpenVINO i8 Deconvolution with stride > 1 and dilation > 1
+
+DILATED_CASES = dilated_cases()
+
+
+@pytest.mark.parametrize("name", sorted(DILATED_CASES))
+def test_openvino_runs_dilated_layers_in_int8_as_predicted(name):
+    node = check_model(str(DILATED / f"{name}.onnx"), numeric=False).nodes[0]
+    assert node.execution["openvino"]["execution"] == "int8"
+
+
+@pytest.mark.parametrize("name", sorted(DILATED_CASES))
+def test_openvino_dilation_fault_covers_every_measured_wrong_result(name):
+    e = DILATED_CASES[name]
+    node = check_model(str(DILATED / f"{name}.onnx"), numeric=False).nodes[0]
+    predicted = bool(node.execution["openvino"].get("fault"))
+    both = max(e["strides"]) > 1 and max(e["dilations"]) > 1
+    assert predicted == both and (e["err_lsb"]["ov"] <= 1 or predicted)

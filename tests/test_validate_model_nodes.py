@@ -12,7 +12,7 @@ import json
 import pytest
 from support.cli import run_convt
 from support.optional import runtime_or_skip, runtime_params
-from support.quant_fixtures import QUANT, entry, model_path
+from support.quant_fixtures import DILATED, QUANT, entry, model_path
 
 from convt_tools.runtimes import get_runtime
 from convt_tools.validate.nodes import validate_model_nodes
@@ -136,3 +136,17 @@ def test_subprocess_openvino_zero_point_case_exits_1():
     res = run_convt("validate", "--model", model_path("r2_g1_b1__pt_s8sym_wasym"), "--runtime",
                     "onnxruntime,openvino")
     assert res.returncode == 1 and "LSB" in res.stdout
+
+
+@pytest.mark.runtimes
+@pytest.mark.parametrize("name", ["r1_s2_d2", "r1_s3_d2", "r2_s2_d2", "r3_s3x1x1_d1x2x1"])
+def test_openvino_int8_stride_and_dilation_fault_is_caught(name):
+    (res,), = validate_model_nodes(str(DILATED / f"{name}.onnx"), [runtime_or_skip("openvino")])
+    assert res.status == "FAIL"
+
+
+@pytest.mark.runtimes
+@pytest.mark.parametrize("name", ["r1_s1_d2", "r2_s2_d1"])
+def test_openvino_int8_controls_pass(name):
+    (res,), = validate_model_nodes(str(DILATED / f"{name}.onnx"), [runtime_or_skip("openvino")])
+    assert res.status == "PASS"

@@ -83,3 +83,11 @@ def expected_form_codes(name: str) -> set[str]:
     return {"axis1_shared_across_groups": {"CT041"}, "per_input_channel": {"CT040"}}.get(
         gran, {"CT042"} if form.startswith("pc_") and name.split("_")[1] == "dw"
         and gran == "per_tensor" else set())
+
+
+DILATED = QUANT.parent / "quant_dilated"
+
+
+def dilated_cases() -> dict[str, Any]:
+    """fixtures/quant_dilated/manifest.json's models: OpenVINO i8 with stride and dilation > 1."""
+    return json.loads((DILATED / "manifest.json").read_text())["models"]

@@ -81,7 +81,7 @@ def _zps(p: QParams | None) -> np.ndarray:
 
 def zero_point_problem(p: QParams | None, integers: str | None) -> str:
     """``wrong type`` / ``out of range`` / ``""`` for ``p``'s zero point on ``integers``."""
-    if p is None or p.zero_point is None:
+    if p is None or p.zero_point is None or p.zero_point.size == 0:
         return ""
     want = integers or p.dtype
     zp = p.zero_point

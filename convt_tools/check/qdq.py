@@ -64,22 +64,18 @@ class QdqReport:
     execution: dict[str, dict[str, str]]
 
 
-_INDEXES: dict[int, GraphIndex] = {}
-
-
-def _index(ref: NodeRef) -> GraphIndex:
-    key = id(ref.graph)
-    idx = _INDEXES.get(key)
-    if idx is None or idx.graph is not ref.graph:
-        _INDEXES.clear()
-        idx = _INDEXES[key] = GraphIndex(ref.graph, ref.constants)
-    return idx
-
-
 def qdq_report(ref: NodeRef, x_shape: Sequence[int | None] | None, opset: int,
-               runtimes: Sequence[str]) -> QdqReport | None:
-    """The node's QDQ report, judged on ``runtimes``; None for a node without Q/DQ."""
-    index = _index(ref)
+               runtimes: Sequence[str], indexes: dict[str, GraphIndex] | None = None
+               ) -> QdqReport | None:
+    """The node's QDQ report, judged on ``runtimes``; None for a node without Q/DQ.
+
+    ``indexes``: the graphs' :class:`~convt_tools.quant.GraphIndex` by graph path, filled
+    here (one per graph for a whole model's check).
+    """
+    cache = {} if indexes is None else indexes
+    index = cache.get(ref.graph_path)
+    if index is None or index.graph is not ref.graph:
+        index = cache[ref.graph_path] = GraphIndex(ref.graph, ref.constants)
     q = parse_qdq(index, ref.node, ref.label, None if x_shape is None else len(x_shape))
     if not q.quantized:
         return None

@@ -34,6 +34,7 @@ from .matrix import (
     NodeMatrix, PendingMatrix, is_risky, node_matrix, prepare_matrix, probe_sizes, run_pending,
 )
 from .readings import RUNTIMES, documented_reading, runtime_names
+from .qdq import qdq_report
 from .probe import (
     MAX_PROBE_ELEMENTS, STAND_IN, OrtRefused, close, identify_window, make_model, max_abs_diff,
     numeric_check, ort_version, probe_elements, probe_ort, probe_shape, run_ort,
@@ -95,6 +96,7 @@ def check_model(model: str | os.PathLike[str] | onnx.ModelProto,
     rng = np.random.default_rng(seed)
     opset = default_opset(model)
     pending: list[tuple[NodeReport, NodeContext, PendingMatrix]] = []
+    indexes: dict[str, Any] = {}   # QDQ: one graph index per graph path
     for ref in iter_convtranspose(model):
         # The probe draws its own weights (probe.py): the model's are never read here.
         ctx = node_context(ref, shapes.get(ref.graph_path, {}), types.get(ref.graph_path, {}),
@@ -104,8 +106,13 @@ def check_model(model: str | os.PathLike[str] | onnx.ModelProto,
         if numeric:
             more, info = numeric_check(ctx, opset, rng)
             findings += more
+        qdq = qdq_report(ref, ctx.x_shape, opset, chosen, indexes)
+        if qdq is not None:
+            findings += qdq.findings
         node = NodeReport(ref.graph_path, ref.label, ref.index, ctx.x_shape,
                           _attributes_json(ref.node), findings, info)
+        if qdq is not None:
+            node.quantization, node.execution = qdq.quantization, qdq.execution
         if is_risky(ctx) and ctx.w_shape is not None and not bound_attributes(ref.node):
             pending.append((node, ctx, _prepare(ctx, opset, rng, chosen, numeric)))
         report.nodes.append(node)

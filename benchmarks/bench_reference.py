@@ -31,6 +31,10 @@ per case (it is ~1000x slower) and is skipped where its estimated time
 exceeds ``--max-evaluator-seconds``.
 
     PYTHONPATH=. python benchmarks/bench_reference.py [--rounds 41] [--max-evaluator-seconds 60]
+
+``--write-configs DIR`` writes each case as a Keras layer config
+(``DIR/<case>.json``, the input shape as its ``build_config``) and exits, for
+``convt bench DIR`` (every runtime and export form on the same layers).
 """
 
 from __future__ import annotations
@@ -176,6 +180,25 @@ def run_case(name, shape, filters, kwargs, rounds, max_eval_s, peak, form):
                 gflops=gflops, peak_frac=gflops / peak, err=err)
 
 
+def write_configs(folder: str, wanted: list[str]) -> list[str]:
+    """Each wanted case as ``folder/<case>.json``: ``{class_name, config, build_config}``."""
+    import json
+
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for name, shape, filters, kwargs in CASES:
+        if name not in wanted:
+            continue
+        spec = make_spec(filters=filters, rank=len(shape) - 2, **kwargs)
+        config = dict(spec.to_config(), name=f"case_{name}")
+        path = os.path.join(folder, f"{name}.json")
+        with open(path, "w") as fh:
+            json.dump({"class_name": spec.class_name, "config": config,
+                       "build_config": {"input_shape": list(shape)}}, fh, indent=1)
+        paths.append(path)
+    return paths
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=41,
@@ -187,8 +210,15 @@ def main() -> None:
     parser.add_argument("--form", default="compact", choices=["compact", "portable"],
                         help="the exported model onnxruntime runs (default compact: "
                              "Transpose -> one ConvTranspose -> Transpose)")
+    parser.add_argument("--write-configs", metavar="DIR",
+                        help="write the cases as Keras layer configs into DIR and exit "
+                             "(for convt bench DIR)")
     args = parser.parse_args()
     wanted = args.cases.split(",")
+    if args.write_configs:
+        for path in write_configs(args.write_configs, wanted):
+            print(path)
+        return
     # Run as a script, sys.path[0] is benchmarks/, so convt_tools may come from an
     # installed copy rather than this checkout: say which one is measured.
     import convt_tools

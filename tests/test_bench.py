@@ -11,6 +11,9 @@ runtimes used for real cells are the base install's (onnxruntime and
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -145,6 +148,22 @@ def test_report_fastest_names_one_cell_per_layer_and_threads():
         [("b", "compact", 1), ("a", "portable", 2)]
 
 
+def test_ties_are_the_exact_cells_whose_interval_overlaps_the_fastest():
+    cells = [_cell("a", 1.0, True), _cell("b", 1.1, True), _cell("c", 3.0, True),
+             _cell("d", 1.05, False)]
+    for c, iv in zip(cells, ([0.9, 1.2], [1.0, 1.3], [2.5, 3.5], [1.0, 1.1])):
+        c.interval_ms = iv
+    rank_results(cells)
+    report = bench_lib.BenchReport(cells, [])
+    assert [t.runtime for t in report.ties(report.fastest()[0])] == ["b"]
+
+
+def test_the_measured_interval_holds_the_median():
+    clock = ScriptedClock([0.001, 0.002, 0.003])
+    timing = measure(clock.tick, budget_s=0.05, precision=0.0, min_runs=3, clock=clock)
+    assert timing.low_s <= timing.median_s <= timing.high_s
+
+
 # ------------------------------------------------------------------ parsing
 
 @pytest.mark.parametrize("text, expected", [("portable", ["portable"]),
@@ -264,6 +283,16 @@ def test_input_shape_option_sets_the_input(cli):
     report = _report(cli, KERAS_CONFIG, "--runtime", "onnxruntime", "--form", "compact",
                      "--input-shape", "1,4,4,16")
     assert report["results"][0]["input_shape"] == [1, 4, 4, 16]
+
+
+def test_benchmark_cases_are_written_as_configs_bench_reads(cli, tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_reference.py"),
+                           "--write-configs", str(tmp_path), "--cases", "f"],
+                          capture_output=True, text=True, check=False, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    report = _report(cli, tmp_path / "f.json", "--runtime", "onnxruntime", "--form", "compact")
+    assert report["results"][0]["input_shape"] == [1, 4, 4, 3]   # case f's input
 
 
 def test_the_table_names_the_fastest(cli, depthwise):

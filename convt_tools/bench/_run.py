@@ -66,6 +66,7 @@ class BenchResult:
     runs: int = 0
     converged: bool = False          # the median's 95% interval met the precision asked for
     ratio_to_fastest: float | None = None
+    interval_ms: list[float] | None = None   # the median's ~95% interval [low, high]
     max_abs_error: float | None = None
     input_shape: list[int] = field(default_factory=list)
     runtime_version: str = ""
@@ -99,6 +100,15 @@ class BenchReport:
             if r.ratio_to_fastest == 1.0 and (r.layer, r.threads) not in best:
                 best[(r.layer, r.threads)] = r
         return list(best.values())
+
+    def ties(self, best: BenchResult) -> list[BenchResult]:
+        """The other exact cells of ``best``'s (layer, threads) whose median's interval
+        overlaps ``best``'s: as fast within the measurement's noise."""
+        if best.interval_ms is None:
+            return []
+        return [r for r in self.results
+                if r is not best and r.exact and (r.layer, r.threads) == (best.layer, best.threads)
+                and r.interval_ms is not None and r.interval_ms[0] <= best.interval_ms[1]]
 
 
 def _fail(name: str, got: str, expected: str) -> ConvtError:
@@ -191,6 +201,7 @@ def _cell(src: LayerSourceLike, form: str, threads: int, result: Any, rec: Recor
         return cell
     cell.median_ms, cell.spread_ms = 1e3 * timing.median_s, 1e3 * timing.spread_s
     cell.runs, cell.converged = timing.runs, timing.converged
+    cell.interval_ms = [1e3 * timing.low_s, 1e3 * timing.high_s]
     if cell.exact and loaded.output is not None and not _same_output(
             loaded.output, last[0], result.tolerance.atol, result.tolerance.rtol):
         cell.exact = False

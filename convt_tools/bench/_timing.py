@@ -10,7 +10,7 @@
 - ``max_runs`` calls.
 
 The result is the median, the spread (interquartile range, ``p75 - p25``),
-the run count and whether the precision was reached. The clock is a
+the run count, whether the precision was reached and the median's interval. The clock is a
 parameter, so tests drive the stopping rule with a scripted clock.
 """
 
@@ -33,6 +33,8 @@ class Timing:
     spread_s: float      # interquartile range p75 - p25
     runs: int
     converged: bool      # the median's 95% interval reached the precision asked for
+    low_s: float = 0.0   # that interval (:func:`median_interval`)
+    high_s: float = 0.0
 
 
 def median_interval(times: list[float]) -> tuple[float, float]:
@@ -77,4 +79,5 @@ def measure(run: Callable[[], object], *, budget_s: float = 1.0, precision: floa
                 break
         if t1 - start >= budget_s and n >= max(1, min(min_runs, 2)):
             break
-    return Timing(statistics.median(times), _iqr(times), len(times), converged)
+    lo, hi = median_interval(times)
+    return Timing(statistics.median(times), _iqr(times), len(times), converged, lo, hi)

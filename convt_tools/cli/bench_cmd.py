@@ -52,8 +52,10 @@ def print_bench_table(report: Any) -> None:
     for s in report.skipped:
         echo(f"{term_safe(s.layer)} [{s.form}]: skipped: {s.reason}")
     for r in report.fastest():
+        ties = ", ".join(f"{t.runtime} {t.form}" for t in report.ties(r))
         echo(f"fastest for {term_safe(r.layer)} at {r.threads} thread(s): {r.runtime}, "
-             f"{r.form} form, {_ms(r.median_ms)} ms")
+             f"{r.form} form, {_ms(r.median_ms)} ms"
+             + (f" (as fast within the 95% intervals: {ties})" if ties else ""))
     echo("median over timed runs ('~': the time budget ended before the median's 95% "
          "interval met the precision); spread = interquartile range; first = load/compile "
          "+ first run; x fastest = median / fastest exact median of the layer (none for a "
@@ -135,7 +137,9 @@ def bench(configs: tuple[str, ...], runtime: str | None, form: str, threads: str
                    "load_average": list(os.getloadavg()),
                    "results": [r.to_dict() for r in report.results],
                    "fastest": [{"layer": r.layer, "threads": r.threads, "runtime": r.runtime,
-                                "form": r.form, "median_ms": r.median_ms}
+                                "form": r.form, "median_ms": r.median_ms,
+                                "ties": [{"runtime": t.runtime, "form": t.form}
+                                         for t in report.ties(r)]}
                                for r in report.fastest()],
                    "skipped": [{"layer": s.layer, "form": s.form, "reason": s.reason}
                                for s in report.skipped]})

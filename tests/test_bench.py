@@ -96,6 +96,17 @@ def test_spread_is_the_interquartile_range():
     assert timing.spread_s == pytest.approx(2.0)   # inclusive quartiles 2 and 4
 
 
+def test_cpu_time_is_the_median_cpu_time_per_call():
+    wall, cpu = ScriptedClock([0.002]), ScriptedClock([0.001, 0.0015, 0.001])
+
+    def run() -> None:
+        wall.tick()
+        cpu.tick()
+
+    timing = measure(run, budget_s=10.0, precision=0.01, min_runs=7, clock=wall, cpu_clock=cpu)
+    assert timing.cpu_median_s == pytest.approx(0.001)
+
+
 def test_median_interval_brackets_the_median_by_order_statistics():
     # n = 100: ranks floor(50 - 9.8) = 40 and ceil(50 + 9.8) = 60 of 0..99
     assert median_interval([float(i) for i in range(100)]) == (40.0, 60.0)

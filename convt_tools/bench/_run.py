@@ -67,6 +67,7 @@ class BenchResult:
     converged: bool = False          # the median's 95% interval met the precision asked for
     ratio_to_fastest: float | None = None
     interval_ms: list[float] | None = None   # the median's ~95% interval [low, high]
+    cpu_ms: float | None = None      # median CPU time of the process per call (all threads)
     max_abs_error: float | None = None
     input_shape: list[int] = field(default_factory=list)
     runtime_version: str = ""
@@ -202,6 +203,7 @@ def _cell(src: LayerSourceLike, form: str, threads: int, result: Any, rec: Recor
     cell.median_ms, cell.spread_ms = 1e3 * timing.median_s, 1e3 * timing.spread_s
     cell.runs, cell.converged = timing.runs, timing.converged
     cell.interval_ms = [1e3 * timing.low_s, 1e3 * timing.high_s]
+    cell.cpu_ms = 1e3 * timing.cpu_median_s
     if cell.exact and loaded.output is not None and not _same_output(
             loaded.output, last[0], result.tolerance.atol, result.tolerance.rtol):
         cell.exact = False
@@ -214,6 +216,7 @@ def bench_layers(sources: Sequence[LayerSourceLike], runtimes: Sequence[str], *,
                  input_shape: Sequence[int | None] | None = None, seed: int = 0,
                  budget_s: float = 1.0, precision: float = 0.03, min_runs: int = 7,
                  clock: Callable[[], float] = time.perf_counter,
+                 cpu_clock: Callable[[], float] = time.process_time,
                  progress: Callable[[int], None] | None = None) -> BenchReport:
     """Measure every layer x form x thread count x runtime (module docstring).
 
@@ -230,7 +233,7 @@ def bench_layers(sources: Sequence[LayerSourceLike], runtimes: Sequence[str], *,
 
     def timer(run: Callable[[], object]) -> Timing:
         return measure(run, budget_s=budget_s, precision=precision, min_runs=min_runs,
-                       clock=clock)
+                       clock=clock, cpu_clock=cpu_clock)
 
     results: list[BenchResult] = []
     skipped: list[Skipped] = []

@@ -36,12 +36,13 @@ def _verdict(r: Any) -> str:
 def print_bench_table(report: Any) -> None:
     """One row per cell; then why each non-exact cell is not, and the fastest per layer."""
     rows = [("layer", "input", "runtime", "form", "threads", "median ms", "spread ms",
-             "first ms", "runs", "x fastest", "result")]
+             "cpu ms", "first ms", "runs", "x fastest", "result")]
     for r in report.results:
         ratio = "-" if r.ratio_to_fastest is None else f"{r.ratio_to_fastest:.2f}"
         runs = f"{r.runs}" + ("" if r.converged or not r.runs else "~")
         rows.append((term_safe(r.layer), format_shape(tuple(r.input_shape)), r.runtime, r.form,
-                     str(r.threads), _ms(r.median_ms), _ms(r.spread_ms), _ms(r.first_run_ms),
+                     str(r.threads), _ms(r.median_ms), _ms(r.spread_ms), _ms(r.cpu_ms),
+                     _ms(r.first_run_ms),
                      runs, ratio, _verdict(r)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -57,7 +58,8 @@ def print_bench_table(report: Any) -> None:
              f"{r.form} form, {_ms(r.median_ms)} ms"
              + (f" (as fast within the 95% intervals: {ties})" if ties else ""))
     echo("median over timed runs ('~': the time budget ended before the median's 95% "
-         "interval met the precision); spread = interquartile range; first = load/compile "
+         "interval met the precision); spread = interquartile range; cpu = CPU time of "
+         "this process per call (all threads); first = load/compile "
          "+ first run; x fastest = median / fastest exact median of the layer (none for a "
          f"wrong or refused cell); load average {os.getloadavg()[0]:.2f}")
 

@@ -175,6 +175,7 @@ def run_case(name, shape, filters, kwargs, rounds, max_eval_s, peak, form):
     return dict(name=name, shape=shape, filters=filters, t_ref=t_ref_m, t_ort=t_ort_m,
                 algo=algo, t_f64=t_f64, target=target,
                 ratio_cpu=statistics.median(cpu["a"]) / statistics.median(cpu["b"]),
+                t_ort_cpu=statistics.median(cpu["b"]),
                 ratio=t_ref_m / t_ort_m, ratio_min=min(t_ref) / min(t_ort), rounds=len(t_ref),
                 t_eval=t_eval, speedup=None if t_eval is None else t_eval / t_ref_m,
                 gflops=gflops, peak_frac=gflops / peak, err=err)
@@ -241,7 +242,7 @@ def main() -> None:
     peak = matmul_peak(15)
     print(f"NumPy float32 matmul peak (1 thread): {peak:.1f} GFLOPS")
     head = (f"{'case':5} {'input -> filters':24} {'algo':7} {'ref ms':>9} {'ort ms':>9} "
-            f"{'ratio':>6} {'ratio min':>9} {'cpu ratio':>9} {'target':>6} {'rounds':>6} {'f64 ms':>9} "
+            f"{'ratio':>6} {'ratio min':>9} {'cpu ratio':>9} {'ort cpu ms':>10} {'target':>6} {'rounds':>6} {'f64 ms':>9} "
             f"{'onnx-ref s':>10} {'speed-up':>9} {'GFLOPS':>7} {'of peak':>7} {'max|diff|':>9}")
     print(head)
     print("-" * len(head))
@@ -254,14 +255,16 @@ def main() -> None:
         sp = "-" if r["speedup"] is None else f"{r['speedup']:.0f}x"
         desc = "x".join(map(str, shape)) + f" -> {filters}"
         print(f"{name:5} {desc:24} {r['algo']:7} {r['t_ref'] * 1e3:9.3f} {r['t_ort'] * 1e3:9.3f} "
-              f"{r['ratio']:6.2f} {r['ratio_min']:9.2f} {r['ratio_cpu']:9.2f} {r['target']:6.2f} {r['rounds']:6d} "
+              f"{r['ratio']:6.2f} {r['ratio_min']:9.2f} {r['ratio_cpu']:9.2f} "
+              f"{r['t_ort_cpu'] * 1e3:10.3f} {r['target']:6.2f} {r['rounds']:6d} "
               f"{r['t_f64'] * 1e3:9.3f} {ev:>10} {sp:>9} "
               f"{r['gflops']:7.1f} {r['peak_frac']:7.0%} {r['err']:9.1e}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
     print(f"ratio = reference / onnxruntime, medians of alternating calls (target <= {TARGET} "
           f"above {TINY_GFLOP} GFLOP, <= {TINY_TARGET} for smaller layers: f); ratio min = "
           "fastest / fastest; cpu ratio = medians of this thread's CPU time per call (not "
-          "inflated by time slices lost to other processes on a loaded machine); f64 ms = the reference in float64 (reported, no target); "
+          "inflated by time slices lost to other processes on a loaded machine); ort cpu ms = "
+          "onnxruntime's median CPU time per call (compare with convt bench's cpu ms); f64 ms = the reference in float64 (reported, no target); "
           "speed-up = ReferenceEvaluator / reference (target >= 500x)")
 
 

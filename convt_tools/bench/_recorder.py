@@ -39,7 +39,8 @@ class RecordedModel(LoadedModel):
         if self.first_run_s is None:
             self.first_run_s = self._clock() - t0
             self.inputs = dict(inputs)
-            self.output = outputs[0] if outputs else None
+            # a copy: an engine may hand out a buffer that its next run overwrites
+            self.output = np.array(outputs[0], copy=True) if outputs else None
         return outputs
 
 

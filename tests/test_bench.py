@@ -369,10 +369,17 @@ class _Unstable(_OrtBased):
         return out if call == 1 else out + 1.0
 
 
+THREADS_ASKED: list[int | None] = []
+
+
 @pytest.fixture
 def engines(monkeypatch) -> list[str]:
-    """``require_runtimes`` of the bench returns the real onnxruntime plus the two above."""
+    """``require_runtimes`` of the bench returns the real onnxruntime plus the two above
+    (the thread counts it is asked for are kept in :data:`THREADS_ASKED`)."""
+    THREADS_ASKED.clear()
+
     def require(names, providers=None, *, threads=None):
+        THREADS_ASKED.append(threads)
         return [get_runtime("onnxruntime", threads=threads), _FastWrong(threads=threads),
                 _Unstable(threads=threads)]
 
@@ -410,6 +417,18 @@ def test_progress_counts_every_cell_including_skipped_forms(depthwise, engines):
     bench_lib.bench_layers([src], engines, forms=["portable", "compact"], threads=[1, 2],
                            budget_s=0.01, precision=0.5, progress=seen.append)
     assert sum(seen) == 2 * 2 * len(engines)
+
+
+def test_each_thread_count_reaches_the_registry(source, engines):
+    bench_lib.bench_layers([source], engines, forms=["compact"], threads=[2, 1], budget_s=0.01,
+                           precision=0.5)
+    assert sorted(set(THREADS_ASKED)) == [1, 2]
+
+
+def test_cells_record_their_thread_count(source, engines):
+    report = bench_lib.bench_layers([source], engines, forms=["compact"], threads=[2, 1],
+                                    budget_s=0.01, precision=0.5)
+    assert [r.threads for r in report.results] == [2] * 3 + [1] * 3
 
 
 # ------------------------------------------------------------------ bad input

@@ -73,8 +73,8 @@ def print_bench_table(report: Any) -> None:
               help="Export forms, comma-separated (torch configs: portable only).")
 @click.option("--threads", "threads", default="1", show_default=True,
               help="Thread counts per runtime, comma-separated (e.g. 1,2).")
-@click.option("--input-shape", help="Input shape when the config records none, e.g. "
-              "1,64,64,32 (unknown dims get validate's defaults).")
+@click.option("--input-shape", help="Input shape, e.g. 1,64,64,32 (default: the config's "
+              "recorded one; unknown dims get validate's defaults).")
 @click.option("--weights", "-w", type=click.Path(dir_okay=False),
               help="Weights .h5 of a saved model config JSON (as for convt validate).")
 @click.option("--seed", type=SEED, default=0, show_default=True)
@@ -82,7 +82,7 @@ def print_bench_table(report: Any) -> None:
               show_default=True, help="Seconds of timed runs per cell at most.")
 @click.option("--precision", type=click.FloatRange(min=0, min_open=True), default=0.03,
               show_default=True,
-              help="Stop a cell once its median's 95%% interval is this fraction of it.")
+              help="Stop a cell once its median's 95% interval is this fraction of it.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @framework_option
 @layer_option

@@ -15,7 +15,10 @@ from typing import Any
 
 import click
 
+from ..bench import bench_layers, installed_runtime_names, parse_forms, parse_threads
 from ..errors import ConvtError
+from ..runtimes import parse_runtime_names, require_runtimes
+from ..sources import LayerSource
 from ..spec import format_shape, parse_shape
 from .common import SEED, echo, echo_json, handle_errors, term_safe
 from .frameworks import framework_option
@@ -101,10 +104,6 @@ def bench(configs: tuple[str, ...], runtime: str | None, form: str, threads: str
     convt bench layer.json --threads 1,2
     convt bench model.keras --runtime onnxruntime,openvino --json
     """
-    from ..bench import bench_layers, installed_runtime_names, parse_forms, parse_threads
-    from ..runtimes import parse_runtime_names, require_runtimes
-    from ..sources import LayerSource
-
     forms = parse_forms(form)
     counts = parse_threads(threads)
     names = installed_runtime_names() if runtime is None else parse_runtime_names(runtime)

@@ -27,6 +27,7 @@ from convt_tools.errors import ConvtError
 from convt_tools.runtimes import LoadedModel, Runtime, get_runtime
 from convt_tools.sources import resolve_sources
 from support.cli import invoke, run_convt
+from support.optional import runtime_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 KERAS_CONFIG = ROOT / "fixtures" / "examples" / "same_odd_crop_k3x5_s2.json"
@@ -314,6 +315,16 @@ def test_the_table_names_the_fastest(cli, depthwise):
 def test_the_table_marks_the_wrong_cell(cli, depthwise):
     res = cli("bench", depthwise, "--runtime", "onnxruntime,onnx-reference", *FAST)
     assert f"{depthwise} [onnx-reference, portable]: WRONG: max abs error" in res.stdout
+
+
+@pytest.mark.runtimes
+@pytest.mark.parametrize("name", ["openvino", "tract", "torch"])
+def test_an_optional_runtime_is_measured_and_exact_on_the_portable_form(cli, name):
+    runtime_or_skip(name)
+    report = _report(cli, KERAS_CONFIG, "--runtime", name, "--form", "portable")
+    cell = report["results"][0]
+    assert (cell["runtime"], cell["exact"], cell["median_ms"] > 0, cell["first_run_ms"] > 0) \
+        == (name, True, True, True), cell["error"]
 
 
 # ------------------------------------------------------------------ engines written here

@@ -26,6 +26,7 @@ from convt_tools.bench import (BenchResult, measure, median_interval, parse_form
 from convt_tools.errors import ConvtError
 from convt_tools.runtimes import LoadedModel, Runtime, get_runtime
 from convt_tools.sources import resolve_sources
+from convt_tools.spec import make_spec
 from support.cli import invoke, run_convt
 from support.optional import runtime_or_skip
 
@@ -325,6 +326,27 @@ def test_an_optional_runtime_is_measured_and_exact_on_the_portable_form(cli, nam
     cell = report["results"][0]
     assert (cell["runtime"], cell["exact"], cell["median_ms"] > 0, cell["first_run_ms"] > 0) \
         == (name, True, True, True), cell["error"]
+
+
+def _recorded_run(timer):
+    from convt_tools.exporter import export_spec
+
+    spec = make_spec(filters=2, rank=1, kernel_size=3, strides=2)
+    kernel = np.ones(spec.kernel_shape(3), np.float32)
+    model = export_spec(spec, kernel, np.zeros(2, np.float32), input_shape=(1, 4, 3))
+    rec = bench_lib.recording(get_runtime("onnxruntime", threads=1), timer=timer)
+    rec.load(model).run({"input": np.ones((1, 4, 3), np.float32)})
+    return rec.loaded
+
+
+def test_the_engines_model_is_released_after_the_timed_runs():
+    loaded = _recorded_run(lambda run: measure(run, budget_s=0.01, precision=0.5))
+    assert loaded.inner is None
+
+
+def test_the_timed_runs_follow_the_first_run():
+    loaded = _recorded_run(lambda run: measure(run, budget_s=0.01, precision=0.5, min_runs=3))
+    assert loaded.timing.runs >= 2
 
 
 # ------------------------------------------------------------------ engines written here

@@ -5,10 +5,11 @@ For one layer, one export form and one thread count, the validate verb
 ``convt validate --runtime ... --form ...`` makes) exports the model once and
 runs it on every runtime through a recording wrapper
 (:mod:`._recorder`): the first run's output is judged against the NumPy
-reference with validate's tolerance (``exact``), and its load and first-run
-times are kept (``first_run_ms``: load/compile plus the first run). The same
-loaded model is then timed on the same input by :func:`._timing.measure`,
-and the last timed output is checked against the first (within the same
+reference with validate's tolerance (``exact``), its load and first-run
+times are kept (``first_run_ms``: load/compile plus the first run), and
+right after that first run the same loaded model is timed on the same input
+by :func:`._timing.measure` (then released: one engine holds the model at a
+time). The last timed output is checked against the first (within the same
 tolerance): an engine whose output changes between runs is not exact either.
 
 ``ratio_to_fastest`` is a cell's median over the fastest *exact* median of
@@ -28,7 +29,7 @@ import numpy as np
 from ..errors import ConvtError
 from ..exporter import FORMS
 from ..frameworks import as_layer
-from ..runtimes import ADAPTERS, RuntimeRefused, RuntimeUnavailable, get_runtime, require_runtimes
+from ..runtimes import ADAPTERS, RuntimeUnavailable, get_runtime, require_runtimes
 from ._recorder import Recorded, recording
 from ._timing import Timing, measure
 
@@ -167,45 +168,40 @@ def rank_results(results: Sequence[BenchResult]) -> None:
             r.ratio_to_fastest = r.median_ms / best if best > 0 else 1.0
 
 
-def _same_output(first: np.ndarray, last: np.ndarray, atol: float, rtol: float) -> bool:
+def _same_output(first: np.ndarray, last: np.ndarray | None, atol: float, rtol: float) -> bool:
+    if last is None:
+        return False
     a = np.asarray(first, dtype=np.float64)
     b = np.asarray(last, dtype=np.float64)
     return a.shape == b.shape and bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(a)))
 
 
-def _cell(src: LayerSourceLike, form: str, threads: int, result: Any, rec: Recorded,
-          timer: Callable[[Callable[[], object]], Timing]) -> BenchResult:
-    """Time one validated runtime's loaded model (or report why it cannot be timed)."""
+def _cell(src: LayerSourceLike, form: str, threads: int, result: Any, rec: Recorded
+          ) -> BenchResult:
+    """One validated runtime's cell from what its recording wrapper measured."""
     cell = BenchResult(layer=src.label, runtime=rec.name, form=form, threads=threads,
                        median_ms=None, spread_ms=None, first_run_ms=None, exact=False,
                        max_abs_error=result.max_abs_error,
                        input_shape=[int(d) for d in result.input_shape],
                        runtime_version=result.runtime_version)
-    loaded, rec.loaded = rec.loaded, None      # the wrapper lets go of the engine's model
-    if loaded is None or loaded.first_run_s is None or loaded.inputs is None:
+    loaded, rec.loaded = rec.loaded, None
+    if loaded is None or loaded.first_run_s is None:
         cell.error = result.error or result.message or "the runtime did not run the model"
         return cell
     cell.first_run_ms = 1e3 * ((rec.load_s or 0.0) + loaded.first_run_s)
     cell.exact = bool(result.passed)
     if not result.passed:
         cell.error = result.message or result.status
-    inputs = loaded.inputs
-    last: list[Any] = [None]
-
-    def run() -> None:
-        last[0] = loaded.inner.run(inputs)[0]
-
-    try:
-        timing = timer(run)
-    except RuntimeRefused as exc:   # an engine failing on a later run of the same input
-        cell.exact, cell.error = False, exc.reason
+    timing = loaded.timing
+    if timing is None:
+        cell.exact, cell.error = False, loaded.timing_error or "the runtime was not timed"
         return cell
     cell.median_ms, cell.spread_ms = 1e3 * timing.median_s, 1e3 * timing.spread_s
     cell.runs, cell.converged = timing.runs, timing.converged
     cell.interval_ms = [1e3 * timing.low_s, 1e3 * timing.high_s]
     cell.cpu_ms = 1e3 * timing.cpu_median_s
     if cell.exact and loaded.output is not None and not _same_output(
-            loaded.output, last[0], result.tolerance.atol, result.tolerance.rtol):
+            loaded.output, loaded.last_output, result.tolerance.atol, result.tolerance.rtol):
         cell.exact = False
         cell.error = "the output of a later run differs from the first (validated) one"
     return cell
@@ -248,13 +244,14 @@ def bench_layers(sources: Sequence[LayerSourceLike], runtimes: Sequence[str], *,
                     progress(per_form)
                 continue
             for t in threads:
-                recs = [recording(rt, clock) for rt in require_runtimes(runtimes, threads=t)]
+                recs = [recording(rt, clock, timer)
+                        for rt in require_runtimes(runtimes, threads=t)]
                 validated = layer.validate_on(
                     recs, model=None, kernel=src.kernel, bias=src.bias, x=None,
                     input_shape=input_shape, seed=seed, rtol=None, atol=None, opset=None,
                     name=src.label, weights_note=src.weights_note or None, form=form)
                 for result, rec in zip(validated, recs):
-                    results.append(_cell(src, form, t, result, rec, timer))
+                    results.append(_cell(src, form, t, result, rec))
                     if progress is not None:
                         progress(1)
     rank_results(results)

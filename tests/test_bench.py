@@ -24,6 +24,7 @@ from convt_tools import bench as bench_lib
 from convt_tools.bench import (BenchResult, measure, median_interval, parse_forms, parse_threads,
                                rank_results)
 from convt_tools.errors import ConvtError
+from convt_tools.exporter import export_spec
 from convt_tools.runtimes import LoadedModel, Runtime, get_runtime
 from convt_tools.sources import resolve_sources
 from convt_tools.spec import make_spec
@@ -329,8 +330,6 @@ def test_an_optional_runtime_is_measured_and_exact_on_the_portable_form(cli, nam
 
 
 def _recorded_run(timer):
-    from convt_tools.exporter import export_spec
-
     spec = make_spec(filters=2, rank=1, kernel_size=3, strides=2)
     kernel = np.ones(spec.kernel_shape(3), np.float32)
     model = export_spec(spec, kernel, np.zeros(2, np.float32), input_shape=(1, 4, 3))

@@ -31,6 +31,10 @@ per case (it is ~1000x slower) and is skipped where its estimated time
 exceeds ``--max-evaluator-seconds``.
 
     PYTHONPATH=. python benchmarks/bench_reference.py [--rounds 41] [--max-evaluator-seconds 60]
+
+``--write-configs DIR`` writes each case as a Keras layer config
+(``DIR/<case>.json``, the input shape as its ``build_config``) and exits, for
+``convt bench DIR`` (every runtime and export form on the same layers).
 """
 
 from __future__ import annotations
@@ -171,9 +175,29 @@ def run_case(name, shape, filters, kwargs, rounds, max_eval_s, peak, form):
     return dict(name=name, shape=shape, filters=filters, t_ref=t_ref_m, t_ort=t_ort_m,
                 algo=algo, t_f64=t_f64, target=target,
                 ratio_cpu=statistics.median(cpu["a"]) / statistics.median(cpu["b"]),
+                t_ort_cpu=statistics.median(cpu["b"]),
                 ratio=t_ref_m / t_ort_m, ratio_min=min(t_ref) / min(t_ort), rounds=len(t_ref),
                 t_eval=t_eval, speedup=None if t_eval is None else t_eval / t_ref_m,
                 gflops=gflops, peak_frac=gflops / peak, err=err)
+
+
+def write_configs(folder: str, wanted: list[str]) -> list[str]:
+    """Each wanted case as ``folder/<case>.json``: ``{class_name, config, build_config}``."""
+    import json
+
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for name, shape, filters, kwargs in CASES:
+        if name not in wanted:
+            continue
+        spec = make_spec(filters=filters, rank=len(shape) - 2, **kwargs)
+        config = dict(spec.to_config(), name=f"case_{name}")
+        path = os.path.join(folder, f"{name}.json")
+        with open(path, "w") as fh:
+            json.dump({"class_name": spec.class_name, "config": config,
+                       "build_config": {"input_shape": list(shape)}}, fh, indent=1)
+        paths.append(path)
+    return paths
 
 
 def main() -> None:
@@ -187,8 +211,15 @@ def main() -> None:
     parser.add_argument("--form", default="compact", choices=["compact", "portable"],
                         help="the exported model onnxruntime runs (default compact: "
                              "Transpose -> one ConvTranspose -> Transpose)")
+    parser.add_argument("--write-configs", metavar="DIR",
+                        help="write the cases as Keras layer configs into DIR and exit "
+                             "(for convt bench DIR)")
     args = parser.parse_args()
     wanted = args.cases.split(",")
+    if args.write_configs:
+        for path in write_configs(args.write_configs, wanted):
+            print(path)
+        return
     # Run as a script, sys.path[0] is benchmarks/, so convt_tools may come from an
     # installed copy rather than this checkout: say which one is measured.
     import convt_tools
@@ -211,7 +242,7 @@ def main() -> None:
     peak = matmul_peak(15)
     print(f"NumPy float32 matmul peak (1 thread): {peak:.1f} GFLOPS")
     head = (f"{'case':5} {'input -> filters':24} {'algo':7} {'ref ms':>9} {'ort ms':>9} "
-            f"{'ratio':>6} {'ratio min':>9} {'cpu ratio':>9} {'target':>6} {'rounds':>6} {'f64 ms':>9} "
+            f"{'ratio':>6} {'ratio min':>9} {'cpu ratio':>9} {'ort cpu ms':>10} {'target':>6} {'rounds':>6} {'f64 ms':>9} "
             f"{'onnx-ref s':>10} {'speed-up':>9} {'GFLOPS':>7} {'of peak':>7} {'max|diff|':>9}")
     print(head)
     print("-" * len(head))
@@ -224,14 +255,16 @@ def main() -> None:
         sp = "-" if r["speedup"] is None else f"{r['speedup']:.0f}x"
         desc = "x".join(map(str, shape)) + f" -> {filters}"
         print(f"{name:5} {desc:24} {r['algo']:7} {r['t_ref'] * 1e3:9.3f} {r['t_ort'] * 1e3:9.3f} "
-              f"{r['ratio']:6.2f} {r['ratio_min']:9.2f} {r['ratio_cpu']:9.2f} {r['target']:6.2f} {r['rounds']:6d} "
+              f"{r['ratio']:6.2f} {r['ratio_min']:9.2f} {r['ratio_cpu']:9.2f} "
+              f"{r['t_ort_cpu'] * 1e3:10.3f} {r['target']:6.2f} {r['rounds']:6d} "
               f"{r['t_f64'] * 1e3:9.3f} {ev:>10} {sp:>9} "
               f"{r['gflops']:7.1f} {r['peak_frac']:7.0%} {r['err']:9.1e}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
     print(f"ratio = reference / onnxruntime, medians of alternating calls (target <= {TARGET} "
           f"above {TINY_GFLOP} GFLOP, <= {TINY_TARGET} for smaller layers: f); ratio min = "
           "fastest / fastest; cpu ratio = medians of this thread's CPU time per call (not "
-          "inflated by time slices lost to other processes on a loaded machine); f64 ms = the reference in float64 (reported, no target); "
+          "inflated by time slices lost to other processes on a loaded machine); ort cpu ms = "
+          "onnxruntime's median CPU time per call (compare with convt bench's cpu ms); f64 ms = the reference in float64 (reported, no target); "
           "speed-up = ReferenceEvaluator / reference (target >= 500x)")
 
 

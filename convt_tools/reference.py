@@ -654,15 +654,28 @@ def _blas_ready(a: np.ndarray) -> bool:
             or (s0 == u and s1 % u == 0 and s1 >= a.shape[0] * u))
 
 
-def _tap_weights(w: np.ndarray, acc: np.dtype) -> np.ndarray:
+# Per-tap GEMMs of fewer rows than this, on per-tap matrices of at most
+# _CONTIGUOUS_TAP_MAX values, get their weights copied C-contiguous: OpenBLAS's
+# transposed-operand path costs more per call than the (cache-resident) copy on
+# many small GEMMs (case g of bench_reference.py, 256 GEMMs of 256 rows: ~12%
+# less CPU time); from 1024 rows on the copy gained nothing or lost (a, e, 1d,
+# 3d; d's 512x512 blocks lost 30%). Measured at load ~19 (CPU time, A/B).
+_CONTIGUOUS_TAP_ROWS = 512
+_CONTIGUOUS_TAP_MAX = 1 << 14
+
+
+def _tap_weights(w: np.ndarray, acc: np.dtype, rows: int = 0) -> np.ndarray:
     """``(C_in/g, C_out/g, *k)`` -> ``(*k, C_in/g, C_out/g)``, per-tap matrices BLAS-ready.
 
     A Keras kernel seen as ``W = kernel.transpose(r+1, r, 0, ..., r-1)`` gives
     a view whose per-tap matrices go to BLAS as transposed operands without a
-    copy; other layouts are copied once.
+    copy; other layouts are copied once, and so are small per-tap matrices
+    for GEMMs of few ``rows`` (see :data:`_CONTIGUOUS_TAP_ROWS`).
     """
     r = w.ndim - 2
     wt = w.transpose(*range(2, r + 2), 0, 1).astype(acc, copy=False)
+    if 0 < rows < _CONTIGUOUS_TAP_ROWS and w.shape[0] * w.shape[1] <= _CONTIGUOUS_TAP_MAX:
+        return np.ascontiguousarray(wt)
     return wt if _blas_ready(wt[(0,) * r]) else np.ascontiguousarray(wt)
 
 
@@ -728,7 +741,7 @@ def _scatter_phases(x2d: np.ndarray, w: np.ndarray, b: np.ndarray | None, target
     """
     m = x2d.shape[0]
     cout = geo.cout_g
-    wts = _tap_weights(w, acc)
+    wts = _tap_weights(w, acc, m)
     buf = scratch("gemm", (m, cout), acc)
     planes = buf.reshape(*in_shape, cout)
     accumulator = scratch("phase", (geo.accumulator,), acc) if geo.accumulator else None

@@ -185,6 +185,22 @@ def test_every_path_matches_definition(force_path, path, attrs, with_bias, batch
     np.testing.assert_allclose(got, direct(x, w, b, **attrs), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("rows", [0, 1 << 30], ids=["views", "contiguous"])
+@pytest.mark.parametrize("attrs", PATH_ATTRS[:2], ids=["plain", "grouped-cropped"])
+def test_per_tap_weights_copied_or_viewed_give_the_definition(force_path, monkeypatch, rows,
+                                                              attrs):
+    """The per-phase path with its tap matrices as views of a Keras-layout kernel or as
+    contiguous copies (reference._CONTIGUOUS_TAP_ROWS: GEMMs of few rows take the copy)."""
+    ref = force_path("tap")
+    monkeypatch.setattr(ref, "_CONTIGUOUS_TAP_ROWS", rows)
+    rng = np.random.default_rng(37)
+    x = rng.standard_normal((2, 4, 3, 4))
+    w = rng.standard_normal((3, 2, 2, 4)).transpose(3, 2, 0, 1)   # (C_in, C_out/g, kh, kw) view
+    b = rng.standard_normal(2 * attrs["group"])
+    np.testing.assert_allclose(conv_transpose(x, w, b, **attrs), direct(x, w, b, **attrs),
+                               rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32])
 def test_tiny_path_equals_large_path(force_path, dtype):
     rng = np.random.default_rng(17)

@@ -29,6 +29,7 @@ COMMANDS = {
     "solve": "solve_cmd:solve",
     "runtimes": "runtimes_cmd:runtimes",
     "conformance": "conformance_cmd:conformance",
+    "bench": "bench_cmd:bench",
 }
 
 

@@ -18,6 +18,13 @@ __all__ = ["KerasConvT"]
 class KerasConvT(FrameworkLayer):
     """A Keras layer: its :class:`~convt_tools.spec.ConvTransposeSpec` plus operations."""
 
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """The export forms this layer has (:data:`convt_tools.exporter.FORMS`)."""
+        from ..exporter import FORMS
+
+        return FORMS
+
     def onnx_op(self, form: str = "compact") -> Any:
         """The rank-generic :class:`~convt_tools.op.ConvTransposeOp` of this layer in ``form``."""
         from ..op import ConvTransposeOp

@@ -18,6 +18,11 @@ __all__ = ["TorchConvT"]
 class TorchConvT(FrameworkLayer):
     """A torch module: its :class:`~convt_tools.torchconv.TorchConvTransposeSpec` plus operations."""
 
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """The export forms this module has: the portable one (see :meth:`export_onnx`)."""
+        return ("portable",)
+
     def onnx_op(self, output_padding: Sequence[int] | None = None) -> Any:
         """The rank-generic :class:`~convt_tools.op.ConvTransposeOp` the exporter builds."""
         return self.spec.onnx_op(output_padding)

@@ -1,0 +1,258 @@
+"""The bench verb: every layer x export form x thread count x runtime, timed and judged.
+
+For one layer, one export form and one thread count, the validate verb
+(:meth:`~convt_tools.frameworks.keras.KerasConvT.validate_on`, the same call
+``convt validate --runtime ... --form ...`` makes) exports the model once and
+runs it on every runtime through a recording wrapper
+(:mod:`._recorder`): the first run's output is judged against the NumPy
+reference with validate's tolerance (``exact``), its load and first-run
+times are kept (``first_run_ms``: load/compile plus the first run), and
+right after that first run the same loaded model is timed on the same input
+by :func:`._timing.measure` (then released: one engine holds the model at a
+time). The last timed output is checked against the first (within the same
+tolerance): an engine whose output changes between runs is not exact either.
+
+``ratio_to_fastest`` is a cell's median over the fastest *exact* median of
+the same layer at the same thread count (across runtimes and forms); cells
+that are not exact (wrong values, refused, changing output) get none and are
+never the fastest.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+
+from ..errors import ConvtError
+from ..exporter import FORMS
+from ..frameworks import as_layer
+from ..runtimes import ADAPTERS, RuntimeUnavailable, get_runtime, require_runtimes
+from ._recorder import Recorded, recording
+from ._timing import Timing, measure
+
+__all__ = ["BenchReport", "BenchResult", "LayerSourceLike", "Skipped", "bench_layers",
+           "installed_runtime_names", "parse_forms", "parse_threads", "rank_results"]
+
+
+class LayerSourceLike(Protocol):
+    """What the bench needs of a layer (a :class:`convt_tools.sources.LayerSource`)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def spec(self) -> Any: ...
+    @property
+    def kernel(self) -> Any: ...
+    @property
+    def bias(self) -> Any: ...
+    @property
+    def weights_note(self) -> str: ...
+
+
+@dataclass
+class BenchResult:
+    """One cell: a layer on one runtime, in one export form, at one thread count (ms)."""
+
+    layer: str
+    runtime: str
+    form: str
+    threads: int
+    median_ms: float | None
+    spread_ms: float | None          # interquartile range of the timed runs
+    first_run_ms: float | None       # load/compile + the first run
+    exact: bool
+    runs: int = 0
+    converged: bool = False          # the median's 95% interval met the precision asked for
+    ratio_to_fastest: float | None = None
+    interval_ms: list[float] | None = None   # the median's ~95% interval [low, high]
+    cpu_ms: float | None = None      # median CPU time of the process per call (all threads)
+    max_abs_error: float | None = None
+    input_shape: list[int] = field(default_factory=list)
+    runtime_version: str = ""
+    error: str | None = None         # why it is not exact (refusal, mismatch), else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The cell as JSON-ready values."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A layer x form that was not measured, and why (e.g. torch configs export one form)."""
+
+    layer: str
+    form: str
+    reason: str
+
+
+@dataclass
+class BenchReport:
+    """Every cell, in the order measured, plus the cells skipped."""
+
+    results: list[BenchResult]
+    skipped: list[Skipped]
+
+    def fastest(self) -> list[BenchResult]:
+        """The fastest exact cell of each (layer, threads), in first-seen order."""
+        best: dict[tuple[str, int], BenchResult] = {}
+        for r in self.results:
+            if r.ratio_to_fastest == 1.0 and (r.layer, r.threads) not in best:
+                best[(r.layer, r.threads)] = r
+        return list(best.values())
+
+    def ties(self, best: BenchResult) -> list[BenchResult]:
+        """The other exact cells of ``best``'s (layer, threads) whose median's interval
+        overlaps ``best``'s: as fast within the measurement's noise."""
+        if best.interval_ms is None:
+            return []
+        return [r for r in self.results
+                if r is not best and r.exact and (r.layer, r.threads) == (best.layer, best.threads)
+                and r.interval_ms is not None and r.interval_ms[0] <= best.interval_ms[1]]
+
+
+def _fail(name: str, got: str, expected: str) -> ConvtError:
+    return ConvtError(f"{name}: got {got!r}; expected {expected}.", field=name)
+
+
+def parse_forms(text: str) -> list[str]:
+    """``"portable,compact"`` -> the export forms, in order, without repeats."""
+    forms: list[str] = []
+    for item in text.split(","):
+        item = item.strip()
+        if item not in FORMS:
+            raise _fail("form", item, f"one of {', '.join(FORMS)} (comma-separated for both)")
+        if item not in forms:
+            forms.append(item)
+    return forms
+
+
+def parse_threads(text: str) -> list[int]:
+    """``"1,2"`` -> thread counts (integers >= 1), in order, without repeats."""
+    counts: list[int] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item.isdigit() or int(item) < 1:
+            raise _fail("threads", item, "comma-separated integers >= 1 (e.g. 1,2)")
+        if int(item) not in counts:
+            counts.append(int(item))
+    return counts
+
+
+def installed_runtime_names() -> list[str]:
+    """Every runtime of the registry whose engine imports, in registry order."""
+    names = []
+    for name in ADAPTERS:
+        try:
+            get_runtime(name).module()
+        except RuntimeUnavailable:
+            continue
+        names.append(name)
+    return names
+
+
+def rank_results(results: Sequence[BenchResult]) -> None:
+    """Set ``ratio_to_fastest`` in place: median / fastest exact median of the same
+    (layer, threads); None for cells that are not exact or have no median."""
+    fastest: dict[tuple[str, int], float] = {}
+    for r in results:
+        if r.exact and r.median_ms is not None:
+            key = (r.layer, r.threads)
+            fastest[key] = min(fastest.get(key, r.median_ms), r.median_ms)
+    for r in results:
+        best = fastest.get((r.layer, r.threads))
+        r.ratio_to_fastest = None
+        if r.exact and r.median_ms is not None and best is not None:
+            r.ratio_to_fastest = r.median_ms / best if best > 0 else 1.0
+
+
+def _same_output(first: np.ndarray, last: np.ndarray | None, atol: float, rtol: float) -> bool:
+    if last is None:
+        return False
+    a = np.asarray(first, dtype=np.float64)
+    b = np.asarray(last, dtype=np.float64)
+    return a.shape == b.shape and bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(a)))
+
+
+def _cell(src: LayerSourceLike, form: str, threads: int, result: Any, rec: Recorded
+          ) -> BenchResult:
+    """One validated runtime's cell from what its recording wrapper measured."""
+    cell = BenchResult(layer=src.label, runtime=rec.name, form=form, threads=threads,
+                       median_ms=None, spread_ms=None, first_run_ms=None, exact=False,
+                       max_abs_error=result.max_abs_error,
+                       input_shape=[int(d) for d in result.input_shape],
+                       runtime_version=result.runtime_version)
+    loaded, rec.loaded = rec.loaded, None
+    if loaded is None or loaded.first_run_s is None:
+        cell.error = result.error or result.message or "the runtime did not run the model"
+        return cell
+    cell.first_run_ms = 1e3 * ((rec.load_s or 0.0) + loaded.first_run_s)
+    cell.exact = bool(result.passed)
+    if not result.passed:
+        cell.error = result.message or result.status
+    timing = loaded.timing
+    if timing is None:
+        cell.exact, cell.error = False, loaded.timing_error or "the runtime was not timed"
+        return cell
+    cell.median_ms, cell.spread_ms = 1e3 * timing.median_s, 1e3 * timing.spread_s
+    cell.runs, cell.converged = timing.runs, timing.converged
+    cell.interval_ms = [1e3 * timing.low_s, 1e3 * timing.high_s]
+    cell.cpu_ms = 1e3 * timing.cpu_median_s
+    if cell.exact and loaded.output is not None and not _same_output(
+            loaded.output, loaded.last_output, result.tolerance.atol, result.tolerance.rtol):
+        cell.exact = False
+        cell.error = "the output of a later run differs from the first (validated) one"
+    return cell
+
+
+def bench_layers(sources: Sequence[LayerSourceLike], runtimes: Sequence[str], *,
+                 forms: Sequence[str] = FORMS, threads: Sequence[int] = (1,),
+                 input_shape: Sequence[int | None] | None = None, seed: int = 0,
+                 budget_s: float = 1.0, precision: float = 0.03, min_runs: int = 7,
+                 clock: Callable[[], float] = time.perf_counter,
+                 cpu_clock: Callable[[], float] = time.process_time,
+                 progress: Callable[[int], None] | None = None) -> BenchReport:
+    """Measure every layer x form x thread count x runtime (module docstring).
+
+    ``runtimes``: registry names (:data:`convt_tools.runtimes.ADAPTERS`), each
+    made by :func:`~convt_tools.runtimes.get_runtime` with ``threads``;
+    ``input_shape``: the input when the layer records none (else validate's
+    default); ``budget_s``/``precision``/``min_runs``: :func:`._timing.measure`
+    per cell; ``progress(n)`` is called as cells finish. A runtime that is not
+    installed raises :class:`~convt_tools.runtimes.RuntimeUnavailable` before
+    anything runs.
+    """
+    for t in threads:
+        require_runtimes(runtimes, threads=t)
+
+    def timer(run: Callable[[], object]) -> Timing:
+        return measure(run, budget_s=budget_s, precision=precision, min_runs=min_runs,
+                       clock=clock, cpu_clock=cpu_clock)
+
+    results: list[BenchResult] = []
+    skipped: list[Skipped] = []
+    per_form = len(threads) * len(runtimes)
+    for src in sources:
+        layer = as_layer(src.spec)
+        for form in forms:
+            if form not in layer.forms:
+                skipped.append(Skipped(src.label, form, f"{layer.class_name} layers export "
+                                       f"the {', '.join(layer.forms)} form only"))
+                if progress is not None:
+                    progress(per_form)
+                continue
+            for t in threads:
+                recs = [recording(rt, clock, timer)
+                        for rt in require_runtimes(runtimes, threads=t)]
+                validated = layer.validate_on(
+                    recs, model=None, kernel=src.kernel, bias=src.bias, x=None,
+                    input_shape=input_shape, seed=seed, rtol=None, atol=None, opset=None,
+                    name=src.label, weights_note=src.weights_note or None, form=form)
+                for result, rec in zip(validated, recs):
+                    results.append(_cell(src, form, t, result, rec))
+                    if progress is not None:
+                        progress(1)
+    rank_results(results)
+    return BenchReport(results, skipped)

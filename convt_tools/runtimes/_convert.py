@@ -1,0 +1,88 @@
+"""Running a model converter (pnnx, MNN's converter core) in a child process with a timeout.
+
+Engines that run a converted model (MNN's ``.mnn``, ncnn's ``.param``/``.bin``)
+convert the ONNX file first with the tool their users use. Converters can
+crash or hang on a model, and MNN's Python converter entry point phones home,
+so every conversion runs in a child process (:func:`run_converter`): its exit
+status, its combined stdout/stderr text, and a timeout that kills it. Nothing
+here reaches the network or installs packages; the child's environment is the
+parent's, with the working directory a private folder.
+
+:func:`tool_error_line` picks the converter's own first error line out of its
+output (the refusal's reason); :func:`concrete_shapes` resolves each graph
+input's dims for a concrete feed (converters that need static shapes are run
+once per concrete shape).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["CONVERT_TIMEOUT_S", "Converted", "feed_shapes", "graph_inputs", "run_converter",
+           "tool_error_line"]
+
+# Seconds one conversion may take before the child is killed.
+CONVERT_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A converter run: exit status (None: killed after the timeout) and its output text."""
+
+    returncode: int | None
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        """The converter exited with status 0."""
+        return self.returncode == 0
+
+
+def run_converter(argv: Sequence[str], *, cwd: str, timeout_s: float = CONVERT_TIMEOUT_S,
+                  env: Mapping[str, str] | None = None) -> Converted:
+    """Run ``argv`` in ``cwd``; its status and stdout+stderr (never raises on failure)."""
+    try:
+        done = subprocess.run(list(argv), cwd=cwd, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              timeout=timeout_s, env=None if env is None else dict(env),
+                              check=False)
+    except subprocess.TimeoutExpired as exc:
+        text = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else ""
+        return Converted(None, text + f"\ntimed out after {timeout_s:g} s")
+    return Converted(done.returncode, done.stdout.decode("utf-8", "replace"))
+
+
+def tool_error_line(text: str, markers: Sequence[str], fallback: str) -> str:
+    """The first line of ``text`` containing one of ``markers`` (case-insensitive), stripped,
+    else ``fallback``."""
+    for line in text.splitlines():
+        low = line.lower()
+        if any(m in low for m in markers):
+            return line.strip()[:300]
+    return fallback
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[tuple[str, list[int | str | None]]]:
+    """The graph's real inputs (initializers excluded): name and dims (int, symbol or None)."""
+    inits = {i.name for i in model.graph.initializer}
+    out: list[tuple[str, list[int | str | None]]] = []
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        dims: list[int | str | None] = []
+        for d in vi.type.tensor_type.shape.dim:
+            dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or None))
+        out.append((vi.name, dims))
+    return out
+
+
+def feed_shapes(names: Sequence[str], inputs: Mapping[str, np.ndarray]) -> tuple[tuple[int, ...], ...]:
+    """The concrete shape of each named feed, in ``names`` order (a cache key)."""
+    return tuple(tuple(int(d) for d in np.shape(inputs[n])) for n in names)

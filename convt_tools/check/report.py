@@ -53,6 +53,7 @@ CODES: dict[str, tuple[str, str]] = {
     "CT033": ("onnxruntime-rejects-node", "error"),
     "CT034": ("runtimes-measured-differ", "error"),
     "CT035": ("reading-differs-from-table", "warning"),
+    "CT036": ("judged-runtime-cannot-run", "error"),
 }
 
 

@@ -16,17 +16,21 @@ once per concrete shape).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import subprocess
+import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import numpy as np
 
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["CONVERT_TIMEOUT_S", "Converted", "feed_shapes", "graph_inputs", "run_converter",
-           "tool_error_line"]
+__all__ = ["CONVERT_TIMEOUT_S", "Converted", "feed_shapes", "graph_inputs", "native_stdout_to_stderr",
+           "run_converter", "tool_error_line"]
 
 # Seconds one conversion may take before the child is killed.
 CONVERT_TIMEOUT_S = 120.0
@@ -86,3 +90,29 @@ def graph_inputs(model: onnx.ModelProto) -> list[tuple[str, list[int | str | Non
 def feed_shapes(names: Sequence[str], inputs: Mapping[str, np.ndarray]) -> tuple[tuple[int, ...], ...]:
     """The concrete shape of each named feed, in ``names`` order (a cache key)."""
     return tuple(tuple(int(d) for d in np.shape(inputs[n])) for n in names)
+
+
+@contextlib.contextmanager
+def native_stdout_to_stderr() -> Iterator[None]:
+    """Inside the block, what native code prints on file descriptor 1 goes to 2 instead.
+
+    MNN 3.6.1 prints ``The device supports: ...`` on stdout when its engine is
+    imported; ``convt ... --json`` must print JSON only. C's stdio buffer is
+    flushed before the descriptor is restored, so nothing leaks out later.
+    """
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:   # no descriptor 1 (a closed stdout): nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        try:
+            ctypes.CDLL(None).fflush(None)
+        except (OSError, AttributeError):
+            pass
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -34,7 +34,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._convert import CONVERT_TIMEOUT_S, graph_inputs, run_converter, tool_error_line
+from ._convert import (CONVERT_TIMEOUT_S, graph_inputs, native_stdout_to_stderr, run_converter,
+                       tool_error_line)
 from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, load_proto,
                    temporary_model_file)
 
@@ -84,9 +85,12 @@ class _Module(LoadedModel):
         outs = self.module.forward(feeds)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         result = []
-        for y in outs:
+        for k, y in enumerate(outs):
             if y.data_format == expr.NC4HW4:
                 y = expr.convert(y, expr.NCHW)
+            if 0 in list(y.shape):  # MNN cannot read it back ("call to readMap meet a error")
+                raise RuntimeRefused("mnn", "run", f"output {k} has shape {list(y.shape)}; "
+                                     f"MNN: call to readMap meet a error")
             result.append(np.array(y.read(), copy=True))
         return result
 
@@ -99,8 +103,9 @@ class MnnRuntime(Runtime):
     packages = ("MNN", "_tools")
 
     def _import(self) -> Any:
-        import _tools  # noqa: F401  (the converter core must be there too)
-        import MNN
+        with native_stdout_to_stderr():   # the engine prints its CPU features on stdout
+            import _tools  # noqa: F401  (the converter core must be there too)
+            import MNN
 
         return MNN
 
@@ -124,7 +129,8 @@ class MnnRuntime(Runtime):
         kwargs: dict[str, Any] = {"precision_mode": module.expr.PrecisionMode.High}
         if self.threads is not None:
             kwargs["thread_num"] = self.threads
-        loaded = module.nn.load_module_from_file(dst, names, outputs, **kwargs)
+        with native_stdout_to_stderr():
+            loaded = module.nn.load_module_from_file(dst, names, outputs, **kwargs)
         if loaded is None:
             folder.cleanup()
             raise RuntimeRefused("mnn", "load", "MNN.nn.load_module_from_file returned None")

@@ -11,10 +11,12 @@ The ONNX model is converted by the ``pnnx`` binary of the pnnx wheel (found
 beside its package, never by importing it: ``import pnnx`` imports torch) in
 a child process killed after :data:`~._convert.CONVERT_TIMEOUT_S`, with
 ``fp16=0`` (pnnx stores fp16 weights by default) and ``inputshape`` the
-feed's concrete shapes at batch 1: pnnx needs static shapes, so a model with
-symbolic dims is converted once per concrete input shape (cached). The
+feed's concrete shapes at batch 1 with their float type (``f32``, ``f16``):
+pnnx needs static shapes, so a model with symbolic dims is converted once per
+concrete input shape (cached). The
 ``.ncnn.param``/``.ncnn.bin`` pair is loaded with the ncnn Python bindings,
-fp16/bf16 storage and arithmetic off (float32 throughout), and run on the CPU.
+fp16/bf16 storage and arithmetic off (float32 throughout; float16 feeds are
+given to ncnn as float32, as its Mat holds them), and run on the CPU.
 
 ncnn has no batch axis (a blob is ``c, d, h, w``): each sample of the batch
 is run on its own (``x[i]``, the model converted at batch 1) and the outputs
@@ -48,6 +50,8 @@ __all__ = ["INSTALL", "NcnnRuntime", "pnnx_binary"]
 
 INSTALL = ('pip install -e ".[ncnn]" (from the clone), then '
            'pip install --no-deps pnnx==20261020')
+# pnnx's input type suffixes (inputshape=[1,3,8,8]f16); ncnn itself computes in float32.
+_PNNX_TYPES = {"f4": "f32", "f2": "f16", "f8": "f64"}
 _OUT = re.compile(r"^out(\d+)$")
 _IN = re.compile(r"^in(\d+)$")
 
@@ -113,15 +117,16 @@ class _Net(LoadedModel):
         self.source = source
         self.inputs = inputs
         self.threads = threads
-        self.by_shape: dict[tuple[tuple[int, ...], ...], _Converted] = {}
+        self.by_shape: dict[tuple[tuple[tuple[int, ...], ...], tuple[str, ...]], _Converted] = {}
         self._folders: list[tempfile.TemporaryDirectory[str]] = []
 
-    def _convert(self, shapes: tuple[tuple[int, ...], ...]) -> _Converted:
-        if shapes in self.by_shape:
-            return self.by_shape[shapes]
+    def _convert(self, shapes: tuple[tuple[int, ...], ...], types: tuple[str, ...]) -> _Converted:
+        if (shapes, types) in self.by_shape:
+            return self.by_shape[(shapes, types)]
         folder = tempfile.TemporaryDirectory(prefix="convt-ncnn-")
         self._folders.append(folder)
-        shape_arg = ",".join("[" + ",".join(str(d) for d in (1, *s[1:])) + "]" for s in shapes)
+        shape_arg = ",".join("[" + ",".join(str(d) for d in (1, *s[1:])) + "]" + t
+                             for s, t in zip(shapes, types))
         with temporary_model_file(self.source) as src:
             done = run_converter(
                 [self.exe, os.path.abspath(src), f"inputshape={shape_arg}", "fp16=0",
@@ -141,7 +146,7 @@ class _Net(LoadedModel):
             raise RuntimeRefused("ncnn", "load", f"pnnx: {todo}" if todo else
                                  f"load_param/load_model returned {net.param_status}/"
                                  f"{net.model_status}")
-        self.by_shape[shapes] = net
+        self.by_shape[(shapes, types)] = net
         return net
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
@@ -158,7 +163,8 @@ class _Net(LoadedModel):
         if len(batches) != 1:
             raise RuntimeRefused("ncnn", "run", f"inputs have different batch sizes "
                                  f"{sorted(batches)}; ncnn runs one sample at a time")
-        net = self._convert(feed_shapes(names, inputs))
+        net = self._convert(feed_shapes(names, inputs),
+                            tuple(_PNNX_TYPES.get(x.dtype.str[1:], "f32") for x in arrays))
         per_sample = [net.run_sample(self.ncnn, [x[i] for x in arrays])
                       for i in range(batches.pop())]
         return [np.stack([s[k] for s in per_sample]) for k in range(len(net.outputs))]

@@ -29,8 +29,8 @@ import numpy as np
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["CONVERT_TIMEOUT_S", "Converted", "feed_shapes", "graph_inputs", "native_stdout_to_stderr",
-           "run_converter", "tool_error_line"]
+__all__ = ["CONVERT_TIMEOUT_S", "Converted", "feed_shapes", "float16_outputs", "graph_inputs",
+           "native_stdout_to_stderr", "run_converter", "tool_error_line"]
 
 # Seconds one conversion may take before the child is killed.
 CONVERT_TIMEOUT_S = 120.0
@@ -85,6 +85,11 @@ def graph_inputs(model: onnx.ModelProto) -> list[tuple[str, list[int | str | Non
             dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or None))
         out.append((vi.name, dims))
     return out
+
+
+def float16_outputs(model: onnx.ModelProto) -> list[bool]:
+    """Per graph output: declared float16 (engines that compute it in float32 cast back)."""
+    return [o.type.tensor_type.elem_type == 10 for o in model.graph.output]
 
 
 def feed_shapes(names: Sequence[str], inputs: Mapping[str, np.ndarray]) -> tuple[tuple[int, ...], ...]:

@@ -4,7 +4,9 @@ The ONNX model is converted to ``.mnn`` by MNN's own converter, the code behind
 its ``mnnconvert`` command (``-f ONNX --modelFile m.onnx --MNNModel m.mnn``),
 then loaded with ``MNN.nn.load_module_from_file`` (CPU backend, precision
 mode ``High``: float32) and run through ``MNN.expr``; outputs in MNN's packed
-``NC4HW4`` layout are converted to ``NCHW``.
+``NC4HW4`` layout are converted to ``NCHW``. MNN computes a float16 model in
+float32: inputs are given as float32 and outputs the graph declares float16
+are cast back to it.
 
 Nothing phones home or installs packages. The ``mnnconvert`` console script
 (``MNN.tools.mnnconvert``) imports ``MNN.tools.utils.log``, which runs
@@ -34,8 +36,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._convert import (CONVERT_TIMEOUT_S, graph_inputs, native_stdout_to_stderr, run_converter,
-                       tool_error_line)
+from ._convert import (CONVERT_TIMEOUT_S, float16_outputs, graph_inputs, native_stdout_to_stderr,
+                       run_converter, tool_error_line)
 from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, load_proto,
                    temporary_model_file)
 
@@ -63,7 +65,9 @@ def _convert_child(argv: Sequence[str]) -> int:
 class _Module(LoadedModel):
     runtime = "mnn"
 
-    def __init__(self, mnn: Any, module: Any, names: list[str], folder: Any) -> None:
+    def __init__(self, mnn: Any, module: Any, names: list[str], folder: Any,
+                 half: list[bool]) -> None:
+        self.half = half   # outputs declared float16: MNN computes them in float32
         self.mnn = mnn
         self.module = module
         self.names = names
@@ -91,7 +95,8 @@ class _Module(LoadedModel):
             if 0 in list(y.shape):  # MNN cannot read it back ("call to readMap meet a error")
                 raise RuntimeRefused("mnn", "run", f"output {k} has shape {list(y.shape)}; "
                                      f"MNN: call to readMap meet a error")
-            result.append(np.array(y.read(), copy=True))
+            out = np.array(y.read(), copy=True)
+            result.append(out.astype(np.float16) if k < len(self.half) and self.half[k] else out)
         return result
 
 
@@ -134,7 +139,7 @@ class MnnRuntime(Runtime):
         if loaded is None:
             folder.cleanup()
             raise RuntimeRefused("mnn", "load", "MNN.nn.load_module_from_file returned None")
-        return _Module(module, loaded, names, folder)
+        return _Module(module, loaded, names, folder, float16_outputs(proto))
 
 
 if __name__ == "__main__":  # pragma: no cover - the conversion child (run by _load)

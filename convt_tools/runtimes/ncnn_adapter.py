@@ -14,16 +14,22 @@ a child process killed after :data:`~._convert.CONVERT_TIMEOUT_S`, with
 feed's concrete shapes at batch 1 with their float type (``f32``, ``f16``):
 pnnx needs static shapes, so a model with symbolic dims is converted once per
 concrete input shape (cached). The
-``.ncnn.param``/``.ncnn.bin`` pair is loaded with the ncnn Python bindings,
+``.ncnn.param``/``.ncnn.bin`` pair is loaded with the ncnn Python bindings in
+a child process too (``python -m convt_tools.runtimes.ncnn_adapter``; pnnx
+20261020 turns an ONNX ``Split`` without sizes into an ncnn ``Slice`` that
+segfaults, which must not take convt down: it is a refusal naming the signal),
 fp16/bf16 storage and arithmetic off (float32 throughout; float16 feeds are
-given to ncnn as float32, as its Mat holds them), and run on the CPU.
+given to ncnn as float32, as its Mat holds them; outputs the graph declares
+float16 are cast back to it), and run on the CPU.
 
 ncnn has no batch axis (a blob is ``c, d, h, w``): each sample of the batch
 is run on its own (``x[i]``, the model converted at batch 1) and the outputs
 are stacked on a new leading axis. That is what ncnn's users do; it is exact
 whenever the model treats samples independently, as inference graphs do. A
-model whose graph input fixes a batch other than 1 is refused (pnnx converts
-its inputs as declared, and the ncnn model cannot hold the batch axis).
+graph input that fixes a batch N > 1 is re-declared with batch 1 for pnnx
+(which otherwise refuses ``inputshape`` at batch 1); a graph whose other
+shapes depend on that batch then fails to convert or gives wrong values,
+which validation reports. An empty batch is refused.
 
 pnnx leaves operators it cannot convert as they are (``todo ConvTranspose``
 in its output) and exits 0; ncnn then cannot load the layer. That refusal's
@@ -33,16 +39,19 @@ reason is pnnx's own ``todo`` line. ``threads`` sets ncnn's ``num_threads``
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import importlib.util
 import os
 import re
+import sys
 import tempfile
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._convert import CONVERT_TIMEOUT_S, feed_shapes, graph_inputs, run_converter, tool_error_line
+from ._convert import (CONVERT_TIMEOUT_S, Converted, feed_shapes, float16_outputs, graph_inputs,
+                       run_converter, tool_error_line)
 from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, load_proto,
                    temporary_model_file)
 
@@ -74,80 +83,124 @@ def _ordered(names: Sequence[str], pattern: re.Pattern[str]) -> list[str]:
     return [n for _, n in sorted(keyed)]
 
 
-class _Converted:
-    """One ncnn net converted at one concrete input shape (batch 1)."""
+def _open_net(ncnn: Any, folder: str, threads: int | None) -> tuple[Any, str]:
+    """The converted net loaded float32 on the CPU, or None and why it did not load."""
+    net = ncnn.Net()
+    opt = net.opt
+    for flag in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic",
+                 "use_bf16_storage", "use_bf16_packed", "use_vulkan_compute"):
+        if hasattr(opt, flag):
+            setattr(opt, flag, False)
+    if threads is not None:
+        opt.num_threads = threads
+    param = net.load_param(os.path.join(folder, "model.ncnn.param"))
+    model = net.load_model(os.path.join(folder, "model.ncnn.bin")) if param == 0 else -1
+    if param != 0 or model != 0:
+        return None, f"load_param/load_model returned {param}/{model}"
+    return net, ""
 
-    def __init__(self, ncnn: Any, folder: str, threads: int | None) -> None:
-        net = ncnn.Net()
-        opt = net.opt
-        for flag in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic",
-                     "use_bf16_storage", "use_bf16_packed"):
-            if hasattr(opt, flag):
-                setattr(opt, flag, False)
-        opt.use_vulkan_compute = False
-        if threads is not None:
-            opt.num_threads = threads
-        self.param_status = net.load_param(os.path.join(folder, "model.ncnn.param"))
-        self.model_status = (net.load_model(os.path.join(folder, "model.ncnn.bin"))
-                             if self.param_status == 0 else -1)
-        self.net = net
-        self.inputs = _ordered(list(net.input_names()), _IN)
-        self.outputs = _ordered(list(net.output_names()), _OUT)
 
-    def run_sample(self, ncnn: Any, sample: Sequence[np.ndarray]) -> list[np.ndarray]:
-        with self.net.create_extractor() as ex:
-            for name, x in zip(self.inputs, sample):
-                ex.input(name, ncnn.Mat(np.ascontiguousarray(x, np.float32)).clone())
+def _run_child(argv: Sequence[str]) -> int:
+    """The child's work: ``folder inputs samples threads``; run each sample, save outputs.
+
+    Reads ``in<k>.npy`` (the whole batch), writes ``out<k>.npy`` (stacked) and
+    ``done`` (the output count), or ``error`` (one line) and exits 3.
+    """
+    import ncnn
+
+    folder, count, samples = argv[0], int(argv[1]), int(argv[2])
+    threads = int(argv[3]) if len(argv) > 3 and argv[3] else None
+    net, why = _open_net(ncnn, folder, threads)
+    if net is None:
+        with open(os.path.join(folder, "error"), "w", encoding="utf-8") as fh:
+            fh.write(why)
+        return 3
+    arrays = [np.load(os.path.join(folder, f"in{k}.npy"), allow_pickle=False)
+              for k in range(count)]
+    names_in = _ordered(list(net.input_names()), _IN)
+    names_out = _ordered(list(net.output_names()), _OUT)
+    per_sample = []
+    for i in range(samples):
+        with net.create_extractor() as ex:
+            for name, x in zip(names_in, arrays):
+                ex.input(name, ncnn.Mat(np.ascontiguousarray(x[i], np.float32)).clone())
             outs = []
-            for name in self.outputs:
+            for name in names_out:
                 status, mat = ex.extract(name)
                 if status != 0:
-                    raise RuntimeRefused("ncnn", "run", f"extract({name!r}) returned {status}")
+                    with open(os.path.join(folder, "error"), "w", encoding="utf-8") as fh:
+                        fh.write(f"extract({name!r}) returned {status}")
+                    return 3
                 outs.append(np.array(mat, copy=True))
-        return outs
+        per_sample.append(outs)
+    for k in range(len(names_out)):
+        np.save(os.path.join(folder, f"out{k}.npy"), np.stack([s[k] for s in per_sample]))
+    with open(os.path.join(folder, "done"), "w", encoding="utf-8") as fh:
+        fh.write(str(len(names_out)))
+    return 0
 
 
 class _Net(LoadedModel):
     runtime = "ncnn"
 
-    def __init__(self, ncnn: Any, exe: str, source: ModelLike,
+    def __init__(self, exe: str, source: ModelLike,
                  inputs: list[tuple[str, list[int | str | None]]], threads: int | None) -> None:
-        self.ncnn = ncnn
         self.exe = exe
         self.source = source
         self.inputs = inputs
         self.threads = threads
-        self.by_shape: dict[tuple[tuple[tuple[int, ...], ...], tuple[str, ...]], _Converted] = {}
+        self.by_shape: dict[tuple[tuple[tuple[int, ...], ...], tuple[str, ...]], str] = {}
+        self.half = float16_outputs(load_proto(source))   # ncnn computes in float32
+        self.batch_fixed = any(d and isinstance(d[0], int) and d[0] > 1 for _, d in inputs)
         self._folders: list[tempfile.TemporaryDirectory[str]] = []
 
-    def _convert(self, shapes: tuple[tuple[int, ...], ...], types: tuple[str, ...]) -> _Converted:
+    def _convert(self, shapes: tuple[tuple[int, ...], ...], types: tuple[str, ...]) -> str:
+        """The folder of the ncnn model converted for these input shapes (cached)."""
         if (shapes, types) in self.by_shape:
             return self.by_shape[(shapes, types)]
         folder = tempfile.TemporaryDirectory(prefix="convt-ncnn-")
         self._folders.append(folder)
         shape_arg = ",".join("[" + ",".join(str(d) for d in (1, *s[1:])) + "]" + t
                              for s, t in zip(shapes, types))
-        with temporary_model_file(self.source) as src:
-            done = run_converter(
-                [self.exe, os.path.abspath(src), f"inputshape={shape_arg}", "fp16=0",
-                 *(f"{k}={os.path.join(folder.name, v)}" for k, v in (
-                     ("pnnxparam", "model.pnnx.param"), ("pnnxbin", "model.pnnx.bin"),
-                     ("pnnxpy", "model_pnnx.py"), ("pnnxonnx", "model.pnnx.onnx"),
-                     ("ncnnparam", "model.ncnn.param"), ("ncnnbin", "model.ncnn.bin"),
-                     ("ncnnpy", "model_ncnn.py")))],
-                cwd=folder.name, timeout_s=CONVERT_TIMEOUT_S)
-        todo = tool_error_line(done.output, ("todo ",), "")
+        src = os.path.join(folder.name, "source.onnx")   # pnnx writes beside its input
+        if isinstance(self.source, (str, os.PathLike)) or self.batch_fixed:
+            proto = load_proto(self.source)
+            if self.batch_fixed:   # converted at batch 1: ncnn holds no batch axis
+                proto = copy.deepcopy(proto)
+                for vi in proto.graph.input:
+                    dims = vi.type.tensor_type.shape.dim
+                    if len(dims) and dims[0].HasField("dim_value") and dims[0].dim_value > 1:
+                        dims[0].dim_value = 1
+            with open(src, "wb") as fh:
+                fh.write(proto.SerializeToString())
+            done = self._pnnx(src, shape_arg, folder.name)
+        else:
+            with temporary_model_file(self.source) as given:
+                done = self._pnnx(given, shape_arg, folder.name)
         if not done.ok or not os.path.exists(os.path.join(folder.name, "model.ncnn.param")):
             raise RuntimeRefused("ncnn", "conversion", tool_error_line(
                 done.output, ("error", "expect", "todo ", "failed", "timed out"),
                 f"pnnx wrote no ncnn model (exit {done.returncode})"))
-        net = _Converted(self.ncnn, folder.name, self.threads)
-        if net.param_status != 0 or net.model_status != 0:
-            raise RuntimeRefused("ncnn", "load", f"pnnx: {todo}" if todo else
-                                 f"load_param/load_model returned {net.param_status}/"
-                                 f"{net.model_status}")
-        self.by_shape[(shapes, types)] = net
-        return net
+        todo = tool_error_line(done.output, ("todo ",), "")
+        with open(os.path.join(folder.name, "model.ncnn.param"), encoding="utf-8") as fh:
+            if todo and any(len(line.split()) > 1 and line.split()[0] in todo.split()
+                            for line in fh):
+                raise RuntimeRefused("ncnn", "load", f"pnnx: {todo}")
+        self.by_shape[(shapes, types)] = folder.name
+        return folder.name
+
+    @staticmethod
+    def _pnnx(exe_src: str, shape_arg: str, folder: str) -> Converted:
+        exe = pnnx_binary()
+        assert exe is not None   # NcnnRuntime._import checked it
+        return run_converter(
+            [exe, os.path.abspath(exe_src), f"inputshape={shape_arg}", "fp16=0",
+             *(f"{k}={os.path.join(folder, v)}" for k, v in (
+                 ("pnnxparam", "model.pnnx.param"), ("pnnxbin", "model.pnnx.bin"),
+                 ("pnnxpy", "model_pnnx.py"), ("pnnxonnx", "model.pnnx.onnx"),
+                 ("ncnnparam", "model.ncnn.param"), ("ncnnbin", "model.ncnn.bin"),
+                 ("ncnnpy", "model_ncnn.py")))],
+            cwd=folder, timeout_s=CONVERT_TIMEOUT_S)
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
         names = [n for n, _ in self.inputs]
@@ -163,11 +216,34 @@ class _Net(LoadedModel):
         if len(batches) != 1:
             raise RuntimeRefused("ncnn", "run", f"inputs have different batch sizes "
                                  f"{sorted(batches)}; ncnn runs one sample at a time")
-        net = self._convert(feed_shapes(names, inputs),
-                            tuple(_PNNX_TYPES.get(x.dtype.str[1:], "f32") for x in arrays))
-        per_sample = [net.run_sample(self.ncnn, [x[i] for x in arrays])
-                      for i in range(batches.pop())]
-        return [np.stack([s[k] for s in per_sample]) for k in range(len(net.outputs))]
+        if 0 in batches:
+            raise RuntimeRefused("ncnn", "run", "an empty batch: ncnn runs one sample at a "
+                                 "time (no batch axis), so there is no output shape to give")
+        folder = self._convert(feed_shapes(names, inputs),
+                               tuple(_PNNX_TYPES.get(x.dtype.str[1:], "f32") for x in arrays))
+        with tempfile.TemporaryDirectory(prefix="convt-ncnn-run-", dir=folder) as work:
+            for name in ("model.ncnn.param", "model.ncnn.bin"):
+                os.link(os.path.join(folder, name), os.path.join(work, name))
+            for k, x in enumerate(arrays):
+                np.save(os.path.join(work, f"in{k}.npy"), np.ascontiguousarray(x, np.float32))
+            done = run_converter([sys.executable, "-m", "convt_tools.runtimes.ncnn_adapter",
+                                  work, str(len(arrays)), str(batches.pop()),
+                                  "" if self.threads is None else str(self.threads)],
+                                 cwd=work, timeout_s=CONVERT_TIMEOUT_S)
+            if os.path.exists(os.path.join(work, "done")):
+                with open(os.path.join(work, "done"), encoding="utf-8") as fh:
+                    count = int(fh.read().strip())
+                outs = [np.load(os.path.join(work, f"out{k}.npy"), allow_pickle=False)
+                        for k in range(count)]
+                return [o.astype(np.float16) if k < len(self.half) and self.half[k] else o
+                        for k, o in enumerate(outs)]
+            if os.path.exists(os.path.join(work, "error")):
+                with open(os.path.join(work, "error"), encoding="utf-8") as fh:
+                    raise RuntimeRefused("ncnn", "run", fh.read().strip())
+        code = done.returncode
+        raise RuntimeRefused("ncnn", "run", "timed out" if code is None else
+                             f"ncnn aborted the process (signal {-code})" if code < 0 else
+                             f"the ncnn child exited with status {code}")
 
 
 class NcnnRuntime(Runtime):
@@ -191,11 +267,10 @@ class NcnnRuntime(Runtime):
     def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         proto = load_proto(model)
         inputs = graph_inputs(proto)
-        for name, dims in inputs:
-            if dims and isinstance(dims[0], int) and dims[0] not in (0, 1):
-                raise RuntimeRefused("ncnn", "load", f"input {name!r} fixes batch {dims[0]}; "
-                                     f"ncnn has no batch axis (a model of batch 1 or a "
-                                     f"symbolic batch runs per sample)")
         exe = pnnx_binary()
         assert exe is not None  # _import checked it
-        return _Net(module, exe, model, inputs, self.threads)
+        return _Net(exe, model, inputs, self.threads)
+
+
+if __name__ == "__main__":  # pragma: no cover - the run child (run by _Net._run)
+    sys.exit(_run_child(sys.argv[1:]))

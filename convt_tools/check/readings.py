@@ -439,8 +439,8 @@ def _unexplained(note: str) -> Reading:
 
 
 def _end_odd(total: int, length: int) -> Window:
-    """A crop of ``total`` with its odd extra at the END: ``begin = total // 2``."""
-    return Window(total // 2, length)
+    """A crop of ``total >= 0`` with its odd extra at the END (TensorFlow's split)."""
+    return Window(tf_split(total).begin, length)
 
 
 @register

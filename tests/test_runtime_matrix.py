@@ -42,7 +42,14 @@ ALL_CASES = [p for d in CASE_DIRS for p in sorted(d.glob("*.json"))]
 SUBSET_STEP = 40     # fast tier: every 40th case, all runtimes
 COMPILED_STEP = 4    # matrix tier: every 4th case on the compile-based runtimes
 COMPILED = ("openvino", "tract")
-IN_PROCESS = tuple(r for r in ADAPTERS if r not in COMPILED)
+# Runtimes that convert each model with an external tool (pnnx, MNN's converter core): not in
+# this matrix. The plain export is not exact on them (measured: MNN drops a 3-D bias on
+# alternate depth slices and gives 1-D outputs a trailing unit dim; pnnx leaves SAME/asymmetric
+# ConvTranspose unconverted and turns a GLU's Split into an ncnn Slice that segfaults): their
+# readings are fixtures/runtimes/*.json (tests/test_mnn_ncnn.py), and the forms they run
+# exactly are `export --target` / `repair --form portable --target` (issue 19).
+CONVERTED = ("mnn", "ncnn")
+IN_PROCESS = tuple(r for r in ADAPTERS if r not in COMPILED + CONVERTED)
 CASES = ALL_CASES[::SUBSET_STEP]
 
 
@@ -59,7 +66,7 @@ def _tier(i: int, runtime: str) -> tuple[Any, ...]:
 
 
 PAIRS = [pytest.param(rt, path, marks=_tier(i, rt), id=f"{_id(path)}-{rt}")
-         for i, path in enumerate(ALL_CASES) for rt in ADAPTERS]
+         for i, path in enumerate(ALL_CASES) for rt in ADAPTERS if rt not in CONVERTED]
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +101,9 @@ def test_matrix_is_not_empty():
 
 def test_every_pair_is_in_one_tier():
     tiers = [tuple(m.name for m in p.marks) for p in PAIRS]
-    assert len(PAIRS) == len(ALL_CASES) * len(ADAPTERS)
-    assert tiers.count(()) + tiers.count(("runtimes",)) == len(CASES) * len(ADAPTERS)
+    assert len(PAIRS) == len(ALL_CASES) * (len(ADAPTERS) - len(CONVERTED))
+    assert tiers.count(()) + tiers.count(("runtimes",)) == \
+        len(CASES) * (len(ADAPTERS) - len(CONVERTED))
     assert tiers.count(("matrix_exhaustive",)) < tiers.count(("matrix",))
 
 

@@ -23,7 +23,7 @@ from support.optional import runtime_or_skip, runtime_params
 
 # torch has no pip extra (it would pull CUDA; issue 17 item 21): its message gives the two steps.
 EXTRAS = {"onnxruntime": None, "openvino": "openvino", "tract": "tract", "torch": None,
-          "onnx-reference": None}
+          "onnx-reference": None, "mnn": "mnn", "ncnn": "ncnn"}
 
 
 def installed_or_skip(name: str):

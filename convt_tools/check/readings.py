@@ -61,6 +61,21 @@ Sources (facts only; "measured" = run here on that version, float32, CPU):
   ("auto_pad is not implemented"; measured 1.5.15 by ``convt conformance``).
 * ``onnx2tf`` (TFLite): not documented here (no measured source); listed as
   unknown.
+* ``mnn`` (measured 3.6.1 through its converter core, fixtures/runtimes/mnn.json): explicit
+  pads (symmetric or not), VALID, groups, dilation, ``op`` with stride 3 as the spec; SAME
+  ``(T0//2, in*s)`` with ``T0 = max(L - in*s, 0)`` (SAME_LOWER's odd extra at the END,
+  output_padding left out); output_shape ``((L-O)//2, O)`` (odd extra at the END,
+  output_padding left out); output_shape with N and C: its first entries read as the
+  spatial sizes (a wrong shape). 1-D: a trailing unit
+  dim on a graph output. 3-D: a bias input is dropped on alternate depth slices (a separate
+  Add is exact), group > 1 with more than one channel per group wrong and not repeatable
+  (uninitialised reads; a group split is exact), SAME and output_shape uncropped
+  ``(0, L+op)``, no ``kernel_shape`` refused.
+* ``ncnn`` (measured 1.0.20261020 through pnnx 20261020 with ``fp16=0``,
+  fixtures/runtimes/ncnn.json): symmetric pads, groups, depthwise, dilation and ``op`` as
+  the spec, ranks 1-3; asymmetric pads and every auto_pad (SAME_*, VALID) refused (pnnx
+  leaves them as ``todo ConvTranspose``); output_shape ignored (pads as written);
+  output_shape with N and C refused.
 * ``onnx-reference`` (``onnx.reference``, measured 1.23): the spec formulas, floor division
   (SAME with ``K < s`` gives ``in*s`` with a negative begin); negative pads
   as written; refuses output_shape with ``T > 0`` unless auto_pad is SAME_*
@@ -447,6 +462,101 @@ class _OnnxReference(RuntimeRules):
             return Window(0, _target(a, i, n)) if t <= 0 or a.auto_pad in SAME else _refuse(
                 "output_shape without auto_pad")
         return _axes(sizes, ref)
+
+
+def _unexplained(note: str) -> Reading:
+    return Reading("unexplained", None, note)
+
+
+def _end_odd(total: int, length: int) -> Window:
+    """A crop of ``total >= 0`` with its odd extra at the END (TensorFlow's split)."""
+    return Window(tf_split(total).begin, length)
+
+
+@register
+class _Mnn(RuntimeRules):
+    """MNN 3.6.1 through its converter core (fixtures/runtimes/mnn.json, measured)."""
+
+    name = "mnn"
+    source = ("measured 3.6.1 (fixtures/runtimes/mnn.json): SAME_LOWER and output_shape crop "
+              "the odd extra at the end, output_padding left out of their crop; 1-D outputs "
+              "get a trailing unit dim; 3-D: a bias input is dropped on alternate depth "
+              "slices, group > 1 with several channels per group wrong (not repeatable), "
+              "SAME/output_shape uncropped, no kernel_shape refused")
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        if _negative_pads(a) or _op_ge_s(a):
+            return _unknown("negative pads / output_padding >= stride: not measured for mnn")
+        if a.rank == 3 and a.kernel_shape is None:
+            return _refuse("3-D without kernel_shape: the output's last dim is 0 (MNN: call "
+                           "to readMap meet a error)")
+        if full_output_shape:
+            return _unexplained("output_shape with N and C: its first entries are read as "
+                                "the spatial sizes (measured: [1, 3, 8, 10] gives an output "
+                                "of [1, 3, 1, 3])")
+        if a.rank == 3 and a.group > 1:
+            return _unknown("3-D group > 1: exact with one channel per group (depthwise), "
+                            "wrong values with more (measured); the attributes do not say "
+                            "which; a group split is exact")
+        return None
+
+    @staticmethod
+    def _noted(reading: Reading, a: ConvTAttrs) -> Reading:
+        """The reading with what the window alone does not say (1-D shape, 3-D bias)."""
+        note = {1: "a trailing unit dim ([N, C, L, 1]) when the node's output is a graph "
+                   "output",
+                3: "a bias input is dropped on alternate depth slices (wrong values; a "
+                   "separate Add is exact)"}.get(a.rank, "")
+        return Reading(reading.status, reading.windows, note) if note else reading
+
+    def pads(self, a: ConvTAttrs, sizes: Sequence[int], form: str) -> Reading:
+        return self._noted(super().pads(a, sizes, form), a)
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        if a.rank == 3:
+            return self._noted(_axes(sizes, lambda i, n: Window(
+                0, _nat(a, i, n) + a.output_padding[i])), a)
+        return self._noted(_axes(sizes, lambda i, n: _end_odd(
+            max(_nat(a, i, n) - n * a.strides[i], 0), n * a.strides[i])), a)
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        if a.rank == 3:
+            return self._noted(_axes(sizes, lambda i, n: Window(
+                0, _nat(a, i, n) + a.output_padding[i])), a)
+
+        def crop(i: int, n: int) -> Window | Reading:
+            t = _nat(a, i, n) - _target(a, i, n)
+            return _end_odd(t, _target(a, i, n)) if t >= 0 else _unknown(
+                "output_shape longer than L: not measured for mnn")
+        return self._noted(_axes(sizes, crop), a)
+
+
+@register
+class _Ncnn(RuntimeRules):
+    """ncnn 1.0.20261020 through pnnx 20261020, fp16=0 (fixtures/runtimes/ncnn.json)."""
+
+    name = "ncnn"
+    source = ("measured 1.0.20261020 via pnnx 20261020 (fixtures/runtimes/ncnn.json): "
+              "asymmetric pads and auto_pad (SAME_*, VALID) left unconverted by pnnx "
+              "('todo ConvTranspose', the model does not load); output_shape ignored")
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        if _negative_pads(a) or _op_ge_s(a):
+            return _unknown("negative pads / output_padding >= stride: not measured for ncnn")
+        if full_output_shape:
+            return _refuse("output_shape with N and C: pnnx's onnxruntime pass fails "
+                           "(ort CreateSession failed)")
+        if a.auto_pad != "NOTSET":
+            return _refuse(f"auto_pad {a.auto_pad}: pnnx leaves the node unconverted "
+                           f"(todo ConvTranspose)")
+        if a.pads is not None and _asymmetric(a):
+            return _refuse("asymmetric pads: pnnx leaves the node unconverted "
+                           "(todo ConvTranspose)")
+        return None
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
+                       "output_shape ignored")
 
 
 # Every runtime the table knows, in report order (the engine names of convt_tools.runtimes),

@@ -53,6 +53,7 @@ CODES: dict[str, tuple[str, str]] = {
     "CT033": ("onnxruntime-rejects-node", "error"),
     "CT034": ("runtimes-measured-differ", "error"),
     "CT035": ("reading-differs-from-table", "warning"),
+    "CT036": ("judged-runtime-cannot-run", "error"),
     # QDQ ConvTranspose (issue 20; convt_tools/check/qdq.py)
     "CT040": ("qdq-weight-scales-per-input-channel", "warning"),
     "CT041": ("qdq-weight-scales-shared-across-groups", "warning"),

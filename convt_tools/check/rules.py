@@ -30,6 +30,7 @@ from typing import Sequence
 
 from .attrs import SAME, ConvTAttrs
 from .context import NodeContext
+from .judged import judged_refusals
 from .readings import RUNTIMES, documented_reading
 from .report import Finding
 from .sizes import SizeVerdict, describe_lengths, size_verdict
@@ -241,4 +242,5 @@ def static_findings(ctx: NodeContext, runtimes: Sequence[str] = RUNTIMES) -> lis
     out += legality(ctx.attrs, ctx.w_shape, ctx.c_in, ctx.b_shape)
     out += runtime_dependent(ctx.attrs, ctx.sizes, runtimes)
     out += portability(ctx.attrs, ctx.elem_type)
+    out += judged_refusals(ctx.attrs, ctx.sizes, runtimes)
     return out

@@ -8,6 +8,8 @@ name                      engine                              pip extra
 ``tract``                 tract (Python bindings)             ``[tract]``
 ``torch``                 PyTorch via onnx2torch, CPU         none: two steps (README)
 ``onnx-reference``        ``onnx.reference.ReferenceEvaluator`` base install
+``mnn``                   MNN, its converter core (no logging) ``[mnn]``
+``ncnn``                  ncnn via the pnnx binary, per sample ``[ncnn]`` + pnnx (--no-deps)
 ========================  ==================================  =======================
 
 These names are the same everywhere: ``validate --runtime``, ``run
@@ -52,6 +54,8 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "tract": ("tract_adapter", "TractRuntime"),
     "torch": ("torch_adapter", "TorchRuntime"),
     "onnx-reference": ("reference_adapter", "OnnxReferenceRuntime"),
+    "mnn": ("mnn_adapter", "MnnRuntime"),
+    "ncnn": ("ncnn_adapter", "NcnnRuntime"),
 }
 
 # Engines known from their documentation only (check's reading table): never run here.
@@ -62,7 +66,7 @@ DOCUMENTED_ONLY: tuple[str, ...] = ("onnxruntime<1.14", "onnxruntime<=1.12", "te
 DEPRECATED: dict[str, str] = {"onnx.reference": "onnx-reference", "onnx2torch": "torch"}
 
 # Engines that can abort the process on some models: check runs them isolated.
-ABORTS_PROCESS: tuple[str, ...] = ("openvino", "tract")
+ABORTS_PROCESS: tuple[str, ...] = ("openvino", "tract", "mnn", "ncnn")
 
 
 def canonical_name(name: str) -> str:
@@ -183,6 +187,8 @@ _ENGINE_TEXT = {
     "tract": "tract (Sonos), Python bindings",
     "torch": "PyTorch via onnx2torch, CPU",
     "onnx-reference": "onnx.reference.ReferenceEvaluator (the spec's evaluator; slow)",
+    "mnn": "MNN (Alibaba) via its converter core, CPU, float32",
+    "ncnn": "ncnn (Tencent) via pnnx (fp16=0), CPU, float32, per sample",
 }
 
 
@@ -196,8 +202,8 @@ def engine_table() -> list[EngineInfo]:
     for name in ADAPTERS:
         rt = get_runtime(name)
         extra = rt.extra
-        install = (f'pip install -e ".[{extra}]"' if extra
-                   else getattr(rt, "install", None) or "included")
+        install = (getattr(rt, "install", None)
+                   or (f'pip install -e ".[{extra}]"' if extra else "included"))
         try:
             version, ok, note = rt.engine_version(), True, ""
         except RuntimeUnavailable as exc:

@@ -12,7 +12,7 @@ from support.cli import invoke
 from support.runners import run_onnx_model
 
 # Out-of-process runtimes (child processes, slow to start) that ``runtimes_off`` hides.
-CHILD_RUNTIMES = "openvino,tract"
+CHILD_RUNTIMES = "openvino,tract,mnn,ncnn"
 
 
 @pytest.fixture(autouse=True)

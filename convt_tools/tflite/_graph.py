@@ -1,0 +1,208 @@
+"""The TFLite graph of one transposed convolution (any rank, layout, groups, dilation).
+
+From a compact :class:`~convt_tools.op.ConvTransposeOp` (per-axis ONNX pads,
+output_padding and zero taps, group, activation) and ONNX-layout weights
+``W (C_in, C_out/group, *k)``, ``B (C_out,)``, with a fixed input shape in the
+op's layout::
+
+    input [-> TRANSPOSE to channels_last] [-> RESHAPE (N, 1, W, C): 1-D]
+      [-> SPLIT on channels: groups]
+      -> TRANSPOSE_CONV (2-D; weights OHWI) | CONV_3D_TRANSPOSE (3-D; weights DHWOI)
+         output_shape int32 input 0, weights input 1, data input 2, bias input 3,
+         SAME or VALID (:mod:`._plan`), relu/relu6 fused (2-D, one group)
+      [-> CONCATENATION: groups] [-> STRIDED_SLICE: the exact window]
+      [-> RESHAPE back: 1-D] [-> TRANSPOSE back] [-> activation operators]
+
+Dilation is expressed by a dense kernel with zero taps between the taps
+(``(k - 1) * d + 1`` long, exact: zero taps add exact zeros), so every
+operator runs with dilation 1. Weights (and bias) are float32, or float16
+constants followed by ``DEQUANTIZE`` (TF's float16 form) for float16 layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ConvtError
+from ..geometry import Window, natural_length
+from ..op import ConvTransposeOp
+from ._activations import FUSED, apply_activation, check_activation
+from ._builder import Graph
+from ._plan import ConvPlan, plan_axes
+
+__all__ = ["TfliteModel", "build_tflite", "dense_kernel"]
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+
+
+@dataclass
+class TfliteModel:
+    """A serialised ``.tflite`` model and what the reader should know about it."""
+
+    data: bytes
+    ops: list[str]
+    padding: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    notes: list[str] = field(default_factory=list)
+
+
+def dense_kernel(w: np.ndarray, op: ConvTransposeOp) -> np.ndarray:
+    """``W`` with ``op``'s zero taps, then its dilation expressed by zero taps between taps."""
+    w = np.pad(w, [(0, 0), (0, 0), *op.taps]) if any(b or a for b, a in op.taps) else w
+    if all(d == 1 for d in op.dilations):
+        return w
+    shape = [*w.shape[:2], *((k - 1) * d + 1 for k, d in zip(w.shape[2:], op.dilations))]
+    dense = np.zeros(shape, dtype=w.dtype)
+    dense[(slice(None), slice(None), *(slice(None, None, d) for d in op.dilations))] = w
+    return dense
+
+
+def _windows(op: ConvTransposeOp, spatial: Sequence[int], kernel: Sequence[int]) -> list[Window]:
+    """The kept window of each axis on the dense kernel's natural output."""
+    out = []
+    for n, k, s, a in zip(spatial, kernel, op.strides, op.axes):
+        nat = natural_length(n, k, s, 1)
+        out.append(Window(a.pad_begin, nat + a.output_padding - a.pad_begin - a.pad_end))
+    return out
+
+
+class _Writer:
+    def __init__(self, g: Graph, float16: bool) -> None:
+        self.g = g
+        self.float16 = float16
+
+    def weight(self, name: str, value: np.ndarray) -> int:
+        """A float constant; float16 + DEQUANTIZE for float16 layers."""
+        if not self.float16:
+            return self.g.const(name, value.astype(np.float32))
+        half = self.g.const(f"{name}_fp16", value.astype(np.float16), np.float16)
+        out = self.g.tensor(name, value.shape)
+        self.g.op("DEQUANTIZE", [half], [out])
+        return out
+
+    def ints(self, name: str, values: Sequence[int]) -> int:
+        return self.g.const(name, np.asarray(values, dtype=np.int32), np.int32)
+
+    def transpose(self, x: int, perm: Sequence[int], name: str) -> int:
+        shape = self.g.shape_of(x)
+        out = self.g.tensor(name, [shape[p] for p in perm])
+        self.g.op("TRANSPOSE", [x, self.ints(f"{name}_perm", perm)], [out],
+                  self.g.s.TransposeOptionsT(), "TransposeOptions")
+        return out
+
+    def reshape(self, x: int, shape: Sequence[int], name: str) -> int:
+        out = self.g.tensor(name, shape)
+        opts = self.g.s.ReshapeOptionsT()
+        opts.newShape = [int(d) for d in shape]
+        self.g.op("RESHAPE", [x, self.ints(f"{name}_shape", shape)], [out], opts,
+                  "ReshapeOptions")
+        return out
+
+
+def _conv(wr: _Writer, x: int, w: np.ndarray, b: np.ndarray | None, plan: ConvPlan,
+          strides: Sequence[int], fused: str, tag: str) -> int:
+    """One TRANSPOSE_CONV / CONV_3D_TRANSPOSE of dense ONNX-layout ``w`` (one group)."""
+    g, s = wr.g, wr.g.s
+    rank = w.ndim - 2
+    batch = g.shape_of(x)[0]
+    out_shape = [batch, *plan.conv_lengths, int(w.shape[1])]
+    out = g.tensor(f"conv{tag}", out_shape)
+    shape_t = wr.ints(f"conv{tag}_output_shape", out_shape)
+    act = getattr(s.ActivationFunctionType, fused)
+    pad = getattr(s.Padding, plan.padding)
+    bias_t = -1 if b is None else wr.weight(f"conv{tag}_bias", b)
+    if rank == 2:
+        filt = wr.weight(f"conv{tag}_weights_ohwi", w.transpose(1, 2, 3, 0))
+        opts = s.TransposeConvOptionsT()
+        opts.padding, opts.strideH, opts.strideW = pad, strides[0], strides[1]
+        opts.fusedActivationFunction = act
+        g.op("TRANSPOSE_CONV", [shape_t, filt, x, bias_t], [out], opts, "TransposeConvOptions")
+        return out
+    filt = wr.weight(f"conv{tag}_weights_dhwoi", w.transpose(2, 3, 4, 1, 0))
+    o3 = s.Conv3DOptionsT()
+    o3.padding, o3.strideD, o3.strideH, o3.strideW = pad, *strides
+    o3.dilationDFactor = o3.dilationHFactor = o3.dilationWFactor = 1
+    o3.fusedActivationFunction = act
+    g.op("CONV_3D_TRANSPOSE", [shape_t, filt, x, bias_t], [out], o3, "Conv3DOptions")
+    return out
+
+
+def build_tflite(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None,
+                 input_shape: Sequence[int], *, float16_weights: bool = False,
+                 description: str = "convt-tools") -> TfliteModel:
+    """The graph of the module docstring; ``input_shape`` fixed, in ``op.layout``.
+
+    ``op`` must be compact (no crop Slice: its pads say the window). Raises
+    :class:`ConvtError` for an activation with no exact TFLite form.
+    """
+    if op.crop_slice is not None:
+        raise ConvtError("form: the tflite writer takes the compact form (pads name the "
+                         "window); got a crop Slice.", field="form")
+    check_activation(op.activation)
+    layout, rank, group = op.layout, op.rank, op.group
+    shape = tuple(int(d) for d in input_shape)
+    dense = dense_kernel(np.asarray(w), op)
+    spatial = list(layout.spatial(shape))
+    kernel = list(dense.shape[2:])
+    windows = _windows(op, spatial, kernel)
+    strides = list(op.strides)
+    if rank == 1:   # a unit height axis: 1-D through the 2-D operator
+        spatial, kernel, strides = [1, *spatial], [1, *kernel], [1, *strides]
+        windows = [Window(0, 1), *windows]
+        dense = dense[:, :, None]
+    plan = plan_axes(spatial, kernel, strides, windows)
+    dense = np.pad(dense, [(0, 0), (0, 0), *((a.taps_before, a.taps_after) for a in plan.axes)])
+    g = Graph()
+    wr = _Writer(g, float16_weights)
+    x = x_in = g.tensor(INPUT_NAME, shape)
+    if layout.to_channels_last is not None:
+        x = wr.transpose(x, layout.to_channels_last, "to_channels_last")
+    cl = g.shape_of(x)
+    if rank == 1:
+        x = wr.reshape(x, [cl[0], 1, cl[1], cl[2]], "unit_height")
+    conv_rank = max(rank, 2)
+    fused = FUSED.get(op.activation, "NONE") if group == 1 and conv_rank == 2 else "NONE"
+    cin, cout_g = dense.shape[0] // group, dense.shape[1]
+    parts = [x]
+    if group > 1:
+        xs = g.shape_of(x)
+        parts = [g.tensor(f"group{i}_input", [*xs[:-1], cin]) for i in range(group)]
+        so = g.s.SplitOptionsT()
+        so.numSplits = group
+        axis = g.const("split_axis", np.int32(conv_rank + 1), np.int32)
+        g.op("SPLIT", [axis, x], parts, so, "SplitOptions")
+    outs = [_conv(wr, p, dense[i * cin:(i + 1) * cin],
+                  None if b is None else np.asarray(b)[i * cout_g:(i + 1) * cout_g],
+                  plan, strides, fused, "" if group == 1 else f"_g{i}")
+            for i, p in enumerate(parts)]
+    y = outs[0]
+    if group > 1:
+        ys = g.shape_of(outs[0])
+        y = g.tensor("concat", [*ys[:-1], ys[-1] * group])
+        co = g.s.ConcatenationOptionsT()
+        co.axis = conv_rank + 1
+        g.op("CONCATENATION", outs, [y], co, "ConcatenationOptions")
+    if plan.sliced:
+        ys = g.shape_of(y)
+        begin = [0, *(a.begin for a in plan.axes), 0]
+        end = [ys[0], *(a.begin + a.length for a in plan.axes), ys[-1]]
+        cut = g.tensor("window", [ys[0], *(a.length for a in plan.axes), ys[-1]])
+        g.op("STRIDED_SLICE", [y, wr.ints("window_begin", begin), wr.ints("window_end", end),
+                               wr.ints("window_strides", [1] * len(begin))], [cut],
+             g.s.StridedSliceOptionsT(), "StridedSliceOptions")
+        y = cut
+    if rank == 1:
+        ys = g.shape_of(y)
+        y = wr.reshape(y, [ys[0], ys[2], ys[3]], "drop_unit_height")
+    if layout.from_channels_last is not None:
+        y = wr.transpose(y, layout.from_channels_last, "to_layout")
+    if fused == "NONE":
+        y = apply_activation(g, op.activation, y)
+    g.tensors[y].name = OUTPUT_NAME
+    data = g.finish([x_in], [y], description)
+    return TfliteModel(data, list(g.op_names), plan.padding, shape, tuple(g.shape_of(y)))

@@ -8,6 +8,7 @@ name                      engine                              pip extra
 ``tract``                 tract (Python bindings)             ``[tract]``
 ``torch``                 PyTorch via onnx2torch, CPU         none: two steps (README)
 ``onnx-reference``        ``onnx.reference.ReferenceEvaluator`` base install
+``litert``                LiteRT interpreter (.tflite export)   ``[litert]``
 ========================  ==================================  =======================
 
 These names are the same everywhere: ``validate --runtime``, ``run
@@ -52,6 +53,7 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "tract": ("tract_adapter", "TractRuntime"),
     "torch": ("torch_adapter", "TorchRuntime"),
     "onnx-reference": ("reference_adapter", "OnnxReferenceRuntime"),
+    "litert": ("litert_adapter", "LitertRuntime"),
 }
 
 # Engines known from their documentation only (check's reading table): never run here.
@@ -183,6 +185,7 @@ _ENGINE_TEXT = {
     "tract": "tract (Sonos), Python bindings",
     "torch": "PyTorch via onnx2torch, CPU",
     "onnx-reference": "onnx.reference.ReferenceEvaluator (the spec's evaluator; slow)",
+    "litert": "LiteRT (TFLite) interpreter, ai-edge-litert; runs the .tflite export",
 }
 
 

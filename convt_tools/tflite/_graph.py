@@ -49,6 +49,10 @@ class TfliteModel:
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     notes: list[str] = field(default_factory=list)
+    # The layer's float type the output is judged in (float16 for float16 layers: float16
+    # weights, float16-rounded input fed as float32); input/output tensors are float32.
+    dtype: str = "float32"
+    input_name: str = INPUT_NAME
 
 
 def dense_kernel(w: np.ndarray, op: ConvTransposeOp) -> np.ndarray:

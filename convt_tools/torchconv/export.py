@@ -33,10 +33,11 @@ from ..io import cast_checked
 from ..layer import input_shape as layer_input_shape
 from ..onnxbase import uses_external_data
 from ..op import ConvTransposeOp
+from ..tflite import TfliteModel, export_op_tflite
 from .compute import check_torch_weights, initialize_torch_weights
 from .spec import TorchConvTransposeSpec
 
-__all__ = ["export_torch"]
+__all__ = ["export_torch", "torch_tflite"]
 
 _DIM_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
@@ -116,3 +117,30 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
         # the proto (external_data.py); save_model checks the written model.
         onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def torch_tflite(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = None, *,
+                 input_shape: Sequence[int | None] | None = None,
+                 output_size: Sequence[int] | None = None, seed: int = 0) -> TfliteModel:
+    """The ``.tflite`` model of ``spec`` (:mod:`convt_tools.tflite`), float32, batched.
+
+    Weights as :func:`export_torch` (torch's layout, or torch's default init
+    drawn with ``seed``); the window is :meth:`TorchConvTransposeSpec.onnx_op`'s
+    compact form; groups become SPLIT, one TRANSPOSE_CONV per group, CONCATENATION.
+    """
+    notes: list[str] = [f"torch {spec.snippet()}"]
+    if weight is None:
+        if bias is not None:
+            raise ConvtError("bias: got a bias without a weight; give both, or neither.",
+                             field="bias")
+        weight, bias = initialize_torch_weights(spec, seed)
+        notes.append(f"weights drawn with seed {seed} from torch's default init "
+                     f"(not trained weights).")
+    weight = cast_checked(check_torch_weights(spec, weight, bias), np.float32, "weight")
+    b = None if not spec.bias or bias is None else cast_checked(bias, np.float32, "bias")
+    shape = spec.check_input_shape(layer_input_shape(spec, input_shape))
+    if len(shape) == spec.rank + 1:
+        shape = (1, *shape)
+    op = spec.resolve_output_padding(shape, output_size)
+    return export_op_tflite(spec.onnx_op(op), weight, b, shape,
+                            description=f"convt-tools: torch {spec.snippet()}", notes=notes)

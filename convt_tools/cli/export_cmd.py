@@ -52,6 +52,9 @@ def _integer(name: str, text: str) -> int:
               "a crop is odd (runs natively everywhere); compact: one ConvTranspose with "
               "asymmetric pads.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), default="onnx",
+              show_default=True, help="onnx, or tflite: a LiteRT model written without "
+              "TensorFlow (fixed input shape; needs the [litert] extra).")
 @click.option("--output-size", help="torch only: fix output_padding as forward(x, output_size) "
               "does (needs known spatial dims in --input-shape).")
 @framework_option
@@ -60,8 +63,9 @@ def _integer(name: str, text: str) -> int:
 @handle_errors
 def export(config: str | None, output: str, weights: str | None, input_shape: str | None,
            opset: str | None, seed: str | None, dtype: str | None,
-           allow_unsupported_dtype: bool, form: str, as_json: bool, output_size: str | None,
-           framework: str | None, layer: str | None, **flags: Any) -> None:
+           allow_unsupported_dtype: bool, form: str, as_json: bool, fmt: str,
+           output_size: str | None, framework: str | None, layer: str | None,
+           **flags: Any) -> None:
     """Export a Conv1D/2D/3DTranspose layer to ONNX (explicit pads; see --form).
 
     \b
@@ -83,6 +87,11 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     from ..sources import resolve_input
 
     resolved = resolve_input(config, weights, framework=framework)
+    if fmt == "tflite":
+        _export_tflite(resolved, config, output, weights, input_shape, seed_n, as_json,
+                       output_size, layer, flags, opset=opset, dtype=dtype,
+                       allow_unsupported_dtype=allow_unsupported_dtype)
+        return
     if resolved.model is not None:
         if output_size is not None:
             raise ConvtError("output_size: applies to torch configs only.", field="output_size")
@@ -111,3 +120,38 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
         echo_json(info)
     else:
         click.echo("\n".join(_human(info)))
+
+
+def _export_tflite(resolved: Any, config: str | None, output: str, weights: str | None,
+                   input_shape: str | None, seed: int, as_json: bool, output_size: str | None,
+                   layer: str | None, flags: dict[str, Any], **onnx_only: Any) -> None:
+    """``--format tflite`` (:mod:`.export_tflite`): refuses the ONNX-only options."""
+    from .export_tflite import export_saved_tflite, write_tflite
+
+    for name, value in onnx_only.items():
+        if value not in (None, False):
+            raise ConvtError(f"{name}: --{name.replace('_', '-')} applies to --format onnx; "
+                             f"the tflite export is float32 (float16 weights for float16 "
+                             f"layers).", field=name)
+    if resolved.model is not None:
+        if output_size is not None:
+            raise ConvtError("output_size: applies to torch configs only.", field="output_size")
+        given = [k for k in _LAYER_FLAGS if flags[k] is not None]
+        if given:
+            raise ConvtError(f"{given[0]}: layer flags do not apply to a saved model.",
+                             field=given[0])
+        export_saved_tflite(resolved.model, layer, output, weights, input_shape, seed, as_json)
+        return
+    hint = None if input_shape is None else parse_shape(input_shape)
+    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, input_shape=hint,
+                         resolved=resolved)
+    kernel = bias = None
+    if weights is not None:
+        kernel, bias = spec.load_weights(weights)
+    from ..layer import input_shape as layer_input_shape
+
+    in_shape = layer_input_shape(spec, hint,
+                                 None if kernel is None else spec.kernel_in_channels(kernel))
+    model = spec.export_tflite(kernel, bias, input_shape=in_shape, seed=seed,
+                               output_size=parse_output_size(output_size))
+    write_tflite(model, output, as_json, {"weights": weights or spec.export_info(seed)["weights"]})

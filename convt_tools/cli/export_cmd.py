@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..errors import ConvtError
+from ..layer import input_shape as layer_input_shape
 from ..spec import parse_shape
 from ..spec.values import parse_int
 from .common import echo_json, handle_errors
@@ -78,7 +79,6 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     """
     from ..exporter import DEFAULT_OPSET, describe_model
     from ..io import ensure_distinct
-    from ..layer import input_shape as layer_input_shape
     from ..onnxbase import save_model, uses_external_data
 
     ensure_distinct(output, config=config, weights=weights)
@@ -148,8 +148,6 @@ def _export_tflite(resolved: Any, config: str | None, output: str, weights: str 
     kernel = bias = None
     if weights is not None:
         kernel, bias = spec.load_weights(weights)
-    from ..layer import input_shape as layer_input_shape
-
     in_shape = layer_input_shape(spec, hint,
                                  None if kernel is None else spec.kernel_in_channels(kernel))
     model = spec.export_tflite(kernel, bias, input_shape=in_shape, seed=seed,

@@ -13,4 +13,5 @@ from ._plan import AxisPlan, ConvPlan, plan_axes, same_begin
 from ._schema import LITERT_EXTRA
 
 __all__ = ["LITERT_EXTRA", "AxisPlan", "ConvPlan", "TfliteModel", "build_tflite",
-           "dense_kernel", "export_keras_tflite", "export_op_tflite", "fixed_shape", "plan_axes", "same_begin"]
+           "dense_kernel", "export_keras_tflite", "export_op_tflite", "fixed_shape", "plan_axes",
+           "same_begin"]

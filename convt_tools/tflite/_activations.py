@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from ..errors import ConvtError
 from ._builder import Graph
 
@@ -58,12 +60,35 @@ def _softmax(s: Any) -> tuple[Any, str]:
 def _silu(g: Graph, x: int, prefix: str) -> int:
     sig = _unary("LOGISTIC")(g, x, prefix)
     out = g.tensor(f"{prefix}silu", g.shape_of(x))
-    opts = g.s.MulOptionsT()
-    g.op("MUL", [x, sig], [out], opts, "MulOptions")
+    g.op("MUL", [x, sig], [out], g.s.MulOptionsT(), "MulOptions")
     return out
 
 
+def _binary(g: Graph, name: str, a: int, b: int, prefix: str, tag: str) -> int:
+    out = g.tensor(f"{prefix}{tag}", g.shape_of(a))
+    opts = getattr(g.s, f"{name.title()}OptionsT")()
+    g.op(name, [a, b], [out], opts, f"{name.title()}Options")
+    return out
+
+
+def _hard_sigmoid(g: Graph, x: int, prefix: str) -> int:
+    """Keras 3's ``relu6(x + 3) / 6``."""
+    three = g.const(f"{prefix}three", np.float32(3.0))
+    r6 = _unary("RELU6")(g, _binary(g, "ADD", x, three, prefix, "plus3"), prefix)
+    return _binary(g, "MUL", r6, g.const(f"{prefix}sixth", np.float32(1.0 / 6.0)), prefix,
+                   "hard_sigmoid")
+
+
+def _softsign(g: Graph, x: int, prefix: str) -> int:
+    """``x / (1 + |x|)``."""
+    one = g.const(f"{prefix}one", np.float32(1.0))
+    den = _binary(g, "ADD", _unary("ABS")(g, x, prefix), one, prefix, "one_plus_abs")
+    return _binary(g, "DIV", x, den, prefix, "softsign")
+
+
 SEPARATE: dict[str, _Row] = {
+    "hard_sigmoid": _Row(("ADD", "RELU6", "MUL"), _hard_sigmoid),
+    "softsign": _Row(("ABS", "ADD", "DIV"), _softsign),
     "relu": _Row(("RELU",), _unary("RELU")),
     "relu6": _Row(("RELU6",), _unary("RELU6")),
     "sigmoid": _Row(("LOGISTIC",), _unary("LOGISTIC")),

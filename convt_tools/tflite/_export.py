@@ -51,6 +51,12 @@ def export_op_tflite(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None,
     model = build_tflite(op, np.asarray(w, np.float32),
                          None if b is None else np.asarray(b, np.float32), shape,
                          float16_weights=float16_weights, description=description)
+    if 0 in shape or 0 in model.output_shape:
+        raise ConvtError(
+            f"input_shape: got {format_shape(shape)}, for which the output is "
+            f"{format_shape(model.output_shape)}; LiteRT's TRANSPOSE_CONV and CONV_3D_TRANSPOSE "
+            f"refuse zero-size tensors (measured: 'SizeOfDimension(input, 2) > 0 was not true'), "
+            f"so use a non-empty input.", field="input_shape")
     model.notes.extend(notes)
     if float16_weights:
         model.dtype = "float16"

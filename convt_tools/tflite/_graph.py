@@ -62,7 +62,8 @@ def dense_kernel(w: np.ndarray, op: ConvTransposeOp) -> np.ndarray:
         return w
     shape = [*w.shape[:2], *((k - 1) * d + 1 for k, d in zip(w.shape[2:], op.dilations))]
     dense = np.zeros(shape, dtype=w.dtype)
-    dense[(slice(None), slice(None), *(slice(None, None, d) for d in op.dilations))] = w
+    taps = tuple(slice(None, None, d) for d in op.dilations)
+    dense[(slice(None), slice(None)) + taps] = w
     return dense
 
 

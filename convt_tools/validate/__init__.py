@@ -210,7 +210,6 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
                                         f"not the config's initializers")
     kernel, bias = check_weights(spec, kernel, bias, in_ch)
     given_model = model is not None
-    k_tfl, b_tfl = kernel, bias    # the layer's own weights for a .tflite export
     if model is None:
         model = _export(spec, kernel, bias, input_shape if x is None else x.shape, opset, notes,
                         form)
@@ -229,6 +228,9 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
     pre, ref = _reference(spec, x, k_low, b_ref, dtype)
     tol = resolve_tolerance(dtype, x, k_low, b_ref, float(np.abs(pre).max()) if pre.size else 0.0,
                             rtol, atol)
+    k_given, b_given = kernel, bias    # the layer's own weights, for a .tflite export
+    by_kind = models_by_kind(adapters, runnable, lambda: export_keras_tflite(
+        spec, k_given, b_given, input_shape=tuple(shape)), given=given_model)
     if reread is None:
         def kernel_f64() -> np.ndarray:
             return k_low.astype(np.float64)
@@ -237,9 +239,6 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
 
         def kernel_f64() -> np.ndarray:
             return reread().astype(dtype, copy=False).astype(np.float64)
-    by_kind = models_by_kind(adapters, runnable, lambda: export_keras_tflite(
-        spec, k_tfl, b_tfl, input_shape=tuple(shape)), given=given_model)
-    del k_tfl
     results = []
     for rt in adapters:
         result = ValidationResult(

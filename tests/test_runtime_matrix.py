@@ -34,7 +34,7 @@ import pytest
 from support.optional import BASE_RUNTIMES, runtime_or_skip
 from support.tolerance import assert_close as _assert_close
 
-from convt_tools.runtimes import ADAPTERS
+from convt_tools.runtimes import ADAPTERS, get_runtime
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 CASE_DIRS = [d for d in (ROOT / "cases", ROOT / "cases_1d", ROOT / "cases_3d") if d.is_dir()]
@@ -42,7 +42,9 @@ ALL_CASES = [p for d in CASE_DIRS for p in sorted(d.glob("*.json"))]
 SUBSET_STEP = 40     # fast tier: every 40th case, all runtimes
 COMPILED_STEP = 4    # matrix tier: every 4th case on the compile-based runtimes
 COMPILED = ("openvino", "tract")
-IN_PROCESS = tuple(r for r in ADAPTERS if r not in COMPILED)
+# The runtimes that load ONNX (litert runs the .tflite export: tests/test_tflite_export.py).
+ONNX_ADAPTERS = tuple(r for r in ADAPTERS if get_runtime(r).model_kind == "onnx")
+IN_PROCESS = tuple(r for r in ONNX_ADAPTERS if r not in COMPILED)
 CASES = ALL_CASES[::SUBSET_STEP]
 
 
@@ -59,7 +61,7 @@ def _tier(i: int, runtime: str) -> tuple[Any, ...]:
 
 
 PAIRS = [pytest.param(rt, path, marks=_tier(i, rt), id=f"{_id(path)}-{rt}")
-         for i, path in enumerate(ALL_CASES) for rt in ADAPTERS]
+         for i, path in enumerate(ALL_CASES) for rt in ONNX_ADAPTERS]
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +96,8 @@ def test_matrix_is_not_empty():
 
 def test_every_pair_is_in_one_tier():
     tiers = [tuple(m.name for m in p.marks) for p in PAIRS]
-    assert len(PAIRS) == len(ALL_CASES) * len(ADAPTERS)
-    assert tiers.count(()) + tiers.count(("runtimes",)) == len(CASES) * len(ADAPTERS)
+    assert len(PAIRS) == len(ALL_CASES) * len(ONNX_ADAPTERS)
+    assert tiers.count(()) + tiers.count(("runtimes",)) == len(CASES) * len(ONNX_ADAPTERS)
     assert tiers.count(("matrix_exhaustive",)) < tiers.count(("matrix",))
 
 

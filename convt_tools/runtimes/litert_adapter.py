@@ -75,7 +75,7 @@ class LitertRuntime(Runtime):
 
     name = "litert"
     extra = "litert"
-    packages = ("ai-edge-litert",)
+    packages = ("ai_edge_litert",)
     model_kind = "tflite"
 
     def _import(self) -> Any:

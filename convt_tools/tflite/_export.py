@@ -45,12 +45,14 @@ def fixed_shape(shape: Sequence[int | None], rank: int) -> tuple[int, ...]:
 
 def export_op_tflite(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None,
                      input_shape: Sequence[int | None], *, float16_weights: bool = False,
-                     description: str = "convt-tools", notes: Sequence[str] = ()) -> TfliteModel:
+                     description: str = "convt-tools", notes: Sequence[str] = (),
+                     prefer: str = "VALID") -> TfliteModel:
     """The ``.tflite`` of a compact ``op`` with ONNX-layout ``W``/``B`` (:func:`build_tflite`)."""
     shape = fixed_shape(input_shape, op.rank)
     model = build_tflite(op, np.asarray(w, np.float32),
                          None if b is None else np.asarray(b, np.float32), shape,
-                         float16_weights=float16_weights, description=description)
+                         float16_weights=float16_weights, description=description,
+                         prefer=prefer)
     if 0 in shape or 0 in model.output_shape:
         raise ConvtError(
             f"input_shape: got {format_shape(shape)}, for which the output is "
@@ -84,4 +86,5 @@ def export_keras_tflite(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any
     w = spec.weights_to_onnx(kernel, bias)[0]
     return export_op_tflite(op, w, bias, shape, float16_weights=spec.dtype in _FLOAT16,
                             description=f"convt-tools: Keras {spec.class_name} "
-                                        f"{spec.name or ''}".strip(), notes=notes)
+                                        f"{spec.name or ''}".strip(), notes=notes,
+                            prefer=spec.padding.upper())

@@ -139,10 +139,11 @@ def _conv(wr: _Writer, x: int, w: np.ndarray, b: np.ndarray | None, plan: ConvPl
 
 def build_tflite(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None,
                  input_shape: Sequence[int], *, float16_weights: bool = False,
-                 description: str = "convt-tools") -> TfliteModel:
+                 description: str = "convt-tools", prefer: str = "VALID") -> TfliteModel:
     """The graph of the module docstring; ``input_shape`` fixed, in ``op.layout``.
 
-    ``op`` must be compact (no crop Slice: its pads say the window). Raises
+    ``op`` must be compact (no crop Slice: its pads say the window); ``prefer``: the
+    padding written where SAME and VALID are both exact (:func:`plan_axes`). Raises
     :class:`ConvtError` for an activation with no exact TFLite form.
     """
     if op.crop_slice is not None:
@@ -160,7 +161,7 @@ def build_tflite(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None,
         spatial, kernel, strides = [1, *spatial], [1, *kernel], [1, *strides]
         windows = [Window(0, 1), *windows]
         dense = dense[:, :, None]
-    plan = plan_axes(spatial, kernel, strides, windows)
+    plan = plan_axes(spatial, kernel, strides, windows, prefer)
     dense = np.pad(dense, [(0, 0), (0, 0), *((a.taps_before, a.taps_after) for a in plan.axes)])
     g = Graph()
     wr = _Writer(g, float16_weights)

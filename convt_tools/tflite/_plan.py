@@ -19,8 +19,10 @@ of the dense kernel's natural output) is then, per axis: zero taps before the
 kernel for a negative ``begin`` and after it for an end beyond ``L + s - 1``
 (exact zeros, as :func:`~convt_tools.geometry.express`), then either SAME
 with ``n = length`` when its ``begin`` is the window's on EVERY axis (one
-operator), or VALID with ``n = max(L, begin + length)`` and one constant
-``STRIDED_SLICE`` keeping ``[begin, begin + length)``.
+operator), or VALID with ``n = length`` when ``begin = 0`` and ``n >= L``
+(one operator; the layer's own padding wins where both are exact), else
+VALID with ``n = max(L, begin + length)`` and one constant ``STRIDED_SLICE``
+keeping ``[begin, begin + length)``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class AxisPlan:
     taps_after: int
     valid_length: int       # n under VALID
     same_ok: bool           # SAME with n = window length keeps exactly the window
+    valid_ok: bool          # VALID with n = window length keeps exactly the window
     begin: int              # rows cut at the start after a VALID conv
     length: int             # window length (the output length)
 
@@ -81,11 +84,22 @@ def _axis(in_len: int, k: int, s: int, window: Window) -> AxisPlan:
     k += za
     natural += za
     same = same_begin(in_len, k, s, window.length) == begin
-    return AxisPlan(zb, za, max(natural, end), same, begin, window.length)
+    valid = begin == 0 and natural <= window.length
+    return AxisPlan(zb, za, max(natural, end), same, valid, begin, window.length)
 
 
 def plan_axes(in_lens: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
-              windows: Sequence[Window]) -> ConvPlan:
-    """The plan of the module docstring (dense kernel lengths ``kernel``, dilation 1)."""
+              windows: Sequence[Window], prefer: str = "VALID") -> ConvPlan:
+    """The plan of the module docstring (dense kernel lengths ``kernel``, dilation 1).
+
+    Where both SAME and VALID keep the window with one operator (e.g. a kernel
+    smaller than the stride), ``prefer`` decides: the Keras layer's own padding,
+    as TF's converter writes it (fixtures/tflite).
+    """
     axes = tuple(_axis(i, k, s, w) for i, k, s, w in zip(in_lens, kernel, strides, windows))
-    return ConvPlan(axes, "SAME" if all(a.same_ok for a in axes) else "VALID")
+    exact = {"SAME": all(a.same_ok for a in axes), "VALID": all(a.valid_ok for a in axes)}
+    other = "VALID" if prefer == "SAME" else "SAME"
+    for padding in (prefer, other):
+        if exact[padding]:
+            return ConvPlan(axes, padding)
+    return ConvPlan(axes, "VALID")

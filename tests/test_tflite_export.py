@@ -4,7 +4,9 @@ Truth: the real-Keras fixtures (fixtures/cases*, Keras 3.15.1), the real-torch
 fixtures (fixtures/torch, torch 2.13) and TF 2.21's own conversions with the
 interpreter's measured facts (fixtures/tflite, ai-edge-litert 2.3.0). Every
 exported layer is judged with the tolerance ``validate`` derives for its dtype.
-Tests that run a model skip only when ai-edge-litert is not installed.
+Tests that run a model skip only when ai-edge-litert is not installed. The
+fixture sweeps run every 4th case in the fast tier, all of them in ``slow``
+(about 30 s for the 1,000 cases on one core).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import pytest
 from support.litert import run_tflite, validate_error
 from support.optional import runtime_or_skip
+from support.tiers import fast_sample
 
 from convt_tools.errors import ConvtError
 from convt_tools.geometry import Window, keras_crop, natural_length
@@ -129,7 +132,7 @@ def test_unknown_spatial_dims_are_refused_with_the_reason() -> None:
 # ---------------------------------------------------------------- real Keras layers
 
 @pytest.mark.runtimes
-@pytest.mark.parametrize("case", KERAS_CASES)
+@pytest.mark.parametrize("case", fast_sample(KERAS_CASES, 4))
 def test_keras_layer_runs_on_litert_like_keras(case: str, litert: Any) -> None:
     meta, a = _keras_case(case)
     spec = parse_config(meta["config"])
@@ -163,7 +166,8 @@ def test_keras_fixture_sweep_covers_every_rank_and_family() -> None:
 # ---------------------------------------------------------------- real torch modules
 
 @pytest.mark.runtimes
-@pytest.mark.parametrize("i", range(len(TORCH_CASES)), ids=[c["id"] for c in TORCH_CASES])
+@pytest.mark.parametrize("i", fast_sample([pytest.param(i, id=c["id"])
+                                           for i, c in enumerate(TORCH_CASES)], 4))
 def test_torch_module_runs_on_litert_like_torch(i: int, litert: Any) -> None:
     case = TORCH_CASES[i]
     spec = parse_torch_config({"module": case["module"], **case["kwargs"]})

@@ -208,7 +208,8 @@ def engine_table() -> list[EngineInfo]:
         old = [o for o, n in DEPRECATED.items() if n == name]
         if old:
             note = "; ".join(filter(None, [note, f"old spelling {', '.join(old)} (deprecated)"]))
-        where = "validate, run" + (", check (documented)" if name == "torch" else ", check")
+        where = "validate, run" + ("" if rt.model_kind != "onnx"   # check reads ONNX models
+                                   else ", check (documented)" if name == "torch" else ", check")
         rows.append(EngineInfo(name, _ENGINE_TEXT[name], ok, version, install, where, note))
     for name in DOCUMENTED_ONLY:
         rows.append(EngineInfo(name, "documented readings only (never run)", False, None, "-",

@@ -374,3 +374,59 @@ def test_export_tflite_as_a_real_subprocess(tmp_path: Path, litert: Any) -> None
     assert r.returncode == 0, r.stderr
     assert "TRANSPOSE_CONV" in r.stdout
     assert out.stat().st_size > 0
+
+
+# ---------------------------------------------------------------- unknown H/W (resizable)
+
+DYNAMIC = [
+    ({"class_name": "Conv2DTranspose", "config": {"filters": 3, "kernel_size": 4, "strides": 2,
+                                                  "padding": "same", "output_padding": 0}},
+     (None, None, None, 2)),
+    ({"class_name": "Conv1DTranspose", "config": {"filters": 3, "kernel_size": 3, "strides": 3,
+                                                  "padding": "valid", "output_padding": 2,
+                                                  "activation": "softmax"}}, (None, None, 2)),
+    ({"class_name": "Conv3DTranspose", "config": {"filters": 2, "kernel_size": 3,
+                                                  "dilation_rate": 2, "padding": "same",
+                                                  "data_format": "channels_first"}},
+     (None, 2, None, None, None)),
+]
+
+
+@pytest.mark.runtimes
+@pytest.mark.parametrize("cfg,shape", DYNAMIC, ids=["2d-crop", "1d-extend-softmax", "3d-cf-dil"])
+def test_unknown_dims_resize_on_one_interpreter_at_several_sizes(cfg: dict, shape: tuple,
+                                                                 litert: Any) -> None:
+    from convt_tools.frameworks import as_layer
+
+    spec = parse_config(cfg)
+    layer = as_layer(spec)
+    channels = shape[spec.channels_axis]
+    rng = np.random.default_rng(3)
+    kernel, bias, _ = layer.init_weights(channels, 0)
+    model = export_keras_tflite(spec, kernel, bias, input_shape=shape, dynamic=True)
+    assert "SHAPE" in model.ops
+    loaded = litert.load(model)      # one interpreter, resized for every size
+    for spatial in ((1, 1, 1), (3, 4, 2), (7, 2, 5), (3, 4, 2)):
+        dims = spec.layout.shape(2, channels, spatial[:spec.rank])
+        x = rng.standard_normal(dims).astype(np.float32)
+        got = loaded.run({"input": x})[0]
+        want = layer.reference(x, kernel, bias)
+        assert got.shape == want.shape
+        ok, err, atol = validate_error(got, want, x, kernel, bias, "float32")
+        assert ok, f"{dims}: {err:.3g} > {atol:.3g}"
+
+
+@pytest.mark.runtimes
+def test_cli_export_tflite_with_unknown_dims_is_resizable(cli: Any, tmp_path: Path,
+                                                         litert: Any) -> None:
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(KERAS_CFG))
+    out = tmp_path / "m.tflite"
+    r = cli("export", cfg, "--format", "tflite", "-o", out, "--input-shape", "None,?,?,2",
+            "--json")
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert info["input"]["shape"] == [None, None, None, 2]
+    assert info["ops"][0] == "SHAPE"
+    y = litert.load(str(out)).run({"input": np.ones((3, 6, 7, 2), np.float32)})[0]
+    assert y.shape == (3, 6, 7, 3)     # same, stride 1

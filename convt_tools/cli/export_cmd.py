@@ -151,5 +151,6 @@ def _export_tflite(resolved: Any, config: str | None, output: str, weights: str 
     in_shape = layer_input_shape(spec, hint,
                                  None if kernel is None else spec.kernel_in_channels(kernel))
     model = spec.export_tflite(kernel, bias, input_shape=in_shape, seed=seed,
-                               output_size=parse_output_size(output_size))
+                               output_size=parse_output_size(output_size),
+                               dynamic=input_shape is not None)
     write_tflite(model, output, as_json, {"weights": weights or spec.export_info(seed)["weights"]})

@@ -82,7 +82,7 @@ def export_saved_tflite(saved: Any, layer: str | None, output: str, weights: str
                                   else parse_shape(input_shape),
                                   None if source.kernel is None else int(source.kernel.shape[-1]))
         model = export_keras_tflite(source.spec, source.kernel, source.bias, input_shape=shape,
-                                    seed=seed)
+                                    seed=seed, dynamic=input_shape is not None)
         write_tflite(model, output, as_json, {"layer": source.record.path,
                                               "layer_index": source.record.index})
         return

@@ -119,13 +119,14 @@ class KerasConvT(FrameworkLayer):
                            allow_unsupported_dtype=allow_unsupported_dtype, form=form)
 
     def export_tflite(self, kernel: Any, bias: Any, *, input_shape: Any, seed: int,
-                      output_size: Any = None) -> Any:
+                      output_size: Any = None, dynamic: bool = False) -> Any:
         """The ``.tflite`` model of this layer (:func:`convt_tools.tflite.export_keras_tflite`)."""
         if output_size is not None:
             raise ConvtError("output_size: applies to torch configs only.", field="output_size")
         from ..tflite import export_keras_tflite
 
-        return export_keras_tflite(self.spec, kernel, bias, input_shape=input_shape, seed=seed)
+        return export_keras_tflite(self.spec, kernel, bias, input_shape=input_shape, seed=seed,
+                                   dynamic=dynamic)
 
     def export_info(self, seed: int) -> dict[str, Any]:
         """What ``convt export`` reports besides the model's own description."""

@@ -99,12 +99,12 @@ class TorchConvT(FrameworkLayer):
                             output_size=output_size, opset=opset, seed=seed)
 
     def export_tflite(self, kernel: Any, bias: Any, *, input_shape: Any, seed: int,
-                      output_size: Any = None) -> Any:
+                      output_size: Any = None, dynamic: bool = False) -> Any:
         """The ``.tflite`` model of this module (:func:`convt_tools.torchconv.export.torch_tflite`)."""
         from ..torchconv.export import torch_tflite
 
         return torch_tflite(self.spec, kernel, bias, input_shape=input_shape,
-                            output_size=output_size, seed=seed)
+                            output_size=output_size, seed=seed, dynamic=dynamic)
 
     def export_info(self, seed: int) -> dict[str, Any]:
         """What ``convt export`` reports besides the model's own description."""

@@ -33,11 +33,13 @@ class Graph:
         self._code_index: dict[int, int] = {}
         self.op_names: list[str] = []
 
-    def tensor(self, name: str, shape: Sequence[int], dtype: Any = np.float32) -> int:
-        """A non-constant tensor (index)."""
+    def tensor(self, name: str, shape: Sequence[int | None], dtype: Any = np.float32) -> int:
+        """A non-constant tensor (index); ``None`` dims are unknown (shape 1, signature -1)."""
         t = self.s.TensorT()
         t.name = name
-        t.shape = [int(d) for d in shape]
+        t.shape = [1 if d is None else int(d) for d in shape]
+        if any(d is None for d in shape):
+            t.shapeSignature = [-1 if d is None else int(d) for d in shape]
         t.type = getattr(self.s.TensorType, _TYPES[np.dtype(dtype)])
         t.buffer = 0
         self.tensors.append(t)
@@ -53,8 +55,11 @@ class Graph:
         self.tensors[index].buffer = len(self.buffers) - 1
         return index
 
-    def shape_of(self, index: int) -> list[int]:
-        return list(self.tensors[index].shape)
+    def shape_of(self, index: int) -> list[int | None]:
+        """The tensor's dims, ``None`` where unknown."""
+        t = self.tensors[index]
+        sig = t.shapeSignature if t.shapeSignature is not None else t.shape
+        return [None if d < 0 else int(d) for d in sig]
 
     def op(self, name: str, inputs: Sequence[int], outputs: Sequence[int],
            options: Any = None, options_type: str | None = None) -> None:

@@ -1,7 +1,9 @@
 """``.tflite`` export of a layer: a Keras spec, or any framework's compact op plus ONNX weights.
 
-Fixed shapes: an unknown batch becomes 1; unknown spatial dims are refused
-(the TFLite model states every length; ``--input-shape`` fixes them). The
+Fixed shapes by default: an unknown batch becomes 1; unknown spatial dims are
+refused (give them in ``--input-shape``). ``dynamic=True`` (``--input-shape``
+with ``None``/``?`` dims) keeps unknown dims unknown: the model computes
+``output_shape`` from ``SHAPE(input)`` and runs after ``resize_tensor_input``. The
 model's input and output are float32 in the layer's own layout; a float16
 layer (``float16`` / ``mixed_float16`` policy: both compute with float16
 weights) gets float16 weight constants and ``DEQUANTIZE`` as TF's float16
@@ -27,28 +29,37 @@ __all__ = ["export_keras_tflite", "export_op_tflite", "fixed_shape"]
 _FLOAT16 = ("float16",)
 
 
-def fixed_shape(shape: Sequence[int | None], rank: int) -> tuple[int, ...]:
-    """``shape`` with an unknown batch as 1; an unknown spatial or channel dim is refused."""
+def fixed_shape(shape: Sequence[int | None], rank: int, channels_axis: int,
+                dynamic: bool = False) -> tuple[int | None, ...]:
+    """``shape`` with an unknown batch as 1 and no other unknown dim (``dynamic``: unknown
+    batch and spatial dims kept); an unknown channel count is always refused."""
     dims = list(shape)
-    if dims and dims[0] is None:
+    if len(dims) != rank + 2:
+        raise ConvtError(f"input_shape: got {format_shape(tuple(shape))}; expected a batched "
+                         f"shape of {rank + 2} dims for the tflite export.", field="input_shape")
+    if dims[channels_axis] is None:
+        raise ConvtError(f"input_shape: got {format_shape(tuple(shape))}; the channel count "
+                         f"must be known.", field="input_shape")
+    if dynamic:
+        return tuple(dims)
+    if dims[0] is None:
         dims[0] = 1
     if any(d is None for d in dims):
         raise ConvtError(
             f"input_shape: got {format_shape(tuple(shape))}; the tflite export has fixed shapes "
-            f"(TRANSPOSE_CONV's output_shape is a constant), so give every spatial dim in "
-            f"--input-shape (an unknown batch becomes 1).", field="input_shape")
-    if len(dims) != rank + 2:
-        raise ConvtError(f"input_shape: got {format_shape(tuple(shape))}; expected a batched "
-                         f"shape of {rank + 2} dims for the tflite export.", field="input_shape")
-    return tuple(int(d) for d in dims)  # type: ignore[arg-type]
+            f"by default, so give every spatial dim in --input-shape (an unknown batch becomes "
+            f"1), or give unknown ones there as ? for a model that resizes.",
+            field="input_shape")
+    return tuple(dims)
 
 
 def export_op_tflite(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None,
                      input_shape: Sequence[int | None], *, float16_weights: bool = False,
                      description: str = "convt-tools", notes: Sequence[str] = (),
-                     prefer: str = "VALID") -> TfliteModel:
-    """The ``.tflite`` of a compact ``op`` with ONNX-layout ``W``/``B`` (:func:`build_tflite`)."""
-    shape = fixed_shape(input_shape, op.rank)
+                     prefer: str = "VALID", dynamic: bool = False) -> TfliteModel:
+    """The ``.tflite`` of a compact ``op`` with ONNX-layout ``W``/``B`` (:func:`build_tflite`;
+    ``dynamic``: see the module docstring)."""
+    shape = fixed_shape(input_shape, op.rank, op.layout.channels_axis, dynamic)
     model = build_tflite(op, np.asarray(w, np.float32),
                          None if b is None else np.asarray(b, np.float32), shape,
                          float16_weights=float16_weights, description=description,
@@ -69,7 +80,7 @@ def export_op_tflite(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None,
 
 def export_keras_tflite(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any = None, *,
                         input_shape: Sequence[int | None] | None = None,
-                        seed: int = 0) -> TfliteModel:
+                        seed: int = 0, dynamic: bool = False) -> TfliteModel:
     """A Keras layer as ``.tflite``: its real weights, or its initializers drawn with ``seed``."""
     channels = None if kernel is None else int(np.shape(kernel)[-1])
     shape = spec.check_input_shape(layer_input_shape(spec, input_shape, channels))
@@ -87,4 +98,4 @@ def export_keras_tflite(spec: Conv2DTransposeSpec, kernel: Any = None, bias: Any
     return export_op_tflite(op, w, bias, shape, float16_weights=spec.dtype in _FLOAT16,
                             description=f"convt-tools: Keras {spec.class_name} "
                                         f"{spec.name or ''}".strip(), notes=notes,
-                            prefer=spec.padding.upper())
+                            prefer=spec.padding.upper(), dynamic=dynamic)

@@ -121,8 +121,10 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
 
 def torch_tflite(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = None, *,
                  input_shape: Sequence[int | None] | None = None,
-                 output_size: Sequence[int] | None = None, seed: int = 0) -> TfliteModel:
-    """The ``.tflite`` model of ``spec`` (:mod:`convt_tools.tflite`), float32, batched.
+                 output_size: Sequence[int] | None = None, seed: int = 0,
+                 dynamic: bool = False) -> TfliteModel:
+    """The ``.tflite`` model of ``spec`` (:mod:`convt_tools.tflite`), float32, batched
+    (``dynamic``: unknown dims stay unknown, :func:`convt_tools.tflite.export_op_tflite`).
 
     Weights as :func:`export_torch` (torch's layout, or torch's default init
     drawn with ``seed``); the window is :meth:`TorchConvTransposeSpec.onnx_op`'s
@@ -143,4 +145,5 @@ def torch_tflite(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
         shape = (1, *shape)
     op = spec.resolve_output_padding(shape, output_size)
     return export_op_tflite(spec.onnx_op(op), weight, b, shape,
-                            description=f"convt-tools: torch {spec.snippet()}", notes=notes)
+                            description=f"convt-tools: torch {spec.snippet()}", notes=notes,
+                            dynamic=dynamic)

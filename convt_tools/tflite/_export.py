@@ -1,9 +1,10 @@
 """``.tflite`` export of a layer: a Keras spec, or any framework's compact op plus ONNX weights.
 
-Fixed shapes by default: an unknown batch becomes 1; unknown spatial dims are
-refused (give them in ``--input-shape``). ``dynamic=True`` (``--input-shape``
-with ``None``/``?`` dims) keeps unknown dims unknown: the model computes
-``output_shape`` from ``SHAPE(input)`` and runs after ``resize_tensor_input``. The
+Fixed shapes by default: an unknown batch becomes 1 (as TF's converter does);
+unknown spatial dims are refused (give them in ``--input-shape``).
+``dynamic=True`` (``--input-shape`` with ``None``/``?`` spatial dims) keeps the
+unknown dims unknown: the model computes ``output_shape`` from
+``SHAPE(input)`` and runs after ``resize_tensor_input``. The
 model's input and output are float32 in the layer's own layout; a float16
 layer (``float16`` / ``mixed_float16`` policy: both compute with float16
 weights) gets float16 weight constants and ``DEQUANTIZE`` as TF's float16
@@ -31,8 +32,9 @@ _FLOAT16 = ("float16",)
 
 def fixed_shape(shape: Sequence[int | None], rank: int, channels_axis: int,
                 dynamic: bool = False) -> tuple[int | None, ...]:
-    """``shape`` with an unknown batch as 1 and no other unknown dim (``dynamic``: unknown
-    batch and spatial dims kept); an unknown channel count is always refused."""
+    """``shape`` with an unknown batch as 1 and no other unknown dim (``dynamic`` and an
+    unknown spatial dim: unknown batch and spatial dims kept, a resizable model); an unknown
+    channel count is always refused."""
     dims = list(shape)
     if len(dims) != rank + 2:
         raise ConvtError(f"input_shape: got {format_shape(tuple(shape))}; expected a batched "
@@ -40,7 +42,9 @@ def fixed_shape(shape: Sequence[int | None], rank: int, channels_axis: int,
     if dims[channels_axis] is None:
         raise ConvtError(f"input_shape: got {format_shape(tuple(shape))}; the channel count "
                          f"must be known.", field="input_shape")
-    if dynamic:
+    spatial_unknown = any(d is None for i, d in enumerate(dims)
+                          if i != 0 and i != channels_axis % len(dims))
+    if dynamic and spatial_unknown:
         return tuple(dims)
     if dims[0] is None:
         dims[0] = 1

@@ -99,14 +99,8 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
                      allow_unsupported_dtype=allow_unsupported_dtype, as_json=as_json, form=form,
                      flags={k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None})
         return
-    hint = None if input_shape is None else parse_shape(input_shape)
-    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, input_shape=hint,
-                         resolved=resolved)
-    kernel = bias = None
-    if weights is not None:
-        kernel, bias = spec.load_weights(weights)
-    in_shape = layer_input_shape(spec, hint,
-                                 None if kernel is None else spec.kernel_in_channels(kernel))
+    spec, kernel, bias, in_shape = _layer_weights_shape(config, weights, input_shape, layer,
+                                                        flags, resolved)
     model = spec.export_onnx(kernel, bias, input_shape=in_shape, opset=opset_n, seed=seed_n,
                              dtype=dtype, allow_unsupported_dtype=allow_unsupported_dtype,
                              form=form, output_size=parse_output_size(output_size))
@@ -142,6 +136,19 @@ def _export_tflite(resolved: Any, config: str | None, output: str, weights: str 
                              field=given[0])
         export_saved_tflite(resolved.model, layer, output, weights, input_shape, seed, as_json)
         return
+    spec, kernel, bias, in_shape = _layer_weights_shape(config, weights, input_shape, layer,
+                                                        flags, resolved)
+    model = spec.export_tflite(kernel, bias, input_shape=in_shape, seed=seed,
+                               output_size=parse_output_size(output_size),
+                               dynamic=input_shape is not None)
+    write_tflite(model, output, as_json, {"weights": weights or spec.export_info(seed)["weights"]})
+
+
+def _layer_weights_shape(config: str | None, weights: str | None, input_shape: str | None,
+                         layer: str | None, flags: dict[str, Any], resolved: Any
+                         ) -> tuple[Any, Any, Any, tuple[int | None, ...]]:
+    """A layer config's ``(layer, kernel, bias, input shape)``: ``--weights`` or None, and
+    :func:`convt_tools.layer.input_shape` of ``--input-shape``."""
     hint = None if input_shape is None else parse_shape(input_shape)
     spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, input_shape=hint,
                          resolved=resolved)
@@ -150,7 +157,4 @@ def _export_tflite(resolved: Any, config: str | None, output: str, weights: str 
         kernel, bias = spec.load_weights(weights)
     in_shape = layer_input_shape(spec, hint,
                                  None if kernel is None else spec.kernel_in_channels(kernel))
-    model = spec.export_tflite(kernel, bias, input_shape=in_shape, seed=seed,
-                               output_size=parse_output_size(output_size),
-                               dynamic=input_shape is not None)
-    write_tflite(model, output, as_json, {"weights": weights or spec.export_info(seed)["weights"]})
+    return spec, kernel, bias, in_shape

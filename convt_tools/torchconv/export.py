@@ -62,6 +62,23 @@ def _portable(conv: ConvTransposeOp) -> ConvTransposeOp:
                                else (tuple(cut[0]), tuple(cut[1]), tuple(cut[2])))
 
 
+def _weights(spec: TorchConvTransposeSpec, weight: Any, bias: Any, seed: int,
+             notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """float32 ``(weight, bias)``: the given ones checked, or torch's default init drawn
+    with ``seed`` (noted in ``notes``)."""
+    if weight is None:
+        if bias is not None:
+            raise ConvtError("bias: got a bias without a weight; give both, or neither.",
+                             field="bias")
+        weight, bias = initialize_torch_weights(spec, seed)
+        notes.append(f"weights drawn with seed {seed} from torch's default init "
+                     f"(not trained weights).")
+    weight = cast_checked(check_torch_weights(spec, weight, bias), np.float32, "weight")
+    if bias is not None:
+        bias = cast_checked(bias, np.float32, "bias")
+    return weight, bias
+
+
 def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = None, *,
                  input_shape: Sequence[int | None] | None = None,
                  output_size: Sequence[int] | None = None, opset: int = DEFAULT_OPSET,
@@ -76,16 +93,7 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
     """
     opset = check_opset(opset)
     notes: list[str] = []
-    if weight is None:
-        if bias is not None:
-            raise ConvtError("bias: got a bias without a weight; give both, or neither.",
-                             field="bias")
-        weight, bias = initialize_torch_weights(spec, seed)
-        notes.append(f"weights drawn with seed {seed} from torch's default init "
-                     f"(not trained weights).")
-    weight = cast_checked(check_torch_weights(spec, weight, bias), np.float32, "weight")
-    if bias is not None:
-        bias = cast_checked(bias, np.float32, "bias")
+    weight, bias = _weights(spec, weight, bias, seed, notes)
     n = spec.rank
     shape = spec.check_input_shape(layer_input_shape(spec, input_shape))
     if len(shape) == n + 1:
@@ -131,15 +139,8 @@ def torch_tflite(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
     compact form; groups become SPLIT, one TRANSPOSE_CONV per group, CONCATENATION.
     """
     notes: list[str] = [f"torch {spec.snippet()}"]
-    if weight is None:
-        if bias is not None:
-            raise ConvtError("bias: got a bias without a weight; give both, or neither.",
-                             field="bias")
-        weight, bias = initialize_torch_weights(spec, seed)
-        notes.append(f"weights drawn with seed {seed} from torch's default init "
-                     f"(not trained weights).")
-    weight = cast_checked(check_torch_weights(spec, weight, bias), np.float32, "weight")
-    b = None if not spec.bias or bias is None else cast_checked(bias, np.float32, "bias")
+    weight, bias = _weights(spec, weight, bias, seed, notes)
+    b = bias if spec.bias else None
     shape = spec.check_input_shape(layer_input_shape(spec, input_shape))
     if len(shape) == spec.rank + 1:
         shape = (1, *shape)

@@ -129,6 +129,22 @@ def test_unknown_spatial_dims_are_refused_with_the_reason() -> None:
     assert "fixed shapes" in str(err.value)
 
 
+@pytest.mark.parametrize("cfg,field", [
+    ({"class_name": "Conv2DTranspose", "config": {"filters": 4, "kernel_size": 3,
+                                                  "dilation_rate": 10**8}}, "dilation_rate"),
+    ({"class_name": "Conv1DTranspose", "config": {"filters": 4, "kernel_size": 3,
+                                                  "dilation_rate": 2**31}}, "dilation_rate"),
+])
+def test_a_dilated_kernel_too_big_to_hold_is_refused_naming_the_dilation(cfg: dict,
+                                                                         field: str) -> None:
+    spec = parse_config(cfg)
+    shape = (1, 3, 3, 2) if spec.rank == 2 else (1, 3, 2)
+    with pytest.raises(ConvtError) as err:
+        export_keras_tflite(spec, input_shape=shape)
+    assert err.value.field == field
+    assert "dilated kernel" in str(err.value)
+
+
 # ---------------------------------------------------------------- real Keras layers
 
 @pytest.mark.runtimes

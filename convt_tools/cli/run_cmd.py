@@ -56,7 +56,8 @@ def _run_runtime(spec: Any, x: np.ndarray, kernel: np.ndarray, bias: np.ndarray 
     except RuntimeRefused as exc:
         click.echo(f"Error: engine: {exc.reason}", err=True)
         sys.exit(1)
-    return np.asarray(y)[0] if added else y
+    y = np.asarray(y).astype(in_dtype, copy=False)   # a .tflite's float32 output of a float16 layer
+    return y[0] if added else y
 
 
 @click.command()

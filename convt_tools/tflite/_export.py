@@ -60,14 +60,15 @@ def fixed_shape(shape: Sequence[int | None], rank: int, channels_axis: int,
 def export_op_tflite(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None,
                      input_shape: Sequence[int | None], *, float16_weights: bool = False,
                      description: str = "convt-tools", notes: Sequence[str] = (),
-                     prefer: str = "VALID", dynamic: bool = False) -> TfliteModel:
+                     prefer: str = "VALID", dynamic: bool = False,
+                     dilation_field: str = "dilation_rate") -> TfliteModel:
     """The ``.tflite`` of a compact ``op`` with ONNX-layout ``W``/``B`` (:func:`build_tflite`;
     ``dynamic``: see the module docstring)."""
     shape = fixed_shape(input_shape, op.rank, op.layout.channels_axis, dynamic)
     model = build_tflite(op, np.asarray(w, np.float32),
                          None if b is None else np.asarray(b, np.float32), shape,
                          float16_weights=float16_weights, description=description,
-                         prefer=prefer)
+                         prefer=prefer, dilation_field=dilation_field)
     if 0 in shape or 0 in model.output_shape:
         raise ConvtError(
             f"input_shape: got {format_shape(shape)}, for which the output is "

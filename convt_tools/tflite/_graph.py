@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import ConvtError
 from ..geometry import Window, natural_length
+from ..io import check_allocation
 from ..op import ConvTransposeOp
 from ._activations import FUSED, apply_activation, check_activation
 from ._builder import Graph
@@ -62,15 +63,29 @@ class TfliteModel:
     input_name: str = INPUT_NAME
 
 
-def dense_kernel(w: np.ndarray, op: ConvTransposeOp) -> np.ndarray:
-    """``W`` with ``op``'s zero taps, then its dilation expressed by zero taps between taps."""
+INT32_MAX = 2**31 - 1   # TFLite tensor dims and the output_shape input are int32
+
+
+def dense_kernel(w: np.ndarray, op: ConvTransposeOp,
+                 dilation_field: str = "dilation_rate") -> np.ndarray:
+    """``W`` with ``op``'s zero taps, then its dilation expressed by zero taps between taps
+    (refused, naming ``dilation_field``, where that kernel is too big to hold)."""
+    taps = [k + b + a for k, (b, a) in zip(w.shape[2:], op.taps)]
+    dense_shape = [*w.shape[:2], *((k - 1) * d + 1 for k, d in zip(taps, op.dilations))]
+    if max(dense_shape[2:], default=1) > INT32_MAX:
+        raise ConvtError(f"{dilation_field}: the dilated kernel {tuple(dense_shape[2:])} "
+                         f"(dilation as zero taps) exceeds LiteRT's int32 dims.",
+                         field=dilation_field)
+    check_allocation(dense_shape, np.float32, dilation_field,
+                     f"the dilated kernel {tuple(dense_shape)} (dilation as zero taps, as "
+                     f"TRANSPOSE_CONV has no dilation)")
     w = np.pad(w, [(0, 0), (0, 0), *op.taps]) if any(b or a for b, a in op.taps) else w
     if all(d == 1 for d in op.dilations):
         return w
     shape = [*w.shape[:2], *((k - 1) * d + 1 for k, d in zip(w.shape[2:], op.dilations))]
     dense = np.zeros(shape, dtype=w.dtype)
-    taps = tuple(slice(None, None, d) for d in op.dilations)
-    dense[(slice(None), slice(None)) + taps] = w
+    steps = tuple(slice(None, None, d) for d in op.dilations)
+    dense[(slice(None), slice(None)) + steps] = w
     return dense
 
 
@@ -210,7 +225,8 @@ _PLAN_LENGTH = 5
 
 def build_tflite(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None,
                  input_shape: Sequence[int | None], *, float16_weights: bool = False,
-                 description: str = "convt-tools", prefer: str = "VALID") -> TfliteModel:
+                 description: str = "convt-tools", prefer: str = "VALID",
+                 dilation_field: str = "dilation_rate") -> TfliteModel:
     """The graph of the module docstring; ``input_shape`` in ``op.layout`` (``None``: unknown).
 
     ``op`` must be compact (no crop Slice: its pads say the window); ``prefer``: the
@@ -223,7 +239,7 @@ def build_tflite(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None,
     check_activation(op.activation)
     layout, rank, group = op.layout, op.rank, op.group
     shape = tuple(None if d is None else int(d) for d in input_shape)
-    dense = dense_kernel(np.asarray(w), op)
+    dense = dense_kernel(np.asarray(w), op, dilation_field)
     spatial: list[int | None] = list(layout.spatial(shape))
     kernel = list(dense.shape[2:])
     strides = list(op.strides)
@@ -238,6 +254,9 @@ def build_tflite(op: ConvTransposeOp, w: np.ndarray, b: np.ndarray | None,
     dense = np.pad(dense, [(0, 0), (0, 0), *((a.taps_before, a.taps_after) for a in plan.axes)])
     offsets = [n - r * st for n, r, st in zip(plan.conv_lengths, rep, strides)]
     lengths = [None if n is None else n * st + c for n, st, c in zip(spatial, strides, offsets)]
+    if any(n is not None and n > INT32_MAX for n in lengths):
+        raise ConvtError(f"input_shape: got {shape}; the conv's output lengths {lengths} "
+                         f"exceed LiteRT's int32 dims (max {INT32_MAX}).", field="input_shape")
     g = Graph()
     wr = _Writer(g, float16_weights)
     x = x_in = g.tensor(INPUT_NAME, shape)

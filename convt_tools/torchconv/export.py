@@ -147,4 +147,4 @@ def torch_tflite(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
     op = spec.resolve_output_padding(shape, output_size)
     return export_op_tflite(spec.onnx_op(op), weight, b, shape,
                             description=f"convt-tools: torch {spec.snippet()}", notes=notes,
-                            dynamic=dynamic)
+                            dynamic=dynamic, dilation_field="dilation")

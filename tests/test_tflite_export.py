@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 from support.litert import run_tflite, validate_error
-from support.optional import runtime_or_skip
+from support.optional import oracle_python, runtime_or_skip
 from support.tiers import fast_sample
 
 from convt_tools.errors import ConvtError
@@ -446,3 +447,147 @@ def test_cli_export_tflite_with_unknown_dims_is_resizable(cli: Any, tmp_path: Pa
     assert info["ops"][0] == "SHAPE"
     y = litert.load(str(out)).run({"input": np.ones((3, 6, 7, 2), np.float32)})[0]
     assert y.shape == (3, 6, 7, 3)     # same, stride 1
+
+
+# ---------------------------------------------------------------- held-out real layers (oracle)
+
+_ORACLE_HARNESS = r'''
+import json, os, sys
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import keras, tensorflow as tf, torch
+job = json.load(open(sys.argv[1]))
+for c in job:
+    z = dict(np.load(c["npz"]))
+    if c["framework"] == "keras":
+        layer = getattr(keras.layers, c["class_name"])(**c["config"])
+        layer.build(tuple(z["input"].shape))
+        layer.set_weights([z["kernel"]] + ([z["bias"]] if "bias" in z else []))
+        # traced with unknown dims: Keras 3.15's TF backend adds a channels_first bias along
+        # the width when the static width equals filters (REFERENCE.md); unknown dims do not
+        spec = tf.TensorSpec([None] * z["input"].ndim, layer.compute_dtype)
+        x = z["input"].astype(layer.compute_dtype)
+        try:
+            y = np.asarray(tf.function(layer, input_signature=[spec])(x))
+        except tf.errors.OpError:   # oneDNN refuses some 3-D shapes; XLA runs them
+            y = np.asarray(tf.function(layer, input_signature=[spec], jit_compile=True)(x))
+    else:
+        m = getattr(torch.nn, c["module"])(**c["kwargs"]).double()
+        with torch.no_grad():
+            m.weight.copy_(torch.from_numpy(z["weight"].astype(np.float64)))
+            if "bias" in z:
+                m.bias.copy_(torch.from_numpy(z["bias"].astype(np.float64)))
+            y = m(torch.from_numpy(z["input"].astype(np.float64))).numpy()
+    np.save(c["out"], y)
+print("ok")
+'''
+
+
+def _held_out(rng: np.random.Generator, tmp_path: Path) -> list[dict[str, Any]]:
+    """Random Keras and torch layers (ranks 1-3, every padding, output_padding, dilation,
+    channels_first, activations, float16 policies, groups), drawn anew from a seed."""
+    cases: list[dict[str, Any]] = []
+    acts = ["linear", "relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "softmax", "elu"]
+    for i in range(36):
+        rank = int(rng.integers(1, 4))
+        k, s = int(rng.integers(1, 5)), int(rng.integers(1, 4))
+        # TF's CPU Conv3DBackpropInput has no dilation (real Keras cannot run it): 1-D/2-D only
+        d = int(rng.integers(2, 4)) if s == 1 and rank < 3 and rng.random() < 0.5 else 1
+        cfg: dict[str, Any] = {"filters": int(rng.integers(1, 5)), "kernel_size": k,
+                               "strides": s, "padding": str(rng.choice(["same", "valid"])),
+                               "dilation_rate": d, "activation": str(rng.choice(acts)),
+                               "use_bias": bool(rng.random() < 0.8),
+                               "data_format": str(rng.choice(["channels_last",
+                                                              "channels_first"]))}
+        if s > 1 and rng.random() < 0.5:
+            cfg["output_padding"] = int(rng.integers(0, s))
+            if cfg["padding"] == "same" and cfg["output_padding"] == 0 and k % 2 == 0:
+                del cfg["output_padding"]   # TF's shape check refuses it (REFERENCE.md)
+        if i % 9 == 4:   # TF's CPU float16 transposed conv: NHWC and no dilation only
+            cfg["dtype"] = str(rng.choice(["mixed_float16", "float16"]))
+            cfg["data_format"], cfg["dilation_rate"] = "channels_last", 1
+        c_in = int(rng.integers(1, 4))
+        spatial = [int(v) for v in rng.integers(1, 6, rank)]
+        shape = ([2, c_in, *spatial] if cfg["data_format"] == "channels_first"
+                 else [2, *spatial, c_in])
+        arrays = {"input": rng.standard_normal(shape).astype(np.float32),
+                  "kernel": rng.standard_normal((*[k] * rank, cfg["filters"], c_in))
+                  .astype(np.float32)}
+        if cfg["use_bias"]:
+            arrays["bias"] = rng.standard_normal(cfg["filters"]).astype(np.float32)
+        cases.append({"framework": "keras", "class_name": f"Conv{rank}DTranspose",
+                      "config": cfg, **arrays})
+    while sum(c["framework"] == "torch" for c in cases) < 24:
+        rank = int(rng.integers(1, 4))
+        g = int(rng.choice([1, 1, 2, 3]))
+        k, s, d = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(1, 3))
+        kw = {"in_channels": g * int(rng.integers(1, 3)), "out_channels": g * int(rng.integers(1, 3)),
+              "kernel_size": k, "stride": s, "padding": int(rng.integers(0, k)), "dilation": d,
+              "groups": g, "bias": bool(rng.random() < 0.8),
+              "output_padding": int(rng.integers(0, max(s, d)))}
+        spatial = [int(v) for v in rng.integers(2, 6, rank)]
+        torch_spec = parse_torch_config({"module": f"ConvTranspose{rank}d", **kw})
+        nat = [(n - 1) * s + (k - 1) * d + 1 - 2 * kw["padding"] + kw["output_padding"]
+               for n in spatial]
+        if min(nat) < 1:     # torch: "Output size is too small"; draw again
+            continue
+        assert list(torch_spec.output_shape([2, kw["in_channels"], *spatial]))[2:] == nat
+        arrays = {"input": rng.standard_normal([2, kw["in_channels"], *spatial])
+                  .astype(np.float32),
+                  "weight": rng.standard_normal((kw["in_channels"], kw["out_channels"] // g,
+                                                 *[k] * rank)).astype(np.float32)}
+        if kw["bias"]:
+            arrays["bias"] = rng.standard_normal(kw["out_channels"]).astype(np.float32)
+        cases.append({"framework": "torch", "module": f"ConvTranspose{rank}d", "kwargs": kw,
+                      **arrays})
+    for i, c in enumerate(cases):
+        c["npz"], c["out"] = str(tmp_path / f"c{i}.npz"), str(tmp_path / f"y{i}.npy")
+        np.savez(c["npz"], **{k: c[k] for k in ("input", "kernel", "weight", "bias") if k in c})
+    return cases
+
+
+def _drop_arrays(c: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in c.items() if not isinstance(v, np.ndarray)}
+
+
+@pytest.mark.oracle
+@pytest.mark.runtimes
+def test_held_out_real_keras_and_torch_layers_run_on_litert(tmp_path: Path, litert: Any) -> None:
+    exe = oracle_python()
+    cases = _held_out(np.random.default_rng(2126), tmp_path)
+    (tmp_path / "job.json").write_text(json.dumps([_drop_arrays(c) for c in cases]))
+    (tmp_path / "harness.py").write_text(_ORACLE_HARNESS)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([exe, str(tmp_path / "harness.py"), str(tmp_path / "job.json")],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ran = 0
+    for c in cases:
+        want = np.load(c["out"])
+        if c["framework"] == "keras":
+            spec = parse_config({"class_name": c["class_name"], "config": c["config"]})
+            if 0 in want.shape:   # Keras returns an empty tensor; LiteRT refuses zero sizes
+                with pytest.raises(ConvtError) as refused:
+                    export_keras_tflite(spec, c["kernel"], c.get("bias"),
+                                        input_shape=c["input"].shape)
+                assert refused.value.field == "input_shape"
+                ran += 1
+                continue
+            model = export_keras_tflite(spec, c["kernel"], c.get("bias"),
+                                        input_shape=c["input"].shape)
+            kernel, dtype = c["kernel"], spec.dtype
+        else:
+            spec = parse_torch_config({"module": c["module"], **c["kwargs"]})
+            model = torch_tflite(spec, c["weight"], c.get("bias"), input_shape=c["input"].shape)
+            taps = spec.in_channels // spec.groups * math.prod(spec.kernel_size)
+            kernel = np.full((1, taps, 1, 1), float(np.abs(c["weight"]).max()))
+            dtype = "float32"
+        x = c["input"].astype(dtype).astype(np.float32)
+        got = run_tflite(model, x)
+        assert got.shape == want.shape, _drop_arrays(c)
+        ok, err, atol = validate_error(got, want, x, kernel, c.get("bias"), dtype)
+        assert ok, (f"max |litert - {c['framework']}| = {err:.3g} (atol {atol:.3g}) for "
+                    f"{_drop_arrays(c)}")
+        ran += 1
+    assert ran == len(cases)

@@ -252,6 +252,8 @@ def test_tf_fixture_layer_exact_and_op_list_against_tf(name: str, litert: Any) -
     if row["convert"] != "ok":   # dilation, mixed_float16: TF's converter fails, ours runs
         assert "Conv2DBackpropInput" in row["convert"]
         return
+    # the same numbers as TF's own .tflite on the same interpreter, to the bit
+    np.testing.assert_array_equal(got, a["litert_output"])
     tf_ops = row["op_names"]
     # TF adds the 3-D bias with a separate ADD; ours feeds it to CONV_3D_TRANSPOSE's input 3
     assert model.ops == [op for op in tf_ops if not (spec.rank == 3 and op == "ADD")]

@@ -138,7 +138,7 @@ def torch_tflite(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
     drawn with ``seed``); the window is :meth:`TorchConvTransposeSpec.onnx_op`'s
     compact form; groups become SPLIT, one TRANSPOSE_CONV per group, CONCATENATION.
     """
-    notes: list[str] = [f"torch {spec.snippet()}"]
+    notes: list[str] = []
     weight, bias = _weights(spec, weight, bias, seed, notes)
     b = bias if spec.bias else None
     shape = spec.check_input_shape(layer_input_shape(spec, input_shape))

@@ -115,7 +115,7 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
     runtime refusing the model is an ERROR result with its reason.
     """
     from ..runtimes import RuntimeRefused
-    from ..validate import models_by_kind, resolve_adapters
+    from ..validate import models_by_kind, resolve_adapters, tflite_notes
     from .export import export_torch, torch_tflite
 
     adapters = resolve_adapters(runtimes, providers)
@@ -179,6 +179,8 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
             dtype=dtype.name, tolerance=tol, weights_source=weights_note, providers=[],
             notes=[f"torch {spec.snippet()}"], runtime=rt.name, runtime_version=rt.version())
         results.append(result)
+        if rt.model_kind != "onnx":
+            result.notes += tflite_notes(by_kind[rt.model_kind])
         try:
             loaded = rt.load(by_kind[rt.model_kind])
             result.providers = list(getattr(loaded, "providers", []))

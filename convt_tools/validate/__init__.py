@@ -48,7 +48,8 @@ from .tolerance import Tolerance, default_tolerance, resolve_tolerance
 
 __all__ = ["ValidationResult", "Tolerance", "default_tolerance", "default_input_shape",
            "validation_weights", "resolve_providers", "weights_from_model", "validate_spec",
-           "validate_model", "validate_runtimes", "resolve_adapters", "models_by_kind"]
+           "validate_model", "validate_runtimes", "resolve_adapters", "models_by_kind",
+           "tflite_notes"]
 
 
 @dataclass
@@ -247,10 +248,18 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
             dtype=dtype.name, tolerance=tol, weights_source=weights_note or "given",
             providers=[], notes=list(notes), runtime=rt.name, runtime_version=rt.version())
         model_rt = by_kind[rt.model_kind]
+        if rt.model_kind != "onnx":
+            result.notes += tflite_notes(model_rt)
         results.append(_run_and_judge(result, rt, model_rt, model_input(model_rt)[0]
                                       if rt.model_kind != "onnx" else in_name, spec, x,
                                       kernel_f64, b_ref, ref))
     return results
+
+
+def tflite_notes(model: Any) -> list[str]:
+    """What a report says about the ``.tflite`` export a runtime ran (its ops, its notes)."""
+    return [f"ran the .tflite export: {' -> '.join(model.ops)} (padding {model.padding})",
+            *model.notes]
 
 
 def models_by_kind(adapters: Sequence[Any], onnx_model: Any, tflite: Callable[[], Any], *,

@@ -68,6 +68,30 @@ def test_base_import_path_imports_neither_litert_nor_tensorflow() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_without_litert_export_and_validate_name_the_extra(tmp_path: Path) -> None:
+    """ai-edge-litert hidden from the import system: exit 2, one line naming ``[litert]``."""
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"class_name": "Conv2DTranspose",
+                               "config": {"filters": 2, "kernel_size": 3}}))
+    code = ("import sys\n"
+            "class Hide:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'ai_edge_litert':\n"
+            "            raise ImportError('No module named ' + repr(name))\n"
+            "sys.meta_path.insert(0, Hide())\n"
+            "from convt_tools.cli import main\n"
+            "main(sys.argv[1:])\n")
+    for args in (["export", cfg, "--format", "tflite", "-o", tmp_path / "m.tflite",
+                  "--input-shape", "1,4,4,2"],
+                 ["validate", cfg, "--runtime", "litert", "--input-shape", "1,4,4,2"]):
+        out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                             text=True, check=False, cwd=ROOT)
+        assert out.returncode == 2, out.stderr
+        assert '.[litert]' in out.stderr
+        assert "Traceback" not in out.stderr
+    assert not (tmp_path / "m.tflite").exists()
+
+
 def test_pyproject_extra_litert_holds_the_interpreter_and_schema() -> None:
     text = (ROOT / "pyproject.toml").read_text()
     assert 'litert = ["ai-edge-litert==2.3.0"]' in text

@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from ..errors import ConvtError
-from ..layer import input_shape as layer_input_shape
 from ..spec import parse_shape
 from ..spec.values import parse_int
 from .common import echo_json, handle_errors
@@ -53,20 +52,19 @@ def _integer(name: str, text: str) -> int:
               "a crop is odd (runs natively everywhere); compact: one ConvTranspose with "
               "asymmetric pads.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
-@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), default="onnx",
-              show_default=True, help="onnx, or tflite: a LiteRT model written without "
-              "TensorFlow (fixed input shape; needs the [litert] extra).")
 @click.option("--output-size", help="torch only: fix output_padding as forward(x, output_size) "
               "does (needs known spatial dims in --input-shape).")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), default="onnx",
+              show_default=True, help="onnx, or tflite: a LiteRT model written without "
+              "TensorFlow (fixed shapes unless --input-shape has ? for H/W; extra [litert]).")
 @framework_option
 @layer_option
 @layer_options
 @handle_errors
 def export(config: str | None, output: str, weights: str | None, input_shape: str | None,
            opset: str | None, seed: str | None, dtype: str | None,
-           allow_unsupported_dtype: bool, form: str, as_json: bool, fmt: str,
-           output_size: str | None, framework: str | None, layer: str | None,
-           **flags: Any) -> None:
+           allow_unsupported_dtype: bool, form: str, as_json: bool, output_size: str | None,
+           framework: str | None, layer: str | None, **flags: Any) -> None:
     """Export a Conv1D/2D/3DTranspose layer to ONNX (explicit pads; see --form).
 
     \b
@@ -79,6 +77,7 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     """
     from ..exporter import DEFAULT_OPSET, describe_model
     from ..io import ensure_distinct
+    from ..layer import input_shape as layer_input_shape
     from ..onnxbase import save_model, uses_external_data
 
     ensure_distinct(output, config=config, weights=weights)
@@ -87,7 +86,7 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     from ..sources import resolve_input
 
     resolved = resolve_input(config, weights, framework=framework)
-    if fmt == "tflite":
+    if flags.pop("fmt") == "tflite":   # --format (kept out of the signature: merges)
         _export_tflite(resolved, config, output, weights, input_shape, seed_n, as_json,
                        output_size, layer, flags, opset=opset, dtype=dtype,
                        allow_unsupported_dtype=allow_unsupported_dtype)
@@ -99,8 +98,14 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
                      allow_unsupported_dtype=allow_unsupported_dtype, as_json=as_json, form=form,
                      flags={k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None})
         return
-    spec, kernel, bias, in_shape = _layer_weights_shape(config, weights, input_shape, layer,
-                                                        flags, resolved)
+    hint = None if input_shape is None else parse_shape(input_shape)
+    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, input_shape=hint,
+                         resolved=resolved)
+    kernel = bias = None
+    if weights is not None:
+        kernel, bias = spec.load_weights(weights)
+    in_shape = layer_input_shape(spec, hint,
+                                 None if kernel is None else spec.kernel_in_channels(kernel))
     model = spec.export_onnx(kernel, bias, input_shape=in_shape, opset=opset_n, seed=seed_n,
                              dtype=dtype, allow_unsupported_dtype=allow_unsupported_dtype,
                              form=form, output_size=parse_output_size(output_size))
@@ -120,6 +125,7 @@ def _export_tflite(resolved: Any, config: str | None, output: str, weights: str 
                    input_shape: str | None, seed: int, as_json: bool, output_size: str | None,
                    layer: str | None, flags: dict[str, Any], **onnx_only: Any) -> None:
     """``--format tflite`` (:mod:`.export_tflite`): refuses the ONNX-only options."""
+    from ..layer import input_shape as resolve_shape
     from .export_tflite import export_saved_tflite, write_tflite
 
     for name, value in onnx_only.items():
@@ -127,34 +133,20 @@ def _export_tflite(resolved: Any, config: str | None, output: str, weights: str 
             raise ConvtError(f"{name}: --{name.replace('_', '-')} applies to --format onnx; "
                              f"the tflite export is float32 (float16 weights for float16 "
                              f"layers).", field=name)
+    layer_flags = {k: flags[k] for k in _LAYER_FLAGS}
     if resolved.model is not None:
-        if output_size is not None:
-            raise ConvtError("output_size: applies to torch configs only.", field="output_size")
-        given = [k for k in _LAYER_FLAGS if flags[k] is not None]
-        if given:
-            raise ConvtError(f"{given[0]}: layer flags do not apply to a saved model.",
-                             field=given[0])
+        given = [k for k, v in layer_flags.items() if v is not None]
+        if output_size is not None or given:
+            name = "output_size" if output_size is not None else given[0]
+            raise ConvtError(f"{name}: applies to a layer config, not to a saved model's "
+                             f"layers.", field=name)
         export_saved_tflite(resolved.model, layer, output, weights, input_shape, seed, as_json)
         return
-    spec, kernel, bias, in_shape = _layer_weights_shape(config, weights, input_shape, layer,
-                                                        flags, resolved)
-    model = spec.export_tflite(kernel, bias, input_shape=in_shape, seed=seed,
+    hint = None if input_shape is None else parse_shape(input_shape)
+    spec = spec_from_cli(config, layer_flags, layer, input_shape=hint, resolved=resolved)
+    kernel, bias = (None, None) if weights is None else spec.load_weights(weights)
+    shape = resolve_shape(spec, hint, None if kernel is None else spec.kernel_in_channels(kernel))
+    model = spec.export_tflite(kernel, bias, input_shape=shape, seed=seed,
                                output_size=parse_output_size(output_size),
                                dynamic=input_shape is not None)
     write_tflite(model, output, as_json, {"weights": weights or spec.export_info(seed)["weights"]})
-
-
-def _layer_weights_shape(config: str | None, weights: str | None, input_shape: str | None,
-                         layer: str | None, flags: dict[str, Any], resolved: Any
-                         ) -> tuple[Any, Any, Any, tuple[int | None, ...]]:
-    """A layer config's ``(layer, kernel, bias, input shape)``: ``--weights`` or None, and
-    :func:`convt_tools.layer.input_shape` of ``--input-shape``."""
-    hint = None if input_shape is None else parse_shape(input_shape)
-    spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, input_shape=hint,
-                         resolved=resolved)
-    kernel = bias = None
-    if weights is not None:
-        kernel, bias = spec.load_weights(weights)
-    in_shape = layer_input_shape(spec, hint,
-                                 None if kernel is None else spec.kernel_in_channels(kernel))
-    return spec, kernel, bias, in_shape

@@ -121,8 +121,11 @@ def test_one_name_per_engine() -> None:
     from convt_tools.cli.run_cmd import ENGINES
 
     assert list(ADAPTERS) == ["onnxruntime", "openvino", "tract", "torch", "onnx-reference",
-                              "mnn", "ncnn"]
-    assert set(TABLE) == set(ADAPTERS) | set(DOCUMENTED_ONLY)
+                              "mnn", "ncnn", "litert"]
+    # check reads ONNX models: its table has every ONNX runtime (litert runs .tflite exports)
+    onnx_runtimes = {n for n in ADAPTERS if get_runtime(n).model_kind == "onnx"}
+    assert onnx_runtimes == set(ADAPTERS) - {"litert"}
+    assert set(TABLE) == onnx_runtimes | set(DOCUMENTED_ONLY)
     assert set(RUNNABLE) <= set(ADAPTERS)
     assert ENGINES == ["reference", *ADAPTERS]
     assert parse_runtime_names("onnx.reference,onnx2torch,torch") == ["onnx-reference", "torch"]

@@ -23,7 +23,9 @@ from support.optional import runtime_or_skip, runtime_params
 
 # torch has no pip extra (it would pull CUDA; issue 17 item 21): its message gives the two steps.
 EXTRAS = {"onnxruntime": None, "openvino": "openvino", "tract": "tract", "torch": None,
-          "onnx-reference": None, "mnn": "mnn", "ncnn": "ncnn"}
+          "onnx-reference": None, "mnn": "mnn", "ncnn": "ncnn", "litert": "litert"}
+# The runtimes that load ONNX models (litert loads the .tflite export: test_tflite_export.py).
+ONNX_ADAPTERS = [n for n in ADAPTERS if get_runtime(n).model_kind == "onnx"]
 
 
 def installed_or_skip(name: str):
@@ -38,7 +40,7 @@ def test_every_runtime_has_an_adapter_and_its_pip_extra():
         assert get_runtime(name).name == name
 
 
-@pytest.mark.parametrize("name", runtime_params(list(ADAPTERS)))
+@pytest.mark.parametrize("name", runtime_params(ONNX_ADAPTERS))
 @pytest.mark.parametrize("symbolic", [False, True], ids=["fixed", "symbolic"])
 def test_runtime_runs_the_export_like_the_oracle(name, symbolic):
     runtime = installed_or_skip(name)

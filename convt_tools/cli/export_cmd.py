@@ -60,6 +60,9 @@ def _integer(name: str, text: str) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.option("--output-size", help="torch only: fix output_padding as forward(x, output_size) "
               "does (needs known spatial dims in --input-shape).")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), default="onnx",
+              show_default=True, help="onnx, or tflite: a LiteRT model written without "
+              "TensorFlow (fixed shapes unless --input-shape has ? for H/W; extra [litert]).")
 @framework_option
 @layer_option
 @layer_options
@@ -91,6 +94,11 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     from ..sources import resolve_input
 
     resolved = resolve_input(config, weights, framework=framework)
+    if flags.pop("fmt") == "tflite":   # --format (kept out of the signature: merges)
+        _export_tflite(resolved, config, output, weights, input_shape, seed_n, as_json,
+                       output_size, layer, flags, opset=opset, dtype=dtype,
+                       allow_unsupported_dtype=allow_unsupported_dtype)
+        return
     if resolved.model is not None:
         if output_size is not None:
             raise ConvtError("output_size: applies to torch configs only.", field="output_size")
@@ -120,3 +128,34 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
         echo_json(info)
     else:
         click.echo("\n".join(_human(info)))
+
+
+def _export_tflite(resolved: Any, config: str | None, output: str, weights: str | None,
+                   input_shape: str | None, seed: int, as_json: bool, output_size: str | None,
+                   layer: str | None, flags: dict[str, Any], **onnx_only: Any) -> None:
+    """``--format tflite`` (:mod:`.export_tflite`): refuses the ONNX-only options."""
+    from ..layer import input_shape as resolve_shape
+    from .export_tflite import export_saved_tflite, write_tflite
+
+    for name, value in onnx_only.items():
+        if value not in (None, False):
+            raise ConvtError(f"{name}: --{name.replace('_', '-')} applies to --format onnx; "
+                             f"the tflite export is float32 (float16 weights for float16 "
+                             f"layers).", field=name)
+    layer_flags = {k: flags[k] for k in _LAYER_FLAGS}
+    if resolved.model is not None:
+        given = [k for k, v in layer_flags.items() if v is not None]
+        if output_size is not None or given:
+            name = "output_size" if output_size is not None else given[0]
+            raise ConvtError(f"{name}: applies to a layer config, not to a saved model's "
+                             f"layers.", field=name)
+        export_saved_tflite(resolved.model, layer, output, weights, input_shape, seed, as_json)
+        return
+    hint = None if input_shape is None else parse_shape(input_shape)
+    spec = spec_from_cli(config, layer_flags, layer, input_shape=hint, resolved=resolved)
+    kernel, bias = (None, None) if weights is None else spec.load_weights(weights)
+    shape = resolve_shape(spec, hint, None if kernel is None else spec.kernel_in_channels(kernel))
+    model = spec.export_tflite(kernel, bias, input_shape=shape, seed=seed,
+                               output_size=parse_output_size(output_size),
+                               dynamic=input_shape is not None)
+    write_tflite(model, output, as_json, {"weights": weights or spec.export_info(seed)["weights"]})

@@ -49,14 +49,15 @@ def _run_runtime(spec: Any, x: np.ndarray, kernel: np.ndarray, bias: np.ndarray 
     runtime = get_runtime(engine, providers=providers)
     runtime.module()  # not installed: exit 2 naming the pip extra
     xb, added = spec.batched(x)
-    model = spec.runtime_model(kernel, bias, xb.shape, output_size)
+    model = spec.runtime_model(kernel, bias, xb.shape, output_size, kind=runtime.model_kind)
     name, in_dtype = model_input(model)
     try:
         y = runtime.load(model).run({name: cast_checked(xb, in_dtype, "input")})[0]
     except RuntimeRefused as exc:
         click.echo(f"Error: engine: {exc.reason}", err=True)
         sys.exit(1)
-    return np.asarray(y)[0] if added else y
+    y = np.asarray(y).astype(in_dtype, copy=False)   # a .tflite's float32 output of a float16 layer
+    return y[0] if added else y
 
 
 @click.command()

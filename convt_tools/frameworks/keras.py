@@ -78,11 +78,14 @@ class KerasConvT(FrameworkLayer):
                                     None if bias is None else cast_checked(bias, dt, "bias"))
 
     def runtime_model(self, kernel: Any, bias: Any, input_shape: Sequence[int],
-                      output_size: Sequence[int] | None = None) -> Any:
+                      output_size: Sequence[int] | None = None, kind: str = "onnx") -> Any:
         """The portable ONNX model a runtime runs for an input of ``input_shape``
-        (float32 where the layer's dtype is not float32/float16)."""
+        (float32 where the layer's dtype is not float32/float16); ``kind`` ``"tflite"``
+        (the runtime's ``model_kind``): the ``.tflite`` export instead."""
         from ..exporter import export_spec
 
+        if kind == "tflite":
+            return self.export_tflite(kernel, bias, input_shape=input_shape, seed=0)
         dtype = None if self.spec.dtype in ("float32", "float16") else "float32"
         return export_spec(self.spec, kernel, bias, input_shape=input_shape, dtype=dtype)
 
@@ -121,6 +124,16 @@ class KerasConvT(FrameworkLayer):
         return export_spec(self.spec, kernel, bias, input_shape=input_shape, opset=opset,
                            seed=seed, dtype=dtype,
                            allow_unsupported_dtype=allow_unsupported_dtype, form=form)
+
+    def export_tflite(self, kernel: Any, bias: Any, *, input_shape: Any, seed: int,
+                      output_size: Any = None, dynamic: bool = False) -> Any:
+        """The ``.tflite`` model of this layer (:func:`convt_tools.tflite.export_keras_tflite`)."""
+        if output_size is not None:
+            raise ConvtError("output_size: applies to torch configs only.", field="output_size")
+        from ..tflite import export_keras_tflite
+
+        return export_keras_tflite(self.spec, kernel, bias, input_shape=input_shape, seed=seed,
+                                   dynamic=dynamic)
 
     def export_info(self, seed: int) -> dict[str, Any]:
         """What ``convt export`` reports besides the model's own description."""

@@ -64,9 +64,14 @@ class TorchConvT(FrameworkLayer):
                                     output_size)
 
     def runtime_model(self, kernel: Any, bias: Any, input_shape: Sequence[int],
-                      output_size: Sequence[int] | None = None) -> Any:
-        """The ONNX model a runtime runs for a batched input of ``input_shape``."""
+                      output_size: Sequence[int] | None = None, kind: str = "onnx") -> Any:
+        """The ONNX model a runtime runs for a batched input of ``input_shape``
+        (``kind`` ``"tflite"``: the ``.tflite`` export)."""
         from ..torchconv.export import export_torch
+
+        if kind == "tflite":
+            return self.export_tflite(kernel, bias, input_shape=input_shape, seed=0,
+                                      output_size=output_size)
 
         return export_torch(self.spec, kernel, bias, input_shape=input_shape,
                             output_size=output_size)
@@ -97,6 +102,14 @@ class TorchConvT(FrameworkLayer):
 
         return export_torch(self.spec, kernel, bias, input_shape=input_shape,
                             output_size=output_size, opset=opset, seed=seed)
+
+    def export_tflite(self, kernel: Any, bias: Any, *, input_shape: Any, seed: int,
+                      output_size: Any = None, dynamic: bool = False) -> Any:
+        """The ``.tflite`` model of this module (:func:`convt_tools.torchconv.export.torch_tflite`)."""
+        from ..torchconv.export import torch_tflite
+
+        return torch_tflite(self.spec, kernel, bias, input_shape=input_shape,
+                            output_size=output_size, seed=seed, dynamic=dynamic)
 
     def export_info(self, seed: int) -> dict[str, Any]:
         """What ``convt export`` reports besides the model's own description."""

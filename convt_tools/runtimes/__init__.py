@@ -10,6 +10,7 @@ name                      engine                              pip extra
 ``onnx-reference``        ``onnx.reference.ReferenceEvaluator`` base install
 ``mnn``                   MNN, its converter core (no logging) ``[mnn]``
 ``ncnn``                  ncnn via the pnnx binary, per sample ``[ncnn]`` + pnnx (--no-deps)
+``litert``                LiteRT interpreter (.tflite export)   ``[litert]``
 ========================  ==================================  =======================
 
 These names are the same everywhere: ``validate --runtime``, ``run
@@ -56,6 +57,7 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "onnx-reference": ("reference_adapter", "OnnxReferenceRuntime"),
     "mnn": ("mnn_adapter", "MnnRuntime"),
     "ncnn": ("ncnn_adapter", "NcnnRuntime"),
+    "litert": ("litert_adapter", "LitertRuntime"),
 }
 
 # Engines known from their documentation only (check's reading table): never run here.
@@ -189,6 +191,7 @@ _ENGINE_TEXT = {
     "onnx-reference": "onnx.reference.ReferenceEvaluator (the spec's evaluator; slow)",
     "mnn": "MNN (Alibaba) via its converter core, CPU, float32",
     "ncnn": "ncnn (Tencent) via pnnx (fp16=0), CPU, float32, per sample",
+    "litert": "LiteRT (TFLite) interpreter, ai-edge-litert; runs the .tflite export",
 }
 
 
@@ -211,7 +214,8 @@ def engine_table() -> list[EngineInfo]:
         old = [o for o, n in DEPRECATED.items() if n == name]
         if old:
             note = "; ".join(filter(None, [note, f"old spelling {', '.join(old)} (deprecated)"]))
-        where = "validate, run" + (", check (documented)" if name == "torch" else ", check")
+        where = "validate, run" + ("" if rt.model_kind != "onnx"   # check reads ONNX models
+                                   else ", check (documented)" if name == "torch" else ", check")
         rows.append(EngineInfo(name, _ENGINE_TEXT[name], ok, version, install, where, note))
     for name in DOCUMENTED_ONLY:
         rows.append(EngineInfo(name, "documented readings only (never run)", False, None, "-",

@@ -168,6 +168,9 @@ class Runtime(abc.ABC):
     packages: ClassVar[tuple[str, ...]]
     # How to install it where no pip extra can (``extra`` None): shown instead.
     install: ClassVar[str | None] = None
+    # What the adapter loads: "onnx" (every ONNX engine) or "tflite" (litert); the verbs
+    # export the layer in that kind (convt_tools.tflite for "tflite").
+    model_kind: ClassVar[str] = "onnx"
 
     def __init__(self, *, threads: int | None = None) -> None:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)

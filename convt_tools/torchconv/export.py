@@ -33,10 +33,11 @@ from ..io import cast_checked
 from ..layer import input_shape as layer_input_shape
 from ..onnxbase import uses_external_data
 from ..op import ConvTransposeOp
+from ..tflite import TfliteModel, export_op_tflite
 from .compute import check_torch_weights, initialize_torch_weights
 from .spec import TorchConvTransposeSpec
 
-__all__ = ["export_torch"]
+__all__ = ["export_torch", "torch_tflite"]
 
 _DIM_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
@@ -61,6 +62,23 @@ def _portable(conv: ConvTransposeOp) -> ConvTransposeOp:
                                else (tuple(cut[0]), tuple(cut[1]), tuple(cut[2])))
 
 
+def _weights(spec: TorchConvTransposeSpec, weight: Any, bias: Any, seed: int,
+             notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """float32 ``(weight, bias)``: the given ones checked, or torch's default init drawn
+    with ``seed`` (noted in ``notes``)."""
+    if weight is None:
+        if bias is not None:
+            raise ConvtError("bias: got a bias without a weight; give both, or neither.",
+                             field="bias")
+        weight, bias = initialize_torch_weights(spec, seed)
+        notes.append(f"weights drawn with seed {seed} from torch's default init "
+                     f"(not trained weights).")
+    weight = cast_checked(check_torch_weights(spec, weight, bias), np.float32, "weight")
+    if bias is not None:
+        bias = cast_checked(bias, np.float32, "bias")
+    return weight, bias
+
+
 def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = None, *,
                  input_shape: Sequence[int | None] | None = None,
                  output_size: Sequence[int] | None = None, opset: int = DEFAULT_OPSET,
@@ -75,16 +93,7 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
     """
     opset = check_opset(opset)
     notes: list[str] = []
-    if weight is None:
-        if bias is not None:
-            raise ConvtError("bias: got a bias without a weight; give both, or neither.",
-                             field="bias")
-        weight, bias = initialize_torch_weights(spec, seed)
-        notes.append(f"weights drawn with seed {seed} from torch's default init "
-                     f"(not trained weights).")
-    weight = cast_checked(check_torch_weights(spec, weight, bias), np.float32, "weight")
-    if bias is not None:
-        bias = cast_checked(bias, np.float32, "bias")
+    weight, bias = _weights(spec, weight, bias, seed, notes)
     n = spec.rank
     shape = spec.check_input_shape(layer_input_shape(spec, input_shape))
     if len(shape) == n + 1:
@@ -116,3 +125,26 @@ def export_torch(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = N
         # the proto (external_data.py); save_model checks the written model.
         onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def torch_tflite(spec: TorchConvTransposeSpec, weight: Any = None, bias: Any = None, *,
+                 input_shape: Sequence[int | None] | None = None,
+                 output_size: Sequence[int] | None = None, seed: int = 0,
+                 dynamic: bool = False) -> TfliteModel:
+    """The ``.tflite`` model of ``spec`` (:mod:`convt_tools.tflite`), float32, batched
+    (``dynamic``: unknown dims stay unknown, :func:`convt_tools.tflite.export_op_tflite`).
+
+    Weights as :func:`export_torch` (torch's layout, or torch's default init
+    drawn with ``seed``); the window is :meth:`TorchConvTransposeSpec.onnx_op`'s
+    compact form; groups become SPLIT, one TRANSPOSE_CONV per group, CONCATENATION.
+    """
+    notes: list[str] = []
+    weight, bias = _weights(spec, weight, bias, seed, notes)
+    b = bias if spec.bias else None
+    shape = spec.check_input_shape(layer_input_shape(spec, input_shape))
+    if len(shape) == spec.rank + 1:
+        shape = (1, *shape)
+    op = spec.resolve_output_padding(shape, output_size)
+    return export_op_tflite(spec.onnx_op(op), weight, b, shape,
+                            description=f"convt-tools: torch {spec.snippet()}", notes=notes,
+                            dynamic=dynamic, dilation_field="dilation")

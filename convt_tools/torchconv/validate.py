@@ -115,8 +115,8 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
     runtime refusing the model is an ERROR result with its reason.
     """
     from ..runtimes import RuntimeRefused
-    from ..validate import resolve_adapters
-    from .export import export_torch
+    from ..validate import models_by_kind, resolve_adapters, tflite_notes
+    from .export import export_torch, torch_tflite
 
     adapters = resolve_adapters(runtimes, providers)
     if x is not None:
@@ -152,11 +152,14 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
         bias = rng.standard_normal(spec.out_channels).astype(np.float32) if spec.bias else None
         weights_note = f"seeded random validation weights (seed {seed})"
     weight = check_torch_weights(spec, weight, bias)
+    given_model = model is not None
     if model is None:
         kw = {} if opset is None else {"opset": opset}
         model = export_torch(spec, weight, bias, input_shape=shape, output_size=output_size, **kw)
     else:
         model = open_model(model)
+    by_kind = models_by_kind(adapters, model, lambda: torch_tflite(
+        spec, weight, bias, input_shape=shape, output_size=output_size), given=given_model)
     in_name, dtype = model_input(model)
     if x is None:
         check_allocation(shape, np.float64, "input_shape", f"the input {tuple(shape)}")
@@ -176,8 +179,10 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
             dtype=dtype.name, tolerance=tol, weights_source=weights_note, providers=[],
             notes=[f"torch {spec.snippet()}"], runtime=rt.name, runtime_version=rt.version())
         results.append(result)
+        if rt.model_kind != "onnx":
+            result.notes += tflite_notes(by_kind[rt.model_kind])
         try:
-            loaded = rt.load(model)
+            loaded = rt.load(by_kind[rt.model_kind])
             result.providers = list(getattr(loaded, "providers", []))
             got = np.asarray(loaded.run({in_name: x})[0])
         except RuntimeRefused as exc:

@@ -37,6 +37,7 @@ from ..errors import ConvtError
 from ..io import cast_checked
 from ..reference import keras_conv_transpose
 from ..spec import Conv2DTransposeSpec, format_shape
+from ..tflite import export_keras_tflite
 from ..weights import check_weights
 from .diagnose import compare, diagnose, shape_message, value_message
 from .inputs import (check_sizes, default_input_shape, input_channels, validation_input,
@@ -47,7 +48,8 @@ from .tolerance import Tolerance, default_tolerance, resolve_tolerance
 
 __all__ = ["ValidationResult", "Tolerance", "default_tolerance", "default_input_shape",
            "validation_weights", "resolve_providers", "weights_from_model", "validate_spec",
-           "validate_model", "validate_runtimes", "resolve_adapters"]
+           "validate_model", "validate_runtimes", "resolve_adapters", "models_by_kind",
+           "tflite_notes"]
 
 
 @dataclass
@@ -208,6 +210,7 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
         weights_note = weights_note or (f"seeded random validation weights (seed {seed}), "
                                         f"not the config's initializers")
     kernel, bias = check_weights(spec, kernel, bias, in_ch)
+    given_model = model is not None
     if model is None:
         model = _export(spec, kernel, bias, input_shape if x is None else x.shape, opset, notes,
                         form)
@@ -226,6 +229,9 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
     pre, ref = _reference(spec, x, k_low, b_ref, dtype)
     tol = resolve_tolerance(dtype, x, k_low, b_ref, float(np.abs(pre).max()) if pre.size else 0.0,
                             rtol, atol)
+    k_given, b_given = kernel, bias    # the layer's own weights, for a .tflite export
+    by_kind = models_by_kind(adapters, runnable, lambda: export_keras_tflite(
+        spec, k_given, b_given, input_shape=tuple(shape)), given=given_model)
     if reread is None:
         def kernel_f64() -> np.ndarray:
             return k_low.astype(np.float64)
@@ -241,9 +247,36 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
             input_source=source, reference_shape=tuple(ref.shape), model_shape=None,
             dtype=dtype.name, tolerance=tol, weights_source=weights_note or "given",
             providers=[], notes=list(notes), runtime=rt.name, runtime_version=rt.version())
-        results.append(_run_and_judge(result, rt, runnable, in_name, spec, x, kernel_f64, b_ref,
-                                      ref))
+        model_rt = by_kind[rt.model_kind]
+        if rt.model_kind != "onnx":
+            result.notes += tflite_notes(model_rt)
+        results.append(_run_and_judge(result, rt, model_rt, model_input(model_rt)[0]
+                                      if rt.model_kind != "onnx" else in_name, spec, x,
+                                      kernel_f64, b_ref, ref))
     return results
+
+
+def tflite_notes(model: Any) -> list[str]:
+    """What a report says about the ``.tflite`` export a runtime ran (its ops, its notes)."""
+    return [f"ran the .tflite export: {' -> '.join(model.ops)} (padding {model.padding})",
+            *model.notes]
+
+
+def models_by_kind(adapters: Sequence[Any], onnx_model: Any, tflite: Callable[[], Any], *,
+                   given: bool) -> dict[str, Any]:
+    """The model each adapter's ``model_kind`` loads: the ONNX model, and the layer's
+    ``.tflite`` export (``tflite()``) only when an adapter asks for it. A model given by the
+    user (``given``) is ONNX: a tflite runtime is then refused, naming why."""
+    models: dict[str, Any] = {"onnx": onnx_model}
+    kinds = {rt.model_kind for rt in adapters}
+    if "tflite" in kinds:
+        if given:
+            names = ", ".join(rt.name for rt in adapters if rt.model_kind == "tflite")
+            raise ConvtError(f"runtime: {names} runs the layer's .tflite export, not a given "
+                             f"ONNX model; drop --model (the layer is exported to .tflite) or "
+                             f"use an ONNX runtime.", field="runtime")
+        models["tflite"] = tflite()
+    return models
 
 
 def _run_and_judge(result: ValidationResult, rt: Any, model: Any, in_name: str,

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ConvtError
 from ..runtimes.onnxruntime_adapter import resolve_providers, session
+from ..tflite import TfliteModel
 
 __all__ = ["model_input", "model_io", "resolve_providers", "session"]
 
@@ -46,6 +47,8 @@ def model_input(model: Any) -> tuple[str, np.dtype]:
     every runtime adapter is fed the same array). Graph inputs that are also
     initializers (older IR versions list them) are not inputs.
     """
+    if isinstance(model, TfliteModel):   # the .tflite export: float32 tensors, judged in its dtype
+        return model.input_name, np.dtype(model.dtype)
     consts = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in consts]
     if len(inputs) != 1:

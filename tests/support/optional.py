@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 # Optional packages a test may need (pip extras and the oracle environment).
-OPTIONAL = ("openvino", "tract", "torch", "onnx2torch", "tensorflow", "tf2onnx", "keras")
+OPTIONAL = ("openvino", "tract", "torch", "onnx2torch", "tensorflow", "tf2onnx", "keras",
+            "ai_edge_litert")
 ORACLE_ENV = "CONVT_ORACLE_PYTHON"
 
 

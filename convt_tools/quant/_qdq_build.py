@@ -1,0 +1,247 @@
+"""Turn a float one-ConvTranspose model (the exporter's) into its int8 QDQ model.
+
+:func:`quantize_model` keeps every node of the float model and replaces the
+ConvTranspose by its QDQ neighbourhood (new nodes through
+:class:`~convt_tools.onnxbase.GraphBuilder`)::
+
+    x -> QuantizeLinear -> DequantizeLinear --\\
+    W_q (int8) -> DequantizeLinear -------------> ConvTranspose -> QuantizeLinear
+    B_q (int32) -> DequantizeLinear -----------/      -> DequantizeLinear -> (the float
+                                                          model's next node: crop Slice,
+                                                          layout Transpose, activation)
+
+The ``split`` form puts ``Split`` (channel axis) before and ``Concat`` after
+one such neighbourhood per group (group-1 nodes; same scales everywhere).
+Q/DQ sit right at the ConvTranspose, so the crop Slice and layout Transposes
+move quantized values unchanged and the activation runs in float on the
+dequantized output.
+
+Calibration (MinMax, :func:`~._quantize.activation_params`): the input range
+is that of the calibration batch; the output range that of the float
+ConvTranspose's own output (before crop and activation: what its
+QuantizeLinear sees), computed with :func:`convt_tools.reference.conv_transpose`
+from the node's attributes and the float ``W``/``B``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..errors import ConvtError
+from ..onnxbase import GraphBuilder, default_opset
+from ..reference import conv_transpose
+from ._forms import DEFAULT_TARGETS, choose_form
+from ._quantize import QTYPES, QType, activation_params
+from ._weights import QuantizedWeights, WeightPart, quantize_weights
+
+__all__ = ["ActivationParams", "QuantizeInfo", "conv_node", "float_weights",
+           "quantize_model"]
+
+
+@dataclass(frozen=True)
+class ActivationParams:
+    """A Q -> DQ pair's parameters."""
+
+    scale: np.float32
+    zero_point: int
+    qtype: QType
+
+    def as_json(self) -> dict[str, Any]:
+        return {"scale": float(self.scale), "zero_point": self.zero_point,
+                "type": self.qtype.name}
+
+
+@dataclass
+class QuantizeInfo:
+    """What :func:`quantize_model` did: the form, parameters, calibration and notes."""
+
+    form: str
+    targets: tuple[str, ...]
+    x: ActivationParams
+    y: ActivationParams
+    weights: QuantizedWeights
+    calibration: str
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        part = self.weights.parts[0]
+        return {
+            "form": self.form, "targets": list(self.targets),
+            "weight_granularity": "per_tensor" if self.form == "per_tensor" else
+            "per_input_channel" if self.form == "axis0_in" else "per_output_channel",
+            "weight_axis": part.axis, "weight_block_size": part.block_size,
+            "nodes": len(self.weights.parts),
+            "input": self.x.as_json(), "output": self.y.as_json(),
+            "bias": "int32, scale x_scale*w_scale" if part.bias_q is not None else None,
+            "calibration": self.calibration, "notes": self.notes,
+        }
+
+
+def conv_node(model: onnx.ModelProto) -> tuple[int, onnx.NodeProto]:
+    """The one ConvTranspose of ``model``'s main graph (index, node); else a ConvtError."""
+    found = [(i, n) for i, n in enumerate(model.graph.node) if n.op_type == "ConvTranspose"]
+    if len(found) != 1:
+        raise ConvtError(f"model: holds {len(found)} ConvTranspose nodes in its main graph; "
+                         f"expected exactly one (a one-layer model).", field="model")
+    return found[0]
+
+
+def _attrs(node: onnx.NodeProto, rank: int) -> dict[str, Any]:
+    at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if at.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") or "output_shape" in at:
+        raise ConvtError("model: the ConvTranspose uses auto_pad or output_shape; run "
+                         "convt repair first (explicit pads).", field="model")
+    return {"strides": list(at.get("strides", [1] * rank)),
+            "dilations": list(at.get("dilations", [1] * rank)),
+            "pads": list(at.get("pads", [0] * 2 * rank)),
+            "output_padding": list(at.get("output_padding", [0] * rank)),
+            "group": int(at.get("group", 1))}
+
+
+def float_weights(model: onnx.ModelProto, node: onnx.NodeProto
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The float ``W``/``B`` initializers the ConvTranspose reads (float64)."""
+    inits = {t.name: t for t in model.graph.initializer}
+    names = list(node.input[1:3])
+    missing = [n for n in names if n and n not in inits]
+    if missing:
+        raise ConvtError(f"model: ConvTranspose input {missing[0]!r} is not a float "
+                         f"initializer; expected constant float weights.", field="model")
+    w = numpy_helper.to_array(inits[names[0]]).astype(np.float64)
+    b = numpy_helper.to_array(inits[names[1]]).astype(np.float64) \
+        if len(names) > 1 and names[1] else None
+    return w, b
+
+
+def _conv_input(model: onnx.ModelProto, node: onnx.NodeProto, x: np.ndarray) -> np.ndarray:
+    """The ConvTranspose's input for graph input ``x``: the graph input itself, or it
+    through the exporter's layout Transpose."""
+    want = node.input[0]
+    if want == model.graph.input[0].name:
+        return x
+    producer = next((n for n in model.graph.node if want in n.output), None)
+    if producer is None or producer.op_type != "Transpose" \
+            or producer.input[0] != model.graph.input[0].name:
+        raise ConvtError("model: the ConvTranspose's input is neither the graph input nor "
+                         "its layout Transpose; expected a model made by convt export.",
+                         field="model")
+    perm = [int(p) for p in helper.get_attribute_value(producer.attribute[0])]
+    return np.transpose(x, perm)
+
+
+def _act(builder: GraphBuilder, name: str, p: ActivationParams, tag: str) -> str:
+    scale = builder.const(np.float32(p.scale), name=f"{tag}_scale")
+    zp = builder.const(np.asarray(p.zero_point, p.qtype.dtype), dtype=p.qtype.dtype,
+                       name=f"{tag}_zero_point")
+    q = builder.op("QuantizeLinear", name, scale, zp, name=f"{tag}_QuantizeLinear")
+    return builder.op("DequantizeLinear", q, scale, zp, name=f"{tag}_DequantizeLinear")
+
+
+def _weight_dq(builder: GraphBuilder, part: WeightPart, suffix: str) -> list[str]:
+    q = builder.const(part.q, dtype=np.int8, name=f"W_quantized{suffix}")
+    scale = builder.const(part.scale, dtype=np.float32, name=f"W_scale{suffix}")
+    zp = builder.const(part.zero_point, dtype=np.int8, name=f"W_zero_point{suffix}")
+    attrs: dict[str, int] = {}
+    if part.axis is not None:
+        attrs["axis"] = part.axis
+    if part.block_size:
+        attrs["block_size"] = part.block_size
+    out = [builder.op("DequantizeLinear", q, scale, zp, name=f"W_DequantizeLinear{suffix}",
+                      **attrs)]
+    if part.bias_q is not None and part.bias_scale is not None:
+        bq = builder.const(part.bias_q, dtype=np.int32, name=f"B_quantized{suffix}")
+        bs = builder.const(part.bias_scale, dtype=np.float32, name=f"B_scale{suffix}")
+        battrs = {"axis": 0} if part.bias_scale.ndim else {}
+        out.append(builder.op("DequantizeLinear", bq, bs, name=f"B_DequantizeLinear{suffix}",
+                              **battrs))
+    return out
+
+
+def _conv(builder: GraphBuilder, node: onnx.NodeProto, x: str, part: WeightPart, suffix: str,
+          x_p: ActivationParams, y_p: ActivationParams) -> str:
+    """One QDQ ConvTranspose (x Q/DQ, W/B DQ, the node, y Q/DQ); returns the y DQ output."""
+    xdq = _act(builder, x, x_p, f"x{suffix}")
+    inputs = [xdq, *_weight_dq(builder, part, suffix)]
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attrs["group"] = part.group
+    y = builder.op("ConvTranspose", *inputs, name=f"{node.name or 'ConvTranspose'}{suffix}",
+                   **attrs)
+    return _act(builder, y, y_p, f"y{suffix}")
+
+
+def _splice(model: onnx.ModelProto, index: int, node: onnx.NodeProto,
+            qw: QuantizedWeights, x_p: ActivationParams, y_p: ActivationParams) -> None:
+    """Replace the float ConvTranspose (and its float W/B) by the QDQ nodes, in place."""
+    builder = GraphBuilder(default_opset(model), np.float32, prefix="q_")
+    x = node.input[0]
+    if qw.form == "split":
+        sizes = builder.const([p.in_channels[1] - p.in_channels[0] for p in qw.parts],
+                              dtype=np.int64, name="split_sizes")
+        pieces = builder.op_multi("Split", x, sizes, n_out=len(qw.parts), axis=1,
+                                  name="Split_groups")
+        outs = [_conv(builder, node, piece, part, f"_g{i}", x_p, y_p)
+                for i, (piece, part) in enumerate(zip(pieces, qw.parts))]
+        builder.op("Concat", *outs, axis=1, name="Concat_groups")
+    else:
+        _conv(builder, node, x, qw.parts[0], "", x_p, y_p)
+    builder.nodes[-1].output[0] = node.output[0]     # the float node's consumers read it
+    nodes = list(model.graph.node)
+    model.graph.ClearField("node")
+    model.graph.node.extend(nodes[:index] + builder.nodes + nodes[index + 1:])
+    dropped = {n for n in node.input[1:3] if n}
+    kept = [t for t in model.graph.initializer if t.name not in dropped]
+    model.graph.ClearField("initializer")
+    model.graph.initializer.extend(kept + builder.initializers)
+
+
+def _set_metadata(model: onnx.ModelProto, info: QuantizeInfo) -> None:
+    props = {p.key: p.value for p in model.metadata_props}
+    notes = json.loads(props.get("convt.notes", "[]")) + info.notes
+    props["convt.notes"] = json.dumps(notes)
+    props["convt.quantization"] = json.dumps(info.as_json(), sort_keys=True)
+    helper.set_model_props(model, props)
+
+
+def quantize_model(model: onnx.ModelProto, calibration: np.ndarray, *,
+                   per_channel: bool = True, activations: str = "int8",
+                   targets: tuple[str, ...] = DEFAULT_TARGETS,
+                   calibration_source: str = "given") -> tuple[onnx.ModelProto, QuantizeInfo]:
+    """The int8 QDQ model of the float one-ConvTranspose ``model`` (module docstring).
+
+    ``calibration``: a batch for the graph input (already checked against
+    it). ``per_channel``: weights per output channel in the form the
+    ``targets`` read (:func:`~._forms.choose_form`), else per tensor;
+    ``activations``: ``int8`` (symmetric, zero point 0) or ``uint8``
+    (asymmetric). ``model`` is not modified.
+    """
+    if activations not in QTYPES:
+        raise ConvtError(f"activations: got {activations!r}; expected one of "
+                         f"{', '.join(QTYPES)}.", field="activations")
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    index, node = conv_node(out)
+    w, b = float_weights(out, node)
+    rank = w.ndim - 2
+    attrs = _attrs(node, rank)
+    group = attrs["group"]
+    x = _conv_input(out, node, np.asarray(calibration, np.float64))
+    y = conv_transpose(x, w, b, strides=attrs["strides"], dilations=attrs["dilations"],
+                       pads=attrs["pads"], output_padding=attrs["output_padding"], group=group)
+    qtype = QTYPES[activations]
+    x_p = ActivationParams(*activation_params(float(x.min()), float(x.max()), qtype), qtype)
+    y_p = ActivationParams(*activation_params(float(y.min()) if y.size else 0.0,
+                                              float(y.max()) if y.size else 0.0, qtype), qtype)
+    form, notes = choose_form(w.shape[0], w.shape[1] * group, group, per_channel=per_channel,
+                              targets=targets, opset=default_opset(out))
+    qw = quantize_weights(w, b, group, x_p.scale, form)
+    _splice(out, index, node, qw, x_p, y_p)
+    info = QuantizeInfo(form, targets, x_p, y_p, qw, calibration_source, notes)
+    _set_metadata(out, info)
+    onnx.checker.check_model(out, full_check=True)
+    return out, info

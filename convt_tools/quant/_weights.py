@@ -1,0 +1,150 @@
+"""Quantize a ConvTranspose's float ``W``/``B`` into one of the weight forms of :mod:`._forms`.
+
+:func:`quantize_weights` returns :class:`QuantizedWeights`: one
+:class:`WeightPart` per ConvTranspose node the form needs (``split``: one per
+group, each group 1; every other form: one). Integers and scales follow
+:mod:`._quantize`: symmetric int8 weights in ``[-127, 127]``, zero point 0,
+int32 bias at ``float32(x_scale * w_scale)`` of its output channel.
+
+Every per-output-channel form (``axis1``, ``axis0_out``, ``blocked``,
+``split``) stores the same integers and the same per-output-channel scales
+``s_co = max|W_co| / 127``: they dequantize to identical values and differ
+only in how the scales are laid out. ``axis0_in`` (TensorRT) scales per input
+channel; its bias scale is ``x_scale`` times the largest input-channel scale
+of the output channel's group (integers made with that scale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._quantize import (
+    INT8, INT32, WEIGHT_QMAX, bias_int32, bias_scales, dequantize, from_out_channels, quantize,
+    weight_scales,
+)
+
+__all__ = ["QuantizedWeights", "WeightPart", "quantize_weights"]
+
+
+@dataclass(frozen=True)
+class WeightPart:
+    """One ConvTranspose node's quantized weights (``group`` is that node's attribute)."""
+
+    q: np.ndarray                  # int8, ONNX layout (C_in_part, C_out_part/group, *k)
+    scale: np.ndarray              # float32 DequantizeLinear scale (shape per form)
+    zero_point: np.ndarray         # int8, the shape of ``scale``
+    axis: int | None               # DequantizeLinear axis (None: per tensor)
+    block_size: int | None         # DequantizeLinear block_size (blocked form)
+    bias_q: np.ndarray | None      # int32 (C_out_part,)
+    bias_scale: np.ndarray | None  # float32 (C_out_part,), or () per tensor
+    group: int
+    in_channels: tuple[int, int]   # [start, stop) of the input channels this node reads
+    out_channels: tuple[int, int]  # [start, stop) of the output channels it writes
+
+    def dequantized(self) -> np.ndarray:
+        """The float64 weights this part's DequantizeLinear produces."""
+        return dequantize(self.q, _expand(self.scale, self.q.shape, self.axis, self.block_size))
+
+
+@dataclass(frozen=True)
+class QuantizedWeights:
+    """A layer's weights in one form: the parts, and the scale per output channel."""
+
+    form: str
+    parts: tuple[WeightPart, ...]
+    group: int
+
+    def dequantized(self) -> np.ndarray:
+        """The whole ``W (C_in, C_out/group, *k)`` as the parts dequantize it (float64)."""
+        if self.form != "split":
+            return self.parts[0].dequantized()
+        return np.concatenate([p.dequantized() for p in self.parts], axis=0)
+
+
+def _expand(p: np.ndarray, shape: tuple[int, ...], axis: int | None,
+            block: int | None) -> np.ndarray:
+    """A DequantizeLinear parameter broadcast to the weight's ``shape`` (per tensor, per axis,
+    blocked on ``axis``)."""
+    p = np.asarray(p)
+    if axis is None:
+        return p.reshape(())
+    if block:
+        return np.repeat(p, block, axis=axis)
+    return p.reshape([-1 if i == axis else 1 for i in range(len(shape))])
+
+
+def _axis_shape(n: int, axis: int, ndim: int) -> list[int]:
+    return [n if i == axis else 1 for i in range(ndim)]
+
+
+def _per_out_channel(w: np.ndarray, group: int, s_co: np.ndarray) -> np.ndarray:
+    """``s_co (C_out,)`` broadcast over ``W``'s ONNX layout."""
+    c_out = s_co.shape[0]
+    per_in = w.shape[0] // group
+    full = np.broadcast_to(s_co.reshape(c_out, 1, *(1,) * (w.ndim - 2)),
+                           (c_out, per_in, *w.shape[2:]))
+    return from_out_channels(np.ascontiguousarray(full), group)
+
+
+def _bias(b: np.ndarray | None, scale: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if b is None:
+        return None, None
+    return bias_int32(b, scale), scale
+
+
+def quantize_weights(w: np.ndarray, b: np.ndarray | None, group: int, x_scale: np.float32,
+                     form: str) -> QuantizedWeights:
+    """``W (C_in, C_out/group, *k)`` and ``B (C_out,)`` quantized in ``form`` (module docstring).
+
+    ``x_scale``: the input activation scale (the bias scale is
+    ``x_scale * w_scale``; weight scales are raised where the bias would not
+    fit int32).
+    """
+    w = np.asarray(w, np.float64)
+    c_in, per_out = w.shape[0], w.shape[1]
+    c_out, per_in, nd = per_out * group, c_in // group, w.ndim
+    zeros = (0, c_in), (0, c_out)
+    if form == "per_tensor":
+        s = weight_scales(w, group, per_channel=False, x_scale=x_scale, bias=b)
+        q = quantize(w, s, 0, INT8, -WEIGHT_QMAX, WEIGHT_QMAX)
+        bq, bs = _bias(b, np.float32(np.float32(x_scale) * s).reshape(()))
+        return QuantizedWeights(form, (WeightPart(q, s.reshape(()), np.zeros((), np.int8), None,
+                                                  None, bq, bs, group, *zeros),), group)
+    if form == "axis0_in":
+        s_ci = np.maximum(np.abs(w).reshape(c_in, -1).max(axis=1), 1e-8) / WEIGHT_QMAX
+        s_ci = s_ci.astype(np.float32)
+        q = quantize(w, s_ci.reshape(_axis_shape(c_in, 0, nd)), 0, INT8, -WEIGHT_QMAX, WEIGHT_QMAX)
+        widest = np.repeat(s_ci.reshape(group, per_in).max(axis=1), per_out)
+        bs = bias_scales(x_scale, widest, c_out)
+        if b is not None:
+            bs = np.maximum(bs, (np.abs(np.asarray(b, np.float64)) / INT32.qmax)).astype(np.float32)
+        bq, bs_ = _bias(b, bs)
+        return QuantizedWeights(form, (WeightPart(q, s_ci, np.zeros(c_in, np.int8), 0, None,
+                                                  bq, bs_, group, *zeros),), group)
+    s_co = weight_scales(w, group, per_channel=True, x_scale=x_scale, bias=b)
+    q = quantize(w, _per_out_channel(w, group, s_co), 0, INT8, -WEIGHT_QMAX, WEIGHT_QMAX)
+    bq, bs = _bias(b, bias_scales(x_scale, s_co, c_out))
+    if form == "axis1":
+        part = WeightPart(q, s_co, np.zeros(c_out, np.int8), 1, None, bq, bs, group, *zeros)
+    elif form == "axis0_out":
+        part = WeightPart(q, s_co, np.zeros(c_out, np.int8), 0, None, bq, bs, group, *zeros)
+    elif form == "blocked":
+        scale = np.ascontiguousarray(np.broadcast_to(
+            s_co.reshape(group, per_out, *(1,) * (nd - 2)), (group, per_out, *w.shape[2:])))
+        part = WeightPart(q, scale, np.zeros(scale.shape, np.int8), 0, per_in, bq, bs, group,
+                          *zeros)
+    elif form == "split":
+        parts = []
+        for g in range(group):
+            i0, o0 = g * per_in, g * per_out
+            sl = slice(o0, o0 + per_out)
+            parts.append(WeightPart(
+                np.ascontiguousarray(q[i0:i0 + per_in]), s_co[sl].copy(),
+                np.zeros(per_out, np.int8), 1, None, None if bq is None else bq[sl].copy(),
+                None if bs is None else bs[sl].copy(), 1, (i0, i0 + per_in), (o0, o0 + per_out)))
+        return QuantizedWeights(form, tuple(parts), group)
+    else:
+        raise ValueError(f"unknown weight form {form!r}")
+    return QuantizedWeights(form, (part,), group)

@@ -64,7 +64,8 @@ def _is_folder_target(output: str) -> bool:
 
 
 def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: str | None,
-           allow_unsupported_dtype: bool, form: str) -> tuple[Any, tuple[Any, ...]]:
+           allow_unsupported_dtype: bool, form: str,
+           quantize: Any = None) -> tuple[Any, tuple[Any, ...]]:
     from ..exporter import export_spec
 
     kernel_channels = None if source.kernel is None else int(source.kernel.shape[-1])
@@ -74,6 +75,10 @@ def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: s
     model = export_spec(source.spec, source.kernel, source.bias, input_shape=in_shape,
                         opset=opset, seed=seed, dtype=dtype,
                         allow_unsupported_dtype=allow_unsupported_dtype, form=form)
+    if quantize is not None:   # --quantize int8 (.export_quant)
+        from .export_quant import quantize_export
+
+        model, _ = quantize_export(model, quantize)
     return model, in_shape
 
 
@@ -92,7 +97,7 @@ def _info(path: str, model: Any, source: Any, seed: int) -> dict[str, Any]:
 def export_saved(saved: Any, layer: str | None, output: str, weights: str | None,
                  input_shape: str | None, opset: int, seed: int, dtype: str | None, *,
                  allow_unsupported_dtype: bool, as_json: bool, form: str,
-                 flags: dict[str, Any]) -> None:
+                 flags: dict[str, Any], quantize: Any = None) -> None:
     """Export ``--layer`` to the file ``output``, or every layer into the folder ``output``."""
     from ..exporter import describe_model
     from ..onnxbase import save_model
@@ -108,7 +113,8 @@ def export_saved(saved: Any, layer: str | None, output: str, weights: str | None
                              f"with --layer (or drop --layer to export every layer there).",
                              field="output")
         source = single_source(saved, layer, weights)
-        model, _ = _build(source, input_shape, opset, seed, dtype, allow_unsupported_dtype, form)
+        model, _ = _build(source, input_shape, opset, seed, dtype, allow_unsupported_dtype, form,
+                          quantize)
         save_model(model, output)
         info = _info(output, model, source, seed)
         info["layer_index"] = source.record.index
@@ -124,7 +130,8 @@ def export_saved(saved: Any, layer: str | None, output: str, weights: str | None
         raise ConvtError("input_shape: applies to one layer; add --layer, or export every "
                          "layer at its recorded input shape.", field="input_shape")
     sources, skipped = select_sources(saved, None, weights, skip_unsupported=True)
-    built = [(s, *_build(s, None, opset, seed, dtype, allow_unsupported_dtype, form)) for s in sources]
+    built = [(s, *_build(s, None, opset, seed, dtype, allow_unsupported_dtype, form, quantize))
+             for s in sources]
     folder = output.rstrip("/" + os.sep) or output
     if os.path.lexists(folder) and not os.path.isdir(folder):
         raise ConvtError(f"output: {output!r} names a folder, but {folder!r} exists and is not "

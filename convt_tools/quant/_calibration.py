@@ -26,7 +26,9 @@ SEEDED_SIZE = 8
 
 
 def _shape_text(dims: Sequence[int | str | None]) -> str:
-    return "(" + ", ".join("?" if not isinstance(d, int) else str(d) for d in dims) + ")"
+    """``(?, 4, 5, 4)``: the batch and unknown dims are free."""
+    return "(" + ", ".join("?" if i == 0 or not isinstance(d, int) else str(d)
+                           for i, d in enumerate(dims)) + ")"
 
 
 def check_calibration(x: np.ndarray, dims: Sequence[int | str | None],

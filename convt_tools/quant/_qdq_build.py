@@ -41,7 +41,7 @@ from ._quantize import QTYPES, QType, activation_params
 from ._weights import QuantizedWeights, WeightPart, quantize_weights
 
 __all__ = ["ActivationParams", "QuantizeInfo", "conv_node", "float_weights",
-           "quantize_model"]
+           "quantize_model", "replace_conv"]
 
 
 @dataclass(frozen=True)
@@ -164,40 +164,71 @@ def _weight_dq(builder: GraphBuilder, part: WeightPart, suffix: str) -> list[str
 
 
 def _conv(builder: GraphBuilder, node: onnx.NodeProto, x: str, part: WeightPart, suffix: str,
-          x_p: ActivationParams, y_p: ActivationParams) -> str:
-    """One QDQ ConvTranspose (x Q/DQ, W/B DQ, the node, y Q/DQ); returns the y DQ output."""
-    xdq = _act(builder, x, x_p, f"x{suffix}")
+          x_p: ActivationParams | None, y_p: ActivationParams | None) -> str:
+    """One QDQ ConvTranspose (x Q/DQ when ``x_p``, W/B DQ, the node, y Q/DQ when ``y_p``);
+    returns its last output."""
+    xdq = x if x_p is None else _act(builder, x, x_p, f"x{suffix}")
     inputs = [xdq, *_weight_dq(builder, part, suffix)]
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     attrs["group"] = part.group
     y = builder.op("ConvTranspose", *inputs, name=f"{node.name or 'ConvTranspose'}{suffix}",
                    **attrs)
-    return _act(builder, y, y_p, f"y{suffix}")
+    return y if y_p is None else _act(builder, y, y_p, f"y{suffix}")
 
 
-def _splice(model: onnx.ModelProto, index: int, node: onnx.NodeProto,
-            qw: QuantizedWeights, x_p: ActivationParams, y_p: ActivationParams) -> None:
-    """Replace the float ConvTranspose (and its float W/B) by the QDQ nodes, in place."""
+def _drop_unused(model: onnx.ModelProto, candidates: set[str]) -> None:
+    """Remove the DequantizeLinear nodes producing ``candidates`` and the initializers among
+    their inputs (and ``candidates``) that nothing reads any more."""
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    while True:
+        used = {i for n in graph.node for i in n.input} | outputs
+        dead = [n for n in graph.node if n.op_type == "DequantizeLinear"
+                and n.output[0] in candidates and n.output[0] not in used]
+        if not dead:
+            break
+        for n in dead:
+            candidates.update(i for i in n.input if i)
+            graph.node.remove(n)
+    used = {i for n in graph.node for i in n.input} | outputs
+    kept = [t for t in graph.initializer if t.name in used or t.name not in candidates]
+    graph.ClearField("initializer")
+    graph.initializer.extend(kept)
+
+
+def replace_conv(model: onnx.ModelProto, index: int, qw: QuantizedWeights,
+                 x_p: ActivationParams | None, y_p: ActivationParams | None) -> None:
+    """Replace ConvTranspose ``model.graph.node[index]`` by ``qw``'s nodes, in place.
+
+    The new nodes read the old node's input and write its output name. With
+    ``x_p``/``y_p`` each new ConvTranspose gets its own input/output Q -> DQ
+    (the export; the ``split`` form in a repair, where requantizing a
+    dequantized value at the same parameters is exact); without them, only
+    W/B DequantizeLinear are new. The old W/B (their DequantizeLinear and
+    initializers) are removed where nothing else reads them.
+    """
+    node = model.graph.node[index]
     builder = GraphBuilder(default_opset(model), np.float32, prefix="q_")
+    taken = {t.name for t in model.graph.initializer}
+    suffix = "_r" if "W_quantized" in taken else ""
     x = node.input[0]
     if qw.form == "split":
         sizes = builder.const([p.in_channels[1] - p.in_channels[0] for p in qw.parts],
-                              dtype=np.int64, name="split_sizes")
+                              dtype=np.int64, name=f"split_sizes{suffix}")
         pieces = builder.op_multi("Split", x, sizes, n_out=len(qw.parts), axis=1,
-                                  name="Split_groups")
-        outs = [_conv(builder, node, piece, part, f"_g{i}", x_p, y_p)
+                                  name=f"Split_groups{suffix}")
+        outs = [_conv(builder, node, piece, part, f"_g{i}{suffix}", x_p, y_p)
                 for i, (piece, part) in enumerate(zip(pieces, qw.parts))]
-        builder.op("Concat", *outs, axis=1, name="Concat_groups")
+        builder.op("Concat", *outs, axis=1, name=f"Concat_groups{suffix}")
     else:
-        _conv(builder, node, x, qw.parts[0], "", x_p, y_p)
-    builder.nodes[-1].output[0] = node.output[0]     # the float node's consumers read it
+        _conv(builder, node, x, qw.parts[0], suffix, x_p, y_p)
+    builder.nodes[-1].output[0] = node.output[0]     # the old node's consumers read it
+    old = {n for n in node.input[1:3] if n}
     nodes = list(model.graph.node)
     model.graph.ClearField("node")
     model.graph.node.extend(nodes[:index] + builder.nodes + nodes[index + 1:])
-    dropped = {n for n in node.input[1:3] if n}
-    kept = [t for t in model.graph.initializer if t.name not in dropped]
-    model.graph.ClearField("initializer")
-    model.graph.initializer.extend(kept + builder.initializers)
+    model.graph.initializer.extend(builder.initializers)
+    _drop_unused(model, old)
 
 
 def _set_metadata(model: onnx.ModelProto, info: QuantizeInfo) -> None:
@@ -240,7 +271,7 @@ def quantize_model(model: onnx.ModelProto, calibration: np.ndarray, *,
     form, notes = choose_form(w.shape[0], w.shape[1] * group, group, per_channel=per_channel,
                               targets=targets, opset=default_opset(out))
     qw = quantize_weights(w, b, group, x_p.scale, form)
-    _splice(out, index, node, qw, x_p, y_p)
+    replace_conv(out, index, qw, x_p, y_p)
     info = QuantizeInfo(form, targets, x_p, y_p, qw, calibration_source, notes)
     _set_metadata(out, info)
     onnx.checker.check_model(out, full_check=True)

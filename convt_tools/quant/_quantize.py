@@ -32,11 +32,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import onnx
 
-__all__ = ["INT8", "INT32", "QTYPES", "TINY", "UINT8", "WEIGHT_QMAX", "QType", "activation_params",
-           "bias_int32", "bias_scales", "dequantize", "from_out_channels", "out_channel_view",
-           "quantize", "round_half_even", "weight_scales"]
+from ._params import QParams, int_range
+from ._reference import quantize
+
+__all__ = ["INT8", "INT32", "QTYPES", "TINY", "UINT8", "WEIGHT_QMAX", "QType",
+           "activation_params", "bias_int32", "bias_scales", "from_out_channels",
+           "out_channel_view", "weight_scales"]
 
 #: The smallest max |w| a weight scale is made from (an all-zero slice).
 TINY = 1e-8
@@ -44,47 +46,24 @@ TINY = 1e-8
 
 @dataclass(frozen=True)
 class QType:
-    """An integer type of Q/DQ: its numpy dtype, ONNX element type and saturation range."""
+    """An integer type of Q/DQ: its numpy dtype and saturation range."""
 
     name: str
     dtype: np.dtype
-    onnx_type: int
     qmin: int
     qmax: int
 
 
-INT8 = QType("int8", np.dtype(np.int8), onnx.TensorProto.INT8, -128, 127)
-UINT8 = QType("uint8", np.dtype(np.uint8), onnx.TensorProto.UINT8, 0, 255)
-INT32 = QType("int32", np.dtype(np.int32), onnx.TensorProto.INT32, -2**31, 2**31 - 1)
+def _qtype(name: str) -> QType:
+    lo, hi = int_range(name)
+    return QType(name, np.dtype(name), lo, hi)
+
+
+INT8, UINT8, INT32 = _qtype("int8"), _qtype("uint8"), _qtype("int32")
 #: Activation types by their ``--activations`` name.
 QTYPES = {"int8": INT8, "uint8": UINT8}
 #: Symmetric weight range: int8 without -128.
 WEIGHT_QMAX = 127
-
-
-def round_half_even(v: np.ndarray) -> np.ndarray:
-    """Round to the nearest integer, ties to even (ONNX QuantizeLinear's rounding)."""
-    return np.round(np.asarray(v, np.float64))
-
-
-def quantize(v: np.ndarray, scale: np.ndarray | float, zero_point: np.ndarray | int,
-             qtype: QType, lo: int | None = None, hi: int | None = None) -> np.ndarray:
-    """``clip(round(v / scale) + zero_point, lo, hi)`` as ``qtype``.
-
-    ``scale``/``zero_point`` broadcast against ``v`` (the caller shapes them);
-    ``lo``/``hi`` default to the type's range.
-    """
-    q = round_half_even(np.asarray(v, np.float64) / np.asarray(scale, np.float64)) \
-        + np.asarray(zero_point, np.float64)
-    return np.clip(q, qtype.qmin if lo is None else lo,
-                   qtype.qmax if hi is None else hi).astype(qtype.dtype)
-
-
-def dequantize(q: np.ndarray, scale: np.ndarray | float,
-               zero_point: np.ndarray | int = 0) -> np.ndarray:
-    """``(q - zero_point) * scale`` in float64 (parameters broadcast against ``q``)."""
-    return (np.asarray(q, np.float64) - np.asarray(zero_point, np.float64)) \
-        * np.asarray(scale, np.float64)
 
 
 def out_channel_view(w: np.ndarray, group: int) -> np.ndarray:
@@ -127,10 +106,9 @@ def weight_scales(w: np.ndarray, group: int, *, per_channel: bool, x_scale: floa
     else:
         absmax = np.asarray(np.abs(w64).max() if w64.size else 0.0)
         b = None if bias is None else np.asarray(np.abs(np.asarray(bias, np.float64)).max())
-    scale = np.maximum(absmax, TINY) / WEIGHT_QMAX
-    scale = _fit_bias(scale, b, x_scale)
+    scale = _fit_bias(np.maximum(absmax, TINY) / WEIGHT_QMAX, b, x_scale)
     out = scale.astype(np.float32)
-    # float32 rounding may leave |w| / scale a hair above 127: nudge such scales up one ulp.
+    # float32 rounding may leave |w| / scale a hair above 127.5: nudge such scales up one ulp.
     limit = np.asarray(absmax) / out.astype(np.float64)
     return np.where(limit > WEIGHT_QMAX + 0.5, np.nextafter(out, np.float32(np.inf)), out
                     ).astype(np.float32)
@@ -144,8 +122,11 @@ def bias_scales(x_scale: np.float32, w_scale: np.ndarray, c_out: int) -> np.ndar
 
 
 def bias_int32(bias: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``clip(round(b / scale), int32)``: the int32 bias at the stored ``scale``."""
-    return quantize(bias, scale, 0, INT32)
+    """``clip(round(b / scale), int32)``: the int32 bias at the stored ``scale`` (one value,
+    or one per output channel)."""
+    scale = np.asarray(scale, np.float32)
+    params = QParams("B", scale, None, 0, 0, "int32")
+    return quantize(np.asarray(bias, np.float64), params)[0].astype(np.int32)
 
 
 def activation_params(lo: float, hi: float, qtype: QType) -> tuple[np.float32, int]:
@@ -161,5 +142,5 @@ def activation_params(lo: float, hi: float, qtype: QType) -> tuple[np.float32, i
         scale = np.float32(span / 127) if span > 0 else np.float32(1.0)
         return scale, 0
     scale = np.float32((hi - lo) / 255) if hi > lo else np.float32(1.0)
-    zp = int(np.clip(round_half_even(np.asarray(-lo / float(scale))), 0, 255))
+    zp = int(np.clip(np.round(-lo / float(scale)), 0, 255))
     return scale, zp

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._params import QParams
 from ._quantize import (
-    INT8, INT32, WEIGHT_QMAX, bias_int32, bias_scales, dequantize, from_out_channels, quantize,
-    weight_scales,
+    INT32, WEIGHT_QMAX, bias_int32, bias_scales, weight_scales,
 )
+from ._reference import dequantize, quantize
 
 __all__ = ["QuantizedWeights", "WeightPart", "quantize_weights"]
 
@@ -43,9 +44,15 @@ class WeightPart:
     in_channels: tuple[int, int]   # [start, stop) of the input channels this node reads
     out_channels: tuple[int, int]  # [start, stop) of the output channels it writes
 
+    @property
+    def params(self) -> QParams:
+        """This part's W DequantizeLinear parameters."""
+        return QParams("W", self.scale, self.zero_point, 1 if self.axis is None else self.axis,
+                       self.block_size or 0, "int8")
+
     def dequantized(self) -> np.ndarray:
         """The float64 weights this part's DequantizeLinear produces."""
-        return dequantize(self.q, _expand(self.scale, self.q.shape, self.axis, self.block_size))
+        return dequantize(self.q, self.params)
 
 
 @dataclass(frozen=True)
@@ -63,29 +70,21 @@ class QuantizedWeights:
         return np.concatenate([p.dequantized() for p in self.parts], axis=0)
 
 
-def _expand(p: np.ndarray, shape: tuple[int, ...], axis: int | None,
-            block: int | None) -> np.ndarray:
-    """A DequantizeLinear parameter broadcast to the weight's ``shape`` (per tensor, per axis,
-    blocked on ``axis``)."""
-    p = np.asarray(p)
-    if axis is None:
-        return p.reshape(())
-    if block:
-        return np.repeat(p, block, axis=axis)
-    return p.reshape([-1 if i == axis else 1 for i in range(len(shape))])
+def _int8(w: np.ndarray, scale: np.ndarray, axis: int | None, block: int | None = None
+          ) -> np.ndarray:
+    """Symmetric int8 integers of ``w`` at ``scale`` (laid out for ``axis``/``block``)."""
+    params = QParams("W", np.asarray(scale, np.float32), None,
+                     1 if axis is None else axis, block or 0, "int8")
+    q = quantize(w, params)[0]
+    return np.clip(q, -WEIGHT_QMAX, WEIGHT_QMAX).astype(np.int8)
 
 
-def _axis_shape(n: int, axis: int, ndim: int) -> list[int]:
-    return [n if i == axis else 1 for i in range(ndim)]
-
-
-def _per_out_channel(w: np.ndarray, group: int, s_co: np.ndarray) -> np.ndarray:
-    """``s_co (C_out,)`` broadcast over ``W``'s ONNX layout."""
-    c_out = s_co.shape[0]
-    per_in = w.shape[0] // group
-    full = np.broadcast_to(s_co.reshape(c_out, 1, *(1,) * (w.ndim - 2)),
-                           (c_out, per_in, *w.shape[2:]))
-    return from_out_channels(np.ascontiguousarray(full), group)
+def _blocked_scale(s_co: np.ndarray, group: int, shape: tuple[int, ...]) -> np.ndarray:
+    """``s_co (C_out,)`` as a blocked scale ``(group, C_out/group, *k)`` (axis 0,
+    block_size C_in/group)."""
+    per_out = shape[1]
+    return np.ascontiguousarray(np.broadcast_to(
+        s_co.reshape(group, per_out, *(1,) * (len(shape) - 2)), (group, per_out, *shape[2:])))
 
 
 def _bias(b: np.ndarray | None, scale: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -104,18 +103,18 @@ def quantize_weights(w: np.ndarray, b: np.ndarray | None, group: int, x_scale: n
     """
     w = np.asarray(w, np.float64)
     c_in, per_out = w.shape[0], w.shape[1]
-    c_out, per_in, nd = per_out * group, c_in // group, w.ndim
+    c_out, per_in = per_out * group, c_in // group
     zeros = (0, c_in), (0, c_out)
     if form == "per_tensor":
         s = weight_scales(w, group, per_channel=False, x_scale=x_scale, bias=b)
-        q = quantize(w, s, 0, INT8, -WEIGHT_QMAX, WEIGHT_QMAX)
+        q = _int8(w, s, None)
         bq, bs = _bias(b, np.float32(np.float32(x_scale) * s).reshape(()))
         return QuantizedWeights(form, (WeightPart(q, s.reshape(()), np.zeros((), np.int8), None,
                                                   None, bq, bs, group, *zeros),), group)
     if form == "axis0_in":
         s_ci = np.maximum(np.abs(w).reshape(c_in, -1).max(axis=1), 1e-8) / WEIGHT_QMAX
         s_ci = s_ci.astype(np.float32)
-        q = quantize(w, s_ci.reshape(_axis_shape(c_in, 0, nd)), 0, INT8, -WEIGHT_QMAX, WEIGHT_QMAX)
+        q = _int8(w, s_ci, 0)
         widest = np.repeat(s_ci.reshape(group, per_in).max(axis=1), per_out)
         bs = bias_scales(x_scale, widest, c_out)
         if b is not None:
@@ -124,16 +123,15 @@ def quantize_weights(w: np.ndarray, b: np.ndarray | None, group: int, x_scale: n
         return QuantizedWeights(form, (WeightPart(q, s_ci, np.zeros(c_in, np.int8), 0, None,
                                                   bq, bs_, group, *zeros),), group)
     s_co = weight_scales(w, group, per_channel=True, x_scale=x_scale, bias=b)
-    q = quantize(w, _per_out_channel(w, group, s_co), 0, INT8, -WEIGHT_QMAX, WEIGHT_QMAX)
+    blocked = _blocked_scale(s_co, group, w.shape)
+    q = _int8(w, blocked, 0, per_in)        # per output channel, whatever the form
     bq, bs = _bias(b, bias_scales(x_scale, s_co, c_out))
     if form == "axis1":
         part = WeightPart(q, s_co, np.zeros(c_out, np.int8), 1, None, bq, bs, group, *zeros)
     elif form == "axis0_out":
         part = WeightPart(q, s_co, np.zeros(c_out, np.int8), 0, None, bq, bs, group, *zeros)
     elif form == "blocked":
-        scale = np.ascontiguousarray(np.broadcast_to(
-            s_co.reshape(group, per_out, *(1,) * (nd - 2)), (group, per_out, *w.shape[2:])))
-        part = WeightPart(q, scale, np.zeros(scale.shape, np.int8), 0, per_in, bq, bs, group,
+        part = WeightPart(q, blocked, np.zeros(blocked.shape, np.int8), 0, per_in, bq, bs, group,
                           *zeros)
     elif form == "split":
         parts = []

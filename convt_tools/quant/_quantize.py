@@ -84,7 +84,8 @@ def from_out_channels(v: np.ndarray, group: int) -> np.ndarray:
     return np.moveaxis(vg, 2, 1).reshape(group * per_in, per_out, *v.shape[2:])
 
 
-def _fit_bias(scale: np.ndarray, bias: np.ndarray | None, x_scale: float) -> np.ndarray:
+def _fit_bias(scale: np.ndarray, bias: np.ndarray | None, x_scale: float | np.floating
+              ) -> np.ndarray:
     """Raise scales where ``bias / (x_scale * scale)`` would not fit int32."""
     if bias is None:
         return scale
@@ -92,7 +93,7 @@ def _fit_bias(scale: np.ndarray, bias: np.ndarray | None, x_scale: float) -> np.
     return np.maximum(scale, need)
 
 
-def weight_scales(w: np.ndarray, group: int, *, per_channel: bool, x_scale: float,
+def weight_scales(w: np.ndarray, group: int, *, per_channel: bool, x_scale: float | np.floating,
                   bias: np.ndarray | None = None) -> np.ndarray:
     """Symmetric int8 weight scales (float32): ``(C_out,)`` per output channel, else ``()``.
 

@@ -1,0 +1,93 @@
+"""``convt export --quantize int8`` models on real runtimes: within 1 LSB of the int8
+reference (issue 20).
+
+The reference is :func:`convt_tools.quant.int8_reference` (ONNX Q/DQ simulated exactly
+around the float64 reference); the comparison is in LSB of the output scale
+(:func:`convt_tools.quant.compare_lsb`), rounding ties counted. onnxruntime runs in the
+fast tier; OpenVINO (f32 pinned, as its adapter does) and tract where installed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from convt_tools.runtimes import get_runtime
+from convt_tools.quant import compare_lsb
+from tests.support.cli import invoke
+from tests.support.optional import runtime_or_skip
+from tests.support.quant_export import (
+    KINDS, RANKS, input_shape, reference_output, shape_arg, seeded_input, torch_config,
+    write_config,
+)
+
+GRID = [(r, k, g, a) for r in RANKS for k in KINDS for g in ("--per-channel", "--per-tensor")
+        for a in ("int8", "uint8")]
+
+
+def _export(tmp_path, rank, kind, granularity, acts, targets=None):
+    cfg = write_config(tmp_path, torch_config(rank, kind))
+    out = tmp_path / "q.onnx"
+    extra = ["--target", targets] if targets else []
+    res = invoke("export", cfg, "-o", out, "--input-shape", shape_arg(input_shape(rank, kind, 2)),
+                 "--quantize", "int8", granularity, "--activations", acts, *extra)
+    assert res.exit_code == 0, res.output
+    return onnx.load(out)
+
+
+def _check(runtime, model, rank, kind):
+    x = seeded_input(input_shape(rank, kind, 2))
+    y = runtime.run(model, {"input": x})[0]
+    cmp = compare_lsb(y, reference_output(model, x.astype(np.float64)))
+    assert cmp.passed, cmp.describe()
+    return cmp
+
+
+@pytest.mark.parametrize("rank, kind, granularity, acts", GRID)
+def test_onnxruntime_within_one_lsb(tmp_path, rank, kind, granularity, acts):
+    _check(get_runtime("onnxruntime"), _export(tmp_path, rank, kind, granularity, acts),
+           rank, kind)
+
+
+@pytest.mark.runtimes
+@pytest.mark.parametrize("name", ["openvino", "tract"])
+@pytest.mark.parametrize("rank, kind, granularity, acts", GRID)
+def test_openvino_and_tract_within_one_lsb(tmp_path, name, rank, kind, granularity, acts):
+    runtime = runtime_or_skip(name)
+    _check(runtime, _export(tmp_path, rank, kind, granularity, acts), rank, kind)
+
+
+@pytest.mark.runtimes
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("rank", RANKS)
+def test_blocked_form_within_one_lsb(tmp_path, name, rank):
+    runtime = runtime_or_skip(name)
+    model = _export(tmp_path, rank, "grp", "--per-channel", "int8", "onnxruntime,openvino")
+    assert any(a.name == "block_size" for n in model.graph.node for a in n.attribute)
+    _check(runtime, model, rank, "grp")
+
+
+@pytest.mark.runtimes
+def test_tract_refuses_the_blocked_form_the_default_targets_avoid(tmp_path):
+    from convt_tools.runtimes import RuntimeRefused
+
+    runtime = runtime_or_skip("tract")
+    model = _export(tmp_path, 2, "grp", "--per-channel", "int8", "onnxruntime,openvino")
+    x = seeded_input(input_shape(2, "grp", 2))
+    with pytest.raises(RuntimeRefused):
+        runtime.run(model, {"input": x})
+
+
+def test_export_is_close_to_the_float_layer(tmp_path):
+    """Against the float model (not the reference): the quantization error, in LSB."""
+    model = _export(tmp_path, 2, "g1", "--per-channel", "int8")
+    cfg = write_config(tmp_path, torch_config(2, "g1"), "f.json")
+    res = invoke("export", cfg, "-o", tmp_path / "f.onnx", "--input-shape", "2,4,5,4")
+    assert res.exit_code == 0, res.output
+    ort = get_runtime("onnxruntime")
+    x = seeded_input(input_shape(2, "g1", 2))
+    yq = ort.run(model, {"input": x})[0]
+    yf = ort.run(onnx.load(tmp_path / "f.onnx"), {"input": x})[0]
+    scale = reference_output(model, x.astype(np.float64)).out_params.scale
+    assert np.abs(yq - yf).max() / float(scale) < 3

@@ -46,16 +46,18 @@ from ._quantize import (
 from ._reference import (
     TIE_BAND, LsbComparison, QuantResult, compare_lsb, dequantize, int8_reference, quantize,
 )
-from ._weights import QuantizedWeights, WeightPart, quantize_weights
+from ._weights import QuantizedWeights, WeightPart, quantize_weights, relayout
 
 if TYPE_CHECKING:
     from ._qdq_build import (
-        ActivationParams, QuantizeInfo, conv_node, float_weights, quantize_model, replace_conv,
+        ActivationParams, QuantizeInfo, conv_node, float_weights, model_reference, neighbourhood,
+        quantize_model, replace_conv,
     )
 
 # The builder imports onnx at module level: it loads on first use of one of its names.
 _LAZY = dict.fromkeys(("ActivationParams", "QuantizeInfo", "conv_node", "float_weights",
-                       "quantize_model", "replace_conv"), "._qdq_build")
+                       "model_reference", "neighbourhood", "quantize_model", "replace_conv"),
+                      "._qdq_build")
 
 
 def __getattr__(name: str) -> Any:
@@ -74,7 +76,8 @@ __all__ = [
     "QuantResult", "QuantizeInfo", "QuantizedWeights", "TargetReading", "WeightGranularity",
     "WeightPart", "activation_params", "bias_int32", "check_calibration", "choose_form",
     "compare_lsb", "conv_node", "dequantize", "float_weights", "int8_reference", "int_range",
-    "integer_evidence", "load_calibration", "model_qdq_nodes", "out_channel_view", "parse_qdq",
+    "integer_evidence", "load_calibration", "model_qdq_nodes", "model_reference", "neighbourhood",
+    "out_channel_view", "parse_qdq",
     "parse_targets", "quantize", "quantize_model", "quantize_weights", "read_conv_attrs",
-    "replace_conv", "seeded_calibration", "weight_granularity", "weight_scales",
+    "relayout", "replace_conv", "seeded_calibration", "weight_granularity", "weight_scales",
 ]

@@ -38,10 +38,12 @@ from ..onnxbase import GraphBuilder, default_opset
 from ..reference import conv_transpose
 from ._forms import DEFAULT_TARGETS, choose_form
 from ._quantize import QTYPES, QType, activation_params
+from ._parse import model_qdq_nodes
+from ._reference import QuantResult, int8_reference
 from ._weights import QuantizedWeights, WeightPart, quantize_weights
 
 __all__ = ["ActivationParams", "QuantizeInfo", "conv_node", "float_weights",
-           "quantize_model", "replace_conv"]
+           "model_reference", "neighbourhood", "quantize_model", "replace_conv"]
 
 
 @dataclass(frozen=True)
@@ -276,3 +278,61 @@ def quantize_model(model: onnx.ModelProto, calibration: np.ndarray, *,
     _set_metadata(out, info)
     onnx.checker.check_model(out, full_check=True)
     return out, info
+
+
+def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    return {o: n for n in graph.node for o in n.output}
+
+
+def neighbourhood(model: onnx.ModelProto, start: str, end: str, c_in: int,
+                  rank: int) -> onnx.ModelProto:
+    """The part of ``model`` from float tensor ``start`` to float tensor ``end`` as a model
+    with input ``"x"`` ``(N, c_in, *spatial)`` and output ``"y"`` (the nodes ``end``
+    depends on back to ``start``, with the constants they read)."""
+    producers = _producers(model.graph)
+    inits = {t.name: t for t in model.graph.initializer}
+    keep: list[onnx.NodeProto] = []
+    todo, seen = [end], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name == start or name in inits or not name:
+            continue
+        seen.add(name)
+        node = producers.get(name)
+        if node is None:
+            raise ConvtError(f"model: tensor {name!r} between {start!r} and {end!r} is a graph "
+                             f"input; the QDQ neighbourhood is not self-contained.",
+                             field="model")
+        if node not in keep:
+            keep.append(node)
+            todo.extend(node.input)
+    order = [n for n in model.graph.node if n in keep]
+    used = {i for n in order for i in n.input}
+    graph = helper.make_graph(
+        order, "qdq_neighbourhood",
+        [helper.make_tensor_value_info(start, onnx.TensorProto.FLOAT,
+                                       ["n", c_in, *[f"s{i}" for i in range(rank)]])],
+        [helper.make_tensor_value_info(end, onnx.TensorProto.FLOAT, None)],
+        [t for name, t in inits.items() if name in used])
+    sub = helper.make_model(graph, opset_imports=list(model.opset_import),
+                            ir_version=model.ir_version)
+    return sub
+
+
+def model_reference(model: onnx.ModelProto, x: np.ndarray) -> QuantResult:
+    """The int8 reference of a QDQ neighbourhood (:func:`neighbourhood`) or of an exported
+    channels-first model for input ``x``: one QDQ ConvTranspose, or a group split
+    (``Split`` of the input, one QDQ node per group, ``Concat``) joined on the channels."""
+    nodes = model_qdq_nodes(model)
+    if len(nodes) == 1:
+        return int8_reference(nodes[0][1], x)
+    per_in = x.shape[1] // len(nodes)
+    parts = [int8_reference(q, x[:, i * per_in:(i + 1) * per_in])
+             for i, (_, q) in enumerate(nodes)]
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in parts], axis=1)
+
+    return QuantResult(cat("y"), cat("y_float"), cat("y_int"), sum(p.x_ties for p in parts),
+                       sum(p.y_ties for p in parts), cat("tie_mask"), parts[0].out_params,
+                       sum(p.saturated for p in parts))

@@ -26,7 +26,7 @@ from ._quantize import (
 )
 from ._reference import dequantize, quantize
 
-__all__ = ["QuantizedWeights", "WeightPart", "quantize_weights"]
+__all__ = ["QuantizedWeights", "WeightPart", "quantize_weights", "relayout"]
 
 
 @dataclass(frozen=True)
@@ -123,16 +123,31 @@ def quantize_weights(w: np.ndarray, b: np.ndarray | None, group: int, x_scale: n
         return QuantizedWeights(form, (WeightPart(q, s_ci, np.zeros(c_in, np.int8), 0, None,
                                                   bq, bs_, group, *zeros),), group)
     s_co = weight_scales(w, group, per_channel=True, x_scale=x_scale, bias=b)
-    blocked = _blocked_scale(s_co, group, w.shape)
-    q = _int8(w, blocked, 0, per_in)        # per output channel, whatever the form
+    q = _int8(w, _blocked_scale(s_co, group, w.shape), 0, per_in)   # per output channel
     bq, bs = _bias(b, bias_scales(x_scale, s_co, c_out))
+    return relayout(q, s_co, bq, bs, group, form)
+
+
+def relayout(q: np.ndarray, s_co: np.ndarray, bias_q: np.ndarray | None,
+             bias_scale: np.ndarray | None, group: int, form: str) -> QuantizedWeights:
+    """Integers ``q (C_in, C_out/group, *k)`` made per output channel with scales
+    ``s_co (C_out,)`` (zero point 0), and an int32 bias, laid out in per-output-channel
+    ``form`` (``axis1``, ``axis0_out``, ``blocked`` or ``split``): same integers, same
+    dequantized values, only the scale layout differs."""
+    c_in, per_out = q.shape[0], q.shape[1]
+    c_out, per_in = per_out * group, c_in // group
+    zeros = (0, c_in), (0, c_out)
+    s_co = np.asarray(s_co, np.float32)
     if form == "axis1":
-        part = WeightPart(q, s_co, np.zeros(c_out, np.int8), 1, None, bq, bs, group, *zeros)
-    elif form == "axis0_out":
-        part = WeightPart(q, s_co, np.zeros(c_out, np.int8), 0, None, bq, bs, group, *zeros)
-    elif form == "blocked":
-        part = WeightPart(q, blocked, np.zeros(blocked.shape, np.int8), 0, per_in, bq, bs, group,
+        part = WeightPart(q, s_co, np.zeros(c_out, np.int8), 1, None, bias_q, bias_scale, group,
                           *zeros)
+    elif form == "axis0_out":
+        part = WeightPart(q, s_co, np.zeros(c_out, np.int8), 0, None, bias_q, bias_scale, group,
+                          *zeros)
+    elif form == "blocked":
+        blocked = _blocked_scale(s_co, group, q.shape)
+        part = WeightPart(q, blocked, np.zeros(blocked.shape, np.int8), 0, per_in, bias_q,
+                          bias_scale, group, *zeros)
     elif form == "split":
         parts = []
         for g in range(group):
@@ -140,9 +155,11 @@ def quantize_weights(w: np.ndarray, b: np.ndarray | None, group: int, x_scale: n
             sl = slice(o0, o0 + per_out)
             parts.append(WeightPart(
                 np.ascontiguousarray(q[i0:i0 + per_in]), s_co[sl].copy(),
-                np.zeros(per_out, np.int8), 1, None, None if bq is None else bq[sl].copy(),
-                None if bs is None else bs[sl].copy(), 1, (i0, i0 + per_in), (o0, o0 + per_out)))
+                np.zeros(per_out, np.int8), 1, None,
+                None if bias_q is None else bias_q[sl].copy(),
+                None if bias_scale is None else bias_scale[sl].copy(), 1, (i0, i0 + per_in),
+                (o0, o0 + per_out)))
         return QuantizedWeights(form, tuple(parts), group)
     else:
-        raise ValueError(f"unknown weight form {form!r}")
+        raise ValueError(f"relayout: {form!r} is not a per-output-channel form")
     return QuantizedWeights(form, (part,), group)

@@ -47,21 +47,8 @@ def shape_arg(shape: tuple[int, ...]) -> str:
 
 
 def reference_output(model: Any, x: np.ndarray) -> Any:
-    """The int8 reference (:func:`convt_tools.quant.int8_reference`) of a channels-first
-    exported QDQ model for input ``x``: one QDQ ConvTranspose, or the group split's
-    (``Split`` of the input, one QDQ node per group, ``Concat``) joined on the channels."""
-    from convt_tools.quant import QuantResult, int8_reference, model_qdq_nodes
+    """The int8 reference of an exported channels-first QDQ model
+    (:func:`convt_tools.quant.model_reference`)."""
+    from convt_tools.quant import model_reference
 
-    nodes = model_qdq_nodes(model)
-    if len(nodes) == 1:
-        return int8_reference(nodes[0][1], x)
-    per_in = x.shape[1] // len(nodes)
-    parts = [int8_reference(q, x[:, i * per_in:(i + 1) * per_in]) for i, (_, q) in
-             enumerate(nodes)]
-
-    def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(p, name) for p in parts], axis=1)
-
-    return QuantResult(cat("y"), cat("y_float"), cat("y_int"), sum(p.x_ties for p in parts),
-                       sum(p.y_ties for p in parts), cat("tie_mask"), parts[0].out_params,
-                       sum(p.saturated for p in parts))
+    return model_reference(model, x)

@@ -166,15 +166,14 @@ def _weight_dq(builder: GraphBuilder, part: WeightPart, suffix: str) -> list[str
 
 
 def _conv(builder: GraphBuilder, node: onnx.NodeProto, x: str, part: WeightPart, suffix: str,
-          x_p: ActivationParams | None, y_p: ActivationParams | None) -> str:
-    """One QDQ ConvTranspose (x Q/DQ when ``x_p``, W/B DQ, the node, y Q/DQ when ``y_p``);
-    returns its last output."""
+          x_p: ActivationParams | None, y_p: ActivationParams | None, conv_name: str) -> str:
+    """One QDQ ConvTranspose ``conv_name`` (x Q/DQ when ``x_p``, W/B DQ, the node, y Q/DQ
+    when ``y_p``); returns its last output."""
     xdq = x if x_p is None else _act(builder, x, x_p, f"x{suffix}")
     inputs = [xdq, *_weight_dq(builder, part, suffix)]
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     attrs["group"] = part.group
-    y = builder.op("ConvTranspose", *inputs, name=f"{node.name or 'ConvTranspose'}{suffix}",
-                   **attrs)
+    y = builder.op("ConvTranspose", *inputs, name=conv_name, **attrs)
     return y if y_p is None else _act(builder, y, y_p, f"y{suffix}")
 
 
@@ -198,6 +197,14 @@ def _drop_unused(model: onnx.ModelProto, candidates: set[str]) -> None:
     graph.initializer.extend(kept)
 
 
+# Tensor and node names the builder writes (a suffix keeps them unique in a model).
+_NAMES = ("W_quantized", "W_scale", "W_zero_point", "W_DequantizeLinear", "B_quantized", "B_scale",
+          "B_DequantizeLinear", "x_scale", "x_zero_point", "x_QuantizeLinear",
+          "x_DequantizeLinear", "y_scale", "y_zero_point", "y_QuantizeLinear",
+          "y_DequantizeLinear", "split_sizes", "Split_groups", "Concat_groups",
+          "W_quantized_g0", "x_g0_scale")
+
+
 def replace_conv(model: onnx.ModelProto, index: int, qw: QuantizedWeights,
                  x_p: ActivationParams | None, y_p: ActivationParams | None) -> None:
     """Replace ConvTranspose ``model.graph.node[index]`` by ``qw``'s nodes, in place.
@@ -211,19 +218,24 @@ def replace_conv(model: onnx.ModelProto, index: int, qw: QuantizedWeights,
     """
     node = model.graph.node[index]
     builder = GraphBuilder(default_opset(model), np.float32, prefix="q_")
-    taken = {t.name for t in model.graph.initializer}
-    suffix = "_r" if "W_quantized" in taken else ""
+    taken = {t.name for t in model.graph.initializer} | {n.name for n in model.graph.node} \
+        | {o for n in model.graph.node for o in n.output}
+    suffix, n = "", 1
+    while any(f"{base}{suffix}" in taken for base in _NAMES):   # quantize_static's names
+        n += 1
+        suffix = f"_{n}"
     x = node.input[0]
+    label = node.name or "ConvTranspose"
     if qw.form == "split":
         sizes = builder.const([p.in_channels[1] - p.in_channels[0] for p in qw.parts],
                               dtype=np.int64, name=f"split_sizes{suffix}")
         pieces = builder.op_multi("Split", x, sizes, n_out=len(qw.parts), axis=1,
                                   name=f"Split_groups{suffix}")
-        outs = [_conv(builder, node, piece, part, f"_g{i}{suffix}", x_p, y_p)
+        outs = [_conv(builder, node, piece, part, f"_g{i}{suffix}", x_p, y_p, f"{label}_g{i}")
                 for i, (piece, part) in enumerate(zip(pieces, qw.parts))]
         builder.op("Concat", *outs, axis=1, name=f"Concat_groups{suffix}")
     else:
-        _conv(builder, node, x, qw.parts[0], suffix, x_p, y_p)
+        _conv(builder, node, x, qw.parts[0], suffix, x_p, y_p, label)
     builder.nodes[-1].output[0] = node.output[0]     # the old node's consumers read it
     old = {n for n in node.input[1:3] if n}
     nodes = list(model.graph.node)

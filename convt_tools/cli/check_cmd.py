@@ -67,9 +67,10 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the repaired model (atomic; nothing written on refusal).")
-@click.option("--intent", required=True, type=click.Choice(INTENTS),
+@click.option("--intent", default=None, type=click.Choice(INTENTS),
               help="tf: TensorFlow/Keras crops; onnx-spec: the ONNX spec text; ort: what the "
-                   "installed onnxruntime computes (measured).")
+                   "installed onnxruntime computes (measured). Required for float nodes; a QDQ "
+                   "(int8) model is repaired without it.")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
               help=_SHAPE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the repair report as JSON.")
@@ -78,15 +79,30 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
               show_default=True, help="compact: each rewritten node is one ConvTranspose; "
               "portable: then every ConvTranspose with asymmetric pads becomes symmetric pads "
               "plus one constant Slice (as convt export writes it).")
+@click.option("--float", "float_path", type=click.Path(dir_okay=False),
+              help="QDQ models: the float ONNX model it was quantized from, or a Keras/torch "
+                   "source with weights; the weights are requantized per output channel.")
+@click.option("--float-weights", type=click.Path(dir_okay=False),
+              help="QDQ models: weights .npz for a --float layer config.")
+@click.option("--target", default=None,
+              help="QDQ models: runtimes the weights are laid out for and proven on, comma-"
+                   "separated: onnxruntime, openvino, tract, tensorrt (default: onnxruntime,"
+                   "openvino,tract).")
 @handle_errors
-def repair(model: str, output: str, intent: str, input_shapes: tuple[str, ...],
-           as_json: bool, seed: int, form: str) -> None:
-    """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads."""
+def repair(model: str, output: str, intent: str | None, input_shapes: tuple[str, ...],
+           as_json: bool, seed: int, form: str, float_path: str | None,
+           float_weights: str | None, target: str | None) -> None:
+    """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads; QDQ (int8)
+    ConvTranspose into per-output-channel weights the --target runtimes read."""
     from ..check import parse_input_shapes
     from ..io import ensure_distinct
     from ..onnxbase import save_model
     from ..repair import RepairRefused, repair_model
+    from .repair_qdq import qdq_requested, run_qdq_repair
 
+    if qdq_requested(model, intent, float_path, float_weights, target):
+        run_qdq_repair(model, output, float_path, float_weights, target, seed, as_json)
+        return
     ensure_distinct(output, model=model)
     ctx: Any = click.get_current_context()
     try:

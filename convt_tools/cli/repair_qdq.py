@@ -1,0 +1,105 @@
+"""``convt repair`` of QDQ ConvTranspose models (no ``--intent``): the float source and the
+run (:func:`convt_tools.repair.qdq.repair_qdq`).
+
+``--float`` is the float ONNX model the QDQ model was quantized from, or a Keras/torch
+source with weights (a saved ``.keras`` model; a layer config with ``--float-weights``),
+resolved by content (:mod:`convt_tools.sources`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..errors import ConvtError
+from .common import echo_json
+
+__all__ = ["float_source", "qdq_requested", "run_qdq_repair"]
+
+
+def qdq_requested(model: str, intent: str | None, float_path: str | None,
+                  float_weights: str | None, target: str | None) -> bool:
+    """Whether this ``convt repair`` is a QDQ repair: no ``--intent`` and the model has a QDQ
+    ConvTranspose. A QDQ option with ``--intent``, or no ``--intent`` on a float model, is a
+    one-line error."""
+    from ..onnxbase import load_model
+    from ..repair.qdq import has_qdq_convtranspose
+
+    qdq_flags = [n for n, v in (("float", float_path), ("float_weights", float_weights),
+                                ("target", target)) if v is not None]
+    if intent is not None:
+        if qdq_flags:
+            raise ConvtError(f"{qdq_flags[0]}: --{qdq_flags[0].replace('_', '-')} applies to "
+                             f"QDQ repairs, which take no --intent.", field=qdq_flags[0])
+        return False
+    if not has_qdq_convtranspose(load_model(model, lazy=True)):
+        raise ConvtError("intent: missing; the model has no QDQ ConvTranspose, so give --intent "
+                         "tf, onnx-spec or ort for its float ConvTranspose nodes.",
+                         field="intent")
+    return True
+
+
+def float_source(path: str, weights: str | None) -> Any:
+    """The :class:`~convt_tools.repair.qdq.FloatSource` in ``path``."""
+    from ..onnxbase import load_model
+    from ..repair.qdq import FloatSource
+    from ..sources import resolve_sources
+
+    try:
+        model = load_model(path)
+    except ConvtError:
+        model = None
+    if model is not None:
+        if weights is not None:
+            raise ConvtError("float_weights: applies to a Keras/torch --float source, not an "
+                             "ONNX model.", field="float_weights")
+        return FloatSource.from_onnx(model, path)
+    layers = []
+    for source in resolve_sources(path, weights=None):
+        kernel, bias = source.kernel, source.bias
+        if kernel is None:
+            if weights is None:
+                raise ConvtError(f"float_weights: --float {path!r} is a layer config without "
+                                 f"weights; give --float-weights W.npz.", field="float_weights")
+            kernel, bias = source.layer.load_weights(weights)
+        w, b = source.layer.weights_to_onnx(kernel, bias)
+        layers.append((source.label, w, b))
+    return FloatSource(path, tuple(layers))
+
+
+def run_qdq_repair(model: str, output: str, float_path: str | None, float_weights: str | None,
+                   target: str | None, seed: int, as_json: bool) -> None:
+    """Repair the QDQ ConvTranspose nodes of ``model`` into ``output`` (exit 1 on refusal,
+    nothing written)."""
+    import numpy as np
+
+    from ..io import ensure_distinct
+    from ..onnxbase import save_model
+    from ..quant import parse_targets
+    from ..repair import RepairRefused
+    from ..repair.qdq import repair_qdq
+
+    ensure_distinct(output, model=model, float=float_path, float_weights=float_weights)
+    targets = parse_targets(target)
+    source = None if float_path is None else float_source(float_path, float_weights)
+    ctx: Any = click.get_current_context()
+    with np.errstate(all="ignore"):
+        try:
+            repaired, report = repair_qdq(model, float_source=source, targets=targets,
+                                          seed=seed)
+        except RepairRefused as exc:
+            click.echo(f"Refused: {exc}", err=True)
+            if as_json:
+                rep = getattr(exc, "report", None)
+                echo_json({**(rep.to_dict() if rep is not None else
+                              {"model": model, "refused": True, "reason": str(exc)}),
+                           "written": None})
+            ctx.exit(1)
+            return
+    save_model(repaired, output, inline=True)
+    if as_json:
+        echo_json({**report.to_dict(), "written": output})
+    else:
+        click.echo(report.to_text())
+        click.echo(f"wrote {output}")

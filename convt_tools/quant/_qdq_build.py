@@ -217,9 +217,13 @@ def replace_conv(model: onnx.ModelProto, index: int, qw: QuantizedWeights,
     initializers) are removed where nothing else reads them.
     """
     node = model.graph.node[index]
-    builder = GraphBuilder(default_opset(model), np.float32, prefix="q_")
     taken = {t.name for t in model.graph.initializer} | {n.name for n in model.graph.node} \
         | {o for n in model.graph.node for o in n.output}
+    prefix, k = "q_", 1
+    while any(t.startswith(prefix) for t in taken):   # fresh names stay unique (SSA)
+        k += 1
+        prefix = f"q{k}_"
+    builder = GraphBuilder(default_opset(model), np.float32, prefix=prefix)
     suffix, n = "", 1
     while any(f"{base}{suffix}" in taken for base in _NAMES):   # quantize_static's names
         n += 1

@@ -9,6 +9,8 @@ fast tier; OpenVINO (f32 pinned, as its adapter does) and tract where installed.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -16,7 +18,7 @@ import pytest
 from convt_tools.runtimes import get_runtime
 from convt_tools.quant import compare_lsb
 from tests.support.cli import invoke
-from tests.support.optional import runtime_or_skip
+from tests.support.optional import need, runtime_or_skip
 from tests.support.quant_export import (
     KINDS, RANKS, input_shape, reference_output, shape_arg, seeded_input, torch_config,
     write_config,
@@ -91,3 +93,55 @@ def test_export_is_close_to_the_float_layer(tmp_path):
     yf = ort.run(onnx.load(tmp_path / "f.onnx"), {"input": x})[0]
     scale = reference_output(model, x.astype(np.float64)).out_params.scale
     assert np.abs(yq - yf).max() / float(scale) < 3
+
+
+def _neighbourhood(model):
+    """The exported model's QDQ ConvTranspose alone (from its input Q to its output DQ)."""
+    from convt_tools.quant import neighbourhood
+
+    node = next(n for n in model.graph.node if n.op_type == "ConvTranspose")
+    index = {o: n for n in model.graph.node for o in n.output}
+    start = index[index[node.input[0]].input[0]].input[0]          # DQ <- Q <- start
+    users = {i: n for n in model.graph.node for i in n.input}
+    end = users[users[node.output[0]].output[0]].output[0]         # Q -> DQ -> end
+    c_in = next(t for t in model.graph.initializer if t.name == "W_quantized").dims[0]
+    return neighbourhood(model, start, end, c_in, 2), c_in
+
+
+@pytest.mark.parametrize("runtime", [
+    "onnxruntime", pytest.param("openvino", marks=pytest.mark.runtimes),
+    pytest.param("tract", marks=pytest.mark.runtimes)])
+def test_saved_keras_layer_exports_within_one_lsb(tmp_path, runtime):
+    """A saved Keras model's layer (channels_last, odd crop, relu): the QDQ ConvTranspose
+    between the layout Transposes, crop Slice and activation is within 1 LSB."""
+    rt = runtime_or_skip(runtime)
+    out = tmp_path / "up.onnx"
+    res = invoke("export", "examples/model.keras", "--layer", "up_1", "-o", out,
+                 "--quantize", "int8", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["quantization"]["form"] == "axis1"
+    sub, c_in = _neighbourhood(onnx.load(out))
+    x = seeded_input((2, c_in, 3, 4))
+    y = rt.run(sub, {sub.graph.input[0].name: x})[0]
+    cmp = compare_lsb(y, reference_output(sub, x.astype(np.float64)))
+    assert cmp.passed, cmp.describe()
+
+
+@pytest.mark.runtimes
+@pytest.mark.parametrize("kind, acts, precision", [
+    ("g1", "int8", "i8"), ("grp", "int8", "i8"), ("g1", "uint8", "f32"), ("dw", "int8", "f32"),
+])
+def test_openvino_runs_the_export_in_int8_only_for_group_1_symmetric_int8(tmp_path, kind, acts,
+                                                                        precision):
+    """What OpenVINO really runs (its compiled model's Deconvolution ``runtimePrecision``,
+    f32 pinned as the adapter does): i8 for group-1 nodes with int8 activations at zero
+    point 0 (the group split makes a grouped layer group-1 nodes), f32 otherwise."""
+    ov = need("openvino")
+    _export(tmp_path, 2, kind, "--per-channel", acts)
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(tmp_path / "q.onnx")), "CPU",
+                                  {"INFERENCE_PRECISION_HINT": "f32"})
+    found = {op.get_rt_info()["runtimePrecision"].astype(str)
+             for op in compiled.get_runtime_model().get_ops()
+             if op.get_rt_info()["layerType"].astype(str) == "Deconvolution"}
+    assert found == {precision}

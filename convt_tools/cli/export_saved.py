@@ -91,7 +91,14 @@ def _info(path: str, model: Any, source: Any, seed: int) -> dict[str, Any]:
             **describe_model(model), "layer": source.record.path,
             "class_name": source.record.class_name,
             "weights": source.weights_note if source.kernel is not None
-            else f"initialised (seed {seed})"}
+            else f"initialised (seed {seed})",
+            **_quantization(model)}
+
+
+def _quantization(model: Any) -> dict[str, Any]:
+    """``{"quantization": ...}`` of a ``--quantize`` model (its metadata), else ``{}``."""
+    text = {p.key: p.value for p in model.metadata_props}.get("convt.quantization")
+    return {} if text is None else {"quantization": json.loads(text)}
 
 
 def export_saved(saved: Any, layer: str | None, output: str, weights: str | None,
@@ -123,6 +130,10 @@ def export_saved(saved: Any, layer: str | None, output: str, weights: str | None
             echo_json(info)
             return
         echo("\n".join(_human(info)))
+        if "quantization" in info:
+            from .export_quant import human_lines
+
+            echo("\n".join(human_lines(info["quantization"])))
         echo(f"layer {term_safe(source.record.path)} (index {source.record.index}"
              + (f", selected by {source.selected_by})" if source.selected_by else ")"))
         return

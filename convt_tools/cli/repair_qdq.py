@@ -42,6 +42,8 @@ def qdq_requested(model: str, intent: str | None, float_path: str | None,
 
 def float_source(path: str, weights: str | None) -> Any:
     """The :class:`~convt_tools.repair.qdq.FloatSource` in ``path``."""
+    from ..exporter import DEFAULT_OPSET
+    from ..layer import input_shape as layer_input_shape
     from ..onnxbase import load_model
     from ..repair.qdq import FloatSource
     from ..sources import resolve_sources
@@ -63,8 +65,11 @@ def float_source(path: str, weights: str | None) -> Any:
                 raise ConvtError(f"float_weights: --float {path!r} is a layer config without "
                                  f"weights; give --float-weights W.npz.", field="float_weights")
             kernel, bias = source.layer.load_weights(weights)
-        w, b = source.layer.weights_to_onnx(kernel, bias)
-        layers.append((source.label, w, b))
+        # the exporter's float model: its W is what a QDQ export quantized (zero taps included)
+        layer = source.layer
+        shape = layer_input_shape(layer, None, layer.kernel_in_channels(kernel))
+        flt = layer.export_onnx(kernel, bias, input_shape=shape, opset=DEFAULT_OPSET, seed=0)
+        layers += [(source.label, w, b) for _, w, b in FloatSource.from_onnx(flt, path).layers]
     return FloatSource(path, tuple(layers))
 
 

@@ -89,16 +89,21 @@ class FloatSource:
                              f"model the QDQ model was quantized from.", field="float")
         return cls(label, tuple((n.name, *float_weights(model, n)) for n in convs))
 
-    def weights(self, name: str, position: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """The float ``(W, B)`` of QDQ node ``name`` (the ``position``-th ConvTranspose)."""
-        for layer, w, b in self.layers:
-            if layer and layer == name:
-                return w, b
+    def weights(self, name: str, position: int, w_shape: tuple[int, ...]
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The float ``(W, B)`` of QDQ node ``name`` (the ``position``-th ConvTranspose, with
+        weights of ``w_shape``): the one layer of that name, else the one layer of that
+        weight shape, else the one at ``position``."""
+        named = [(w, b) for layer, w, b in self.layers if layer and layer == name]
+        shaped = [(w, b) for _, w, b in self.layers if tuple(w.shape) == tuple(w_shape)]
+        for found in (named, shaped):
+            if len(found) == 1:
+                return found[0]
         if position < len(self.layers):
             return self.layers[position][1], self.layers[position][2]
         raise ConvtError(f"float: {self.label!r} has {len(self.layers)} ConvTranspose layer(s); "
-                         f"none matches QDQ node {name!r} by name or position {position}.",
-                         field="float")
+                         f"none matches QDQ node {name!r} by name, weight shape {list(w_shape)} "
+                         f"or position {position}.", field="float")
 
 
 @dataclass
@@ -473,7 +478,7 @@ def _repair_into(model: onnx.ModelProto, float_source: FloatSource | None,
         if float_source is not None:
             if x_p is None:
                 raise _refuse(name, "the input is not dequantized per tensor")
-            w, b = float_source.weights(name, position)
+            w, b = float_source.weights(name, position, tuple(q.w_int.shape))
             qw: QuantizedWeights | None = _with_float(q, name, group, targets, opset, x_p, w, b,
                                                       rep)
         else:

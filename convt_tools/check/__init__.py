@@ -34,6 +34,7 @@ from .matrix import (
     NodeMatrix, PendingMatrix, is_risky, node_matrix, prepare_matrix, probe_sizes, run_pending,
 )
 from .readings import RUNTIMES, documented_reading, runtime_names
+from .qdq import qdq_report
 from .probe import (
     MAX_PROBE_ELEMENTS, STAND_IN, OrtRefused, close, identify_window, make_model, max_abs_diff,
     numeric_check, ort_version, probe_elements, probe_ort, probe_shape, run_ort,
@@ -104,8 +105,13 @@ def check_model(model: str | os.PathLike[str] | onnx.ModelProto,
         if numeric:
             more, info = numeric_check(ctx, opset, rng)
             findings += more
+        qdq = qdq_report(ref, ctx.x_shape, opset, chosen)
+        if qdq is not None:
+            findings += qdq.findings
         node = NodeReport(ref.graph_path, ref.label, ref.index, ctx.x_shape,
                           _attributes_json(ref.node), findings, info)
+        if qdq is not None:
+            node.quantization, node.execution = qdq.quantization, qdq.execution
         if is_risky(ctx) and ctx.w_shape is not None and not bound_attributes(ref.node):
             pending.append((node, ctx, _prepare(ctx, opset, rng, chosen, numeric)))
         report.nodes.append(node)

@@ -53,6 +53,17 @@ CODES: dict[str, tuple[str, str]] = {
     "CT033": ("onnxruntime-rejects-node", "error"),
     "CT034": ("runtimes-measured-differ", "error"),
     "CT035": ("reading-differs-from-table", "warning"),
+    # QDQ ConvTranspose (issue 20; convt_tools/check/qdq.py)
+    "CT040": ("qdq-weight-scales-per-input-channel", "warning"),
+    "CT041": ("qdq-weight-scales-shared-across-groups", "warning"),
+    "CT042": ("qdq-depthwise-one-scale", "warning"),
+    "CT043": ("qdq-bias-scale", "warning"),
+    "CT044": ("qdq-zero-point", "error"),
+    "CT045": ("qdq-scale-length", "error"),
+    "CT046": ("qdq-integers-not-from-scales", "warning"),
+    "CT047": ("qdq-runtime-refuses", "warning"),
+    "CT048": ("qdq-runtime-wrong", "error"),
+    "CT049": ("qdq-runs-in-float", "info"),
 }
 
 
@@ -90,6 +101,8 @@ class NodeReport:
     numeric: dict[str, Any] | None = None
     readings: dict[str, Any] | None = None   # the reading matrix (risky nodes), JSON-ready
     reading_lines: list[str] = field(default_factory=list)
+    quantization: dict[str, Any] | None = None   # QDQ nodes only (check/qdq.py)
+    execution: dict[str, dict[str, str]] | None = None   # per runtime, QDQ nodes only
 
     def worst(self) -> str | None:
         sev = [SEVERITIES.index(f.severity) for f in self.findings]
@@ -103,7 +116,9 @@ class NodeReport:
                 "input_shape": None if self.input_shape is None else list(self.input_shape),
                 "attributes": self.attributes,
                 "findings": [f.to_dict() for f in self.findings], "numeric": self.numeric,
-                "readings": self.readings}
+                "readings": self.readings,
+                **({"quantization": self.quantization, "execution": self.execution}
+                   if self.quantization is not None else {})}
 
 
 def _at_or_above(severity: str, fail_on: str) -> bool:
@@ -154,6 +169,9 @@ class CheckReport:
             if n.reading_lines:
                 lines.append("  readings:")
                 lines += [f"    {r}" for r in n.reading_lines]
+            if n.execution:
+                lines.append("  QDQ execution: " + ", ".join(
+                    f"{r} {e['execution']}" for r, e in n.execution.items()))
         c = self.counts()
         verdict = "FAIL" if self.failed(fail_on) else "PASS"
         lines.append(f"{verdict} (fail-on {fail_on}): {c['error']} error(s), "

@@ -103,6 +103,7 @@ def repair(model: str, output: str, intent: str | None, input_shapes: tuple[str,
     if qdq_requested(model, intent, float_path, float_weights, target):
         run_qdq_repair(model, output, float_path, float_weights, target, seed, as_json)
         return
+    assert intent is not None      # qdq_requested refuses a float model without --intent
     ensure_distinct(output, model=model)
     ctx: Any = click.get_current_context()
     try:

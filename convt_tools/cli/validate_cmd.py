@@ -214,7 +214,7 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
 
 
 @click.command()
-@click.argument("configs", nargs=-1, required=True)
+@click.argument("configs", nargs=-1)
 @click.option("--input", "-i", "input_path", type=click.Path(dir_okay=False),
               help="Input .npy (Keras layout) instead of seeded random input.")
 @click.option("--input-shape", help="Input shape, e.g. 2,10,8,3 (unknown dims get defaults). "
@@ -223,7 +223,12 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
               help=".npz with kernel/bias (one config only). Default: seeded random weights.")
 @click.option("--model", "-m", type=click.Path(dir_okay=False),
               help="Validate this existing .onnx against the (single) config instead of "
-                   "exporting. Without --weights, W/B are read back from the model.")
+                   "exporting. Without --weights, W/B are read back from the model. Without a "
+                   "config: every ConvTranspose node of the model (float or QDQ) against the "
+                   "reference of its own ONNX semantics, one result per node x runtime.")
+@click.option("--lsb", type=float, default=1.0, show_default=True,
+              help="--model without a config: tolerance for QDQ nodes, in LSB of the output "
+                   "scale.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--rtol", type=float, help="Relative tolerance (default: from dtype and n).")
 @click.option("--atol", type=float, help="Absolute tolerance (default: from dtype and n).")
@@ -247,9 +252,9 @@ def _options(specs: list[tuple[str, Conv2DTransposeSpec]], input_path: str | Non
 @layer_option
 @handle_errors
 def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str | None,
-             weights: str | None, model: str | None, seed: int, rtol: float | None,
-             atol: float | None, providers: str | None, opset: int | None, runtime: str,
-             form: str | None, jobs: int, shard: str | None, as_json: bool,
+             weights: str | None, model: str | None, lsb: float, seed: int,
+             rtol: float | None, atol: float | None, providers: str | None, opset: int | None,
+             runtime: str, form: str | None, jobs: int, shard: str | None, as_json: bool,
              junit: str | None, framework: str | None, layer: str | None) -> None:
     """Check that the ONNX export of each config computes what Keras computes.
 
@@ -266,17 +271,64 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
     convt validate model.keras --junit-xml report.xml
     convt validate configs/ --runtime onnxruntime,openvino,tract,torch --jobs 2
     convt validate configs/ --shard 2/4 --junit-xml shard2.xml
+    convt validate --model quantized.onnx --runtime onnxruntime,openvino,tract
     """
-    from ..runtimes import parse_runtime_names, require_runtimes
-    from ..validate.batch import check_jobs, parse_shard, take_shard
-
-    from ..runtimes import deprecation_note
+    from ..runtimes import deprecation_note, parse_runtime_names
+    from ..validate.batch import check_jobs
 
     check_jobs(jobs)
     runtimes = parse_runtime_names(runtime)
     note = deprecation_note(runtime)
     if note:
         click.echo(note, err=True)
+    if configs:
+        groups, skipped = _validate_configs(configs, input_path, input_shape, weights, model,
+                                            seed, rtol, atol, providers, opset, runtimes, form,
+                                            jobs, shard, as_json, junit, framework, layer)
+    elif model is None:
+        raise ConvtError("config: give CONFIGS, or --model MODEL alone to validate every "
+                         "ConvTranspose node of a model.", field="config")
+    else:
+        from .validate_model import validate_model_only
+
+        groups, skipped = validate_model_only(
+            model, runtimes, providers, seed=seed, lsb=lsb, rtol=rtol, atol=atol, junit=junit,
+            given={"--input": input_path, "--input-shape": input_shape, "--weights": weights,
+                   "--opset": opset, "--form": form, "--shard": shard, "--layer": layer,
+                   "--framework": framework, "--jobs": None if jobs == 1 else jobs}), []
+    results = [r for group in groups for r in group]
+    for rec in skipped:
+        echo(f"skipped {term_safe(rec.path)}: {rec.unsupported}", err=True)
+    multi = len(runtimes) > 1
+    if junit is not None:
+        write_junit(junit, junit_xml(results, multi))
+    if as_json:
+        echo_json({"passed": all(r.passed for r in results),
+                   "runtimes": runtimes, "shard": shard,
+                   "results": [r.to_dict() for r in results],
+                   "skipped": [{"path": r.path, "class_name": r.class_name,
+                                "reason": r.unsupported} for r in skipped]})
+    elif multi:
+        from .validate_runtimes import print_runtime_table
+
+        print_runtime_table(groups, runtimes)
+    else:
+        print_table(results)
+    if not all(r.passed for r in results):
+        sys.exit(1)
+
+
+def _validate_configs(configs: tuple[str, ...], input_path: str | None, input_shape: str | None,
+                      weights: str | None, model: str | None, seed: int, rtol: float | None,
+                      atol: float | None, providers: str | None, opset: int | None,
+                      runtimes: list[str], form: str | None, jobs: int, shard: str | None,
+                      as_json: bool, junit: str | None, framework: str | None,
+                      layer: str | None) -> tuple[list[Any], list[Any]]:
+    """The configs' results, one group (one result per runtime) per config, and the skipped
+    saved-model layers."""
+    from ..runtimes import require_runtimes
+    from ..validate.batch import parse_shard, take_shard
+
     shard_kn = None if shard is None else parse_shard(shard)
     rank = None if input_shape is None else len(parse_shape(input_shape)) - 2
     paths = expand_configs(configs)
@@ -299,23 +351,4 @@ def validate(configs: tuple[str, ...], input_path: str | None, input_shape: str 
     items = [(path, spec, opts, src)
              for (path, spec), src in take_shard(list(zip(specs, sources)), shard_kn)]
     groups = _run_all(items, jobs, as_json)
-    results = [r for group in groups for r in group]
-    for rec in skipped:
-        echo(f"skipped {term_safe(rec.path)}: {rec.unsupported}", err=True)
-    multi = len(runtimes) > 1
-    if junit is not None:
-        write_junit(junit, junit_xml(results, multi))
-    if as_json:
-        echo_json({"passed": all(r.passed for r in results),
-                   "runtimes": runtimes, "shard": shard,
-                   "results": [r.to_dict() for r in results],
-                   "skipped": [{"path": r.path, "class_name": r.class_name,
-                                "reason": r.unsupported} for r in skipped]})
-    elif multi:
-        from .validate_runtimes import print_runtime_table
-
-        print_runtime_table(groups, runtimes)
-    else:
-        print_table(results)
-    if not all(r.passed for r in results):
-        sys.exit(1)
+    return groups, skipped

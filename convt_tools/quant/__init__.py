@@ -34,7 +34,10 @@ from ._calibration import SEEDED_BATCH, check_calibration, load_calibration, see
 from ._forms import (
     BLOCKED_MIN_OPSET, DEFAULT_TARGETS, FORMS, TARGETS, TargetReading, choose_form, parse_targets,
 )
-from ._granularity import WeightGranularity, integer_evidence, weight_granularity
+from ._granularity import (
+    IntegerEvidence, WeightGranularity, integer_evidence, output_channel_index,
+    weight_granularity,
+)
 from ._params import INT_RANGES, QParams, QuantError, int_range
 from ._parse import (
     ConvAttrs, GraphIndex, QdqConvTranspose, model_qdq_nodes, parse_qdq, read_conv_attrs,
@@ -72,12 +75,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BLOCKED_MIN_OPSET", "DEFAULT_TARGETS", "FORMS", "INT8", "INT32", "INT_RANGES", "QTYPES",
     "SEEDED_BATCH", "TARGETS", "TIE_BAND", "UINT8", "ActivationParams", "ConvAttrs",
-    "GraphIndex", "LsbComparison", "QParams", "QType", "QdqConvTranspose", "QuantError",
-    "QuantResult", "QuantizeInfo", "QuantizedWeights", "TargetReading", "WeightGranularity",
-    "WeightPart", "activation_params", "bias_int32", "check_calibration", "choose_form",
-    "compare_lsb", "conv_node", "dequantize", "float_weights", "int8_reference", "int_range",
-    "integer_evidence", "load_calibration", "model_qdq_nodes", "model_reference", "neighbourhood",
-    "out_channel_view", "parse_qdq",
-    "parse_targets", "quantize", "quantize_model", "quantize_weights", "read_conv_attrs",
-    "relayout", "replace_conv", "seeded_calibration", "weight_granularity", "weight_scales",
+    "GraphIndex", "IntegerEvidence", "LsbComparison", "QParams", "QType", "QdqConvTranspose",
+    "QuantError", "QuantResult", "QuantizeInfo", "QuantizedWeights", "TargetReading",
+    "WeightGranularity", "WeightPart", "activation_params", "bias_int32", "check_calibration",
+    "choose_form", "compare_lsb", "conv_node", "dequantize", "float_weights", "int8_reference",
+    "int_range", "integer_evidence", "load_calibration", "model_qdq_nodes", "model_reference",
+    "neighbourhood", "out_channel_view", "output_channel_index", "parse_qdq", "parse_targets",
+    "quantize", "quantize_model", "quantize_weights", "read_conv_attrs", "relayout",
+    "replace_conv", "seeded_calibration", "weight_granularity", "weight_scales",
 ]

@@ -64,7 +64,9 @@ class QuantResult:
     else ``y_float``); ``y_float``: ConvTranspose's float output; ``y_int``:
     the output integers (None without an output QuantizeLinear);
     ``x_ties``/``y_ties``: rounding ties at the input and output quantization;
-    ``tie_mask``: where the output ties are (None without output Q).
+    ``tie_mask``: where the output ties are (None without output Q);
+    ``dequantized``: ``y`` went through the output DequantizeLinear (else ``y`` is
+    the output integers themselves, or the float output).
     """
 
     y: np.ndarray
@@ -75,6 +77,7 @@ class QuantResult:
     tie_mask: np.ndarray | None
     out_params: QParams | None
     saturated: int
+    dequantized: bool = False
 
 
 def int8_reference(node: QdqConvTranspose, x: np.ndarray) -> QuantResult:
@@ -88,6 +91,8 @@ def int8_reference(node: QdqConvTranspose, x: np.ndarray) -> QuantResult:
     if node.x_quantize is not None:
         xq, x_ties = quantize(x, node.x_quantize)
         x = dequantize(xq, node.x) if node.x is not None else xq.astype(np.float64)
+    elif node.x is not None:   # X's DequantizeLinear reads integers given to the graph
+        x = dequantize(x, node.x)
     w = node.weight
     if w is None:
         raise QuantError(f"{node.name}: W is not a constant (or a DequantizeLinear of one); "
@@ -107,7 +112,7 @@ def int8_reference(node: QdqConvTranspose, x: np.ndarray) -> QuantResult:
     out = node.y_dequantize if node.y_dequantize is not None else node.y
     y = dequantize(yq, out) if node.y_dequantize is not None else yq
     return QuantResult(y, yf, yq.astype(np.int64), x_ties, int(np.count_nonzero(tie_mask)),
-                       tie_mask, out, saturated)
+                       tie_mask, out, saturated, node.y_dequantize is not None)
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,8 @@ class LsbComparison:
 
 def compare_lsb(y_runtime: np.ndarray, ref: QuantResult, tolerance: float = 1.0
                 ) -> LsbComparison:
-    """``y_runtime`` (the node's float graph output) against ``ref`` in LSB (module doc).
+    """``y_runtime`` (the node's graph output: dequantized floats, or the output integers
+    when the node ends at its QuantizeLinear) against ``ref`` in LSB (module doc).
 
     Needs an output QuantizeLinear in the node (``ref.out_params``); raises
     :class:`QuantError` otherwise, or when the shapes differ.
@@ -158,7 +164,7 @@ def compare_lsb(y_runtime: np.ndarray, ref: QuantResult, tolerance: float = 1.0
         raise QuantError(f"output shape {list(y_rt.shape)} differs from the reference's "
                          f"{list(ref.y.shape)}.", field="model")
     s, _ = ref.out_params.expand(ref.y.shape)
-    err = np.abs(y_rt - ref.y) / s
+    err = np.abs(y_rt - ref.y) / (s if ref.dequantized else 1.0)
     err = np.where(np.isnan(err), np.inf, err)
     n = int(err.size)
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape)) if n else None

@@ -57,3 +57,37 @@ def is_right(name: str) -> bool:
     if "right" in e:
         return bool(e["right"])
     return e.get("w_granularity") in ("per_tensor", "per_output_channel", None)
+
+
+# The form findings (check CT040-CT046) each wrong form must get; every other model none.
+WRONG_FORM_CODES = {
+    "WRONG_axis0_cin_scales": {"CT040"}, "WRONG_axis1_shared_groups": {"CT041"},
+    "WRONG_dw_one_scale": {"CT042"}, "WRONG_bias_scale_x2": {"CT043"},
+    "WRONG_bias_scale_pt_x2": {"CT043"}, "WRONG_zp_wrong_type": {"CT044"},
+    "WRONG_zp_out_of_range": {"CT044"}, "WRONG_zp_wrapped_act": {"CT044"},
+    "WRONG_zp_wrapped_w": {"CT044"}, "WRONG_scale_len_axis1": {"CT045"},
+    "WRONG_int_outch_under_axis0": {"CT046"}, "WRONG_int_outch_under_pertensor": {"CT046"},
+    "WRONG_int_pertensor_under_axis1": {"CT046"}, "WRONG_int_other_scale": {"CT046"},
+}
+
+
+def expected_form_codes(name: str) -> set[str]:
+    """The form codes a model must get at least (wrong forms), from its recorded facts:
+    quantize_static per_channel on depthwise (one scale) and grouped layers (axis-1 scales
+    shared across groups), TensorQuantOverrides axis 0 on non-depthwise layers (C_in scales)."""
+    form = name.split("__", 1)[1]
+    if form.startswith("WRONG_"):
+        return set(WRONG_FORM_CODES[form])
+    e = entry(name)
+    gran = e.get("w_granularity")
+    return {"axis1_shared_across_groups": {"CT041"}, "per_input_channel": {"CT040"}}.get(
+        gran, {"CT042"} if form.startswith("pc_") and name.split("_")[1] == "dw"
+        and gran == "per_tensor" else set())
+
+
+DILATED = QUANT.parent / "quant_dilated"
+
+
+def dilated_cases() -> dict[str, Any]:
+    """fixtures/quant_dilated/manifest.json's models: OpenVINO i8 with stride and dilation > 1."""
+    return json.loads((DILATED / "manifest.json").read_text())["models"]

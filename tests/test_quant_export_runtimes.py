@@ -145,3 +145,51 @@ def test_openvino_runs_the_export_in_int8_only_for_group_1_symmetric_int8(tmp_pa
              for op in compiled.get_runtime_model().get_ops()
              if op.get_rt_info()["layerType"].astype(str) == "Deconvolution"}
     assert found == {precision}
+
+
+def _dilated(rank, kind):
+    cfg = torch_config(rank, kind)
+    cfg.update(dilation=2, output_padding=0)
+    return cfg
+
+
+def _export_cfg(tmp_path, cfg, shape, *extra):
+    path = write_config(tmp_path, cfg)
+    out = tmp_path / "d.onnx"
+    res = invoke("export", path, "-o", out, "--input-shape", shape_arg(shape), "--quantize",
+                 "int8", "--json", *extra)
+    assert res.exit_code == 0, res.output
+    return onnx.load(out), json.loads(res.stdout)["quantization"]
+
+
+def test_strided_dilated_group_one_layer_gets_uint8_activations_for_openvino(tmp_path):
+    """OpenVINO's int8 Deconvolution is wrong with stride > 1 and dilation > 1 (q-check's
+    reading, fixtures/quant_dilated); by default such a layer gets uint8 activations, which
+    OpenVINO runs in f32."""
+    _, q = _export_cfg(tmp_path, _dilated(2, "g1"), input_shape(2, "g1", 2))
+    assert q["input"]["type"] == "uint8"
+    assert any("dilation > 1" in n for n in q["notes"])
+
+
+def test_explicit_int8_on_a_strided_dilated_layer_is_kept_with_a_warning(tmp_path):
+    _, q = _export_cfg(tmp_path, _dilated(2, "g1"), input_shape(2, "g1", 2),
+                       "--activations", "int8")
+    assert q["input"]["type"] == "int8"
+    assert any(n.startswith("warning: int8 activations asked; openvino") for n in q["notes"])
+
+
+def test_strided_dilated_layer_without_openvino_stays_int8(tmp_path):
+    _, q = _export_cfg(tmp_path, _dilated(2, "g1"), input_shape(2, "g1", 2), "--target",
+                       "onnxruntime,tract")
+    assert q["input"]["type"] == "int8"
+
+
+@pytest.mark.parametrize("name", [
+    "onnxruntime", pytest.param("openvino", marks=pytest.mark.runtimes),
+    pytest.param("tract", marks=pytest.mark.runtimes)])
+@pytest.mark.parametrize("rank", RANKS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_strided_dilated_exports_within_one_lsb(tmp_path, name, rank, kind):
+    runtime = runtime_or_skip(name)
+    model, _ = _export_cfg(tmp_path, _dilated(rank, kind), input_shape(rank, kind, 2))
+    _check(runtime, model, rank, kind)

@@ -32,7 +32,7 @@ class QuantRequest:
     per_channel: bool
     calibration: str | None
     seed: int
-    activations: str
+    activations: str | None
     targets: tuple[str, ...]
 
 
@@ -52,7 +52,8 @@ def quant_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "normal samples; default 0)."),
         click.option("--activations", type=click.Choice(["int8", "uint8"]), default=None,
                      help="With --quantize: int8 (symmetric, zero point 0; default) or uint8 "
-                          "(asymmetric)."),
+                          "(asymmetric). Default int8, except uint8 where a --target's int8 "
+                          "kernel is known to be wrong for the layer (noted)."),
         click.option("--target", default=None,
                      help="With --quantize: runtimes the weights are laid out for, comma-"
                           "separated: onnxruntime, openvino, tract, tensorrt (default: "
@@ -93,7 +94,7 @@ def quant_request(quant: dict[str, Any]) -> QuantRequest | None:
                          field="calibration_seed")
     return QuantRequest(per_channel=quant["per_channel"] is not False,
                         calibration=quant["calibration"], seed=seed,
-                        activations=quant["activations"] or "int8",
+                        activations=quant["activations"],
                         targets=parse_targets(quant["target"]))
 
 

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._calibration import SEEDED_BATCH, check_calibration, load_calibration, seeded_calibration
 from ._forms import (
-    BLOCKED_MIN_OPSET, DEFAULT_TARGETS, FORMS, TARGETS, TargetReading, choose_form, parse_targets,
+    BLOCKED_MIN_OPSET, DEFAULT_TARGETS, FORMS, TARGETS, TargetReading, choose_form, int8_faults,
+    parse_targets,
 )
 from ._granularity import (
     IntegerEvidence, WeightGranularity, integer_evidence, output_channel_index,
@@ -78,8 +79,8 @@ __all__ = [
     "GraphIndex", "IntegerEvidence", "LsbComparison", "QParams", "QType", "QdqConvTranspose",
     "QuantError", "QuantResult", "QuantizeInfo", "QuantizedWeights", "TargetReading",
     "WeightGranularity", "WeightPart", "activation_params", "bias_int32", "check_calibration",
-    "choose_form", "compare_lsb", "conv_node", "dequantize", "float_weights", "int8_reference",
-    "int_range", "integer_evidence", "load_calibration", "model_qdq_nodes", "model_reference",
+    "choose_form", "compare_lsb", "conv_node", "dequantize", "float_weights", "int8_faults",
+    "int8_reference", "int_range", "integer_evidence", "load_calibration", "model_qdq_nodes", "model_reference",
     "neighbourhood", "out_channel_view", "output_channel_index", "parse_qdq", "parse_targets",
     "quantize", "quantize_model", "quantize_weights", "read_conv_attrs", "relayout",
     "replace_conv", "seeded_calibration", "weight_granularity", "weight_scales",

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from ..errors import ConvtError
 
 __all__ = ["BLOCKED_MIN_OPSET", "DEFAULT_TARGETS", "FORMS", "TARGETS", "TargetReading",
-           "choose_form", "parse_targets"]
+           "choose_form", "int8_faults", "parse_targets"]
 
 FORMS = ("per_tensor", "axis1", "axis0_out", "blocked", "split", "axis0_in")
 #: DequantizeLinear's block_size exists from opset 21 on.
@@ -48,11 +48,15 @@ class TargetReading:
     blocked: bool              # runs opset-21 blocked DequantizeLinear
     weight_axis: str           # "output" (axis 1 / blocked) or "input" (axis 0, C_in scales)
     source: str
+    int8_strided_dilated: str = ""   # why its int8 kernel is wrong with stride and dilation > 1
 
 
 TARGETS: dict[str, TargetReading] = {r.name: r for r in (
     TargetReading("onnxruntime", True, "output", _FIXTURES),
-    TargetReading("openvino", True, "output", _FIXTURES),
+    TargetReading("openvino", True, "output", _FIXTURES,
+                  "OpenVINO runs a group-1 Deconvolution with int8 activations at zero point 0 "
+                  "in i8 (jit_gemm_i8), which is wrong with stride > 1 and dilation > 1 "
+                  "(measured 13-49 LSB: fixtures/quant_dilated, check's QDQ reading)"),
     TargetReading("tract", False, "output",
                   _FIXTURES + ": tract refuses every blocked DequantizeLinear "
                   "('DequantizeLinear: blocked')"),
@@ -108,3 +112,15 @@ def choose_form(c_in: int, c_out: int, group: int, *, per_channel: bool,
                          f"DequantizeLinear needs opset {BLOCKED_MIN_OPSET}, the model has "
                          f"{opset}"]
     return "blocked", []
+
+
+def int8_faults(targets: tuple[str, ...], form: str, group: int, strides: list[int],
+                dilations: list[int]) -> list[str]:
+    """Why int8 activations at zero point 0 would be computed wrongly by a target: its int8
+    kernel runs group-1 nodes (group 1, or the group split) and is wrong with stride > 1
+    and dilation > 1 (:attr:`TargetReading.int8_strided_dilated`)."""
+    group_one = group == 1 or form == "split"
+    if not group_one or max(strides) <= 1 or max(dilations) <= 1:
+        return []
+    return [f"{t}: {TARGETS[t].int8_strided_dilated}" for t in targets
+            if TARGETS[t].int8_strided_dilated]

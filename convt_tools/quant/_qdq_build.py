@@ -36,7 +36,7 @@ from onnx import helper, numpy_helper
 from ..errors import ConvtError
 from ..onnxbase import GraphBuilder, default_opset
 from ..reference import conv_transpose
-from ._forms import DEFAULT_TARGETS, choose_form
+from ._forms import DEFAULT_TARGETS, choose_form, int8_faults
 from ._quantize import QTYPES, QType, activation_params
 from ._parse import model_qdq_nodes
 from ._reference import QuantResult, int8_reference
@@ -258,7 +258,7 @@ def _set_metadata(model: onnx.ModelProto, info: QuantizeInfo) -> None:
 
 
 def quantize_model(model: onnx.ModelProto, calibration: np.ndarray, *,
-                   per_channel: bool = True, activations: str = "int8",
+                   per_channel: bool = True, activations: str | None = None,
                    targets: tuple[str, ...] = DEFAULT_TARGETS,
                    calibration_source: str = "given") -> tuple[onnx.ModelProto, QuantizeInfo]:
     """The int8 QDQ model of the float one-ConvTranspose ``model`` (module docstring).
@@ -267,9 +267,11 @@ def quantize_model(model: onnx.ModelProto, calibration: np.ndarray, *,
     it). ``per_channel``: weights per output channel in the form the
     ``targets`` read (:func:`~._forms.choose_form`), else per tensor;
     ``activations``: ``int8`` (symmetric, zero point 0) or ``uint8``
-    (asymmetric). ``model`` is not modified.
+    (asymmetric); None: int8, except uint8 where a target's int8 kernel is
+    known to be wrong for this layer (:func:`~._forms.int8_faults`; noted).
+    ``model`` is not modified.
     """
-    if activations not in QTYPES:
+    if activations is not None and activations not in QTYPES:
         raise ConvtError(f"activations: got {activations!r}; expected one of "
                          f"{', '.join(QTYPES)}.", field="activations")
     out = onnx.ModelProto()
@@ -282,12 +284,18 @@ def quantize_model(model: onnx.ModelProto, calibration: np.ndarray, *,
     x = _conv_input(out, node, np.asarray(calibration, np.float64))
     y = conv_transpose(x, w, b, strides=attrs["strides"], dilations=attrs["dilations"],
                        pads=attrs["pads"], output_padding=attrs["output_padding"], group=group)
+    form, notes = choose_form(w.shape[0], w.shape[1] * group, group, per_channel=per_channel,
+                              targets=targets, opset=default_opset(out))
+    faults = int8_faults(targets, form, group, attrs["strides"], attrs["dilations"])
+    if activations is None:
+        activations = "uint8" if faults else "int8"
+        notes += [f"activations uint8 (runs in float there): {f}" for f in faults]
+    elif activations == "int8":
+        notes += [f"warning: int8 activations asked; {f}" for f in faults]
     qtype = QTYPES[activations]
     x_p = ActivationParams(*activation_params(float(x.min()), float(x.max()), qtype), qtype)
     y_p = ActivationParams(*activation_params(float(y.min()) if y.size else 0.0,
                                               float(y.max()) if y.size else 0.0, qtype), qtype)
-    form, notes = choose_form(w.shape[0], w.shape[1] * group, group, per_channel=per_channel,
-                              targets=targets, opset=default_opset(out))
     qw = quantize_weights(w, b, group, x_p.scale, form)
     replace_conv(out, index, qw, x_p, y_p)
     info = QuantizeInfo(form, targets, x_p, y_p, qw, calibration_source, notes)

@@ -270,3 +270,50 @@ def test_repair_as_a_subprocess(tmp_path):
                      _float_path("r2_dw_b1__pc_s8"), "--target", "onnxruntime")
     assert proc.returncode == 0, proc.stderr
     assert "form axis0_out" in proc.stdout and out.exists()
+
+
+# ---------------------------------------------------------------- OpenVINO's strided dilated i8
+
+DILATED = QUANT.parent / "quant_dilated" / "r1_s2_d2.onnx"
+
+
+def test_strided_dilated_node_is_refused_where_blocked_is_not_available(tmp_path):
+    """A right model OpenVINO computes wrongly in i8 (q-check's fixtures/quant_dilated):
+    with tract also targeted, no same-values form makes OpenVINO run it in float."""
+    out = tmp_path / "r.onnx"
+    res = invoke("repair", DILATED, "-o", out)
+    assert res.exit_code == 1
+    assert "dilation > 1" in res.stderr and "tract refuse" in res.stderr
+    assert not out.exists()
+
+
+def _dilated_int8_export(tmp_path):
+    cfg = torch_config(2, "g1")
+    cfg.update(dilation=2, output_padding=0)
+    q = tmp_path / "q.onnx"
+    res = invoke("export", write_config(tmp_path, cfg), "-o", q, "--input-shape", "1,4,5,4",
+                 "--quantize", "int8", "--activations", "int8")
+    assert res.exit_code == 0, res.output
+    return q
+
+
+def test_strided_dilated_node_becomes_blocked_for_onnxruntime_and_openvino(tmp_path):
+    out = tmp_path / "r.onnx"
+    res = invoke("repair", _dilated_int8_export(tmp_path), "-o", out, "--json", "--target",
+                 "onnxruntime,openvino")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["nodes"][0]["form"] == "blocked"
+
+
+@pytest.mark.runtimes
+def test_strided_dilated_repair_runs_within_one_lsb_on_openvino(tmp_path):
+    ov = runtime_or_skip("openvino")
+    q = _dilated_int8_export(tmp_path)
+    x = seeded_input((1, 4, 5, 4))
+    before = compare_lsb(ov.run(onnx.load(q), {"input": x})[0],
+                         model_reference(onnx.load(q), x.astype(np.float64)))
+    out = tmp_path / "r.onnx"
+    res = invoke("repair", q, "-o", out, "--target", "onnxruntime,openvino")
+    assert res.exit_code == 0, res.output
+    _within_one_lsb(ov, onnx.load(out), x)
+    assert before.max_lsb > 1          # what the repair avoids (measured 13 LSB here)

@@ -52,9 +52,9 @@ import onnx
 from ..errors import ConvtError
 from ..onnxbase import default_opset, resolve_model
 from ..quant import (
-    DEFAULT_TARGETS, INT8, UINT8, ActivationParams, GraphIndex, QdqConvTranspose, QParams,
-    QuantizedWeights, WeightPart, bias_int32, choose_form, compare_lsb, dequantize, float_weights,
-    integer_evidence, model_reference,
+    BLOCKED_MIN_OPSET, DEFAULT_TARGETS, INT8, TARGETS, UINT8, ActivationParams, GraphIndex,
+    QdqConvTranspose, QParams, QuantizedWeights, WeightPart, bias_int32, choose_form,
+    compare_lsb, dequantize, float_weights, int8_faults, integer_evidence, model_reference,
     neighbourhood, out_channel_view, parse_qdq, quantize_weights, relayout, replace_conv,
     weight_granularity,
 )
@@ -218,6 +218,30 @@ def _check_activations(q: QdqConvTranspose, name: str) -> None:
                           f"(convt export --quantize from the float layer)")
 
 
+def _avoid_int8_faults(q: QdqConvTranspose, name: str, group: int, form: str,
+                       targets: tuple[str, ...], opset: int, x_p: ActivationParams | None,
+                       rep: QdqNodeRepair) -> str:
+    """``form``, or ``blocked`` where a target's int8 kernel would compute ``form`` wrongly
+    (:func:`~convt_tools.quant.int8_faults`; blocked DequantizeLinear runs in float there);
+    refused where blocked is not available (a target refuses it, or opset < 21)."""
+    if x_p is None or x_p.qtype is not INT8 or x_p.zero_point != 0 or (form == "per_tensor" \
+            and group > 1):
+        return form
+    faults = int8_faults(targets, form, group, list(q.attrs.strides), list(q.attrs.dilations))
+    if not faults:
+        return form
+    refusing = [t for t in targets if not TARGETS[t].blocked]
+    if refusing or opset < BLOCKED_MIN_OPSET:
+        why = f"{', '.join(refusing)} refuse(s) it" if refusing else f"the model's opset is {opset}"
+        raise _refuse(name, f"{faults[0]}; blocked DequantizeLinear (same values, run in float "
+                      f"there) is not available ({why}), and repair keeps the int8 activation "
+                      f"parameters; drop {', '.join(refusing) or 'openvino'} from --target or "
+                      f"re-export (convt export --quantize gives such layers uint8 activations)")
+    rep.changes.append(f"weights as blocked DequantizeLinear so that OpenVINO runs the node in "
+                       f"float: {faults[0]}")
+    return "blocked"
+
+
 def _without_float(q: QdqConvTranspose, name: str, group: int, targets: tuple[str, ...],
                    opset: int, x_p: ActivationParams | None,
                    rep: QdqNodeRepair) -> QuantizedWeights | None:
@@ -251,6 +275,7 @@ def _without_float(q: QdqConvTranspose, name: str, group: int, targets: tuple[st
         form, notes = choose_form(c_in, per_out * group, group, per_channel=True,
                                   targets=targets, opset=opset)
         rep.changes += notes
+    form = _avoid_int8_faults(q, name, group, form, targets, opset, x_p, rep)
     stored_ok = (gran.meaning == "per_output_channel" and _stored_form(q, group) == form) or \
         form == "per_tensor"
     if not stored_ok:
@@ -351,6 +376,7 @@ def _with_float(q: QdqConvTranspose, name: str, group: int, targets: tuple[str, 
         rep.before = weight_granularity(q.w, tuple(q.w_int.shape), group).meaning
     form, notes = choose_form(w.shape[0], w.shape[1] * group, group, per_channel=True,
                               targets=targets, opset=opset)
+    form = _avoid_int8_faults(q, name, group, form, targets, opset, x_p, rep)
     rep.form = form
     rep.changes += notes
     rep.changes.append(f"weights requantized per output channel from the float model "

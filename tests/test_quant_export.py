@@ -14,8 +14,8 @@ import pytest
 from onnx import numpy_helper
 
 from convt_tools.quant import choose_form, out_channel_view
-from tests.support.cli import invoke
-from tests.support.quant_export import (
+from support.cli import invoke
+from support.quant_export import (
     KINDS, RANKS, input_shape, shape_arg, torch_config, write_config,
 )
 

@@ -17,9 +17,9 @@ import pytest
 
 from convt_tools.runtimes import get_runtime
 from convt_tools.quant import compare_lsb
-from tests.support.cli import invoke
-from tests.support.optional import need, runtime_or_skip
-from tests.support.quant_export import (
+from support.cli import invoke
+from support.optional import need, runtime_or_skip
+from support.quant_export import (
     KINDS, RANKS, input_shape, reference_output, shape_arg, seeded_input, torch_config,
     write_config,
 )

@@ -20,10 +20,10 @@ from convt_tools.quant import (
     compare_lsb, model_qdq_nodes, model_reference, out_channel_view, weight_granularity,
 )
 from convt_tools.runtimes import get_runtime
-from tests.support.cli import invoke, run_convt
-from tests.support.optional import runtime_or_skip
-from tests.support.quant_export import seeded_input, shape_arg, torch_config, write_config
-from tests.support.quant_fixtures import QUANT, model_path
+from support.cli import invoke, run_convt
+from support.optional import runtime_or_skip
+from support.quant_export import seeded_input, shape_arg, torch_config, write_config
+from support.quant_fixtures import QUANT, model_path
 
 # quantize_static per_channel=True on grouped layers without bias (scales shared across
 # groups) and on depthwise layers (one scale), every rank; hand-made wrong forms.

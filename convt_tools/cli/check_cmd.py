@@ -8,7 +8,6 @@ the ``reason`` and the nodes ``planned`` so far on stdout), 2 unreadable input.
 
 from __future__ import annotations
 
-from typing import Any
 
 import click
 
@@ -96,30 +95,14 @@ def repair(model: str, output: str, intent: str | None, input_shapes: tuple[str,
     ConvTranspose into per-output-channel weights the --target runtimes read."""
     from ..check import parse_input_shapes
     from ..io import ensure_distinct
-    from ..onnxbase import save_model
-    from ..repair import RepairRefused, repair_model
-    from .repair_qdq import qdq_requested, run_qdq_repair
+    from ..repair import repair_model
+    from .repair_qdq import finish_repair, qdq_requested, run_qdq_repair
 
     if qdq_requested(model, intent, float_path, float_weights, target):
         run_qdq_repair(model, output, float_path, float_weights, target, seed, as_json)
         return
     assert intent is not None      # qdq_requested refuses a float model without --intent
     ensure_distinct(output, model=model)
-    ctx: Any = click.get_current_context()
-    try:
-        repaired, report = repair_model(model, intent, parse_input_shapes(input_shapes),
-                                        seed=seed, form=form)
-    except RepairRefused as exc:
-        click.echo(f"Refused: {exc}", err=True)
-        if as_json:
-            echo_json({**(exc.report.to_dict() if exc.report is not None else
-                          {"model": model, "intent": intent, "refused": True,
-                           "reason": str(exc)}), "written": None})
-        ctx.exit(1)
-        return
-    save_model(repaired, output, inline=True)
-    if as_json:
-        echo_json({**report.to_dict(), "written": output})
-    else:
-        click.echo(report.to_text())
-        click.echo(f"wrote {output}")
+    finish_repair(lambda: repair_model(model, intent, parse_input_shapes(input_shapes),
+                                       seed=seed, form=form),
+                  output, as_json, {"model": model, "intent": intent})

@@ -8,14 +8,14 @@ resolved by content (:mod:`convt_tools.sources`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import click
 
 from ..errors import ConvtError
 from .common import echo_json
 
-__all__ = ["float_source", "qdq_requested", "run_qdq_repair"]
+__all__ = ["finish_repair", "float_source", "qdq_requested", "run_qdq_repair"]
 
 
 def qdq_requested(model: str, intent: str | None, float_path: str | None,
@@ -80,28 +80,37 @@ def run_qdq_repair(model: str, output: str, float_path: str | None, float_weight
     import numpy as np
 
     from ..io import ensure_distinct
-    from ..onnxbase import save_model
     from ..quant import parse_targets
-    from ..repair import RepairRefused
     from ..repair.qdq import repair_qdq
 
     ensure_distinct(output, model=model, float=float_path, float_weights=float_weights)
     targets = parse_targets(target)
     source = None if float_path is None else float_source(float_path, float_weights)
-    ctx: Any = click.get_current_context()
     with np.errstate(all="ignore"):
-        try:
-            repaired, report = repair_qdq(model, float_source=source, targets=targets,
-                                          seed=seed)
-        except RepairRefused as exc:
-            click.echo(f"Refused: {exc}", err=True)
-            if as_json:
-                rep = getattr(exc, "report", None)
-                echo_json({**(rep.to_dict() if rep is not None else
-                              {"model": model, "refused": True, "reason": str(exc)}),
-                           "written": None})
-            ctx.exit(1)
-            return
+        finish_repair(lambda: repair_qdq(model, float_source=source, targets=targets, seed=seed),
+                      output, as_json, {"model": model})
+
+
+def finish_repair(run: Callable[[], tuple[Any, Any]], output: str, as_json: bool,
+                  refused: dict[str, Any]) -> None:
+    """Run a repair; write its model and print its report, or on
+    :class:`~convt_tools.repair.RepairRefused` print ``Refused: REASON`` (and with
+    ``as_json`` the partial report, else ``refused`` plus the reason) and exit 1, writing
+    nothing."""
+    from ..onnxbase import save_model
+    from ..repair import RepairRefused
+
+    ctx: Any = click.get_current_context()
+    try:
+        repaired, report = run()
+    except RepairRefused as exc:
+        click.echo(f"Refused: {exc}", err=True)
+        if as_json:
+            rep = getattr(exc, "report", None)
+            echo_json({**(rep.to_dict() if rep is not None else
+                          {**refused, "refused": True, "reason": str(exc)}), "written": None})
+        ctx.exit(1)
+        return
     save_model(repaired, output, inline=True)
     if as_json:
         echo_json({**report.to_dict(), "written": output})

@@ -311,8 +311,9 @@ def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
 def neighbourhood(model: onnx.ModelProto, start: str, end: str, c_in: int,
                   rank: int) -> onnx.ModelProto:
     """The part of ``model`` from float tensor ``start`` to float tensor ``end`` as a model
-    with input ``"x"`` ``(N, c_in, *spatial)`` and output ``"y"`` (the nodes ``end``
-    depends on back to ``start``, with the constants they read)."""
+    whose input is ``start`` ``(N, c_in, *spatial)`` (symbolic sizes) and output ``end``:
+    the nodes ``end`` depends on back to ``start``, with the initializers they read. A
+    tensor on the way that is neither produced nor a constant is a ConvtError."""
     producers = _producers(model.graph)
     inits = {t.name: t for t in model.graph.initializer}
     keep: list[onnx.NodeProto] = []

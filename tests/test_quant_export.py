@@ -7,6 +7,7 @@ against the fake-quant reference are in tests/test_quant_export_runtimes.py.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import onnx
@@ -243,3 +244,22 @@ def test_calibration_file_is_never_the_output(tmp_path):
                  "--quantize", "int8", "--calibration", tmp_path / "c.npy")
     assert res.exit_code == 2
     assert np.load(tmp_path / "c.npy").shape == (2, 4, 5, 4)
+
+
+@pytest.mark.runtimes
+@pytest.mark.parametrize("kind, extra, runtimes", [
+    ("g1", [], "onnxruntime,openvino,tract"),
+    ("grp", [], "onnxruntime,openvino,tract"),
+    ("grp", ["--target", "onnxruntime,openvino"], "onnxruntime,openvino"),
+    ("dw", [], "onnxruntime,openvino,tract"),
+    ("g1", ["--per-tensor"], "onnxruntime,openvino,tract"),
+    ("grp", ["--activations", "uint8"], "onnxruntime,openvino,tract"),
+])
+def test_check_finds_nothing_wrong_in_the_export_for_its_targets(tmp_path, kind, extra,
+                                                                 runtimes):
+    """No QDQ finding (CT040-CT049) at warning or error for the runtimes it was made for
+    (grouped layers keep check's float CT021 warning about onnx.reference)."""
+    path, _ = _export(tmp_path, 2, kind, "--quantize", "int8", *extra)
+    res = invoke("check", path, "--runtime", runtimes)
+    assert res.exit_code == 0, res.output
+    assert not re.search(r"(WARNING|ERROR)\s+CT04", res.output), res.output

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -19,6 +21,8 @@ from support.cli import invoke
 from support.quant_export import (
     KINDS, RANKS, input_shape, shape_arg, torch_config, write_config,
 )
+
+KERAS_MODEL = Path(__file__).resolve().parents[1] / "examples" / "model.keras"
 
 
 def _export(tmp_path, rank, kind, *extra, name="q.onnx"):
@@ -263,3 +267,27 @@ def test_check_finds_nothing_wrong_in_the_export_for_its_targets(tmp_path, kind,
     res = invoke("check", path, "--runtime", runtimes)
     assert res.exit_code == 0, res.output
     assert not re.search(r"(WARNING|ERROR)\s+CT04", res.output), res.output
+
+
+def test_saved_model_folder_export_quantizes_every_layer(tmp_path):
+    out = tmp_path / "outdir"
+    res = invoke("export", KERAS_MODEL, "-o", f"{out}/", "--quantize", "int8")
+    assert res.exit_code == 0, res.output
+    models = sorted(out.glob("*.onnx"))
+    assert len(models) == 2
+    for path in models:
+        ops = [n.op_type for n in onnx.load(path).graph.node]
+        assert ops.count("QuantizeLinear") == 2, (path.name, ops)
+
+
+def test_keras_saved_model_as_the_float_source_of_a_repair(tmp_path):
+    q = tmp_path / "q.onnx"
+    res = invoke("export", KERAS_MODEL, "--layer", "up_2", "-o", q, "--quantize",
+                 "int8", "--per-tensor")
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "r.onnx"
+    res = invoke("repair", q, "-o", out, "--float", KERAS_MODEL, "--target",
+                 "onnxruntime", "--json")
+    assert res.exit_code == 0, res.output
+    node = json.loads(res.stdout)["nodes"][0]
+    assert (node["form"], node["weight_max_error_in_steps"] <= 0.5) == ("axis1", True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -23,6 +25,8 @@ from support.quant_export import (
     KINDS, RANKS, input_shape, reference_output, shape_arg, seeded_input, torch_config,
     write_config,
 )
+
+KERAS_MODEL = Path(__file__).resolve().parents[1] / "examples" / "model.keras"
 
 GRID = [(r, k, g, a) for r in RANKS for k in KINDS for g in ("--per-channel", "--per-tensor")
         for a in ("int8", "uint8")]
@@ -116,7 +120,7 @@ def test_saved_keras_layer_exports_within_one_lsb(tmp_path, runtime):
     between the layout Transposes, crop Slice and activation is within 1 LSB."""
     rt = runtime_or_skip(runtime)
     out = tmp_path / "up.onnx"
-    res = invoke("export", "examples/model.keras", "--layer", "up_1", "-o", out,
+    res = invoke("export", KERAS_MODEL, "--layer", "up_1", "-o", out,
                  "--quantize", "int8", "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["quantization"]["form"] == "axis1"

@@ -225,15 +225,22 @@ def test_float_source_is_never_the_output(tmp_path):
     assert flt.read_bytes() == _float_path("r2_grp_b0__pc_s8").read_bytes()
 
 
-def test_float_model_without_intent_names_intent(tmp_path):
-    res = invoke("repair", _float_path("r2_g1_b1__pc_s8"), "-o", tmp_path / "o.onnx")
-    assert (res.exit_code, "intent" in res.stderr) == (2, True)
+def test_float_option_on_a_float_model_is_refused(tmp_path):
+    res = invoke("repair", _float_path("r2_g1_b1__pc_s8"), "-o", tmp_path / "o.onnx",
+                 "--float", _float_path("r2_g1_b1__pc_s8"))
+    assert (res.exit_code, "no QDQ ConvTranspose" in res.stderr) == (2, True)
 
 
-def test_qdq_options_with_intent_are_refused(tmp_path):
+def test_float_option_with_intent_is_refused(tmp_path):
     res = invoke("repair", model_path("r2_g1_b1__pc_s8"), "-o", tmp_path / "o.onnx",
-                 "--intent", "tf", "--target", "tract")
-    assert (res.exit_code, "--target" in res.stderr) == (2, True)
+                 "--intent", "tf", "--float", _float_path("r2_g1_b1__pc_s8"))
+    assert (res.exit_code, "without --intent" in res.stderr) == (2, True)
+
+
+def test_unknown_qdq_target_lists_the_known_ones(tmp_path):
+    res = invoke("repair", model_path("r2_g1_b1__pc_s8"), "-o", tmp_path / "o.onnx",
+                 "--target", "torch")
+    assert (res.exit_code, "onnxruntime, openvino, tract, tensorrt" in res.stderr) == (2, True)
 
 
 def test_float_source_of_another_layer_is_refused(tmp_path):

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import onnx
 import pytest
+from onnx import helper, numpy_helper
 from support.cli import run_convt
 from support.optional import runtime_or_skip, runtime_params
 from support.quant_fixtures import DILATED, QUANT, entry, model_path
@@ -150,3 +153,36 @@ def test_openvino_int8_stride_and_dilation_fault_is_caught(name):
 def test_openvino_int8_controls_pass(name):
     (res,), = validate_model_nodes(str(DILATED / f"{name}.onnx"), [runtime_or_skip("openvino")])
     assert res.status == "PASS"
+
+
+def _two_node_model(path, dtype=np.float32):
+    """x -> ConvTranspose (explicit pads, output_padding) -> Relu -> ConvTranspose (SAME_UPPER)."""
+    rng = np.random.default_rng(0)
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    w1 = rng.standard_normal((3, 4, 3, 3)).astype(dtype)
+    w2 = rng.standard_normal((4, 2, 2, 2)).astype(dtype)
+    nodes = [helper.make_node("ConvTranspose", ["x", "W1"], ["a"], name="up1", strides=[2, 2],
+                              pads=[1, 1, 1, 1], output_padding=[1, 1]),
+             helper.make_node("Relu", ["a"], ["b"]),
+             helper.make_node("ConvTranspose", ["b", "W2"], ["y"], name="up2",
+                              auto_pad="SAME_UPPER", strides=[2, 2])]
+    graph = helper.make_graph(nodes, "two", [helper.make_tensor_value_info("x", elem, ["N", 3, 5, 4])],
+                              [helper.make_tensor_value_info("y", elem, None)],
+                              [numpy_helper.from_array(w1, "W1"), numpy_helper.from_array(w2, "W2")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return str(path)
+
+
+def test_every_node_of_a_model_gets_its_own_result(tmp_path):
+    groups = validate_model_nodes(_two_node_model(tmp_path / "two.onnx"),
+                                  [get_runtime("onnxruntime")])
+    assert [(g[0].name.rsplit(":", 1)[1], g[0].input_shape, g[0].status) for g in groups] == [
+        ("up1", (1, 3, 5, 4), "PASS"), ("up2", (1, 4, 10, 8), "PASS")]
+
+
+def test_float16_model_is_fed_float16_and_judged_with_its_tolerance(tmp_path):
+    groups = validate_model_nodes(_two_node_model(tmp_path / "h.onnx", np.float16),
+                                  [get_runtime("onnxruntime")])
+    assert [(g[0].dtype, g[0].status) for g in groups] == [("float16", "PASS")] * 2

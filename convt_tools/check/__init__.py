@@ -96,6 +96,7 @@ def check_model(model: str | os.PathLike[str] | onnx.ModelProto,
     rng = np.random.default_rng(seed)
     opset = default_opset(model)
     pending: list[tuple[NodeReport, NodeContext, PendingMatrix]] = []
+    indexes: dict[str, Any] = {}   # QDQ: one graph index per graph path
     for ref in iter_convtranspose(model):
         # The probe draws its own weights (probe.py): the model's are never read here.
         ctx = node_context(ref, shapes.get(ref.graph_path, {}), types.get(ref.graph_path, {}),
@@ -105,7 +106,7 @@ def check_model(model: str | os.PathLike[str] | onnx.ModelProto,
         if numeric:
             more, info = numeric_check(ctx, opset, rng)
             findings += more
-        qdq = qdq_report(ref, ctx.x_shape, opset, chosen)
+        qdq = qdq_report(ref, ctx.x_shape, opset, chosen, indexes)
         if qdq is not None:
             findings += qdq.findings
         node = NodeReport(ref.graph_path, ref.label, ref.index, ctx.x_shape,

@@ -20,6 +20,8 @@ checked only as far as its literal attributes go.
 
 from __future__ import annotations
 
+import numbers
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -56,6 +58,15 @@ class ConvTAttrs:
     kernel: tuple[int, ...]
     group: int
     output_shape_full: bool = False  # output_shape listed N and C too (only the tail is kept)
+    # W's first two dims (C_in, C_out / group) when W's shape is known: tells a depthwise node
+    # with multiplier 1 (``w_channels == (group, 1)``) from other grouped ones.
+    w_channels: tuple[int, int] | None = None
+    has_bias: bool = False   # the node has a B input
+
+    @property
+    def depthwise_multiplier_1(self) -> bool:
+        """group > 1 with one input and one output channel per group (known W shape)."""
+        return self.group > 1 and self.w_channels == (self.group, 1)
 
     def effective_kernel(self, i: int) -> int:
         """``K = (k - 1) * d + 1`` on axis ``i`` (:func:`convt_tools.geometry.effective_kernel`)."""
@@ -170,8 +181,17 @@ def read_attrs(node: onnx.NodeProto, w_shape: Sequence[int] | None, x_rank: int 
     usable = not any(f.code == "CT006" for f in problems) or (
         min(strides) >= 1 and min(dilations) >= 1 and min(kernel) >= 1)
     attrs = ConvTAttrs(rank, auto_pad, pads, op, out_shape, strides, dilations, ks, kernel, group,
-                      out_shape is not None and len(a["output_shape"]) == rank + 2)
+                      out_shape is not None and len(a["output_shape"]) == rank + 2,
+                      _w_channels(w_shape), len(node.input) > 2 and bool(node.input[2]))
     return (attrs if usable else None), problems
+
+
+def _w_channels(w_shape: Sequence[int] | None) -> tuple[int, int] | None:
+    """``(W.shape[0], W.shape[1])`` when both are known integers, else None."""
+    if w_shape is None or len(w_shape) < 2 or not all(
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in w_shape[:2]):
+        return None
+    return int(w_shape[0]), int(w_shape[1])
 
 
 def _attributes_json(node: onnx.NodeProto) -> dict[str, Any]:

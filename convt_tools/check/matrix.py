@@ -31,14 +31,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..geometry import Window
+from .attrs import ConvTAttrs
 from .context import NodeContext
 from .readings import DOCUMENTED, RUNTIMES, Reading, documented_reading
 from .runners import Refusal, installed, run_many
 from .sizes import partition
 from .windows import apply_window, describe_windows, full_output, interpretations
 
-__all__ = ["MatrixEntry", "NodeMatrix", "PendingMatrix", "finish_matrix", "is_risky", "judge",
-           "node_matrix", "prepare_matrix", "probe_sizes", "run_pending"]
+__all__ = ["MatrixEntry", "NodeMatrix", "PendingMatrix", "candidate_windows", "finish_matrix",
+           "identify_reading", "is_risky", "judge", "node_matrix", "prepare_matrix",
+           "probe_sizes", "run_pending"]
 
 
 @dataclass
@@ -134,8 +136,14 @@ def _single_node(ctx: NodeContext, c_in: int, rank: int, static: bool, w: np.nda
 
 
 def _candidates(ctx: NodeContext, size: Sequence[int], static: bool) -> dict[str, tuple[Window, ...]]:
-    a = ctx.attrs
-    assert a is not None
+    assert ctx.attrs is not None
+    return candidate_windows(ctx.attrs, size, static)
+
+
+def candidate_windows(a: ConvTAttrs, size: Sequence[int], static: bool
+                      ) -> dict[str, tuple[Window, ...]]:
+    """The windows a measured output is matched against first: every runtime's documented
+    reading of ``a`` at input ``size``, then every named interpretation (onnx-spec first)."""
     named: dict[str, tuple[Window, ...]] = {}
     for rt in RUNTIMES:
         r = documented_reading(rt, a, size, static, a.output_shape_full)
@@ -148,7 +156,14 @@ def _candidates(ctx: NodeContext, size: Sequence[int], static: bool) -> dict[str
 
 def _identify(y: np.ndarray, full: np.ndarray, b: np.ndarray | None,
               named: dict[str, tuple[Window, ...]]) -> Reading:
-    """The window ``y`` shows; ``undetermined`` when two different candidates both match."""
+    return identify_reading(y, full, b, named)
+
+
+def identify_reading(y: np.ndarray, full: np.ndarray, b: np.ndarray | None,
+                     named: dict[str, tuple[Window, ...]]) -> Reading:
+    """The window ``y`` (float64) shows on the full output ``full`` (+ bias ``b``): a
+    ``window`` reading; ``undetermined`` when two different candidates of ``named`` both
+    match; ``unexplained`` when no window does (:func:`~.probe.identify_window`)."""
     from .probe import close, identify_window
 
     hits = {v for v in named.values()

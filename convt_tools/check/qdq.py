@@ -14,9 +14,10 @@ For a ConvTranspose node with Q/DQ around it (:func:`convt_tools.quant.parse_qdq
   channel, or no such product exists (weight scale not constant per output
   channel), or a nonzero bias zero point.
 * CT044 (error): a zero point of the wrong type, out of its integers' range, or
-  wrapped (a uint8 128 stored as int8 -128: on weights every dequantized value
-  is then >= 0; on an input not produced by a non-negative op, negatives
-  saturate to 0).
+  wrapped (a uint8 128 stored as int8 -128: on weights the integers pile up at
+  both ends of ``q - zp``, small weights of either sign; a warning on an input not
+  produced by a non-negative op, whose negatives saturate to 0 - right only for
+  inputs that are never negative).
 * CT045 (error): a per-axis or blocked scale whose length does not fit its
   axis (``onnx.checker`` full check passes it; runtimes refuse it).
 * CT046 (warning): the stored integers were not made with the stored scales
@@ -49,6 +50,8 @@ __all__ = ["QdqReport", "qdq_report"]
 # ops whose output is never negative: an int8 zero point of -128 after them is right
 _NON_NEGATIVE = {"Relu", "Sigmoid", "Softmax", "Abs", "Exp", "Softplus", "HardSigmoid"}
 _REL = 1e-5   # bias scale vs x_scale * w_scale (float32 products)
+# wrapped int8 weights: small weights of both signs at both ends of q - zp (fraction each)
+_WRAPPED_TAILS = 0.3
 
 
 @dataclass
@@ -61,22 +64,18 @@ class QdqReport:
     execution: dict[str, dict[str, str]]
 
 
-_INDEXES: dict[int, GraphIndex] = {}
-
-
-def _index(ref: NodeRef) -> GraphIndex:
-    key = id(ref.graph)
-    idx = _INDEXES.get(key)
-    if idx is None or idx.graph is not ref.graph:
-        _INDEXES.clear()
-        idx = _INDEXES[key] = GraphIndex(ref.graph, ref.constants)
-    return idx
-
-
 def qdq_report(ref: NodeRef, x_shape: Sequence[int | None] | None, opset: int,
-               runtimes: Sequence[str]) -> QdqReport | None:
-    """The node's QDQ report, judged on ``runtimes``; None for a node without Q/DQ."""
-    index = _index(ref)
+               runtimes: Sequence[str], indexes: dict[str, GraphIndex] | None = None
+               ) -> QdqReport | None:
+    """The node's QDQ report, judged on ``runtimes``; None for a node without Q/DQ.
+
+    ``indexes``: the graphs' :class:`~convt_tools.quant.GraphIndex` by graph path, filled
+    here (one per graph for a whole model's check).
+    """
+    cache = {} if indexes is None else indexes
+    index = cache.get(ref.graph_path)
+    if index is None or index.graph is not ref.graph:
+        index = cache[ref.graph_path] = GraphIndex(ref.graph, ref.constants)
     q = parse_qdq(index, ref.node, ref.label, None if x_shape is None else len(x_shape))
     if not q.quantized:
         return None
@@ -160,10 +159,15 @@ def _zero_point_findings(q: QdqConvTranspose, index: GraphIndex) -> list[Finding
                                f"{p.zp_dtype} on {ints} integers: {problem} (onnxruntime and "
                                f"tract refuse it; OpenVINO runs it)"))
     if q.w is not None and q.w_int is not None and q.w.dtype == "int8" \
-            and q.w.zero_point is not None and np.any(q.w.zero_point == -128):
-        out.append(Finding("CT044", f"W's {q.w.node}: int8 zero point -128 makes every "
-                           f"dequantized weight >= 0: a uint8 zero point 128 stored as int8 "
-                           f"(wrapped); the weights lose their sign"))
+            and q.w.zero_point is not None and np.all(q.w.zero_point == -128):
+        d = q.w_int.astype(np.int64) + 128
+        top, bottom = float(np.mean(d >= 192)), float(np.mean(d <= 63))
+        if min(top, bottom) >= _WRAPPED_TAILS:
+            out.append(Finding("CT044", f"W's {q.w.node}: int8 zero point -128 with the integers "
+                               f"piled at both ends ({top:.0%} of q - zp >= 192, {bottom:.0%} "
+                               f"<= 63): uint8 weights with zero point 128 stored as int8 "
+                               f"(wrapped); the dequantized weights are all >= 0 and small "
+                               f"weights of either sign land at the two ends"))
     if q.x is not None and q.x.dtype == "int8" and q.x.zero_point is not None \
             and np.any(q.x.zero_point == -128):
         src = q.x_quantize.node if q.x_quantize else q.x.node
@@ -172,9 +176,10 @@ def _zero_point_findings(q: QdqConvTranspose, index: GraphIndex) -> list[Finding
         if before is None or before.op_type not in _NON_NEGATIVE:
             what = before.op_type if before is not None else "a graph input"
             out.append(Finding("CT044", f"X's {q.x.node}: int8 zero point -128 on an input not "
-                               f"produced by a non-negative op ({what}): "
-                               f"negative inputs saturate to 0; a uint8 zero point 128 stored as "
-                               f"int8 (wrapped)?"))
+                               f"produced by a non-negative op ({what}): negative inputs "
+                               f"saturate to 0; right only if the input is never negative, "
+                               f"else a uint8 zero point 128 stored as int8 (wrapped)",
+                               "warning"))
     return out
 
 

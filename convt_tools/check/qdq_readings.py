@@ -81,7 +81,7 @@ def _zps(p: QParams | None) -> np.ndarray:
 
 def zero_point_problem(p: QParams | None, integers: str | None) -> str:
     """``wrong type`` / ``out of range`` / ``""`` for ``p``'s zero point on ``integers``."""
-    if p is None or p.zero_point is None:
+    if p is None or p.zero_point is None or p.zero_point.size == 0:
         return ""
     want = integers or p.dtype
     zp = p.zero_point
@@ -239,10 +239,9 @@ class _TensorRT(QdqRules):
             return QdqExecution("int8", self.source, "per-tensor / axis-0 weight scales: the "
                                 "form TensorRT's int8 deconvolution takes")
         if w.stored == "per_axis":
-            return QdqExecution("unknown", self.source, "axis-1 weight scales are not supported "
-                                "for ConvTranspose",
-                                "axis-1 (per-output-channel) weight scales: wrong int8 results "
-                                "reported (NVIDIA/TensorRT#1694)")
+            return QdqExecution("refused", self.source, "axis-1 (per-output-channel) weight "
+                                "scales: not supported for ConvTranspose (documented; wrong int8 "
+                                "results reported in NVIDIA/TensorRT#1694)")
         return QdqExecution("unknown", self.source, "blocked DequantizeLinear: not documented")
 
 

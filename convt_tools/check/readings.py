@@ -57,14 +57,17 @@ Sources (facts only; "measured" = run here on that version, float32, CPU):
   panic). Symbolic spatial dims: output_shape refused.
 * ``torch`` (onnx2torch 1.5, lead's measurements in the project's REFERENCE):
   ignores output_shape (reads the pads, default 0); refuses asymmetric and
-  negative pads; ``op < max(s, d)`` is legal in torch.
+  negative pads; ``op < max(s, d)`` is legal in torch. Refuses auto_pad SAME_*
+  ("auto_pad is not implemented"; measured 1.5.15 by ``convt conformance``).
 * ``onnx2tf`` (TFLite): not documented here (no measured source); listed as
   unknown.
 * ``onnx-reference`` (``onnx.reference``, measured 1.23): the spec formulas, floor division
   (SAME with ``K < s`` gives ``in*s`` with a negative begin); negative pads
   as written; refuses output_shape with ``T > 0`` unless auto_pad is SAME_*
   (then, and for ``T <= 0``: begin 0),
-  ``op >= s``, and group > 1 (wrong kernel slicing).
+  ``op >= s``, and group > 1 (wrong kernel slicing) except depthwise with one output
+  channel per group (``W`` of shape ``(group, 1, ...)``: measured exact on 1.23 without
+  a bias; with a bias the values are wrong). ``convt conformance`` measured it.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ from ..geometry import Window, explicit_window, onnx_spec_begin, tf_split
 from .attrs import SAME, ConvTAttrs
 
 __all__ = ["DOCUMENTED", "RUNTIMES", "TABLE", "Reading", "RuntimeRules", "documented_reading",
-           "register", "runtime_names"]
+           "register", "rules_for", "runtime_names"]
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,12 @@ class RuntimeRules:
 
     name: str = ""
     source: str = ""   # where the entry's facts come from (DOCUMENTED)
+    # What the runtime needs beyond the portable form to compute the ONNX-spec result
+    # (``repair --target`` / ``export --target`` build it, :mod:`convt_tools.repair.targets`):
+    # a grouped ConvTranspose split into G ungrouped ones (Split -> G x ConvTranspose ->
+    # Concat), and the bias as a separate Add after a bias-free ConvTranspose.
+    needs_group_split: bool = False
+    needs_bias_add: bool = False
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         """A node this runtime refuses whatever the form (or None)."""
@@ -201,6 +210,14 @@ class RuntimeRules:
     def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         """output_shape (auto_pad, if any, is ignored unless a rule says otherwise)."""
         return _unknown(f"not documented for {self.name}")
+
+    def wrong_values(self, a: ConvTAttrs) -> str | None:
+        """Why a node this runtime runs (as a window) still gets wrong numbers, or None.
+
+        Default: a bias on a runtime that ``needs_bias_add``.
+        """
+        return "its ConvTranspose bias is wrong (needs_bias_add)" if (
+            self.needs_bias_add and a.has_bias) else None
 
     def read(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool,
              full_output_shape: bool) -> Reading:
@@ -378,7 +395,12 @@ class _Torch(RuntimeRules):
             return _refuse("asymmetric pads")
         return super().pads(a, sizes, form)
 
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _refuse(f"auto_pad {a.auto_pad} is not implemented (onnx2torch 1.5.15, measured)")
+
     def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        if a.auto_pad in SAME:
+            return self.same(a, sizes, static=static)
         return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
                        "output_shape ignored")
 
@@ -398,15 +420,23 @@ class _OnnxReference(RuntimeRules):
     name = "onnx-reference"
     source = "measured onnx 1.23"
 
+    needs_group_split = True
+
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
-        if a.group > 1:
+        if a.group > 1 and not a.depthwise_multiplier_1:
             return _refuse("group > 1: its grouped ConvTranspose slices the kernel on the wrong "
-                           "axis (fails or is wrong)")
+                           "axis (fails; measured exact only for depthwise with one output "
+                           "channel per group and no bias)")
         if _op_ge_s(a):
             return _refuse("output_padding >= stride")
         if full_output_shape:
             return _refuse("output_shape with N and C")
         return None
+
+    def wrong_values(self, a: ConvTAttrs) -> str | None:
+        if a.group > 1 and a.has_bias:
+            return "grouped ConvTranspose with a bias: the bias is added wrongly (measured 1.23)"
+        return super().wrong_values(a)
 
     def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return _axes(sizes, lambda i, n: _spec_same(a, i, n))
@@ -435,6 +465,12 @@ def _rules(runtime: str) -> RuntimeRules:
     unnamed = base()
     unnamed.name = runtime
     return unnamed
+
+
+def rules_for(runtime: str) -> RuntimeRules:
+    """The table's entry for ``runtime`` (the defaults for a runtime the table does not name:
+    pads as written, nothing needed beyond the portable form)."""
+    return _rules(runtime)
 
 
 def runtime_names(spec: str | Sequence[str] | None) -> tuple[str, ...]:

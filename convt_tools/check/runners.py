@@ -16,14 +16,15 @@ refused ("aborted the process") and the rest run in a fresh child.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..runtimes import (ABORTS_PROCESS, RuntimeRefused, RuntimeUnavailable, canonical_name,
-                        get_runtime, run_isolated)
+from ..runtimes import (ABORTS_PROCESS, ADAPTERS, RuntimeRefused, RuntimeUnavailable,
+                        canonical_name, get_runtime, run_isolated)
 
-__all__ = ["CHILD_TIMEOUT_S", "RUNNABLE", "Refusal", "installed", "run_many"]
+__all__ = ["CHILD_TIMEOUT_S", "RUNNABLE", "Refusal", "installed", "installed_among", "run_calls",
+           "run_many"]
 
 RUNNABLE = ("onnxruntime", "openvino", "tract", "onnx-reference")
 CHILD_TIMEOUT_S = 300
@@ -57,6 +58,49 @@ def installed() -> dict[str, str]:
     return out
 
 
+def installed_among(names: Sequence[str]) -> dict[str, str]:
+    """``{runtime: version}`` for those of ``names`` (any runtime of
+    :data:`convt_tools.runtimes.ADAPTERS`) whose engine imports here, in the given order;
+    ``CONVT_RUNTIMES_OFF`` hides some, as for :func:`installed`."""
+    off = {canonical_name(s) for s in os.environ.get("CONVT_RUNTIMES_OFF", "").split(",")
+           if s.strip()}
+    out = {}
+    for name in names:
+        key = canonical_name(name)
+        if key in off or key not in ADAPTERS:
+            continue
+        try:
+            out[key] = get_runtime(key).engine_version()
+        except RuntimeUnavailable:
+            continue
+    return out
+
+
+def run_calls(runtime: str, calls: Sequence[tuple[bytes, Mapping[str, np.ndarray]]], *,
+              timeout_s: float = CHILD_TIMEOUT_S) -> list[list[np.ndarray] | Refusal]:
+    """Run each ``(model bytes, feeds)`` on ``runtime`` (any name of
+    :data:`convt_tools.runtimes.ADAPTERS`): all its outputs, or the refusal's first line.
+
+    The engines of :data:`convt_tools.runtimes.ABORTS_PROCESS` run in one child process
+    for the whole batch (:func:`convt_tools.runtimes.run_isolated`); the others here.
+    """
+    runtime = canonical_name(runtime)
+    if runtime not in ADAPTERS:
+        raise ValueError(f"runtime: got {runtime!r}; expected one of {', '.join(ADAPTERS)}")
+    if runtime in ABORTS_PROCESS:
+        return [Refusal(r) if isinstance(r, str) else [np.asarray(a) for a in r]
+                for r in run_isolated(runtime, calls, timeout_s=timeout_s,
+                                      strict_symbols=True)]
+    adapter = get_runtime(runtime, quiet=True)
+    out: list[list[np.ndarray] | Refusal] = []
+    for model, feeds in calls:
+        try:
+            out.append([np.asarray(a) for a in adapter.load(model).run(dict(feeds))])
+        except RuntimeRefused as exc:  # every refusal is evidence, never a crash
+            out.append(Refusal(exc.detail))
+    return out
+
+
 def run_many(runtime: str, jobs: Sequence[tuple[bytes, np.ndarray]]
              ) -> list[np.ndarray | Refusal]:
     """Run each ``(model, x)`` on ``runtime``; output 0 or the refusal's first line.
@@ -66,19 +110,8 @@ def run_many(runtime: str, jobs: Sequence[tuple[bytes, np.ndarray]]
     runtime = canonical_name(runtime)
     if runtime not in RUNNABLE:
         raise ValueError(f"runtime: got {runtime!r}; expected one of {', '.join(RUNNABLE)}")
-    if runtime in ABORTS_PROCESS:
-        calls = [(model, {"x": x}) for model, x in jobs]
-        return [Refusal(r) if isinstance(r, str) else np.asarray(r[0])
-                for r in run_isolated(runtime, calls, timeout_s=CHILD_TIMEOUT_S,
-                                      strict_symbols=True)]
-    adapter = get_runtime(runtime, quiet=True)
-    out: list[np.ndarray | Refusal] = []
-    for model, x in jobs:
-        try:
-            out.append(np.asarray(adapter.load(model).run({"x": x})[0]))
-        except RuntimeRefused as exc:  # every refusal is evidence, never a crash of check
-            out.append(Refusal(exc.detail))
-    return out
+    return [r if isinstance(r, Refusal) else r[0]
+            for r in run_calls(runtime, [(model, {"x": x}) for model, x in jobs])]
 
 
 def describe(runtimes: dict[str, Any]) -> str:

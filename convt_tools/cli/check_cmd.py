@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from ..check import FAIL_LEVELS, INTENTS
+from ..repair.targets import target_names
 from .common import SEED, echo_json, handle_errors
 
 _SHAPE_HELP = ("Graph-input shape NAME=DIMS, e.g. x=1,3,32,32 (repeatable; ? or None for "
@@ -68,29 +69,32 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
               help="Where to write the repaired model (atomic; nothing written on refusal).")
 @click.option("--intent", default=None, type=click.Choice(INTENTS),
               help="tf: TensorFlow/Keras crops; onnx-spec: the ONNX spec text; ort: what the "
-                   "installed onnxruntime computes (measured). Required for float nodes; a QDQ "
-                   "(int8) model is repaired without it.")
+                   "installed onnxruntime computes (measured). Default: onnx-spec (the "
+                   "model's own meaning); a QDQ (int8) model is repaired without it.")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
               help=_SHAPE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the repair report as JSON.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for proof inputs.")
-@click.option("--form", type=click.Choice(["compact", "portable"]), default="compact",
-              show_default=True, help="compact: each rewritten node is one ConvTranspose; "
-              "portable: then every ConvTranspose with asymmetric pads becomes symmetric pads "
-              "plus one constant Slice (as convt export writes it).")
+@click.option("--form", type=click.Choice(["compact", "portable"]), default=None,
+              help="compact (default without --target): each rewritten node is one "
+              "ConvTranspose; portable (default with --target): then every ConvTranspose with "
+              "asymmetric pads becomes symmetric pads plus one constant Slice (as convt export "
+              "writes it).")
+@click.option("--target", "targets", default=None, metavar="NAMES",
+              help="Comma-separated runtimes the result must run exactly on (names of convt "
+                   "check --runtime): a grouped ConvTranspose is split and a bias moved into "
+                   "an Add where a named runtime needs it; proven on each installed one. QDQ "
+                   "models: the runtimes the weights are laid out for (onnxruntime, openvino, "
+                   "tract, tensorrt; default onnxruntime,openvino,tract).")
 @click.option("--float", "float_path", type=click.Path(dir_okay=False),
               help="QDQ models: the float ONNX model it was quantized from, or a Keras/torch "
                    "source with weights; the weights are requantized per output channel.")
 @click.option("--float-weights", type=click.Path(dir_okay=False),
               help="QDQ models: weights .npz for a --float layer config.")
-@click.option("--target", default=None,
-              help="QDQ models: runtimes the weights are laid out for and proven on, comma-"
-                   "separated: onnxruntime, openvino, tract, tensorrt (default: onnxruntime,"
-                   "openvino,tract).")
 @handle_errors
 def repair(model: str, output: str, intent: str | None, input_shapes: tuple[str, ...],
-           as_json: bool, seed: int, form: str, float_path: str | None,
-           float_weights: str | None, target: str | None) -> None:
+           as_json: bool, seed: int, form: str | None, targets: str | None,
+           float_path: str | None, float_weights: str | None) -> None:
     """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads; QDQ (int8)
     ConvTranspose into per-output-channel weights the --target runtimes read."""
     from ..check import parse_input_shapes
@@ -98,11 +102,13 @@ def repair(model: str, output: str, intent: str | None, input_shapes: tuple[str,
     from ..repair import repair_model
     from .repair_qdq import finish_repair, qdq_requested, run_qdq_repair
 
-    if qdq_requested(model, intent, float_path, float_weights, target):
-        run_qdq_repair(model, output, float_path, float_weights, target, seed, as_json)
+    if qdq_requested(model, intent, float_path, float_weights):
+        run_qdq_repair(model, output, float_path, float_weights, targets, seed, as_json)
         return
-    assert intent is not None      # qdq_requested refuses a float model without --intent
     ensure_distinct(output, model=model)
-    finish_repair(lambda: repair_model(model, intent, parse_input_shapes(input_shapes),
-                                       seed=seed, form=form),
-                  output, as_json, {"model": model, "intent": intent})
+    chosen = intent or "onnx-spec"
+    names = None if targets is None else target_names(targets)
+    form = form or ("portable" if names else "compact")
+    finish_repair(lambda: repair_model(model, chosen, parse_input_shapes(input_shapes),
+                                       seed=seed, form=form, targets=names),
+                  output, as_json, {"model": model, "intent": chosen})

@@ -11,7 +11,8 @@ from ..errors import ConvtError
 from ..spec import parse_shape
 from ..spec.values import parse_int
 from .common import echo_json, handle_errors
-from .export_info import _human
+from ..repair.targets import target_names
+from .export_info import _human, for_targets
 from .export_quant import QUANT_OPSET, human_lines, quant_options, quant_request, quantize_export
 from .export_saved import export_saved
 from .frameworks import framework_option, parse_output_size
@@ -52,6 +53,13 @@ def _integer(name: str, text: str) -> int:
               show_default=True, help="portable: symmetric pads plus one constant Slice where "
               "a crop is odd (runs natively everywhere); compact: one ConvTranspose with "
               "asymmetric pads.")
+@click.option("--target", "targets", default=None, metavar="NAMES",
+              help="Comma-separated runtimes the model must run exactly on (names of convt "
+                   "check --runtime): a grouped ConvTranspose is split and a bias moved into "
+                   "an Add where a named runtime needs it; proven on each installed one "
+                   "(nothing written otherwise). With --quantize: the runtimes the int8 weights "
+                   "are laid out for (onnxruntime, openvino, tract, tensorrt; default "
+                   "onnxruntime,openvino,tract).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.option("--output-size", help="torch only: fix output_padding as forward(x, output_size) "
               "does (needs known spatial dims in --input-shape).")
@@ -62,9 +70,9 @@ def _integer(name: str, text: str) -> int:
 @handle_errors
 def export(config: str | None, output: str, weights: str | None, input_shape: str | None,
            opset: str | None, seed: str | None, dtype: str | None,
-           allow_unsupported_dtype: bool, form: str, as_json: bool, output_size: str | None,
-           framework: str | None, layer: str | None, quant: dict[str, Any],
-           **flags: Any) -> None:
+           allow_unsupported_dtype: bool, form: str, targets: str | None, as_json: bool,
+           output_size: str | None, framework: str | None, layer: str | None,
+           quant: dict[str, Any], **flags: Any) -> None:
     """Export a Conv1D/2D/3DTranspose layer to ONNX (explicit pads; see --form).
 
     \b
@@ -81,12 +89,14 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     from ..layer import input_shape as layer_input_shape
     from ..onnxbase import save_model, uses_external_data
 
-    request = quant_request(quant)
+    request = quant_request(quant, targets)
     ensure_distinct(output, config=config, weights=weights,
                     calibration=None if request is None else request.calibration)
     opset_n = (DEFAULT_OPSET if request is None else QUANT_OPSET) if opset is None \
         else _integer("opset", opset)
     seed_n = 0 if seed is None else _integer("seed", seed)
+    # --quantize lays the weights out for the targets itself (quant_request)
+    names = None if targets is None or request is not None else target_names(targets)
     from ..sources import resolve_input
 
     resolved = resolve_input(config, weights, framework=framework)
@@ -95,7 +105,7 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
             raise ConvtError("output_size: applies to torch configs only.", field="output_size")
         export_saved(resolved.model, layer, output, weights, input_shape, opset_n, seed_n, dtype,
                      allow_unsupported_dtype=allow_unsupported_dtype, as_json=as_json, form=form,
-                     flags={k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None},
+                     targets=names, flags={k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None},
                      quantize=request)
         return
     hint = None if input_shape is None else parse_shape(input_shape)
@@ -112,12 +122,13 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     quantization = None
     if request is not None:
         model, quantization = quantize_export(model, request)
+    model, target = for_targets(model, names, seed_n)
     save_model(model, output)
     extra = spec.export_info(seed_n)
     info = {"path": output, "size_bytes": os.path.getsize(output),
             "external_data": f"{output}.data" if uses_external_data(model) else None,
             **describe_model(model), **extra,
-            "weights": weights if weights is not None else extra["weights"]}
+            "weights": weights if weights is not None else extra["weights"], **target}
     if quantization is not None:
         info["quantization"] = quantization
     if as_json:

@@ -4,9 +4,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
+from ..repair.targets import retarget, target_info
 from ..spec import AXIS_NAMES
+
+if TYPE_CHECKING:
+    import onnx
 
 
 def _fmt_dims(dims: list[Any]) -> str:
@@ -44,4 +48,16 @@ def _human(info: dict[str, Any]) -> list[str]:
         *([f"activation {info['activation']}"] if info.get("activation") else []),
         f"weights {info['weights']}",
     ]
-    return lines + [f"note: {n}" for n in info["notes"]]
+    target = [f"target: {t}" for t in info.get("target", {}).get("lines", [])]
+    return lines + [f"note: {n}" for n in info["notes"]] + target
+
+
+def for_targets(model: onnx.ModelProto, targets: Sequence[str] | None, seed: int
+                ) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """``export --target``: the model in the form every target runs exactly, proven on the
+    installed ones (:func:`convt_tools.repair.targets.retarget`), and ``{"target": ...}``
+    for the printed info (empty without targets)."""
+    if not targets:
+        return model, {}
+    out, notes, proof = retarget(model, targets, seed)
+    return out, {"target": target_info(targets, notes, proof)}

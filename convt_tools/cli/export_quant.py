@@ -54,13 +54,8 @@ def quant_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="With --quantize: int8 (symmetric, zero point 0; default) or uint8 "
                           "(asymmetric). Default int8, except uint8 where a --target's int8 "
                           "kernel is known to be wrong for the layer (noted)."),
-        click.option("--target", default=None,
-                     help="With --quantize: runtimes the weights are laid out for, comma-"
-                          "separated: onnxruntime, openvino, tract, tensorrt (default: "
-                          "onnxruntime,openvino,tract)."),
     ]
-    names = ("quantize", "per_channel", "calibration", "calibration_seed", "activations",
-             "target")
+    names = ("quantize", "per_channel", "calibration", "calibration_seed", "activations")
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -72,9 +67,10 @@ def quant_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def quant_request(quant: dict[str, Any]) -> QuantRequest | None:
+def quant_request(quant: dict[str, Any], target: str | None) -> QuantRequest | None:
     """The parsed request (None without ``--quantize``); a one-line error for an option
-    given without ``--quantize`` or two calibration sources."""
+    given without ``--quantize`` or two calibration sources. ``target``: ``--target``, the
+    runtimes the weights are laid out for (:func:`convt_tools.quant.parse_targets`)."""
     from ..quant import parse_targets
 
     if quant["quantize"] is None:
@@ -95,7 +91,7 @@ def quant_request(quant: dict[str, Any]) -> QuantRequest | None:
     return QuantRequest(per_channel=quant["per_channel"] is not False,
                         calibration=quant["calibration"], seed=seed,
                         activations=quant["activations"],
-                        targets=parse_targets(quant["target"]))
+                        targets=parse_targets(target))
 
 
 def quantize_export(model: Any, request: QuantRequest) -> tuple[Any, dict[str, Any]]:

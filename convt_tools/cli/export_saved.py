@@ -23,7 +23,7 @@ from ..errors import ConvtError
 from ..layer import input_shape as layer_input_shape
 from ..spec import parse_shape
 from .common import echo, echo_json, term_safe
-from .export_info import _human
+from .export_info import _human, for_targets
 
 INDEX = "index.json"
 
@@ -65,6 +65,7 @@ def _is_folder_target(output: str) -> bool:
 
 def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: str | None,
            allow_unsupported_dtype: bool, form: str,
+           targets: Sequence[str] | None = None,
            quantize: Any = None) -> tuple[Any, tuple[Any, ...]]:
     from ..exporter import export_spec
 
@@ -79,6 +80,7 @@ def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: s
         from .export_quant import quantize_export
 
         model, _ = quantize_export(model, quantize)
+    model, _ = for_targets(model, targets, seed)
     return model, in_shape
 
 
@@ -104,7 +106,8 @@ def _quantization(model: Any) -> dict[str, Any]:
 def export_saved(saved: Any, layer: str | None, output: str, weights: str | None,
                  input_shape: str | None, opset: int, seed: int, dtype: str | None, *,
                  allow_unsupported_dtype: bool, as_json: bool, form: str,
-                 flags: dict[str, Any], quantize: Any = None) -> None:
+                 flags: dict[str, Any], targets: Sequence[str] | None = None,
+                 quantize: Any = None) -> None:
     """Export ``--layer`` to the file ``output``, or every layer into the folder ``output``."""
     from ..exporter import describe_model
     from ..onnxbase import save_model
@@ -121,7 +124,7 @@ def export_saved(saved: Any, layer: str | None, output: str, weights: str | None
                              field="output")
         source = single_source(saved, layer, weights)
         model, _ = _build(source, input_shape, opset, seed, dtype, allow_unsupported_dtype, form,
-                          quantize)
+                          targets, quantize)
         save_model(model, output)
         info = _info(output, model, source, seed)
         info["layer_index"] = source.record.index
@@ -141,7 +144,8 @@ def export_saved(saved: Any, layer: str | None, output: str, weights: str | None
         raise ConvtError("input_shape: applies to one layer; add --layer, or export every "
                          "layer at its recorded input shape.", field="input_shape")
     sources, skipped = select_sources(saved, None, weights, skip_unsupported=True)
-    built = [(s, *_build(s, None, opset, seed, dtype, allow_unsupported_dtype, form, quantize))
+    built = [(s, *_build(s, None, opset, seed, dtype, allow_unsupported_dtype, form, targets,
+                         quantize))
              for s in sources]
     folder = output.rstrip("/" + os.sep) or output
     if os.path.lexists(folder) and not os.path.isdir(folder):

@@ -19,25 +19,21 @@ __all__ = ["finish_repair", "float_source", "qdq_requested", "run_qdq_repair"]
 
 
 def qdq_requested(model: str, intent: str | None, float_path: str | None,
-                  float_weights: str | None, target: str | None) -> bool:
+                  float_weights: str | None) -> bool:
     """Whether this ``convt repair`` is a QDQ repair: no ``--intent`` and the model has a QDQ
-    ConvTranspose. A QDQ option with ``--intent``, or no ``--intent`` on a float model, is a
-    one-line error."""
+    ConvTranspose. ``--float``/``--float-weights`` anywhere else is a one-line error."""
     from ..onnxbase import load_model
     from ..repair.qdq import has_qdq_convtranspose
 
-    qdq_flags = [n for n, v in (("float", float_path), ("float_weights", float_weights),
-                                ("target", target)) if v is not None]
-    if intent is not None:
-        if qdq_flags:
-            raise ConvtError(f"{qdq_flags[0]}: --{qdq_flags[0].replace('_', '-')} applies to "
-                             f"QDQ repairs, which take no --intent.", field=qdq_flags[0])
-        return False
-    if not has_qdq_convtranspose(load_model(model, lazy=True)):
-        raise ConvtError("intent: missing; the model has no QDQ ConvTranspose, so give --intent "
-                         "tf, onnx-spec or ort for its float ConvTranspose nodes.",
-                         field="intent")
-    return True
+    flags = [n for n, v in (("float", float_path), ("float_weights", float_weights))
+             if v is not None]
+    qdq = intent is None and has_qdq_convtranspose(load_model(model, lazy=True))
+    if flags and not qdq:
+        raise ConvtError(f"{flags[0]}: --{flags[0].replace('_', '-')} applies to QDQ (int8) "
+                         f"models repaired without --intent" + (
+                             "" if intent is not None else
+                             "; this model has no QDQ ConvTranspose") + ".", field=flags[0])
+    return qdq
 
 
 def float_source(path: str, weights: str | None) -> Any:

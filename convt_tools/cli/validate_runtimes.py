@@ -81,7 +81,7 @@ def print_runtime_table(groups: Sequence[Sequence[Any]], runtimes: Sequence[str]
     echo("runtimes: " + ", ".join(versions.get(rt, rt) for rt in runtimes))
     if flat:
         echo(f"weights: {flat[0].weights_source}")
-        echo("tolerance: |model - keras| <= atol + rtol*|keras|; "
+        echo("tolerance: |model - reference| <= atol + rtol*|reference|; "
                    + flat[0].tolerance.source.split(";")[0])
     failed = sum(not r.passed for r in flat)
     echo(f"{len(groups)} config(s) x {len(runtimes)} runtime(s): "

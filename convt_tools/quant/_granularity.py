@@ -18,7 +18,8 @@ channels ``ci`` of group ``g = co // (C_out/group)``. So, expanded to W's shape
 :func:`integer_evidence` reads the granularity off the integers: symmetric
 MinMax quantization makes ``max |q - zp|`` over each slice that shared a scale
 reach the type's limit (127 for int8; 64 for onnxruntime's ``reduce_range``;
-or the type's bounds for asymmetric zero points). Slices under the declared
+or the type's bounds for asymmetric zero points), the same kind of limit in
+every slice. Slices under the declared
 scales that do not, while a finer split's slices all do, mean the integers
 were made with other scales than those stored.
 """
@@ -145,14 +146,27 @@ class IntegerEvidence:
         return f"max |q - zp| per declared slice {list(self.reach)[:16]} ({counts})"
 
 
-def _slice_full(d: np.ndarray, q: np.ndarray, qmin: int, qmax: int) -> bool:
-    """A slice whose integers reach the type's limit: ``max|q - zp|`` 127/128 (int8-like) or 64
-    (onnxruntime reduce_range), or ``q`` touches the type's bounds or reduce_range's."""
+def _slice_limit(d: np.ndarray, q: np.ndarray, qmin: int, qmax: int) -> str | None:
+    """Which limit a slice's integers reach: ``full`` or ``reduced`` (onnxruntime's
+    reduce_range), None (neither: not made with a MinMax scale of this slice).
+
+    Symmetric (zero point 0): ``max|q|`` is 127 or 128 (int8-like; ``full``) or 64
+    (``reduced``). Asymmetric: MinMax maps ``min(w, 0)`` and ``max(w, 0)`` to both ends
+    of the range (within 1 for the rounded zero point; an end no weight reaches is the
+    zero point itself): ``full``, or reduce_range's ends: ``reduced``.
+    """
     half = (qmax - qmin + 1) // 2
-    reach = int(np.max(np.abs(d)))
     rr_lo, rr_hi = (-(half // 2), half // 2) if qmin < 0 else (0, half - 1)
-    return (reach in (half - 1, half, half // 2) or int(q.min()) in (qmin, rr_lo)
-            or int(q.max()) in (qmax, rr_hi))
+    zp = q - d
+    if not np.any(zp):   # zero point 0
+        reach = int(np.max(np.abs(d)))
+        return "full" if reach in (half - 1, half) else "reduced" if reach == half // 2 else None
+    # the range MinMax quantizes always holds 0: an end no value reaches is the zero point
+    lo = min(int(q.min()), int(zp.min()))
+    hi = max(int(q.max()), int(zp.max()))
+    if lo <= qmin + 1 and hi >= qmax - 1:
+        return "full"
+    return "reduced" if abs(lo - rr_lo) <= 1 and abs(hi - rr_hi) <= 1 else None
 
 
 def integer_evidence(w: QParams, w_int: np.ndarray, group: int, declared: str
@@ -177,15 +191,20 @@ def integer_evidence(w: QParams, w_int: np.ndarray, group: int, declared: str
         if kind == "axis1_shared_across_groups" and group == 1:
             continue
         labels = _labels(kind, shape, group)
-        hits = total = 0
+        total = 0
         reaches = []
+        kinds: dict[str | None, int] = {}
         for lab in np.unique(labels):
             sel = labels == lab
             if not np.any(d[sel]):
                 continue
             total += 1
-            hits += _slice_full(d[sel], q[sel], w.qmin, w.qmax)
+            got = _slice_limit(d[sel], q[sel], w.qmin, w.qmax)
+            kinds[got] = kinds.get(got, 0) + 1
             reaches.append(int(np.max(np.abs(d[sel]))))
+        # slices made alike reach the same kind of limit (a full-range and a reduce_range
+        # slice together are a coincidence, not one quantization)
+        hits = max((n for k, n in kinds.items() if k is not None), default=0)
         full[kind] = (hits, total)
         if kind == declared:
             reach = tuple(reaches)

@@ -50,6 +50,7 @@ from .plan import AxisPlan, attrs_for_intent, plan_axis, plan_node
 from .portable import make_portable
 from .proof import prove_dynamic, prove_node, prove_whole_model
 from .report import NodePlan, RepairRefused, RepairReport
+from .targets import TargetsNotExact, apply_target_forms, retarget, target_info, target_names
 
 if TYPE_CHECKING:
     import onnx
@@ -67,7 +68,8 @@ BROKEN_CODES = ("CT003", "CT004", "CT006")
 def repair_model(model: str | os.PathLike[str] | onnx.ModelProto, intent: str,
                  input_shapes: Mapping[str, Sequence[int | None]] | Sequence[str] | None = None,
                  *, seed: int = 0, name: str | None = None,
-                 form: str = "compact") -> tuple[onnx.ModelProto, RepairReport]:
+                 form: str = "compact", targets: Sequence[str] | None = None
+                 ) -> tuple[onnx.ModelProto, RepairReport]:
     """Return ``(repaired ModelProto, report)``; ``model`` is a path or a ModelProto (not modified).
 
     ``input_shapes`` is what :func:`~convt_tools.check.check_model` takes.
@@ -81,6 +83,11 @@ def repair_model(model: str | os.PathLike[str] | onnx.ModelProto, intent: str,
     ConvTranspose (pads may be asymmetric); ``portable`` then turns every
     ConvTranspose with asymmetric explicit pads into symmetric pads plus one
     constant Slice (:mod:`.portable`), before the whole-model proof.
+
+    ``targets`` (runtime names of check's table): then the result is also rewritten into
+    the form every named runtime runs exactly (:mod:`.targets`: group split, bias as an
+    Add, as each runtime's entry of the reading table declares) and proven on every
+    installed one (``report.targets``); a target on which it is not exact refuses.
 
     Raises :class:`RepairRefused` (with the partial report as ``.report``)
     when a node cannot be rewritten exactly or the proof fails,
@@ -100,12 +107,30 @@ def repair_model(model: str | os.PathLike[str] | onnx.ModelProto, intent: str,
     work: list[tuple[NodeContext, NodePlan, list[AxisPlan], list[tuple[int, ...]]]] = []
     try:
         _repair_into(original, repaired, shaped, given, intent, seed, report, work, form)
+        if targets:
+            repaired = _retarget(repaired, given, targets, seed, report)
     except RepairRefused as exc:
         report.refusal = str(exc)
         report.nodes = [plan for _, plan, _, _ in work]
         exc.report = report
         raise
     return repaired, report
+
+
+def _retarget(repaired: onnx.ModelProto, given: dict[str, tuple[int | None, ...]],
+              targets: Sequence[str], seed: int, report: RepairReport) -> onnx.ModelProto:
+    """:func:`.targets.retarget` of the proven repair, at the given input shapes."""
+    names = target_names(list(targets))
+    try:
+        _, notes, proof = retarget(apply_input_shapes(repaired, given), names, seed)
+    except TargetsNotExact as exc:
+        report.targets = {"names": list(names), **exc.proof.to_dict()}
+        raise RepairRefused(str(exc), field="target") from None
+    # the rewrites on the model as repaired (the given shapes were only for the proof)
+    final = copy.deepcopy(repaired)
+    apply_target_forms(final, names)
+    report.targets = target_info(names, notes, proof)
+    return final
 
 
 def _repair_into(original: onnx.ModelProto, repaired: onnx.ModelProto, shaped: onnx.ModelProto,

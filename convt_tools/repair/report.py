@@ -61,6 +61,8 @@ class RepairReport:
     whole_model: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     refusal: str | None = None
+    # --target: the named runtimes, the rewrites done for them and the proof on each
+    targets: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; a refused repair lists its nodes under ``planned``, not ``repaired``."""
@@ -71,7 +73,8 @@ class RepairReport:
             return {**head, "reason": self.refusal, "planned": nodes,
                     "untouched": self.untouched, "notes": self.notes}
         return {**head, "repaired": nodes, "untouched": self.untouched,
-                "whole_model": self.whole_model, "notes": self.notes}
+                "whole_model": self.whole_model, "notes": self.notes,
+                **({"targets": self.targets} if self.targets else {})}
 
     def to_text(self) -> str:
         lines = [f"{self.model}: {len(self.nodes)} node(s) repaired for intent {self.intent} "
@@ -97,6 +100,7 @@ class RepairReport:
         if wm:
             lines.append(f"whole model: {wm.get('summary', '')}")
         lines += [f"note: {t}" for t in self.notes]
+        lines += [f"target: {t}" for t in self.targets.get("lines", [])]
         return "\n".join(lines)
 
 

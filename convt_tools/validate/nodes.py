@@ -65,7 +65,8 @@ def _kept_nodes(index: GraphIndex, q: QdqConvTranspose, node: onnx.NodeProto
 
 
 def node_model(model: onnx.ModelProto, index: GraphIndex, node: onnx.NodeProto,
-               q: QdqConvTranspose, x_shape: Sequence[int]) -> tuple[onnx.ModelProto, str, int]:
+               q: QdqConvTranspose, x_shape: Sequence[int], x_dtype: Any = np.float32
+               ) -> tuple[onnx.ModelProto, str, int]:
     """``(model, input name, input element type)``: ``node`` cut out with its Q/DQ (module doc).
 
     Built from copies of the model's own protos (onnx is not imported here).
@@ -93,7 +94,7 @@ def node_model(model: onnx.ModelProto, index: GraphIndex, node: onnx.NodeProto,
     if not first_input:
         raise ConvtError(f"model: ConvTranspose {node.name!r} reads no graph tensor; nothing to "
                          f"validate.", field="model")
-    elem = 1
+    elem = {np.dtype(v): k for k, v in _FLOATS.items()}.get(np.dtype(x_dtype), 1)
     if q.x is not None and q.x_quantize is None:
         elem = _ELEM.get(q.x.dtype, 3)
     vi = g.input.add()
@@ -106,6 +107,9 @@ def node_model(model: onnx.ModelProto, index: GraphIndex, node: onnx.NodeProto,
     vo.name = out
     return sub, first_input, elem
 
+
+# ONNX float element types a float node may read (TensorProto.DataType values)
+_FLOATS = {1: np.float32, 10: np.float16, 11: np.float64}
 
 # ONNX element types of the integer types (TensorProto.DataType values)
 _ELEM = {"uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6}
@@ -142,8 +146,9 @@ def validate_model_nodes(model: str | os.PathLike[str] | onnx.ModelProto, adapte
                          ) -> list[list[ValidationResult]]:
     """One list of results (one per adapter) per ConvTranspose node of ``model`` (module doc)."""
     proto, label = resolve_model(model, name)
-    shapes_by_path, _, _ = infer_shapes(proto)
+    shapes_by_path, types_by_path, _ = infer_shapes(proto)
     shapes = shapes_by_path.get("main", {})
+    types = types_by_path.get("main", {})
     index = GraphIndex(proto.graph)
     groups: list[list[ValidationResult]] = []
     nodes = [(i, n) for i, n in enumerate(proto.graph.node)
@@ -155,6 +160,8 @@ def validate_model_nodes(model: str | os.PathLike[str] | onnx.ModelProto, adapte
         q = parse_qdq(index, node, node.name or f"#{i}")
         shape, source = _x_shape(shapes, node, q)
         x = _input(q, shape, np.random.default_rng([seed, i]))
+        if not q.quantized and node.input and types.get(node.input[0]) in _FLOATS:
+            x = x.astype(_FLOATS[types[node.input[0]]])   # a float16 / float64 node
         groups.append(_node_results(proto, index, node, q, x, source, adapters, lsb, rtol, atol,
                                     f"{label}:{q.name}"))
     return groups
@@ -195,12 +202,12 @@ def _node_results(proto: onnx.ModelProto, index: GraphIndex, node: onnx.NodeProt
             ref_y = conv_transpose(x.astype(np.float64), w, q.bias, strides=a.strides,
                                    dilations=a.dilations, pads=a.explicit_pads(x.shape[2:]),
                                    output_padding=a.output_padding, group=a.group)
-            tol = resolve_tolerance(np.dtype(np.float32), x.astype(np.float64), _keras_kernel(q),
+            tol = resolve_tolerance(x.dtype, x.astype(np.float64), _keras_kernel(q),
                                     q.bias, float(np.max(np.abs(ref_y))) if ref_y.size else 0.0,
                                     rtol, atol)
     except (QuantError, ConvtError) as exc:
         error = f"the node has no defined ONNX meaning: {exc}"
-    sub, in_name, _ = node_model(proto, index, node, q, x.shape)
+    sub, in_name, _ = node_model(proto, index, node, q, x.shape, x.dtype)
     results = []
     for rt in adapters:
         r = ValidationResult(name=name, passed=False, input_shape=tuple(x.shape),

@@ -63,7 +63,66 @@ def render() -> str:
               .split(":", 1)[-1].strip() if "Sources (facts only" in doc else doc, ""]
     lines += ["Notation per axis: `L = (in-1)*s + K`, `op` output_padding, `pb, pe` pads, "
               "`O` the output_shape entry (`in*s` for SAME), `T = L + op - O`.", ""]
+    lines += _qdq_section()
     return "\n".join(lines)
+
+
+# Representative QDQ ConvTranspose nodes (issue 20): (label, group, weight scales, weight zero
+# point, activation type, activation zero point, strides, dilations, opset).
+QDQ_FORMS = [
+    ("per-tensor W, int8 activations at zero point 0", 1, "tensor", 0, "int8", 0, 1, 1, 21),
+    ("axis-1 W (per output channel), int8 activations at 0", 1, "axis1", 0, "int8", 0, 1, 1, 21),
+    ("per-tensor W, uint8 activations", 1, "tensor", 0, "uint8", 128, 1, 1, 21),
+    ("per-tensor W zero point 9, int8 activations at 0", 1, "tensor", 9, "int8", 0, 1, 1, 21),
+    ("axis-0 W (per input channel)", 1, "axis0", 0, "int8", 0, 1, 1, 21),
+    ("blocked W (axis 0, block C_in/group), group 2", 2, "blocked", 0, "int8", 0, 1, 1, 21),
+    ("per-tensor W, int8 at 0, stride 2 and dilation 2", 1, "tensor", 0, "int8", 0, 2, 2, 21),
+    ("per-tensor W, opset 13", 1, "tensor", 0, "int8", 0, 1, 1, 13),
+]
+
+
+def _qdq_node(group, w_form, w_zp, act, act_zp, s, d):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from convt_tools.quant import ConvAttrs, QdqConvTranspose, QParams
+
+    cin, cpo = 4 * group, 6 // (2 if group > 1 else 1)
+    scale = {"tensor": np.float32(0.01), "axis1": np.full(cpo, 0.01, np.float32),
+             "axis0": np.full(cin, 0.01, np.float32),
+             "blocked": np.full((group, cpo, 3), 0.01, np.float32)}[w_form]
+    zp = np.zeros(scale.shape, np.int8) + np.int8(w_zp)
+    w = QParams("W_DQ", scale, zp, 0 if w_form in ("axis0", "blocked") else 1,
+                cin // group if w_form == "blocked" else 0, "int8")
+    a = QParams("x", np.float32(0.05), np.asarray(act_zp, act), 1, 0, act)
+    attrs = ConvAttrs(1, (3,), (s,), (d,), (0, 0), (0,), group, "NOTSET", None)
+    return QdqConvTranspose("convt", attrs, x=a, x_quantize=a, w=w,
+                            w_int=np.zeros((cin, cpo, 3), np.int8), y=a, y_dequantize=a)
+
+
+def _qdq_section() -> list[str]:
+    from convt_tools.check.qdq_readings import QDQ_TABLE, qdq_execution
+    from convt_tools.check.readings import RUNTIMES
+    from convt_tools.quant import weight_granularity
+
+    lines = ["## Quantized (QDQ) ConvTranspose", "",
+             "How each runtime executes a ConvTranspose with Q/DQ around it "
+             "(`convt_tools.check.qdq_readings`; `convt check --json` `execution`): `int8` (an "
+             "integer kernel), `float` (DequantizeLinear -> float ConvTranspose -> "
+             "QuantizeLinear), `refused`, `unknown`; `+ fault` where a right node is computed "
+             "wrongly (measured). 1-D nodes, kernel 3.", "",
+             "| node | " + " | ".join(f"`{n}`" for n in RUNTIMES) + " |",
+             "|---|" + "---|" * len(RUNTIMES)]
+    for label, group, w_form, w_zp, act, act_zp, s, d, opset in QDQ_FORMS:
+        q = _qdq_node(group, w_form, w_zp, act, act_zp, s, d)
+        g = weight_granularity(q.w, q.w_shape, group)
+        cells = []
+        for n in RUNTIMES:
+            e = qdq_execution(n, q, g, opset)
+            cells.append(e.mode + (" + fault" if e.fault else ""))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "| runtime | source |", "|---|---|"]
+    lines += [f"| `{n}` | {rules.source} |" for n, rules in QDQ_TABLE.items()]
+    return lines + [""]
 
 
 def api_reference() -> str:

@@ -1,0 +1,150 @@
+"""Outcomes: what a runtime computed for a corpus case, and what check's table predicts.
+
+The truth is the ONNX-spec reference: ``y = apply_window(F, B, onnx-spec windows)``
+with ``F`` the float64 NumPy full output (:mod:`convt_tools.check.windows`). One
+:class:`Outcome` per (case, runtime), :data:`OUTCOMES`:
+
+* ``exact``: same shape and :func:`~convt_tools.check.close` to the reference;
+* ``refused``: the runtime would not load or run it (``reason``: its first line);
+* ``wrong window``: the output is another window of ``F`` (``window``: ``[[begin,
+  length], ...]`` per spatial axis), identified as check's reading matrix does
+  (:func:`convt_tools.check.matrix.identify_reading`: the documented readings and
+  named interpretations first, then a search; ``undetermined`` when two candidates
+  fit, then ``window`` is None and ``reason`` says so);
+* ``wrong values``: no window explains it (``max_abs_error``, None when the shapes
+  differ; ``reason`` gives the shape).
+
+:func:`predict` is the same outcome from check's DOCUMENTED table
+(:func:`~convt_tools.check.readings.documented_reading`) for every ConvTranspose
+node of the case's model, then the table's
+:meth:`~convt_tools.check.readings.RuntimeRules.wrong_values` (e.g. a bias on a
+runtime that ``needs_bias_add``: ``wrong values``); ``unknown`` where the table
+documents nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..check import (
+    apply_window, close, full_output, intent_windows, iter_convtranspose, max_abs_diff,
+)
+from ..check.attrs import ConvTAttrs, read_attrs
+from ..check.matrix import candidate_windows, identify_reading
+from ..check.readings import documented_reading, rules_for
+from ..check.runners import Refusal
+from ..geometry import Window
+from ..onnxbase import infer_shapes
+from .corpus import Built
+
+__all__ = ["OUTCOMES", "Outcome", "judge_output", "predict", "reference_output"]
+
+EXACT, REFUSED, WRONG_WINDOW, WRONG_VALUES, UNKNOWN = (
+    "exact", "refused", "wrong window", "wrong values", "unknown")
+OUTCOMES = (EXACT, REFUSED, WRONG_WINDOW, WRONG_VALUES)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One runtime's result on one case (module doc)."""
+
+    outcome: str
+    window: tuple[tuple[int, int], ...] | None = None
+    reason: str = ""
+    max_abs_error: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome,
+                "window": None if self.window is None else [list(w) for w in self.window],
+                "reason": self.reason or None, "max_abs_error": self.max_abs_error}
+
+    def key(self) -> tuple[str, tuple[tuple[int, int], ...] | None]:
+        """What a prediction must share with a measurement: the outcome, and the window
+        of a wrong window."""
+        return self.outcome, self.window if self.outcome == WRONG_WINDOW else None
+
+    def cell(self) -> str:
+        """The markdown table's cell: ``exact``, ``refused``, ``window (b, l)...`` or
+        ``wrong values``."""
+        if self.outcome == WRONG_WINDOW:
+            return ("window " + " ".join(f"({b}, {n})" for b, n in self.window)
+                    if self.window is not None else "window (undetermined)")
+        return self.outcome
+
+
+def _pairs(windows: tuple[Window, ...]) -> tuple[tuple[int, int], ...]:
+    return tuple((w.begin, w.length) for w in windows)
+
+
+def reference_output(built: Built) -> tuple[np.ndarray, np.ndarray]:
+    """``(F, y)``: the float64 full output and the ONNX-spec result of the case's node."""
+    a = built.case.conv_attrs()
+    full = full_output(built.x, built.w, a)
+    b = None if built.b is None else built.b.astype(np.float64)
+    return full, apply_window(full, b, intent_windows(a, built.case.sizes, "onnx-spec"))
+
+
+def judge_output(built: Built, out: list[np.ndarray] | Refusal) -> Outcome:
+    """The outcome of one runtime's output (or refusal) on ``built`` (module doc)."""
+    if isinstance(out, str):
+        return Outcome(REFUSED, reason=out)
+    if not out:
+        return Outcome(WRONG_VALUES, reason="no output")
+    y = np.asarray(out[0], np.float64)
+    full, want = reference_output(built)
+    err = max_abs_diff(y, want)
+    if close(y, want):
+        return Outcome(EXACT, max_abs_error=err)
+    case = built.case
+    b = None if built.b is None else built.b.astype(np.float64)
+    reading = identify_reading(y, full, b, candidate_windows(case.conv_attrs(), case.sizes,
+                                                             case.static))
+    if reading.status == "window" and reading.windows is not None:
+        return Outcome(WRONG_WINDOW, _pairs(reading.windows), max_abs_error=err)
+    if reading.status == "undetermined":
+        return Outcome(WRONG_WINDOW, None, reading.note, err)
+    shape = "" if err is not None else f"output shape {list(y.shape)}, expected {list(want.shape)}"
+    return Outcome(WRONG_VALUES, reason=shape, max_abs_error=err)
+
+
+def _node_attrs(built: Built) -> list[ConvTAttrs]:
+    """The attributes of every ConvTranspose node of the case's model."""
+    shapes, _, _ = infer_shapes(built.model)
+    out = []
+    for ref in iter_convtranspose(built.model):
+        known = shapes.get(ref.graph_path, {})
+        w_shape = known.get(ref.node.input[1])
+        known_w = None if w_shape is None or None in w_shape else [int(d or 0) for d in w_shape]
+        attrs, _ = read_attrs(ref.node, known_w, built.case.rank + 2)
+        assert attrs is not None, f"{built.case.id}: unreadable node {ref.label}"
+        out.append(attrs)
+    return out
+
+
+def predict(built: Built, runtime: str) -> Outcome:
+    """What check's documented table says ``runtime`` computes for the case (module doc).
+
+    A one-node case that the table reads as another window is a ``wrong window`` with
+    that window; in a derived form (several nodes) the window is not composed (None).
+    """
+    case = built.case
+    nodes = _node_attrs(built)
+    rules = rules_for(runtime)
+    windows = []
+    for attrs in nodes:
+        r = documented_reading(runtime, attrs, case.sizes, case.static, attrs.output_shape_full)
+        if r.status == "refused":
+            return Outcome(REFUSED, reason=r.note)
+        if r.status != "window" or r.windows is None:
+            return Outcome(UNKNOWN, reason=r.note)
+        why = rules.wrong_values(attrs)
+        if why is not None:
+            return Outcome(WRONG_VALUES, reason=why)
+        windows.append((attrs, r.windows))
+    wrong = [(a, w) for a, w in windows if tuple(w) != intent_windows(a, case.sizes, "onnx-spec")]
+    if not wrong:
+        return Outcome(EXACT)
+    return Outcome(WRONG_WINDOW, _pairs(wrong[0][1]) if len(nodes) == 1 else None)

@@ -222,7 +222,7 @@ def test_non_finite_calibration_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("flag", [["--per-tensor"], ["--activations", "uint8"],
-                                  ["--target", "tract"], ["--calibration-seed", "3"]])
+                                  ["--calibration-seed", "3"]])
 def test_quantize_options_need_quantize(tmp_path, flag):
     res = _bad(tmp_path, *flag)
     assert (res.exit_code, "--quantize" in res.stderr) == (2, True)

@@ -417,6 +417,16 @@ def _value_dims(value: onnx.ValueInfoProto) -> list[int | str]:
             for d in value.type.tensor_type.shape.dim]
 
 
+def _after_qdq(model: onnx.ModelProto, name: str) -> str:
+    """``name``, or where a QuantizeLinear -> DequantizeLinear pair on it leads (int8 export)."""
+    for op in ("QuantizeLinear", "DequantizeLinear"):
+        nxt = next((n for n in model.graph.node if n.op_type == op and n.input[0] == name), None)
+        if nxt is None:
+            return name
+        name = nxt.output[0]
+    return name
+
+
 def describe_model(model: onnx.ModelProto) -> dict[str, Any]:
     """A JSON-able summary of an exported model, read back from the model itself."""
     conv = next(n for n in model.graph.node if n.op_type == "ConvTranspose")
@@ -426,7 +436,7 @@ def describe_model(model: onnx.ModelProto) -> dict[str, Any]:
     config = json.loads(props.get("convt.keras_config", "{}"))
     elem = model.graph.input[0].type.tensor_type.elem_type
     crop = next((n for n in model.graph.node if n.op_type == "Slice" and n.name == "Crop"
-                 and n.input[0] == conv.output[0]), None)
+                 and n.input[0] == _after_qdq(model, conv.output[0])), None)
     consts = {t.name: t for t in model.graph.initializer} if crop is not None else {}
     crop_slice = None if crop is None else {
         key: [int(v) for v in onnx.numpy_helper.to_array(consts[name]).tolist()]

@@ -8,7 +8,6 @@ the ``reason`` and the nodes ``planned`` so far on stdout), 2 unreadable input.
 
 from __future__ import annotations
 
-from typing import Any
 
 import click
 
@@ -71,7 +70,7 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
 @click.option("--intent", default=None, type=click.Choice(INTENTS),
               help="tf: TensorFlow/Keras crops; onnx-spec: the ONNX spec text; ort: what the "
                    "installed onnxruntime computes (measured). Default: onnx-spec (the "
-                   "model's own meaning).")
+                   "model's own meaning); a QDQ (int8) model is repaired without it.")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
               help=_SHAPE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the repair report as JSON.")
@@ -84,35 +83,32 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
 @click.option("--target", "targets", default=None, metavar="NAMES",
               help="Comma-separated runtimes the result must run exactly on (names of convt "
                    "check --runtime): a grouped ConvTranspose is split and a bias moved into "
-                   "an Add where a named runtime needs it; proven on each installed one.")
+                   "an Add where a named runtime needs it; proven on each installed one. QDQ "
+                   "models: the runtimes the weights are laid out for (onnxruntime, openvino, "
+                   "tract, tensorrt; default onnxruntime,openvino,tract).")
+@click.option("--float", "float_path", type=click.Path(dir_okay=False),
+              help="QDQ models: the float ONNX model it was quantized from, or a Keras/torch "
+                   "source with weights; the weights are requantized per output channel.")
+@click.option("--float-weights", type=click.Path(dir_okay=False),
+              help="QDQ models: weights .npz for a --float layer config.")
 @handle_errors
 def repair(model: str, output: str, intent: str | None, input_shapes: tuple[str, ...],
-           as_json: bool, seed: int, form: str | None, targets: str | None) -> None:
-    """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads."""
+           as_json: bool, seed: int, form: str | None, targets: str | None,
+           float_path: str | None, float_weights: str | None) -> None:
+    """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads; QDQ (int8)
+    ConvTranspose into per-output-channel weights the --target runtimes read."""
     from ..check import parse_input_shapes
     from ..io import ensure_distinct
-    from ..onnxbase import save_model
-    from ..repair import RepairRefused, repair_model
+    from ..repair import repair_model
+    from .repair_qdq import finish_repair, qdq_requested, run_qdq_repair
 
+    if qdq_requested(model, intent, float_path, float_weights):
+        run_qdq_repair(model, output, float_path, float_weights, targets, seed, as_json)
+        return
     ensure_distinct(output, model=model)
-    ctx: Any = click.get_current_context()
-    intent = intent or "onnx-spec"
+    chosen = intent or "onnx-spec"
     names = None if targets is None else target_names(targets)
     form = form or ("portable" if names else "compact")
-    try:
-        repaired, report = repair_model(model, intent, parse_input_shapes(input_shapes),
-                                        seed=seed, form=form, targets=names)
-    except RepairRefused as exc:
-        click.echo(f"Refused: {exc}", err=True)
-        if as_json:
-            echo_json({**(exc.report.to_dict() if exc.report is not None else
-                          {"model": model, "intent": intent, "refused": True,
-                           "reason": str(exc)}), "written": None})
-        ctx.exit(1)
-        return
-    save_model(repaired, output, inline=True)
-    if as_json:
-        echo_json({**report.to_dict(), "written": output})
-    else:
-        click.echo(report.to_text())
-        click.echo(f"wrote {output}")
+    finish_repair(lambda: repair_model(model, chosen, parse_input_shapes(input_shapes),
+                                       seed=seed, form=form, targets=names),
+                  output, as_json, {"model": model, "intent": chosen})

@@ -13,6 +13,7 @@ from ..spec.values import parse_int
 from .common import echo_json, handle_errors
 from ..repair.targets import target_names
 from .export_info import _human, for_targets
+from .export_quant import QUANT_OPSET, human_lines, quant_options, quant_request, quantize_export
 from .export_saved import export_saved
 from .frameworks import framework_option, parse_output_size
 from .model_arg import layer_option
@@ -56,13 +57,16 @@ def _integer(name: str, text: str) -> int:
               help="Comma-separated runtimes the model must run exactly on (names of convt "
                    "check --runtime): a grouped ConvTranspose is split and a bias moved into "
                    "an Add where a named runtime needs it; proven on each installed one "
-                   "(nothing written otherwise).")
+                   "(nothing written otherwise). With --quantize: the runtimes the int8 weights "
+                   "are laid out for (onnxruntime, openvino, tract, tensorrt; default "
+                   "onnxruntime,openvino,tract).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.option("--output-size", help="torch only: fix output_padding as forward(x, output_size) "
               "does (needs known spatial dims in --input-shape).")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), default="onnx",
               show_default=True, help="onnx, or tflite: a LiteRT model written without "
               "TensorFlow (fixed shapes unless --input-shape has ? for H/W; extra [litert]).")
+@quant_options
 @framework_option
 @layer_option
 @layer_options
@@ -70,8 +74,8 @@ def _integer(name: str, text: str) -> int:
 def export(config: str | None, output: str, weights: str | None, input_shape: str | None,
            opset: str | None, seed: str | None, dtype: str | None,
            allow_unsupported_dtype: bool, form: str, targets: str | None, as_json: bool,
-           output_size: str | None,
-           framework: str | None, layer: str | None, **flags: Any) -> None:
+           output_size: str | None, framework: str | None, layer: str | None,
+           quant: dict[str, Any], **flags: Any) -> None:
     """Export a Conv1D/2D/3DTranspose layer to ONNX (explicit pads; see --form).
 
     \b
@@ -81,30 +85,37 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
         --input-shape None,?,?,3 -o up.onnx --json
     convt export model.keras --layer decoder/up_2 -o up.onnx
     convt export model.keras -o outdir/           (every layer, plus outdir/index.json)
+    convt export layer.json -o q.onnx --quantize int8 --calibration x.npy   (int8 QDQ)
     """
     from ..exporter import DEFAULT_OPSET, describe_model
     from ..io import ensure_distinct
     from ..layer import input_shape as layer_input_shape
     from ..onnxbase import save_model, uses_external_data
 
-    ensure_distinct(output, config=config, weights=weights)
-    opset_n = DEFAULT_OPSET if opset is None else _integer("opset", opset)
+    request = quant_request(quant, targets)
+    ensure_distinct(output, config=config, weights=weights,
+                    calibration=None if request is None else request.calibration)
+    opset_n = (DEFAULT_OPSET if request is None else QUANT_OPSET) if opset is None \
+        else _integer("opset", opset)
     seed_n = 0 if seed is None else _integer("seed", seed)
-    names = None if targets is None else target_names(targets)
+    # --quantize lays the weights out for the targets itself (quant_request)
+    names = None if targets is None or request is not None else target_names(targets)
     from ..sources import resolve_input
 
     resolved = resolve_input(config, weights, framework=framework)
     if flags.pop("fmt") == "tflite":   # --format (kept out of the signature: merges)
         _export_tflite(resolved, config, output, weights, input_shape, seed_n, as_json,
                        output_size, layer, flags, opset=opset, dtype=dtype,
-                       allow_unsupported_dtype=allow_unsupported_dtype)
+                       allow_unsupported_dtype=allow_unsupported_dtype,
+                       quantize=request is not None, target=targets)
         return
     if resolved.model is not None:
         if output_size is not None:
             raise ConvtError("output_size: applies to torch configs only.", field="output_size")
         export_saved(resolved.model, layer, output, weights, input_shape, opset_n, seed_n, dtype,
                      allow_unsupported_dtype=allow_unsupported_dtype, as_json=as_json, form=form,
-                     targets=names, flags={k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None})
+                     targets=names, flags={k: flags[k] for k in _LAYER_FLAGS if flags[k] is not None},
+                     quantize=request)
         return
     hint = None if input_shape is None else parse_shape(input_shape)
     spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, input_shape=hint,
@@ -117,6 +128,9 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
     model = spec.export_onnx(kernel, bias, input_shape=in_shape, opset=opset_n, seed=seed_n,
                              dtype=dtype, allow_unsupported_dtype=allow_unsupported_dtype,
                              form=form, output_size=parse_output_size(output_size))
+    quantization = None
+    if request is not None:
+        model, quantization = quantize_export(model, request)
     model, target = for_targets(model, names, seed_n)
     save_model(model, output)
     extra = spec.export_info(seed_n)
@@ -124,10 +138,13 @@ def export(config: str | None, output: str, weights: str | None, input_shape: st
             "external_data": f"{output}.data" if uses_external_data(model) else None,
             **describe_model(model), **extra,
             "weights": weights if weights is not None else extra["weights"], **target}
+    if quantization is not None:
+        info["quantization"] = quantization
     if as_json:
         echo_json(info)
     else:
-        click.echo("\n".join(_human(info)))
+        click.echo("\n".join(_human(info) + ([] if quantization is None
+                                              else human_lines(quantization))))
 
 
 def _export_tflite(resolved: Any, config: str | None, output: str, weights: str | None,

@@ -65,7 +65,8 @@ def _is_folder_target(output: str) -> bool:
 
 def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: str | None,
            allow_unsupported_dtype: bool, form: str,
-           targets: Sequence[str] | None = None) -> tuple[Any, tuple[Any, ...]]:
+           targets: Sequence[str] | None = None,
+           quantize: Any = None) -> tuple[Any, tuple[Any, ...]]:
     from ..exporter import export_spec
 
     kernel_channels = None if source.kernel is None else int(source.kernel.shape[-1])
@@ -75,6 +76,10 @@ def _build(source: Any, input_shape: str | None, opset: int, seed: int, dtype: s
     model = export_spec(source.spec, source.kernel, source.bias, input_shape=in_shape,
                         opset=opset, seed=seed, dtype=dtype,
                         allow_unsupported_dtype=allow_unsupported_dtype, form=form)
+    if quantize is not None:   # --quantize int8 (.export_quant)
+        from .export_quant import quantize_export
+
+        model, _ = quantize_export(model, quantize)
     model, _ = for_targets(model, targets, seed)
     return model, in_shape
 
@@ -88,13 +93,21 @@ def _info(path: str, model: Any, source: Any, seed: int) -> dict[str, Any]:
             **describe_model(model), "layer": source.record.path,
             "class_name": source.record.class_name,
             "weights": source.weights_note if source.kernel is not None
-            else f"initialised (seed {seed})"}
+            else f"initialised (seed {seed})",
+            **_quantization(model)}
+
+
+def _quantization(model: Any) -> dict[str, Any]:
+    """``{"quantization": ...}`` of a ``--quantize`` model (its metadata), else ``{}``."""
+    text = {p.key: p.value for p in model.metadata_props}.get("convt.quantization")
+    return {} if text is None else {"quantization": json.loads(text)}
 
 
 def export_saved(saved: Any, layer: str | None, output: str, weights: str | None,
                  input_shape: str | None, opset: int, seed: int, dtype: str | None, *,
                  allow_unsupported_dtype: bool, as_json: bool, form: str,
-                 flags: dict[str, Any], targets: Sequence[str] | None = None) -> None:
+                 flags: dict[str, Any], targets: Sequence[str] | None = None,
+                 quantize: Any = None) -> None:
     """Export ``--layer`` to the file ``output``, or every layer into the folder ``output``."""
     from ..exporter import describe_model
     from ..onnxbase import save_model
@@ -111,7 +124,7 @@ def export_saved(saved: Any, layer: str | None, output: str, weights: str | None
                              field="output")
         source = single_source(saved, layer, weights)
         model, _ = _build(source, input_shape, opset, seed, dtype, allow_unsupported_dtype, form,
-                          targets)
+                          targets, quantize)
         save_model(model, output)
         info = _info(output, model, source, seed)
         info["layer_index"] = source.record.index
@@ -120,6 +133,10 @@ def export_saved(saved: Any, layer: str | None, output: str, weights: str | None
             echo_json(info)
             return
         echo("\n".join(_human(info)))
+        if "quantization" in info:
+            from .export_quant import human_lines
+
+            echo("\n".join(human_lines(info["quantization"])))
         echo(f"layer {term_safe(source.record.path)} (index {source.record.index}"
              + (f", selected by {source.selected_by})" if source.selected_by else ")"))
         return
@@ -127,7 +144,8 @@ def export_saved(saved: Any, layer: str | None, output: str, weights: str | None
         raise ConvtError("input_shape: applies to one layer; add --layer, or export every "
                          "layer at its recorded input shape.", field="input_shape")
     sources, skipped = select_sources(saved, None, weights, skip_unsupported=True)
-    built = [(s, *_build(s, None, opset, seed, dtype, allow_unsupported_dtype, form, targets))
+    built = [(s, *_build(s, None, opset, seed, dtype, allow_unsupported_dtype, form, targets,
+                         quantize))
              for s in sources]
     folder = output.rstrip("/" + os.sep) or output
     if os.path.lexists(folder) and not os.path.isdir(folder):

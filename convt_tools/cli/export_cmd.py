@@ -156,9 +156,11 @@ def _export_tflite(resolved: Any, config: str | None, output: str, weights: str 
 
     for name, value in onnx_only.items():
         if value not in (None, False):
+            why = ("the tflite export is float32 (float16 weights for float16 layers)"
+                   if name in ("dtype", "allow_unsupported_dtype", "quantize")
+                   else "the tflite export is one LiteRT graph, proven by --runtime litert")
             raise ConvtError(f"{name}: --{name.replace('_', '-')} applies to --format onnx; "
-                             f"the tflite export is float32 (float16 weights for float16 "
-                             f"layers).", field=name)
+                             f"{why}.", field=name)
     layer_flags = {k: flags[k] for k in _LAYER_FLAGS}
     if resolved.model is not None:
         given = [k for k, v in layer_flags.items() if v is not None]

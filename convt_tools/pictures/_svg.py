@@ -25,10 +25,10 @@ from ._model import AxisPanel, Row
 
 __all__ = ["COLOURS", "axis_svg", "svg_document"]
 
-WIDTH = 900
-PLOT_X = 190.0
+WIDTH = 930
+PLOT_X = 222.0
 PLOT_W = 450.0
-NOTE_X = 652
+NOTE_X = 682
 ROW_H = 30
 BAR_H = 16
 TOP = 62
@@ -169,7 +169,7 @@ def _legend(y: float, used: set[str]) -> list[str]:
     """A swatch and its words for every kind drawn (in :data:`COLOURS` order)."""
     out = []
     for i, kind in enumerate(k for k in COLOURS if k in used):
-        x, yy = 6 + (i % 4) * 222, y + (i // 4) * 16
+        x, yy = 6 + (i % 4) * 230, y + (i // 4) * 16
         fill, stroke, words = COLOURS[kind]
         dash = ' stroke-dasharray="3,2"' if kind in ("zeros", "op") else ""
         out.append(f'<rect class="swatch" x="{x}" y="{_num(yy)}" width="14" height="10" '

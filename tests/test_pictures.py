@@ -377,3 +377,13 @@ def test_check_html_in_a_real_browser(tmp_path: Path) -> None:
                     out.as_uri()], capture_output=True, timeout=120, check=True)
     pixels = png_pixels(shot.read_bytes()).astype(np.float64)
     assert pixels.std() > 20.0
+
+
+@pytest.mark.usefixtures("runtimes_off")
+def test_check_html_draws_the_measured_onnxruntime_window() -> None:
+    # SAME_LOWER, in 4, s 2, k 3: the installed onnxruntime crops the odd row at the start,
+    # as the spec text does (measured by check's probe, drawn as the same window).
+    model = convt_model({"strides": [2, 2], "auto_pad": "SAME_LOWER"})
+    panel = html_panels(check_html(check_model(model))).panels["node-0-size0-H"]
+    assert (panel.window_rect("onnxruntime (measured)").kind,
+            panel.window_rect("onnxruntime (measured)").begin) == ("same", 1)

@@ -76,6 +76,10 @@ def _check_axis(panel: Panel, row: str, natural: int, begin: int, length: int, o
     assert [(r.begin, r.length) for r in drawn_op] == ([(natural, op)] if op else [])
 
 
+def _first_panel(path: Path) -> Panel:
+    return next(iter(svg_panels(path.read_text(encoding="utf-8")).values()))
+
+
 def _crops(panel: Panel, row: str) -> list[tuple[int, int]]:
     return sorted((r.begin, r.length) for r in panel.rects if r.kind == "crop" and r.row == row)
 
@@ -117,7 +121,7 @@ def test_shape_svg_draws_unknown_lengths_at_a_stand_in(tmp_path: Path) -> None:
     result = invoke("shape", "--filters", "2", "--kernel-size", "3", "--strides", "2",
                     "--padding", "same", "--input-shape", "None,?,6,3", "--svg", out)
     assert result.exit_code == 0, result.stderr
-    first = next(iter(svg_panels(out.read_text(encoding="utf-8")).values()))
+    first = _first_panel(out)
     # in = 4 (the stand-in): L = 3*2 + 3 = 9, O = 8, crop 0 at the start.
     _check_axis(first, "Conv2DTranspose keeps", 9, 0, 8, 0)
     assert "drawn at 4" in out.read_text(encoding="utf-8")
@@ -142,8 +146,7 @@ def test_shape_svg_as_a_real_subprocess(tmp_path: Path) -> None:
     done = run_convt("shape", "--filters", "2", "--kernel-size", "4", "--strides", "2",
                      "--padding", "same", "--input-shape", "1,5,5,3", "--svg", out)
     assert done.returncode == 0, done.stderr
-    panel = next(iter(svg_panels(out.read_text(encoding="utf-8")).values()))
-    _check_axis(panel, "Conv2DTranspose keeps", 12, 1, 10, 0)
+    _check_axis(_first_panel(out), "Conv2DTranspose keeps", 12, 1, 10, 0)
 
 
 # ------------------------------------------------------------------ bad destinations
@@ -308,7 +311,10 @@ def test_check_html_cli_writes_the_report(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ the library itself
 
-def _panel(rows: tuple[Row, ...] = (), intended: Window | None = Window(1, 10)) -> Any:
+INTENDED = Window(1, 10)
+
+
+def _panel(rows: tuple[Row, ...] = (), intended: Window | None = INTENDED) -> Any:
     return axis_panel("H", "H", 5, 3, 2, 1, 1, Row("intended <&\">", intended), rows)
 
 
@@ -387,3 +393,11 @@ def test_check_html_draws_the_measured_onnxruntime_window() -> None:
     panel = html_panels(check_html(check_model(model))).panels["node-0-size0-H"]
     assert (panel.window_rect("onnxruntime (measured)").kind,
             panel.window_rect("onnxruntime (measured)").begin) == ("same", 1)
+
+
+def test_check_html_draws_every_probe_size_of_a_free_input() -> None:
+    # Free spatial dims: check probes two stand-in sizes; each gets its own panels.
+    model = convt_model({"strides": [2, 2], "auto_pad": "SAME_UPPER"}, x_shape=(1, 2, None, None))
+    report = html_panels(check_html(check_model(model, numeric=False)))
+    assert sorted(report.panels) == ["node-0-size0-H", "node-0-size0-W", "node-0-size1-H",
+                                     "node-0-size1-W"]

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from ..check import FAIL_LEVELS, INTENTS
+from ..check import FAIL_LEVELS, INTENTS, check_html
+from ..io import check_destination
 from ..pictures import write_text
 from ..repair.targets import target_names
 from .common import SEED, echo_json, handle_errors
@@ -47,8 +48,8 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
           junit_xml: str | None, html: str | None, numeric: bool, seed: int,
           runtimes: str | None) -> None:
     """Find illegal and runtime-dependent ConvTranspose nodes in MODEL (.onnx)."""
-    from ..check import check_html, check_model, parse_input_shapes
-    from ..io import check_destination, ensure_distinct
+    from ..check import check_model, parse_input_shapes
+    from ..io import ensure_distinct
     from ..junit import write_junit
     from ..runtimes import deprecation_note
 

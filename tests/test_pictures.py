@@ -401,3 +401,11 @@ def test_check_html_draws_every_probe_size_of_a_free_input() -> None:
     report = html_panels(check_html(check_model(model, numeric=False)))
     assert sorted(report.panels) == ["node-0-size0-H", "node-0-size0-W", "node-0-size1-H",
                                      "node-0-size1-W"]
+
+
+def test_svg_a_long_note_is_cut_and_kept_whole_in_a_tooltip() -> None:
+    note = "refused: " + "x" * 300
+    root = ET.fromstring(axis_svg(_panel((Row("rt", None, note),))))
+    tips = [t.findtext("{http://www.w3.org/2000/svg}title")
+            for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "note"]
+    assert [tip for tip in tips if tip is not None] == [note]

@@ -25,10 +25,10 @@ from ._model import AxisPanel, Row
 
 __all__ = ["COLOURS", "axis_svg", "svg_document"]
 
-WIDTH = 930
+WIDTH = 900
 PLOT_X = 222.0
-PLOT_W = 450.0
-NOTE_X = 682
+PLOT_W = 370.0
+NOTE_X = 604
 ROW_H = 30
 BAR_H = 16
 TOP = 62
@@ -81,6 +81,7 @@ def _rect(kind: str, row: str, begin: int, length: int, y: float, scale: _Scale,
     fill, stroke, _ = COLOURS[kind]
     scale.used.add(kind)
     dash = ' stroke-dasharray="3,2"' if kind in ("zeros", "op") else ""
+    dash += ' fill-opacity="0.6"' if kind == "zeros" else ""
     return (f'<rect class="{kind}" data-row="{_attr(row)}" data-begin="{begin}" '
             f'data-length="{length}" x="{_num(scale.x(begin))}" y="{_num(y)}" '
             f'width="{_num(max(length, 0) * scale.cell)}" height="{BAR_H}" fill="{fill}" '
@@ -89,13 +90,25 @@ def _rect(kind: str, row: str, begin: int, length: int, y: float, scale: _Scale,
 
 def _label(x: float, y: float, text: object, *, size: int = 11, anchor: str = "start",
            cls: str = "label", fill: str = "#111111", weight: str = "normal") -> str:
+    """A text element; text longer than fits before the right edge (about ``0.6 * size``
+    pixels a character) is cut with ``...`` and given whole in a ``<title>`` tooltip."""
+    words = str(text)
+    room = max(int((WIDTH - x) / (0.6 * size)), 8) if anchor == "start" else len(words)
+    shown, tip = words, ""
+    if len(words) > room:
+        shown, tip = words[:room - 3] + "...", f"<title>{_text(words)}</title>"
     return (f'<text class="{cls}" x="{_num(x)}" y="{_num(y)}" font-family="sans-serif" '
             f'font-size="{size}" font-weight="{weight}" text-anchor="{anchor}" '
-            f'fill="{fill}">{_text(text)}</text>')
+            f'fill="{fill}">{tip}{_text(shown)}</text>')
 
 
 def _rows_text(first: int, length: int) -> str:
     return f"rows {first}..{first + length - 1}" if length > 0 else "no rows"
+
+
+def _side(rows: int) -> str:
+    """A crop at one side: ``"1"`` rows cropped, or ``"+1 zeros"`` for a negative crop."""
+    return str(rows) if rows >= 0 else f"+{-rows} zeros"
 
 
 def _difference(w: Window, intended: Window) -> str:
@@ -128,17 +141,17 @@ def _window_row(row: Row, kind: str, y: float, panel: AxisPanel, scale: _Scale,
         first = max(end, 0)
         out.append(_rect("crop", row.label, first, crop_end, y, scale,
                          f"{row.label}: {crop_end} row(s) cropped at the end"))
-    if w.begin < 0:
+    out.append(_rect(kind, row.label, w.begin, w.length, y, scale,
+                     f"{row.label}: begin {w.begin}, length {w.length} "
+                     f"(natural {_rows_text(w.begin, w.length)})"))
+    if w.begin < 0:     # drawn over the window: those rows are zeros, not F
         out.append(_rect("zeros", row.label, w.begin, min(-w.begin, w.length), y, scale,
                          f"{row.label}: {-w.begin} zero row(s) before F"))
     if end > full:
         first = max(full, w.begin)
         out.append(_rect("zeros", row.label, first, end - first, y, scale,
                          f"{row.label}: {end - first} zero row(s) after the full output"))
-    out.append(_rect(kind, row.label, w.begin, w.length, y, scale,
-                     f"{row.label}: begin {w.begin}, length {w.length} "
-                     f"(natural {_rows_text(w.begin, w.length)})"))
-    words = f"begin {w.begin}, length {w.length}; crop {w.begin} | {full - end}"
+    words = f"begin {w.begin}, length {w.length}; crop {_side(w.begin)} | {_side(full - end)}"
     out.append(_label(NOTE_X, y + 12, words, size=10, cls="note"))
     if kind == "differs" and intended is not None:
         out.append(_label(NOTE_X, y + 24, _difference(w, intended), size=10, cls="diff",
@@ -169,7 +182,7 @@ def _legend(y: float, used: set[str]) -> list[str]:
     """A swatch and its words for every kind drawn (in :data:`COLOURS` order)."""
     out = []
     for i, kind in enumerate(k for k in COLOURS if k in used):
-        x, yy = 6 + (i % 4) * 230, y + (i // 4) * 16
+        x, yy = 6 + (i % 4) * 224, y + (i // 4) * 16
         fill, stroke, words = COLOURS[kind]
         dash = ' stroke-dasharray="3,2"' if kind in ("zeros", "op") else ""
         out.append(f'<rect class="swatch" x="{x}" y="{_num(yy)}" width="14" height="10" '

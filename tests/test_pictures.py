@@ -409,3 +409,19 @@ def test_svg_a_long_note_is_cut_and_kept_whole_in_a_tooltip() -> None:
     tips = [t.findtext("{http://www.w3.org/2000/svg}title")
             for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "note"]
     assert [tip for tip in tips if tip is not None] == [note]
+
+
+def test_shape_svg_follows_torch_output_size(tmp_path: Path) -> None:
+    # k 3, s 2, p 1, in (5, 6): L = (11, 13), smallest outputs (9, 11); output_size (10, 11)
+    # makes op (1, 0), so the windows are (1, 10) on H and (1, 11) on W.
+    config = tmp_path / "torch.json"
+    config.write_text(json.dumps({"framework": "torch", "module": "ConvTranspose2d",
+                                  "in_channels": 2, "out_channels": 3, "kernel_size": 3,
+                                  "stride": 2, "padding": 1}), encoding="utf-8")
+    out = tmp_path / "crops.svg"
+    result = invoke("shape", config, "--input-shape", "1,2,5,6", "--output-size", "10,11",
+                    "--svg", out)
+    assert result.exit_code == 0, result.stderr
+    panels = list(svg_panels(out.read_text(encoding="utf-8")).values())
+    _check_axis(panels[0], "ConvTranspose2d keeps", 11, 1, 10, 1)
+    _check_axis(panels[1], "ConvTranspose2d keeps", 13, 1, 11, 0)

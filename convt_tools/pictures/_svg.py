@@ -133,7 +133,7 @@ def _window_row(row: Row, kind: str, y: float, panel: AxisPanel, scale: _Scale,
         out.append(_label(PLOT_X, y + 12, row.note or "no window", cls="note", fill="#6d1810"))
         return out
     end, full = w.begin + w.length, panel.full
-    crop_start, crop_end = max(min(w.begin, full), 0), max(full - max(end, 0), 0)
+    crop_start, crop_end = max(min(w.begin, full), 0), min(max(w.crop_end(full), 0), full)
     if crop_start:
         out.append(_rect("crop", row.label, 0, crop_start, y, scale,
                          f"{row.label}: {crop_start} row(s) cropped at the start"))
@@ -151,7 +151,7 @@ def _window_row(row: Row, kind: str, y: float, panel: AxisPanel, scale: _Scale,
         first = max(full, w.begin)
         out.append(_rect("zeros", row.label, first, end - first, y, scale,
                          f"{row.label}: {end - first} zero row(s) after the full output"))
-    words = f"begin {w.begin}, length {w.length}; crop {_side(w.begin)} | {_side(full - end)}"
+    words = f"begin {w.begin}, length {w.length}; crop {_side(w.begin)} | {_side(w.crop_end(full))}"
     out.append(_label(NOTE_X, y + 12, words, size=10, cls="note"))
     if kind == "differs" and intended is not None:
         out.append(_label(NOTE_X, y + 24, _difference(w, intended), size=10, cls="diff",

@@ -18,6 +18,17 @@ for ``convt verify --html`` too. Depends on geometry, io and errors only
 Public surface: :class:`Row`, :class:`AxisPanel` (:func:`axis_panel` builds
 one from ``in, k, s, d``), :class:`Section`, :func:`axis_svg`,
 :func:`svg_document`, :func:`html_document` and :func:`write_text` (atomic).
+
+A verb with a source window and runtime windows per layer and axis (as
+``verify`` has) draws them like this::
+
+    panel = axis_panel("H", "H", n, k, s, d, op, Row("source", source_window),
+                       (Row("onnxruntime", ort_window), Row("tract", None, "refused: ...")))
+    html = html_document("convt verify: model.onnx",
+                         [Section("layer-0", "up.0 -> /up/up.0/ConvTranspose", (), (panel,))])
+    write_text("report.html", html, field="html")
+
+Each panel's ``id`` in the HTML is ``<section key>-<panel key>`` (``layer-0-H``).
 """
 
 from __future__ import annotations

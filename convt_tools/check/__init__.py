@@ -35,6 +35,7 @@ from .matrix import (
 )
 from .readings import RUNTIMES, documented_reading, runtime_names
 from .qdq import qdq_report
+from .panels import check_html, node_panels
 from .probe import (
     MAX_PROBE_ELEMENTS, STAND_IN, OrtRefused, close, identify_window, make_model, max_abs_diff,
     numeric_check, ort_version, probe_elements, probe_ort, probe_shape, run_ort,
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CODES", "RUNTIMES", "CheckReport", "ConvTAttrs", "Finding", "NodeRef", "NodeReport", "Window",
-    "check_model", "intent_windows", "iter_convtranspose", "load_model",
+    "check_html", "check_model", "intent_windows", "iter_convtranspose", "load_model",
     "parse_input_shapes",
 ]
 
@@ -146,6 +147,7 @@ def _add_matrix(node: NodeReport, ctx: NodeContext, matrix: NodeMatrix,
     naturals = [[a.natural_length(i, n) for i, n in enumerate(s)] for s in sizes]
     node.readings = matrix.to_dict(naturals)
     node.reading_lines = matrix.lines(naturals)
+    node.panels = node_panels(a, matrix)
     severe = {f.code for f in node.findings if f.severity == "error"}
     runtime_codes = {"CT010", "CT011", "CT013", "CT014", "CT016", "CT001", "CT002", "CT008",
                      "CT005", "CT033"}

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConvtError
 from ..io import xml_safe
 from ..junit import junit_document, junit_suite
+
+if TYPE_CHECKING:
+    from ..pictures import AxisPanel
 
 __all__ = ["CODES", "FAIL_LEVELS", "SEVERITIES", "CheckReport", "Finding", "NodeReport"]
 
@@ -104,6 +107,7 @@ class NodeReport:
     reading_lines: list[str] = field(default_factory=list)
     quantization: dict[str, Any] | None = None   # QDQ nodes only (check/qdq.py)
     execution: dict[str, dict[str, str]] | None = None   # per runtime, QDQ nodes only
+    panels: tuple[AxisPanel, ...] = ()   # pictures of the windows (check/panels.py; risky nodes)
 
     def worst(self) -> str | None:
         sev = [SEVERITIES.index(f.severity) for f in self.findings]

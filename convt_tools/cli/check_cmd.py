@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import click
 
-from ..check import FAIL_LEVELS, INTENTS
+from ..check import FAIL_LEVELS, INTENTS, check_html
+from ..io import check_destination
+from ..pictures import write_text
 from ..repair.targets import target_names
 from .common import SEED, echo_json, handle_errors
 
@@ -28,6 +30,9 @@ _SHAPE_HELP = ("Graph-input shape NAME=DIMS, e.g. x=1,3,32,32 (repeatable; ? or 
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
               help="Also write a JUnit XML report (one testcase per node).")
+@click.option("--html", type=click.Path(dir_okay=False), default=None,
+              help="Also write a self-contained HTML report: per risky node and per axis an "
+                   "SVG of the full output, the ONNX spec's window and each judged runtime's.")
 @click.option("--numeric/--no-numeric", default=True, show_default=True,
               help="Run each node alone in onnxruntime and identify what it computes.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for probe inputs.")
@@ -39,7 +44,8 @@ _SHAPE_HELP = ("Graph-input shape NAME=DIMS, e.g. x=1,3,32,32 (repeatable; ? or 
                    "way is not an error.")
 @handle_errors
 def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool,
-          junit_xml: str | None, numeric: bool, seed: int, runtimes: str | None) -> None:
+          junit_xml: str | None, html: str | None, numeric: bool, seed: int,
+          runtimes: str | None) -> None:
     """Find illegal and runtime-dependent ConvTranspose nodes in MODEL (.onnx)."""
     from ..check import check_model, parse_input_shapes
     from ..io import ensure_distinct
@@ -52,10 +58,15 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
 
     if junit_xml:
         ensure_distinct(junit_xml, field="junit_xml", model=model)
+    if html:
+        ensure_distinct(html, field="html", model=model)
+        check_destination(html, field="html")
     report = check_model(model, parse_input_shapes(input_shapes), numeric=numeric, seed=seed,
                          runtimes=runtimes)
     if junit_xml:
         write_junit(junit_xml, report.junit_xml(fail_on))
+    if html:
+        write_text(html, check_html(report, fail_on), field="html")
     if as_json:
         echo_json(report.to_dict(fail_on))
     else:

@@ -8,6 +8,8 @@ import click
 
 from ..errors import ConvtError
 from ..frameworks import as_layer
+from ..io import ensure_distinct
+from ..pictures import svg_document, write_text
 from ..spec import make_spec, parse_shape
 from ..spec.values import parse_int
 from .common import echo_json, handle_errors
@@ -113,10 +115,13 @@ def layer_options(func: Any) -> Any:
 @click.option("--weights", "-w", type=click.Path(dir_okay=False),
               help="With a model config JSON: its weights (.weights.h5 / .h5), for input "
                    "channels when no input shape is recorded.")
+@click.option("--svg", "svg", type=click.Path(dir_okay=False), default=None,
+              help="Also write an SVG picture: per spatial axis the full output, the window "
+                   "kept and the rows cropped at each side (written atomically).")
 @handle_errors
 def shape(config: str | None, input_shape: str | None, explain: bool, as_json: bool,
           output_size: str | None, framework: str | None, layer: str | None,
-          weights: str | None, **flags: Any) -> None:
+          weights: str | None, svg: str | None, **flags: Any) -> None:
     """Print the output shape of a Conv1D/2D/3DTranspose layer.
 
     \b
@@ -126,14 +131,21 @@ def shape(config: str | None, input_shape: str | None, explain: bool, as_json: b
     convt shape layer.json --input-shape None,?,?,128 --explain
     convt shape torch.json --input-shape 1,16,10,8     (PyTorch ConvTranspose kwargs)
     convt shape model.keras --layer decoder/up_2
+    convt shape layer.json --input-shape 1,10,8,3 --svg crops.svg
     """
+    if svg is not None:
+        ensure_distinct(svg, field="svg", config=config, weights=weights)
     hint = None if input_shape is None else parse_shape(input_shape)
     spec = spec_from_cli(config, {k: flags[k] for k in _LAYER_FLAGS}, layer, weights,
                          input_shape=hint, framework=framework)
     in_shape = hint if hint is not None else spec.input_shape
     if in_shape is None:
         raise spec.missing_input_shape()
-    report = spec.shape_report(in_shape, parse_output_size(output_size))
+    size = parse_output_size(output_size)
+    report = spec.shape_report(in_shape, size)
+    if svg is not None:
+        title = f"{spec.class_name}: input {list(in_shape)} -> output {report['text']}"
+        write_text(svg, svg_document(title, spec.axis_panels(in_shape, size)), field="svg")
     if as_json:
         echo_json(report["json"])
     elif explain:

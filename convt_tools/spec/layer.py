@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence, overload
 
 from ..errors import ConvtError, fail
 from ..geometry import AxisCrop, effective_kernel, keras_crops, keras_output_length, natural_length
+from ..pictures import AxisPanel, Row, axis_panel
 from .derivation import AxisDerivation, format_shape
 from .layout import Layout
 from .values import is_int, shape_tuple
@@ -141,8 +142,7 @@ class ConvTransposeSpec:
         """What ``convt shape`` prints: ``json``, ``explain`` (with notes), ``text``, and
         ``stderr`` lines (``glu`` halving the returned tensor)."""
         if output_size is not None:
-            raise ConvtError("output_size: applies to torch configs only (Keras has no "
-                             "output_size); use --output-padding.", field="output_size")
+            raise _no_output_size()
         out = self.output_shape(input_shape)
         returned = self.activated_output_shape(input_shape)
         info = {
@@ -168,6 +168,30 @@ class ConvTransposeSpec:
         stderr = [] if returned == out else [
             f"note: glu halves the last axis; the layer returns {format_shape(returned)}"]
         return {"json": info, "explain": explain, "text": format_shape(out), "stderr": stderr}
+
+    def axis_panels(self, input_shape: Sequence[int | None],
+                    output_size: Sequence[int] | None = None,
+                    stand_in: int = 4) -> tuple[AxisPanel, ...]:
+        """Per spatial axis, a picture (:mod:`convt_tools.pictures`) of the full output
+        ``L = (in-1)*s + K`` and the window Keras keeps, ``crop.window(L)`` of
+        :meth:`crop_plan` (ONNX ``output_padding`` = the crop's ``extend``). An unknown
+        input length is drawn at ``stand_in`` (the crop does not depend on it)."""
+        if output_size is not None:
+            raise _no_output_size()
+        _, _, spatial = self.split_input_shape(input_shape)
+        panels = []
+        for i, (axis, n, crop) in enumerate(zip(self.layout.axis_names, spatial,
+                                                self.crop_plan())):
+            k, s, d = self.kernel_size[i], self.strides[i], self.dilation_rate[i]
+            length = stand_in if n is None else n
+            caption = (f"kernel {k}, stride {s}, dilation {d}, padding {self.padding}, "
+                       f"output_padding {self._ops()[i]}"
+                       + (f"; input length unknown, drawn at {stand_in} (the crop does not "
+                          f"depend on it)" if n is None else ""))
+            window = crop.window(natural_length(length, k, s, d))
+            panels.append(axis_panel(axis, axis, length, k, s, d, crop.onnx().output_padding,
+                                     Row(f"{self.class_name} keeps", window), caption=caption))
+        return tuple(panels)
 
     def _ops(self) -> tuple[int | None, ...]:
         return self.output_padding or (None,) * self.rank
@@ -348,3 +372,8 @@ class ConvTransposeSpec:
         if self.dtype != self.variable_dtype:
             notes.append(f"dtype policy computes in {self.dtype} with {self.variable_dtype} weights.")
         return notes
+
+
+def _no_output_size() -> ConvtError:
+    return ConvtError("output_size: applies to torch configs only (Keras has no "
+                      "output_size); use --output-padding.", field="output_size")

@@ -31,8 +31,9 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import ConvtError, fail
 from ..spec.parse import read_config_json as read_json_config  # one strict JSON reader
-from ..geometry import (OnnxAxis, effective_kernel, natural_length, torch_express,
-                        torch_output_length)
+from ..geometry import (OnnxAxis, effective_kernel, explicit_window, natural_length,
+                        torch_express, torch_output_length)
+from ..pictures import AxisPanel, Row, axis_panel
 
 __all__ = ["TORCH_MODULES", "TorchConvTransposeSpec", "is_torch_kwargs", "load_torch_config",
            "parse_torch_config", "read_json_config"]
@@ -139,6 +140,28 @@ class TorchConvTransposeSpec:
         return {"json": info, "explain": self.explain(shape, output_size),
                 "text": format_shape(out),
                 "stderr": []}
+
+    def axis_panels(self, input_shape: Sequence[int | None],
+                    output_size: Sequence[int] | None = None,
+                    stand_in: int = 4) -> tuple[AxisPanel, ...]:
+        """Per spatial axis, a picture (:mod:`convt_tools.pictures`) of the full output
+        ``L + op`` and the window torch keeps, ``(p, L - 2p + op)``
+        (:func:`~convt_tools.geometry.explicit_window` with pads ``(p, p)``); ``op`` as
+        :meth:`resolve_output_padding` gives it. An unknown input length is drawn at
+        ``stand_in`` (the window's crops do not depend on it)."""
+        shape = self.check_input_shape(input_shape)
+        ops = self.resolve_output_padding(shape, output_size)
+        panels = []
+        for axis, n, k, s, d, p, o in zip(self.axis_names, shape[-self.rank:], self.kernel_size,
+                                          self.stride, self.dilation, self.padding, ops):
+            length = stand_in if n is None else n
+            caption = (f"kernel {k}, stride {s}, dilation {d}, padding {p}, output_padding {o}"
+                       + (f"; input length unknown, drawn at {stand_in} (the crop does not "
+                          f"depend on it)" if n is None else ""))
+            window = explicit_window(natural_length(length, k, s, d), p, p, o)
+            panels.append(axis_panel(axis, axis, length, k, s, d, o,
+                                     Row(f"{self.module} keeps", window), caption=caption))
+        return tuple(panels)
 
     @property
     def axis_names(self) -> tuple[str, ...]:

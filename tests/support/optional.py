@@ -99,3 +99,18 @@ def runtime_params(names: list[str] | tuple[str, ...], slow_compiled: bool = Fal
         return (pytest.mark.runtimes,)
 
     return [pytest.param(n, marks=marks(n)) for n in names]
+
+
+# A headless browser (an OS package, never pip): the pictures' browser test (issue 22).
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def browser_or_skip() -> str:
+    """The path of an installed Chromium, or a skip saying no browser is installed."""
+    import shutil
+
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    pytest.skip(f"no browser installed ({', '.join(BROWSERS)}; e.g. apt-get install chromium)")

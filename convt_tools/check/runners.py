@@ -25,7 +25,7 @@ from ..runtimes import (ABORTS_PROCESS, RuntimeRefused, RuntimeUnavailable, cano
 
 __all__ = ["CHILD_TIMEOUT_S", "RUNNABLE", "Refusal", "installed", "run_many"]
 
-RUNNABLE = ("onnxruntime", "openvino", "tract", "onnx-reference")
+RUNNABLE = ("onnxruntime", "openvino", "tract", "onnx-reference", "opencv", "tvm", "iree")
 CHILD_TIMEOUT_S = 300
 
 

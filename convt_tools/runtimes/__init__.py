@@ -8,6 +8,9 @@ name                      engine                              pip extra
 ``tract``                 tract (Python bindings)             ``[tract]``
 ``torch``                 PyTorch via onnx2torch, CPU         none: two steps (README)
 ``onnx-reference``        ``onnx.reference.ReferenceEvaluator`` base install
+``opencv``                OpenCV dnn (``cv2.dnn``), CPU         ``[opencv]``
+``tvm``                   TVM Relax ONNX frontend, llvm, VM     ``[tvm]``
+``iree``                  IREE import + llvm-cpu, iree.runtime  ``[iree]``
 ========================  ==================================  =======================
 
 These names are the same everywhere: ``validate --runtime``, ``run
@@ -52,6 +55,9 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "tract": ("tract_adapter", "TractRuntime"),
     "torch": ("torch_adapter", "TorchRuntime"),
     "onnx-reference": ("reference_adapter", "OnnxReferenceRuntime"),
+    "opencv": ("opencv_adapter", "OpencvRuntime"),
+    "tvm": ("tvm_adapter", "TvmRuntime"),
+    "iree": ("iree_adapter", "IreeRuntime"),
 }
 
 # Engines known from their documentation only (check's reading table): never run here.
@@ -62,7 +68,7 @@ DOCUMENTED_ONLY: tuple[str, ...] = ("onnxruntime<1.14", "onnxruntime<=1.12", "te
 DEPRECATED: dict[str, str] = {"onnx.reference": "onnx-reference", "onnx2torch": "torch"}
 
 # Engines that can abort the process on some models: check runs them isolated.
-ABORTS_PROCESS: tuple[str, ...] = ("openvino", "tract")
+ABORTS_PROCESS: tuple[str, ...] = ("openvino", "tract", "opencv", "tvm", "iree")
 
 
 def canonical_name(name: str) -> str:
@@ -183,6 +189,9 @@ _ENGINE_TEXT = {
     "tract": "tract (Sonos), Python bindings",
     "torch": "PyTorch via onnx2torch, CPU",
     "onnx-reference": "onnx.reference.ReferenceEvaluator (the spec's evaluator; slow)",
+    "opencv": "OpenCV dnn (cv2.dnn.readNetFromONNX), CPU",
+    "tvm": "Apache TVM, Relax ONNX frontend, llvm target, VM (compiled in a child process)",
+    "iree": "IREE: iree-import-onnx, iree-compile llvm-cpu, iree.runtime local-task",
 }
 
 

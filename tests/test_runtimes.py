@@ -24,6 +24,7 @@ from support.optional import runtime_or_skip, runtime_params
 # torch has no pip extra (it would pull CUDA; issue 17 item 21): its message gives the two steps.
 EXTRAS = {"onnxruntime": None, "openvino": "openvino", "tract": "tract", "torch": None,
           "onnx-reference": None}
+EXTRAS.update({"opencv": "opencv", "tvm": "tvm", "iree": "iree"})  # issue 19
 
 
 def installed_or_skip(name: str):

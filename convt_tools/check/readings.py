@@ -65,6 +65,20 @@ Sources (facts only; "measured" = run here on that version, float32, CPU):
   as written; refuses output_shape with ``T > 0`` unless auto_pad is SAME_*
   (then, and for ``T <= 0``: begin 0),
   ``op >= s``, and group > 1 (wrong kernel slicing).
+* ``opencv`` (measured opencv-python-headless 5.1.0, ``cv2.dnn``, 105 forms of
+  ``fixtures/runtimes/``): the spec's windows (pads as written, negative
+  pads and ``op >= s`` included; SAME as the spec, ``K < s`` too; output_shape
+  with N and C read as its spatial tail), except output_shape: its total
+  ignores output_padding, ``T = L - O`` (opencv/opencv#26307, PR #28264),
+  begin as the spec's for that ``T``. Symbolic dims read as static.
+* ``tvm`` (measured apache-tvm 0.27.0.post1, Relax ONNX frontend, llvm target,
+  ``fixtures/runtimes/``): explicit pads as written (``op`` kept: the
+  output_padding drop of apache/tvm#18601 is fixed by PR #18635 in 0.27);
+  SAME as onnxruntime (``T' = max(T, 0)``: with ``K < s`` it keeps ``L``);
+  output_shape ignored: the pads (default 0) and output_padding are read,
+  i.e. the full uncropped window ``(0, L + op)``; output_shape together with
+  auto_pad SAME_* is read as the SAME alone (``O = in * s``). Symbolic dims
+  read as static.
 """
 
 from __future__ import annotations
@@ -417,6 +431,39 @@ class _OnnxReference(RuntimeRules):
             return Window(0, _target(a, i, n)) if t <= 0 or a.auto_pad in SAME else _refuse(
                 "output_shape without auto_pad")
         return _axes(sizes, ref)
+
+
+@register
+class _OpenCV(RuntimeRules):
+    name = "opencv"
+    source = ("measured opencv-python-headless 5.1.0 (cv2.dnn) on fixtures/runtimes/: the spec, "
+              "except output_shape's total ignores output_padding (opencv/opencv#26307, "
+              "PR #28264)")
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _axes(sizes, lambda i, n: _spec_same(a, i, n))
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _axes(sizes, lambda i, n: Window(
+            onnx_spec_begin(_nat(a, i, n) - _target(a, i, n), upper=_upper(a)),
+            _target(a, i, n)))
+
+
+@register
+class _TVM(RuntimeRules):
+    name = "tvm"
+    source = ("measured apache-tvm 0.27.0.post1 (Relax ONNX frontend, llvm) on "
+              "fixtures/runtimes/: output_shape ignored (pads as written: the full window); "
+              "SAME keeps L when K < s; output_padding kept (apache/tvm#18601, PR #18635)")
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _axes(sizes, lambda i, n: _ort_same(a, i, n, _upper(a)))
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        if a.auto_pad in SAME:   # read as auto_pad alone: O = in * s
+            return self.same(a, sizes, static=static)
+        return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
+                       "output_shape ignored")
 
 
 # Every runtime the table knows, in report order (the engine names of convt_tools.runtimes),

@@ -8,15 +8,22 @@ network from the blob given at run time. ``threads`` calls
 ``cv2.setNumThreads`` (process-wide, as OpenCV has no per-network setting).
 There is no separate conversion step, so loading runs in this process; check
 measures OpenCV in a child process (:data:`~convt_tools.runtimes.ABORTS_PROCESS`).
+OpenCV does not raise on a model it cannot import (e.g. an unsupported op): it
+logs the reason to stderr and returns an empty network; the log written
+while reading the model is captured and that reason is the refusal.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import LoadedModel, ModelLike, Runtime, load_proto, temporary_model_file
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, load_proto,
+                   temporary_model_file)
 
 __all__ = ["OpencvRuntime"]
 
@@ -58,6 +65,38 @@ class OpencvRuntime(Runtime):
         outputs = [o.name for o in proto.graph.output]
         if self.threads is not None:
             module.setNumThreads(self.threads)
-        with temporary_model_file(model) as path:
+        with temporary_model_file(model) as path, _CapturedStderr() as log:
             net = module.dnn.readNetFromONNX(path)
+        if net.empty():  # OpenCV logs why (e.g. the unsupported ops) and returns an empty net
+            raise RuntimeRefused(self.name, "load", _why_empty(log.text, path))
         return _Net(net, inputs, outputs)
+
+
+def _why_empty(log: str, path: str) -> str:
+    """OpenCV's own reason for an empty network, on one line, without the temporary path."""
+    text = " ".join(line.strip() for line in log.splitlines() if line.strip())
+    text = text.replace(f"'{path}' ", "")
+    marker = "DNN/ONNX: "
+    text = text[text.index(marker) + len(marker):] if marker in text else text
+    return text or "cv2.dnn.readNetFromONNX returned an empty network"
+
+
+class _CapturedStderr:
+    """``with _CapturedStderr() as log``: what native code writes to fd 2 goes to ``log.text``
+    (OpenCV logs its import errors there instead of raising)."""
+
+    text = ""
+
+    def __enter__(self) -> _CapturedStderr:
+        sys.stderr.flush()
+        self._file = tempfile.TemporaryFile(mode="w+b")
+        self._saved = os.dup(2)
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.seek(0)
+        self.text = self._file.read().decode("utf-8", "replace")
+        self._file.close()

@@ -26,12 +26,14 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from ._tool import run_tool
-from .base import LoadedModel, ModelLike, Runtime, load_proto, temporary_model_file
+from .base import (LoadedModel, ModelLike, Runtime, feed_names, load_proto,
+                   temporary_model_file)
 
 if TYPE_CHECKING:
     import onnx
@@ -96,16 +98,13 @@ class IreeRuntime(Runtime):
         return iree.runtime
 
     def _version(self, module: Any) -> str:
-        from importlib.metadata import version
-
         return version("iree-base-runtime")
 
     def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         from iree.compiler.tools.binaries import find_tool
 
         proto = load_proto(model)
-        weights = {t.name for t in proto.graph.initializer}
-        inputs = [i.name for i in proto.graph.input if i.name not in weights]
+        inputs = feed_names(proto)
         fixed = _with_output_shapes(proto)
         with temporary_model_file(model if fixed is None else fixed) as path, \
                 tempfile.TemporaryDirectory(prefix="convt-iree-") as tmp:

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, load_proto,
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, feed_names, load_proto,
                    temporary_model_file)
 
 __all__ = ["OpencvRuntime"]
@@ -60,8 +60,7 @@ class OpencvRuntime(Runtime):
 
     def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         proto = load_proto(model)
-        weights = {t.name for t in proto.graph.initializer}
-        inputs = [i.name for i in proto.graph.input if i.name not in weights]
+        inputs = feed_names(proto)
         outputs = [o.name for o in proto.graph.output]
         if self.threads is not None:
             module.setNumThreads(self.threads)

@@ -29,8 +29,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ._tool import TOOL_TIMEOUT_S
-from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, first_line, load_proto,
-                   temporary_model_file)
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, feed_names, first_line,
+                   load_proto, temporary_model_file)
 
 __all__ = ["TvmRuntime", "build"]
 
@@ -143,8 +143,7 @@ class TvmRuntime(Runtime):
 
     def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         proto = load_proto(model)
-        weights = {t.name for t in proto.graph.initializer}
-        inputs = [i.name for i in proto.graph.input if i.name not in weights]
+        inputs = feed_names(proto)
         if self.threads is not None:
             module.get_global_func("runtime.config_threadpool")(0, self.threads)
         with temporary_model_file(model) as path, \

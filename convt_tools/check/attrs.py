@@ -20,6 +20,7 @@ checked only as far as its literal attributes go.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -56,6 +57,7 @@ class ConvTAttrs:
     kernel: tuple[int, ...]
     group: int
     output_shape_full: bool = False  # output_shape listed N and C too (only the tail is kept)
+    out_per_group: int | None = None  # W's dim 1 (output channels per group) when known
 
     def effective_kernel(self, i: int) -> int:
         """``K = (k - 1) * d + 1`` on axis ``i`` (:func:`convt_tools.geometry.effective_kernel`)."""
@@ -169,8 +171,10 @@ def read_attrs(node: onnx.NodeProto, w_shape: Sequence[int] | None, x_rank: int 
         problems.append(Finding("CT006", f"output_padding {list(op)} must be >= 0"))
     usable = not any(f.code == "CT006" for f in problems) or (
         min(strides) >= 1 and min(dilations) >= 1 and min(kernel) >= 1)
+    dim1 = w_shape[1] if w_shape is not None and len(w_shape) > 1 else None
+    per_group = int(dim1) if isinstance(dim1, numbers.Integral) and dim1 > 0 else None
     attrs = ConvTAttrs(rank, auto_pad, pads, op, out_shape, strides, dilations, ks, kernel, group,
-                      out_shape is not None and len(a["output_shape"]) == rank + 2)
+                      out_shape is not None and len(a["output_shape"]) == rank + 2, per_group)
     return (attrs if usable else None), problems
 
 

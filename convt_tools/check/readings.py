@@ -79,6 +79,16 @@ Sources (facts only; "measured" = run here on that version, float32, CPU):
   i.e. the full uncropped window ``(0, L + op)``; output_shape together with
   auto_pad SAME_* is read as the SAME alone (``O = in * s``). Symbolic dims
   read as static.
+* ``iree`` (measured IREE 3.13.0: ``iree-import-onnx``, ``iree-compile``
+  llvm-cpu, ``fixtures/runtimes/``): what compiles is exact. Refused
+  (compile errors): asymmetric explicit pads (negative ones included), auto_pad
+  SAME_* whose total ``T`` is odd or negative (the split would be asymmetric),
+  output_shape with ``T > 0`` (any crop; ``T <= 0`` computes the spec's
+  window; with auto_pad SAME_* too, output_shape follows the SAME rule with
+  ``O`` from output_shape), and grouped nodes with one output channel per group (depthwise,
+  multiplier 1; multiplier 2 and other groups are exact). SAME_* with
+  output_padding compiles but fails at run (out-of-range buffer access).
+  Symmetric pads, ``op`` (``op >= s`` too), dilation, symbolic dims: exact.
 """
 
 from __future__ import annotations
@@ -464,6 +474,47 @@ class _TVM(RuntimeRules):
             return self.same(a, sizes, static=static)
         return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
                        "output_shape ignored")
+
+
+@register
+class _IREE(RuntimeRules):
+    name = "iree"
+    source = ("measured IREE 3.13.0 (iree-import-onnx, iree-compile llvm-cpu) on "
+              "fixtures/runtimes/: only symmetric pads compile (torch-mlir's ConvTranspose "
+              "lowering; torch-mlir PR #4650), depthwise with one output channel per group "
+              "fails to compile; what compiles is exact")
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        if a.group > 1 and a.out_per_group == 1:
+            return _refuse("group > 1 with one output channel per group (depthwise, "
+                           "multiplier 1) fails to compile")
+        if a.pads is not None and a.output_shape is None and a.auto_pad not in SAME:
+            if _asymmetric(a):
+                return _refuse("asymmetric pads fail to compile (torch.operator not legalized)")
+            if _negative_pads(a):
+                return _unknown("symmetric negative pads: not measured for iree")
+        return None
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        def iree(i: int, n: int) -> Window | Reading:
+            t = _total(a, i, n)
+            if t < 0 or t % 2:
+                return _refuse("auto_pad SAME_* with an odd or negative total (asymmetric "
+                               "pads) fails to compile")
+            if a.output_padding[i]:
+                return _refuse("auto_pad SAME_* with output_padding: out-of-range access at run")
+            return _spec_same(a, i, n)
+        return _axes(sizes, iree)
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        if a.auto_pad in SAME:   # the SAME rule with O from output_shape
+            return self.same(a, sizes, static=static)
+
+        def iree(i: int, n: int) -> Window | Reading:
+            if _total(a, i, n) > 0:
+                return _refuse("output_shape shorter than L + op fails to compile")
+            return Window(0, _target(a, i, n))
+        return _axes(sizes, iree)
 
 
 # Every runtime the table knows, in report order (the engine names of convt_tools.runtimes),

@@ -302,3 +302,13 @@ def test_tool_timeout_is_a_refusal():
 ])
 def test_error_line(text, line):
     assert error_line(text) == line
+
+
+@pytest.mark.parametrize("runtime", runtime_params(list(NEW)))
+def test_one_thread_computes_the_same(runtime):
+    """``threads=1`` (what a ``validate --jobs`` worker passes) is accepted and exact."""
+    runtime_or_skip(runtime)
+    case = CASES["r1_pads_sym"]
+    model = (ROOT / "fixtures" / "runtimes" / "models" / case["model"]).read_bytes()
+    y = get_runtime(runtime, threads=1).load(model).run({"x": case_input(case)})[0]
+    assert classify(case, y)["outcome"] == "exact"

@@ -77,8 +77,10 @@ Sources (facts only; "measured" = run here on that version, float32, CPU):
   SAME as onnxruntime (``T' = max(T, 0)``: with ``K < s`` it keeps ``L``);
   output_shape ignored: the pads (default 0) and output_padding are read,
   i.e. the full uncropped window ``(0, L + op)``; output_shape together with
-  auto_pad SAME_* is read as the SAME alone (``O = in * s``). Symbolic dims
-  read as static.
+  auto_pad SAME_* is read as the SAME alone (``O = in * s``, whatever
+  output_shape says). ``op >= s`` is refused (the frontend's
+  ``Conv2dTranspose expects the output padding less than the strides``).
+  Symbolic dims read as static.
 * ``iree`` (measured IREE 3.13.0: ``iree-import-onnx``, ``iree-compile``
   llvm-cpu, ``fixtures/runtimes/``): what compiles is exact. Refused
   (compile errors): asymmetric explicit pads (negative ones included), auto_pad
@@ -464,10 +466,20 @@ class _TVM(RuntimeRules):
     name = "tvm"
     source = ("measured apache-tvm 0.27.0.post1 (Relax ONNX frontend, llvm) on "
               "fixtures/runtimes/: output_shape ignored (pads as written: the full window); "
-              "SAME keeps L when K < s; output_padding kept (apache/tvm#18601, PR #18635)")
+              "SAME keeps L when K < s; output_padding kept (apache/tvm#18601, PR #18635), "
+              "output_padding >= stride refused")
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        if _op_ge_s(a):
+            return _refuse("output_padding >= stride: the Relax frontend raises")
+        return None
 
     def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
-        return _axes(sizes, lambda i, n: _ort_same(a, i, n, _upper(a)))
+        def tvm(i: int, n: int) -> Window:   # O = in * s, output_shape or not
+            t = max(_nat(a, i, n) + a.output_padding[i] - n * a.strides[i], 0)
+            return Window(onnx_spec_begin(t, upper=_upper(a)),
+                          _nat(a, i, n) + a.output_padding[i] - t)
+        return _axes(sizes, tvm)
 
     def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         if a.auto_pad in SAME:   # read as auto_pad alone: O = in * s

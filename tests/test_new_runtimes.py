@@ -257,6 +257,7 @@ def test_tvm_compile_child_restarts_after_it_dies():
     first = adapter.load(model).run({"x": case_input(case)})[0]
     assert _Compiler._proc is not None
     _Compiler._proc.kill()
+    _Compiler._proc.wait()   # dead before the next model: that one starts a fresh child
     again = adapter.load(model).run({"x": case_input(case)})[0]
     np.testing.assert_array_equal(first, again)
 

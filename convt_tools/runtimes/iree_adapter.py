@@ -27,16 +27,14 @@ import os
 import sys
 import tempfile
 from importlib.metadata import version
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
+import onnx
 
 from ._tool import run_tool
 from .base import (LoadedModel, ModelLike, Runtime, feed_names, load_proto,
                    temporary_model_file)
-
-if TYPE_CHECKING:
-    import onnx
 
 __all__ = ["COMPILE_FLAGS", "IreeRuntime"]
 
@@ -65,8 +63,6 @@ class _Module(LoadedModel):
 def _with_output_shapes(proto: onnx.ModelProto) -> onnx.ModelProto | None:
     """A copy of ``proto`` whose shapeless graph outputs get their inferred shapes, or
     None when every output already has one (module doc)."""
-    import onnx
-
     missing = [o.name for o in proto.graph.output
                if o.type.HasField("tensor_type") and not o.type.tensor_type.HasField("shape")]
     if not missing:

@@ -27,6 +27,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import onnx
 
 from ._tool import TOOL_TIMEOUT_S
 from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, feed_names, first_line,
@@ -157,8 +158,6 @@ class TvmRuntime(Runtime):
 def build(model_path: str, lib_path: str) -> None:
     """Convert ``model_path`` with the Relax ONNX frontend, compile for llvm, export to
     ``lib_path`` (the child process's work; module doc)."""
-    import onnx
-
     os.environ.setdefault(*NO_TORCH_BUILD)
     import tvm
     from tvm import relax

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .errors import ConvtError, term_safe
+from .torchconv.description import is_torch_model_description
 
 if TYPE_CHECKING:
     import numpy as np
@@ -129,7 +130,6 @@ def classify(data: bytes, path: str, framework: str | None = None) -> tuple[str,
         if framework == "torch":
             return "torch", _Unparsed
         return ("saved", None) if _is_model_config(data, path) else ("keras", _Unparsed)
-    from .torchconv.model import is_torch_model_description
     from .torchconv.spec import is_torch_kwargs
 
     if is_torch_model_description(obj):
@@ -201,7 +201,7 @@ def resolve_input(path: str | None, weights: str | None = None, *,
         return ResolvedInput(path, "saved", model=open_saved(path, weights, kind=head_kind,
                                                               npz_weights=npz_weights))
     kind, obj = classify(data, path, framework)
-    if kind == "saved" and _is_torch_description(obj):
+    if kind == "saved" and is_torch_model_description(obj):
         from .torchconv.model import parse_torch_model
 
         return ResolvedInput(path, "saved", data, obj, parse_torch_model(obj, path, weights))
@@ -209,12 +209,6 @@ def resolve_input(path: str | None, weights: str | None = None, *,
         return ResolvedInput(path, "saved", data, obj,
                              open_saved(path, weights, npz_weights=npz_weights, data=data))
     return ResolvedInput(path, kind, data, obj)
-
-
-def _is_torch_description(obj: Any) -> bool:
-    from .torchconv.model import is_torch_model_description
-
-    return is_torch_model_description(obj)
 
 
 def _label(model: Any, record: Any) -> str:

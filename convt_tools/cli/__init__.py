@@ -28,6 +28,7 @@ COMMANDS = {
     "translate": "translate_cmd:translate",
     "solve": "solve_cmd:solve",
     "runtimes": "runtimes_cmd:runtimes",
+    "verify": "verify_cmd:verify",
 }
 
 

@@ -37,13 +37,13 @@ import numpy as np
 from ..errors import ConvtError
 from ..io import check_input_file, load_npz
 from .compute import check_torch_weights
+from .description import DESCRIPTION_FORMAT, is_torch_model_description, weights_beside
 from .spec import TORCH_MODULES, TorchConvTransposeSpec, parse_torch_config
 
 __all__ = ["DESCRIPTION_FORMAT", "SHAPE_PRESERVING", "TorchModel", "TorchModuleRecord",
            "describe_torch_model", "is_torch_model_description", "parse_torch_model",
            "weights_beside"]
 
-DESCRIPTION_FORMAT = "convt-tools torch model description v1"
 _SEQUENTIAL = "modules applied in list order"
 
 # Elementwise modules whose output has their input's shape (the shape chain runs through them).
@@ -116,20 +116,6 @@ class TorchModel:
                              f"({weights_beside(self.source)!r}); give --weights W.npz.",
                              field="weights")
         return self._arrays[f"{record.path}.weight"], self._arrays.get(f"{record.path}.bias")
-
-
-def is_torch_model_description(obj: Any) -> bool:
-    """Whether parsed JSON is a torch model description (a ``modules`` list of qualname entries)."""
-    if not isinstance(obj, dict) or not isinstance(obj.get("modules"), list):
-        return False
-    return obj.get("format") == DESCRIPTION_FORMAT or any(
-        isinstance(m, dict) and "qualname" in m and "module_class" in m for m in obj["modules"])
-
-
-def weights_beside(path: str) -> str:
-    """``m.json`` -> ``m.weights.npz`` (same folder)."""
-    stem = os.path.splitext(os.path.basename(path))[0]
-    return os.path.join(os.path.dirname(path), f"{stem}.weights.npz")
 
 
 def _shape(value: Any) -> tuple[int, ...] | None:
@@ -276,6 +262,7 @@ def describe_torch_model(model: Any, path: str | os.PathLike[str], *,
     text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
     with open(json_path, "w", encoding="utf-8") as fh:
         fh.write(text)
+    savez: Any = np.savez      # numpy's stub types **kwds like allow_pickle
     with open(npz_path, "wb") as fh:
-        np.savez(fh, **arrays)
+        savez(fh, allow_pickle=False, **arrays)
     return json_path, npz_path

@@ -1,0 +1,219 @@
+"""``convt verify``: converted models proven layer by layer against their source (issue 22).
+
+Judged against fixtures/converted/ (real tf2onnx, Keras model.export and torch.onnx
+outputs, hand-broken variants; the verdict and class per layer and runtime measured on
+the real runtimes by measure_runtimes.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support.assertions import assert_one_line_error
+from support.cli import run_convt
+from support.converted import CONVERTED, MEASURED_RUNTIMES, cases, source_path, torch_models
+from support.optional import runtime_or_skip
+
+from convt_tools.errors import ConvtError
+from convt_tools.sources import resolve_sources
+from convt_tools.verify import verify_model, weight_relation
+
+CASES = cases()
+RUNTIME_PARAMS = [pytest.param("onnxruntime"),
+                  *(pytest.param(rt, marks=(pytest.mark.runtimes, pytest.mark.slow))
+                    for rt in MEASURED_RUNTIMES[1:])]
+
+
+# ---------------------------------------------------------------- weight relations
+
+@pytest.fixture
+def w() -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((4, 3, 3, 2)).astype(np.float32)
+
+
+def test_weight_relation_exact(w: np.ndarray) -> None:
+    assert weight_relation(w.copy(), w) == "exact"
+
+
+def test_weight_relation_flipped(w: np.ndarray) -> None:
+    assert weight_relation(w[:, :, ::-1, ::-1], w) == "kernel_flipped"
+
+
+def test_weight_relation_layout_swapped(w: np.ndarray) -> None:
+    assert weight_relation(w.transpose(1, 0, 2, 3), w) == "layout_swapped"
+
+
+def test_weight_relation_group_blocks_exchanged(w: np.ndarray) -> None:
+    assert weight_relation(np.concatenate([w[2:], w[:2]]), w, groups=2) == "group_slicing"
+
+
+def test_weight_relation_unit_axis_of_a_1d_layer_run_as_2d(w: np.ndarray) -> None:
+    w1 = w[:, :, 0, :]
+    assert weight_relation(w1[:, :, None, :], w1) == "exact"
+
+
+def test_weight_relation_unrelated(w: np.ndarray) -> None:
+    assert weight_relation(w + 1, w) is None
+
+
+# ---------------------------------------------------------------- torch model descriptions
+
+@pytest.mark.parametrize("model", torch_models())
+def test_torch_description_layers_are_its_convtranspose_modules(model: str) -> None:
+    doc = json.loads((CONVERTED / "torch" / f"{model}.json").read_text())
+    want = [m["qualname"] for m in doc["modules"] if "ConvTranspose" in m["module_class"]]
+    got = [s.record.path for s in resolve_sources(str(source_path(model)))]
+    assert got == want
+
+
+@pytest.mark.parametrize("model", torch_models())
+def test_torch_description_weights_and_chained_input_shapes(model: str) -> None:
+    with np.load(CONVERTED / "torch" / f"{model}.weights.npz") as z:
+        weights = {k: z[k] for k in z.files}
+    with np.load(CONVERTED / "torch" / f"{model}.io.npz") as z:
+        shapes = {k: z[k].shape for k in z.files}
+    for s in resolve_sources(str(source_path(model))):
+        q = s.record.path
+        assert np.array_equal(s.kernel, weights[f"{q}.weight"])
+        assert s.record.input_shape == shapes[f"layer.{q}.input"]
+
+
+def test_torch_description_reference_is_the_recorded_torch_output() -> None:
+    with np.load(CONVERTED / "torch" / "t_groups2d.io.npz") as z:
+        io = {k: z[k] for k in z.files}
+    for s in resolve_sources(str(source_path("t_groups2d"))):
+        q = s.record.path
+        got = s.layer.reference(io[f"layer.{q}.input"], s.kernel, s.bias)
+        assert np.max(np.abs(got - io[f"layer.{q}.output"])) < 1e-4
+
+
+def _description(tmp_path: Path, weights: dict[str, np.ndarray]) -> Path:
+    src = CONVERTED / "torch" / "t_1d.json"
+    (tmp_path / "m.json").write_text(src.read_text())
+    np.savez(tmp_path / "m.weights.npz", **weights)
+    return tmp_path / "m.json"
+
+
+def test_torch_description_missing_weight_names_the_key(tmp_path: Path) -> None:
+    with np.load(CONVERTED / "torch" / "t_1d.weights.npz") as z:
+        weights = {k: z[k] for k in z.files if k != "dil.weight"}
+    with pytest.raises(ConvtError, match=r"'dil\.weight'"):
+        resolve_sources(str(_description(tmp_path, weights)))
+
+
+def test_torch_description_refuses_a_pickled_array(tmp_path: Path) -> None:
+    with np.load(CONVERTED / "torch" / "t_1d.weights.npz") as z:
+        weights = {k: z[k] for k in z.files}
+    weights["up.weight"] = np.array([{"a": 1}], dtype=object)
+    with pytest.raises(ConvtError) as info:
+        resolve_sources(str(_description(tmp_path, weights)))
+    assert info.value.field == "weights"
+
+
+def test_torch_description_explicit_weights_flag(tmp_path: Path) -> None:
+    (tmp_path / "d.json").write_text((CONVERTED / "torch" / "t_3d.json").read_text())
+    got = resolve_sources(str(tmp_path / "d.json"),
+                          weights=str(CONVERTED / "torch" / "t_3d.weights.npz"))
+    assert [s.record.path for s in got] == ["up"]
+
+
+# ---------------------------------------------------------------- verify vs the measurements
+
+@pytest.mark.parametrize("runtime", RUNTIME_PARAMS)
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_verify_matches_the_measured_verdict_and_class(case, runtime: str) -> None:
+    runtime_or_skip(runtime)
+    _, source, onnx_path, want = case
+    report = verify_model(resolve_sources(str(source)), str(onnx_path), [runtime]).to_dict()
+    got = {lay["source_layer"]: (lay["runtimes"][runtime]["verdict"],
+                                 lay["runtimes"][runtime]["class"]) for lay in report["layers"]}
+    assert got == {layer: per[runtime] for layer, per in want.items()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_verify_pairs_every_layer_and_every_convtranspose(case) -> None:
+    _, source, onnx_path, want = case
+    report = verify_model(resolve_sources(str(source)), str(onnx_path), []).to_dict()
+    assert [lay["source_layer"] for lay in report["layers"] if lay["onnx_nodes"]] == list(want)
+    assert report["unpaired_nodes"] == []
+
+
+def test_verify_layer_verdict_is_the_worst_and_class_the_first_not_exact() -> None:
+    for rt in MEASURED_RUNTIMES:
+        runtime_or_skip(rt)
+    report = verify_model(resolve_sources(str(source_path("k_seq_dec"))),
+                          str(CONVERTED / "broken" / "output_shape_odd_crop.onnx"),
+                          ["tract", "openvino", "onnxruntime"]).to_dict()
+    lay = report["layers"][0]
+    assert (lay["verdict"], lay["class"], lay["runtimes"]["tract"]["verdict"]) == \
+        ("mismatch", "output_shape_odd_crop", "exact")
+
+
+def test_verify_unpaired_layer_from_another_model() -> None:
+    report = verify_model(resolve_sources(str(source_path("t_3d"))),
+                          str(CONVERTED / "onnx" / "t_1d__torchscript_o17_fixed.onnx"),
+                          ["onnxruntime"])
+    assert [lay.verdict for lay in report.layers] == ["unpaired"]
+    assert len(report.unpaired_nodes) == 2
+
+
+def test_verify_dynamic_layer_runs_both_parities_per_axis() -> None:
+    report = verify_model(resolve_sources(str(source_path("k_seq_dec"))),
+                          str(CONVERTED / "onnx" / "k_seq_dec__tf2onnx_o17_dynamic.onnx"),
+                          ["onnxruntime"]).to_dict()
+    sizes = [s["input_shape"][1:3] for s in report["layers"][0]["runtimes"]["onnxruntime"]["sizes"]]
+    assert sizes == [[5, 6], [6, 5]]
+
+
+# ---------------------------------------------------------------- the CLI
+
+def test_cli_verify_exact_model_exits_0(cli) -> None:
+    result = cli("verify", source_path("t_dec2d"),
+                 CONVERTED / "onnx" / "t_dec2d__dynamo_default_fixed.onnx",
+                 "--runtime", "onnxruntime", "--json")
+    assert result.exit_code == 0, result.output
+    assert [lay["verdict"] for lay in json.loads(result.stdout)["layers"]] == ["exact", "exact"]
+
+
+def test_cli_verify_json_contract(cli) -> None:
+    result = cli("verify", source_path("t_dec2d"), CONVERTED / "broken" / "bias_dropped.onnx",
+                 "--runtime", "onnxruntime", "--json")
+    lay = json.loads(result.stdout)["layers"][0]
+    assert (result.exit_code, lay["source_layer"], lay["onnx_nodes"], lay["verdict"],
+            lay["class"], sorted(lay["runtimes"]["onnxruntime"])) == \
+        (1, "up.0", ["/up/up.0/ConvTranspose"], "mismatch", "bias_dropped",
+         ["class", "max_abs_error", "sizes", "verdict"])
+
+
+def test_cli_verify_junit_names_the_class(cli, tmp_path: Path) -> None:
+    out = tmp_path / "v.xml"
+    result = cli("verify", source_path("t_1d"), CONVERTED / "broken" / "dilation_lost.onnx",
+                 "--runtime", "onnxruntime", "--junit-xml", out)
+    assert result.exit_code == 1
+    assert 'type="dilation_lost"' in out.read_text()
+
+
+def test_cli_verify_bad_runtime_exits_2(cli) -> None:
+    result = cli("verify", source_path("t_1d"), CONVERTED / "onnx" / "t_1d__torchscript_o17_fixed.onnx",
+                 "--runtime", "nope")
+    assert_one_line_error(result, "runtime")
+
+
+def test_cli_verify_unreadable_source_exits_2(cli, tmp_path: Path) -> None:
+    bad = tmp_path / "d.json"
+    bad.write_text('{"modules": [{"qualname": "up", "module_class": "torch.nn.ConvTranspose2d", '
+                   '"kwargs": {"in_channels": 2}}]}')
+    result = cli("verify", bad, CONVERTED / "onnx" / "t_1d__torchscript_o17_fixed.onnx",
+                 "--runtime", "onnxruntime")
+    assert_one_line_error(result, "out_channels")
+
+
+@pytest.mark.slow
+def test_cli_verify_subprocess_exit_1_on_negative_pads() -> None:
+    proc = run_convt("verify", source_path("k_seq_dec"),
+                     CONVERTED / "onnx" / "k_seq_dec__tf2onnx_o13_fixed.onnx",
+                     "--runtime", "onnxruntime")
+    assert (proc.returncode, "negative_pads" in proc.stdout) == (1, True)

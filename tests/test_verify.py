@@ -8,6 +8,9 @@ the real runtimes by measure_runtimes.py).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +18,7 @@ import pytest
 from support.assertions import assert_one_line_error
 from support.cli import run_convt
 from support.converted import CONVERTED, MEASURED_RUNTIMES, cases, source_path, torch_models
-from support.optional import runtime_or_skip
+from support.optional import need, oracle_python, runtime_or_skip
 
 from convt_tools.errors import ConvtError
 from convt_tools.sources import resolve_sources
@@ -217,3 +220,48 @@ def test_cli_verify_subprocess_exit_1_on_negative_pads() -> None:
                      CONVERTED / "onnx" / "k_seq_dec__tf2onnx_o13_fixed.onnx",
                      "--runtime", "onnxruntime")
     assert (proc.returncode, "negative_pads" in proc.stdout) == (1, True)
+
+
+# ---------------------------------------------------------------- describe_torch_model
+
+_LIVE = """
+import sys, torch
+from convt_tools.torchconv.model import describe_torch_model
+torch.manual_seed(0)
+m = torch.nn.Sequential(torch.nn.ConvTranspose2d(3, 4, 3, 2, 1, 1), torch.nn.ReLU(),
+                        torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 2, 4, 2, 1, bias=False,
+                                                                     dilation=2)))
+describe_torch_model(m, sys.argv[1] + "/m.json", input_shape=(1, 3, 5, 6))
+x = torch.randn(1, 3, 5, 6)
+torch.onnx.export(m, (x,), sys.argv[1] + "/m.onnx", dynamo=False, opset_version=17)
+"""
+
+
+def _check_described(folder: Path) -> None:
+    doc = json.loads((folder / "m.json").read_text())
+    sources = resolve_sources(str(folder / "m.json"))
+    assert [(m["qualname"], m["module_class"]) for m in doc["modules"]] == \
+        [("0", "torch.nn.ConvTranspose2d"), ("1", "torch.nn.ReLU"), ("2.0", "torch.nn.ConvTranspose2d")]
+    assert [s.record.input_shape for s in sources] == [(1, 3, 5, 6), (1, 4, 10, 12)]
+    report = verify_model(sources, str(folder / "m.onnx"), ["onnxruntime"])
+    assert [lay.verdict for lay in report.layers] == ["exact", "exact"]
+
+
+@pytest.mark.runtimes
+def test_describe_torch_model_with_the_installed_torch(tmp_path: Path) -> None:
+    need("torch")
+    proc = subprocess.run([sys.executable, "-c", _LIVE, str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _check_described(tmp_path)
+
+
+@pytest.mark.oracle
+def test_describe_torch_model_in_the_fixture_environment(tmp_path: Path) -> None:
+    exe = oracle_python()
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([exe, "-c", _LIVE, str(tmp_path)], capture_output=True, text=True,
+                          timeout=600, check=False,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _check_described(tmp_path)

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ..check import FAIL_LEVELS, INTENTS
+from ..errors import ConvtError
 from .common import SEED, echo_json, handle_errors
 
 _SHAPE_HELP = ("Graph-input shape NAME=DIMS, e.g. x=1,3,32,32 (repeatable; ? or None for "
@@ -67,9 +68,18 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the repaired model (atomic; nothing written on refusal).")
-@click.option("--intent", required=True, type=click.Choice(INTENTS),
+@click.option("--intent", default=None, type=click.Choice(INTENTS),
               help="tf: TensorFlow/Keras crops; onnx-spec: the ONNX spec text; ort: what the "
-                   "installed onnxruntime computes (measured).")
+                   "installed onnxruntime computes (measured). Or give --source.")
+@click.option("--source", default=None, type=click.Path(dir_okay=False),
+              help="The model MODEL was converted from (saved Keras model or torch model "
+                   "description): every layer that is not exact is rewritten from it and "
+                   "proven per runtime (replaces --intent; see convt verify).")
+@click.option("--weights", default=None, type=click.Path(dir_okay=False),
+              help="With --source: the source's weights (as for convt verify).")
+@click.option("--runtime", "runtimes", default=None, metavar="NAMES",
+              help="With --source: the runtimes the repair is proven on (default every "
+                   "installed one).")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
               help=_SHAPE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the repair report as JSON.")
@@ -79,16 +89,27 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
               "portable: then every ConvTranspose with asymmetric pads becomes symmetric pads "
               "plus one constant Slice (as convt export writes it).")
 @handle_errors
-def repair(model: str, output: str, intent: str, input_shapes: tuple[str, ...],
+def repair(model: str, output: str, intent: str | None, source: str | None,
+           weights: str | None, runtimes: str | None, input_shapes: tuple[str, ...],
            as_json: bool, seed: int, form: str) -> None:
-    """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads."""
+    """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads (--intent), or
+    every layer that is not exact into its source layer's portable form (--source)."""
     from ..check import parse_input_shapes
     from ..io import ensure_distinct
     from ..onnxbase import save_model
     from ..repair import RepairRefused, repair_model
 
-    ensure_distinct(output, model=model)
+    ensure_distinct(output, model=model, source=source, weights=weights)
     ctx: Any = click.get_current_context()
+    if (intent is None) == (source is None):
+        raise ConvtError("intent: give exactly one of --intent (tf, onnx-spec, ort) and "
+                         "--source SOURCE.", field="intent")
+    if source is not None:
+        from .verify_cmd import repair_from_source_cmd
+
+        repair_from_source_cmd(model, output, source, weights, runtimes, as_json, seed)
+        return
+    assert intent is not None
     try:
         repaired, report = repair_model(model, intent, parse_input_shapes(input_shapes),
                                         seed=seed, form=form)

@@ -14,7 +14,9 @@ from ..junit import write_junit
 from ..runtimes import ADAPTERS, get_runtime, parse_runtime_names, require_runtimes
 from ..runtimes.base import RuntimeUnavailable
 from ..sources import resolve_sources
+from ..onnxbase import save_model
 from ..verify import verify_model
+from ..verify.repair import RepairFromSourceRefused, repair_from_source
 from .common import SEED, echo_json, handle_errors
 
 
@@ -60,3 +62,29 @@ def verify(source: str, model: str, weights: str | None, runtimes: str | None, a
     else:
         click.echo(report.to_text())
     click.get_current_context().exit(1 if report.failed or report.unpaired_nodes else 0)
+
+
+def repair_from_source_cmd(model: str, output: str, source: str, weights: str | None,
+                           runtimes: str | None, as_json: bool, seed: int) -> None:
+    """``convt repair MODEL --source SOURCE -o OUT`` (:mod:`convt_tools.verify.repair`):
+    exit 0 written, 1 refused (nothing written), 2 bad input."""
+    names = parse_runtime_names(runtimes) if runtimes is not None else _installed()
+    require_runtimes(names)
+    sources = resolve_sources(source, weights=weights)
+    ctx = click.get_current_context()
+    try:
+        repaired, report = repair_from_source(sources, model, names, source_name=source,
+                                              seed=seed)
+    except RepairFromSourceRefused as exc:
+        click.echo(f"Refused: {exc}", err=True)
+        if as_json:
+            echo_json({"model": model, "source": source, "refused": True, "reason": str(exc),
+                       "report": exc.report, "written": None})
+        ctx.exit(1)
+        return
+    save_model(repaired, output, inline=True)
+    if as_json:
+        echo_json({**report.to_dict(), "refused": False, "written": output})
+    else:
+        click.echo(report.to_text())
+        click.echo(f"wrote {output}")

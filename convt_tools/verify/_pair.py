@@ -75,12 +75,29 @@ def _same(a: np.ndarray | None, b: np.ndarray) -> bool:
     return a is not None and a.shape == b.shape and bool(np.array_equal(a, b))
 
 
+def _zero_taps(w: np.ndarray, w_src: np.ndarray) -> bool:
+    """``w`` is ``w_src`` with zero kernel taps added on some spatial axes (how an exporter
+    writes torch's output_padding >= stride, legal below dilation, for onnxruntime)."""
+    if w.ndim != w_src.ndim or w.shape[:2] != w_src.shape[:2] or w.shape == w_src.shape \
+            or any(a < b for a, b in zip(w.shape[2:], w_src.shape[2:])):
+        return False
+    ranges = [range(a - b + 1) for a, b in zip(w.shape[2:], w_src.shape[2:])]
+    for offsets in itertools.product(*ranges):
+        sl = (slice(None), slice(None), *(slice(o, o + n) for o, n in
+                                          zip(offsets, w_src.shape[2:])))
+        if np.array_equal(w[sl], w_src):
+            rest = w.copy()
+            rest[sl] = 0
+            return not rest.any()
+    return False
+
+
 def weight_relation(w_node: np.ndarray, w_src: np.ndarray, groups: int = 1) -> str | None:
     """How the node's ``W`` relates to the source's ONNX-layout weight: ``exact``,
     ``kernel_flipped``, ``layout_swapped``, ``group_slicing``, or None (unrelated)."""
     w_src = np.asarray(w_src, dtype=np.float32)
     w = _as(np.asarray(w_node, dtype=np.float32), w_src.shape)
-    if _same(w, w_src):
+    if _same(w, w_src) or _zero_taps(np.asarray(w_node, dtype=np.float32), w_src):
         return "exact"
     spatial = tuple(range(2, w_src.ndim))
     if _same(w, np.flip(w_src, axis=spatial)):

@@ -29,7 +29,8 @@ from ..runtimes import ABORTS_PROCESS, RuntimeRefused, get_runtime, run_isolated
 from ._graph import Graph, extract
 from ._pair import LayerPath
 
-__all__ = ["ATOL", "Job", "RuntimeResult", "classify", "layer_jobs", "refused_class", "run_jobs"]
+__all__ = ["ATOL", "Job", "RuntimeResult", "classify", "input_dims", "layer_jobs", "refused_class",
+           "run_jobs"]
 
 ATOL = 1e-4
 _DEFAULT_SIZES = (5, 6)
@@ -118,13 +119,15 @@ def _fill(known: list[int | None], src_shape: tuple[Any, ...], spatial: list[int
     return out
 
 
-def layer_jobs(graph: Graph, path: LayerPath, source: Any, seed: int) -> list[Job]:
-    """The cut of ``path`` at each input size, with its feeds and the source's reference."""
+def input_dims(graph: Graph, path: LayerPath, source: Any
+               ) -> tuple[str, list[int | None], tuple[Any, ...]]:
+    """``(layout of the cut's input, its dims in the source layout (None: free), the source's
+    recorded input shape)``; ``layout`` is ``"source"`` or ``"cf"`` (channels-first data for a
+    channels-last source, as tf2onnx keeps it between layers)."""
     rank = source.spec.rank
     src_shape = _source_input_shape(source)
     layout = _input_layout(graph, path.t_in, source, src_shape)
     dims = graph.dims(path.t_in)
-    spatial = list(range(1, rank + 1)) if _cl(source) else list(range(2, rank + 2))
     known: list[int | None] = (list(dims) if dims is not None and len(dims) == rank + 2
                                else [None] * (rank + 2))
     if layout == "cf":
@@ -134,6 +137,15 @@ def layer_jobs(graph: Graph, path: LayerPath, source: Any, seed: int) -> list[Jo
         # the dims inferred from the model do not hold for the source's layer (a broken
         # upstream layer): the layer is run at the source's own sizes, its dims free
         known = [None] * (rank + 2)
+    return layout, known, src_shape
+
+
+def layer_jobs(graph: Graph, path: LayerPath, source: Any, seed: int) -> list[Job]:
+    """The cut of ``path`` at each input size, with its feeds and the source's reference."""
+    rank = source.spec.rank
+    layout, known, src_shape = input_dims(graph, path, source)
+    dims = graph.dims(path.t_in)
+    spatial = list(range(1, rank + 1)) if _cl(source) else list(range(2, rank + 2))
     jobs: list[Job] = []
     rng = np.random.default_rng(seed)
     try:

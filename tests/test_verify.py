@@ -265,3 +265,10 @@ def test_describe_torch_model_in_the_fixture_environment(tmp_path: Path) -> None
                           env={**os.environ, "PYTHONPATH": str(root)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     _check_described(tmp_path)
+
+
+def test_cli_layers_lists_a_torch_description(cli) -> None:
+    result = cli("layers", source_path("t_dec2d"), "--json")
+    rows = json.loads(result.stdout)["layers"]
+    assert [(r["path"], r["input_shape"], r["output_shape"]) for r in rows] == \
+        [("up.0", [1, 4, 5, 6], [1, 4, 10, 12]), ("up.2", [1, 4, 10, 12], [1, 2, 20, 24])]

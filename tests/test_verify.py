@@ -14,10 +14,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from support.assertions import assert_one_line_error
 from support.cli import run_convt
-from support.converted import CONVERTED, MEASURED_RUNTIMES, cases, source_path, torch_models
+from support.converted import (CONVERTED, MEASURED_RUNTIMES, cases, manifest, source_path,
+                               torch_models)
 from support.optional import need, oracle_python, runtime_or_skip
 
 from convt_tools.errors import ConvtError
@@ -272,3 +274,42 @@ def test_cli_layers_lists_a_torch_description(cli) -> None:
     rows = json.loads(result.stdout)["layers"]
     assert [(r["path"], r["input_shape"], r["output_shape"]) for r in rows] == \
         [("up.0", [1, 4, 5, 6], [1, 4, 10, 12]), ("up.2", [1, 4, 10, 12], [1, 2, 20, 24])]
+
+
+# ---------------------------------------------------------------- the reading argument (SAME_*, output_shape)
+
+@pytest.mark.parametrize("variant", ["output_shape_odd_crop", "auto_pad_same_upper",
+                                     "auto_pad_same_lower"])
+def test_documented_reading_agrees_with_the_measured_verdicts(variant: str) -> None:
+    report = verify_model(resolve_sources(str(source_path("k_seq_dec"))),
+                          str(CONVERTED / "broken" / f"{variant}.onnx"), []).to_dict()
+    reading = report["layers"][0]["reading"]["runtimes"]
+    measured = {v["label"]: v for v in manifest()["broken"]}[variant]["layers"][0]["runtimes"]
+    assert {rt: reading[rt]["documented"] for rt in MEASURED_RUNTIMES} == \
+        {rt: measured[rt]["status"] for rt in MEASURED_RUNTIMES}
+
+
+def _free_dims(tmp_path: Path) -> Path:
+    model = onnx.load(CONVERTED / "broken" / "auto_pad_same_upper.onnx")
+    for d in model.graph.input[0].type.tensor_type.shape.dim[1:3]:
+        d.Clear()
+        d.dim_param = "spatial"
+    onnx.save(model, tmp_path / "same_upper_free.onnx")
+    return tmp_path / "same_upper_free.onnx"
+
+
+def test_documented_reading_with_free_dims_covers_every_length(tmp_path: Path) -> None:
+    report = verify_model(resolve_sources(str(source_path("k_seq_dec"))), str(_free_dims(tmp_path)),
+                          []).to_dict()
+    reading = report["layers"][0]["reading"]
+    assert (reading["static_dims"], reading["runtimes"]["openvino"]["differs_at"],
+            reading["runtimes"]["onnxruntime"]["documented"]) == (False, list(range(1, 17)), "exact")
+
+
+@pytest.mark.runtimes
+def test_openvino_free_dims_same_upper_measured_as_the_reading_says(tmp_path: Path) -> None:
+    runtime_or_skip("openvino")
+    report = verify_model(resolve_sources(str(source_path("k_seq_dec"))), str(_free_dims(tmp_path)),
+                          ["openvino", "onnxruntime"]).to_dict()
+    got = {rt: (r["verdict"], r["class"]) for rt, r in report["layers"][0]["runtimes"].items()}
+    assert got == {"openvino": ("mismatch", "auto_pad_same_upper"), "onnxruntime": ("exact", None)}

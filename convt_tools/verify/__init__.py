@@ -10,7 +10,10 @@ converted model, and for each layer:
 2. cuts the layer out (with the runtime-computed shape subgraphs it needs) and runs it
    on each runtime at the model's input size, or at sizes of both parities where the
    dims are free, against the source layer's reference (:mod:`._proof`);
-3. names the error from the comparison (:data:`CLASSES`).
+3. names the error from the comparison (:data:`CLASSES`);
+4. for ``auto_pad`` SAME_* and ``output_shape`` nodes, compares each runtime's documented
+   reading (:mod:`convt_tools.check.readings`) with the source's window at every input
+   length the model allows (:mod:`._reading`; the layer's ``reading``).
 
 The report (:class:`VerifyReport`) is what ``convt verify --json`` prints:
 ``layers[]`` with ``source_layer``, ``onnx_nodes``, ``verdict`` (``exact``,
@@ -35,7 +38,9 @@ from ..junit import junit_document, junit_suite
 from ..onnxbase import load_model
 from ._graph import Graph
 from ._pair import LayerPath, pair_layers, weight_relation
-from ._proof import ATOL, Job, RuntimeResult, classify, layer_jobs, refused_class, run_jobs
+from ._proof import (ATOL, Job, RuntimeResult, classify, input_dims, layer_jobs, refused_class,
+                     run_jobs)
+from ._reading import reading_argument
 
 __all__ = ["ATOL", "CLASSES", "LayerVerdict", "VerifyReport", "pair_layers", "verify_model",
            "weight_relation"]
@@ -59,6 +64,7 @@ class LayerVerdict:
     paired_by: list[str] = field(default_factory=list)
     weight_relation: str | None = None
     note: str | None = None
+    reading: dict[str, Any] | None = None    # _reading.reading_argument (SAME_*/output_shape)
 
     @property
     def verdict(self) -> str:
@@ -83,6 +89,8 @@ class LayerVerdict:
                                + self.paired_by if self.onnx_nodes else []}
         if self.note:
             out["note"] = self.note
+        if self.reading is not None:
+            out["reading"] = self.reading
         return out
 
 
@@ -191,6 +199,14 @@ def _result(outcomes: list[tuple[Any, Job]], graph: Graph, path: LayerPath,
                          worst[3], sizes)
 
 
+def _fixed_lengths(graph: Graph, path: LayerPath, source: Any) -> list[int | None]:
+    """The spatial input lengths of the layer that the model fixes (None: free)."""
+    _, known, _ = input_dims(graph, path, source)
+    rank = source.spec.rank
+    cl = getattr(source.spec, "data_format", "channels_first") == "channels_last"
+    return known[1:rank + 1] if cl else known[2:rank + 2]
+
+
 def verify_model(sources: Sequence[Any], model_path: str, runtimes: Sequence[str], *,
                  source_name: str = "", seed: int = 0) -> VerifyReport:
     """Pair, cut, run and classify every source layer on ``runtimes`` (module docstring).
@@ -229,6 +245,8 @@ def verify_model(sources: Sequence[Any], model_path: str, runtimes: Sequence[str
                 results[rt] = _result([(per_runtime[rt][k], all_jobs[k][1]) for k in idx],
                                       graph, path, src)
         layers.append(LayerVerdict(name, [n.name for n in path.nodes], results, path.hints,
-                                   path.relation, note))
+                                   path.relation, note,
+                                   reading_argument(graph, path, src, runtimes,
+                                                    _fixed_lengths(graph, path, src))))
     return VerifyReport(source_name, model_path, list(runtimes), layers,
                         [n.name for n in pairing.unpaired_nodes])

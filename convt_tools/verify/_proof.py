@@ -290,7 +290,20 @@ def _shape_class(got: np.ndarray, ref: np.ndarray, graph: Graph, path: LayerPath
     conv = _as_source_prefix(got, ref, cl)
     if conv:
         return "output_padding_lost"
-    return "values_differ"
+    return _crop_form(path) or "values_differ"
+
+
+def _crop_form(path: LayerPath) -> str | None:
+    """The class of a crop the runtime chose itself (SAME_* or output_shape), else None."""
+    a = _form(path)
+    auto_pad = str(a.get("auto_pad", "NOTSET"))
+    if auto_pad == "SAME_LOWER":
+        return "auto_pad_same_lower"
+    if auto_pad == "SAME_UPPER":
+        return "auto_pad_same_upper"
+    if a.get("output_shape"):
+        return "output_shape_odd_crop"
+    return None
 
 
 def _nonunit(v: tuple[int, ...]) -> list[int]:
@@ -335,15 +348,7 @@ def classify(got: np.ndarray, job: Job, graph: Graph, path: LayerPath, source: A
                                                  np.zeros_like(source.bias)))):
         return "mismatch", "bias_dropped", err
     if _shifted(g, ref, spatial):
-        a = _form(path)
-        auto_pad = str(a.get("auto_pad", "NOTSET"))
-        if auto_pad == "SAME_LOWER":
-            return "mismatch", "auto_pad_same_lower", err
-        if auto_pad == "SAME_UPPER":
-            return "mismatch", "auto_pad_same_upper", err
-        if a.get("output_shape"):
-            return "mismatch", "output_shape_odd_crop", err
-        return "mismatch", "crop_side", err
+        return "mismatch", _crop_form(path) or "crop_side", err
     if _tail_only(g, ref, spatial, source):
         return "mismatch", "bias_missing_in_padded_rows", err
     return "mismatch", "values_differ", err

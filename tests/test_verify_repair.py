@@ -33,9 +33,8 @@ def _repairable() -> list[tuple[str, str, str]]:
 
 REPAIRABLE = _repairable()
 # A stated sample for the default tier (one per converter form and error kind); the rest slow.
-SAMPLE = {"onnx/k_seq_dec__tf2onnx_o13_fixed.onnx", "onnx/k_seq_cf__tf2onnx_o17_dynamic.onnx",
-          "onnx/t_op_dil__dynamo_default_fixed.onnx", "broken/kernel_flipped.onnx",
-          "broken/crop_wrong_axes.onnx"}
+# (about 1-2 min each on 2 loaded cores: verify runs before and after on three runtimes)
+SAMPLE = {"onnx/k_seq_cf__tf2onnx_o17_dynamic.onnx", "broken/kernel_flipped.onnx"}
 
 
 def _outputs(io_rel: str) -> tuple[np.ndarray, list[np.ndarray]]:

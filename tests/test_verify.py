@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import zlib
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import numpy as np
 import onnx
@@ -25,6 +29,7 @@ from support.optional import need, oracle_python, runtime_or_skip
 from convt_tools.errors import ConvtError
 from convt_tools.sources import resolve_sources
 from convt_tools.verify import verify_model, weight_relation
+from convt_tools.verify.html import LEFT, SCALE
 
 CASES = cases()
 RUNTIME_PARAMS = [pytest.param("onnxruntime"),
@@ -313,3 +318,66 @@ def test_openvino_free_dims_same_upper_measured_as_the_reading_says(tmp_path: Pa
                           ["openvino", "onnxruntime"]).to_dict()
     got = {rt: (r["verdict"], r["class"]) for rt, r in report["layers"][0]["runtimes"].items()}
     assert got == {"openvino": ("mismatch", "auto_pad_same_upper"), "onnxruntime": ("exact", None)}
+
+
+# ---------------------------------------------------------------- --html pictures
+
+def _svgs(html: str) -> list[ET.Element]:
+    return [ET.fromstring(m) for m in re.findall(r"<svg.*?</svg>", html, flags=re.S)]
+
+
+def test_html_draws_each_runtimes_window_where_it_differs(cli, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    result = cli("verify", source_path("k_seq_dec"), CONVERTED / "broken" / "output_shape_odd_crop.onnx",
+                 "--runtime", "onnxruntime,tract", "--html", out)
+    assert result.exit_code == 1
+    html = out.read_text()
+    assert html.count("<section class='layer'") == 2
+    first = _svgs(html)[0]    # layer up_same, axis H: input 5, k3 s2 -> L = 11, Keras keeps [0, 10)
+    rects = {r.get("data-role"): r for r in first.iter("{http://www.w3.org/2000/svg}rect")}
+    drawn = {role: (int(r.get("data-begin")), int(r.get("data-length"))) for role, r in rects.items()}
+    # measured (fixtures/converted): onnxruntime crops the odd extra at the START, tract at the END
+    assert drawn == {"natural": (0, 11), "source": (0, 10), "runtime:onnxruntime": (1, 10),
+                     "runtime:tract": (0, 10)}
+
+
+def test_html_rectangles_are_drawn_at_their_windows(cli, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    cli("verify", source_path("t_dec2d"), CONVERTED / "onnx" / "t_dec2d__torchscript_o17_fixed.onnx",
+        "--runtime", "onnxruntime", "--html", out)
+    rects = [r for svg in _svgs(out.read_text()) for r in svg.iter("{http://www.w3.org/2000/svg}rect")]
+    assert rects != []
+    assert all(int(r.get("x")) == LEFT + int(r.get("data-begin")) * SCALE and
+               int(r.get("width")) == int(r.get("data-length")) * SCALE for r in rects)
+
+
+def _png_pixels(path: Path) -> bytes:
+    """The decompressed image data of a PNG (stdlib only: its IDAT chunks, inflated)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    return zlib.decompress(idat)
+
+
+@pytest.mark.slow
+def test_html_in_a_real_browser_is_not_blank_and_has_every_panel(cli, tmp_path: Path) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no headless Chromium installed (an OS package, like an optional runtime)")
+    out = tmp_path / "r.html"
+    cli("verify", source_path("t_groups2d"), CONVERTED / "broken" / "group_slicing.onnx",
+        "--runtime", "onnxruntime", "--html", out)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=900,1400"]
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, *flags, f"--screenshot={shot}", out.as_uri()], capture_output=True,
+                   timeout=120, check=True)
+    assert len(set(_png_pixels(shot))) > 16      # more than a blank page's few byte values
+    dom = subprocess.run([browser, *flags, "--dump-dom", out.as_uri()], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert re.findall(r"data-layer=\"([^\"]+)\"", dom) == ["g", "dw"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import click
 
-from ..io import ensure_distinct
+from ..io import atomic_write, ensure_distinct
 from ..junit import write_junit
 from ..runtimes import ADAPTERS, get_runtime, parse_runtime_names, require_runtimes
 from ..runtimes.base import RuntimeUnavailable
 from ..sources import resolve_sources
 from ..onnxbase import save_model
 from ..verify import verify_model
+from ..verify.html import report_html
 from ..verify.repair import RepairFromSourceRefused, repair_from_source
 from .common import SEED, echo_json, handle_errors
 
@@ -43,20 +44,32 @@ def _installed() -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--junit-xml", type=click.Path(dir_okay=False), default=None,
               help="Also write a JUnit XML report (one testcase per layer and runtime).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write an HTML report: per layer and axis an SVG of the full output, "
+                   "the source's window and each runtime's.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for layer inputs.")
 @handle_errors
 def verify(source: str, model: str, weights: str | None, runtimes: str | None, as_json: bool,
-           junit_xml: str | None, seed: int) -> None:
+           junit_xml: str | None, html_path: str | None, seed: int) -> None:
     """Prove each transposed-conv layer of MODEL (.onnx) against SOURCE (a saved Keras model
     or a torch model description) on each runtime, and name the error where it differs."""
     if junit_xml:
-        ensure_distinct(junit_xml, field="junit_xml", model=model)
+        ensure_distinct(junit_xml, field="junit_xml", model=model, source=source)
+    if html_path:
+        ensure_distinct(html_path, field="html", model=model, source=source, junit_xml=junit_xml)
     names = parse_runtime_names(runtimes) if runtimes is not None else _installed()
     require_runtimes(names)
     sources = resolve_sources(source, weights=weights)
     report = verify_model(sources, model, names, source_name=source, seed=seed)
     if junit_xml:
         write_junit(junit_xml, report.junit_xml())
+    if html_path:
+        text = report_html(report.to_dict())
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        atomic_write(html_path, write, field="html")
     if as_json:
         echo_json(report.to_dict())
     else:

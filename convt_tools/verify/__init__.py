@@ -40,7 +40,7 @@ from ._graph import Graph
 from ._pair import LayerPath, pair_layers, weight_relation
 from ._proof import (ATOL, Job, RuntimeResult, classify, input_dims, layer_jobs, refused_class,
                      run_jobs)
-from ._reading import reading_argument
+from ._reading import layer_windows, reading_argument
 
 __all__ = ["ATOL", "CLASSES", "LayerVerdict", "VerifyReport", "pair_layers", "verify_model",
            "weight_relation"]
@@ -65,6 +65,7 @@ class LayerVerdict:
     weight_relation: str | None = None
     note: str | None = None
     reading: dict[str, Any] | None = None    # _reading.reading_argument (SAME_*/output_shape)
+    windows: list[dict[str, Any]] | None = None   # _reading.layer_windows (the pictures)
 
     @property
     def verdict(self) -> str:
@@ -91,6 +92,8 @@ class LayerVerdict:
             out["note"] = self.note
         if self.reading is not None:
             out["reading"] = self.reading
+        if self.windows is not None:
+            out["windows"] = self.windows
         return out
 
 
@@ -199,12 +202,15 @@ def _result(outcomes: list[tuple[Any, Job]], graph: Graph, path: LayerPath,
                          worst[3], sizes)
 
 
+def _cl(source: Any) -> bool:
+    return getattr(source.spec, "data_format", "channels_first") == "channels_last"
+
+
 def _fixed_lengths(graph: Graph, path: LayerPath, source: Any) -> list[int | None]:
     """The spatial input lengths of the layer that the model fixes (None: free)."""
     _, known, _ = input_dims(graph, path, source)
     rank = source.spec.rank
-    cl = getattr(source.spec, "data_format", "channels_first") == "channels_last"
-    return known[1:rank + 1] if cl else known[2:rank + 2]
+    return known[1:rank + 1] if _cl(source) else known[2:rank + 2]
 
 
 def verify_model(sources: Sequence[Any], model_path: str, runtimes: Sequence[str], *,
@@ -244,9 +250,16 @@ def verify_model(sources: Sequence[Any], model_path: str, runtimes: Sequence[str
             else:
                 results[rt] = _result([(per_runtime[rt][k], all_jobs[k][1]) for k in idx],
                                       graph, path, src)
+        fixed = _fixed_lengths(graph, path, src)
+        windows = None
+        if jobs and jobs[0].error is None:
+            rank = src.spec.rank
+            shape = jobs[0].x_source.shape
+            lengths = shape[1:rank + 1] if _cl(src) else shape[2:rank + 2]
+            windows = layer_windows(path, src, runtimes, [int(n) for n in lengths],
+                                    all(f is not None for f in fixed))
         layers.append(LayerVerdict(name, [n.name for n in path.nodes], results, path.hints,
                                    path.relation, note,
-                                   reading_argument(graph, path, src, runtimes,
-                                                    _fixed_lengths(graph, path, src))))
+                                   reading_argument(graph, path, src, runtimes, fixed), windows))
     return VerifyReport(source_name, model_path, list(runtimes), layers,
                         [n.name for n in pairing.unpaired_nodes])

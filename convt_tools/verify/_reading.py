@@ -89,3 +89,30 @@ def reading_argument(graph: Graph, path: LayerPath, source: Any, runtimes: Seque
             entry["refused_at"] = refused
         result["runtimes"][rt] = entry
     return result
+
+
+def layer_windows(path: LayerPath, source: Any, runtimes: Sequence[str],
+                  lengths: Sequence[int], static: bool) -> list[dict[str, Any]] | None:
+    """Per spatial axis at input ``lengths``: the natural full length ``L`` of the node, the
+    source's window and each runtime's documented reading of the ConvTranspose node
+    (``[begin, length]``, or ``"refused"``/``"unknown"``), for the pictures."""
+    rank = source.spec.rank
+    w_shape = None
+    attrs, _ = read_attrs(path.conv, w_shape, rank + 2)
+    if attrs is None or attrs.rank != rank:
+        return None
+    src = _source_windows(source, lengths)
+    readings = {rt: documented_reading(rt, attrs, list(lengths), static=static)
+                for rt in runtimes if rt in RUNTIMES}
+    axes = []
+    for i in range(rank):
+        per: dict[str, Any] = {}
+        for rt, r in readings.items():
+            if r.status == "window" and r.windows is not None:
+                per[rt] = [r.windows[i].begin, r.windows[i].length]
+            else:
+                per[rt] = r.status
+        axes.append({"input_length": int(lengths[i]),
+                     "natural": attrs.natural_length(i, int(lengths[i])),
+                     "source": [src[i].begin, src[i].length], "runtimes": per})
+    return axes

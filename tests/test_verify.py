@@ -381,3 +381,9 @@ def test_html_in_a_real_browser_is_not_blank_and_has_every_panel(cli, tmp_path: 
     dom = subprocess.run([browser, *flags, "--dump-dom", out.as_uri()], capture_output=True,
                          text=True, timeout=120, check=True).stdout
     assert re.findall(r"data-layer=\"([^\"]+)\"", dom) == ["g", "dw"]
+
+
+def test_cli_verify_missing_source_names_the_source(cli, tmp_path: Path) -> None:
+    result = cli("verify", tmp_path / "none.json",
+                 CONVERTED / "onnx" / "t_1d__torchscript_o17_fixed.onnx", "--runtime", "onnxruntime")
+    assert_one_line_error(result, "source")

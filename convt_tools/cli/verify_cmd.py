@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from ..io import atomic_write, ensure_distinct
+from ..io import atomic_write, check_input_file, ensure_distinct
 from ..junit import write_junit
 from ..runtimes import ADAPTERS, get_runtime, parse_runtime_names, require_runtimes
 from ..runtimes.base import RuntimeUnavailable
@@ -57,6 +57,7 @@ def verify(source: str, model: str, weights: str | None, runtimes: str | None, a
         ensure_distinct(junit_xml, field="junit_xml", model=model, source=source)
     if html_path:
         ensure_distinct(html_path, field="html", model=model, source=source, junit_xml=junit_xml)
+    check_input_file(source, "source", f"the source {source!r}")
     names = parse_runtime_names(runtimes) if runtimes is not None else _installed()
     require_runtimes(names)
     sources = resolve_sources(source, weights=weights)
@@ -81,6 +82,7 @@ def repair_from_source_cmd(model: str, output: str, source: str, weights: str | 
                            runtimes: str | None, as_json: bool, seed: int) -> None:
     """``convt repair MODEL --source SOURCE -o OUT`` (:mod:`convt_tools.verify.repair`):
     exit 0 written, 1 refused (nothing written), 2 bad input."""
+    check_input_file(source, "source", f"the source {source!r}")
     names = parse_runtime_names(runtimes) if runtimes is not None else _installed()
     require_runtimes(names)
     sources = resolve_sources(source, weights=weights)

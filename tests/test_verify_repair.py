@@ -7,6 +7,7 @@ The repaired model's WHOLE output must equal the source framework's output
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import onnx
 import pytest
 from support.assertions import assert_nothing_written, assert_one_line_error
 from support.converted import CONVERTED, MEASURED_RUNTIMES, manifest, source_path
-from support.optional import runtime_or_skip
+from support.optional import oracle_python, runtime_or_skip
 
 from convt_tools.runtimes import run_isolated
 from convt_tools.sources import resolve_sources
@@ -126,3 +127,50 @@ def test_cli_repair_source_refused_writes_nothing(cli, tmp_path: Path) -> None:
 def test_cli_repair_needs_exactly_one_of_intent_and_source(cli, tmp_path: Path) -> None:
     result = cli("repair", CONVERTED / "broken" / "dilation_lost.onnx", "-o", tmp_path / "f.onnx")
     assert_one_line_error(result, "intent")
+
+
+# A model that is not in the repository: converted now by the real tf2onnx (fixed and dynamic).
+_FRESH = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, keras, tensorflow as tf, tf2onnx
+out = sys.argv[1]
+inp = keras.Input((None, None, 3))
+h = keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="enc")(inp)
+h = keras.layers.Conv2DTranspose(4, 4, strides=2, padding="same", activation="sigmoid", name="dec_a")(h)
+h = keras.layers.Conv2DTranspose(2, (3, 2), strides=(2, 3), padding="valid", output_padding=(1, 2),
+                                 name="dec_b")(h)
+m = keras.Model(inp, h, name="fresh")
+for w in m.weights:
+    w.assign(np.random.default_rng(len(w.path)).uniform(-1, 1, w.shape).astype("float32"))
+m.save(f"{out}/fresh.keras")
+x = np.random.default_rng(0).standard_normal((1, 7, 5, 3)).astype("float32")
+np.savez(f"{out}/io.npz", input=x, output=np.asarray(m(x)))
+for mode, sig in (("fixed", [1, 7, 5, 3]), ("dynamic", [None, None, None, 3])):
+    tf2onnx.convert.from_keras(m, input_signature=[tf.TensorSpec(sig, tf.float32, name="x")],
+                               opset=17, output_path=f"{out}/fresh_{mode}.onnx")
+"""
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("mode", ["fixed", "dynamic"])
+def test_fresh_tf2onnx_model_verified_and_repaired(mode: str, tmp_path: Path) -> None:
+    exe = oracle_python()
+    for rt in MEASURED_RUNTIMES:
+        runtime_or_skip(rt)
+    subprocess.run([exe, "-c", _FRESH, str(tmp_path)], capture_output=True, timeout=900,
+                   check=True)
+    sources = resolve_sources(str(tmp_path / "fresh.keras"))
+    fixed, report = repair_from_source(sources, str(tmp_path / f"fresh_{mode}.onnx"),
+                                       list(MEASURED_RUNTIMES))
+    want = {"fixed": ("refused", "negative_pads"),
+            "dynamic": ("mismatch", "bias_missing_in_padded_rows")}[mode]
+    assert [(lay.source_layer, lay.verdict, lay.cls) for lay in report.before.layers] == \
+        [("dec_a", "exact", None), ("dec_b", *want)]
+    with np.load(tmp_path / "io.npz") as z:
+        x, y = z["input"], z["output"]
+    for rt in MEASURED_RUNTIMES:
+        model = _static(fixed, x.shape) if rt == "tract" else fixed
+        got = run_isolated(rt, [(model.SerializeToString(), {"x": x})])[0]
+        assert not isinstance(got, str), got
+        assert float(np.max(np.abs(got[0] - y))) <= 1e-4

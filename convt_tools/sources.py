@@ -7,6 +7,10 @@ from its bytes (never its extension, never a second read):
   or a ``model.to_json()`` / ``config.json`` model config (weights from
   ``--weights W.h5``) -> :attr:`ResolvedInput.model`, a
   :class:`~convt_tools.saved.SavedModel`;
+- a torch model description (``{"modules": [{"qualname", "module_class",
+  "kwargs"}]}``, weights ``NAME.weights.npz`` beside it or ``--weights``) ->
+  :attr:`ResolvedInput.model`, a :class:`~convt_tools.torchconv.model.TorchModel`
+  (the same surface as a saved Keras model);
 - a PyTorch ``nn.ConvTranspose{1,2,3}d`` config, by its keys (``"framework":
   "torch"``, a ``ConvTranspose`` ``module``, or torch's argument names), or
   ``--framework torch`` -> a :class:`~convt_tools.torchconv.TorchConvTransposeSpec`;
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .errors import ConvtError, term_safe
+from .torchconv.description import is_torch_model_description
 
 if TYPE_CHECKING:
     import numpy as np
@@ -127,6 +132,8 @@ def classify(data: bytes, path: str, framework: str | None = None) -> tuple[str,
         return ("saved", None) if _is_model_config(data, path) else ("keras", _Unparsed)
     from .torchconv.spec import is_torch_kwargs
 
+    if is_torch_model_description(obj):
+        return "saved", obj
     if framework == "torch" or (framework is None and is_torch_kwargs(obj)):
         return "torch", obj
     if _is_model_config(data, path):
@@ -194,6 +201,10 @@ def resolve_input(path: str | None, weights: str | None = None, *,
         return ResolvedInput(path, "saved", model=open_saved(path, weights, kind=head_kind,
                                                               npz_weights=npz_weights))
     kind, obj = classify(data, path, framework)
+    if kind == "saved" and is_torch_model_description(obj):
+        from .torchconv.model import parse_torch_model
+
+        return ResolvedInput(path, "saved", data, obj, parse_torch_model(obj, path, weights))
     if kind == "saved":
         return ResolvedInput(path, "saved", data, obj,
                              open_saved(path, weights, npz_weights=npz_weights, data=data))
@@ -224,11 +235,11 @@ def _source(model: Any, record: Any, npz_weights: str | None,
         kernel, bias = load_weights(npz_weights, record.spec)
         note = f"from {npz_weights}"
     elif model.has_weights():
-        from .weights import check_weights
+        from .frameworks import as_layer
 
         kernel, bias = model.weights(record)
         try:
-            kernel, bias = check_weights(record.spec, kernel, bias)
+            kernel, bias = as_layer(record.spec).check_weights(kernel, bias)
         except ConvtError as exc:
             raise ConvtError(f"weights: layer {record.path!r}: {exc}", field=exc.field) from None
         note = f"the model's own weights ({model.weights_source})"
@@ -236,7 +247,8 @@ def _source(model: Any, record: Any, npz_weights: str | None,
         kernel = bias = None
         note = "none stored (config only): drawn from the layer's initializers"
     spec = record.spec
-    if spec.input_shape is None and model.input_shape(record) is not None:
+    if spec.framework == "keras" and spec.input_shape is None \
+            and model.input_shape(record) is not None:
         spec = dataclasses.replace(spec, input_shape=model.input_shape(record))
     return LayerSource(label, spec, kernel, bias, note, record, selected_by)
 
@@ -254,6 +266,8 @@ def select_sources(model: Any, layer: str | None, weights: str | None = None,
     from .saved.filekind import sniff
 
     npz = weights if weights is not None and sniff(weights, "weights") != "hdf5" else None
+    if getattr(model, "kind", None) == "torch-description":
+        npz = None      # the description's own weights file (read with it), not one layer's
     if layer is not None:
         record, rule = model.select_with_rule(layer)
         if "; the layer named" in rule and note is not None:  # an integer that is also a name

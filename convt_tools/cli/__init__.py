@@ -30,6 +30,7 @@ COMMANDS = {
     "runtimes": "runtimes_cmd:runtimes",
     "conformance": "conformance_cmd:conformance",
     "bench": "bench_cmd:bench",
+    "verify": "verify_cmd:verify",
 }
 
 

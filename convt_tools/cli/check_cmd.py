@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from ..check import FAIL_LEVELS, INTENTS, check_html
+from ..errors import ConvtError
 from ..io import check_destination
 from ..pictures import write_text
 from ..repair.targets import target_names
@@ -81,7 +82,17 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
 @click.option("--intent", default=None, type=click.Choice(INTENTS),
               help="tf: TensorFlow/Keras crops; onnx-spec: the ONNX spec text; ort: what the "
                    "installed onnxruntime computes (measured). Default: onnx-spec (the "
-                   "model's own meaning); a QDQ (int8) model is repaired without it.")
+                   "model's own meaning); a QDQ (int8) model is repaired without it. Or give --source.")
+
+@click.option("--source", default=None, type=click.Path(dir_okay=False),
+              help="The model MODEL was converted from (saved Keras model or torch model "
+                   "description): every layer that is not exact is rewritten from it and "
+                   "proven per runtime (replaces --intent; see convt verify).")
+@click.option("--weights", default=None, type=click.Path(dir_okay=False),
+              help="With --source: the source's weights (as for convt verify).")
+@click.option("--runtime", "runtimes", default=None, metavar="NAMES",
+              help="With --source: the runtimes the repair is proven on (default every "
+                   "installed one).")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
               help=_SHAPE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the repair report as JSON.")
@@ -103,16 +114,34 @@ def check(model: str, input_shapes: tuple[str, ...], fail_on: str, as_json: bool
 @click.option("--float-weights", type=click.Path(dir_okay=False),
               help="QDQ models: weights .npz for a --float layer config.")
 @handle_errors
-def repair(model: str, output: str, intent: str | None, input_shapes: tuple[str, ...],
+def repair(model: str, output: str, intent: str | None, source: str | None,
+           weights: str | None, runtimes: str | None, input_shapes: tuple[str, ...],
            as_json: bool, seed: int, form: str | None, targets: str | None,
            float_path: str | None, float_weights: str | None) -> None:
-    """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads; QDQ (int8)
-    ConvTranspose into per-output-channel weights the --target runtimes read."""
+    """Rewrite runtime-dependent ConvTranspose nodes of MODEL into explicit pads (--intent);
+    QDQ (int8) ConvTranspose into per-output-channel weights the --target runtimes read; or
+    every layer that is not exact into its source layer's portable form (--source)."""
     from ..check import parse_input_shapes
     from ..io import ensure_distinct
     from ..repair import repair_model
     from .repair_qdq import finish_repair, qdq_requested, run_qdq_repair
 
+    if source is not None:
+        given = [name for name, value in (("intent", intent), ("target", targets),
+                                          ("float", float_path), ("form", form)) if value]
+        if given:
+            raise ConvtError(f"{given[0]}: --{given[0]} does not combine with --source (the "
+                             f"source says what each layer means; the repair is its portable "
+                             f"form, proven on --runtime).", field=given[0])
+        ensure_distinct(output, model=model, source=source, weights=weights)
+        from .verify_cmd import repair_from_source_cmd
+
+        repair_from_source_cmd(model, output, source, weights, runtimes, as_json, seed)
+        return
+    for name, value in (("weights", weights), ("runtime", runtimes)):
+        if value is not None:
+            raise ConvtError(f"{name}: --{name} applies with --source only (QDQ models: "
+                             f"--float-weights, --target).", field=name)
     if qdq_requested(model, intent, float_path, float_weights):
         run_qdq_repair(model, output, float_path, float_weights, targets, seed, as_json)
         return

@@ -31,8 +31,27 @@ def _summary(record: Any) -> str:
     return text
 
 
+def _torch_row(model: Any, record: Any) -> dict[str, Any]:
+    """A module of a torch model description (convt_tools.torchconv.model)."""
+    spec, in_shape = record.spec, model.input_shape(record)
+    out = spec.output_shape(in_shape) if in_shape is not None else None
+    return {"index": record.index, "path": record.path, "name": record.name,
+            "class_name": record.class_name, "config": dict(record.config),
+            "summary": spec.snippet(), "input_shape": list(in_shape),
+            "input_shape_source": "chained from the description's input_shape"
+            if None not in in_shape[2:] else "in_channels",
+            "output_shape": None if out is None else list(out),
+            "onnx": str(spec.onnx_attrs()), "supported": True,
+            "weights": {"kernel": f"{record.path}.weight",
+                        "bias": f"{record.path}.bias" if spec.bias else None}
+            if model.has_weights() else None, "h5_group": None}
+
+
 def _row(model: Any, record: Any) -> dict[str, Any]:
     from .model_arg import onnx_form
+
+    if getattr(model, "kind", None) == "torch-description":
+        return _torch_row(model, record)
 
     in_shape = model.input_shape(record)
     loc = model.weight_location(record)

@@ -58,7 +58,7 @@ from ..quant import (
     neighbourhood, out_channel_view, parse_qdq, quantize_weights, relayout, replace_conv,
     weight_granularity,
 )
-from ..runtimes import ADAPTERS, RuntimeRefused, get_runtime, installed_runtimes
+from ..runtimes import ADAPTERS, RuntimeRefused, RuntimeUnavailable, get_runtime
 from .report import RepairRefused
 
 __all__ = ["FloatSource", "QdqNodeRepair", "QdqRepairReport", "has_qdq_convtranspose",
@@ -416,12 +416,13 @@ def _prove(model: onnx.ModelProto, node_name: str, q: QdqConvTranspose, c_in: in
     if q.x is not None:   # inside the calibrated range and a bit beyond (saturation)
         x *= float(np.max(q.x.scale)) * 40
     ref = model_reference(sub, x)
-    have = set(installed_runtimes())
     for name in targets:
         if name not in ADAPTERS:
             rep.proof.append({"runtime": name, "result": "not runnable here (documented only)"})
             continue
-        if name not in have:
+        try:
+            get_runtime(name).version()
+        except RuntimeUnavailable:
             rep.proof.append({"runtime": name, "result": "not installed: not proven"})
             continue
         try:

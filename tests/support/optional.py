@@ -28,7 +28,15 @@ def installed(*modules: str) -> bool:
     """Every one of ``modules`` (optional packages only) is installed."""
     for name in modules:
         assert name in OPTIONAL, f"{name} is not an optional package: import it, do not skip"
-    return all(importlib.util.find_spec(m) is not None for m in modules)
+    return all(_found(m) for m in modules)
+
+
+def _found(module: str) -> bool:
+    """``module`` is installed; a dotted name needs its parent package first (``find_spec``
+    of ``iree.compiler`` raises rather than answers when ``iree`` is absent)."""
+    parts = module.split(".")
+    return all(importlib.util.find_spec(".".join(parts[:i + 1])) is not None
+               for i in range(len(parts)))
 
 
 def requires(*modules: str) -> Any:
@@ -48,7 +56,7 @@ def runtime_installed(name: str) -> bool:
     """The engine behind runtime ``name`` (convt_tools.runtimes) is installed."""
     from convt_tools.runtimes import get_runtime
 
-    return all(importlib.util.find_spec(p) is not None for p in get_runtime(name).packages)
+    return all(_found(p) for p in get_runtime(name).packages)
 
 
 def runtime_or_skip(name: str) -> Any:

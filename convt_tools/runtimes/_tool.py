@@ -21,9 +21,8 @@ step's stage (``"conversion"``, ``"import"``, ``"compile"``, ``"run"``).
 here reaches the network, installs packages or knows a particular tool; the
 child's environment is the parent's (plus ``env``).
 
-Helpers of the adapters that convert a model first (MNN, ncnn):
-:func:`graph_inputs`, :func:`float16_outputs`, :func:`feed_shapes`, and
-:func:`native_stdout_to_stderr` (for engines that print on stdout).
+:func:`native_stdout_to_stderr` keeps what a native engine prints on stdout (MNN) off
+the command's own stdout.
 """
 
 from __future__ import annotations
@@ -35,17 +34,12 @@ import re
 import signal
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
-
-import numpy as np
+from typing import Iterator, Mapping, Sequence
 
 from .base import RuntimeRefused
 
-if TYPE_CHECKING:
-    import onnx
-
-__all__ = ["ERROR_MARKERS", "TOOL_TIMEOUT_S", "ended", "error_line", "feed_shapes", "float16_outputs",
-           "graph_inputs", "native_stdout_to_stderr", "run_tool"]
+__all__ = ["ERROR_MARKERS", "TOOL_TIMEOUT_S", "ended", "error_line", "native_stdout_to_stderr",
+           "run_tool"]
 
 # Seconds one conversion or compilation may take (a one-node model takes ~1-3 s here).
 TOOL_TIMEOUT_S = 300.0
@@ -138,30 +132,6 @@ def _said(proc: subprocess.CompletedProcess[str], markers: Sequence[str], *,
     """The error line of the child's stderr, else of its stdout (:func:`error_line`)."""
     return (error_line(proc.stderr, markers, first_line=first_line)
             or error_line(proc.stdout, markers, first_line=first_line))
-
-
-def graph_inputs(model: onnx.ModelProto) -> list[tuple[str, list[int | str | None]]]:
-    """The graph's real inputs (initializers excluded): name and dims (int, symbol or None)."""
-    inits = {i.name for i in model.graph.initializer}
-    out: list[tuple[str, list[int | str | None]]] = []
-    for vi in model.graph.input:
-        if vi.name in inits:
-            continue
-        dims: list[int | str | None] = []
-        for d in vi.type.tensor_type.shape.dim:
-            dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or None))
-        out.append((vi.name, dims))
-    return out
-
-
-def float16_outputs(model: onnx.ModelProto) -> list[bool]:
-    """Per graph output: declared float16 (engines that compute it in float32 cast back)."""
-    return [o.type.tensor_type.elem_type == 10 for o in model.graph.output]
-
-
-def feed_shapes(names: Sequence[str], inputs: Mapping[str, np.ndarray]) -> tuple[tuple[int, ...], ...]:
-    """The concrete shape of each named feed, in ``names`` order (a cache key)."""
-    return tuple(tuple(int(d) for d in np.shape(inputs[n])) for n in names)
 
 
 @contextlib.contextmanager

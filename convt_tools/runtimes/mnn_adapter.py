@@ -36,9 +36,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._tool import float16_outputs, graph_inputs, native_stdout_to_stderr, run_tool
-from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, load_proto,
-                   temporary_model_file)
+from ._tool import native_stdout_to_stderr, run_tool
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, feed_names, float16_outputs,
+                   load_proto, temporary_model_file)
 
 __all__ = ["MnnRuntime", "converter_argv"]
 
@@ -131,7 +131,7 @@ class MnnRuntime(Runtime):
         except RuntimeRefused:
             folder.cleanup()
             raise
-        names = [n for n, _ in graph_inputs(proto)]
+        names = feed_names(proto)
         outputs = [o.name for o in proto.graph.output]
         kwargs: dict[str, Any] = {"precision_mode": module.expr.PrecisionMode.High}
         if self.threads is not None:

@@ -50,9 +50,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._tool import error_line, feed_shapes, float16_outputs, graph_inputs, run_tool
-from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, load_proto,
-                   temporary_model_file)
+from ._tool import error_line, run_tool
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, float16_outputs, graph_inputs,
+                   load_proto, temporary_model_file)
 
 __all__ = ["INSTALL", "NcnnRuntime", "pnnx_binary"]
 
@@ -223,7 +223,7 @@ class _Net(LoadedModel):
         if 0 in batches:
             raise RuntimeRefused("ncnn", "run", "an empty batch: ncnn runs one sample at a "
                                  "time (no batch axis), so there is no output shape to give")
-        folder = self._convert(feed_shapes(names, inputs),
+        folder = self._convert(tuple(tuple(int(d) for d in x.shape) for x in arrays),
                                tuple(_PNNX_TYPES.get(x.dtype.str[1:], "f32") for x in arrays))
         with tempfile.TemporaryDirectory(prefix="convt-ncnn-run-", dir=folder) as work:
             for name in ("model.ncnn.param", "model.ncnn.bin"):

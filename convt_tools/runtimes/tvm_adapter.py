@@ -31,8 +31,8 @@ import numpy as np
 import onnx
 
 from ._tool import TOOL_TIMEOUT_S, ended
-from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, feed_names, first_line,
-                   load_proto, temporary_model_file)
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, contiguous_feeds, feed_names,
+                   first_line, load_proto, temporary_model_file)
 
 __all__ = ["TvmRuntime", "build"]
 
@@ -53,8 +53,8 @@ class _Vm(LoadedModel):
         self.inputs = inputs
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
-        args = [self.tvm.runtime.tensor(np.ascontiguousarray(inputs[n]), self.tvm.cpu())
-                for n in self.inputs]
+        args = [self.tvm.runtime.tensor(x, self.tvm.cpu())
+                for x in contiguous_feeds(self.inputs, inputs)]
         out = self.vm["main"](*args)
         items = out if isinstance(out, (list, tuple)) or not hasattr(out, "numpy") else [out]
         return [np.array(o.numpy()) for o in items]
@@ -130,9 +130,6 @@ class TvmRuntime(Runtime):
         import tvm.relax
 
         return tvm
-
-    def _version(self, module: Any) -> str:
-        return str(module.__version__)
 
     def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         proto = load_proto(model)

@@ -269,6 +269,24 @@ def test_adapter_refusal_is_one_line_of_the_tool(runtime: str) -> None:
     assert "\n" not in err.value.reason
 
 
+UNKNOWN_OP = {  # runtime -> (stage, the refusal): the converter's own line about the op
+    "mnn": ("conversion", "These Op Not Support: ONNX::NoSuchOp"),
+    # pnnx 20261020 prints the op it cannot read, then segfaults
+    "ncnn": ("conversion", "pnnx crashed (SIGSEGV); canonicalize ...                  "
+                           "unexpected op_type NoSuchOp"),
+}
+
+
+@pytest.mark.parametrize("runtime", runtime_params(list(RUNTIMES)))
+def test_an_unknown_op_is_refused_by_the_converter_in_one_line(runtime: str) -> None:
+    from convt_tools.runtimes import RuntimeRefused
+
+    rt = runtime_or_skip(runtime)
+    with pytest.raises(RuntimeRefused) as err:
+        rt.run(M.unknown_op_model(), {"x": np.ones((1, 2), np.float32)})
+    assert (err.value.stage, err.value.detail) == UNKNOWN_OP[runtime]
+
+
 @pytest.mark.runtimes
 def test_mnn_conversion_opens_no_socket_and_installs_nothing(tmp_path: Path) -> None:
     runtime_or_skip("mnn")

@@ -14,8 +14,9 @@ Claims, each against something independent of the code under test:
   output) from the default (portable) export exactly (tolerance as the
   conformance suite: ``support.tolerance``), refuses with the tool's own
   first line, reports the installed distribution's version;
-* the child-process runner (``runtimes._tool``) turns a crash, a timeout
-  and an error into one-line refusals (a real child process each).
+* the child-process runner (``runtimes._tool``, shared by the TVM, IREE, MNN and ncnn
+  adapters) turns a crash, a timeout and an error into one-line refusals (a real child
+  process each).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from onnx import helper
 from support.cli import invoke
+from support.models import unknown_op_model
 from support.optional import runtime_or_skip, runtime_params
 from support.runtime_corpus import (case_input, classify, load_corpus, meaning_node, measured,
                                     same_outcome)
@@ -42,7 +43,7 @@ from convt_tools.check.readings import TABLE, documented_reading
 from convt_tools.check.runners import RUNNABLE
 from convt_tools.check.windows import intent_windows
 from convt_tools.runtimes import ABORTS_PROCESS, ADAPTERS, RuntimeRefused, get_runtime
-from convt_tools.runtimes._tool import error_line, run_tool
+from convt_tools.runtimes._tool import ended, error_line, run_tool
 
 NEW = ("opencv", "tvm", "iree")
 DISTRIBUTIONS = {"opencv": "opencv-python-headless", "tvm": "apache-tvm",
@@ -230,19 +231,11 @@ def test_iree_refusal_is_the_compilers_first_error_line():
     assert "/tmp" not in err.value.reason
 
 
-def _unknown_op_model() -> onnx.ModelProto:
-    node = helper.make_node("NoSuchOp", ["x"], ["y"], domain="convt.test")
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, [1, 2])],
-                              [helper.make_tensor_value_info("y", 1, [1, 2])])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                   helper.make_opsetid("convt.test", 1)])
-
-
 @pytest.mark.parametrize("runtime", runtime_params(list(NEW)))
 def test_an_unknown_op_is_refused_in_one_line_naming_it(runtime):
     adapter = runtime_or_skip(runtime)
     with pytest.raises(RuntimeRefused) as err:
-        adapter.load(_unknown_op_model()).run({"x": np.ones((1, 2), np.float32)})
+        adapter.load(unknown_op_model()).run({"x": np.ones((1, 2), np.float32)})
     assert "NoSuchOp" in err.value.reason
     assert "\n" not in err.value.reason
 
@@ -292,6 +285,61 @@ def test_tool_timeout_is_a_refusal():
         run_tool("iree", "compile", [sys.executable, "-c", "import time; time.sleep(30)"],
                  timeout_s=0.5)
     assert "timed out after 0.5 s" in err.value.detail
+
+
+def test_tool_crash_names_the_error_it_printed_first():
+    # pnnx 20261020 prints the op it cannot read, then segfaults
+    code = ("import os, signal, sys; print('canonicalize ... unexpected op_type NoSuchOp', "
+            "file=sys.stderr, flush=True); os.kill(os.getpid(), signal.SIGSEGV)")
+    with pytest.raises(RuntimeRefused) as err:
+        run_tool("ncnn", "conversion", [sys.executable, "-c", code], tool="pnnx",
+                 markers=("expect",))
+    assert err.value.detail == "pnnx crashed (SIGSEGV); canonicalize ... unexpected op_type NoSuchOp"
+
+
+def test_tool_without_an_error_line_says_what_failed():
+    code = "import sys; print('Start to Convert'); sys.exit(1)"
+    with pytest.raises(RuntimeRefused) as err:
+        run_tool("mnn", "conversion", [sys.executable, "-c", code], first_line=False,
+                 failure="the converter wrote no model")
+    assert err.value.detail == "the converter wrote no model (exit 1)"
+
+
+def test_tool_exit_status_without_output_is_named():
+    with pytest.raises(RuntimeRefused) as err:
+        run_tool("ncnn", "run", [sys.executable, "-c", "import sys; sys.exit(3)"], tool="ncnn")
+    assert err.value.detail == "ncnn exited with status 3"
+
+
+def test_tool_error_line_loses_the_log_time_stamp():
+    code = "print('[13:31:55] :220: These Op Not Support: ONNX::NoSuchOp'); raise SystemExit(1)"
+    with pytest.raises(RuntimeRefused) as err:
+        run_tool("mnn", "conversion", [sys.executable, "-c", code],
+                 markers=("not support",), first_line=False)
+    assert err.value.detail == "These Op Not Support: ONNX::NoSuchOp"
+
+
+def test_tool_success_returns_its_output_run_in_cwd(tmp_path):
+    code = "import os, sys; print(os.getcwd()); print('todo ConvTranspose', file=sys.stderr)"
+    out = run_tool("ncnn", "conversion", [sys.executable, "-c", code], cwd=str(tmp_path))
+    assert out.splitlines() == [str(tmp_path), "todo ConvTranspose"]
+
+
+@pytest.mark.parametrize("code, tool, text", [
+    (-11, "TVM", "TVM crashed (SIGSEGV)"), (-200, "TVM", "TVM crashed (signal 200)"),
+    (2, "pnnx", "pnnx exited with status 2"),
+])
+def test_ended(code, tool, text):
+    assert ended(tool, code) == text
+
+
+@pytest.mark.parametrize("text, markers, line", [
+    ("[INFO] start\n[ERROR] Check failed\n", ("[error]",), "[ERROR] Check failed"),
+    ("pnnxparam = a\ntodo ConvTranspose\n", ("todo ",), "todo ConvTranspose"),
+    ("pnnxparam = a\n", ("todo ",), ""),
+])
+def test_error_line_with_markers_only(text, markers, line):
+    assert error_line(text, markers, first_line=False) == line
 
 
 @pytest.mark.parametrize("text, line", [

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-import zlib
 from pathlib import Path
-from xml.etree import ElementTree as ET
 
 import numpy as np
 import onnx
@@ -24,12 +20,13 @@ from support.assertions import assert_one_line_error
 from support.cli import run_convt
 from support.converted import (CONVERTED, MEASURED_RUNTIMES, cases, manifest, source_path,
                                torch_models)
-from support.optional import need, oracle_python, runtime_or_skip
+from support.optional import browser_or_skip, need, oracle_python, runtime_or_skip
+from support.pictures import html_panels, png_pixels
 
 from convt_tools.errors import ConvtError
 from convt_tools.sources import resolve_sources
 from convt_tools.verify import verify_model, weight_relation
-from convt_tools.verify.html import LEFT, SCALE
+from convt_tools.verify.html import report_html
 
 CASES = cases()
 RUNTIME_PARAMS = [pytest.param("onnxruntime"),
@@ -321,66 +318,99 @@ def test_openvino_free_dims_same_upper_measured_as_the_reading_says(tmp_path: Pa
 
 
 # ---------------------------------------------------------------- --html pictures
-
-def _svgs(html: str) -> list[ET.Element]:
-    return [ET.fromstring(m) for m in re.findall(r"<svg.*?</svg>", html, flags=re.S)]
-
+# Drawn by convt_tools.pictures: read back with tests/support/pictures.py (html.parser), each
+# window rect compared with a window derived by hand here.
 
 def test_html_draws_each_runtimes_window_where_it_differs(cli, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     result = cli("verify", source_path("k_seq_dec"), CONVERTED / "broken" / "output_shape_odd_crop.onnx",
                  "--runtime", "onnxruntime,tract", "--html", out)
     assert result.exit_code == 1
-    html = out.read_text()
-    assert html.count("<section class='layer'") == 2
-    first = _svgs(html)[0]    # layer up_same, axis H: input 5, k3 s2 -> L = 11, Keras keeps [0, 10)
-    rects = {r.get("data-role"): r for r in first.iter("{http://www.w3.org/2000/svg}rect")}
-    drawn = {role: (int(r.get("data-begin")), int(r.get("data-length"))) for role, r in rects.items()}
-    # measured (fixtures/converted): onnxruntime crops the odd extra at the START, tract at the END
-    assert drawn == {"natural": (0, 11), "source": (0, 10), "runtime:onnxruntime": (1, 10),
-                     "runtime:tract": (0, 10)}
+    report = html_panels(out.read_text())
+    assert sorted(report.sections) == ["layer-0", "layer-1"]
+    panel = report.panels["layer-0-H"]  # layer up_same, axis H: input 5, k3 s2 -> L = 11
+    drawn = {(r.row, r.kind): (r.begin, r.length) for r in panel.rects
+             if r.kind in ("full", "intended", "same", "differs")}
+    # Keras keeps [0, 10); measured (fixtures/converted): onnxruntime crops the odd extra at
+    # the START, tract at the END
+    assert drawn == {("full output", "full"): (0, 11), ("source", "intended"): (0, 10),
+                     ("onnxruntime", "differs"): (1, 10), ("tract", "same"): (0, 10)}
+
+
+def _torch_windows(description: Path, sizes: list[int]) -> list[list[tuple[int, int, int, int]]]:
+    """Per ConvTranspose module of a torch description, per axis: (L, begin, length,
+    output_padding) by hand: L = (n - 1) * s + d * (k - 1) + 1, window (p, L + op - 2p); the
+    next module's input is this one's output."""
+    out = []
+    for module in json.loads(description.read_text())["modules"]:
+        kw = module["kwargs"]
+        if "ConvTranspose" not in module["module_class"]:
+            continue
+        axes, lengths = [], []
+        for n in sizes:
+            k, s, p = kw["kernel_size"], kw["stride"], kw.get("padding", 0)
+            d, op = kw.get("dilation", 1), kw.get("output_padding", 0)
+            natural = (n - 1) * s + d * (k - 1) + 1
+            axes.append((natural, p, natural + op - 2 * p, op))
+            lengths.append(natural + op - 2 * p)
+        out.append(axes)
+        sizes = lengths
+    return out
 
 
 def test_html_rectangles_are_drawn_at_their_windows(cli, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     cli("verify", source_path("t_dec2d"), CONVERTED / "onnx" / "t_dec2d__torchscript_o17_fixed.onnx",
         "--runtime", "onnxruntime", "--html", out)
-    rects = [r for svg in _svgs(out.read_text()) for r in svg.iter("{http://www.w3.org/2000/svg}rect")]
-    assert rects != []
-    assert all(int(r.get("x")) == LEFT + int(r.get("data-begin")) * SCALE and
-               int(r.get("width")) == int(r.get("data-length")) * SCALE for r in rects)
+    report = html_panels(out.read_text())
+    description = source_path("t_dec2d")
+    expected = _torch_windows(description, json.loads(description.read_text())["input_shape"][2:])
+    assert len(report.panels) == 2 * len(expected)
+    for k, axes in enumerate(expected):
+        for axis, (natural, begin, length, op) in zip(("H", "W"), axes):
+            panel = report.panels[f"layer-{k}-{axis}"]
+            assert (panel.one("full").begin, panel.one("full").length) == (0, natural)
+            assert [(r.begin, r.length) for r in panel.rects if r.kind == "op"] == \
+                ([(natural, op)] if op else [])
+            for row in ("source", "onnxruntime"):
+                window = panel.window_rect(row)
+                assert (window.begin, window.length) == (begin, length)
+                assert window.x == pytest.approx(panel.x_of(begin), abs=0.01)
+                assert window.width == pytest.approx(length * panel.cell, abs=0.01)
 
 
-def _png_pixels(path: Path) -> bytes:
-    """The decompressed image data of a PNG (stdlib only: its IDAT chunks, inflated)."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat = 8, b""
-    while pos < len(data):
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        kind = data[pos + 4:pos + 8]
-        if kind == b"IDAT":
-            idat += data[pos + 8:pos + 8 + length]
-        pos += 12 + length
-    return zlib.decompress(idat)
+def test_html_writes_a_refusal_instead_of_a_window() -> None:
+    windows = [{"input_length": 4, "kernel": 3, "stride": 2, "dilation": 1, "output_padding": 0,
+                "natural": 9, "source": [1, 8], "runtimes": {"ncnn": "refused"}}]
+    html = report_html({"model": "m.onnx", "source": "s.keras", "runtimes": ["ncnn"],
+                        "layers": [{"source_layer": "up", "onnx_nodes": ["ct"],
+                                    "verdict": "refused", "class": "refused",
+                                    "runtimes": {"ncnn": {"verdict": "refused",
+                                                          "class": "refused"}},
+                                    "windows": windows}]})
+    panel = html_panels(html).panels["layer-0-W"]
+    assert [r for r in panel.rects if r.row == "ncnn"] == []
+    assert "ncnn: refused (refused)" in html
 
 
 @pytest.mark.slow
 def test_html_in_a_real_browser_is_not_blank_and_has_every_panel(cli, tmp_path: Path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("no headless Chromium installed (an OS package, like an optional runtime)")
+    browser = browser_or_skip()
     out = tmp_path / "r.html"
     cli("verify", source_path("t_groups2d"), CONVERTED / "broken" / "group_slicing.onnx",
         "--runtime", "onnxruntime", "--html", out)
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=900,1400"]
+    written = html_panels(out.read_text())
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             f"--user-data-dir={tmp_path / 'profile'}"]
     shot = tmp_path / "shot.png"
-    subprocess.run([browser, *flags, f"--screenshot={shot}", out.as_uri()], capture_output=True,
-                   timeout=120, check=True)
-    assert len(set(_png_pixels(shot))) > 16      # more than a blank page's few byte values
-    dom = subprocess.run([browser, *flags, "--dump-dom", out.as_uri()], capture_output=True,
-                         text=True, timeout=120, check=True).stdout
-    assert re.findall(r"data-layer=\"([^\"]+)\"", dom) == ["g", "dw"]
+    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=960,1400",
+                    out.as_uri()], capture_output=True, timeout=120, check=True)
+    assert png_pixels(shot.read_bytes()).astype(np.float64).std() > 20.0   # not a blank page
+    dom = html_panels(subprocess.run([browser, *flags, "--dump-dom", out.as_uri()],
+                                     capture_output=True, text=True, timeout=120,
+                                     check=True).stdout)
+    assert sorted(dom.panels) == sorted(written.panels)
+    assert [dom.sections[key].split(":")[0] for key in sorted(dom.sections)] == ["g", "dw"]
 
 
 def test_cli_verify_missing_source_names_the_source(cli, tmp_path: Path) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import click
 
-from ..io import atomic_write, check_input_file, ensure_distinct
+from ..io import check_input_file, ensure_distinct
 from ..junit import write_junit
 from ..runtimes import ADAPTERS, get_runtime, parse_runtime_names, require_runtimes
 from ..runtimes.base import RuntimeUnavailable
 from ..sources import resolve_sources
 from ..onnxbase import save_model
+from ..pictures import write_text
 from ..verify import verify_model
 from ..verify.html import report_html
 from ..verify.repair import RepairFromSourceRefused, repair_from_source
@@ -65,12 +66,7 @@ def verify(source: str, model: str, weights: str | None, runtimes: str | None, a
     if junit_xml:
         write_junit(junit_xml, report.junit_xml())
     if html_path:
-        text = report_html(report.to_dict())
-
-        def write(tmp: str) -> None:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        atomic_write(html_path, write, field="html")
+        write_text(html_path, report_html(report.to_dict()), field="html")
     if as_json:
         echo_json(report.to_dict())
     else:

@@ -10,9 +10,9 @@ from the intended one it is drawn in another colour, on its own row, and
 says how it differs (``starts 1 row later``); cropped rows and zero rows
 outside ``F`` are drawn too, with a legend in words.
 
-Used by ``convt shape --svg`` (:func:`svg_document` of one config's axes) and
-``convt check --html`` (:func:`html_document` of every risky node); built
-for ``convt verify --html`` too. Depends on geometry, io and errors only
+Used by ``convt shape --svg`` (:func:`svg_document` of one config's axes),
+``convt check --html`` (:func:`html_document` of every risky node) and
+``convt verify --html`` (:mod:`convt_tools.verify.html`: every layer). Depends on geometry, io and errors only
 (standard library otherwise), so any verb may use it.
 
 Public surface: :class:`Row`, :class:`AxisPanel` (:func:`axis_panel` builds

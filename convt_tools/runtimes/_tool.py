@@ -1,39 +1,67 @@
-"""Running a converter or compiler as a child process, with a timeout (TVM, IREE).
+"""Running a converter, compiler or engine as a child process, with a timeout.
 
-Model compilers can crash (segfault) or hang on some graphs; each conversion
-runs in its own process via :func:`run_tool`: a non-zero exit is a
-:class:`~.base.RuntimeRefused` whose reason is the tool's own first error line
-(the first line of stderr that names an error, else its first non-empty line),
-a crash is "<tool> crashed (signal N)", and a run past ``timeout_s`` is killed
-and reported as timed out. Nothing here knows a particular tool.
+Model converters and compilers (MNN's converter core, pnnx, IREE's importer
+and compiler) and some engines (ncnn on a pnnx-converted model) can crash
+(segfault) or hang on some graphs, and MNN's Python converter entry point
+phones home; so each such step runs in its own process via :func:`run_tool`,
+with one convention for every adapter:
+
+- success (exit status 0): the child's output (stdout then stderr) is returned;
+- a run past ``timeout_s`` is killed: ``"<tool> timed out after N s"``;
+- a crash (killed by a signal): ``"<tool> crashed (SIGSEGV)"``, followed by
+  ``"; <its error line>"`` where its output names an error (pnnx segfaults right after
+  printing which op it could not read);
+- another exit status: the tool's own first error line (:func:`error_line`), else
+  ``"<failure> (exit N)"`` (``failure`` given by the adapter, e.g. "the converter wrote no
+  model"), else ``"<tool> exited with status N"``;
+
+each failure a :class:`~.base.RuntimeRefused` of the adapter's runtime at the
+step's stage (``"conversion"``, ``"import"``, ``"compile"``, ``"run"``).
+``<tool>`` is the program's file name unless the adapter names it. Nothing
+here reaches the network, installs packages or knows a particular tool; the
+child's environment is the parent's (plus ``env``).
+
+:func:`native_stdout_to_stderr` keeps what a native engine prints on stdout (MNN) off
+the command's own stdout.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import re
 import signal
 import subprocess
-from typing import Sequence
+import sys
+from typing import Iterator, Mapping, Sequence
 
 from .base import RuntimeRefused
 
-__all__ = ["TOOL_TIMEOUT_S", "error_line", "run_tool"]
+__all__ = ["ERROR_MARKERS", "TOOL_TIMEOUT_S", "ended", "error_line", "native_stdout_to_stderr",
+           "run_tool"]
 
 # Seconds one conversion or compilation may take (a one-node model takes ~1-3 s here).
 TOOL_TIMEOUT_S = 300.0
 
-_LOCATION = re.compile(r"^\S+:\d+:\d+: ")
+# Words (case-insensitive) that make a line of a tool's output its error line.
+ERROR_MARKERS: tuple[str, ...] = ("error", "failed")
+
 _TRACEBACK = "Traceback (most recent call last):"
-_ERROR_WORDS = ("error", "Error", "ERROR", "failed", "Failed")
+# What a tool's line carries that means nothing to a user: a temporary file's path:line:col,
+# a log time stamp ("[12:03:04] :45: "), a leading "error: ".
+_NOISE = (re.compile(r"^\[\d\d:\d\d:\d\d\]\s*:\d+:\s*"), re.compile(r"^\S+:\d+:\d+: "),
+          re.compile(r"^error: "))
 
 
-def error_line(text: str, limit: int = 300) -> str:
+def error_line(text: str, markers: Sequence[str] = ERROR_MARKERS, *, first_line: bool = True,
+               limit: int = 300) -> str:
     """The tool's own first error line in ``text``, else ``""``.
 
     A Python traceback gives its exception line (the first unindented line after
-    ``Traceback (most recent call last):``); otherwise the first line naming an error
-    (``error``/``failed``), else the first non-empty line.
+    ``Traceback (most recent call last):``); otherwise the first line containing one of
+    ``markers`` (case-insensitive); otherwise, when ``first_line``, the first non-empty
+    line. Stripped and cut at ``limit`` characters.
     """
     raw = text.splitlines()
     if _TRACEBACK in raw:
@@ -43,33 +71,90 @@ def error_line(text: str, limit: int = 300) -> str:
                 return line.strip()[:limit]
     lines = [line.strip() for line in raw if line.strip()]
     for line in lines:
-        if any(word in line for word in _ERROR_WORDS):
+        low = line.lower()
+        if any(m in low for m in markers):
             return line[:limit]
-    return lines[0][:limit] if lines else ""
+    return lines[0][:limit] if lines and first_line else ""
+
+
+def _clean(line: str) -> str:
+    for pattern in _NOISE:
+        line = pattern.sub("", line)
+    return line
 
 
 def run_tool(runtime: str, stage: str, argv: Sequence[str], *,
-             timeout_s: float = TOOL_TIMEOUT_S, env: dict[str, str] | None = None) -> str:
-    """Run ``argv``; its stdout on success, else :class:`RuntimeRefused` (module doc).
+             timeout_s: float = TOOL_TIMEOUT_S, cwd: str | None = None,
+             env: Mapping[str, str] | None = None, tool: str | None = None,
+             markers: Sequence[str] = ERROR_MARKERS, first_line: bool = True,
+             failure: str | None = None) -> str:
+    """Run ``argv``; its output (stdout then stderr) on success, else :class:`RuntimeRefused`
+    (module doc).
 
-    ``stage`` names the step in the refusal (``"import"``, ``"compile"``).
+    ``stage`` names the step in the refusal; ``tool`` the program (default: ``argv[0]``'s
+    file name); ``markers`` and ``first_line`` choose its error line (:func:`error_line`);
+    ``failure`` says what went wrong when the output names no error.
     """
+    name = tool or os.path.basename(argv[0])
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout_s,
+        proc = subprocess.run(list(argv), capture_output=True, text=True, errors="replace",
+                              timeout=timeout_s, cwd=cwd,
                               env=None if env is None else {**os.environ, **env},
                               stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
-        raise RuntimeRefused(runtime, stage, f"{os.path.basename(argv[0])} timed out after "
-                                             f"{timeout_s:g} s") from None
+        raise RuntimeRefused(runtime, stage, f"{name} timed out after {timeout_s:g} s") from None
     if proc.returncode == 0:
-        return proc.stdout
+        return proc.stdout + proc.stderr
     if proc.returncode < 0:
+        said = _said(proc, markers, first_line=False)
+        raise RuntimeRefused(runtime, stage, ended(name, proc.returncode)
+                             + (f"; {_clean(said)}" if said else ""))
+    line = _said(proc, markers, first_line=first_line)
+    if line:
+        raise RuntimeRefused(runtime, stage, _clean(line))
+    raise RuntimeRefused(runtime, stage, f"{failure} (exit {proc.returncode})" if failure
+                         else ended(name, proc.returncode))
+
+
+def ended(tool: str, returncode: int) -> str:
+    """How a child that failed ended: ``"<tool> crashed (SIGSEGV)"`` for a signal (a negative
+    ``returncode``), else ``"<tool> exited with status N"``."""
+    if returncode >= 0:
+        return f"{tool} exited with status {returncode}"
+    try:
+        return f"{tool} crashed ({signal.Signals(-returncode).name})"
+    except ValueError:
+        return f"{tool} crashed (signal {-returncode})"
+
+
+def _said(proc: subprocess.CompletedProcess[str], markers: Sequence[str], *,
+          first_line: bool) -> str:
+    """The error line of the child's stderr, else of its stdout (:func:`error_line`)."""
+    return (error_line(proc.stderr, markers, first_line=first_line)
+            or error_line(proc.stdout, markers, first_line=first_line))
+
+
+@contextlib.contextmanager
+def native_stdout_to_stderr() -> Iterator[None]:
+    """Inside the block, what native code prints on file descriptor 1 goes to 2 instead.
+
+    MNN 3.6.1 prints ``The device supports: ...`` on stdout when its engine is
+    imported; ``convt ... --json`` must print JSON only. C's stdio buffer is
+    flushed before the descriptor is restored, so nothing leaks out later.
+    """
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:   # no descriptor 1 (a closed stdout): nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
         try:
-            name = signal.Signals(-proc.returncode).name
-        except ValueError:
-            name = str(-proc.returncode)
-        raise RuntimeRefused(runtime, stage, f"{os.path.basename(argv[0])} crashed ({name})")
-    line = error_line(proc.stderr) or error_line(proc.stdout) or f"exit status {proc.returncode}"
-    line = _LOCATION.sub("", line)   # a temporary file's path:line:col means nothing to a user
-    line = line[len("error: "):] if line.startswith("error: ") else line
-    raise RuntimeRefused(runtime, stage, line)
+            ctypes.CDLL(None).fflush(None)
+        except (OSError, AttributeError):
+            pass
+        os.dup2(saved, 1)
+        os.close(saved)

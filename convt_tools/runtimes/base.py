@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     import onnx
 
 __all__ = ["LoadedModel", "ModelLike", "Runtime", "RuntimeRefused", "RuntimeUnavailable",
-           "feed_names", "first_line", "load_proto", "model_bytes", "temporary_model_file"]
+           "contiguous_feeds", "feed_names", "first_line", "float16_outputs", "graph_inputs",
+           "load_proto", "model_bytes", "temporary_model_file"]
 
 # What every adapter loads: a ModelProto, a path to a .onnx file, or its serialised bytes.
 ModelLike = Union["onnx.ModelProto", str, "os.PathLike[str]", bytes]
@@ -57,10 +58,35 @@ def load_proto(model: ModelLike) -> onnx.ModelProto:
     return onnx.load_model(os.fspath(model))
 
 
-def feed_names(proto: onnx.ModelProto) -> list[str]:
-    """The graph inputs a caller feeds (those not given by an initializer), in graph order."""
+def graph_inputs(proto: onnx.ModelProto) -> list[tuple[str, list[int | str | None]]]:
+    """The graph inputs a caller feeds (those not given by an initializer), in graph order:
+    name and dims (int, symbol or None)."""
     weights = {t.name for t in proto.graph.initializer}
-    return [i.name for i in proto.graph.input if i.name not in weights]
+    out: list[tuple[str, list[int | str | None]]] = []
+    for vi in proto.graph.input:
+        if vi.name in weights:
+            continue
+        dims: list[int | str | None] = []
+        for d in vi.type.tensor_type.shape.dim:
+            dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or None))
+        out.append((vi.name, dims))
+    return out
+
+
+def feed_names(proto: onnx.ModelProto) -> list[str]:
+    """The names of :func:`graph_inputs` (the inputs a caller feeds), in graph order."""
+    return [name for name, _ in graph_inputs(proto)]
+
+
+def contiguous_feeds(names: Sequence[str], inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """``inputs[name]`` for each of ``names``, in that order, as C-contiguous arrays (what an
+    engine's run call takes)."""
+    return [np.ascontiguousarray(inputs[name]) for name in names]
+
+
+def float16_outputs(proto: onnx.ModelProto) -> list[bool]:
+    """Per graph output: declared float16 (engines that compute it in float32 cast back)."""
+    return [o.type.tensor_type.elem_type == 10 for o in proto.graph.output]
 
 
 class RuntimeUnavailable(ConvtError):
@@ -189,9 +215,9 @@ class Runtime(abc.ABC):
     def _import(self) -> Any:
         """Import the engine's modules (raises ImportError/OSError when missing)."""
 
-    @abc.abstractmethod
     def _version(self, module: Any) -> str:
-        """The engine's version string."""
+        """The engine's version string (default: the module's ``__version__``)."""
+        return str(module.__version__)
 
     @abc.abstractmethod
     def _load(self, module: Any, model: ModelLike) -> LoadedModel:

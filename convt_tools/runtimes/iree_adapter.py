@@ -33,7 +33,7 @@ import numpy as np
 import onnx
 
 from ._tool import run_tool
-from .base import (LoadedModel, ModelLike, Runtime, feed_names, load_proto,
+from .base import (LoadedModel, ModelLike, Runtime, contiguous_feeds, feed_names, load_proto,
                    temporary_model_file)
 
 __all__ = ["COMPILE_FLAGS", "IreeRuntime"]
@@ -55,7 +55,7 @@ class _Module(LoadedModel):
         self.inputs = inputs
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
-        out = self.function(*[np.ascontiguousarray(inputs[n]) for n in self.inputs])
+        out = self.function(*contiguous_feeds(self.inputs, inputs))
         items = out if isinstance(out, (list, tuple)) else [out]
         return [np.array(o.to_host()) if hasattr(o, "to_host") else np.array(o) for o in items]
 

@@ -15,7 +15,8 @@ usage log to Alibaba Cloud after each conversion. This adapter never imports
 that script: the conversion calls the converter core, the extension module
 ``_tools`` (``_tools.mnnconvert(argv)``), in a child process
 (``python -m convt_tools.runtimes.mnn_adapter IN OUT``, killed after
-:data:`~._convert.CONVERT_TIMEOUT_S`); tests/test_mnn_ncnn.py proves with
+:attr:`MnnRuntime.timeout_s`, by :func:`~._tool.run_tool`);
+tests/test_mnn_ncnn.py proves with
 an audit hook that a conversion opens no socket and starts no process.
 
 The converter returns success even when it fails (MNN 3.6.1 prints
@@ -29,23 +30,20 @@ MNN's default, 1).
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tempfile
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._convert import (CONVERT_TIMEOUT_S, float16_outputs, graph_inputs, native_stdout_to_stderr,
-                       run_converter, tool_error_line)
-from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, load_proto,
-                   temporary_model_file)
+from ._tool import native_stdout_to_stderr, run_tool
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, feed_names, float16_outputs,
+                   load_proto, temporary_model_file)
 
 __all__ = ["MnnRuntime", "converter_argv"]
 
 # Lines of the converter's output that carry its first error.
 _ERROR_MARKERS = ("[error]", "check failed", "not support", "error:")
-_STAMP = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*:\d+:\s*")
 
 
 def converter_argv(onnx_path: str, mnn_path: str) -> list[str]:
@@ -106,6 +104,7 @@ class MnnRuntime(Runtime):
     name = "mnn"
     extra = "mnn"
     packages = ("MNN", "_tools")
+    timeout_s: float = 120.0   # seconds one conversion may take
 
     def _import(self) -> Any:
         with native_stdout_to_stderr():   # the engine prints its CPU features on stdout
@@ -121,15 +120,18 @@ class MnnRuntime(Runtime):
         proto = load_proto(model)
         folder = tempfile.TemporaryDirectory(prefix="convt-mnn-")
         dst = os.path.join(folder.name, "model.mnn")
-        with temporary_model_file(model) as src:
-            done = run_converter([sys.executable, "-m", "convt_tools.runtimes.mnn_adapter",
-                                  os.path.abspath(src), dst], cwd=folder.name, timeout_s=CONVERT_TIMEOUT_S)
-        if not done.ok or not os.path.exists(dst):
+        try:
+            with temporary_model_file(model) as src:
+                run_tool("mnn", "conversion", [sys.executable, "-m",
+                                               "convt_tools.runtimes.mnn_adapter",
+                                               os.path.abspath(src), dst],
+                         cwd=folder.name, timeout_s=self.timeout_s, tool="MNN's converter",
+                         markers=_ERROR_MARKERS, first_line=False,
+                         failure="the converter wrote no model")
+        except RuntimeRefused:
             folder.cleanup()
-            line = tool_error_line(done.output, _ERROR_MARKERS,
-                                   f"the converter wrote no model (exit {done.returncode})")
-            raise RuntimeRefused("mnn", "conversion", _STAMP.sub("", line))
-        names = [n for n, _ in graph_inputs(proto)]
+            raise
+        names = feed_names(proto)
         outputs = [o.name for o in proto.graph.output]
         kwargs: dict[str, Any] = {"precision_mode": module.expr.PrecisionMode.High}
         if self.threads is not None:

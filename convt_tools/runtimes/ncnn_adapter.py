@@ -9,7 +9,7 @@ pulls GBs of CUDA wheels, and a pip extra cannot say ``--no-deps``; the
 
 The ONNX model is converted by the ``pnnx`` binary of the pnnx wheel (found
 beside its package, never by importing it: ``import pnnx`` imports torch) in
-a child process killed after :data:`~._convert.CONVERT_TIMEOUT_S`, with
+a child process killed after :data:`TIMEOUT_S` (:func:`~._tool.run_tool`), with
 ``fp16=0`` (pnnx stores fp16 weights by default) and ``inputshape`` the
 feed's concrete shapes at batch 1 with their float type (``f32``, ``f16``):
 pnnx needs static shapes, so a model with symbolic dims is converted once per
@@ -50,10 +50,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._convert import (CONVERT_TIMEOUT_S, Converted, feed_shapes, float16_outputs, graph_inputs,
-                       run_converter, tool_error_line)
-from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, load_proto,
-                   temporary_model_file)
+from ._tool import error_line, run_tool
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, float16_outputs, graph_inputs,
+                   load_proto, temporary_model_file)
 
 __all__ = ["INSTALL", "NcnnRuntime", "pnnx_binary"]
 
@@ -63,6 +62,10 @@ INSTALL = ('pip install -e ".[ncnn]" (from the clone), then '
 _PNNX_TYPES = {"f4": "f32", "f2": "f16", "f8": "f64"}
 _OUT = re.compile(r"^out(\d+)$")
 _IN = re.compile(r"^in(\d+)$")
+# Seconds one pnnx conversion, or one run of the ncnn child, may take.
+TIMEOUT_S = 120.0
+# Lines of pnnx's output that carry its first error.
+_PNNX_MARKERS = ("error", "expect", "todo ", "failed")
 
 
 def pnnx_binary() -> str | None:
@@ -173,15 +176,14 @@ class _Net(LoadedModel):
                         dims[0].dim_value = 1
             with open(src, "wb") as fh:
                 fh.write(proto.SerializeToString())
-            done = self._pnnx(src, shape_arg, folder.name)
+            output = self._pnnx(src, shape_arg, folder.name)
         else:
             with temporary_model_file(self.source) as given:
-                done = self._pnnx(given, shape_arg, folder.name)
-        if not done.ok or not os.path.exists(os.path.join(folder.name, "model.ncnn.param")):
-            raise RuntimeRefused("ncnn", "conversion", tool_error_line(
-                done.output, ("error", "expect", "todo ", "failed", "timed out"),
-                f"pnnx wrote no ncnn model (exit {done.returncode})"))
-        todo = tool_error_line(done.output, ("todo ",), "")
+                output = self._pnnx(given, shape_arg, folder.name)
+        if not os.path.exists(os.path.join(folder.name, "model.ncnn.param")):
+            raise RuntimeRefused("ncnn", "conversion", error_line(
+                output, _PNNX_MARKERS, first_line=False) or "pnnx wrote no ncnn model (exit 0)")
+        todo = error_line(output, ("todo ",), first_line=False)
         with open(os.path.join(folder.name, "model.ncnn.param"), encoding="utf-8") as fh:
             if todo and any(len(line.split()) > 1 and line.split()[0] in todo.split()
                             for line in fh):
@@ -190,17 +192,19 @@ class _Net(LoadedModel):
         return folder.name
 
     @staticmethod
-    def _pnnx(exe_src: str, shape_arg: str, folder: str) -> Converted:
+    def _pnnx(exe_src: str, shape_arg: str, folder: str) -> str:
+        """pnnx's output text (:func:`~._tool.run_tool`: a failure is a refusal)."""
         exe = pnnx_binary()
         assert exe is not None   # NcnnRuntime._import checked it
-        return run_converter(
-            [exe, os.path.abspath(exe_src), f"inputshape={shape_arg}", "fp16=0",
+        return run_tool(
+            "ncnn", "conversion", [exe, os.path.abspath(exe_src), f"inputshape={shape_arg}", "fp16=0",
              *(f"{k}={os.path.join(folder, v)}" for k, v in (
                  ("pnnxparam", "model.pnnx.param"), ("pnnxbin", "model.pnnx.bin"),
                  ("pnnxpy", "model_pnnx.py"), ("pnnxonnx", "model.pnnx.onnx"),
                  ("ncnnparam", "model.ncnn.param"), ("ncnnbin", "model.ncnn.bin"),
                  ("ncnnpy", "model_ncnn.py")))],
-            cwd=folder, timeout_s=CONVERT_TIMEOUT_S)
+            cwd=folder, timeout_s=TIMEOUT_S, markers=_PNNX_MARKERS, first_line=False,
+            failure="pnnx wrote no ncnn model")
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
         names = [n for n, _ in self.inputs]
@@ -219,31 +223,29 @@ class _Net(LoadedModel):
         if 0 in batches:
             raise RuntimeRefused("ncnn", "run", "an empty batch: ncnn runs one sample at a "
                                  "time (no batch axis), so there is no output shape to give")
-        folder = self._convert(feed_shapes(names, inputs),
+        folder = self._convert(tuple(tuple(int(d) for d in x.shape) for x in arrays),
                                tuple(_PNNX_TYPES.get(x.dtype.str[1:], "f32") for x in arrays))
         with tempfile.TemporaryDirectory(prefix="convt-ncnn-run-", dir=folder) as work:
             for name in ("model.ncnn.param", "model.ncnn.bin"):
                 os.link(os.path.join(folder, name), os.path.join(work, name))
             for k, x in enumerate(arrays):
                 np.save(os.path.join(work, f"in{k}.npy"), np.ascontiguousarray(x, np.float32))
-            done = run_converter([sys.executable, "-m", "convt_tools.runtimes.ncnn_adapter",
-                                  work, str(len(arrays)), str(batches.pop()),
-                                  "" if self.threads is None else str(self.threads)],
-                                 cwd=work, timeout_s=CONVERT_TIMEOUT_S)
-            if os.path.exists(os.path.join(work, "done")):
-                with open(os.path.join(work, "done"), encoding="utf-8") as fh:
-                    count = int(fh.read().strip())
-                outs = [np.load(os.path.join(work, f"out{k}.npy"), allow_pickle=False)
-                        for k in range(count)]
-                return [o.astype(np.float16) if k < len(self.half) and self.half[k] else o
-                        for k, o in enumerate(outs)]
-            if os.path.exists(os.path.join(work, "error")):
-                with open(os.path.join(work, "error"), encoding="utf-8") as fh:
-                    raise RuntimeRefused("ncnn", "run", fh.read().strip())
-        code = done.returncode
-        raise RuntimeRefused("ncnn", "run", "timed out" if code is None else
-                             f"ncnn aborted the process (signal {-code})" if code < 0 else
-                             f"the ncnn child exited with status {code}")
+            try:
+                run_tool("ncnn", "run", [sys.executable, "-m", "convt_tools.runtimes.ncnn_adapter",
+                                         work, str(len(arrays)), str(batches.pop()),
+                                         "" if self.threads is None else str(self.threads)],
+                         cwd=work, timeout_s=TIMEOUT_S, tool="ncnn")
+            except RuntimeRefused:
+                if os.path.exists(os.path.join(work, "error")):   # the child's own reason
+                    with open(os.path.join(work, "error"), encoding="utf-8") as fh:
+                        raise RuntimeRefused("ncnn", "run", fh.read().strip()) from None
+                raise
+            with open(os.path.join(work, "done"), encoding="utf-8") as fh:
+                count = int(fh.read().strip())
+            outs = [np.load(os.path.join(work, f"out{k}.npy"), allow_pickle=False)
+                    for k in range(count)]
+            return [o.astype(np.float16) if k < len(self.half) and self.half[k] else o
+                    for k, o in enumerate(outs)]
 
 
 class NcnnRuntime(Runtime):

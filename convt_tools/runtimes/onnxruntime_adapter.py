@@ -119,9 +119,6 @@ class OnnxruntimeRuntime(Runtime):
 
         return onnxruntime
 
-    def _version(self, module: Any) -> str:
-        return str(module.__version__)
-
     def providers(self) -> list[str]:
         """The resolved provider list (ConvtError for one this onnxruntime lacks)."""
         return resolve_providers(self._providers)

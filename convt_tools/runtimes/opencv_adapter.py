@@ -22,8 +22,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, feed_names, load_proto,
-                   temporary_model_file)
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, contiguous_feeds, feed_names,
+                   load_proto, temporary_model_file)
 
 __all__ = ["OpencvRuntime"]
 
@@ -37,8 +37,8 @@ class _Net(LoadedModel):
         self.outputs = outputs
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
-        for name in self.inputs:
-            self.net.setInput(np.ascontiguousarray(inputs[name]), name)
+        for name, x in zip(self.inputs, contiguous_feeds(self.inputs, inputs)):
+            self.net.setInput(x, name)
         outs = self.net.forward(self.outputs)
         return [np.array(o) for o in outs]
 
@@ -54,9 +54,6 @@ class OpencvRuntime(Runtime):
         import cv2
 
         return cv2
-
-    def _version(self, module: Any) -> str:
-        return str(module.__version__)
 
     def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         proto = load_proto(model)

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import LoadedModel, ModelLike, Runtime, temporary_model_file
+from .base import LoadedModel, ModelLike, Runtime, contiguous_feeds, temporary_model_file
 
 __all__ = ["PRECISION_PIN", "OpenvinoRuntime"]
 
@@ -32,7 +32,7 @@ class _Compiled(LoadedModel):
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
         request = self.compiled.create_infer_request()
-        result = request.infer({name: np.ascontiguousarray(inputs[name]) for name in self.names})
+        result = request.infer(dict(zip(self.names, contiguous_feeds(self.names, inputs))))
         return [np.array(result[out]) for out in self.compiled.outputs]
 
 

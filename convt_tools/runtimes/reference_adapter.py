@@ -39,9 +39,6 @@ class OnnxReferenceRuntime(Runtime):
 
         return onnx
 
-    def _version(self, module: Any) -> str:
-        return str(module.__version__)
-
     def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         from onnx.reference import ReferenceEvaluator
 

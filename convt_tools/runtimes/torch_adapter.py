@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import LoadedModel, ModelLike, Runtime, load_proto
+from .base import LoadedModel, ModelLike, Runtime, contiguous_feeds, load_proto
 
 __all__ = ["TorchRuntime"]
 
@@ -69,7 +69,7 @@ class _Module(LoadedModel):
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
         torch = self.torch
-        args = [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in self.names]
+        args = [torch.from_numpy(x) for x in contiguous_feeds(self.names, inputs)]
         before = torch.get_num_threads()
         if self.threads is not None:
             torch.set_num_threads(self.threads)

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, first_line,
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, contiguous_feeds, first_line,
                    temporary_model_file)
 
 __all__ = ["TractRuntime"]
@@ -59,7 +59,7 @@ class _Runnable(LoadedModel):
         return self.by_shape[key]
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
-        arrays = [np.ascontiguousarray(inputs[name]) for name in self.names]
+        arrays = contiguous_feeds(self.names, inputs)
         if self.runnable is not None:
             try:
                 return [t.to_numpy() for t in self.runnable.run(arrays)]

@@ -3,7 +3,9 @@
 Loading converts and compiles the model in a child process, with a timeout
 per model (``python -m convt_tools.runtimes.tvm_adapter --serve``: one
 long-lived child per process, since importing TVM takes seconds; a crash or a
-timeout kills it and the next model gets a fresh one): ``tvm.relax.frontend.onnx.from_onnx`` (the
+timeout kills it and the next model gets a fresh one; refusals follow
+:mod:`._tool`'s convention: ``TVM timed out after N s``, ``TVM crashed (SIGSEGV)``):
+``tvm.relax.frontend.onnx.from_onnx`` (the
 model's own input shapes, symbolic dims kept symbolic: Relax compiles one
 shape-generic function), ``tvm.compile(target="llvm")`` and
 ``export_library`` (a shared library; TVM links it with the system C
@@ -19,7 +21,6 @@ from __future__ import annotations
 import atexit
 import os
 import select
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,9 +30,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import onnx
 
-from ._tool import TOOL_TIMEOUT_S
-from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, feed_names, first_line,
-                   load_proto, temporary_model_file)
+from ._tool import TOOL_TIMEOUT_S, ended
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, contiguous_feeds, feed_names,
+                   first_line, load_proto, temporary_model_file)
 
 __all__ = ["TvmRuntime", "build"]
 
@@ -52,8 +53,8 @@ class _Vm(LoadedModel):
         self.inputs = inputs
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
-        args = [self.tvm.runtime.tensor(np.ascontiguousarray(inputs[n]), self.tvm.cpu())
-                for n in self.inputs]
+        args = [self.tvm.runtime.tensor(x, self.tvm.cpu())
+                for x in contiguous_feeds(self.inputs, inputs)]
         out = self.vm["main"](*args)
         items = out if isinstance(out, (list, tuple)) or not hasattr(out, "numpy") else [out]
         return [np.array(o.numpy()) for o in items]
@@ -95,7 +96,7 @@ class _Compiler:
             if not line:  # the child died
                 code = proc.wait()
                 cls._proc = None
-                raise RuntimeRefused("tvm", "compile", f"TVM crashed ({_signal_name(code)})")
+                raise RuntimeRefused("tvm", "compile", ended("TVM", code))
             if line.startswith(_REPLY):
                 answer = line[len(_REPLY):].strip()
                 if answer == "ok":
@@ -115,15 +116,6 @@ atexit.register(_Compiler.stop)
 _REPLY = "convt-tvm: "
 
 
-def _signal_name(code: int) -> str:
-    if code < 0:
-        try:
-            return signal.Signals(-code).name
-        except ValueError:
-            pass
-    return f"exit status {code}"
-
-
 class TvmRuntime(Runtime):
     """``tvm``: Apache TVM's Relax ONNX frontend, compiled for ``llvm`` and run on the VM."""
 
@@ -138,9 +130,6 @@ class TvmRuntime(Runtime):
         import tvm.relax
 
         return tvm
-
-    def _version(self, module: Any) -> str:
-        return str(module.__version__)
 
     def _load(self, module: Any, model: ModelLike) -> LoadedModel:
         proto = load_proto(model)

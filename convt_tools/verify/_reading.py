@@ -93,9 +93,10 @@ def reading_argument(graph: Graph, path: LayerPath, source: Any, runtimes: Seque
 
 def layer_windows(path: LayerPath, source: Any, runtimes: Sequence[str],
                   lengths: Sequence[int], static: bool) -> list[dict[str, Any]] | None:
-    """Per spatial axis at input ``lengths``: the natural full length ``L`` of the node, the
-    source's window and each runtime's documented reading of the ConvTranspose node
-    (``[begin, length]``, or ``"refused"``/``"unknown"``), for the pictures."""
+    """Per spatial axis at input ``lengths``: the node's kernel, stride, dilation and
+    output_padding, its natural full length ``L``, the source's window and each runtime's
+    documented reading of the ConvTranspose node (``[begin, length]``, or
+    ``"refused"``/``"unknown"``), for the pictures (:mod:`convt_tools.verify.html`)."""
     rank = source.spec.rank
     w_shape = None
     attrs, _ = read_attrs(path.conv, w_shape, rank + 2)
@@ -112,7 +113,9 @@ def layer_windows(path: LayerPath, source: Any, runtimes: Sequence[str],
                 per[rt] = [r.windows[i].begin, r.windows[i].length]
             else:
                 per[rt] = r.status
-        axes.append({"input_length": int(lengths[i]),
+        axes.append({"input_length": int(lengths[i]), "kernel": attrs.kernel[i],
+                     "stride": attrs.strides[i], "dilation": attrs.dilations[i],
+                     "output_padding": attrs.output_padding[i],
                      "natural": attrs.natural_length(i, int(lengths[i])),
                      "source": [src[i].begin, src[i].length], "runtimes": per})
     return axes

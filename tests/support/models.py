@@ -155,6 +155,15 @@ def function_model(attrs: dict[str, Any], *, w_inside: bool = False, k: Sequence
     return model
 
 
+def unknown_op_model() -> onnx.ModelProto:
+    """``x (1, 2) -> NoSuchOp (domain convt.test) -> y``: an op no runtime knows."""
+    node = helper.make_node("NoSuchOp", ["x"], ["y"], domain="convt.test")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, [1, 2])],
+                              [helper.make_tensor_value_info("y", 1, [1, 2])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid("convt.test", 1)])
+
+
 def save(model: onnx.ModelProto, path: Any) -> str:
     """Write ``model`` to ``path`` (str or Path) and return it as a string."""
     onnx.save(model, str(path))

@@ -322,6 +322,7 @@ def test_openvino_free_dims_same_upper_measured_as_the_reading_says(tmp_path: Pa
 # window rect compared with a window derived by hand here.
 
 def test_html_draws_each_runtimes_window_where_it_differs(cli, tmp_path: Path) -> None:
+    runtime_or_skip("tract")
     out = tmp_path / "r.html"
     result = cli("verify", source_path("k_seq_dec"), CONVERTED / "broken" / "output_shape_odd_crop.onnx",
                  "--runtime", "onnxruntime,tract", "--html", out)

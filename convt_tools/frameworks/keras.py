@@ -141,7 +141,9 @@ class KerasConvT(FrameworkLayer):
 
     def validate_on(self, runtimes: Any, **opts: Any) -> list[Any]:
         """The validate verb on ``runtimes`` (:func:`convt_tools.validate.validate_runtimes`;
-        ``opts``: its keyword arguments)."""
+        ``opts``: its keyword arguments). The export is rewritten for the named runtimes as
+        ``export --target`` does (:func:`convt_tools.repair.targets.apply_target_forms`)."""
+        from ..repair.targets import apply_target_forms
         from ..validate import validate_runtimes
 
-        return validate_runtimes(self.spec, runtimes, **opts)
+        return validate_runtimes(self.spec, runtimes, retarget=apply_target_forms, **opts)

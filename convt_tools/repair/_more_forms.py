@@ -116,7 +116,7 @@ def restore_rank(model: onnx.ModelProto, ranks: Collection[int] | None = None) -
         graph.node.insert(index, _onnx().helper.make_node(
             "Identity", [raw], [out], name=_unique(graph, f"{node.name or out}_identity")))
         index += 1
-        notes.append(f"/{node.name or out}: an Identity after it (its output is a graph "
+        notes.append(f"main/{node.name or out}: an Identity after it (its output is a graph "
                      f"output)")
     return notes
 
@@ -153,7 +153,7 @@ def split_with_sizes(model: onnx.ModelProto, ranks: Collection[int] | None = Non
     helper, numpy_helper = _onnx().helper, _onnx().numpy_helper
     notes = []
     for node in pending:
-        label = f"/{node.name or node.output[0]}"
+        label = f"main/{node.name or node.output[0]}"
         shape = dims.get(node.input[0])
         axis = int(_attr(node, "axis") or 0)
         length = None if shape is None or not -len(shape) <= axis < len(shape) else shape[axis]

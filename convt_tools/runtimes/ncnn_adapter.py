@@ -185,7 +185,9 @@ class _Net(LoadedModel):
         with open(os.path.join(folder.name, "model.ncnn.param"), encoding="utf-8") as fh:
             if todo and any(len(line.split()) > 1 and line.split()[0] in todo.split()
                             for line in fh):
-                raise RuntimeRefused("ncnn", "load", f"pnnx: {todo}")
+                raise RuntimeRefused("ncnn", "load", f"pnnx: {todo}" + (
+                    " (a float16 model: pnnx 20261020 converts ConvTranspose with float32 "
+                    "weights only, measured; export it float32)" if self.half else ""))
         self.by_shape[(shapes, types)] = folder.name
         return folder.name
 

@@ -187,7 +187,8 @@ class _Net(LoadedModel):
                             for line in fh):
                 raise RuntimeRefused("ncnn", "load", f"pnnx: {todo}" + (
                     " (a float16 model: pnnx 20261020 converts ConvTranspose with float32 "
-                    "weights only, measured; export it float32)" if self.half else ""))
+                    "weights only, measured; export it float32)" if any(self.half) and
+                    "ConvTranspose" in todo else ""))
         self.by_shape[(shapes, types)] = folder.name
         return folder.name
 

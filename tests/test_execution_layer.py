@@ -121,7 +121,7 @@ def test_one_name_per_engine() -> None:
     from convt_tools.cli.run_cmd import ENGINES
 
     assert list(ADAPTERS) == ["onnxruntime", "openvino", "tract", "torch", "onnx-reference",
-                              "mnn", "ncnn", "litert"]
+                              "mnn", "ncnn", "litert", "opencv", "tvm", "iree"]
     # check reads ONNX models: its table has every ONNX runtime (litert runs .tflite exports)
     onnx_runtimes = {n for n in ADAPTERS if get_runtime(n).model_kind == "onnx"}
     assert onnx_runtimes == set(ADAPTERS) - {"litert"}

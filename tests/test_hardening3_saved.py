@@ -334,7 +334,8 @@ def test_no_extra_names_a_cuda_pulling_package():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", ["openvino", "tract", "all-runtimes", "litert"])
+@pytest.mark.parametrize("extra", ["openvino", "tract", "all-runtimes", "litert", "opencv", "tvm",
+                                   "iree"])
 def test_extra_resolves_without_torchvision_or_cuda(tmp_path, extra):
     """``pip install --dry-run --report`` of the extra in an empty environment
     (--ignore-installed): nothing of torch, torchvision or CUDA is pulled."""

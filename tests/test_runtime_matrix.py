@@ -13,7 +13,9 @@ installed runtime that breaks fails). Every (case, runtime) pair is collected;
 tiers (markers, see pyproject.toml and ``.ci/run``):
 
 * fast tier: every ``SUBSET_STEP``-th case of the sorted list, on every
-  runtime (the optional ones marked ``runtimes``, see ``.ci/run``);
+  runtime (the optional ones marked ``runtimes``, see ``.ci/run``), on TVM
+  and IREE (``SAMPLED``: a compile per model) every ``SAMPLED_STEP``-th of those
+  (the rest of the fast subset in ``matrix``, all other cases in ``matrix_exhaustive``);
 * ``matrix`` (CI, once): every case on the in-process runtimes
   (``IN_PROCESS``), and every ``COMPILED_STEP``-th case on the compile-based
   ones (``COMPILED``: OpenVINO and tract compile each model, seconds apiece);
@@ -24,8 +26,9 @@ tiers (markers, see pyproject.toml and ``.ci/run``):
   runtime, the same rewrite ``validate --runtime`` makes): every ``CONVERTED_STEP``-th
   case in the fast tier (marked ``runtimes``, 7 cases: GLU, 1-D without a Slice, 3-D
   with a bias), every ``SUBSET_STEP``-th in ``matrix``, the rest ``matrix_exhaustive``.
-  An empty batch, and ncnn's float16 models, must be refused (a one-line reason). Cases with a zero-size non-batch dim are skipped (the exporter
-refuses them: onnxruntime rejects such ConvTranspose tensors); an empty batch
+  An empty batch, and ncnn's float16 models, must be refused (a one-line reason).
+
+Cases with a zero-size non-batch dim are skipped (the exporter refuses them: onnxruntime rejects such ConvTranspose tensors); an empty batch
 runs everywhere but on ``onnx.reference`` (which fails on it: skipped).
 """
 
@@ -48,7 +51,12 @@ CASE_DIRS = [d for d in (ROOT / "cases", ROOT / "cases_1d", ROOT / "cases_3d") i
 ALL_CASES = [p for d in CASE_DIRS for p in sorted(d.glob("*.json"))]
 SUBSET_STEP = 40     # fast tier: every 40th case, all runtimes
 COMPILED_STEP = 4    # matrix tier: every 4th case on the compile-based runtimes
-COMPILED = ("openvino", "tract")
+COMPILED = ("openvino", "tract", "tvm", "iree")
+# TVM and IREE compile each model (2-5 s apiece): in the fast tier only every
+# SAMPLED_STEP-th case of the fast subset; the rest of the subset goes to `matrix`, every
+# other case to `matrix_exhaustive` (CI's matrix tier would otherwise compile ~800 models).
+SAMPLED = ("tvm", "iree")
+SAMPLED_STEP = 5
 # Runtimes that convert each model with an external tool (pnnx, MNN's converter core). The
 # plain export is not exact on them (measured: MNN drops a 3-D bias on alternate depth slices
 # and gives 1-D outputs a trailing unit dim; pnnx turns a GLU's Split into an ncnn Slice that
@@ -73,6 +81,9 @@ def _tier(i: int, runtime: str) -> tuple[Any, ...]:
     if runtime in CONVERTED:
         return ((pytest.mark.runtimes,) if i % CONVERTED_STEP == 0 else
                 (pytest.mark.matrix,) if i % SUBSET_STEP == 0 else (pytest.mark.matrix_exhaustive,))
+    if runtime in SAMPLED and i % (SUBSET_STEP * SAMPLED_STEP):
+        # CI's matrix tier: the rest of the fast subset (~16 cases); by hand: all the others
+        return (pytest.mark.matrix,) if i % SUBSET_STEP == 0 else (pytest.mark.matrix_exhaustive,)
     if i % SUBSET_STEP == 0:
         return () if runtime in BASE_RUNTIMES else (pytest.mark.runtimes,)
     if runtime in COMPILED and i % COMPILED_STEP:
@@ -112,14 +123,16 @@ _MODELS: dict[tuple[Path, bool, tuple[str, ...]], Any] = {}
 def test_matrix_is_not_empty():
     assert len(ALL_CASES) >= 150
     assert len(CASES) >= 15
-    assert set(IN_PROCESS) == {"onnxruntime", "torch", "onnx-reference"}
+    assert set(IN_PROCESS) == {"onnxruntime", "torch", "onnx-reference", "opencv"}
 
 
 def test_every_pair_is_in_one_tier():
     tiers = [tuple(m.name for m in p.marks) for p in PAIRS if p.values[0] not in CONVERTED]
     matrix = [r for r in ONNX_ADAPTERS if r not in CONVERTED]
     assert len(tiers) == len(ALL_CASES) * len(matrix)
-    assert tiers.count(()) + tiers.count(("runtimes",)) == len(CASES) * len(matrix)
+    sampled = len(ALL_CASES[::SUBSET_STEP * SAMPLED_STEP]) * len(SAMPLED)
+    assert tiers.count(()) + tiers.count(("runtimes",)) == (
+        len(CASES) * (len(matrix) - len(SAMPLED)) + sampled)
     assert tiers.count(("matrix_exhaustive",)) < tiers.count(("matrix",))
 
 

@@ -23,7 +23,8 @@ from support.optional import runtime_or_skip, runtime_params
 
 # torch has no pip extra (it would pull CUDA; issue 17 item 21): its message gives the two steps.
 EXTRAS = {"onnxruntime": None, "openvino": "openvino", "tract": "tract", "torch": None,
-          "onnx-reference": None, "mnn": "mnn", "ncnn": "ncnn", "litert": "litert"}
+          "onnx-reference": None, "mnn": "mnn", "ncnn": "ncnn", "litert": "litert",
+          "opencv": "opencv", "tvm": "tvm", "iree": "iree"}  # issue 19
 # The runtimes that load ONNX models (litert loads the .tflite export: test_tflite_export.py).
 ONNX_ADAPTERS = [n for n in ADAPTERS if get_runtime(n).model_kind == "onnx"]
 

@@ -21,7 +21,6 @@ checked only as far as its literal attributes go.
 from __future__ import annotations
 
 import numbers
-
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -67,6 +66,11 @@ class ConvTAttrs:
     def depthwise_multiplier_1(self) -> bool:
         """group > 1 with one input and one output channel per group (known W shape)."""
         return self.group > 1 and self.w_channels == (self.group, 1)
+
+    @property
+    def out_per_group(self) -> int | None:
+        """W's dim 1 (output channels per group) when W's shape is known."""
+        return None if self.w_channels is None else self.w_channels[1]
 
     def effective_kernel(self, i: int) -> int:
         """``K = (k - 1) * d + 1`` on axis ``i`` (:func:`convt_tools.geometry.effective_kernel`)."""

@@ -83,6 +83,32 @@ Sources (facts only; "measured" = run here on that version, float32, CPU):
   ``op >= s``, and group > 1 (wrong kernel slicing) except depthwise with one output
   channel per group (``W`` of shape ``(group, 1, ...)``: measured exact on 1.23 without
   a bias; with a bias the values are wrong). ``convt conformance`` measured it.
+* ``opencv`` (measured opencv-python-headless 5.1.0, ``cv2.dnn``, 105 forms of
+  ``fixtures/runtimes/``): the spec's windows (pads as written, negative
+  pads and ``op >= s`` included; SAME as the spec, ``K < s`` too; output_shape
+  with N and C read as its spatial tail), except output_shape: its total
+  ignores output_padding, ``T = L - O`` (opencv/opencv#26307, PR #28264),
+  begin as the spec's for that ``T``. Symbolic dims read as static.
+* ``tvm`` (measured apache-tvm 0.27.0.post1, Relax ONNX frontend, llvm target,
+  ``fixtures/runtimes/``): explicit pads as written (``op`` kept: the
+  output_padding drop of apache/tvm#18601 is fixed by PR #18635 in 0.27);
+  SAME as onnxruntime (``T' = max(T, 0)``: with ``K < s`` it keeps ``L``);
+  output_shape ignored: the pads (default 0) and output_padding are read,
+  i.e. the full uncropped window ``(0, L + op)``; output_shape together with
+  auto_pad SAME_* is read as the SAME alone (``O = in * s``, whatever
+  output_shape says). ``op >= s`` is refused (the frontend's
+  ``Conv2dTranspose expects the output padding less than the strides``).
+  Symbolic dims read as static.
+* ``iree`` (measured IREE 3.13.0: ``iree-import-onnx``, ``iree-compile``
+  llvm-cpu, ``fixtures/runtimes/``): what compiles is exact. Refused
+  (compile errors): asymmetric explicit pads (negative ones included), auto_pad
+  SAME_* whose total ``T`` is odd or negative (the split would be asymmetric),
+  output_shape with ``T > 0`` (any crop; ``T <= 0`` computes the spec's
+  window; with auto_pad SAME_* too, output_shape follows the SAME rule with
+  ``O`` from output_shape), and grouped nodes with one output channel per group (depthwise,
+  multiplier 1; multiplier 2 and other groups are exact). SAME_* with
+  output_padding compiles but fails at run (out-of-range buffer access).
+  Symmetric pads, ``op`` (``op >= s`` too), dilation, symbolic dims: exact.
 """
 
 from __future__ import annotations
@@ -581,6 +607,90 @@ class _Ncnn(RuntimeRules):
     def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
                        "output_shape ignored")
+
+
+@register
+class _OpenCV(RuntimeRules):
+    name = "opencv"
+    source = ("measured opencv-python-headless 5.1.0 (cv2.dnn) on fixtures/runtimes/: the spec, "
+              "except output_shape's total ignores output_padding (opencv/opencv#26307, "
+              "PR #28264)")
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _axes(sizes, lambda i, n: _spec_same(a, i, n))
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        return _axes(sizes, lambda i, n: Window(
+            onnx_spec_begin(_nat(a, i, n) - _target(a, i, n), upper=_upper(a)),
+            _target(a, i, n)))
+
+
+@register
+class _TVM(RuntimeRules):
+    name = "tvm"
+    source = ("measured apache-tvm 0.27.0.post1 (Relax ONNX frontend, llvm) on "
+              "fixtures/runtimes/: output_shape ignored (pads as written: the full window); "
+              "SAME keeps L when K < s; output_padding kept (apache/tvm#18601, PR #18635), "
+              "output_padding >= stride refused")
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        if _op_ge_s(a):
+            return _refuse("output_padding >= stride: the Relax frontend raises")
+        return None
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        def tvm(i: int, n: int) -> Window:   # O = in * s, output_shape or not
+            t = max(_nat(a, i, n) + a.output_padding[i] - n * a.strides[i], 0)
+            return Window(onnx_spec_begin(t, upper=_upper(a)),
+                          _nat(a, i, n) + a.output_padding[i] - t)
+        return _axes(sizes, tvm)
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        if a.auto_pad in SAME:   # read as auto_pad alone: O = in * s
+            return self.same(a, sizes, static=static)
+        return Reading("window", tuple(_pads(a, i, int(n)) for i, n in enumerate(sizes)),
+                       "output_shape ignored")
+
+
+@register
+class _IREE(RuntimeRules):
+    name = "iree"
+    source = ("measured IREE 3.13.0 (iree-import-onnx, iree-compile llvm-cpu) on "
+              "fixtures/runtimes/: only symmetric pads compile (torch-mlir's ConvTranspose "
+              "lowering; torch-mlir PR #4650), depthwise with one output channel per group "
+              "fails to compile; what compiles is exact")
+
+    def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
+        if a.group > 1 and a.out_per_group == 1:
+            return _refuse("group > 1 with one output channel per group (depthwise, "
+                           "multiplier 1) fails to compile")
+        if a.pads is not None and a.output_shape is None and a.auto_pad not in SAME:
+            if _asymmetric(a):
+                return _refuse("asymmetric pads fail to compile (torch.operator not legalized)")
+            if _negative_pads(a):
+                return _unknown("symmetric negative pads: not measured for iree")
+        return None
+
+    def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        def iree(i: int, n: int) -> Window | Reading:
+            t = _total(a, i, n)
+            if t < 0 or t % 2:
+                return _refuse("auto_pad SAME_* with an odd or negative total (asymmetric "
+                               "pads) fails to compile")
+            if a.output_padding[i]:
+                return _refuse("auto_pad SAME_* with output_padding: out-of-range access at run")
+            return _spec_same(a, i, n)
+        return _axes(sizes, iree)
+
+    def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
+        if a.auto_pad in SAME:   # the SAME rule with O from output_shape
+            return self.same(a, sizes, static=static)
+
+        def iree(i: int, n: int) -> Window | Reading:
+            if _total(a, i, n) > 0:
+                return _refuse("output_shape shorter than L + op fails to compile")
+            return Window(0, _target(a, i, n))
+        return _axes(sizes, iree)
 
 
 # Every runtime the table knows, in report order (the engine names of convt_tools.runtimes),

@@ -26,7 +26,8 @@ from ..runtimes import (ABORTS_PROCESS, ADAPTERS, RuntimeRefused, RuntimeUnavail
 __all__ = ["CHILD_TIMEOUT_S", "RUNNABLE", "Refusal", "installed", "installed_among", "run_calls",
            "run_many"]
 
-RUNNABLE = ("onnxruntime", "openvino", "tract", "onnx-reference", "mnn", "ncnn")
+RUNNABLE = ("onnxruntime", "openvino", "tract", "onnx-reference", "mnn", "ncnn", "opencv", "tvm",
+            "iree")
 CHILD_TIMEOUT_S = 300
 
 

@@ -11,6 +11,9 @@ name                      engine                              pip extra
 ``mnn``                   MNN, its converter core (no logging) ``[mnn]``
 ``ncnn``                  ncnn via the pnnx binary, per sample ``[ncnn]`` + pnnx (--no-deps)
 ``litert``                LiteRT interpreter (.tflite export)   ``[litert]``
+``opencv``                OpenCV dnn (``cv2.dnn``), CPU         ``[opencv]``
+``tvm``                   TVM Relax ONNX frontend, llvm, VM     ``[tvm]``
+``iree``                  IREE import + llvm-cpu, iree.runtime  ``[iree]``
 ========================  ==================================  =======================
 
 These names are the same everywhere: ``validate --runtime``, ``run
@@ -58,6 +61,9 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "mnn": ("mnn_adapter", "MnnRuntime"),
     "ncnn": ("ncnn_adapter", "NcnnRuntime"),
     "litert": ("litert_adapter", "LitertRuntime"),
+    "opencv": ("opencv_adapter", "OpencvRuntime"),
+    "tvm": ("tvm_adapter", "TvmRuntime"),
+    "iree": ("iree_adapter", "IreeRuntime"),
 }
 
 # Engines known from their documentation only (check's reading table): never run here.
@@ -68,7 +74,7 @@ DOCUMENTED_ONLY: tuple[str, ...] = ("onnxruntime<1.14", "onnxruntime<=1.12", "te
 DEPRECATED: dict[str, str] = {"onnx.reference": "onnx-reference", "onnx2torch": "torch"}
 
 # Engines that can abort the process on some models: check runs them isolated.
-ABORTS_PROCESS: tuple[str, ...] = ("openvino", "tract", "mnn", "ncnn")
+ABORTS_PROCESS: tuple[str, ...] = ("openvino", "tract", "mnn", "ncnn", "opencv", "tvm", "iree")
 
 
 def canonical_name(name: str) -> str:
@@ -192,6 +198,9 @@ _ENGINE_TEXT = {
     "mnn": "MNN (Alibaba) via its converter core, CPU, float32",
     "ncnn": "ncnn (Tencent) via pnnx (fp16=0), CPU, float32, per sample",
     "litert": "LiteRT (TFLite) interpreter, ai-edge-litert; runs the .tflite export",
+    "opencv": "OpenCV dnn (cv2.dnn.readNetFromONNX), CPU",
+    "tvm": "Apache TVM, Relax ONNX frontend, llvm target, VM (compiled in a child process)",
+    "iree": "IREE: iree-import-onnx, iree-compile llvm-cpu, iree.runtime local-task",
 }
 
 

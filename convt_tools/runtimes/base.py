@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import onnx
 
 __all__ = ["LoadedModel", "ModelLike", "Runtime", "RuntimeRefused", "RuntimeUnavailable",
-           "first_line", "load_proto", "model_bytes", "temporary_model_file"]
+           "feed_names", "first_line", "load_proto", "model_bytes", "temporary_model_file"]
 
 # What every adapter loads: a ModelProto, a path to a .onnx file, or its serialised bytes.
 ModelLike = Union["onnx.ModelProto", str, "os.PathLike[str]", bytes]
@@ -55,6 +55,12 @@ def load_proto(model: ModelLike) -> onnx.ModelProto:
     if isinstance(model, (bytes, bytearray)):
         return onnx.load_model_from_string(bytes(model))
     return onnx.load_model(os.fspath(model))
+
+
+def feed_names(proto: onnx.ModelProto) -> list[str]:
+    """The graph inputs a caller feeds (those not given by an initializer), in graph order."""
+    weights = {t.name for t in proto.graph.initializer}
+    return [i.name for i in proto.graph.input if i.name not in weights]
 
 
 class RuntimeUnavailable(ConvtError):

@@ -11,8 +11,9 @@ import pytest
 from support.cli import invoke
 from support.runners import run_onnx_model
 
-# Out-of-process runtimes (child processes, slow to start) that ``runtimes_off`` hides.
-CHILD_RUNTIMES = "openvino,tract,mnn,ncnn"
+# Out-of-process runtimes (child processes, slow to start; TVM and IREE compile per model)
+# that ``runtimes_off`` hides.
+CHILD_RUNTIMES = "openvino,tract,mnn,ncnn,opencv,tvm,iree"
 
 
 @pytest.fixture(autouse=True)

@@ -243,6 +243,8 @@ class RuntimeRules:
     # (:func:`needed_for`); False: none.
     needs_group_split: bool | tuple[int, ...] = False
     needs_bias_add: bool | tuple[int, ...] = False
+    # auto_pad VALID written as explicit zero pads (no auto_pad attribute at all).
+    needs_explicit_pads: bool | tuple[int, ...] = False
     # kernel_shape written on every ConvTranspose (from W's shape) where it is missing.
     needs_kernel_shape: bool | tuple[int, ...] = False
     # an Identity after a ConvTranspose whose output is a graph output (MNN 1-D: the
@@ -589,6 +591,8 @@ class _Ncnn(RuntimeRules):
               "('todo ConvTranspose', the model does not load); output_shape ignored")
     # pnnx turns a Split without sizes (a GLU's) into an ncnn Slice that segfaults
     needs_split_sizes = True
+    # auto_pad (even VALID) is left unconverted by pnnx
+    needs_explicit_pads = True
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if _negative_pads(a) or _op_ge_s(a):
@@ -659,6 +663,8 @@ class _IREE(RuntimeRules):
               "fixtures/runtimes/: only symmetric pads compile (torch-mlir's ConvTranspose "
               "lowering; torch-mlir PR #4650), depthwise with one output channel per group "
               "fails to compile; what compiles is exact")
+    # the group split compiles and is exact (issue 19, measured)
+    needs_group_split = True
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if a.group > 1 and a.out_per_group == 1:

@@ -4,6 +4,9 @@ Each takes a model (rewritten in place) and the spatial ranks of the ConvTranspo
 nodes to rewrite (None: every rank) and returns one line per change. None changes what
 the model computes:
 
+* :func:`explicit_pads`: ``auto_pad = VALID`` as explicit zero ``pads`` (no auto_pad);
+  SAME_* is left (``repair`` rewrites it into explicit pads under an intent first; the
+  exporter never writes it), with a note;
 * :func:`write_kernel_shape`: ``kernel_shape = W.shape[2:]`` on a ConvTranspose that
   lacks it (W an initializer of its graph), the value ONNX infers anyway;
 * :func:`restore_rank`: a ConvTranspose whose output is a graph output writes
@@ -26,7 +29,7 @@ from ..onnxbase import default_opset, import_onnx, iter_model_graphs
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["node_rank", "restore_rank", "split_with_sizes", "write_kernel_shape"]
+__all__ = ["explicit_pads", "node_rank", "restore_rank", "split_with_sizes", "write_kernel_shape"]
 
 
 def _onnx() -> Any:
@@ -66,6 +69,29 @@ def node_rank(graph: Any, node: onnx.NodeProto) -> int | None:
 
 def _selected(graph: Any, node: onnx.NodeProto, ranks: Collection[int] | None) -> bool:
     return _is_convt(node) and (ranks is None or node_rank(graph, node) in ranks)
+
+
+def explicit_pads(model: onnx.ModelProto, ranks: Collection[int] | None = None) -> list[str]:
+    """``auto_pad = VALID`` written as zero ``pads`` (module doc); in place."""
+    notes = []
+    for path, graph in iter_model_graphs(model):
+        for node in graph.node:
+            auto = _attr(node, "auto_pad")
+            auto = auto.decode() if isinstance(auto, bytes) else auto
+            if not _selected(graph, node, ranks) or auto in (None, "NOTSET"):
+                continue
+            label = f"{path}/{node.name or node.output[0]}"
+            rank = node_rank(graph, node)
+            if auto != "VALID" or rank is None:
+                notes.append(f"{label}: auto_pad {auto} left (repair --intent writes it as "
+                             f"explicit pads)")
+                continue
+            kept = [a for a in node.attribute if a.name not in ("auto_pad", "pads")]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+            node.attribute.append(_onnx().helper.make_attribute("pads", [0] * (2 * rank)))
+            notes.append(f"{label}: auto_pad VALID written as pads {[0] * (2 * rank)}")
+    return notes
 
 
 def write_kernel_shape(model: onnx.ModelProto, ranks: Collection[int] | None = None

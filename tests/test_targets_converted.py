@@ -26,10 +26,11 @@ from support.optional import runtime_or_skip
 from convt_tools.check.readings import TABLE, needed_for
 from convt_tools.exporter import export_spec
 from convt_tools.repair._more_forms import (
-    explicit_pads, restore_rank, split_with_sizes, write_kernel_shape,
+    explicit_pads, less_as_greater, restore_rank, split_with_sizes, write_kernel_shape,
 )
 from convt_tools.repair.targets import (
-    BIAS_ADD, EXPLICIT_PADS, GROUP_SPLIT, KERNEL_SHAPE, RANK_RESTORE, SPLIT_SIZES,
+    BIAS_ADD, EXPLICIT_PADS, GROUP_SPLIT, KERNEL_SHAPE, LESS_AS_GREATER, RANK_RESTORE,
+    SPLIT_SIZES,
     apply_target_forms, bias_as_add, target_rewrites,
 )
 from convt_tools.spec import parse_config
@@ -38,7 +39,7 @@ RNG = np.random.default_rng(19)
 
 
 @pytest.mark.parametrize("runtime,rewrites", [
-    ("mnn", (KERNEL_SHAPE, BIAS_ADD, GROUP_SPLIT, RANK_RESTORE)),
+    ("mnn", (KERNEL_SHAPE, BIAS_ADD, GROUP_SPLIT, RANK_RESTORE, LESS_AS_GREATER)),
     ("ncnn", (EXPLICIT_PADS, SPLIT_SIZES)),
     ("iree", (GROUP_SPLIT,)),
 ])
@@ -175,6 +176,28 @@ def test_a_symbolic_split_axis_is_left_with_a_note() -> None:
     assert "not static" in split_with_sizes(model)[0]
 
 
+def _soft_shrink() -> tuple[onnx.ModelProto, np.ndarray]:
+    model, x = _glu((1, 4, 5, 3))
+    spec = parse_config({"class_name": "Conv2DTranspose", "config": {
+        "filters": 4, "kernel_size": 3, "strides": 2, "activation": "soft_shrink"}})
+    model = export_spec(spec, RNG.standard_normal((3, 3, 4, 3)).astype(np.float32), None,
+                        input_shape=(1, 4, 5, 3))
+    return model, x
+
+
+def test_less_as_greater_leaves_no_less() -> None:
+    model, _ = _soft_shrink()
+    less_as_greater(model)
+    assert [n.op_type for n in model.graph.node].count("Less") == 0
+
+
+def test_less_as_greater_keeps_the_output() -> None:
+    model, x = _soft_shrink()
+    before = _ort(model, x)
+    less_as_greater(model)
+    np.testing.assert_array_equal(_ort(model, x), before)
+
+
 # ---------------------------------------------------------------- validate on the runtimes
 
 LAYERS = {
@@ -183,6 +206,9 @@ LAYERS = {
         "activation": "glu"}}, "1,4,3,2"),
     "valid-1d": ({"class_name": "Conv1DTranspose", "config": {
         "filters": 3, "kernel_size": 1, "strides": 3, "padding": "valid"}}, "2,3,2"),
+    "soft-shrink-2d": ({"class_name": "Conv2DTranspose", "config": {
+        "filters": 2, "kernel_size": 3, "strides": 2, "activation": "soft_shrink"}},
+        "1,4,3,2"),
     "bias-3d": ({"class_name": "Conv3DTranspose", "config": {
         "filters": 2, "kernel_size": 3, "strides": 2, "padding": "same"}}, "1,2,3,2,2"),
 }
@@ -216,3 +242,15 @@ def test_an_activation_op_ncnn_lacks_is_refused_naming_it(tmp_path: Path) -> Non
     result = json.loads(done.stdout)["results"][0]
     assert (result["status"], result["error"]) == (
         "ERROR", "ncnn refused the model at load: pnnx: todo Selu")
+
+
+@pytest.mark.runtimes
+def test_an_op_ncnn_has_no_layer_for_is_refused_naming_it(cli, tmp_path: Path) -> None:
+    runtime_or_skip("ncnn")
+    config = tmp_path / "hs.json"
+    config.write_text(json.dumps({"class_name": "Conv1DTranspose", "config": {
+        "filters": 4, "kernel_size": 3, "strides": 2, "activation": "hard_shrink"}}))
+    result = cli("validate", config, "--runtime", "ncnn", "--input-shape", "1,5,3", "--json")
+    error = json.loads(result.output)["results"][0]["error"]
+    assert error.endswith("ncnn has no layer torch.gt, torch.where (pnnx's names for "
+                          "operators ncnn cannot run)")

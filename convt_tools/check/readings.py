@@ -253,6 +253,8 @@ class RuntimeRules:
     # every Split given explicit sizes (a Split without them, e.g. a GLU's, where the
     # split axis is static).
     needs_split_sizes: bool = False
+    # every Less(a, b) written as Greater(b, a) (a comparison the runtime misreads).
+    needs_less_as_greater: bool = False
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         """A node this runtime refuses whatever the form (or None)."""
@@ -533,6 +535,8 @@ class _Mnn(RuntimeRules):
     needs_group_split = (3,)
     needs_kernel_shape = True
     needs_rank_restore = (1,)
+    # Less(x, c) with a negative constant c is wrong (measured; an activation's Less)
+    needs_less_as_greater = True
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if _negative_pads(a) or _op_ge_s(a):

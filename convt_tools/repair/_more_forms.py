@@ -7,6 +7,9 @@ the model computes:
 * :func:`explicit_pads`: ``auto_pad = VALID`` as explicit zero ``pads`` (no auto_pad);
   SAME_* is left (``repair`` rewrites it into explicit pads under an intent first; the
   exporter never writes it), with a note;
+* :func:`less_as_greater`: every ``Less(a, b)`` as ``Greater(b, a)`` (the same
+  comparison, NaN false in both; MNN 3.6.1 misreads ``Less(x, c)`` with a negative
+  constant ``c``, measured: soft_shrink and sparse_plus came out wrong);
 * :func:`write_kernel_shape`: ``kernel_shape = W.shape[2:]`` on a ConvTranspose that
   lacks it (W an initializer of its graph), the value ONNX infers anyway;
 * :func:`restore_rank`: a ConvTranspose whose output is a graph output writes
@@ -29,7 +32,7 @@ from ..onnxbase import default_opset, import_onnx, iter_model_graphs
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["explicit_pads", "node_rank", "restore_rank", "split_with_sizes", "write_kernel_shape"]
+__all__ = ["explicit_pads", "less_as_greater", "node_rank", "restore_rank", "split_with_sizes", "write_kernel_shape"]
 
 
 def _onnx() -> Any:
@@ -91,6 +94,23 @@ def explicit_pads(model: onnx.ModelProto, ranks: Collection[int] | None = None) 
             node.attribute.extend(kept)
             node.attribute.append(_onnx().helper.make_attribute("pads", [0] * (2 * rank)))
             notes.append(f"{label}: auto_pad VALID written as pads {[0] * (2 * rank)}")
+    return notes
+
+
+def less_as_greater(model: onnx.ModelProto, ranks: Collection[int] | None = None
+                    ) -> list[str]:
+    """Every ``Less(a, b)`` written as ``Greater(b, a)`` (module doc); ``ranks`` is not
+    used. In place, in every graph and function body."""
+    notes = []
+    for path, graph in iter_model_graphs(model):
+        for node in graph.node:
+            if node.op_type != "Less" or node.domain not in ("", "ai.onnx"):
+                continue
+            node.op_type = "Greater"
+            a, b = node.input[0], node.input[1]
+            node.input[0], node.input[1] = b, a
+            notes.append(f"{path}/{node.name or node.output[0]}: Less as Greater with the "
+                         f"inputs swapped")
     return notes
 
 

@@ -180,8 +180,8 @@ def _soft_shrink() -> tuple[onnx.ModelProto, np.ndarray]:
     model, x = _glu((1, 4, 5, 3))
     spec = parse_config({"class_name": "Conv2DTranspose", "config": {
         "filters": 4, "kernel_size": 3, "strides": 2, "activation": "soft_shrink"}})
-    model = export_spec(spec, RNG.standard_normal((3, 3, 4, 3)).astype(np.float32), None,
-                        input_shape=(1, 4, 5, 3))
+    model = export_spec(spec, RNG.standard_normal((3, 3, 4, 3)).astype(np.float32),
+                        RNG.standard_normal(4).astype(np.float32), input_shape=(1, 4, 5, 3))
     return model, x
 
 
@@ -220,9 +220,13 @@ def _config(tmp_path: Path, key: str) -> Path:
     return path
 
 
+# soft_shrink: ncnn has no layer for its Where (refused, below, as for hard_shrink)
+PASSING = [(k, r) for k in sorted(LAYERS) for r in ("mnn", "ncnn")
+           if (k, r) != ("soft-shrink-2d", "ncnn")]
+
+
 @pytest.mark.runtimes
-@pytest.mark.parametrize("runtime", ["mnn", "ncnn"])
-@pytest.mark.parametrize("key", sorted(LAYERS))
+@pytest.mark.parametrize("key,runtime", PASSING)
 def test_validate_passes_the_export_on_the_runtime(cli, tmp_path: Path, key: str,
                                                    runtime: str) -> None:
     runtime_or_skip(runtime)

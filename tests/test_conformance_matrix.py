@@ -165,13 +165,18 @@ def test_the_committed_table_agrees_with_checks_documented_table(runtime: str) -
 
 # Live in the fast tier: every third case (the whole corpus in the slow tier below).
 LIVE_SAMPLE = list(CASES)[::3]
+# TVM and IREE compile every model (2-5 s each, and a repair's proof compiles it again): CI
+# runs them on every 12th one-node case (4 cases) and on a third of the live sample; the
+# whole corpus on them is `convt conformance --runtime tvm,iree` (by hand).
+COMPILING = ("tvm", "iree")
 
 
 @pytest.mark.parametrize("runtime", runtime_params(CI_RUNTIMES))
 def test_the_committed_table_is_what_the_runtime_computes(runtime: str) -> None:
     if not runtime_installed(runtime):
         pytest.skip(f"runtime {runtime} not installed")
-    report = run_conformance([runtime], LIVE_SAMPLE)
+    sample = LIVE_SAMPLE[::3] if runtime in COMPILING else LIVE_SAMPLE
+    report = run_conformance([runtime], sample)
     got = {r.case.id: r.measured[runtime].key() for r in report.cases}
     want = {i: cell_key(COMMITTED[i][runtime]) for i in got}
     assert got == want
@@ -302,10 +307,20 @@ def _repair_for(case_id: str, targets: list[str]):
                         {"x": [1, case.c_in, *case.sizes]}, form="portable", targets=targets)
 
 
+def _repair_params() -> list:
+    out = []
+    for rt in runtime_params(CI_RUNTIMES, slow_compiled=True):
+        name = rt.values[0]
+        cases = fast_sample(NODE_CASES[::12], 1) if name in COMPILING else fast_sample(
+            NODE_CASES, 4)
+        out += [pytest.param(c.values[0], name, marks=(*rt.marks, *c.marks),
+                             id=f"{c.values[0]}-{name}") for c in cases]
+    return out
+
+
 # Every one-node form, repaired for every CI runtime: proven exact on each installed one
 # (the in-process runtimes in the fast tier on a sample, every case and runtime slow).
-@pytest.mark.parametrize("runtime", runtime_params(CI_RUNTIMES, slow_compiled=True))
-@pytest.mark.parametrize("case_id", fast_sample(NODE_CASES, 4))
+@pytest.mark.parametrize("case_id,runtime", _repair_params())
 def test_repair_for_a_target_is_exact_on_it(case_id: str, runtime: str) -> None:
     if not runtime_installed(runtime):
         pytest.skip(f"runtime {runtime} not installed")

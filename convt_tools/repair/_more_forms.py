@@ -32,7 +32,8 @@ from ..onnxbase import default_opset, import_onnx, iter_model_graphs
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["explicit_pads", "less_as_greater", "node_rank", "restore_rank", "split_with_sizes", "write_kernel_shape"]
+__all__ = ["explicit_pads", "less_as_greater", "node_rank", "restore_rank", "split_with_sizes",
+           "write_kernel_shape"]
 
 
 def _onnx() -> Any:

@@ -36,7 +36,8 @@ import numpy as np
 
 from ..check import STAND_IN, close, max_abs_diff
 from ..check.readings import rules_for, runtime_names
-from ._more_forms import explicit_pads, less_as_greater, node_rank, restore_rank, split_with_sizes, write_kernel_shape
+from ._more_forms import (explicit_pads, less_as_greater, node_rank, restore_rank,
+                          split_with_sizes, write_kernel_shape)
 from ..errors import ConvtError
 from ..check.runners import Refusal, installed_among, run_calls
 from ..onnxbase import default_opset, import_onnx, iter_model_graphs
@@ -44,7 +45,8 @@ from ..onnxbase import default_opset, import_onnx, iter_model_graphs
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["BIAS_ADD", "EXPLICIT_PADS", "GROUP_SPLIT", "KERNEL_SHAPE", "LESS_AS_GREATER", "RANK_RESTORE", "SPLIT_SIZES", "TargetProof", "TargetsNotExact", "apply_target_forms",
+__all__ = ["BIAS_ADD", "EXPLICIT_PADS", "GROUP_SPLIT", "KERNEL_SHAPE", "LESS_AS_GREATER",
+           "RANK_RESTORE", "SPLIT_SIZES", "TargetProof", "TargetsNotExact", "apply_target_forms",
            "bias_as_add", "prove_on_targets", "retarget", "split_groups", "target_info",
            "target_names", "target_rewrites"]
 
@@ -56,9 +58,9 @@ RANK_RESTORE = "rank-restore"
 SPLIT_SIZES = "split-sizes"
 LESS_AS_GREATER = "less-as-greater"
 # Every rewrite, in the order applied, and the flag of the reading table that asks for it
-# (:mod:`._more_forms` has the other three).
-_FLAGS = {EXPLICIT_PADS: "needs_explicit_pads", KERNEL_SHAPE: "needs_kernel_shape", BIAS_ADD: "needs_bias_add",
-          GROUP_SPLIT: "needs_group_split", RANK_RESTORE: "needs_rank_restore",
+# (:mod:`._more_forms` has all but the bias Add and the group split).
+_FLAGS = {EXPLICIT_PADS: "needs_explicit_pads", KERNEL_SHAPE: "needs_kernel_shape",
+          BIAS_ADD: "needs_bias_add", GROUP_SPLIT: "needs_group_split", RANK_RESTORE: "needs_rank_restore",
           SPLIT_SIZES: "needs_split_sizes", LESS_AS_GREATER: "needs_less_as_greater"}
 
 
@@ -72,9 +74,9 @@ def target_names(spec: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def target_rewrites(targets: Sequence[str]) -> tuple[str, ...]:
-    """The rewrites (of :data:`_FLAGS`, in its order: explicit-pads, kernel-shape, bias-add, group-split,
-    rank-restore, split-sizes, less-as-greater) that any of ``targets`` needs, from the ``needs_*`` flags of
-    the reading table."""
+    """The rewrites (of :data:`_FLAGS`, in its order: explicit-pads, kernel-shape, bias-add,
+    group-split, rank-restore, split-sizes, less-as-greater) that any of ``targets`` needs,
+    from the ``needs_*`` flags of the reading table."""
     return tuple(r for r in _FLAGS if any(_needs(t, r) for t in targets))
 
 
@@ -261,8 +263,9 @@ def split_groups(model: onnx.ModelProto, ranks: Collection[int] | None = None) -
 
 
 _REWRITES: dict[str, Callable[[Any, Collection[int] | None], list[str]]] = {
-    EXPLICIT_PADS: explicit_pads, KERNEL_SHAPE: write_kernel_shape, BIAS_ADD: bias_as_add, GROUP_SPLIT: split_groups,
-    RANK_RESTORE: restore_rank, SPLIT_SIZES: split_with_sizes, LESS_AS_GREATER: less_as_greater}
+    EXPLICIT_PADS: explicit_pads, KERNEL_SHAPE: write_kernel_shape, BIAS_ADD: bias_as_add,
+    GROUP_SPLIT: split_groups, RANK_RESTORE: restore_rank, SPLIT_SIZES: split_with_sizes,
+    LESS_AS_GREATER: less_as_greater}
 
 
 def apply_target_forms(model: onnx.ModelProto, targets: Sequence[str]) -> list[str]:

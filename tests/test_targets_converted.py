@@ -258,3 +258,17 @@ def test_an_op_ncnn_has_no_layer_for_is_refused_naming_it(cli, tmp_path: Path) -
     error = json.loads(result.output)["results"][0]["error"]
     assert error.endswith("ncnn has no layer torch.gt, torch.where (pnnx's names for "
                           "operators ncnn cannot run)")
+
+
+@pytest.mark.runtimes
+def test_a_torch_depthwise_layer_validates_on_iree_after_the_split(cli, tmp_path: Path) -> None:
+    # IREE 3.13 fails to compile a depthwise ConvTranspose with multiplier 1 (check's table);
+    # validate exports it split into ungrouped nodes, as export --target iree does.
+    runtime_or_skip("iree")
+    config = tmp_path / "dw.json"
+    config.write_text(json.dumps({"in_channels": 4, "out_channels": 4, "kernel_size": 3,
+                                  "stride": 2, "padding": 1, "output_padding": 1, "groups": 4,
+                                  "bias": True}))
+    result = cli("validate", config, "--framework", "torch", "--runtime", "iree",
+                 "--input-shape", "1,4,5,5", "--json")
+    assert [r["status"] for r in json.loads(result.output)["results"]] == ["PASS"]

@@ -120,9 +120,10 @@ class TorchConvT(FrameworkLayer):
         """The validate verb on ``runtimes`` (:func:`convt_tools.torchconv.validate.validate_torch_runtimes`;
         ``opts`` as for Keras: ``kernel`` is torch's ``weight``; torch configs export one
         form, and their weights note is the verb's own)."""
+        from ..repair.targets import apply_target_forms
         from ..torchconv.validate import validate_torch_runtimes
 
         opts.pop("form", None)
         opts.pop("weights_note", None)
         return validate_torch_runtimes(self.spec, runtimes, weight=opts.pop("kernel", None),
-                                       **opts)
+                                       retarget=apply_target_forms, **opts)

@@ -153,10 +153,23 @@ def test_the_committed_table_has_every_case_once() -> None:
     assert list(COMMITTED) == [c.id for c in CASES]
 
 
+# Cells check's table documents as unknown: MNN reads an output_shape listing N and C by its
+# first entries, so its window depends on N and C, which check's node attributes do not keep
+# (measured window (4, 1) (4, 3) for [1, 3, 8, 10]; the 1-D one is wrong values by its rank).
+UNDOCUMENTED = {("2d-oshape-nc", "mnn")}
+
+
+@pytest.mark.parametrize("case_id,runtime", sorted(UNDOCUMENTED))
+def test_an_undocumented_cell_is_unknown_in_checks_table(case_id: str, runtime: str) -> None:
+    assert predict(build_case(BY_ID[case_id]), runtime).outcome == "unknown"
+
+
 @pytest.mark.parametrize("runtime", CI_RUNTIMES)
 def test_the_committed_table_agrees_with_checks_documented_table(runtime: str) -> None:
     wrong = {}
     for case in CASES:
+        if (case.id, runtime) in UNDOCUMENTED:
+            continue
         predicted = predict(build_case(case), runtime)
         if predicted.key() != cell_key(COMMITTED[case.id][runtime]):
             wrong[case.id] = (COMMITTED[case.id][runtime], predicted.cell(), predicted.reason)

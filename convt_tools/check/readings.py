@@ -527,8 +527,8 @@ class _Mnn(RuntimeRules):
     source = ("measured 3.6.1 (fixtures/runtimes/mnn.json): SAME_LOWER and output_shape crop "
               "the odd extra at the end, output_padding left out of their crop; 1-D outputs "
               "get a trailing unit dim; 3-D: a bias input is dropped on alternate depth "
-              "slices, group > 1 with several channels per group wrong (not repeatable), "
-              "SAME/output_shape uncropped, no kernel_shape refused")
+              "slices (with group > 1 too: the conformance run measured 3-D groups exact "
+              "without a bias), SAME/output_shape uncropped, no kernel_shape refused")
     # measured exact (issue 19): the bias as an Add and a group split for 3-D, kernel_shape
     # written, an Identity after a 1-D ConvTranspose that is a graph output
     needs_bias_add = (3,)
@@ -548,10 +548,6 @@ class _Mnn(RuntimeRules):
             return _unexplained("output_shape with N and C: its first entries are read as "
                                 "the spatial sizes (measured: [1, 3, 8, 10] gives an output "
                                 "of [1, 3, 1, 3])")
-        if a.rank == 3 and a.group > 1:
-            return _unknown("3-D group > 1: exact with one channel per group (depthwise), "
-                            "wrong values with more (measured); the attributes do not say "
-                            "which; a group split is exact")
         return None
 
     @staticmethod
@@ -622,10 +618,12 @@ class _OpenCV(RuntimeRules):
     name = "opencv"
     source = ("measured opencv-python-headless 5.1.0 (cv2.dnn) on fixtures/runtimes/: the spec, "
               "except output_shape's total ignores output_padding (opencv/opencv#26307, "
-              "PR #28264)")
+              "PR #28264); SAME with K < s (a negative total) pads at the end only "
+              "(measured, issue 19 conformance run)")
 
     def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
-        return _axes(sizes, lambda i, n: _spec_same(a, i, n))
+        return _axes(sizes, lambda i, n: Window(0, _target(a, i, n)) if _total(a, i, n) < 0
+                     else _spec_same(a, i, n))
 
     def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return _axes(sizes, lambda i, n: Window(

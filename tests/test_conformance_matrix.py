@@ -156,7 +156,10 @@ def test_the_committed_table_has_every_case_once() -> None:
 # Cells check's table documents as unknown: MNN reads an output_shape listing N and C by its
 # first entries, so its window depends on N and C, which check's node attributes do not keep
 # (measured window (4, 1) (4, 3) for [1, 3, 8, 10]; the 1-D one is wrong values by its rank).
-UNDOCUMENTED = {("2d-oshape-nc", "mnn")}
+# MNN's 3-D groups: wrong values with several channels per group in fixtures/runtimes/mnn.json
+# (not repeatable there); this table's run measured them exact without a bias.
+UNDOCUMENTED = {("2d-oshape-nc", "mnn"), ("3d-group", "mnn"), ("3d-depthwise", "mnn"),
+                ("bias-add/3d-group", "mnn")}
 
 
 @pytest.mark.parametrize("case_id,runtime", sorted(UNDOCUMENTED))

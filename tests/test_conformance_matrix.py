@@ -153,10 +153,26 @@ def test_the_committed_table_has_every_case_once() -> None:
     assert list(COMMITTED) == [c.id for c in CASES]
 
 
+# Cells check's table documents as unknown: MNN reads an output_shape listing N and C by its
+# first entries, so its window depends on N and C, which check's node attributes do not keep
+# (measured window (4, 1) (4, 3) for [1, 3, 8, 10]; the 1-D one is wrong values by its rank).
+# MNN's 3-D groups: wrong values with several channels per group in fixtures/runtimes/mnn.json
+# (not repeatable there); this table's run measured them exact without a bias.
+UNDOCUMENTED = {("2d-oshape-nc", "mnn"), ("3d-group", "mnn"), ("3d-depthwise", "mnn"),
+                ("bias-add/3d-group", "mnn")}
+
+
+@pytest.mark.parametrize("case_id,runtime", sorted(UNDOCUMENTED))
+def test_an_undocumented_cell_is_unknown_in_checks_table(case_id: str, runtime: str) -> None:
+    assert predict(build_case(BY_ID[case_id]), runtime).outcome == "unknown"
+
+
 @pytest.mark.parametrize("runtime", CI_RUNTIMES)
 def test_the_committed_table_agrees_with_checks_documented_table(runtime: str) -> None:
     wrong = {}
     for case in CASES:
+        if (case.id, runtime) in UNDOCUMENTED:
+            continue
         predicted = predict(build_case(case), runtime)
         if predicted.key() != cell_key(COMMITTED[case.id][runtime]):
             wrong[case.id] = (COMMITTED[case.id][runtime], predicted.cell(), predicted.reason)
@@ -165,13 +181,18 @@ def test_the_committed_table_agrees_with_checks_documented_table(runtime: str) -
 
 # Live in the fast tier: every third case (the whole corpus in the slow tier below).
 LIVE_SAMPLE = list(CASES)[::3]
+# TVM and IREE compile every model (2-5 s each, and a repair's proof compiles it again): CI
+# runs them on every 12th one-node case (4 cases) and on a third of the live sample; the
+# whole corpus on them is `convt conformance --runtime tvm,iree` (by hand).
+COMPILING = ("tvm", "iree")
 
 
 @pytest.mark.parametrize("runtime", runtime_params(CI_RUNTIMES))
 def test_the_committed_table_is_what_the_runtime_computes(runtime: str) -> None:
     if not runtime_installed(runtime):
         pytest.skip(f"runtime {runtime} not installed")
-    report = run_conformance([runtime], LIVE_SAMPLE)
+    sample = LIVE_SAMPLE[::3] if runtime in COMPILING else LIVE_SAMPLE
+    report = run_conformance([runtime], sample)
     got = {r.case.id: r.measured[runtime].key() for r in report.cases}
     want = {i: cell_key(COMMITTED[i][runtime]) for i in got}
     assert got == want
@@ -240,8 +261,9 @@ def test_a_runtime_the_table_does_not_name_needs_nothing() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(TABLE))
-def test_the_flags_are_booleans_on_every_table_entry(name: str) -> None:
-    assert {type(TABLE[name].needs_group_split), type(TABLE[name].needs_bias_add)} == {bool}
+def test_the_flags_are_booleans_or_ranks_on_every_table_entry(name: str) -> None:
+    flags = (TABLE[name].needs_group_split, TABLE[name].needs_bias_add)
+    assert all(isinstance(f, bool) or set(f) <= {1, 2, 3} for f in flags)
 
 
 def test_a_runtime_flagged_needs_bias_add_gets_the_add(monkeypatch) -> None:
@@ -301,10 +323,20 @@ def _repair_for(case_id: str, targets: list[str]):
                         {"x": [1, case.c_in, *case.sizes]}, form="portable", targets=targets)
 
 
+def _repair_params() -> list:
+    out = []
+    for rt in runtime_params(CI_RUNTIMES, slow_compiled=True):
+        name = rt.values[0]
+        cases = fast_sample(NODE_CASES[::12], 1) if name in COMPILING else fast_sample(
+            NODE_CASES, 4)
+        out += [pytest.param(c.values[0], name, marks=(*rt.marks, *c.marks),
+                             id=f"{c.values[0]}-{name}") for c in cases]
+    return out
+
+
 # Every one-node form, repaired for every CI runtime: proven exact on each installed one
 # (the in-process runtimes in the fast tier on a sample, every case and runtime slow).
-@pytest.mark.parametrize("runtime", runtime_params(CI_RUNTIMES, slow_compiled=True))
-@pytest.mark.parametrize("case_id", fast_sample(NODE_CASES, 4))
+@pytest.mark.parametrize("case_id,runtime", _repair_params())
 def test_repair_for_a_target_is_exact_on_it(case_id: str, runtime: str) -> None:
     if not runtime_installed(runtime):
         pytest.skip(f"runtime {runtime} not installed")

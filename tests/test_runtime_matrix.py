@@ -20,8 +20,15 @@ tiers (markers, see pyproject.toml and ``.ci/run``):
   (``IN_PROCESS``), and every ``COMPILED_STEP``-th case on the compile-based
   ones (``COMPILED``: OpenVINO and tract compile each model, seconds apiece);
 * ``matrix_exhaustive`` (by hand, ``-m matrix_exhaustive``): the other cases
-  on the compile-based runtimes. Cases with a zero-size non-batch dim are skipped (the exporter
-refuses them: onnxruntime rejects such ConvTranspose tensors); an empty batch
+  on the compile-based runtimes;
+* the converted runtimes (``CONVERTED``: MNN, ncnn; an external converter per model,
+  seconds apiece) run the ``export --target`` form (:func:`apply_target_forms` for the
+  runtime, the same rewrite ``validate --runtime`` makes): every ``CONVERTED_STEP``-th
+  case in the fast tier (marked ``runtimes``, 7 cases: GLU, 1-D without a Slice, 3-D
+  with a bias), every ``SUBSET_STEP``-th in ``matrix``, the rest ``matrix_exhaustive``.
+  An empty batch, and ncnn's float16 models, must be refused (a one-line reason).
+
+Cases with a zero-size non-batch dim are skipped (the exporter refuses them: onnxruntime rejects such ConvTranspose tensors); an empty batch
 runs everywhere but on ``onnx.reference`` (which fails on it: skipped).
 """
 
@@ -36,7 +43,8 @@ import pytest
 from support.optional import BASE_RUNTIMES, runtime_or_skip
 from support.tolerance import assert_close as _assert_close
 
-from convt_tools.runtimes import ADAPTERS, get_runtime
+from convt_tools.repair.targets import apply_target_forms, target_rewrites
+from convt_tools.runtimes import ADAPTERS, RuntimeRefused, get_runtime
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 CASE_DIRS = [d for d in (ROOT / "cases", ROOT / "cases_1d", ROOT / "cases_3d") if d.is_dir()]
@@ -49,16 +57,19 @@ COMPILED = ("openvino", "tract", "tvm", "iree")
 # other case to `matrix_exhaustive` (CI's matrix tier would otherwise compile ~800 models).
 SAMPLED = ("tvm", "iree")
 SAMPLED_STEP = 5
-# Runtimes that convert each model with an external tool (pnnx, MNN's converter core): not in
-# this matrix. The plain export is not exact on them (measured: MNN drops a 3-D bias on
-# alternate depth slices and gives 1-D outputs a trailing unit dim; pnnx leaves SAME/asymmetric
-# ConvTranspose unconverted and turns a GLU's Split into an ncnn Slice that segfaults): their
-# readings are fixtures/runtimes/*.json (tests/test_mnn_ncnn.py), and the forms they run
-# exactly are `export --target` / `repair --form portable --target` (issue 19).
+# Runtimes that convert each model with an external tool (pnnx, MNN's converter core). The
+# plain export is not exact on them (measured: MNN drops a 3-D bias on alternate depth slices
+# and gives 1-D outputs a trailing unit dim; pnnx turns a GLU's Split into an ncnn Slice that
+# segfaults): they run the export --target form, on a small sample (module doc).
 CONVERTED = ("mnn", "ncnn")
+CONVERTED_STEP = 120  # fast tier on the converted runtimes: 7 cases (ranks 1-3, GLU, bias)
 # The runtimes that load ONNX (litert runs the .tflite export: tests/test_tflite_export.py).
 ONNX_ADAPTERS = tuple(r for r in ADAPTERS if get_runtime(r).model_kind == "onnx")
 IN_PROCESS = tuple(r for r in ONNX_ADAPTERS if r not in COMPILED + CONVERTED)
+# Refused by design: an empty batch (ncnn runs one sample at a time; MNN fails to map it),
+# a float16 ConvTranspose on ncnn (pnnx converts float32 weights only).
+EMPTY_BATCH_REFUSED = ("mnn", "ncnn")
+FLOAT16_REFUSED = ("ncnn",)
 CASES = ALL_CASES[::SUBSET_STEP]
 
 
@@ -67,6 +78,9 @@ def _id(path: Path) -> str:
 
 
 def _tier(i: int, runtime: str) -> tuple[Any, ...]:
+    if runtime in CONVERTED:
+        return ((pytest.mark.runtimes,) if i % CONVERTED_STEP == 0 else
+                (pytest.mark.matrix,) if i % SUBSET_STEP == 0 else (pytest.mark.matrix_exhaustive,))
     if runtime in SAMPLED and i % (SUBSET_STEP * SAMPLED_STEP):
         # CI's matrix tier: the rest of the fast subset (~16 cases); by hand: all the others
         return (pytest.mark.matrix,) if i % SUBSET_STEP == 0 else (pytest.mark.matrix_exhaustive,)
@@ -78,7 +92,7 @@ def _tier(i: int, runtime: str) -> tuple[Any, ...]:
 
 
 PAIRS = [pytest.param(rt, path, marks=_tier(i, rt), id=f"{_id(path)}-{rt}")
-         for i, path in enumerate(ALL_CASES) for rt in ONNX_ADAPTERS if rt not in CONVERTED]
+         for i, path in enumerate(ALL_CASES) for rt in ONNX_ADAPTERS]
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +116,8 @@ def _case(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     return meta, arrays, spec
 
 
-_MODELS: dict[tuple[Path, bool], Any] = {}  # one export per case and shape kind, all runtimes
+# one export per case, shape kind and target rewrites (most runtimes need none)
+_MODELS: dict[tuple[Path, bool, tuple[str, ...]], Any] = {}
 
 
 def test_matrix_is_not_empty():
@@ -112,13 +127,19 @@ def test_matrix_is_not_empty():
 
 
 def test_every_pair_is_in_one_tier():
-    tiers = [tuple(m.name for m in p.marks) for p in PAIRS]
+    tiers = [tuple(m.name for m in p.marks) for p in PAIRS if p.values[0] not in CONVERTED]
     matrix = [r for r in ONNX_ADAPTERS if r not in CONVERTED]
-    assert len(PAIRS) == len(ALL_CASES) * len(matrix)
+    assert len(tiers) == len(ALL_CASES) * len(matrix)
     sampled = len(ALL_CASES[::SUBSET_STEP * SAMPLED_STEP]) * len(SAMPLED)
     assert tiers.count(()) + tiers.count(("runtimes",)) == (
         len(CASES) * (len(matrix) - len(SAMPLED)) + sampled)
     assert tiers.count(("matrix_exhaustive",)) < tiers.count(("matrix",))
+
+
+@pytest.mark.parametrize("converted", CONVERTED)
+def test_a_converted_runtime_runs_a_small_sample_in_the_fast_tier(converted):
+    tiers = [tuple(m.name for m in p.marks) for p in PAIRS if p.values[0] == converted]
+    assert tiers.count(("runtimes",)) == len(ALL_CASES[::CONVERTED_STEP])
 
 
 @pytest.mark.parametrize("symbolic", [False, True], ids=["fixed", "symbolic"])
@@ -135,12 +156,18 @@ def test_runtime_matches_keras(runtime, path, symbolic, monkeypatch, tmp_path):
     shape = tuple(meta["input_shape"])
     ch = spec.channels_axis
     in_shape = tuple(d if i == ch else None for i, d in enumerate(shape)) if symbolic else shape
-    key = (path, symbolic)
+    key = (path, symbolic, target_rewrites([runtime.name]))
     if key not in _MODELS:
-        _MODELS[key] = export_spec(spec, arrays["kernel"], arrays.get("bias"),
-                                   input_shape=in_shape)
+        model = export_spec(spec, arrays["kernel"], arrays.get("bias"), input_shape=in_shape)
+        apply_target_forms(model, [runtime.name])   # export --target NAME
+        _MODELS[key] = model
     model = _MODELS[key]
     x = arrays["input"].astype(np.dtype(spec.dtype))
+    if (shape[0] == 0 and runtime.name in EMPTY_BATCH_REFUSED) or (
+            spec.dtype == "float16" and runtime.name in FLOAT16_REFUSED):
+        with pytest.raises(RuntimeRefused):
+            runtime.load(model).run({"input": x})
+        return
     got = runtime.load(model).run({"input": x})[0]
     what = f"{runtime.name} ({'symbolic' if symbolic else 'fixed'} input dims)"
     _assert_close(np.asarray(got), arrays["output"], what, meta)

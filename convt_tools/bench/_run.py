@@ -249,7 +249,8 @@ def bench_layers(sources: Sequence[LayerSourceLike], runtimes: Sequence[str], *,
                 validated = layer.validate_on(
                     recs, model=None, kernel=src.kernel, bias=src.bias, x=None,
                     input_shape=input_shape, seed=seed, rtol=None, atol=None, opset=None,
-                    name=src.label, weights_note=src.weights_note or None, form=form)
+                    name=src.label, weights_note=src.weights_note or None, form=form,
+                    for_targets=False)   # bench times the export form as it is
                 for result, rec in zip(validated, recs):
                     results.append(_cell(src, form, t, result, rec))
                     if progress is not None:

@@ -121,7 +121,7 @@ from ..geometry import Window, explicit_window, onnx_spec_begin, tf_split
 from .attrs import SAME, ConvTAttrs
 
 __all__ = ["DOCUMENTED", "RUNTIMES", "TABLE", "Reading", "RuntimeRules", "documented_reading",
-           "register", "rules_for", "runtime_names"]
+           "needed_for", "register", "rules_for", "runtime_names"]
 
 
 @dataclass(frozen=True)
@@ -217,6 +217,12 @@ def _asymmetric(a: ConvTAttrs) -> bool:
     return any(a.pads_pair(i)[0] != a.pads_pair(i)[1] for i in range(a.rank))
 
 
+def needed_for(flag: bool | tuple[int, ...], rank: int) -> bool:
+    """A ``needs_*`` flag of :class:`RuntimeRules` for a node of spatial ``rank``: True
+    (every rank) or a tuple listing ``rank``."""
+    return flag is True or (isinstance(flag, tuple) and rank in flag)
+
+
 # ---- the registry --------------------------------------------------------------------------
 
 class RuntimeRules:
@@ -232,9 +238,23 @@ class RuntimeRules:
     # What the runtime needs beyond the portable form to compute the ONNX-spec result
     # (``repair --target`` / ``export --target`` build it, :mod:`convt_tools.repair.targets`):
     # a grouped ConvTranspose split into G ungrouped ones (Split -> G x ConvTranspose ->
-    # Concat), and the bias as a separate Add after a bias-free ConvTranspose.
-    needs_group_split: bool = False
-    needs_bias_add: bool = False
+    # Concat), and the bias as a separate Add after a bias-free ConvTranspose. Each flag
+    # is True (every rank) or a tuple of the spatial ranks (1, 2, 3) that need it
+    # (:func:`needed_for`); False: none.
+    needs_group_split: bool | tuple[int, ...] = False
+    needs_bias_add: bool | tuple[int, ...] = False
+    # auto_pad VALID written as explicit zero pads (no auto_pad attribute at all).
+    needs_explicit_pads: bool | tuple[int, ...] = False
+    # kernel_shape written on every ConvTranspose (from W's shape) where it is missing.
+    needs_kernel_shape: bool | tuple[int, ...] = False
+    # an Identity after a ConvTranspose whose output is a graph output (MNN 1-D: the
+    # trailing unit dim of its internal 2-D form is then removed).
+    needs_rank_restore: bool | tuple[int, ...] = False
+    # every Split given explicit sizes (a Split without them, e.g. a GLU's, where the
+    # split axis is static).
+    needs_split_sizes: bool = False
+    # every Less(a, b) written as Greater(b, a) (a comparison the runtime misreads).
+    needs_less_as_greater: bool = False
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         """A node this runtime refuses whatever the form (or None)."""
@@ -258,7 +278,7 @@ class RuntimeRules:
         Default: a bias on a runtime that ``needs_bias_add``.
         """
         return "its ConvTranspose bias is wrong (needs_bias_add)" if (
-            self.needs_bias_add and a.has_bias) else None
+            needed_for(self.needs_bias_add, a.rank) and a.has_bias) else None
 
     def read(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool,
              full_output_shape: bool) -> Reading:
@@ -509,6 +529,14 @@ class _Mnn(RuntimeRules):
               "get a trailing unit dim; 3-D: a bias input is dropped on alternate depth "
               "slices, group > 1 with several channels per group wrong (not repeatable), "
               "SAME/output_shape uncropped, no kernel_shape refused")
+    # measured exact (issue 19): the bias as an Add and a group split for 3-D, kernel_shape
+    # written, an Identity after a 1-D ConvTranspose that is a graph output
+    needs_bias_add = (3,)
+    needs_group_split = (3,)
+    needs_kernel_shape = True
+    needs_rank_restore = (1,)
+    # Less(x, c) with a negative constant c is wrong (measured; an activation's Less)
+    needs_less_as_greater = True
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if _negative_pads(a) or _op_ge_s(a):
@@ -522,8 +550,8 @@ class _Mnn(RuntimeRules):
                                 "of [1, 3, 1, 3])")
         if a.rank == 3 and a.group > 1:
             return _unknown("3-D group > 1: exact with one channel per group (depthwise), "
-                            "wrong values with more (measured); the attributes do not say "
-                            "which; a group split is exact")
+                            "wrong values with more (measured, not repeatable); the attributes "
+                            "do not say which; a group split is exact")
         return None
 
     @staticmethod
@@ -565,6 +593,10 @@ class _Ncnn(RuntimeRules):
     source = ("measured 1.0.20261020 via pnnx 20261020 (fixtures/runtimes/ncnn.json): "
               "asymmetric pads and auto_pad (SAME_*, VALID) left unconverted by pnnx "
               "('todo ConvTranspose', the model does not load); output_shape ignored")
+    # pnnx turns a Split without sizes (a GLU's) into an ncnn Slice that segfaults
+    needs_split_sizes = True
+    # auto_pad (even VALID) is left unconverted by pnnx
+    needs_explicit_pads = True
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if _negative_pads(a) or _op_ge_s(a):
@@ -590,10 +622,12 @@ class _OpenCV(RuntimeRules):
     name = "opencv"
     source = ("measured opencv-python-headless 5.1.0 (cv2.dnn) on fixtures/runtimes/: the spec, "
               "except output_shape's total ignores output_padding (opencv/opencv#26307, "
-              "PR #28264)")
+              "PR #28264); SAME with K < s (a negative total) pads at the end only "
+              "(measured, issue 19 conformance run)")
 
     def same(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
-        return _axes(sizes, lambda i, n: _spec_same(a, i, n))
+        return _axes(sizes, lambda i, n: Window(0, _target(a, i, n)) if _total(a, i, n) < 0
+                     else _spec_same(a, i, n))
 
     def output_shape(self, a: ConvTAttrs, sizes: Sequence[int], *, static: bool) -> Reading:
         return _axes(sizes, lambda i, n: Window(
@@ -635,6 +669,8 @@ class _IREE(RuntimeRules):
               "fixtures/runtimes/: only symmetric pads compile (torch-mlir's ConvTranspose "
               "lowering; torch-mlir PR #4650), depthwise with one output channel per group "
               "fails to compile; what compiles is exact")
+    # the group split compiles and is exact (issue 19, measured)
+    needs_group_split = True
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if a.group > 1 and a.out_per_group == 1:

@@ -34,7 +34,7 @@ from ..check import (
 )
 from ..check.attrs import ConvTAttrs, read_attrs
 from ..check.matrix import candidate_windows, identify_reading
-from ..check.readings import documented_reading, rules_for
+from ..check.readings import documented_reading, needed_for, rules_for
 from ..check.runners import Refusal
 from ..geometry import Window
 from ..onnxbase import infer_shapes
@@ -110,6 +110,13 @@ def judge_output(built: Built, out: list[np.ndarray] | Refusal) -> Outcome:
     return Outcome(WRONG_VALUES, reason=shape, max_abs_error=err)
 
 
+def _writes_graph_output(built: Built) -> list[bool]:
+    """Per ConvTranspose node of the case's model (in :func:`_node_attrs` order): its output
+    is a graph output."""
+    outputs = {v.name for v in built.model.graph.output}
+    return [ref.node.output[0] in outputs for ref in iter_convtranspose(built.model)]
+
+
 def _node_attrs(built: Built) -> list[ConvTAttrs]:
     """The attributes of every ConvTranspose node of the case's model."""
     shapes, _, _ = infer_shapes(built.model)
@@ -134,10 +141,13 @@ def predict(built: Built, runtime: str) -> Outcome:
     nodes = _node_attrs(built)
     rules = rules_for(runtime)
     windows = []
-    for attrs in nodes:
+    for attrs, last in zip(nodes, _writes_graph_output(built)):
         r = documented_reading(runtime, attrs, case.sizes, case.static, attrs.output_shape_full)
         if r.status == "refused":
             return Outcome(REFUSED, reason=r.note)
+        if last and needed_for(rules.needs_rank_restore, attrs.rank):
+            return Outcome(WRONG_VALUES, reason="its output, a graph output, gets a trailing "
+                                                "unit dim (needs_rank_restore)")
         if r.status != "window" or r.windows is None:
             return Outcome(UNKNOWN, reason=r.note)
         why = rules.wrong_values(attrs)

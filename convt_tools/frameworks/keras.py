@@ -139,9 +139,15 @@ class KerasConvT(FrameworkLayer):
         """What ``convt export`` reports besides the model's own description."""
         return {"weights": f"initialised (seed {seed})"}
 
-    def validate_on(self, runtimes: Any, **opts: Any) -> list[Any]:
+    def validate_on(self, runtimes: Any, *, for_targets: bool = True,
+                    **opts: Any) -> list[Any]:
         """The validate verb on ``runtimes`` (:func:`convt_tools.validate.validate_runtimes`;
-        ``opts``: its keyword arguments)."""
+        ``opts``: its keyword arguments). ``for_targets``: the export is rewritten for the
+        named runtimes as ``export --target`` does
+        (:func:`convt_tools.repair.targets.apply_target_forms`); ``bench`` times the plain
+        export form instead."""
+        from ..repair.targets import apply_target_forms
         from ..validate import validate_runtimes
 
-        return validate_runtimes(self.spec, runtimes, **opts)
+        return validate_runtimes(self.spec, runtimes,
+                                 retarget=apply_target_forms if for_targets else None, **opts)

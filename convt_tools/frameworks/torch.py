@@ -116,13 +116,16 @@ class TorchConvT(FrameworkLayer):
         return {"framework": "torch", "module": self.spec.module, "group": self.spec.groups,
                 "weights": f"torch's default init (seed {seed})"}
 
-    def validate_on(self, runtimes: Any, **opts: Any) -> list[Any]:
+    def validate_on(self, runtimes: Any, *, for_targets: bool = True,
+                    **opts: Any) -> list[Any]:
         """The validate verb on ``runtimes`` (:func:`convt_tools.torchconv.validate.validate_torch_runtimes`;
         ``opts`` as for Keras: ``kernel`` is torch's ``weight``; torch configs export one
         form, and their weights note is the verb's own)."""
+        from ..repair.targets import apply_target_forms
         from ..torchconv.validate import validate_torch_runtimes
 
         opts.pop("form", None)
         opts.pop("weights_note", None)
         return validate_torch_runtimes(self.spec, runtimes, weight=opts.pop("kernel", None),
+                                       retarget=apply_target_forms if for_targets else None,
                                        **opts)

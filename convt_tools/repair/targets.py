@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Sequence
 
 import numpy as np
 
 from ..check import STAND_IN, close, max_abs_diff
 from ..check.readings import rules_for, runtime_names
+from ._more_forms import (explicit_pads, less_as_greater, node_rank, restore_rank,
+                          split_with_sizes, write_kernel_shape)
 from ..errors import ConvtError
 from ..check.runners import Refusal, installed_among, run_calls
 from ..onnxbase import default_opset, import_onnx, iter_model_graphs
@@ -43,12 +45,23 @@ from ..onnxbase import default_opset, import_onnx, iter_model_graphs
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["BIAS_ADD", "GROUP_SPLIT", "TargetProof", "TargetsNotExact", "apply_target_forms",
+__all__ = ["BIAS_ADD", "EXPLICIT_PADS", "GROUP_SPLIT", "KERNEL_SHAPE", "LESS_AS_GREATER",
+           "RANK_RESTORE", "SPLIT_SIZES", "TargetProof", "TargetsNotExact", "apply_target_forms",
            "bias_as_add", "prove_on_targets", "retarget", "split_groups", "target_info",
            "target_names", "target_rewrites"]
 
 BIAS_ADD = "bias-add"
 GROUP_SPLIT = "group-split"
+KERNEL_SHAPE = "kernel-shape"
+EXPLICIT_PADS = "explicit-pads"
+RANK_RESTORE = "rank-restore"
+SPLIT_SIZES = "split-sizes"
+LESS_AS_GREATER = "less-as-greater"
+# Every rewrite, in the order applied, and the flag of the reading table that asks for it
+# (:mod:`._more_forms` has all but the bias Add and the group split).
+_FLAGS = {EXPLICIT_PADS: "needs_explicit_pads", KERNEL_SHAPE: "needs_kernel_shape",
+          BIAS_ADD: "needs_bias_add", GROUP_SPLIT: "needs_group_split", RANK_RESTORE: "needs_rank_restore",
+          SPLIT_SIZES: "needs_split_sizes", LESS_AS_GREATER: "needs_less_as_greater"}
 
 
 def target_names(spec: str | Sequence[str]) -> tuple[str, ...]:
@@ -61,9 +74,10 @@ def target_names(spec: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def target_rewrites(targets: Sequence[str]) -> tuple[str, ...]:
-    """The rewrites (:data:`BIAS_ADD`, :data:`GROUP_SPLIT`, in that order) that any of
-    ``targets`` needs, from the ``needs_*`` flags of the reading table."""
-    return tuple(r for r in (BIAS_ADD, GROUP_SPLIT) if any(_needs(t, r) for t in targets))
+    """The rewrites (of :data:`_FLAGS`, in its order: explicit-pads, kernel-shape, bias-add,
+    group-split, rank-restore, split-sizes, less-as-greater) that any of ``targets`` needs,
+    from the ``needs_*`` flags of the reading table."""
+    return tuple(r for r in _FLAGS if any(_needs(t, r) for t in targets))
 
 
 def _helper() -> Any:
@@ -76,9 +90,21 @@ def _numpy_helper() -> Any:
     return import_onnx().numpy_helper
 
 
+def _flag(target: str, rewrite: str) -> bool | tuple[int, ...]:
+    value: bool | tuple[int, ...] = getattr(rules_for(target), _FLAGS[rewrite])
+    return value
+
+
 def _needs(target: str, rewrite: str) -> bool:
-    rules = rules_for(target)
-    return rules.needs_bias_add if rewrite == BIAS_ADD else rules.needs_group_split
+    return bool(_flag(target, rewrite))
+
+
+def _ranks(targets: Sequence[str], rewrite: str) -> frozenset[int] | None:
+    """The spatial ranks the rewrite applies to for ``targets`` (None: every rank)."""
+    flags = [_flag(t, rewrite) for t in targets]
+    if any(f is True for f in flags):
+        return None
+    return frozenset(r for f in flags if isinstance(f, tuple) for r in f)
 
 
 def _attr(node: onnx.NodeProto, name: str) -> Any:
@@ -121,7 +147,7 @@ def _add_initializer(graph: Any, base: str, value: np.ndarray) -> str:
     return name
 
 
-def bias_as_add(model: onnx.ModelProto) -> list[str]:
+def bias_as_add(model: onnx.ModelProto, ranks: Collection[int] | None = None) -> list[str]:
     """Move every ConvTranspose bias into a separate ``Add`` (module doc); in place.
 
     Returns one line per node changed, or left (its B is not an initializer).
@@ -132,7 +158,8 @@ def bias_as_add(model: onnx.ModelProto) -> list[str]:
         while index < len(graph.node):
             node = graph.node[index]
             index += 1
-            if not _is_convt(node) or len(node.input) < 3 or not node.input[2]:
+            if not _is_convt(node) or len(node.input) < 3 or not node.input[2] or (
+                    ranks is not None and node_rank(graph, node) not in ranks):
                 continue
             b = _initializer(graph, node.input[2])
             w = _initializer(graph, node.input[1])
@@ -203,7 +230,7 @@ def _split_node(graph: Any, index: int, node: onnx.NodeProto, w: np.ndarray,
     return index + len(new)
 
 
-def split_groups(model: onnx.ModelProto) -> list[str]:
+def split_groups(model: onnx.ModelProto, ranks: Collection[int] | None = None) -> list[str]:
     """Split every grouped ConvTranspose into G ungrouped ones (module doc); in place.
 
     Returns one line per node changed, or left (W/B not initializers, or C_in not a
@@ -215,7 +242,8 @@ def split_groups(model: onnx.ModelProto) -> list[str]:
         index = 0
         while index < len(graph.node):
             node = graph.node[index]
-            group = int(_attr(node, "group") or 1) if _is_convt(node) else 1
+            group = int(_attr(node, "group") or 1) if _is_convt(node) and (
+                ranks is None or node_rank(graph, node) in ranks) else 1
             if group <= 1:
                 index += 1
                 continue
@@ -234,11 +262,17 @@ def split_groups(model: onnx.ModelProto) -> list[str]:
     return notes
 
 
+_REWRITES: dict[str, Callable[[Any, Collection[int] | None], list[str]]] = {
+    EXPLICIT_PADS: explicit_pads, KERNEL_SHAPE: write_kernel_shape, BIAS_ADD: bias_as_add,
+    GROUP_SPLIT: split_groups, RANK_RESTORE: restore_rank, SPLIT_SIZES: split_with_sizes,
+    LESS_AS_GREATER: less_as_greater}
+
+
 def apply_target_forms(model: onnx.ModelProto, targets: Sequence[str]) -> list[str]:
     """Apply :func:`target_rewrites` of ``targets`` to ``model`` in place; what changed."""
     notes: list[str] = []
     for rewrite in target_rewrites(targets):
-        done = bias_as_add(model) if rewrite == BIAS_ADD else split_groups(model)
+        done = _REWRITES[rewrite](model, _ranks(targets, rewrite))
         who = [t for t in targets if _needs(t, rewrite)]
         notes += [f"for {', '.join(who)}: {d}" for d in done]
     return notes

@@ -99,8 +99,20 @@ def _open_net(ncnn: Any, folder: str, threads: int | None) -> tuple[Any, str]:
     param = net.load_param(os.path.join(folder, "model.ncnn.param"))
     model = net.load_model(os.path.join(folder, "model.ncnn.bin")) if param == 0 else -1
     if param != 0 or model != 0:
-        return None, f"load_param/load_model returned {param}/{model}"
+        unknown = _unknown_layers(ncnn, os.path.join(folder, "model.ncnn.param"))
+        why = f"load_param/load_model returned {param}/{model}"
+        return None, (f"{why}: ncnn has no layer {', '.join(unknown)} (pnnx's names for "
+                      f"operators ncnn cannot run)" if unknown else why)
     return net, ""
+
+
+def _unknown_layers(ncnn: Any, param: str) -> list[str]:
+    """The layer types of an ncnn ``.param`` file that ncnn does not know (pnnx writes an
+    operator it cannot map under its own name, e.g. ``pnnx.Expression``, ``torch.where``)."""
+    with open(param, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()[2:]   # magic, then the layer and blob counts
+    kinds = dict.fromkeys(line.split()[0] for line in lines if line.split())
+    return [k for k in kinds if ncnn.layer_to_index(k) < 0]
 
 
 def _run_child(argv: Sequence[str]) -> int:
@@ -187,7 +199,10 @@ class _Net(LoadedModel):
         with open(os.path.join(folder.name, "model.ncnn.param"), encoding="utf-8") as fh:
             if todo and any(len(line.split()) > 1 and line.split()[0] in todo.split()
                             for line in fh):
-                raise RuntimeRefused("ncnn", "load", f"pnnx: {todo}")
+                raise RuntimeRefused("ncnn", "load", f"pnnx: {todo}" + (
+                    " (a float16 model: pnnx 20261020 converts ConvTranspose with float32 "
+                    "weights only, measured; export it float32)" if any(self.half) and
+                    "ConvTranspose" in todo else ""))
         self.by_shape[(shapes, types)] = folder.name
         return folder.name
 

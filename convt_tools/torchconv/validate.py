@@ -12,7 +12,7 @@ tolerance of :mod:`convt_tools.validate.tolerance` (accumulation length
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -106,13 +106,16 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
                             rtol: float | None = None, atol: float | None = None,
                             providers: Sequence[str] | str | None = None,
                             opset: int | None = None, model: Any = None,
-                            name: str | None = None) -> list[ValidationResult]:
+                            name: str | None = None,
+                            retarget: Callable[[Any, Sequence[str]], list[str]] | None = None
+                            ) -> list[ValidationResult]:
     """One result per runtime (names, a comma-separated string or adapters; default
     onnxruntime), in order; the export, input, reference and tolerance are shared.
 
     A runtime that is not installed raises
     :class:`~convt_tools.runtimes.RuntimeUnavailable` before anything runs; a
-    runtime refusing the model is an ERROR result with its reason.
+    runtime refusing the model is an ERROR result with its reason. ``retarget``: as for
+    :func:`convt_tools.validate.validate_runtimes` (the export only, not a given ``model``).
     """
     from ..runtimes import RuntimeRefused
     from ..validate import models_by_kind, resolve_adapters, tflite_notes
@@ -153,9 +156,13 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
         weights_note = f"seeded random validation weights (seed {seed})"
     weight = check_torch_weights(spec, weight, bias)
     given_model = model is not None
+    retargeted: list[str] = []
     if model is None:
         kw = {} if opset is None else {"opset": opset}
         model = export_torch(spec, weight, bias, input_shape=shape, output_size=output_size, **kw)
+        if retarget is not None:
+            retargeted = [f"export rewritten {line}" for line in retarget(
+                model, [rt.name for rt in adapters if rt.model_kind == "onnx"])]
     else:
         model = open_model(model)
     by_kind = models_by_kind(adapters, model, lambda: torch_tflite(
@@ -177,7 +184,8 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
             name=name or spec.module, passed=False, input_shape=tuple(int(d) for d in shape),
             input_source=source, reference_shape=tuple(ref.shape), model_shape=None,
             dtype=dtype.name, tolerance=tol, weights_source=weights_note, providers=[],
-            notes=[f"torch {spec.snippet()}"], runtime=rt.name, runtime_version=rt.version())
+            notes=[f"torch {spec.snippet()}", *retargeted], runtime=rt.name,
+            runtime_version=rt.version())
         results.append(result)
         if rt.model_kind != "onnx":
             result.notes += tflite_notes(by_kind[rt.model_kind])

@@ -48,7 +48,7 @@ from .tolerance import Tolerance, default_tolerance, resolve_tolerance
 
 __all__ = ["ValidationResult", "Tolerance", "default_tolerance", "default_input_shape",
            "validation_weights", "resolve_providers", "weights_from_model", "validate_spec",
-           "validate_model", "validate_runtimes", "resolve_adapters", "models_by_kind",
+           "validate_model", "validate_runtimes", "resolve_adapters", "Retarget", "models_by_kind",
            "tflite_notes"]
 
 
@@ -118,6 +118,10 @@ def _export(spec: Conv2DTransposeSpec, kernel: np.ndarray, bias: np.ndarray | No
 
 
 RuntimeArg = Any  # a runtime name (see convt_tools.runtimes.ADAPTERS) or a Runtime adapter
+# ``retarget(model, runtime_names)``: rewrites an exported ONNX model in place into the
+# form every named runtime runs exactly and returns what changed (the frameworks pass
+# :func:`convt_tools.repair.targets.apply_target_forms`: validate does not import repair).
+Retarget = Callable[[Any, Sequence[str]], list[str]]
 
 
 def resolve_adapters(runtimes: Sequence[RuntimeArg] | RuntimeArg | None,
@@ -175,7 +179,8 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
                   atol: float | None, opset: int | None, model: Any, name: str | None,
                   weights_note: str | None, input_source: str | None,
                   form: str | None, runnable: Any = None,
-                  reread: Callable[[], np.ndarray] | None = None) -> list[ValidationResult]:
+                  reread: Callable[[], np.ndarray] | None = None,
+                  retarget: Retarget | None = None) -> list[ValidationResult]:
     """One result per adapter: the export (or ``model``) and the reference are made once.
 
     ``runnable``: what the adapters load when ``model`` is an already opened
@@ -183,7 +188,9 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
     gives the kernel (``kernel`` is then None): its first call hands over the
     kernel already read, later ones read it again, so it is let go once the
     reference is computed (not held while the runtimes load the model) and
-    read again only for a diagnosis.
+    read again only for a diagnosis. ``retarget``: applied to the export (not to a given
+    ``model``) with the names of the ONNX runtimes (:data:`Retarget`), as
+    ``export --target`` does; its lines are the results' notes.
     """
     _require_spec(spec)
     notes: list[str] = []
@@ -214,6 +221,9 @@ def _spec_results(spec: Conv2DTransposeSpec, adapters: list[Any], *,
     if model is None:
         model = _export(spec, kernel, bias, input_shape if x is None else x.shape, opset, notes,
                         form)
+        if retarget is not None:
+            names = [rt.name for rt in adapters if rt.model_kind == "onnx"]
+            notes += [f"export rewritten {line}" for line in retarget(model, names)]
     elif runnable is None:
         model = open_model(model)
     in_name, dtype = model_input(model)
@@ -391,13 +401,15 @@ def validate_runtimes(spec: Conv2DTransposeSpec, runtimes: Sequence[RuntimeArg] 
                       rtol: float | None = None, atol: float | None = None,
                       providers: Sequence[str] | str | None = None, opset: int | None = None,
                       name: str | None = None, weights_note: str | None = None,
-                      form: str | None = None) -> list[ValidationResult]:
+                      form: str | None = None,
+                      retarget: Retarget | None = None) -> list[ValidationResult]:
     """:func:`validate_spec` (or, with ``model``, :func:`validate_model`) on each runtime.
 
     One :class:`ValidationResult` per runtime, in the order given; the export
     (or the model), the input, the reference and the tolerance are the same
     for all of them. A runtime that is not installed raises
     :class:`~convt_tools.runtimes.RuntimeUnavailable` before anything runs.
+    ``retarget``: see :data:`Retarget` (the export only, not a given ``model``).
     """
     adapters = resolve_adapters(runtimes, providers)
     if model is not None:
@@ -406,7 +418,8 @@ def validate_runtimes(spec: Conv2DTransposeSpec, runtimes: Sequence[RuntimeArg] 
                               name=name)
     return _spec_results(spec, adapters, kernel=kernel, bias=bias, x=x, input_shape=input_shape,
                          seed=seed, rtol=rtol, atol=atol, opset=opset, model=None, name=name,
-                         weights_note=weights_note, input_source=None, form=form)
+                         weights_note=weights_note, input_source=None, form=form,
+                         retarget=retarget)
 
 
 class _ModelKernel:

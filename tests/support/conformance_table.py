@@ -14,7 +14,8 @@ from pathlib import Path
 DOC = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"
 BEGIN, END = "<!-- conformance:begin -->", "<!-- conformance:end -->"
 # The runtimes CI installs, in the table's column order.
-CI_RUNTIMES = ("onnxruntime", "onnx-reference", "openvino", "tract", "torch")
+CI_RUNTIMES = ("onnxruntime", "onnx-reference", "openvino", "tract", "torch", "opencv", "tvm",
+               "mnn", "ncnn", "iree")
 
 
 def cell_key(cell: str) -> tuple[str, tuple[tuple[int, int], ...] | None]:

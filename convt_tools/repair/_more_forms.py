@@ -1,0 +1,223 @@
+"""The target rewrites beyond the bias Add and the group split (:mod:`.targets`).
+
+Each takes a model (rewritten in place) and the spatial ranks of the ConvTranspose
+nodes to rewrite (None: every rank) and returns one line per change. None changes what
+the model computes:
+
+* :func:`explicit_pads`: ``auto_pad = VALID`` as explicit zero ``pads`` (no auto_pad);
+  SAME_* is left (``repair`` rewrites it into explicit pads under an intent first; the
+  exporter never writes it), with a note;
+* :func:`less_as_greater`: every ``Less(a, b)`` as ``Greater(b, a)`` (the same
+  comparison, NaN false in both; MNN 3.6.1 misreads ``Less(x, c)`` with a negative
+  constant ``c``, measured: soft_shrink and sparse_plus came out wrong);
+* :func:`write_kernel_shape`: ``kernel_shape = W.shape[2:]`` on a ConvTranspose that
+  lacks it (W an initializer of its graph), the value ONNX infers anyway;
+* :func:`restore_rank`: a ConvTranspose whose output is a graph output writes
+  ``<out>_raw`` and an ``Identity`` writes ``<out>`` (MNN's 1-D ConvTranspose is a
+  2-D one inside; the node after it removes the trailing unit dim, measured);
+* :func:`split_with_sizes`: every ``Split`` without explicit sizes (a GLU's two halves)
+  gets them, ``ceil(d / n)`` per output and the rest last (the ONNX rule for
+  ``num_outputs``), where the split axis ``d`` is static after ONNX shape inference;
+  elsewhere (symbolic, in function bodies) the note says it is left.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Collection
+
+import numpy as np
+
+from ..onnxbase import default_opset, import_onnx, iter_model_graphs
+
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["explicit_pads", "less_as_greater", "node_rank", "restore_rank", "split_with_sizes",
+           "write_kernel_shape"]
+
+
+def _onnx() -> Any:
+    return import_onnx()
+
+
+def _attr(node: onnx.NodeProto, name: str) -> Any:
+    for a in node.attribute:
+        if a.name == name:
+            return _onnx().helper.get_attribute_value(a)
+    return None
+
+
+def _is_convt(node: onnx.NodeProto) -> bool:
+    return node.op_type == "ConvTranspose" and node.domain in ("", "ai.onnx")
+
+
+def _weight_shape(graph: Any, name: str) -> list[int] | None:
+    for t in getattr(graph, "initializer", ()):
+        if t.name == name:
+            return [int(d) for d in t.dims]
+    return None
+
+
+def node_rank(graph: Any, node: onnx.NodeProto) -> int | None:
+    """The spatial rank of a ConvTranspose: from ``W``'s initializer, else its
+    ``kernel_shape``/``strides``/``pads`` attribute (None when nothing says)."""
+    dims = _weight_shape(graph, node.input[1]) if len(node.input) > 1 else None
+    if dims is not None:
+        return len(dims) - 2
+    for name, per in (("kernel_shape", 1), ("strides", 1), ("dilations", 1), ("pads", 2)):
+        value = _attr(node, name)
+        if value:
+            return len(value) // per
+    return None
+
+
+def _selected(graph: Any, node: onnx.NodeProto, ranks: Collection[int] | None) -> bool:
+    return _is_convt(node) and (ranks is None or node_rank(graph, node) in ranks)
+
+
+def explicit_pads(model: onnx.ModelProto, ranks: Collection[int] | None = None) -> list[str]:
+    """``auto_pad = VALID`` written as zero ``pads`` (module doc); in place."""
+    notes = []
+    for path, graph in iter_model_graphs(model):
+        for node in graph.node:
+            auto = _attr(node, "auto_pad")
+            auto = auto.decode() if isinstance(auto, bytes) else auto
+            if not _selected(graph, node, ranks) or auto in (None, "NOTSET"):
+                continue
+            label = f"{path}/{node.name or node.output[0]}"
+            rank = node_rank(graph, node)
+            if auto != "VALID" or rank is None:
+                notes.append(f"{label}: auto_pad {auto} left (repair --intent writes it as "
+                             f"explicit pads)")
+                continue
+            kept = [a for a in node.attribute if a.name not in ("auto_pad", "pads")]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+            node.attribute.append(_onnx().helper.make_attribute("pads", [0] * (2 * rank)))
+            notes.append(f"{label}: auto_pad VALID written as pads {[0] * (2 * rank)}")
+    return notes
+
+
+def less_as_greater(model: onnx.ModelProto, ranks: Collection[int] | None = None
+                    ) -> list[str]:
+    """Every ``Less(a, b)`` written as ``Greater(b, a)`` (module doc); ``ranks`` is not
+    used. In place, in every graph and function body."""
+    notes = []
+    for path, graph in iter_model_graphs(model):
+        for node in graph.node:
+            if node.op_type != "Less" or node.domain not in ("", "ai.onnx"):
+                continue
+            node.op_type = "Greater"
+            a, b = node.input[0], node.input[1]
+            node.input[0], node.input[1] = b, a
+            notes.append(f"{path}/{node.name or node.output[0]}: Less as Greater with the "
+                         f"inputs swapped")
+    return notes
+
+
+def write_kernel_shape(model: onnx.ModelProto, ranks: Collection[int] | None = None
+                       ) -> list[str]:
+    """``kernel_shape`` written from ``W`` where missing (module doc); in place."""
+    notes = []
+    for path, graph in iter_model_graphs(model):
+        for node in graph.node:
+            if not _selected(graph, node, ranks) or _attr(node, "kernel_shape") is not None:
+                continue
+            dims = _weight_shape(graph, node.input[1])
+            if dims is None:
+                notes.append(f"{path}/{node.name or node.output[0]}: kernel_shape left "
+                             f"unwritten (W is not an initializer of its graph)")
+                continue
+            node.attribute.append(_onnx().helper.make_attribute("kernel_shape", dims[2:]))
+            notes.append(f"{path}/{node.name or node.output[0]}: kernel_shape {dims[2:]} "
+                         f"written")
+    return notes
+
+
+def _unique(graph: Any, base: str) -> str:
+    used = {t for n in graph.node for t in (*n.input, *n.output)}
+    used |= {t.name for t in graph.initializer}
+    used |= {v.name for v in (*graph.input, *graph.output)}
+    name, k = base, 1
+    while name in used:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+def restore_rank(model: onnx.ModelProto, ranks: Collection[int] | None = None) -> list[str]:
+    """An ``Identity`` after every selected ConvTranspose that writes a graph output
+    (module doc); main graph only, in place."""
+    graph = model.graph
+    outputs = {v.name for v in graph.output}
+    notes = []
+    index = 0
+    while index < len(graph.node):
+        node = graph.node[index]
+        index += 1
+        if not _selected(graph, node, ranks) or node.output[0] not in outputs:
+            continue
+        out = node.output[0]
+        raw = _unique(graph, f"{out}_raw")
+        node.output[0] = raw
+        graph.node.insert(index, _onnx().helper.make_node(
+            "Identity", [raw], [out], name=_unique(graph, f"{node.name or out}_identity")))
+        index += 1
+        notes.append(f"main/{node.name or out}: an Identity after it (its output is a graph "
+                     f"output)")
+    return notes
+
+
+def _static_dims(model: onnx.ModelProto) -> dict[str, list[int | None]]:
+    """Tensor name -> its dims after ONNX shape inference (None: symbolic or unknown)."""
+    inferred = _onnx().shape_inference.infer_shapes(model)
+    g = inferred.graph
+    dims: dict[str, list[int | None]] = {}
+    for v in (*g.input, *g.value_info, *g.output):
+        t = v.type.tensor_type
+        if v.type.HasField("tensor_type") and t.HasField("shape"):
+            dims[v.name] = [int(d.dim_value) if d.HasField("dim_value") else None
+                            for d in t.shape.dim]
+    return dims
+
+
+def _sizes(length: int, parts: int) -> list[int]:
+    step = -(-length // parts)
+    return [step] * (parts - 1) + [length - step * (parts - 1)]
+
+
+def split_with_sizes(model: onnx.ModelProto, ranks: Collection[int] | None = None
+                     ) -> list[str]:
+    """Explicit sizes on every Split of the main graph that lacks them (module doc);
+    ``ranks`` is not used (a Split is not a ConvTranspose). In place."""
+    graph = model.graph
+    opset = default_opset(model)
+    pending = [n for n in graph.node if n.op_type == "Split" and n.domain in ("", "ai.onnx")
+               and not (len(n.input) > 1 and n.input[1]) and _attr(n, "split") is None]
+    if not pending:
+        return []
+    dims = _static_dims(model)
+    helper, numpy_helper = _onnx().helper, _onnx().numpy_helper
+    notes = []
+    for node in pending:
+        label = f"main/{node.name or node.output[0]}"
+        shape = dims.get(node.input[0])
+        axis = int(_attr(node, "axis") or 0)
+        length = None if shape is None or not -len(shape) <= axis < len(shape) else shape[axis]
+        if length is None:
+            notes.append(f"{label}: Split left without sizes (its axis {axis} is not static)")
+            continue
+        sizes = _sizes(length, len(node.output))
+        for i, a in enumerate(node.attribute):
+            if a.name == "num_outputs":
+                del node.attribute[i]
+                break
+        if opset >= 13:
+            name = _unique(graph, f"{node.name or node.output[0]}_sizes")
+            graph.initializer.append(numpy_helper.from_array(np.asarray(sizes, np.int64), name))
+            del node.input[1:]
+            node.input.append(name)
+        else:
+            node.attribute.append(helper.make_attribute("split", sizes))
+        notes.append(f"{label}: Split with explicit sizes {sizes}")
+    return notes

@@ -21,7 +21,7 @@ step's stage (``"conversion"``, ``"import"``, ``"compile"``, ``"run"``).
 here reaches the network, installs packages or knows a particular tool; the
 child's environment is the parent's (plus ``env``).
 
-:func:`native_stdout_to_stderr` keeps what a native engine prints on stdout (MNN) off
+:func:`native_stdout_discarded` keeps what a native engine prints on stdout (MNN) off
 the command's own stdout.
 """
 
@@ -38,7 +38,7 @@ from typing import Iterator, Mapping, Sequence
 
 from .base import RuntimeRefused
 
-__all__ = ["ERROR_MARKERS", "TOOL_TIMEOUT_S", "ended", "error_line", "native_stdout_to_stderr",
+__all__ = ["ERROR_MARKERS", "TOOL_TIMEOUT_S", "ended", "error_line", "native_stdout_discarded",
            "run_tool"]
 
 # Seconds one conversion or compilation may take (a one-node model takes ~1-3 s here).
@@ -135,12 +135,14 @@ def _said(proc: subprocess.CompletedProcess[str], markers: Sequence[str], *,
 
 
 @contextlib.contextmanager
-def native_stdout_to_stderr() -> Iterator[None]:
-    """Inside the block, what native code prints on file descriptor 1 goes to 2 instead.
+def native_stdout_discarded() -> Iterator[None]:
+    """Inside the block, what native code prints on file descriptor 1 is discarded.
 
-    MNN 3.6.1 prints ``The device supports: ...`` on stdout when its engine is
-    imported; ``convt ... --json`` must print JSON only. C's stdio buffer is
-    flushed before the descriptor is restored, so nothing leaks out later.
+    MNN 3.6.1 prints ``The device supports: ...`` (its CPU features, not a
+    diagnostic) on stdout when its engine is imported or a module loaded;
+    ``convt ... --json`` must print JSON only, and a command's output must not
+    depend on which engines are installed. C's stdio buffer is flushed before
+    the descriptor is restored, so nothing leaks out later.
     """
     sys.stdout.flush()
     try:
@@ -148,10 +150,12 @@ def native_stdout_to_stderr() -> Iterator[None]:
     except OSError:   # no descriptor 1 (a closed stdout): nothing to protect
         yield
         return
+    sink = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(2, 1)
+        os.dup2(sink, 1)
         yield
     finally:
+        os.close(sink)
         try:
             ctypes.CDLL(None).fflush(None)
         except (OSError, AttributeError):

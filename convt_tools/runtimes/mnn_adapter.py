@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._tool import native_stdout_to_stderr, run_tool
+from ._tool import native_stdout_discarded, run_tool
 from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, feed_names, float16_outputs,
                    load_proto, temporary_model_file)
 
@@ -107,7 +107,7 @@ class MnnRuntime(Runtime):
     timeout_s: float = 120.0   # seconds one conversion may take
 
     def _import(self) -> Any:
-        with native_stdout_to_stderr():   # the engine prints its CPU features on stdout
+        with native_stdout_discarded():   # the engine prints its CPU features on stdout
             import _tools  # noqa: F401  (the converter core must be there too)
             import MNN
 
@@ -136,7 +136,7 @@ class MnnRuntime(Runtime):
         kwargs: dict[str, Any] = {"precision_mode": module.expr.PrecisionMode.High}
         if self.threads is not None:
             kwargs["thread_num"] = self.threads
-        with native_stdout_to_stderr():
+        with native_stdout_discarded():
             loaded = module.nn.load_module_from_file(dst, names, outputs, **kwargs)
         if loaded is None:
             folder.cleanup()

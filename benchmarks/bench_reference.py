@@ -6,8 +6,12 @@ installed (the BLAS library, kernel and thread count are printed), and
 onnxruntime runs with ``intra_op_num_threads=1``. Both evaluate the whole
 Keras layer in its channels_last layout:
 
-the reference via ``keras_conv_transpose``, onnxruntime via the model
-``export_spec`` builds, by default its ``compact`` form
+the reference as a prepared layer (``KerasConvTranspose(spec, kernel, bias)``,
+its weights laid out for BLAS once, as an onnxruntime session packs its
+weights at creation; the figure held to the target) and as the one-shot call
+``keras_conv_transpose(spec, x, kernel, bias)`` (``1-shot``: the operands
+prepared on every call; reported), onnxruntime via the model ``export_spec``
+builds, by default its ``compact`` form
 (Transpose -> one ConvTranspose with the Keras crop as explicit pads ->
 Transpose; ``--form portable`` adds the Slice of odd crops). Cases a-f are
 2-D, ``1d`` and ``3d`` the 1-D and 3-D layers of issue 10, ``g`` a large-kernel
@@ -21,12 +25,14 @@ the tiny case f. ``algo`` is the reference's algorithm chosen for the case
 same layer in float64 (validate's path; a separate figure, not held to the
 target).
 
-Timing: the two sides are called alternately, one call each per round, so
-both see the same machine load; ``ref ms`` and ``ort ms`` are the medians
-over the rounds, ``ratio`` is their quotient, ``ratio min`` the quotient of
+Timing: the prepared reference and onnxruntime are called alternately,
+one call each per round, the order swapped every round, so both see the
+same machine load and each the caches the other leaves; ``ref ms`` and
+``ort ms`` are the medians over the rounds, ``ratio`` is their quotient, ``ratio min`` the quotient of
 the fastest calls (the least disturbed estimate on a busy machine) and
 ``cpu ratio`` the quotient of the median CPU times of the calling thread
-(both sides compute on it). The load average is printed before and after. The ReferenceEvaluator runs once
+(both sides compute on it). ``1-shot`` is the cpu ratio of the one-shot
+call, measured the same way in a second alternation with onnxruntime. The load average is printed before and after. The ReferenceEvaluator runs once
 per case (it is ~1000x slower) and is skipped where its estimated time
 exceeds ``--max-evaluator-seconds``.
 
@@ -58,7 +64,7 @@ except ImportError:
 
 from convt_tools.exporter import export_spec  # noqa: E402
 from convt_tools.reference import _keras_algorithm as keras_algorithm  # noqa: E402
-from convt_tools.reference import keras_conv_transpose  # noqa: E402
+from convt_tools.reference import KerasConvTranspose, keras_conv_transpose  # noqa: E402
 from convt_tools.spec import make_spec  # noqa: E402
 
 # (name, input in the layer's data format, filters, layer kwargs); rank = len(input) - 2
@@ -89,34 +95,31 @@ def median_time(fn, repeats: int, budget_s: float = 5.0) -> float:
     return statistics.median(times)
 
 
-def paired_times(a, b, rounds: int, budget_s: float = 20.0, cpu: dict | None = None
-                 ) -> tuple[list[float], list[float]]:
-    """Call ``a`` and ``b`` alternately (order swapped every round); their times per call.
+def rotated_times(fns: list, rounds: int, budget_s: float = 20.0
+                  ) -> tuple[list[list[float]], list[list[float]]]:
+    """Call each of ``fns`` once per round, the order rotated every round.
 
-    With ``cpu`` (a dict), also the calling thread's CPU time per call under
-    keys ``"a"`` and ``"b"`` (both sides compute on this thread at one thread:
-    the figure that time slices lost to other processes do not inflate).
+    Returns the wall times and the calling thread's CPU times per call, one
+    list per function (every side computes on this thread at one thread, so
+    the CPU figure is the one time slices lost to other processes do not
+    inflate).
     """
-    a()
-    b()
-    ta: list[float] = []
-    tb: list[float] = []
-    ca: list[float] = []
-    cb: list[float] = []
+    for fn in fns:
+        fn()
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
     for i in range(rounds):
-        for fn, times, cpus in (((a, ta, ca), (b, tb, cb)) if i % 2 == 0
-                                else ((b, tb, cb), (a, ta, ca))):
+        for j in range(len(fns)):
+            k = (i + j) % len(fns)
             c0 = time.thread_time()
             t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-            cpus.append(time.thread_time() - c0)
+            fns[k]()
+            wall[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.thread_time() - c0)
         if i >= 8 and time.perf_counter() - start > budget_s:
             break
-    if cpu is not None:
-        cpu["a"], cpu["b"] = ca, cb
-    return ta, tb
+    return wall, cpu
 
 
 def matmul_peak(repeats: int) -> float:
@@ -137,7 +140,8 @@ def ort_session(model):
 
 
 def build_case(shape, filters, kwargs, form):
-    """``(reference, float64 reference, model, x, kernel size, algorithm)`` for one Keras layer."""
+    """``(prepared reference, one-shot reference, float64 reference, model, x, kernel size,
+    algorithm)`` for one Keras layer."""
     rank = len(shape) - 2
     spec = make_spec(filters=filters, rank=rank, **kwargs)
     cin = shape[1] if kwargs.get("data_format") == "channels_first" else shape[-1]
@@ -147,18 +151,21 @@ def build_case(shape, filters, kwargs, form):
     bias = rng.standard_normal(filters).astype(np.float32)
     model = export_spec(spec, kernel, bias, input_shape=shape, form=form)
     x64, k64, b64 = x.astype(np.float64), kernel.astype(np.float64), bias.astype(np.float64)
-    return (lambda: keras_conv_transpose(spec, x, kernel, bias),
+    layer = KerasConvTranspose(spec, kernel, bias)
+    return (lambda: layer(x), lambda: keras_conv_transpose(spec, x, kernel, bias),
             lambda: keras_conv_transpose(spec, x64, k64, b64), model, x, spec.kernel_size,
             keras_algorithm(spec, x.shape, kernel.shape))
 
 
 def run_case(name, shape, filters, kwargs, rounds, max_eval_s, peak, form):
-    ref, ref64, model, x, kernel_size, algo = build_case(shape, filters, kwargs, form)
+    ref, once, ref64, model, x, kernel_size, algo = build_case(shape, filters, kwargs, form)
     sess = ort_session(model)
     rt = lambda: sess.run(None, {"input": x})[0]  # noqa: E731
-    err = float(np.abs(ref() - rt()).max())
-    cpu: dict = {}
-    t_ref, t_ort = paired_times(ref, rt, rounds, cpu=cpu)
+    got = ref()
+    err = float(np.abs(got - rt()).max())
+    err_once = float(np.abs(got - once()).max())
+    (t_ref, t_ort), (c_ref, c_ort) = rotated_times([ref, rt], rounds)
+    _, (c_once, c_ort_once) = rotated_times([once, rt], rounds)
     t_ref_m, t_ort_m = statistics.median(t_ref), statistics.median(t_ort)
     t_eval = None
     if t_ort_m * 2000 <= max_eval_s:
@@ -174,8 +181,9 @@ def run_case(name, shape, filters, kwargs, rounds, max_eval_s, peak, form):
     target = TINY_TARGET if flops / 1e9 <= TINY_GFLOP else TARGET
     return dict(name=name, shape=shape, filters=filters, t_ref=t_ref_m, t_ort=t_ort_m,
                 algo=algo, t_f64=t_f64, target=target,
-                ratio_cpu=statistics.median(cpu["a"]) / statistics.median(cpu["b"]),
-                t_ort_cpu=statistics.median(cpu["b"]),
+                ratio_cpu=statistics.median(c_ref) / statistics.median(c_ort),
+                ratio_once=statistics.median(c_once) / statistics.median(c_ort_once),
+                t_ort_cpu=statistics.median(c_ort), err_once=err_once,
                 ratio=t_ref_m / t_ort_m, ratio_min=min(t_ref) / min(t_ort), rounds=len(t_ref),
                 t_eval=t_eval, speedup=None if t_eval is None else t_eval / t_ref_m,
                 gflops=gflops, peak_frac=gflops / peak, err=err)
@@ -242,7 +250,7 @@ def main() -> None:
     peak = matmul_peak(15)
     print(f"NumPy float32 matmul peak (1 thread): {peak:.1f} GFLOPS")
     head = (f"{'case':5} {'input -> filters':24} {'algo':7} {'ref ms':>9} {'ort ms':>9} "
-            f"{'ratio':>6} {'ratio min':>9} {'cpu ratio':>9} {'ort cpu ms':>10} {'target':>6} {'rounds':>6} {'f64 ms':>9} "
+            f"{'ratio':>6} {'ratio min':>9} {'cpu ratio':>9} {'1-shot':>6} {'ort cpu ms':>10} {'target':>6} {'rounds':>6} {'f64 ms':>9} "
             f"{'onnx-ref s':>10} {'speed-up':>9} {'GFLOPS':>7} {'of peak':>7} {'max|diff|':>9}")
     print(head)
     print("-" * len(head))
@@ -255,15 +263,17 @@ def main() -> None:
         sp = "-" if r["speedup"] is None else f"{r['speedup']:.0f}x"
         desc = "x".join(map(str, shape)) + f" -> {filters}"
         print(f"{name:5} {desc:24} {r['algo']:7} {r['t_ref'] * 1e3:9.3f} {r['t_ort'] * 1e3:9.3f} "
-              f"{r['ratio']:6.2f} {r['ratio_min']:9.2f} {r['ratio_cpu']:9.2f} "
+              f"{r['ratio']:6.2f} {r['ratio_min']:9.2f} {r['ratio_cpu']:9.2f} {r['ratio_once']:6.2f} "
               f"{r['t_ort_cpu'] * 1e3:10.3f} {r['target']:6.2f} {r['rounds']:6d} "
               f"{r['t_f64'] * 1e3:9.3f} {ev:>10} {sp:>9} "
-              f"{r['gflops']:7.1f} {r['peak_frac']:7.0%} {r['err']:9.1e}", flush=True)
+              f"{r['gflops']:7.1f} {r['peak_frac']:7.0%} {max(r['err'], r['err_once']):9.1e}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
     print(f"ratio = reference / onnxruntime, medians of alternating calls (target <= {TARGET} "
           f"above {TINY_GFLOP} GFLOP, <= {TINY_TARGET} for smaller layers: f); ratio min = "
           "fastest / fastest; cpu ratio = medians of this thread's CPU time per call (not "
-          "inflated by time slices lost to other processes on a loaded machine); ort cpu ms = "
+          "inflated by time slices lost to other processes on a loaded machine); 1-shot = the "
+          "cpu ratio of the one-shot call keras_conv_transpose (operands prepared per call); "
+          "ort cpu ms = "
           "onnxruntime's median CPU time per call (compare with convt bench's cpu ms); f64 ms = the reference in float64 (reported, no target); "
           "speed-up = ReferenceEvaluator / reference (target >= 500x)")
 

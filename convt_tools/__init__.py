@@ -35,6 +35,7 @@ _LAZY = {
     "conv_transpose_channels_last": "reference",
     "keras_conv2d_transpose": "reference",
     "keras_conv_transpose": "reference",
+    "KerasConvTranspose": "reference",
     "validate_spec": "validate",
     "validate_model": "validate",
     "validate_runtimes": "validate",

@@ -57,11 +57,12 @@ computed with float32 accumulation and the result cast to float16.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, overload
 
 import numpy as np
 
@@ -76,8 +77,9 @@ from .spec import ConvTransposeSpec
 if TYPE_CHECKING:
     from .spec import Layout
 
-__all__ = ["conv_transpose", "conv_transpose_channels_last", "conv_transpose_nhwc",
-           "keras_conv2d_transpose", "keras_conv_transpose", "output_length"]
+__all__ = ["KerasConvTranspose", "conv_transpose", "conv_transpose_channels_last",
+           "conv_transpose_nhwc", "keras_conv2d_transpose", "keras_conv_transpose",
+           "output_length"]
 
 # Up to this many GEMM output elements, all taps go through one GEMM (see _scatter_group).
 _SINGLE_GEMM_MAX = 1 << 16
@@ -190,7 +192,7 @@ def conv_transpose_channels_last(x: np.ndarray, w: np.ndarray, b: np.ndarray | N
     geo = _geometry(x.shape, w.shape, None if b is None else b.shape, _attr(strides, rank),
                     _attr(dilations, rank), _attr(pads, 2 * rank),
                     _attr(output_padding, rank), group)
-    return _run(geo, x, w, b, out_dtype, acc)
+    return _run(geo, x, _Weights(w), b, out_dtype, acc)
 
 
 def conv_transpose_nhwc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
@@ -223,7 +225,7 @@ def _attr(value: object, n: int) -> tuple[object, ...]:
     return (value,)
 
 
-def _run(geo: _Geometry, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+def _run(geo: _Geometry, x: np.ndarray, w: _Weights, b: np.ndarray | None,
          out_dtype: np.dtype, acc: np.dtype) -> np.ndarray:
     """Evaluate a validated geometry (shared by the channels-last and Keras entry points)."""
     if acc.itemsize > 4:  # the cached geometry checked the output at float32 size
@@ -256,7 +258,7 @@ def _run(geo: _Geometry, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
         return y.astype(out_dtype, copy=False)
 
 
-def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry,
+def _scatter_strided(x: np.ndarray, w: _Weights, b: np.ndarray | None, geo: _Geometry,
                      acc: np.dtype) -> np.ndarray:
     """Per group: GEMMs and strided scatter-adds (:func:`_scatter_group`), and the bias."""
     if geo.gemm == "col2im":
@@ -269,18 +271,18 @@ def _scatter_strided(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _G
     return y
 
 
-def _scatter_col2im(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry,
+def _scatter_col2im(x: np.ndarray, w: _Weights, b: np.ndarray | None, geo: _Geometry,
                     acc: np.dtype) -> np.ndarray:
     """Per group: one GEMM over all taps (chunked) and the blocked col2im of :mod:`._col2im`."""
     n, *spatial, _ = x.shape
-    k = w.shape[2:]
+    k = w.w.shape[2:]
     pl = geo.col2im
     assert pl is not None
     y = None if geo.group == 1 and pl.direct else np.empty(geo.out_shape, dtype=acc)
     for g in range(geo.group):
         ci = slice(g * geo.cin_g, (g + 1) * geo.cin_g)
         x2d = np.ascontiguousarray(x[..., ci], dtype=acc).reshape(-1, geo.cin_g)
-        buf = _col2im.run(x2d, _all_taps_matrix(w[ci], acc), pl, n, spatial, k,
+        buf = _col2im.run(x2d, w.all_taps(ci, acc), pl, n, spatial, k,
                           geo.cout_g, acc, fresh=y is None)
         view = _col2im.output_view(buf, pl)
         if y is None:
@@ -337,12 +339,29 @@ class _Tap:
 
 
 @dataclass(frozen=True)
+class _FlatAdd:
+    """``a[dst] += planes[src]`` as one contiguous add (see :func:`_flat_add`).
+
+    For ``a`` and ``planes`` C-contiguous of one shape ``(N, *spatial, C)``:
+    ``planes[box] = 0`` for each box of ``outside`` (the values this tap
+    clips), then ``a.flat[dst:dst+size] += planes.flat[src:src+size]``.
+    """
+
+    src: int
+    dst: int
+    size: int
+    outside: tuple[tuple[slice, ...], ...]
+
+
+@dataclass(frozen=True)
 class _PhaseTap:
     """One live tap of a phase: input box ``src`` -> box ``dst`` of the phase's own grid.
 
     Phase ``p`` holds the outputs ``o = p + q*s`` (per axis); the tap's input
     ``h`` lands on ``q = h + shift``. ``covers``: ``dst`` is the whole phase;
     ``whole``: also ``src`` is the whole input (its GEMM result *is* the phase).
+    ``flat``: the add as one contiguous add, where the phase has the input's
+    shape (:func:`_flat_add`); else None.
     """
 
     index: tuple[int, ...]
@@ -350,6 +369,7 @@ class _PhaseTap:
     dst: tuple[slice, ...]
     covers: bool
     whole: bool
+    flat: _FlatAdd | None = None
 
 
 @dataclass(frozen=True)
@@ -367,7 +387,7 @@ class _Phase:
 
 
 def _phase_plan(axes: Sequence[list[_TapSlice | None]], spatial: Sequence[int],
-                s: Sequence[int], out: Sequence[int]) -> tuple[_Phase, ...]:
+                s: Sequence[int], out: Sequence[int], n: int, cout: int) -> tuple[_Phase, ...]:
     """Group the live taps by output phase (``o % s`` per axis), see :func:`_scatter_phases`."""
     per_axis = []   # per axis: {phase: [(i, src, dst in phase coordinates, covers, whole)]}
     for slices, length, st, o in zip(axes, spatial, s, out):
@@ -390,9 +410,48 @@ def _phase_plan(axes: Sequence[list[_TapSlice | None]], spatial: Sequence[int],
                 for combo in itertools.product(*(ax[p] for ax, p in zip(per_axis, phase)))]
         taps.sort(key=lambda t: (not t.whole, not t.covers))   # stable: a covering tap first
         shape = tuple(len(range(p, o, st)) for p, st, o in zip(phase, s, out))
+        if shape == tuple(spatial):
+            taps = [dataclasses.replace(t, flat=_flat_plan(t, (n, *shape, cout))) for t in taps]
         view = (slice(None), *(slice(p, None, st) for p, st in zip(phase, s)))
         phases.append(_Phase(view, shape, tuple(taps), len(taps) == 1 and taps[0].covers))
     return tuple(phases)
+
+
+def _flat_plan(tap: _PhaseTap, shape: tuple[int, ...]) -> _FlatAdd:
+    """The :class:`_FlatAdd` of ``tap`` for a phase and planes of ``shape`` ``(N, *spatial, C)``."""
+    strides = [math.prod(shape[j + 1:]) for j in range(len(shape))]
+    spatial = range(1, len(shape) - 1)
+    src = sum(tap.src[j].start * strides[j] for j in spatial)
+    dst = sum(tap.dst[j].start * strides[j] for j in spatial)
+    last = ((shape[0] - 1) * strides[0] + shape[-1] - 1
+            + sum((tap.src[j].stop - 1) * strides[j] for j in spatial))
+    outside = []
+    for j in spatial:
+        lead = (slice(None),) * j
+        if tap.src[j].start > 0:
+            outside.append((*lead, slice(0, tap.src[j].start)))
+        if tap.src[j].stop < shape[j]:
+            outside.append((*lead, slice(tap.src[j].stop, None)))
+    return _FlatAdd(src, dst, last - src + 1, tuple(outside))
+
+
+def _flat_add(a: np.ndarray, planes: np.ndarray, f: _FlatAdd) -> None:
+    """``a[dst] += planes[src]`` (one tap's shifted add) as one contiguous add.
+
+    ``a`` and ``planes`` are C-contiguous of one shape, so the tap's boxes
+    map element for element along the flat span from the first to the last
+    element of ``src``. The span also holds elements outside the boxes (the
+    rows' clipped ends); their planes values are zeroed first (``planes`` is
+    this tap's scratch GEMM result, and the tap clips them), so those ``a``
+    elements get ``+ 0.0``, which leaves every value as it is except ``-0.0``
+    (``+0.0`` after). Why: NumPy 2.4's add over a strided 2-D slice runs
+    without its contiguous SIMD loop, ~3x slower per value (case a of
+    ``bench_reference.py``: 13.9 us per tap against ~5 us).
+    """
+    for box in f.outside:
+        planes[box] = 0
+    af = a.reshape(-1)[f.dst:f.dst + f.size]
+    np.add(af, planes.reshape(-1)[f.src:f.src + f.size], out=af)
 
 
 # Per-axis key of the tiny-path scatter matrix: (in, k, s, d, pad_begin, out).
@@ -478,7 +537,7 @@ class _Geometry:
         if gemm == "all":
             plan, zero = _scatter_order(axes, k, s, out)
         elif gemm == "tap":
-            phases = _phase_plan(axes, spatial, s, out)
+            phases = _phase_plan(axes, spatial, s, out, n, cout_g)
             if group > 1 or math.prod(s) > 1:   # else the one phase is the output itself
                 accumulator = max((n * math.prod(ph.shape) * cout_g for ph in phases
                                    if not ph.single), default=0)
@@ -654,6 +713,62 @@ def _blas_ready(a: np.ndarray) -> bool:
             or (s0 == u and s1 % u == 0 and s1 >= a.shape[0] * u))
 
 
+class _Weights:
+    """A kernel in the ONNX layout ``(C_in, C_out/g, *k)`` and the GEMM operands made from it.
+
+    For the input channels ``ci`` of one group:
+
+    * :meth:`taps`: ``(*k, C_in/g, C_out/g)``, one matrix per tap (per-phase path);
+    * :meth:`all_taps`: ``(C_in/g, prod(k)*C_out/g)``, columns ``(*taps, co)``.
+
+    One-shot (``keep=False``, a plain call): views of ``w`` where BLAS takes
+    them without a copy (a Keras kernel's per-tap matrices are transposed
+    operands), copies made per call otherwise. Prepared (``keep=True``,
+    :class:`KerasReference`): C-contiguous copies, made on first use and kept
+    per group and compute dtype, as an onnxruntime session packs its weights
+    once. OpenBLAS's GEMM with a transposed operand cost ~7% more CPU per call
+    than with a C-contiguous one on case d of ``bench_reference.py``
+    (``(256 x 512) @ (512 x 512)`` per tap, called alternately with
+    onnxruntime); the transposing copy itself costs more than that GEMM gains,
+    so only a kept copy pays.
+    """
+
+    __slots__ = ("_made", "keep", "w")
+
+    def __init__(self, w: np.ndarray, keep: bool = False) -> None:
+        self.w = w
+        self.keep = keep
+        self._made: dict[tuple, np.ndarray] = {}
+
+    def taps(self, ci: slice, acc: np.dtype, rows: int) -> np.ndarray:
+        """Per-tap matrices of group ``ci`` in ``acc``, for GEMMs of ``rows`` rows."""
+        if not self.keep:
+            return _tap_weights(self.w[ci], acc, rows)
+        key = ("taps", ci.start, ci.stop, acc)
+        made = self._made.get(key)
+        if made is None:
+            w = self.w[ci]
+            made = self._made[key] = _frozen(w.transpose(*range(2, w.ndim), 0, 1), acc)
+        return made
+
+    def all_taps(self, ci: slice, acc: np.dtype) -> np.ndarray:
+        """All taps of group ``ci`` as one BLAS-ready matrix in ``acc``."""
+        if not self.keep:
+            return _all_taps_matrix(self.w[ci], acc)
+        key = ("all", ci.start, ci.stop, acc)
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = _frozen(_all_taps_view(self.w[ci]), acc)
+        return made
+
+
+def _frozen(a: np.ndarray, acc: np.dtype) -> np.ndarray:
+    """A read-only C-contiguous copy of ``a`` in ``acc`` (always a copy)."""
+    out = np.array(a, dtype=acc, order="C", copy=True)
+    out.setflags(write=False)
+    return out
+
+
 # Per-tap GEMMs of fewer rows than this, on per-tap matrices of at most
 # _CONTIGUOUS_TAP_MAX values, get their weights copied C-contiguous: OpenBLAS's
 # transposed-operand path costs more per call than the (cache-resident) copy on
@@ -679,13 +794,21 @@ def _tap_weights(w: np.ndarray, acc: np.dtype, rows: int = 0) -> np.ndarray:
     return wt if _blas_ready(wt[(0,) * r]) else np.ascontiguousarray(wt)
 
 
+def _all_taps_view(w: np.ndarray) -> np.ndarray:
+    """``(C_in/g, C_out/g, *k)`` -> ``(C_in/g, prod(k)*C_out/g)``, columns ``(*taps, co)``.
+
+    A view where the layout allows, else a copy (NumPy's reshape).
+    """
+    return w.transpose(0, *range(2, w.ndim), 1).reshape(w.shape[0], -1)
+
+
 def _all_taps_matrix(w: np.ndarray, acc: np.dtype) -> np.ndarray:
-    """``(C_in/g, C_out/g, *k)`` -> BLAS-ready ``(C_in/g, prod(k)*C_out/g)`` (columns ``(*taps, co)``)."""
-    mat = w.transpose(0, *range(2, w.ndim), 1).reshape(w.shape[0], -1).astype(acc, copy=False)
+    """:func:`_all_taps_view` in ``acc``, BLAS-ready (copied only when it is not)."""
+    mat = _all_taps_view(w).astype(acc, copy=False)
     return mat if _blas_ready(mat) else np.ascontiguousarray(mat)
 
 
-def _scatter_group(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndarray,
+def _scatter_group(x: np.ndarray, w: _Weights, b: np.ndarray | None, y: np.ndarray,
                    geo: _Geometry, g: int, acc: np.dtype) -> None:
     """Group ``g`` of a small problem: one GEMM for all taps, then one strided write per tap.
 
@@ -701,25 +824,26 @@ def _scatter_group(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.nda
     x2d = np.ascontiguousarray(x[..., ci], dtype=acc).reshape(m, geo.cin_g)
     if geo.gemm == "tap":
         bg = None if b is None else b[g * geo.cout_g:(g + 1) * geo.cout_g]
-        _scatter_phases(x2d, w[ci], bg, target, geo, (n, *spatial), acc)
+        _scatter_phases(x2d, w.taps(ci, acc, m), bg, target, geo, (n, *spatial), acc)
         return
     for phase in geo.zero_phases:
         zero_rows = (slice(None), *(slice(p, None, st) for p, st in zip(phase, geo.strides)))
         target[zero_rows] = 0
-    planes = (x2d @ _all_taps_matrix(w[ci], acc)).reshape(n, *spatial, -1, geo.cout_g)
+    planes = (x2d @ w.all_taps(ci, acc)).reshape(n, *spatial, -1, geo.cout_g)
     for tap in geo.plan:
         at = (*tap.src, tap.flat)
         _put(target, tap, planes[at])
 
 
-def _scatter_phases(x2d: np.ndarray, w: np.ndarray, b: np.ndarray | None, target: np.ndarray,
+def _scatter_phases(x2d: np.ndarray, wts: np.ndarray, b: np.ndarray | None, target: np.ndarray,
                     geo: _Geometry, in_shape: tuple[int, ...], acc: np.dtype) -> None:
     """One GEMM per tap, summed per output phase with long contiguous adds.
 
     For stride ``s``, output ``o = p + q*s`` (per axis) is phase ``p``; tap
     ``t`` of phase ``p`` sends input ``h`` to ``q = h + shift_t``, so within a
     phase the taps are plain shifted copies of their GEMM results
-    ``x (N*prod(in), C_in/g) @ W[:, :, *t] (C_in/g, C_out/g)``. Per phase:
+    ``x (N*prod(in), C_in/g) @ wts[*t] (C_in/g, C_out/g)`` (``wts``: the
+    group's per-tap matrices, :meth:`_Weights.taps`). Per phase:
 
     * no tap: the phase is zeroed (then gets the bias);
     * one covering tap: its GEMM result is copied straight into the phase;
@@ -732,7 +856,10 @@ def _scatter_phases(x2d: np.ndarray, w: np.ndarray, b: np.ndarray | None, target
 
     The bias ``b`` (this group's, or None) is added to each phase's sum while
     it is still in cache (the GEMM buffer or the accumulator, with whole-row
-    inner loops); phases no tap reaches get the bias alone.
+    inner loops); phases no tap reaches get the bias alone. (Adding it on
+    the way into the strided output, ``np.add(sum, b, out=phase)``, is one
+    pass fewer but slower: NumPy 2.4's add over a strided output runs
+    without its contiguous SIMD loop, 17 us against 7 + 7 us on a's phases.)
 
     The strided writes into the output (inner loops of ``C_out/g`` values)
     are copies, never read-modify-write adds. Memory: the output, one GEMM
@@ -741,7 +868,6 @@ def _scatter_phases(x2d: np.ndarray, w: np.ndarray, b: np.ndarray | None, target
     """
     m = x2d.shape[0]
     cout = geo.cout_g
-    wts = _tap_weights(w, acc, m)
     buf = scratch("gemm", (m, cout), acc)
     planes = buf.reshape(*in_shape, cout)
     accumulator = scratch("phase", (geo.accumulator,), acc) if geo.accumulator else None
@@ -775,7 +901,10 @@ def _scatter_phases(x2d: np.ndarray, w: np.ndarray, b: np.ndarray | None, target
             rest = ph.taps
         for tap in rest:
             np.matmul(x2d, wts[tap.index], out=buf)
-            a[tap.dst] += planes[tap.src]
+            if tap.flat is None or not a.flags.c_contiguous:
+                a[tap.dst] += planes[tap.src]
+            else:
+                _flat_add(a, planes, tap.flat)
         if b is not None:
             _add_bias(a, b)
         if accumulator is not None:
@@ -819,7 +948,7 @@ def _scatter_matrix(axes: tuple[_AxisKey, ...], dtype: np.dtype,
     return mat
 
 
-def _scatter_tiny(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry,
+def _scatter_tiny(x: np.ndarray, w: _Weights, b: np.ndarray | None, geo: _Geometry,
                   acc: np.dtype) -> np.ndarray:
     """Tiny problems: one GEMM for all taps, then col2im as one GEMM with the 0/1 matrix.
 
@@ -831,17 +960,17 @@ def _scatter_tiny(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geom
     n, *spatial, _ = x.shape
     cout = geo.out_shape[-1]
     pixels = math.prod(spatial)
-    k = pixels * math.prod(w.shape[2:])
+    k = pixels * math.prod(w.w.shape[2:])
+    every = slice(0, geo.cin_g * geo.group)
     if geo.group == 1:
         x2d = x.astype(acc, copy=False).reshape(n * pixels, geo.cin_g)
         if n == 1 and b is not None:   # np.dot: less overhead than matmul on tiny operands
-            wmat = w.transpose(0, *range(2, w.ndim), 1).reshape(w.shape[0], -1)
             s = _scatter_matrix(geo.tiny, acc, True)
             planes = np.empty((k + 1, cout), dtype=acc)
-            np.dot(x2d, wmat.astype(acc, copy=False), out=planes[:k].reshape(pixels, -1))
+            np.dot(x2d, w.all_taps(every, acc), out=planes[:k].reshape(pixels, -1))
             planes[k] = b
             return np.dot(s, planes).reshape(geo.out_shape)
-        wmat = _all_taps_matrix(w, acc)
+        wmat = w.all_taps(every, acc)
         s = _scatter_matrix(geo.tiny, acc)
         y = (s @ (x2d @ wmat).reshape(n, k, cout)).reshape(geo.out_shape)
         if b is not None:
@@ -852,7 +981,7 @@ def _scatter_tiny(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geom
     for g in range(geo.group):
         ci = slice(g * geo.cin_g, (g + 1) * geo.cin_g)
         x2d = x[..., ci].astype(acc, copy=False).reshape(n * pixels, geo.cin_g)
-        planes = (x2d @ _all_taps_matrix(w[ci], acc)).reshape(n, k, geo.cout_g)
+        planes = (x2d @ w.all_taps(ci, acc)).reshape(n, k, geo.cout_g)
         y[..., g * geo.cout_g:(g + 1) * geo.cout_g] = (s @ planes).reshape(
             geo.out_shape[:-1] + (geo.cout_g,))
     if b is not None:
@@ -955,33 +1084,92 @@ def keras_conv_transpose(spec: ConvTransposeSpec, x: np.ndarray, kernel: np.ndar
     (accumulation in float32, result float16); otherwise the arrays' own
     dtype is used. ``bias`` is required when ``spec.use_bias``.
     """
+    _require_spec(spec)
+    x, kernel, bias = _keras_cast(spec, x), _keras_cast(spec, kernel), _keras_cast(spec, bias)
+    kp = _keras_plan(spec, x.shape, kernel.shape)
+    b = _keras_bias(spec, bias)
+    return _keras_apply(kp, x, _Weights(kernel.transpose(kp.kernel_to_onnx)), b)
+
+
+class KerasConvTranspose:
+    """A Keras layer's reference with its weights prepared once: ``layer(x)`` is
+    ``keras_conv_transpose(spec, x, kernel, bias)`` (same algorithm, same sums).
+
+    The counterpart of an onnxruntime session, for callers that run one layer
+    on many inputs (validation sweeps, benchmarks): ``kernel`` and ``bias``
+    are validated and copied here (later changes to the caller's arrays do
+    not reach the layer; float16-policy layers cast them as
+    :func:`keras_conv_transpose` does), and the GEMM operands are laid out
+    C-contiguous on first use per compute dtype and kept (:class:`_Weights`).
+    Results can differ from :func:`keras_conv_transpose`'s in the last bits
+    only where BLAS orders a dot product differently for a contiguous
+    operand. Memory: the kernel's copy plus one matrix layout of it per
+    compute dtype used (the input's dtype decides, as in the function).
+    Safe to call from several threads.
+    """
+
+    def __init__(self, spec: ConvTransposeSpec, kernel: np.ndarray,
+                 bias: np.ndarray | None = None) -> None:
+        _require_spec(spec)
+        k = _keras_cast(spec, kernel)
+        _check_kernel(spec, k.shape)
+        b = _keras_bias(spec, _keras_cast(spec, bias))
+        self.spec = spec
+        self.kernel = np.array(k, copy=True)
+        self.kernel.setflags(write=False)
+        self.bias = None if b is None else np.array(b, copy=True)
+        if self.bias is not None:
+            self.bias.setflags(write=False)
+        self._weights = _Weights(self.kernel.transpose(spec.layout.kernel_to_onnx), keep=True)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The layer applied to ``x`` (the spec's data format), as :func:`keras_conv_transpose`."""
+        x = _keras_cast(self.spec, x)
+        kp = _keras_plan(self.spec, x.shape, self.kernel.shape)
+        return _keras_apply(kp, x, self._weights, self.bias)
+
+
+def _require_spec(spec: object) -> None:
     if not isinstance(spec, ConvTransposeSpec):
         raise fail("spec", type(spec).__name__, "expected a ConvTransposeSpec "
                    "(from convt_tools.load_config(path) or parse_config(dict))")
-    # A float16 compute dtype (float16 and mixed_float16 policies) casts inputs and
-    # weights to float16 as the Keras layer does; otherwise the arrays' own
-    # precision is kept, so float64 arrays give a float64 reference.
-    cast = "float16" if spec.dtype == "float16" else None
-    x = np.asarray(x) if cast is None else np.asarray(x, dtype=cast)
-    kernel = np.asarray(kernel) if cast is None else np.asarray(kernel, dtype=cast)
-    if bias is not None and cast is not None:
-        bias = np.asarray(bias, dtype=cast)
-    kp = _keras_plan(spec, x.shape, kernel.shape)
+
+
+@overload
+def _keras_cast(spec: ConvTransposeSpec, a: None) -> None: ...
+@overload
+def _keras_cast(spec: ConvTransposeSpec, a: np.ndarray) -> np.ndarray: ...
+def _keras_cast(spec: ConvTransposeSpec, a: np.ndarray | None) -> np.ndarray | None:
+    """An array as the layer computes with it: a float16 compute dtype (``float16`` and
+    ``mixed_float16`` policies) casts to float16 as the Keras layer does; otherwise the
+    array's own precision is kept, so float64 arrays give a float64 reference."""
+    if a is None:
+        return None
+    return np.asarray(a, dtype="float16") if spec.dtype == "float16" else np.asarray(a)
+
+
+def _keras_bias(spec: ConvTransposeSpec, bias: np.ndarray | None) -> np.ndarray | None:
+    """The bias the layer adds: None without ``use_bias``; else ``(filters,)``, required."""
     if not spec.use_bias:
-        bias = None
-    elif bias is None:
+        return None
+    if bias is None:
         raise ConvtError(f"bias: the layer has use_bias=True but no bias was given; pass the "
                          f"({spec.filters},) bias (zeros if that is what it holds).", field="bias")
-    elif (bias.shape if isinstance(bias, np.ndarray) else np.shape(bias)) != (spec.filters,):
-        raise fail("bias", np.shape(bias), f"expected ({spec.filters},)")
+    if bias.shape != (spec.filters,):
+        raise fail("bias", bias.shape, f"expected ({spec.filters},)")
+    return bias
+
+
+def _keras_apply(kp: _KerasPlan, x: np.ndarray, w: _Weights,
+                 bias: np.ndarray | None) -> np.ndarray:
+    """Run a validated plan: channels-last reference, back to the layout, activation."""
     if kp.empty:
-        y = _empty_input_output(kp.out_shape, x, kernel, bias, kp.layout)
+        y = _empty_input_output(kp.out_shape, x, w.w, bias, kp.layout)
     else:
-        w = kernel.transpose(kp.kernel_to_onnx)
         x_cl = x if kp.to_cl is None else x.transpose(kp.to_cl)
-        out_dtype, acc = _compute_dtype(x_cl, w, bias)
+        out_dtype, acc = _compute_dtype(x_cl, w.w, bias)
         assert kp.geometry is not None   # planned for every non-empty input
-        y = _run(kp.geometry, x_cl, w, None if bias is None else np.asarray(bias), out_dtype, acc)
+        y = _run(kp.geometry, x_cl, w, bias, out_dtype, acc)
         if kp.from_cl is not None:
             y = np.ascontiguousarray(y.transpose(kp.from_cl))
     return kp.activation(y)
@@ -1023,10 +1211,8 @@ def _keras_plan(spec: ConvTransposeSpec, x_shape: tuple[int, ...],
     if found is not None:
         return found
     layout = spec.layout
+    _check_kernel(spec, kernel_shape)
     want = spec.kernel_shape(0)[:-1]
-    if len(kernel_shape) != len(want) + 1 or kernel_shape[:-1] != want:
-        raise fail("kernel", kernel_shape, f"expected {layout.kernel_layout} = "
-                   f"({', '.join(map(str, want))}, in_channels)")
     out_shape = spec.output_shape(x_shape, kernel_shape[-1])
     activation = ACTIVATIONS[canonical_activation(spec.activation)].numpy
     empty = 0 in x_shape
@@ -1049,6 +1235,14 @@ def _keras_plan(spec: ConvTransposeSpec, x_shape: tuple[int, ...],
         _KERAS_PLANS[key] = plan
     return plan
 
+
+
+def _check_kernel(spec: ConvTransposeSpec, kernel_shape: tuple[int, ...]) -> None:
+    """``kernel_shape`` must be the spec's Keras kernel layout with any ``in_channels``."""
+    want = spec.kernel_shape(0)[:-1]
+    if len(kernel_shape) != len(want) + 1 or kernel_shape[:-1] != want:
+        raise fail("kernel", kernel_shape, f"expected {spec.layout.kernel_layout} = "
+                   f"({', '.join(map(str, want))}, in_channels)")
 
 
 def _empty_input_output(out_shape: Sequence[int | None], x: np.ndarray, kernel: np.ndarray,

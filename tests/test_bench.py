@@ -329,6 +329,59 @@ def test_an_optional_runtime_is_measured_and_exact_on_the_portable_form(cli, nam
         == (name, True, True, True), cell["error"]
 
 
+@pytest.mark.runtimes
+def test_litert_runs_the_tflite_export_once_per_layer(cli):
+    """litert loads the layer's .tflite export (its model_kind), not an ONNX form: one
+    exact cell per layer and thread count, labelled "tflite", beside both ONNX forms."""
+    runtime_or_skip("litert")
+    report = _report(cli, KERAS_CONFIG, "--runtime", "onnxruntime,litert",
+                     "--form", "portable,compact")
+    cells = [(r["runtime"], r["form"]) for r in report["results"]]
+    assert sorted(cells) == [("litert", "tflite"), ("onnxruntime", "compact"),
+                             ("onnxruntime", "portable")]
+    litert = _by_runtime(report)["litert"]
+    assert (litert["exact"], litert["median_ms"] > 0) == (True, True), litert["error"]
+
+
+class _TfliteEngine(Runtime):
+    name = "fake-tflite"
+    model_kind = "tflite"
+    extra = None
+    packages = ()
+    install = None
+    run_overhead = "each run starts a child process"
+
+    def _import(self) -> Any:
+        return np
+
+    def _load(self, module: Any, model: Any) -> LoadedModel:
+        raise AssertionError("not loaded here")
+
+
+def test_the_recording_wrapper_keeps_the_model_kind():
+    """The wrapper is what validate sees: it must say which model the engine loads."""
+    assert bench_lib.recording(_TfliteEngine(threads=1)).model_kind == "tflite"
+    assert bench_lib.recording(get_runtime("onnxruntime", threads=1)).model_kind == "onnx"
+
+
+def test_the_recording_wrapper_keeps_what_a_run_time_includes():
+    assert bench_lib.recording(_TfliteEngine(threads=1)).run_overhead == \
+        "each run starts a child process"
+    assert bench_lib.recording(get_runtime("onnxruntime", threads=1)).run_overhead is None
+
+
+def test_the_table_says_what_a_runtimes_time_includes(capsys):
+    from convt_tools.cli.bench_cmd import print_bench_table
+
+    cells = [_cell("a", 2.0, True), _cell("slow", 300.0, True)]
+    cells[1].note = "each run starts a child process"
+    cells[1].input_shape = [1, 4, 3]
+    cells[0].input_shape = [1, 4, 3]
+    rank_results(cells)
+    print_bench_table(bench_lib.BenchReport(cells, []))
+    assert "note: slow: each run starts a child process" in capsys.readouterr().out
+
+
 def _recorded_run(timer):
     spec = make_spec(filters=2, rank=1, kernel_size=3, strides=2)
     kernel = np.ones(spec.kernel_shape(3), np.float32)

@@ -564,18 +564,25 @@ def test_use_bias_false_ignores_bias_and_checks_kernel_shape():
 FIXTURE_DIRS = {2: "cases", 1: "cases_1d", 3: "cases_3d"}
 
 
+@pytest.mark.parametrize("entry", ["function", "prepared"])
 @pytest.mark.parametrize("path", ["default", "tap", "col2im"])
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_reference_equals_keras_fixtures(force_path, rank, path):
+def test_reference_equals_keras_fixtures(force_path, rank, path, entry):
     """Real Keras output (Conv1D/2D/3DTranspose): equal within atol 1e-5 (scaled by
-    max|output|) and rtol 1e-5, on the path the size selects and on the per-phase path.
+    max|output|) and rtol 1e-5, on the path the size selects and on the per-phase path,
+    through ``keras_conv_transpose`` and through a prepared ``KerasConvTranspose``.
 
     Not bit-equal: Keras's backends sum in another order (XLA/oneDNN) and
     their activations round differently in the last bit (REFERENCE.md); 1e-5
     is the tolerance Keras's own tests use. The fixtures are small, so
     ``default`` runs the tiny/all-taps paths and ``tap`` forces the per-phase one.
     """
-    from convt_tools.reference import keras_conv_transpose as reference
+    from convt_tools.reference import KerasConvTranspose, keras_conv_transpose
+
+    def reference(spec, x, kernel, bias):
+        if entry == "function":
+            return keras_conv_transpose(spec, x, kernel, bias)
+        return KerasConvTranspose(spec, kernel, bias)(x)
 
     cases = sorted(glob.glob(os.path.join(ROOT, "fixtures", FIXTURE_DIRS[rank], "*.json")))
     assert cases, f"no Keras fixtures under fixtures/{FIXTURE_DIRS[rank]}/"
@@ -738,3 +745,221 @@ def test_keras_plan_cache_keeps_every_error():
         with pytest.raises(ConvtError):
             reference(spec, good, np.ones((3, 3, 2, 4)), np.zeros(2))       # kernel channels
         assert reference(spec, good, kernel, np.zeros(2)).shape == (1, 9, 9, 2)
+
+
+# ----------------------------------------------------------------- prepared layer (issue 23)
+
+PREPARED_LAYERS = [
+    (1, dict(kernel_size=5, strides=3, padding="same")),
+    (1, dict(kernel_size=4, padding="valid", dilation_rate=2)),
+    (2, dict(kernel_size=3, strides=2, padding="same")),
+    (2, dict(kernel_size=(3, 5), strides=2, padding="same", output_padding=(1, 0))),
+    (2, dict(kernel_size=2, strides=2, padding="valid")),
+    (2, dict(kernel_size=3, dilation_rate=(2, 1), padding="same")),
+    (3, dict(kernel_size=3, strides=(2, 1, 2), padding="same")),
+    (3, dict(kernel_size=2, strides=2, padding="valid", output_padding=1)),
+]
+PREPARED_SPATIAL = {1: (9,), 2: (5, 6), 3: (3, 4, 3)}
+
+
+def _prepared_case(rank, layer, data_format, dtype, seed=41):
+    spec = make_spec(filters=5, rank=rank, data_format=data_format, **layer)
+    rng = np.random.default_rng(seed)
+    spatial = PREPARED_SPATIAL[rank]
+    shape = (2, *spatial, 3) if data_format == "channels_last" else (2, 3, *spatial)
+    x = rng.standard_normal(shape).astype(dtype)
+    kernel = rng.standard_normal(spec.kernel_shape(3)).astype(dtype)
+    bias = rng.standard_normal(5).astype(dtype)
+    return spec, x, kernel, bias
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("rank,layer", PREPARED_LAYERS,
+                         ids=[f"{r}d-{i}" for i, (r, _) in enumerate(PREPARED_LAYERS)])
+@pytest.mark.parametrize("path", ["default", "tiny", "all", "tap", "col2im"])
+def test_prepared_layer_matches_definition(force_path, path, rank, layer, data_format):
+    """``KerasConvTranspose(spec, kernel, bias)(x)`` is the Keras layer by definition
+    (the loop oracle, float64, 1e-12) on every evaluation path, every rank and layout."""
+    from convt_tools.reference import KerasConvTranspose
+
+    if path != "default":
+        force_path(path)
+    spec, x, kernel, bias = _prepared_case(rank, layer, data_format, np.float64)
+    got = KerasConvTranspose(spec, kernel, bias)(x)
+    np.testing.assert_allclose(got, keras_by_hand(spec, x, kernel, bias), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rank,layer", PREPARED_LAYERS,
+                         ids=[f"{r}d-{i}" for i, (r, _) in enumerate(PREPARED_LAYERS)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prepared_layer_equals_the_function(rank, layer, dtype):
+    """Same algorithm and sums as ``keras_conv_transpose``: float32 within 4 ulp of the
+    output scale (BLAS may order a dot product differently for a contiguous operand)."""
+    from convt_tools.reference import KerasConvTranspose, keras_conv_transpose
+
+    spec, x, kernel, bias = _prepared_case(rank, layer, "channels_last", dtype)
+    got = KerasConvTranspose(spec, kernel, bias)(x)
+    want = keras_conv_transpose(spec, x, kernel, bias)
+    assert got.dtype == want.dtype
+    assert got.shape == want.shape
+    tol = 1e-12 if dtype == np.float64 else 4 * np.finfo(np.float32).eps
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * float(np.abs(want).max()))
+
+
+def test_prepared_float16_layer_casts_like_the_function():
+    """A float16-policy layer casts the kernel at preparation and each input at the call,
+    exactly as ``keras_conv_transpose`` does (float32 accumulation, float16 result)."""
+    from convt_tools.reference import KerasConvTranspose, keras_conv_transpose
+
+    spec, x, kernel, bias = _prepared_case(2, PREPARED_LAYERS[2][1], "channels_last",
+                                           np.float32)
+    spec = make_spec(filters=5, rank=2, dtype="float16", **PREPARED_LAYERS[2][1])
+    layer = KerasConvTranspose(spec, kernel, bias)
+    assert layer.kernel.dtype == np.float16
+    got = layer(x)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got, keras_conv_transpose(spec, x, kernel, bias))
+
+
+def test_prepared_layer_keeps_its_own_copy_of_the_weights():
+    from convt_tools.reference import KerasConvTranspose
+
+    spec, x, kernel, bias = _prepared_case(2, PREPARED_LAYERS[2][1], "channels_last",
+                                           np.float64)
+    layer = KerasConvTranspose(spec, kernel, bias)
+    before = layer(x)
+    kernel[...] = 0.0
+    bias[...] = 0.0
+    np.testing.assert_array_equal(layer(x), before)
+    assert not layer.kernel.flags.writeable
+
+
+def test_prepared_operands_are_contiguous_and_made_once_per_dtype():
+    """The GEMM operands are C-contiguous copies, made on the first call per compute
+    dtype and reused (the point of preparing: no per-call layout work)."""
+    from convt_tools.reference import KerasConvTranspose
+
+    spec = make_spec(filters=64, rank=2, kernel_size=2, strides=2)
+    rng = np.random.default_rng(3)
+    kernel = rng.standard_normal(spec.kernel_shape(64)).astype(np.float32)
+    layer = KerasConvTranspose(spec, kernel, np.zeros(64, np.float32))
+    x = rng.standard_normal((4, 8, 8, 64)).astype(np.float32)
+    layer(x)
+    made = dict(layer._weights._made)
+    assert made
+    assert all(m.flags.c_contiguous for m in made.values())
+    layer(x)
+    assert all(layer._weights._made[k] is m for k, m in made.items())
+    layer(x.astype(np.float64))
+    assert {k[-1] for k in layer._weights._made} == {np.dtype(np.float32), np.dtype(np.float64)}
+
+
+@pytest.mark.parametrize("bad,field", [
+    (dict(kernel=np.ones((3, 3, 2, 4))), "kernel"),       # filters axis is 2, spec says 5
+    (dict(kernel=np.ones((3, 3, 5))), "kernel"),          # rank
+    (dict(bias=None), "bias"),                            # use_bias=True needs one
+    (dict(bias=np.ones(4)), "bias"),
+    (dict(spec={"filters": 5}), "spec"),
+])
+def test_prepared_layer_refuses_bad_weights_at_construction(bad, field):
+    from convt_tools.reference import KerasConvTranspose
+
+    args = dict(spec=make_spec(filters=5, rank=2, kernel_size=3, strides=2),
+                kernel=np.ones((3, 3, 5, 2)), bias=np.zeros(5))
+    args.update(bad)
+    with pytest.raises(ConvtError) as err:
+        KerasConvTranspose(args["spec"], args["kernel"], args["bias"])
+    assert err.value.field == field
+
+
+def test_prepared_layer_refuses_a_bad_input_like_the_function():
+    from convt_tools.reference import KerasConvTranspose, keras_conv_transpose
+
+    spec = make_spec(filters=5, rank=2, kernel_size=3, strides=2)
+    kernel, bias = np.ones((3, 3, 5, 2)), np.zeros(5)
+    x = np.ones((1, 4, 4, 3))                               # 3 channels, kernel has 2
+    with pytest.raises(ConvtError) as prepared:
+        KerasConvTranspose(spec, kernel, bias)(x)
+    with pytest.raises(ConvtError) as function:
+        keras_conv_transpose(spec, x, kernel, bias)
+    assert str(prepared.value) == str(function.value)
+
+
+# ----------------------------------------------------------------- flat shifted adds (issue 23)
+
+FLAT_CASES = [
+    (1, dict(strides=(2,), dilations=(1,), pads=(1, 2), output_padding=(0,), group=1), (4,)),
+    (1, dict(strides=(1,), dilations=(2,), pads=(2, 2), output_padding=(0,), group=2), (3,)),
+    (2, dict(strides=(2, 2), dilations=(1, 1), pads=(1, 1, 1, 1), output_padding=(0, 0),
+             group=1), (4, 4)),
+    (2, dict(strides=(1, 1), dilations=(2, 2), pads=(2, 2, 2, 2), output_padding=(0, 0),
+             group=1), (3, 3)),
+    (2, dict(strides=(2, 3), dilations=(1, 1), pads=(1, 2, 1, 3), output_padding=(0, 0),
+             group=2), (3, 6)),
+    (3, dict(strides=(2, 2, 2), dilations=(1, 1, 1), pads=(0, 0, 0, 1, 1, 1),
+             output_padding=(0, 0, 0), group=1), (3, 3, 3)),
+    (3, dict(strides=(1, 1, 1), dilations=(1, 1, 1), pads=(1, 1, 1, 1, 1, 1),
+             output_padding=(0, 0, 0), group=1), (3, 3, 3)),
+]
+
+
+def _flat_geometry(ref, x, w, attrs):
+    return ref._geometry(tuple(np.moveaxis(x, 1, -1).shape), w.shape, (w.shape[1] * attrs["group"],),
+                         attrs["strides"], attrs["dilations"], attrs["pads"],
+                         attrs["output_padding"], attrs["group"])
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("rank,attrs,kernel", FLAT_CASES,
+                         ids=[f"{r}d-{i}" for i, (r, _, _) in enumerate(FLAT_CASES)])
+def test_flat_shifted_adds_match_definition(force_path, rank, attrs, kernel, batch):
+    """Phases shaped like the input take their shifted adds as one contiguous add
+    (reference._flat_add): the same values as the definition, 1e-12, and the
+    clipped values zeroed in the GEMM buffer never reach the output."""
+    ref = force_path("tap")
+    rng = np.random.default_rng(43)
+    spatial = (7, 6, 5)[:rank]
+    x = rng.standard_normal((batch, 4, *spatial))
+    w = rng.standard_normal((4, 3, *kernel))
+    b = rng.standard_normal(3 * attrs["group"])
+    geo = _flat_geometry(ref, x, w, attrs)
+    assert any(t.flat is not None for ph in geo.phases for t in ph.taps[1:])
+    np.testing.assert_allclose(conv_transpose(x, w, b, **attrs), direct(x, w, b, **attrs),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+@pytest.mark.parametrize("rank,attrs,kernel", FLAT_CASES,
+                         ids=[f"{r}d-{i}" for i, (r, _, _) in enumerate(FLAT_CASES)])
+def test_flat_shifted_adds_keep_non_finite_values_local(force_path, rank, attrs, kernel):
+    """inf/NaN on the input's borders: the flat span crosses the rows' ends, where the
+    zeroed (clipped) values keep them out of the neighbouring rows."""
+    ref = force_path("tap")
+    rng = np.random.default_rng(47)
+    spatial = (7, 6, 5)[:rank]
+    x = rng.standard_normal((2, 4, *spatial))
+    x[(0, 0) + (0,) * rank] = np.inf
+    x[(1, 1) + tuple(n - 1 for n in spatial)] = np.nan
+    x[(0, 2) + (0,) * (rank - 1) + (spatial[-1] - 1,)] = -np.inf
+    w = rng.standard_normal((4, 3, *kernel))
+    geo = _flat_geometry(ref, x, w, attrs)
+    assert any(t.flat is not None for ph in geo.phases for t in ph.taps[1:])
+    got = conv_transpose(x, w, None, **attrs)
+    with np.errstate(invalid="ignore"):
+        want = direct(x, w, None, **attrs)
+    assert np.isfinite(want).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_flat_add_is_not_planned_where_the_phase_differs_from_the_input():
+    """valid padding with k > s: the phases are longer than the input, so the adds
+    stay strided slices (a flat span would not map element for element)."""
+    import convt_tools.reference as ref
+
+    geo = ref._geometry((1, 6, 6, 4), (4, 3, 4, 4), None, (2, 2), (1, 1), (0, 0, 0, 0),
+                        (0, 0), 1)
+    assert geo.algorithm == "phase" or geo.phases == ()
+    taps = [t for ph in geo.phases for t in ph.taps]
+    assert all(t.flat is None for t in taps)

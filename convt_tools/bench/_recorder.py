@@ -108,9 +108,10 @@ class Recorded(Runtime):
 
 def recording(inner: Runtime, clock: Callable[[], float] = time.perf_counter,
               timer: Timer | None = None) -> Recorded:
-    """``inner`` wrapped: same name, version and results; load, first run and (with
-    ``timer``) the timed runs after it recorded."""
+    """``inner`` wrapped: same name, version, model kind and results; load, first run and
+    (with ``timer``) the timed runs after it recorded."""
     cls = type(f"Recorded_{type(inner).__name__}", (Recorded,),
                {"name": inner.name, "extra": inner.extra, "packages": inner.packages,
-                "install": inner.install})
+                "install": inner.install, "model_kind": inner.model_kind,
+                "run_overhead": inner.run_overhead})
     return cls(inner, clock, timer)

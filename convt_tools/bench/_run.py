@@ -12,6 +12,11 @@ by :func:`._timing.measure` (then released: one engine holds the model at a
 time). The last timed output is checked against the first (within the same
 tolerance): an engine whose output changes between runs is not exact either.
 
+A runtime that loads another kind of model (``model_kind``; litert runs the
+layer's ``.tflite`` export) is measured once per layer and thread count, in
+the first ONNX form's validation, and its cell's ``form`` is that kind
+(``"tflite"``).
+
 ``ratio_to_fastest`` is a cell's median over the fastest *exact* median of
 the same layer at the same thread count (across runtimes and forms); cells
 that are not exact (wrong values, refused, changing output) get none and are
@@ -54,7 +59,11 @@ class LayerSourceLike(Protocol):
 
 @dataclass
 class BenchResult:
-    """One cell: a layer on one runtime, in one export form, at one thread count (ms)."""
+    """One cell: a layer on one runtime, in one export form, at one thread count (ms).
+
+    ``form``: the ONNX export form, or ``"tflite"`` for a runtime that runs the
+    layer's ``.tflite`` export (one cell per layer and thread count).
+    """
 
     layer: str
     runtime: str
@@ -73,6 +82,7 @@ class BenchResult:
     input_shape: list[int] = field(default_factory=list)
     runtime_version: str = ""
     error: str | None = None         # why it is not exact (refusal, mismatch), else None
+    note: str | None = None          # what the time includes beside the engine's compute
 
     def to_dict(self) -> dict[str, Any]:
         """The cell as JSON-ready values."""
@@ -183,7 +193,7 @@ def _cell(src: LayerSourceLike, form: str, threads: int, result: Any, rec: Recor
                        median_ms=None, spread_ms=None, first_run_ms=None, exact=False,
                        max_abs_error=result.max_abs_error,
                        input_shape=[int(d) for d in result.input_shape],
-                       runtime_version=result.runtime_version)
+                       runtime_version=result.runtime_version, note=rec.run_overhead)
     loaded, rec.loaded = rec.loaded, None
     if loaded is None or loaded.first_run_s is None:
         cell.error = result.error or result.message or "the runtime did not run the model"
@@ -236,6 +246,7 @@ def bench_layers(sources: Sequence[LayerSourceLike], runtimes: Sequence[str], *,
     per_form = len(threads) * len(runtimes)
     for src in sources:
         layer = as_layer(src.spec)
+        first_form = True
         for form in forms:
             if form not in layer.forms:
                 skipped.append(Skipped(src.label, form, f"{layer.class_name} layers export "
@@ -244,16 +255,25 @@ def bench_layers(sources: Sequence[LayerSourceLike], runtimes: Sequence[str], *,
                     progress(per_form)
                 continue
             for t in threads:
-                recs = [recording(rt, clock, timer)
-                        for rt in require_runtimes(runtimes, threads=t)]
+                # A runtime that loads another kind of model (litert: the layer's .tflite
+                # export) runs it once per layer and thread count, not once per ONNX form.
+                engines = [rt for rt in require_runtimes(runtimes, threads=t)
+                           if first_form or rt.model_kind == "onnx"]
+                if progress is not None and len(engines) < len(runtimes):
+                    progress(len(runtimes) - len(engines))
+                if not engines:
+                    continue
+                recs = [recording(rt, clock, timer) for rt in engines]
                 validated = layer.validate_on(
                     recs, model=None, kernel=src.kernel, bias=src.bias, x=None,
                     input_shape=input_shape, seed=seed, rtol=None, atol=None, opset=None,
                     name=src.label, weights_note=src.weights_note or None, form=form,
                     for_targets=False)   # bench times the export form as it is
                 for result, rec in zip(validated, recs):
-                    results.append(_cell(src, form, t, result, rec))
+                    label = form if rec.model_kind == "onnx" else rec.model_kind
+                    results.append(_cell(src, label, t, result, rec))
                     if progress is not None:
                         progress(1)
+            first_form = False
     rank_results(results)
     return BenchReport(results, skipped)

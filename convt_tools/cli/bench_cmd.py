@@ -55,6 +55,9 @@ def print_bench_table(report: Any) -> None:
             echo(f"{term_safe(r.layer)} [{r.runtime}, {r.form}]: {_verdict(r)}: {r.error}")
     for s in report.skipped:
         echo(f"{term_safe(s.layer)} [{s.form}]: skipped: {s.reason}")
+    notes = {r.runtime: r.note for r in report.results if r.note and r.median_ms is not None}
+    for runtime, note in notes.items():
+        echo(f"note: {runtime}: {note}")
     for r in report.fastest():
         ties = ", ".join(f"{t.runtime} {t.form}" for t in report.ties(r))
         echo(f"fastest for {term_safe(r.layer)} at {r.threads} thread(s): {r.runtime}, "

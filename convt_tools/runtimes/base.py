@@ -203,6 +203,9 @@ class Runtime(abc.ABC):
     # What the adapter loads: "onnx" (every ONNX engine) or "tflite" (litert); the verbs
     # export the layer in that kind (convt_tools.tflite for "tflite").
     model_kind: ClassVar[str] = "onnx"
+    # Set where a run's time is not the engine's own (what else it includes, and why):
+    # convt bench prints it beside the adapter's figures.
+    run_overhead: ClassVar[str | None] = None
 
     def __init__(self, *, threads: int | None = None) -> None:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)

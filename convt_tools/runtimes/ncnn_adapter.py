@@ -270,6 +270,9 @@ class NcnnRuntime(Runtime):
     extra = "ncnn"
     packages = ("ncnn", "pnnx")
     install = INSTALL
+    run_overhead = ("each run starts a child process (pnnx's converted Slice of a sizeless "
+                    "Split crashes the process that runs it), so its time includes that "
+                    "process's start-up and the model's load, not ncnn's compute alone")
 
     def _import(self) -> Any:
         import ncnn

@@ -61,6 +61,32 @@ def test_runtime_runs_the_export_like_the_oracle(name, symbolic):
     np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", runtime_params(ONNX_ADAPTERS))
+def test_runtime_feeds_the_graph_input_when_leading_transposes_cancel(name):
+    """A Transpose and its inverse right after the input make the tensor after them the
+    input tensor itself: an engine may then know the input by that name as well (OpenVINO:
+    get_any_name() gave ``a_t2``, the smaller name). The adapter feeds ``input``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    runtime = installed_or_skip(name)
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Transpose", ["input"], ["t1"], perm=[0, 2, 3, 1]),
+             helper.make_node("Transpose", ["t1"], ["a_t2"], perm=[0, 3, 1, 2]),
+             helper.make_node("ConvTranspose", ["a_t2", "w"], ["output"], strides=[2, 2])]
+    graph = helper.make_graph(
+        nodes, "cancel", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 4, 5])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 9, 11])],
+        [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              ir_version=8)   # what the exporter writes; pnnx's ORT reads it
+    x = rng.standard_normal((1, 2, 4, 5)).astype(np.float32)
+    got = runtime.load(model).run({"input": x})
+    from support.oracles import onnx_conv_transpose
+    np.testing.assert_allclose(got[0], onnx_conv_transpose(x, w, strides=(2, 2)),
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_a_model_the_runtime_refuses_is_a_refusal_with_its_reason():
     from onnx import helper
 

@@ -16,11 +16,26 @@ import numpy as np
 
 from .base import LoadedModel, ModelLike, Runtime, contiguous_feeds, temporary_model_file
 
-__all__ = ["PRECISION_PIN", "OpenvinoRuntime"]
+__all__ = ["PRECISION_PIN", "OpenvinoRuntime", "feed_name"]
 
 # Compile options every OpenVINO run gets: f32 inference precision (no bf16/f16 on CPUs
 # that have them), so what is measured or validated is the float32 computation.
 PRECISION_PIN = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+def feed_name(port: Any) -> str:
+    """The ONNX graph input a compiled model's input ``port`` is fed by.
+
+    OpenVINO's ONNX frontend names each input's Parameter after the graph
+    input. The port's tensor can carry more names: when the graph's first ops
+    cancel out (a Transpose and its inverse), the tensor after them is the
+    input tensor itself and keeps its name too, and ``get_any_name()`` returns
+    the smallest name of the set (measured with OpenVINO 2026.4: an input
+    ``input`` followed by cancelling Transposes into ``a_t2`` gave ``a_t2``).
+    """
+    names = port.get_names()
+    own = port.get_node().get_friendly_name()
+    return own if own in names else port.get_any_name()
 
 
 class _Compiled(LoadedModel):
@@ -28,7 +43,7 @@ class _Compiled(LoadedModel):
 
     def __init__(self, compiled: Any) -> None:
         self.compiled = compiled
-        self.names = [p.get_any_name() for p in compiled.inputs]
+        self.names = [feed_name(p) for p in compiled.inputs]
 
     def _run(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Any]:
         request = self.compiled.create_infer_request()

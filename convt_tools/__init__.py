@@ -46,7 +46,7 @@ _LAZY = {
     "load_torch_config": "torchconv.spec",
     "torch_conv_transpose": "torchconv.compute",
     "export_torch": "torchconv.export",
-    "validate_torch": "torchconv.validate",
+    "validate_torch": "validate.torch_layer",
     "translate_spec": "translate",
     "solve_sizes": "solve",
     "open_model": "saved.model",

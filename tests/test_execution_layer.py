@@ -230,7 +230,7 @@ def test_torch_fixtures_on_every_runtime(runtime: str) -> None:
     ConvTranspose is wrong): the model's output equals torch's recorded output."""
     _need(runtime)
     from convt_tools.torchconv.spec import parse_torch_config
-    from convt_tools.torchconv.validate import validate_torch_runtimes
+    from convt_tools.validate.torch_layer import validate_torch_runtimes
 
     cases = CASES if runtime != "onnx-reference" else [
         c for c in CASES if c["kwargs"].get("groups", 1) == 1]

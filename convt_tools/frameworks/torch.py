@@ -118,11 +118,12 @@ class TorchConvT(FrameworkLayer):
 
     def validate_on(self, runtimes: Any, *, for_targets: bool = True,
                     **opts: Any) -> list[Any]:
-        """The validate verb on ``runtimes`` (:func:`convt_tools.torchconv.validate.validate_torch_runtimes`;
+        """The validate verb on ``runtimes``
+        (:func:`convt_tools.validate.torch_layer.validate_torch_runtimes`;
         ``opts`` as for Keras: ``kernel`` is torch's ``weight``; torch configs export one
         form, and their weights note is the verb's own)."""
         from ..repair.targets import apply_target_forms
-        from ..torchconv.validate import validate_torch_runtimes
+        from ..validate.torch_layer import validate_torch_runtimes
 
         opts.pop("form", None)
         opts.pop("weights_note", None)

@@ -17,15 +17,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ConvtError
-from ..validate import ValidationResult
-from ..validate.diagnose import compare
-from ..validate.model import constant_values as _constant_values
-from ..validate.model import model_input_shape, open_model
-from ..validate.runtime import model_input
-from ..validate.tolerance import resolve_tolerance
 from ..io import cast_checked, check_allocation
-from .compute import check_torch_weights, torch_conv_transpose, torch_weight_field
-from .spec import TorchConvTransposeSpec
+from ..runtimes import RuntimeRefused
+from ..torchconv.compute import check_torch_weights, torch_conv_transpose, torch_weight_field
+from ..torchconv.export import export_torch, torch_tflite
+from ..torchconv.spec import TorchConvTransposeSpec
+from . import ValidationResult, models_by_kind, resolve_adapters, tflite_notes
+from .diagnose import compare
+from .model import constant_values as _constant_values
+from .model import model_input_shape, open_model
+from .runtime import model_input
+from .tolerance import resolve_tolerance
 
 __all__ = ["default_torch_input_shape", "torch_weights_from_model", "validate_torch",
            "validate_torch_runtimes"]
@@ -117,9 +119,6 @@ def validate_torch_runtimes(spec: TorchConvTransposeSpec, runtimes: Any = None, 
     runtime refusing the model is an ERROR result with its reason. ``retarget``: as for
     :func:`convt_tools.validate.validate_runtimes` (the export only, not a given ``model``).
     """
-    from ..runtimes import RuntimeRefused
-    from ..validate import models_by_kind, resolve_adapters, tflite_notes
-    from .export import export_torch, torch_tflite
 
     adapters = resolve_adapters(runtimes, providers)
     if x is not None:

@@ -6,11 +6,10 @@ imported only when one of their names is first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
 
 __version__ = "0.1.0"
 
+from ._lazy import lazy_getattr
 from .activations import ACTIVATIONS, apply_activation
 from .errors import ConvtError
 from .spec import (
@@ -54,10 +53,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'convt_tools' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, globals(), {k: f".{v}" for k, v in _LAZY.items()})
 
 
 __all__ = [

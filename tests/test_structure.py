@@ -26,9 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # session; the execution layer (everything that runs a model, in runtimes/) removes it.
 KNOWN_UNIT_CYCLES = [["convt_tools.runtimes", "convt_tools.validate"]]
 
-# What the ONNX foundation may import: the core, and spec.parse_shape (the --input-shape
-# dims parser).
-ONNXBASE_MAY_USE = {"convt_tools.errors", "convt_tools.io", "convt_tools.spec"}
+# What the ONNX foundation may import: the core, spec.parse_shape (the --input-shape
+# dims parser) and _lazy (its writers load on first use).
+ONNXBASE_MAY_USE = {"convt_tools.errors", "convt_tools.io", "convt_tools.spec",
+                    "convt_tools._lazy"}
 
 
 def _modules(root: Path, pkg: str) -> dict[str, Path]:

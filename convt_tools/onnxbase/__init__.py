@@ -29,8 +29,9 @@ Layering: this package imports only the core (:mod:`convt_tools.errors`,
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
 
 from ._graph import (
     default_opset, function_path, iter_graphs, iter_model_graphs, node_label, subgraphs,
@@ -67,13 +68,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The writers' names (:data:`_LAZY`), imported on first use."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, globals(), _LAZY)
 
 
 __all__ = [

@@ -27,8 +27,9 @@ names, :data:`_LAZY`, load on first use).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
 
 from ._calibration import SEEDED_BATCH, check_calibration, load_calibration, seeded_calibration
 from ._forms import (
@@ -64,13 +65,7 @@ _LAZY = dict.fromkeys(("ActivationParams", "QuantizeInfo", "conv_node", "float_w
                       "._qdq_build")
 
 
-def __getattr__(name: str) -> Any:
-    """The builder's names (:data:`_LAZY`), imported on first use."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, globals(), _LAZY)
 
 
 __all__ = [

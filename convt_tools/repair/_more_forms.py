@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Collection
 import numpy as np
 
 from ..onnxbase import default_opset, import_onnx, iter_model_graphs
+from ._nodes import NodeCursor, attr, is_convt, label, unique_name
 
 if TYPE_CHECKING:
     import onnx
@@ -38,17 +39,6 @@ __all__ = ["explicit_pads", "less_as_greater", "node_rank", "restore_rank", "spl
 
 def _onnx() -> Any:
     return import_onnx()
-
-
-def _attr(node: onnx.NodeProto, name: str) -> Any:
-    for a in node.attribute:
-        if a.name == name:
-            return _onnx().helper.get_attribute_value(a)
-    return None
-
-
-def _is_convt(node: onnx.NodeProto) -> bool:
-    return node.op_type == "ConvTranspose" and node.domain in ("", "ai.onnx")
 
 
 def _weight_shape(graph: Any, name: str) -> list[int] | None:
@@ -65,14 +55,14 @@ def node_rank(graph: Any, node: onnx.NodeProto) -> int | None:
     if dims is not None:
         return len(dims) - 2
     for name, per in (("kernel_shape", 1), ("strides", 1), ("dilations", 1), ("pads", 2)):
-        value = _attr(node, name)
+        value = attr(node, name)
         if value:
             return len(value) // per
     return None
 
 
 def _selected(graph: Any, node: onnx.NodeProto, ranks: Collection[int] | None) -> bool:
-    return _is_convt(node) and (ranks is None or node_rank(graph, node) in ranks)
+    return is_convt(node) and (ranks is None or node_rank(graph, node) in ranks)
 
 
 def explicit_pads(model: onnx.ModelProto, ranks: Collection[int] | None = None) -> list[str]:
@@ -80,21 +70,21 @@ def explicit_pads(model: onnx.ModelProto, ranks: Collection[int] | None = None) 
     notes = []
     for path, graph in iter_model_graphs(model):
         for node in graph.node:
-            auto = _attr(node, "auto_pad")
+            auto = attr(node, "auto_pad")
             auto = auto.decode() if isinstance(auto, bytes) else auto
             if not _selected(graph, node, ranks) or auto in (None, "NOTSET"):
                 continue
-            label = f"{path}/{node.name or node.output[0]}"
+            where = label(path, node)
             rank = node_rank(graph, node)
             if auto != "VALID" or rank is None:
-                notes.append(f"{label}: auto_pad {auto} left (repair --intent writes it as "
+                notes.append(f"{where}: auto_pad {auto} left (repair --intent writes it as "
                              f"explicit pads)")
                 continue
             kept = [a for a in node.attribute if a.name not in ("auto_pad", "pads")]
             del node.attribute[:]
             node.attribute.extend(kept)
             node.attribute.append(_onnx().helper.make_attribute("pads", [0] * (2 * rank)))
-            notes.append(f"{label}: auto_pad VALID written as pads {[0] * (2 * rank)}")
+            notes.append(f"{where}: auto_pad VALID written as pads {[0] * (2 * rank)}")
     return notes
 
 
@@ -110,7 +100,7 @@ def less_as_greater(model: onnx.ModelProto, ranks: Collection[int] | None = None
             node.op_type = "Greater"
             a, b = node.input[0], node.input[1]
             node.input[0], node.input[1] = b, a
-            notes.append(f"{path}/{node.name or node.output[0]}: Less as Greater with the "
+            notes.append(f"{label(path, node)}: Less as Greater with the "
                          f"inputs swapped")
     return notes
 
@@ -121,28 +111,17 @@ def write_kernel_shape(model: onnx.ModelProto, ranks: Collection[int] | None = N
     notes = []
     for path, graph in iter_model_graphs(model):
         for node in graph.node:
-            if not _selected(graph, node, ranks) or _attr(node, "kernel_shape") is not None:
+            if not _selected(graph, node, ranks) or attr(node, "kernel_shape") is not None:
                 continue
             dims = _weight_shape(graph, node.input[1])
             if dims is None:
-                notes.append(f"{path}/{node.name or node.output[0]}: kernel_shape left "
+                notes.append(f"{label(path, node)}: kernel_shape left "
                              f"unwritten (W is not an initializer of its graph)")
                 continue
             node.attribute.append(_onnx().helper.make_attribute("kernel_shape", dims[2:]))
-            notes.append(f"{path}/{node.name or node.output[0]}: kernel_shape {dims[2:]} "
+            notes.append(f"{label(path, node)}: kernel_shape {dims[2:]} "
                          f"written")
     return notes
-
-
-def _unique(graph: Any, base: str) -> str:
-    used = {t for n in graph.node for t in (*n.input, *n.output)}
-    used |= {t.name for t in graph.initializer}
-    used |= {v.name for v in (*graph.input, *graph.output)}
-    name, k = base, 1
-    while name in used:
-        k += 1
-        name = f"{base}_{k}"
-    return name
 
 
 def restore_rank(model: onnx.ModelProto, ranks: Collection[int] | None = None) -> list[str]:
@@ -151,18 +130,15 @@ def restore_rank(model: onnx.ModelProto, ranks: Collection[int] | None = None) -
     graph = model.graph
     outputs = {v.name for v in graph.output}
     notes = []
-    index = 0
-    while index < len(graph.node):
-        node = graph.node[index]
-        index += 1
+    cursor = NodeCursor(graph)
+    for node in cursor:
         if not _selected(graph, node, ranks) or node.output[0] not in outputs:
             continue
         out = node.output[0]
-        raw = _unique(graph, f"{out}_raw")
+        raw = unique_name(graph, f"{out}_raw")
         node.output[0] = raw
-        graph.node.insert(index, _onnx().helper.make_node(
-            "Identity", [raw], [out], name=_unique(graph, f"{node.name or out}_identity")))
-        index += 1
+        cursor.insert(_onnx().helper.make_node(
+            "Identity", [raw], [out], name=unique_name(graph, f"{node.name or out}_identity")))
         notes.append(f"main/{node.name or out}: an Identity after it (its output is a graph "
                      f"output)")
     return notes
@@ -193,7 +169,7 @@ def split_with_sizes(model: onnx.ModelProto, ranks: Collection[int] | None = Non
     graph = model.graph
     opset = default_opset(model)
     pending = [n for n in graph.node if n.op_type == "Split" and n.domain in ("", "ai.onnx")
-               and not (len(n.input) > 1 and n.input[1]) and _attr(n, "split") is None]
+               and not (len(n.input) > 1 and n.input[1]) and attr(n, "split") is None]
     if not pending:
         return []
     dims = _static_dims(model)
@@ -202,7 +178,7 @@ def split_with_sizes(model: onnx.ModelProto, ranks: Collection[int] | None = Non
     for node in pending:
         label = f"main/{node.name or node.output[0]}"
         shape = dims.get(node.input[0])
-        axis = int(_attr(node, "axis") or 0)
+        axis = int(attr(node, "axis") or 0)
         length = None if shape is None or not -len(shape) <= axis < len(shape) else shape[axis]
         if length is None:
             notes.append(f"{label}: Split left without sizes (its axis {axis} is not static)")
@@ -213,7 +189,7 @@ def split_with_sizes(model: onnx.ModelProto, ranks: Collection[int] | None = Non
                 del node.attribute[i]
                 break
         if opset >= 13:
-            name = _unique(graph, f"{node.name or node.output[0]}_sizes")
+            name = unique_name(graph, f"{node.name or node.output[0]}_sizes")
             graph.initializer.append(numpy_helper.from_array(np.asarray(sizes, np.int64), name))
             del node.input[1:]
             node.input.append(name)

@@ -20,51 +20,38 @@ proof then runs on the result.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..geometry import AxisCrop, portable_slice, portable_split
-from ..onnxbase import iter_model_graphs
+from ..onnxbase import import_onnx, iter_model_graphs
+from ._nodes import NodeCursor, attr, is_convt
 
 if TYPE_CHECKING:
     import onnx
 
 
-def _attr(node: onnx.NodeProto, name: str) -> Any:
-    from onnx import helper
-
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return None
-
-
 def _set_ints(node: onnx.NodeProto, name: str, values: list[int]) -> None:
-    from onnx import helper
-
     for i, a in enumerate(node.attribute):
         if a.name == name:
             del node.attribute[i]
             break
-    node.attribute.append(helper.make_attribute(name, values))
+    node.attribute.append(import_onnx().helper.make_attribute(name, values))
 
 
 def make_portable(model: onnx.ModelProto) -> list[str]:
     """Rewrite every asymmetric-pads ConvTranspose of ``model`` in place; return what changed."""
-    from onnx import helper, numpy_helper
-
+    helper, numpy_helper = import_onnx().helper, import_onnx().numpy_helper
     changed: list[str] = []
     for path, graph in iter_model_graphs(model):
-        index = 0
-        while index < len(graph.node):
-            node = graph.node[index]
-            index += 1
-            if node.op_type != "ConvTranspose" or node.domain not in ("", "ai.onnx"):
+        cursor = NodeCursor(graph)
+        for node in cursor:
+            if not is_convt(node):
                 continue
-            pads = _attr(node, "pads")
-            auto = _attr(node, "auto_pad")
-            if not pads or _attr(node, "output_shape") is not None or \
+            pads = attr(node, "pads")
+            auto = attr(node, "auto_pad")
+            if not pads or attr(node, "output_shape") is not None or \
                     (auto not in (None, b"NOTSET", "NOTSET")):
                 continue
             n = len(pads) // 2
@@ -84,9 +71,7 @@ def make_portable(model: onnx.ModelProto) -> list[str]:
                     value=numpy_helper.from_array(np.asarray(values, np.int64), cname)))
             crop = helper.make_node("Slice", [node.output[0], *(c.output[0] for c in consts)],
                                     [out], name=f"{node.name or out}_crop")
-            for k, extra in enumerate((*consts, crop)):
-                graph.node.insert(index + k, extra)
-            index += len(consts) + 1
+            cursor.insert(*consts, crop)
             changed.append(f"{path}/{node.name or out}: pads {list(pads)} -> "
                            f"{[p.pad for p in parts] * 2} + Slice starts {cut[0]} ends "
                            f"{cut[1]} axes {cut[2]}")

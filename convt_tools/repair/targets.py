@@ -41,6 +41,7 @@ from ._more_forms import (explicit_pads, less_as_greater, node_rank, restore_ran
 from ..errors import ConvtError
 from ..check.runners import Refusal, installed_among, run_calls
 from ..onnxbase import default_opset, import_onnx, iter_model_graphs
+from ._nodes import NodeCursor, add_initializer, attr, initializer, is_convt, label, unique_name
 
 if TYPE_CHECKING:
     import onnx
@@ -107,46 +108,6 @@ def _ranks(targets: Sequence[str], rewrite: str) -> frozenset[int] | None:
     return frozenset(r for f in flags if isinstance(f, tuple) for r in f)
 
 
-def _attr(node: onnx.NodeProto, name: str) -> Any:
-    for a in node.attribute:
-        if a.name == name:
-            return _helper().get_attribute_value(a)
-    return None
-
-
-def _is_convt(node: onnx.NodeProto) -> bool:
-    return node.op_type == "ConvTranspose" and node.domain in ("", "ai.onnx")
-
-
-def _label(path: str, node: onnx.NodeProto) -> str:
-    return f"{path}/{node.name or node.output[0]}"
-
-
-def _unique(graph: Any, base: str) -> str:
-    """A tensor name not yet used in ``graph`` (``base``, else ``base_2``, ...)."""
-    used = {t for n in graph.node for t in (*n.input, *n.output)}
-    used |= {t.name for t in getattr(graph, "initializer", ())}
-    used |= {v.name for v in (*getattr(graph, "input", ()), *getattr(graph, "output", ()))}
-    name, k = base, 1
-    while name in used:
-        k += 1
-        name = f"{base}_{k}"
-    return name
-
-
-def _initializer(graph: Any, name: str) -> np.ndarray | None:
-    for t in getattr(graph, "initializer", ()):
-        if t.name == name:
-            return _numpy_helper().to_array(t)
-    return None
-
-
-def _add_initializer(graph: Any, base: str, value: np.ndarray) -> str:
-    name = _unique(graph, base)
-    graph.initializer.append(_numpy_helper().from_array(np.ascontiguousarray(value), name))
-    return name
-
-
 def bias_as_add(model: onnx.ModelProto, ranks: Collection[int] | None = None) -> list[str]:
     """Move every ConvTranspose bias into a separate ``Add`` (module doc); in place.
 
@@ -154,64 +115,61 @@ def bias_as_add(model: onnx.ModelProto, ranks: Collection[int] | None = None) ->
     """
     notes: list[str] = []
     for path, graph in iter_model_graphs(model):
-        index = 0
-        while index < len(graph.node):
-            node = graph.node[index]
-            index += 1
-            if not _is_convt(node) or len(node.input) < 3 or not node.input[2] or (
+        cursor = NodeCursor(graph)
+        for node in cursor:
+            if not is_convt(node) or len(node.input) < 3 or not node.input[2] or (
                     ranks is not None and node_rank(graph, node) not in ranks):
                 continue
-            b = _initializer(graph, node.input[2])
-            w = _initializer(graph, node.input[1])
+            b = initializer(graph, node.input[2])
+            w = initializer(graph, node.input[1])
             if b is None or w is None:
-                notes.append(f"{_label(path, node)}: bias left on the node (W or B is not an "
+                notes.append(f"{label(path, node)}: bias left on the node (W or B is not an "
                              f"initializer of its graph)")
                 continue
             rank = w.ndim - 2
-            b_name = _add_initializer(graph, f"{node.input[2]}_add",
+            b_name = add_initializer(graph, f"{node.input[2]}_add",
                                       b.reshape((-1,) + (1,) * rank))
             out = node.output[0]
-            raw = _unique(graph, f"{out}_nobias")
+            raw = unique_name(graph, f"{out}_nobias")
             del node.input[2]
             node.output[0] = raw
-            graph.node.insert(index, _helper().make_node(
-                "Add", [raw, b_name], [out], name=_unique(graph, f"{node.name or out}_bias")))
-            index += 1
-            notes.append(f"{_label(path, node)}: bias as a separate Add ({b_name}, shape "
+            cursor.insert(_helper().make_node(
+                "Add", [raw, b_name], [out], name=unique_name(graph, f"{node.name or out}_bias")))
+            notes.append(f"{label(path, node)}: bias as a separate Add ({b_name}, shape "
                          f"{[int(b.shape[0])] + [1] * rank})")
     return notes
 
 
-def _split_node(graph: Any, index: int, node: onnx.NodeProto, w: np.ndarray,
-                b: np.ndarray | None, group: int, opset: int) -> int:
-    """Replace ``graph.node[index]`` (``node``) by Split -> G x ConvTranspose -> Concat;
-    returns the index after the inserted nodes."""
+def _split_node(graph: Any, node: onnx.NodeProto, w: np.ndarray, b: np.ndarray | None,
+                group: int, opset: int) -> list[onnx.NodeProto]:
+    """The nodes that replace ``node``: Split -> G x ConvTranspose -> Concat (their weights
+    are added to ``graph``)."""
     c_in_g, c_out_g = w.shape[0] // group, w.shape[1]
     out = node.output[0]
     stem = node.name or out
-    parts = [_unique(graph, f"{stem}_in_g{g}") for g in range(group)]
+    parts = [unique_name(graph, f"{stem}_in_g{g}") for g in range(group)]
     new: list[onnx.NodeProto] = []
     if opset >= 13:
-        sizes = _unique(graph, f"{stem}_split_sizes")
+        sizes = unique_name(graph, f"{stem}_split_sizes")
         new.append(_helper().make_node("Constant", [], [sizes], name=sizes,
                                     value=_numpy_helper().from_array(
                                         np.full(group, c_in_g, np.int64), sizes)))
         new.append(_helper().make_node("Split", [node.input[0], sizes], parts, axis=1,
-                                    name=_unique(graph, f"{stem}_split")))
+                                    name=unique_name(graph, f"{stem}_split")))
     else:
         new.append(_helper().make_node("Split", [node.input[0]], parts, axis=1,
-                                    split=[c_in_g] * group, name=_unique(graph, f"{stem}_split")))
+                                    split=[c_in_g] * group, name=unique_name(graph, f"{stem}_split")))
     outs = []
     for g in range(group):
-        w_name = _add_initializer(graph, f"{node.input[1]}_g{g}",
+        w_name = add_initializer(graph, f"{node.input[1]}_g{g}",
                                   w[g * c_in_g:(g + 1) * c_in_g])
         inputs = [parts[g], w_name]
         if b is not None:
-            inputs.append(_add_initializer(graph, f"{node.input[2]}_g{g}",
+            inputs.append(add_initializer(graph, f"{node.input[2]}_g{g}",
                                            b[g * c_out_g:(g + 1) * c_out_g]))
-        y = _unique(graph, f"{out}_g{g}")
+        y = unique_name(graph, f"{out}_g{g}")
         outs.append(y)
-        part = _helper().make_node("ConvTranspose", inputs, [y], name=_unique(graph, f"{stem}_g{g}"))
+        part = _helper().make_node("ConvTranspose", inputs, [y], name=unique_name(graph, f"{stem}_g{g}"))
         for a in node.attribute:
             if a.name == "group":
                 continue
@@ -223,11 +181,8 @@ def _split_node(graph: Any, index: int, node: onnx.NodeProto, w: np.ndarray,
             part.attribute.append(a)
         new.append(part)
     new.append(_helper().make_node("Concat", outs, [out], axis=1,
-                                name=_unique(graph, f"{stem}_concat")))
-    del graph.node[index]
-    for k, n in enumerate(new):
-        graph.node.insert(index + k, n)
-    return index + len(new)
+                                name=unique_name(graph, f"{stem}_concat")))
+    return new
 
 
 def split_groups(model: onnx.ModelProto, ranks: Collection[int] | None = None) -> list[str]:
@@ -239,25 +194,22 @@ def split_groups(model: onnx.ModelProto, ranks: Collection[int] | None = None) -
     notes: list[str] = []
     opset = default_opset(model)
     for path, graph in iter_model_graphs(model):
-        index = 0
-        while index < len(graph.node):
-            node = graph.node[index]
-            group = int(_attr(node, "group") or 1) if _is_convt(node) and (
+        cursor = NodeCursor(graph)
+        for node in cursor:
+            group = int(attr(node, "group") or 1) if is_convt(node) and (
                 ranks is None or node_rank(graph, node) in ranks) else 1
             if group <= 1:
-                index += 1
                 continue
-            w = _initializer(graph, node.input[1])
+            w = initializer(graph, node.input[1])
             has_b = len(node.input) > 2 and bool(node.input[2])
-            b = _initializer(graph, node.input[2]) if has_b else None
+            b = initializer(graph, node.input[2]) if has_b else None
             if w is None or (has_b and b is None) or w.shape[0] % group:
-                notes.append(f"{_label(path, node)}: group {group} left as it is (W or B is not "
+                notes.append(f"{label(path, node)}: group {group} left as it is (W or B is not "
                              f"an initializer of its graph, or C_in is not a multiple of it)")
-                index += 1
                 continue
-            label = _label(path, node)
-            index = _split_node(graph, index, node, w, b, group, opset)
-            notes.append(f"{label}: group {group} split into {group} ConvTranspose nodes "
+            where = label(path, node)
+            cursor.replace(*_split_node(graph, node, w, b, group, opset))
+            notes.append(f"{where}: group {group} split into {group} ConvTranspose nodes "
                          f"(Split -> ConvTranspose x {group} -> Concat)")
     return notes
 

@@ -181,14 +181,16 @@ def test_the_measured_interval_holds_the_median():
 # ------------------------------------------------------------------ parsing
 
 @pytest.mark.parametrize("text, expected", [("portable", ["portable"]),
-                                            ("compact, portable,compact", ["compact", "portable"])])
+                                            ("compact, portable,compact", ["compact", "portable"]),
+                                            ("target,portable", ["target", "portable"])])
 def test_parse_forms(text, expected):
     assert parse_forms(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "fast", "portable,", "PORTABLE"])
 def test_parse_forms_refuses(text):
-    with pytest.raises(ConvtError, match=r"^form: got .*expected one of portable, compact"):
+    with pytest.raises(ConvtError,
+                       match=r"^form: got .*expected one of portable, compact, target"):
         parse_forms(text)
 
 
@@ -380,6 +382,53 @@ def test_the_table_says_what_a_runtimes_time_includes(capsys):
     rank_results(cells)
     print_bench_table(bench_lib.BenchReport(cells, []))
     assert "note: slow: each run starts a child process" in capsys.readouterr().out
+
+
+def _engine(name: str, kind: str = "onnx") -> Runtime:
+    cls = type(f"Fake_{name}", (_TfliteEngine,), {"name": name, "model_kind": kind})
+    return cls(threads=1)
+
+
+def test_the_target_form_validates_each_runtime_that_needs_a_rewrite_alone():
+    """mnn and onnx-reference each get their own rewritten export; onnxruntime needs no
+    rewrite (the reading table), so its target form is the portable one and is left out;
+    a .tflite runtime keeps its one group."""
+    from convt_tools.bench._run import _validation_groups
+
+    engines = [_engine("onnxruntime"), _engine("mnn"), _engine("onnx-reference"),
+               _engine("litert", "tflite")]
+    groups, unchanged = _validation_groups(engines, "target")
+    assert [[rt.name for rt in g] for g in groups] == [["mnn"], ["onnx-reference"], ["litert"]]
+    assert unchanged == ["onnxruntime"]
+
+
+def test_the_plain_forms_validate_every_runtime_on_one_export():
+    from convt_tools.bench._run import _validation_groups
+
+    engines = [_engine("onnxruntime"), _engine("mnn")]
+    groups, unchanged = _validation_groups(engines, "portable")
+    assert ([[rt.name for rt in g] for g in groups], unchanged) == \
+        ([["onnxruntime", "mnn"]], [])
+
+
+@pytest.fixture(scope="module")
+def target_report(depthwise) -> dict:
+    return _report(invoke, depthwise, "--runtime", "onnxruntime,onnx-reference",
+                   "--form", "portable,target")
+
+
+def test_the_target_form_makes_onnx_reference_exact_on_a_depthwise_layer(target_report):
+    """onnx.reference's grouped ConvTranspose is wrong; its target form splits the groups
+    (what 'convt export --target onnx-reference' writes), and that export is exact."""
+    cells = {(r["runtime"], r["form"]): r for r in target_report["results"]}
+    assert (cells[("onnx-reference", "portable")]["exact"],
+            cells[("onnx-reference", "target")]["exact"]) == (False, True)
+
+
+def test_the_target_form_skips_a_runtime_that_needs_no_rewrite(target_report):
+    assert [(s["form"], s["reason"]) for s in target_report["skipped"]
+            if s["form"] == "target"] == \
+        [("target", "onnxruntime needs no rewrite: its target form is the portable form")]
 
 
 def _recorded_run(timer):

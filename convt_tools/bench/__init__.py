@@ -22,10 +22,12 @@ Timings are figures, never assertions: they move with the machine's load.
 from __future__ import annotations
 
 from ._recorder import Recorded, RecordedModel, Timer, recording
-from ._run import (BenchReport, BenchResult, LayerSourceLike, Skipped, bench_layers,
-                   installed_runtime_names, parse_forms, parse_threads, rank_results)
+from ._run import (BENCH_FORMS, TARGET_FORM, BenchReport, BenchResult, LayerSourceLike, Skipped,
+                   bench_layers, installed_runtime_names, parse_forms, parse_threads,
+                   rank_results)
 from ._timing import Timing, measure, median_interval
 
-__all__ = ["BenchReport", "BenchResult", "LayerSourceLike", "Recorded", "RecordedModel",
-           "Skipped", "Timer", "Timing", "bench_layers", "installed_runtime_names", "measure",
-           "median_interval", "parse_forms", "parse_threads", "rank_results", "recording"]
+__all__ = ["BENCH_FORMS", "TARGET_FORM", "BenchReport", "BenchResult", "LayerSourceLike",
+           "Recorded", "RecordedModel", "Skipped", "Timer", "Timing", "bench_layers",
+           "installed_runtime_names", "measure", "median_interval", "parse_forms", "parse_threads",
+           "rank_results", "recording"]

@@ -34,12 +34,14 @@ import numpy as np
 from ..errors import ConvtError
 from ..exporter import FORMS
 from ..frameworks import as_layer
+from ..repair.targets import target_rewrites
 from ..runtimes import ADAPTERS, RuntimeUnavailable, get_runtime, require_runtimes
 from ._recorder import Recorded, recording
 from ._timing import Timing, measure
 
-__all__ = ["BenchReport", "BenchResult", "LayerSourceLike", "Skipped", "bench_layers",
-           "installed_runtime_names", "parse_forms", "parse_threads", "rank_results"]
+__all__ = ["BENCH_FORMS", "TARGET_FORM", "BenchReport", "BenchResult", "LayerSourceLike",
+           "Skipped", "bench_layers", "installed_runtime_names", "parse_forms", "parse_threads",
+           "rank_results"]
 
 
 class LayerSourceLike(Protocol):
@@ -127,13 +129,19 @@ def _fail(name: str, got: str, expected: str) -> ConvtError:
     return ConvtError(f"{name}: got {got!r}; expected {expected}.", field=name)
 
 
+# The export each runtime is deployed with: the portable form rewritten for that runtime
+# alone, as ``convt export --target RUNTIME`` writes it.
+TARGET_FORM = "target"
+BENCH_FORMS = (*FORMS, TARGET_FORM)
+
+
 def parse_forms(text: str) -> list[str]:
-    """``"portable,compact"`` -> the export forms, in order, without repeats."""
+    """``"portable,compact,target"`` -> the forms, in order, without repeats."""
     forms: list[str] = []
     for item in text.split(","):
         item = item.strip()
-        if item not in FORMS:
-            raise _fail("form", item, f"one of {', '.join(FORMS)} (comma-separated for both)")
+        if item not in BENCH_FORMS:
+            raise _fail("form", item, f"one of {', '.join(BENCH_FORMS)} (comma-separated)")
         if item not in forms:
             forms.append(item)
     return forms
@@ -248,32 +256,63 @@ def bench_layers(sources: Sequence[LayerSourceLike], runtimes: Sequence[str], *,
         layer = as_layer(src.spec)
         first_form = True
         for form in forms:
-            if form not in layer.forms:
+            exported = "portable" if form == TARGET_FORM else form
+            if exported not in layer.forms:
                 skipped.append(Skipped(src.label, form, f"{layer.class_name} layers export "
                                        f"the {', '.join(layer.forms)} form only"))
                 if progress is not None:
                     progress(per_form)
                 continue
-            for t in threads:
+            for i, t in enumerate(threads):
                 # A runtime that loads another kind of model (litert: the layer's .tflite
                 # export) runs it once per layer and thread count, not once per ONNX form.
                 engines = [rt for rt in require_runtimes(runtimes, threads=t)
                            if first_form or rt.model_kind == "onnx"]
-                if progress is not None and len(engines) < len(runtimes):
-                    progress(len(runtimes) - len(engines))
-                if not engines:
-                    continue
-                recs = [recording(rt, clock, timer) for rt in engines]
-                validated = layer.validate_on(
-                    recs, model=None, kernel=src.kernel, bias=src.bias, x=None,
-                    input_shape=input_shape, seed=seed, rtol=None, atol=None, opset=None,
-                    name=src.label, weights_note=src.weights_note or None, form=form,
-                    for_targets=False)   # bench times the export form as it is
-                for result, rec in zip(validated, recs):
-                    label = form if rec.model_kind == "onnx" else rec.model_kind
-                    results.append(_cell(src, label, t, result, rec))
-                    if progress is not None:
-                        progress(1)
+                groups, unchanged = _validation_groups(engines, form)
+                if i == 0:
+                    skipped += [Skipped(src.label, form, f"{name} needs no rewrite: its target "
+                                        f"form is the portable form") for name in unchanged]
+                if progress is not None:
+                    progress(len(runtimes) - sum(len(g) for g in groups))
+                for group in groups:
+                    recs = [recording(rt, clock, timer) for rt in group]
+                    validated = layer.validate_on(
+                        recs, model=None, kernel=src.kernel, bias=src.bias, x=None,
+                        input_shape=input_shape, seed=seed, rtol=None, atol=None, opset=None,
+                        name=src.label, weights_note=src.weights_note or None, form=exported,
+                        for_targets=form == TARGET_FORM)   # else the export form as it is
+                    for result, rec in zip(validated, recs):
+                        label = form if rec.model_kind == "onnx" else rec.model_kind
+                        results.append(_cell(src, label, t, result, rec))
+                        if progress is not None:
+                            progress(1)
             first_form = False
     rank_results(results)
     return BenchReport(results, skipped)
+
+
+def _validation_groups(engines: Sequence[Any], form: str
+                       ) -> tuple[list[list[Any]], list[str]]:
+    """The runtimes validated together (one export each group), and the ONNX runtimes the
+    target form leaves out because no rewrite applies to them (their target form is the
+    portable one, measured as such). The target form validates each ONNX runtime alone:
+    its export is rewritten for that runtime only (:func:`_target_rewrites`)."""
+    if form != TARGET_FORM:
+        return ([list(engines)] if engines else []), []
+    groups: list[list[Any]] = [[rt] for rt in engines
+                               if rt.model_kind == "onnx" and _target_rewrites(rt.name)]
+    others = [rt for rt in engines if rt.model_kind != "onnx"]
+    if others:
+        groups.append(others)
+    unchanged = [rt.name for rt in engines
+                 if rt.model_kind == "onnx" and not _target_rewrites(rt.name)]
+    return groups, unchanged
+
+
+def _target_rewrites(name: str) -> tuple[str, ...]:
+    """What ``export --target NAME`` may rewrite (none for a runtime the reading table
+    does not judge, e.g. the NumPy reference)."""
+    try:
+        return target_rewrites([name])
+    except ConvtError:
+        return ()

@@ -76,7 +76,9 @@ def print_bench_table(report: Any) -> None:
               help="Runtimes to measure, comma-separated (see convt runtimes). Default: every "
                    "installed one.")
 @click.option("--form", "form", default="portable,compact", show_default=True,
-              help="Export forms, comma-separated (torch configs: portable only).")
+              help="Export forms, comma-separated: portable, compact (not for torch "
+                   "configs), target (the portable form rewritten for each runtime, as "
+                   "'convt export --target RUNTIME' writes it).")
 @click.option("--threads", "threads", default="1", show_default=True,
               help="Thread counts per runtime, comma-separated (e.g. 1,2).")
 @click.option("--input-shape", help="Input shape, e.g. 1,64,64,32 (default: the config's "

@@ -6,10 +6,9 @@ imported only when one of their names is first used.
 
 from __future__ import annotations
 
-
 __version__ = "0.1.0"
 
-from ._lazy import lazy_getattr
+from ._lazy import lazy_getattr as _lazy_getattr
 from .activations import ACTIVATIONS, apply_activation
 from .errors import ConvtError
 from .spec import (
@@ -52,9 +51,7 @@ _LAZY = {
     "SavedModel": "saved.model",
 }
 
-
-__getattr__ = lazy_getattr(__name__, globals(), {k: f".{v}" for k, v in _LAZY.items()})
-
+__getattr__ = _lazy_getattr(__name__, globals(), {k: f".{v}" for k, v in _LAZY.items()})
 
 __all__ = [
     "ACTIVATIONS", "AxisCrop", "Conv2DTransposeSpec", "ConvTransposeSpec", "ConvtError",

@@ -724,7 +724,7 @@ class _Weights:
     One-shot (``keep=False``, a plain call): views of ``w`` where BLAS takes
     them without a copy (a Keras kernel's per-tap matrices are transposed
     operands), copies made per call otherwise. Prepared (``keep=True``,
-    :class:`KerasReference`): C-contiguous copies, made on first use and kept
+    :class:`KerasConvTranspose`): C-contiguous copies, made on first use and kept
     per group and compute dtype, as an onnxruntime session packs its weights
     once. OpenBLAS's GEMM with a transposed operand cost ~7% more CPU per call
     than with a C-contiguous one on case d of ``bench_reference.py``
@@ -901,7 +901,7 @@ def _scatter_phases(x2d: np.ndarray, wts: np.ndarray, b: np.ndarray | None, targ
             rest = ph.taps
         for tap in rest:
             np.matmul(x2d, wts[tap.index], out=buf)
-            if tap.flat is None or not a.flags.c_contiguous:
+            if tap.flat is None or not a.flags.c_contiguous or a.shape != planes.shape:
                 a[tap.dst] += planes[tap.src]
             else:
                 _flat_add(a, planes, tap.flat)
@@ -1103,9 +1103,11 @@ class KerasConvTranspose:
     C-contiguous on first use per compute dtype and kept (:class:`_Weights`).
     Results can differ from :func:`keras_conv_transpose`'s in the last bits
     only where BLAS orders a dot product differently for a contiguous
-    operand. Memory: the kernel's copy plus one matrix layout of it per
-    compute dtype used (the input's dtype decides, as in the function).
-    Safe to call from several threads.
+    operand. Memory: the kernel's copy plus, per compute dtype used (the
+    input's dtype decides, as in the function), one copy per matrix layout
+    the inputs' shapes ask for (per-tap matrices for the per-phase path, one
+    all-taps matrix for the others: at most two). Safe to call from several
+    threads (a race can make a layout twice; both copies are equal).
     """
 
     def __init__(self, spec: ConvTransposeSpec, kernel: np.ndarray,

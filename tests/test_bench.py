@@ -372,6 +372,20 @@ def test_the_recording_wrapper_keeps_what_a_run_time_includes():
     assert bench_lib.recording(get_runtime("onnxruntime", threads=1)).run_overhead is None
 
 
+def test_a_cell_carries_its_runtimes_note_into_the_json():
+    """What the recording wrapper says a run includes (Runtime.run_overhead) reaches the
+    cell and its JSON (``note``), refused cells included."""
+    from types import SimpleNamespace
+
+    from convt_tools.bench._run import _cell
+
+    rec = bench_lib.recording(_TfliteEngine(threads=1))
+    result = SimpleNamespace(max_abs_error=None, input_shape=(1, 4, 3), runtime_version="x",
+                             error="refused", message=None)
+    cell = _cell(SimpleNamespace(label="L"), "tflite", 1, result, rec)
+    assert cell.to_dict()["note"] == "each run starts a child process"
+
+
 def test_the_table_says_what_a_runtimes_time_includes(capsys):
     from convt_tools.cli.bench_cmd import print_bench_table
 

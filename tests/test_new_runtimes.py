@@ -32,6 +32,7 @@ import onnx
 import pytest
 from support.cli import invoke
 from support.models import unknown_op_model
+from support.oracles import keras_conv_transpose
 from support.optional import runtime_or_skip, runtime_params
 from support.runtime_corpus import (case_input, classify, load_corpus, meaning_node, measured,
                                     same_outcome)
@@ -242,17 +243,54 @@ def test_an_unknown_op_is_refused_in_one_line_naming_it(runtime):
 
 @pytest.mark.runtimes
 def test_tvm_compile_child_restarts_after_it_dies():
-    from convt_tools.runtimes.tvm_adapter import _Compiler
+    from convt_tools.runtimes.tvm_adapter import COMPILER
 
     adapter = runtime_or_skip("tvm")
     case = CASES["r1_pads_sym"]
     model = (ROOT / "fixtures" / "runtimes" / "models" / case["model"]).read_bytes()
     first = adapter.load(model).run({"x": case_input(case)})[0]
-    assert _Compiler._proc is not None
-    _Compiler._proc.kill()
-    _Compiler._proc.wait()   # dead before the next model: that one starts a fresh child
+    assert COMPILER._proc is not None
+    COMPILER._proc.kill()
+    COMPILER._proc.wait()   # dead before the next model: that one starts a fresh child
     again = adapter.load(model).run({"x": case_input(case)})[0]
     np.testing.assert_array_equal(first, again)
+
+
+@pytest.mark.runtimes
+def test_ncnn_run_child_crash_is_a_refusal_and_the_next_run_gets_a_fresh_child():
+    """pnnx 20261020 turns a GLU's sizeless Split into an ncnn Slice that segfaults: the
+    run child dies, the run is refused naming the signal, and a later run of a model that
+    works starts a new child (the crash never reaches this process)."""
+    from convt_tools.exporter import export_spec
+    from convt_tools.spec import make_spec
+
+    adapter = runtime_or_skip("ncnn")
+    rng = np.random.default_rng(3)
+
+    def model(activation):
+        spec = make_spec(filters=4, rank=2, kernel_size=3, strides=2, padding="same",
+                         activation=activation)
+        kernel = rng.standard_normal(spec.kernel_shape(3)).astype(np.float32)
+        return spec, kernel, export_spec(spec, kernel, np.zeros(4, np.float32),
+                                         input_shape=(1, 4, 4, 3))
+
+    x = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
+    _, _, glu = model("glu")
+    crashing = adapter.load(glu)
+    with pytest.raises(RuntimeRefused) as err:
+        crashing.run({"input": x})
+    assert (err.value.stage, err.value.detail) == ("run", "ncnn crashed (SIGSEGV)")
+    spec, kernel, relu = model("relu")
+    working = adapter.load(relu)
+    pids = set()
+    for _ in range(2):                       # the second run reuses the same child
+        got = working.run({"input": x})[0]
+        np.testing.assert_allclose(got, keras_conv_transpose(spec, x, kernel, np.zeros(4)),
+                                   rtol=1e-4, atol=1e-4)
+        pids |= {server._proc.pid for server in working._servers.values()}
+    assert len(pids) == 1
+    with pytest.raises(RuntimeRefused):      # the crashing model still crashes, not hangs
+        crashing.run({"input": x})
 
 
 # ---- the child-process runner ----------------------------------------------------------------

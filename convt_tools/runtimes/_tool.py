@@ -21,25 +21,35 @@ step's stage (``"conversion"``, ``"import"``, ``"compile"``, ``"run"``).
 here reaches the network, installs packages or knows a particular tool; the
 child's environment is the parent's (plus ``env``).
 
+A step repeated many times (TVM's compiles, ncnn's runs of one converted
+model) goes to a :class:`ChildServer` instead: one long-lived child that
+answers one request line at a time, with the same conventions (a crash or a
+timeout kills it and is a refusal; the next request starts a fresh child).
+
 :func:`native_stdout_discarded` keeps what a native engine prints on stdout (MNN) off
 the command's own stdout.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
-from typing import Iterator, Mapping, Sequence
+import tempfile
+import time
+import weakref
+from typing import IO, Iterator, Mapping, Sequence
 
 from .base import RuntimeRefused
 
-__all__ = ["ERROR_MARKERS", "TOOL_TIMEOUT_S", "ended", "error_line", "native_stdout_discarded",
-           "run_tool"]
+__all__ = ["ERROR_MARKERS", "TOOL_TIMEOUT_S", "ChildServer", "ended", "error_line",
+           "native_stdout_discarded", "run_tool"]
 
 # Seconds one conversion or compilation may take (a one-node model takes ~1-3 s here).
 TOOL_TIMEOUT_S = 300.0
@@ -132,6 +142,96 @@ def _said(proc: subprocess.CompletedProcess[str], markers: Sequence[str], *,
     """The error line of the child's stderr, else of its stdout (:func:`error_line`)."""
     return (error_line(proc.stderr, markers, first_line=first_line)
             or error_line(proc.stdout, markers, first_line=first_line))
+
+
+class ChildServer:
+    """One long-lived child process that answers one request line at a time.
+
+    The child (``argv``) reads requests from stdin, one line each, and answers
+    each with one stdout line that starts with ``reply`` (other stdout lines
+    are skipped); its stderr goes to a temporary file, read only when it dies.
+    :meth:`request` returns the answer after ``reply``. A child that dies (a
+    crash: ``"<tool> crashed (SIGSEGV)"`` plus its stderr's error line, as
+    :func:`run_tool` says it) or runs past ``timeout_s`` on a request is killed
+    and the request is a :class:`~.base.RuntimeRefused` at ``stage``; the next
+    request starts a fresh child (with the parent's environment then, plus
+    ``env``). Children still running at exit are killed.
+    """
+
+    def __init__(self, runtime: str, stage: str, argv: Sequence[str], *, tool: str,
+                 reply: str, env: Mapping[str, str] | None = None,
+                 markers: Sequence[str] = ERROR_MARKERS) -> None:
+        self.runtime, self.stage, self.argv, self.tool = runtime, stage, list(argv), tool
+        self.reply, self.markers = reply, markers
+        self.env = dict(env or {})
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: IO[str] | None = None
+        _SERVERS.add(self)
+
+    def request(self, line: str, timeout_s: float) -> str:
+        """Send ``line`` (no newline in it); the child's answer (after ``reply``)."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            self.stop()
+            # kept open while the child runs (closed by stop()), so no context manager
+            self._stderr = tempfile.TemporaryFile(  # noqa: SIM115
+                "w+", encoding="utf-8", errors="replace")
+            proc = self._proc = subprocess.Popen(
+                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                text=True, errors="replace",
+                env={**os.environ, **self.env} if self.env else None)
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass                                   # it died: read the end below
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ready, _, _ = select.select([proc.stdout], [], [],
+                                        max(deadline - time.monotonic(), 0))
+            if not ready:
+                self.stop()
+                raise RuntimeRefused(self.runtime, self.stage,
+                                     f"{self.tool} timed out after {timeout_s:g} s")
+            answer = proc.stdout.readline()
+            if not answer:                         # the child died
+                code = proc.wait()
+                said = self._said()
+                self.stop()
+                raise RuntimeRefused(self.runtime, self.stage, ended(self.tool, code)
+                                     + (f"; {_clean(said)}" if said and code < 0 else ""))
+            if answer.startswith(self.reply):
+                return answer[len(self.reply):].rstrip("\n")
+
+    def _said(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return error_line(self._stderr.read(), self.markers, first_line=False)
+
+    def stop(self) -> None:
+        """Kill the child (if any) and drop its stderr file."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        for pipe in (self._proc.stdin, self._proc.stdout) if self._proc is not None else ():
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        self._proc = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+_SERVERS: weakref.WeakSet[ChildServer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_servers() -> None:
+    for server in list(_SERVERS):
+        server.stop()
 
 
 @contextlib.contextmanager

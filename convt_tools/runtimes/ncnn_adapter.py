@@ -15,9 +15,12 @@ feed's concrete shapes at batch 1 with their float type (``f32``, ``f16``):
 pnnx needs static shapes, so a model with symbolic dims is converted once per
 concrete input shape (cached). The
 ``.ncnn.param``/``.ncnn.bin`` pair is loaded with the ncnn Python bindings in
-a child process too (``python -m convt_tools.runtimes.ncnn_adapter``; pnnx
-20261020 turns an ONNX ``Split`` without sizes into an ncnn ``Slice`` that
-segfaults, which must not take convt down: it is a refusal naming the signal),
+a child process too (``python -m convt_tools.runtimes.ncnn_adapter --serve
+FOLDER``, one long-lived child per converted model, a
+:class:`~._tool.ChildServer`: inputs and outputs go through ``.npy`` files in
+a work folder, ~0.5-1 ms a run; pnnx 20261020 turns an ONNX ``Split`` without
+sizes into an ncnn ``Slice`` that segfaults, which must not take convt down:
+it is a refusal naming the signal, and the next run starts a fresh child),
 fp16/bf16 storage and arithmetic off (float32 throughout; float16 feeds are
 given to ncnn as float32, as its Mat holds them; outputs the graph declares
 float16 are cast back to it), and run on the CPU.
@@ -46,13 +49,14 @@ import os
 import re
 import sys
 import tempfile
+import weakref
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._tool import error_line, run_tool
-from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, float16_outputs, graph_inputs,
-                   load_proto, temporary_model_file)
+from ._tool import ChildServer, error_line, run_tool
+from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, first_line, float16_outputs,
+                   graph_inputs, load_proto, temporary_model_file)
 
 __all__ = ["INSTALL", "NcnnRuntime", "pnnx_binary"]
 
@@ -64,6 +68,8 @@ _OUT = re.compile(r"^out(\d+)$")
 _IN = re.compile(r"^in(\d+)$")
 # Seconds one pnnx conversion, or one run of the ncnn child, may take.
 TIMEOUT_S = 120.0
+# The run child's answer lines start with this (:class:`~._tool.ChildServer`).
+_REPLY = "convt-ncnn: "
 # Lines of pnnx's output that carry its first error.
 _PNNX_MARKERS = ("error", "expect", "todo ", "failed")
 
@@ -115,22 +121,10 @@ def _unknown_layers(ncnn: Any, param: str) -> list[str]:
     return [k for k in kinds if ncnn.layer_to_index(k) < 0]
 
 
-def _run_child(argv: Sequence[str]) -> int:
-    """The child's work: ``folder inputs samples threads``; run each sample, save outputs.
-
-    Reads ``in<k>.npy`` (the whole batch), writes ``out<k>.npy`` (stacked) and
-    ``done`` (the output count), or ``error`` (one line) and exits 3.
-    """
-    import ncnn
-
-    folder, count, samples = argv[0], int(argv[1]), int(argv[2])
-    threads = int(argv[3]) if len(argv) > 3 and argv[3] else None
-    net, why = _open_net(ncnn, folder, threads)
-    if net is None:
-        with open(os.path.join(folder, "error"), "w", encoding="utf-8") as fh:
-            fh.write(why)
-        return 3
-    arrays = [np.load(os.path.join(folder, f"in{k}.npy"), allow_pickle=False)
+def _run_samples(ncnn: Any, net: Any, work: str, count: int, samples: int) -> str:
+    """Run each sample of ``work/in<k>.npy`` (the whole batch) through ``net``; write
+    ``work/out<k>.npy`` (stacked). The answer: ``ok <outputs>`` or ``error: <why>``."""
+    arrays = [np.load(os.path.join(work, f"in{k}.npy"), allow_pickle=False)
               for k in range(count)]
     names_in = _ordered(list(net.input_names()), _IN)
     names_out = _ordered(list(net.output_names()), _OUT)
@@ -143,16 +137,31 @@ def _run_child(argv: Sequence[str]) -> int:
             for name in names_out:
                 status, mat = ex.extract(name)
                 if status != 0:
-                    with open(os.path.join(folder, "error"), "w", encoding="utf-8") as fh:
-                        fh.write(f"extract({name!r}) returned {status}")
-                    return 3
+                    return f"error: extract({name!r}) returned {status}"
                 outs.append(np.array(mat, copy=True))
         per_sample.append(outs)
     for k in range(len(names_out)):
-        np.save(os.path.join(folder, f"out{k}.npy"), np.stack([s[k] for s in per_sample]))
-    with open(os.path.join(folder, "done"), "w", encoding="utf-8") as fh:
-        fh.write(str(len(names_out)))
-    return 0
+        np.save(os.path.join(work, f"out{k}.npy"), np.stack([s[k] for s in per_sample]))
+    return f"ok {len(names_out)}"
+
+
+def _serve(argv: Sequence[str]) -> None:
+    """The run child of one converted model: ``--serve FOLDER [THREADS]``; then one
+    ``WORK\tINPUTS\tSAMPLES`` request per stdin line, answered ``convt-ncnn: ok <outputs>``
+    or ``convt-ncnn: error: <why>`` (a net that does not load: every answer says why)."""
+    import ncnn
+
+    folder = argv[0]
+    threads = int(argv[1]) if len(argv) > 1 and argv[1] else None
+    net, why = _open_net(ncnn, folder, threads)
+    for request in sys.stdin:
+        work, count, samples = request.rstrip("\n").split("\t")
+        try:
+            answer = (f"error: {why}" if net is None
+                      else _run_samples(ncnn, net, work, int(count), int(samples)))
+        except Exception as exc:  # noqa: BLE001 - the child reports ncnn's first line
+            answer = f"error: {first_line(exc)}"
+        print(_REPLY + answer, flush=True)
 
 
 class _Net(LoadedModel):
@@ -168,6 +177,8 @@ class _Net(LoadedModel):
         self.half = float16_outputs(load_proto(source))   # ncnn computes in float32
         self.batch_fixed = any(d and isinstance(d[0], int) and d[0] > 1 for _, d in inputs)
         self._folders: list[tempfile.TemporaryDirectory[str]] = []
+        self._servers: dict[str, ChildServer] = {}   # converted folder -> its run child
+        weakref.finalize(self, _stop_servers, self._servers)
 
     def _convert(self, shapes: tuple[tuple[int, ...], ...], types: tuple[str, ...]) -> str:
         """The folder of the ncnn model converted for these input shapes (cached)."""
@@ -240,25 +251,21 @@ class _Net(LoadedModel):
                                  "time (no batch axis), so there is no output shape to give")
         folder = self._convert(tuple(tuple(int(d) for d in x.shape) for x in arrays),
                                tuple(_PNNX_TYPES.get(x.dtype.str[1:], "f32") for x in arrays))
+        server = self._servers.get(folder)
+        if server is None:
+            server = self._servers[folder] = ChildServer(
+                "ncnn", "run", [sys.executable, "-m", "convt_tools.runtimes.ncnn_adapter",
+                                "--serve", folder,
+                                "" if self.threads is None else str(self.threads)],
+                tool="ncnn", reply=_REPLY)
         with tempfile.TemporaryDirectory(prefix="convt-ncnn-run-", dir=folder) as work:
-            for name in ("model.ncnn.param", "model.ncnn.bin"):
-                os.link(os.path.join(folder, name), os.path.join(work, name))
             for k, x in enumerate(arrays):
                 np.save(os.path.join(work, f"in{k}.npy"), np.ascontiguousarray(x, np.float32))
-            try:
-                run_tool("ncnn", "run", [sys.executable, "-m", "convt_tools.runtimes.ncnn_adapter",
-                                         work, str(len(arrays)), str(batches.pop()),
-                                         "" if self.threads is None else str(self.threads)],
-                         cwd=work, timeout_s=TIMEOUT_S, tool="ncnn")
-            except RuntimeRefused:
-                if os.path.exists(os.path.join(work, "error")):   # the child's own reason
-                    with open(os.path.join(work, "error"), encoding="utf-8") as fh:
-                        raise RuntimeRefused("ncnn", "run", fh.read().strip()) from None
-                raise
-            with open(os.path.join(work, "done"), encoding="utf-8") as fh:
-                count = int(fh.read().strip())
+            answer = server.request(f"{work}\t{len(arrays)}\t{batches.pop()}", TIMEOUT_S)
+            if not answer.startswith("ok "):
+                raise RuntimeRefused("ncnn", "run", answer.removeprefix("error: "))
             outs = [np.load(os.path.join(work, f"out{k}.npy"), allow_pickle=False)
-                    for k in range(count)]
+                    for k in range(int(answer[3:]))]
             return [o.astype(np.float16) if k < len(self.half) and self.half[k] else o
                     for k, o in enumerate(outs)]
 
@@ -270,9 +277,10 @@ class NcnnRuntime(Runtime):
     extra = "ncnn"
     packages = ("ncnn", "pnnx")
     install = INSTALL
-    run_overhead = ("each run starts a child process (pnnx's converted Slice of a sizeless "
-                    "Split crashes the process that runs it), so its time includes that "
-                    "process's start-up and the model's load, not ncnn's compute alone")
+    run_overhead = ("each run goes to a long-lived child process (pnnx's converted Slice of "
+                    "a sizeless Split crashes the process that runs it), inputs and outputs "
+                    "through .npy files: its time includes that exchange (about 0.5-1 ms "
+                    "here), and its cpu ms counts this process only, not the child's compute")
 
     def _import(self) -> Any:
         import ncnn
@@ -292,5 +300,10 @@ class NcnnRuntime(Runtime):
         return _Net(exe, model, inputs, self.threads)
 
 
-if __name__ == "__main__":  # pragma: no cover - the run child (run by _Net._run)
-    sys.exit(_run_child(sys.argv[1:]))
+def _stop_servers(servers: dict[str, ChildServer]) -> None:
+    for server in servers.values():
+        server.stop()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--serve"]:  # pragma: no cover - a child
+    _serve(sys.argv[2:])

@@ -18,19 +18,15 @@ already set) before TVM is imported (:data:`NO_TORCH_BUILD`).
 
 from __future__ import annotations
 
-import atexit
 import os
-import select
-import subprocess
 import sys
 import tempfile
-import time
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import onnx
 
-from ._tool import TOOL_TIMEOUT_S, ended
+from ._tool import TOOL_TIMEOUT_S, ChildServer
 from .base import (LoadedModel, ModelLike, Runtime, RuntimeRefused, contiguous_feeds, feed_names,
                    first_line, load_proto, temporary_model_file)
 
@@ -60,60 +56,21 @@ class _Vm(LoadedModel):
         return [np.array(o.numpy()) for o in items]
 
 
-class _Compiler:
-    """One long-lived child process that converts and compiles models (module doc).
-
-    Importing TVM takes seconds, so the child imports it once and then builds
-    one model per request line (``MODEL\tLIB``), answering ``convt-tvm: ok`` or
-    ``convt-tvm: error: <first line>``. A child that dies (a crash) or runs past
-    the timeout is killed; the next request starts a fresh one.
-    """
-
-    _proc: subprocess.Popen[str] | None = None
-
-    @classmethod
-    def build(cls, model_path: str, lib_path: str, timeout_s: float) -> None:
-        proc = cls._proc
-        if proc is None or proc.poll() is not None:
-            env = {**os.environ, NO_TORCH_BUILD[0]: os.environ.get(*NO_TORCH_BUILD)}
-            proc = cls._proc = subprocess.Popen(
-                [sys.executable, "-m", "convt_tools.runtimes.tvm_adapter", "--serve"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                text=True, env=env)
-        assert proc.stdin is not None and proc.stdout is not None
-        try:
-            proc.stdin.write(f"{model_path}\t{lib_path}\n")
-            proc.stdin.flush()
-        except BrokenPipeError:
-            pass
-        deadline = time.monotonic() + timeout_s
-        while True:
-            ready, _, _ = select.select([proc.stdout], [], [], max(deadline - time.monotonic(), 0))
-            if not ready:
-                cls.stop()
-                raise RuntimeRefused("tvm", "compile", f"TVM timed out after {timeout_s:g} s")
-            line = proc.stdout.readline()
-            if not line:  # the child died
-                code = proc.wait()
-                cls._proc = None
-                raise RuntimeRefused("tvm", "compile", ended("TVM", code))
-            if line.startswith(_REPLY):
-                answer = line[len(_REPLY):].strip()
-                if answer == "ok":
-                    return
-                raise RuntimeRefused("tvm", "compile", answer.removeprefix("error: "))
-
-    @classmethod
-    def stop(cls) -> None:
-        """Kill the child (if any)."""
-        if cls._proc is not None and cls._proc.poll() is None:
-            cls._proc.kill()
-            cls._proc.wait()
-        cls._proc = None
-
-
-atexit.register(_Compiler.stop)
+# The compile child (:class:`~._tool.ChildServer`): importing TVM takes seconds, so one
+# child imports it once and builds one model per request line (``MODEL\tLIB``), answering
+# ``convt-tvm: ok`` or ``convt-tvm: error: <TVM's first line>``. It inherits
+# NO_TORCH_BUILD: TvmRuntime._import sets it (unless set) before any model is built.
 _REPLY = "convt-tvm: "
+COMPILER = ChildServer("tvm", "compile",
+                       [sys.executable, "-m", "convt_tools.runtimes.tvm_adapter", "--serve"],
+                       tool="TVM", reply=_REPLY)
+
+
+def _build(model_path: str, lib_path: str, timeout_s: float) -> None:
+    """Compile ``model_path`` into ``lib_path`` in the compile child; a refusal on failure."""
+    answer = COMPILER.request(f"{model_path}\t{lib_path}", timeout_s)
+    if answer != "ok":
+        raise RuntimeRefused("tvm", "compile", answer.removeprefix("error: "))
 
 
 class TvmRuntime(Runtime):
@@ -139,7 +96,7 @@ class TvmRuntime(Runtime):
         with temporary_model_file(model) as path, \
                 tempfile.TemporaryDirectory(prefix="convt-tvm-") as tmp:
             lib_path = os.path.join(tmp, "model.so")
-            _Compiler.build(path, lib_path, self.timeout_s)
+            _build(path, lib_path, self.timeout_s)
             lib = module.runtime.load_module(lib_path)
         return _Vm(module, lib, inputs)
 
@@ -158,7 +115,7 @@ def build(model_path: str, lib_path: str) -> None:
 
 
 def _serve() -> None:
-    """The compile child: one ``MODEL\tLIB`` request per stdin line (see :class:`_Compiler`)."""
+    """The compile child: one ``MODEL\tLIB`` request per stdin line (see :data:`COMPILER`)."""
     for request in sys.stdin:
         model_path, lib_path = request.rstrip("\n").split("\t")
         try:

@@ -249,6 +249,31 @@ def test_adapter_runs_a_batch_and_versions_itself(runtime: str) -> None:
     assert rt.version().startswith(f"{runtime} ")
 
 
+@pytest.mark.runtimes
+def test_mnn_threads_go_through_a_runtime_manager(monkeypatch: pytest.MonkeyPatch,
+                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    """MNN 3.6.1 ignores load_module_from_file's thread_num (measured: both cores ran at
+    thread_num=1); a runtime manager with numThread holds it. Its banner stays off stdout."""
+    rt = get_runtime("mnn", threads=1)
+    runtime_or_skip("mnn")
+    module = rt.module()
+    seen: dict[str, Any] = {}
+    original = module.nn.load_module_from_file
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module.nn, "load_module_from_file", spy)
+    model = M.convt_model({"strides": [2, 2], "pads": [1, 1, 1, 1], "kernel_shape": [3, 3]},
+                          x_shape=(1, 2, 4, 5))
+    capfd.readouterr()
+    y = rt.run(model, {"x": np.ones((1, 2, 4, 5), np.float32)})[0]
+    assert y.shape == (1, 3, 7, 9)
+    assert seen.get("runtime_manager") is not None
+    assert capfd.readouterr().out == ""
+
+
 REFUSED = {  # runtime -> (attrs, x shape, kernel, the tool's own line)
     "ncnn": ({"strides": [2, 2], "pads": [0, 1, 1, 0], "kernel_shape": [3, 3]}, (1, 2, 4, 5),
              (3, 3), "pnnx: todo ConvTranspose"),

@@ -229,6 +229,7 @@ def bench_layers(sources: Sequence[LayerSourceLike], runtimes: Sequence[str], *,
                  forms: Sequence[str] = FORMS, threads: Sequence[int] = (1,),
                  input_shape: Sequence[int | None] | None = None, seed: int = 0,
                  budget_s: float = 1.0, precision: float = 0.03, min_runs: int = 7,
+                 settle_s: float = 0.25,
                  clock: Callable[[], float] = time.perf_counter,
                  cpu_clock: Callable[[], float] = time.process_time,
                  progress: Callable[[int], None] | None = None) -> BenchReport:
@@ -238,7 +239,11 @@ def bench_layers(sources: Sequence[LayerSourceLike], runtimes: Sequence[str], *,
     made by :func:`~convt_tools.runtimes.get_runtime` with ``threads``;
     ``input_shape``: the input when the layer records none (else validate's
     default); ``budget_s``/``precision``/``min_runs``: :func:`._timing.measure`
-    per cell; ``progress(n)`` is called as cells finish. A runtime that is not
+    per cell; ``settle_s``: a pause before each cell's timed runs, so that threads other
+    than the engine's (OpenBLAS's after the NumPy reference, the previous engine's pool)
+    stop spinning first: ``cpu_ms`` counts every thread of the process (measured: without
+    it, onnxruntime's CPU time on case d read 10.3 ms for a 6.0 ms median at one thread);
+    ``progress(n)`` is called as cells finish. A runtime that is not
     installed raises :class:`~convt_tools.runtimes.RuntimeUnavailable` before
     anything runs.
     """
@@ -246,6 +251,8 @@ def bench_layers(sources: Sequence[LayerSourceLike], runtimes: Sequence[str], *,
         require_runtimes(runtimes, threads=t)
 
     def timer(run: Callable[[], object]) -> Timing:
+        if settle_s > 0:
+            time.sleep(settle_s)
         return measure(run, budget_s=budget_s, precision=precision, min_runs=min_runs,
                        clock=clock, cpu_clock=cpu_clock)
 

@@ -30,7 +30,7 @@ from convt_tools.check.windows import apply_window, full_output
 from convt_tools.conformance import (
     CASES, FORMS, build_case, predict, reference_output, run_conformance, select_cases,
 )
-from convt_tools.conformance.judge import judge_output
+from convt_tools.conformance.judge import Unrepeatable, judge_output, not_repeatable
 from convt_tools.errors import ConvtError
 from convt_tools.geometry import Window
 from convt_tools.repair import RepairRefused, repair_model
@@ -143,6 +143,76 @@ def test_another_shape_is_wrong_values_naming_the_shapes() -> None:
     assert out.outcome == "wrong values" and "expected [1, 3, 9]" in out.reason
 
 
+# Two loads of one model (conformance on a runtime whose loads_repeatable is False).
+
+def test_two_loads_that_agree_bitwise_are_judged_as_one() -> None:
+    built = build_case(BY_ID["1d-oshape-odd"])
+    y = reference_output(built)[1].astype(np.float32)
+    assert judge_output(built, not_repeatable([y], [y.copy()])).outcome == "exact"
+
+
+def test_two_exact_loads_that_differ_in_the_last_bit_are_not_repeatable() -> None:
+    built = build_case(BY_ID["1d-oshape-odd"])
+    y = reference_output(built)[1].astype(np.float32)
+    out = judge_output(built, not_repeatable([y], [np.nextafter(y, np.inf)]))
+    assert (out.outcome, out.reason.startswith("not repeatable")) == ("wrong values", True)
+
+
+def test_an_unrepeatable_pair_reports_the_worse_loads_error() -> None:
+    built = build_case(BY_ID["2d-pads-asym"])
+    want = reference_output(built)[1]
+    out = judge_output(built, not_repeatable([want.astype(np.float32)],
+                                             [(want + 3.0).astype(np.float32)]))
+    assert out.max_abs_error == pytest.approx(3.0, abs=1e-5)
+
+
+def test_nan_in_the_same_place_on_both_loads_is_repeatable() -> None:
+    y = np.array([1.0, np.nan], np.float32)
+    assert not_repeatable([y], [y.copy()]) is not None and not isinstance(
+        not_repeatable([y], [y.copy()]), Unrepeatable)
+
+
+def test_refused_on_one_load_only_is_not_repeatable() -> None:
+    built = build_case(BY_ID["1d-pads-sym"])
+    y = reference_output(built)[1].astype(np.float32)
+    out = judge_output(built, not_repeatable([y], Refusal("out of memory")))
+    assert "refused on one load" in out.reason
+
+
+def test_refused_on_both_loads_is_refused() -> None:
+    built = build_case(BY_ID["1d-pads-sym"])
+    out = judge_output(built, not_repeatable(Refusal("no kernel"), Refusal("no kernel")))
+    assert (out.outcome, out.reason) == ("refused", "no kernel")
+
+
+def test_a_not_repeatable_cell_is_committed_as_wrong_values() -> None:
+    assert {COMMITTED[i][rt] for i, rt in NOT_REPEATABLE} == {"wrong values"}
+
+
+def test_a_not_repeatable_cell_still_fails_on_a_wrong_window() -> None:
+    assert _live_agrees("mnn", {"bias-add/3d-group": ("wrong window", ((0, 1),))}) != {}
+
+
+def test_only_runtimes_measured_unrepeatable_load_twice() -> None:
+    assert [n for n in TABLE if not rules_for(n).loads_repeatable] == ["mnn"]
+
+
+# Cells a runtime does not compute the same way twice (measured): MNN's 3-D grouped
+# ConvTranspose without a bias is exact on a fresh process's first load and wrong on a
+# later one. Conformance loads it twice (loads_repeatable) and is committed as wrong values,
+# but two loads can both meet fresh memory (seen once in pytest, never in 6 CLI runs): a
+# live run may measure either.
+NOT_REPEATABLE = {("bias-add/3d-group", "mnn")}
+
+
+def _live_agrees(runtime: str, got: dict[str, tuple]) -> dict[str, tuple]:
+    """The cells of ``got`` that differ from the committed table (NOT_REPEATABLE cells may
+    be exact or wrong values)."""
+    return {i: (k, cell_key(COMMITTED[i][runtime])) for i, k in got.items()
+            if k != cell_key(COMMITTED[i][runtime]) and not (
+                (i, runtime) in NOT_REPEATABLE and k[0] in ("exact", "wrong values"))}
+
+
 # ---------------------------------------------------------------- the committed table
 
 def test_the_committed_table_has_the_ci_runtimes() -> None:
@@ -194,8 +264,7 @@ def test_the_committed_table_is_what_the_runtime_computes(runtime: str) -> None:
     sample = LIVE_SAMPLE[::3] if runtime in COMPILING else LIVE_SAMPLE
     report = run_conformance([runtime], sample)
     got = {r.case.id: r.measured[runtime].key() for r in report.cases}
-    want = {i: cell_key(COMMITTED[i][runtime]) for i in got}
-    assert got == want
+    assert _live_agrees(runtime, got) == {}
 
 
 @pytest.mark.slow
@@ -205,7 +274,7 @@ def test_the_whole_committed_table_is_what_the_runtime_computes(runtime: str) ->
         pytest.skip(f"runtime {runtime} not installed")
     report = run_conformance([runtime])
     got = {r.case.id: r.measured[runtime].key() for r in report.cases}
-    assert got == {i: cell_key(COMMITTED[i][runtime]) for i in got}
+    assert _live_agrees(runtime, got) == {}
 
 
 def test_progress_counts_every_run() -> None:

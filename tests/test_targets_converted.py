@@ -26,11 +26,12 @@ from support.optional import runtime_or_skip
 from convt_tools.check.readings import TABLE, needed_for
 from convt_tools.exporter import export_spec
 from convt_tools.repair._more_forms import (
-    explicit_pads, less_as_greater, restore_rank, split_with_sizes, write_kernel_shape,
+    decompose_ops, dilated_kernel, expand_dilation, explicit_pads, less_as_greater, restore_rank,
+    split_with_sizes, write_kernel_shape,
 )
 from convt_tools.repair.targets import (
-    BIAS_ADD, EXPLICIT_PADS, GROUP_SPLIT, KERNEL_SHAPE, LESS_AS_GREATER, RANK_RESTORE,
-    SPLIT_SIZES,
+    BIAS_ADD, DECOMPOSE, DILATION_EXPAND, EXPLICIT_PADS, GROUP_SPLIT, KERNEL_SHAPE, LESS_AS_GREATER,
+    RANK_RESTORE, SPLIT_SIZES,
     apply_target_forms, bias_as_add, target_rewrites,
 )
 from convt_tools.spec import parse_config
@@ -39,9 +40,10 @@ RNG = np.random.default_rng(19)
 
 
 @pytest.mark.parametrize("runtime,rewrites", [
-    ("mnn", (KERNEL_SHAPE, BIAS_ADD, GROUP_SPLIT, RANK_RESTORE, LESS_AS_GREATER)),
-    ("ncnn", (EXPLICIT_PADS, SPLIT_SIZES)),
-    ("iree", (GROUP_SPLIT,)),
+    ("mnn", (DILATION_EXPAND, KERNEL_SHAPE, BIAS_ADD, GROUP_SPLIT, RANK_RESTORE,
+             LESS_AS_GREATER)),
+    ("ncnn", (EXPLICIT_PADS, SPLIT_SIZES, DECOMPOSE)),
+    ("iree", (GROUP_SPLIT, DECOMPOSE)),
 ])
 def test_the_converted_runtimes_declare_what_they_need(runtime: str, rewrites) -> None:
     assert target_rewrites([runtime]) == rewrites
@@ -106,6 +108,99 @@ def test_explicit_pads_keeps_the_output() -> None:
 def test_explicit_pads_leaves_same_with_a_note() -> None:
     model = _node_model({"auto_pad": "SAME_UPPER", "strides": [2]}, (2, 3, 3), (1, 2, 5))
     assert "left" in explicit_pads(model)[0]
+
+
+@pytest.mark.parametrize("rank,expected", [(1, False), (2, False), (3, True)])
+def test_mnn_needs_the_dilation_expanded_only_in_3d(rank: int, expected: bool) -> None:
+    assert needed_for(TABLE["mnn"].needs_dilation_expand, rank) is expected
+
+
+def test_a_dilated_kernel_has_the_taps_at_every_dth_place() -> None:
+    w = RNG.standard_normal((2, 3, 3, 2)).astype(np.float32)
+    wide = dilated_kernel(w, (2, 3))
+    np.testing.assert_array_equal(wide[:, :, ::2, ::3], w)
+
+
+def test_a_dilated_kernel_is_zero_between_the_taps() -> None:
+    wide = dilated_kernel(np.ones((1, 1, 3, 2), np.float32), (2, 3))
+    assert (wide.shape, float(wide.sum())) == ((1, 1, 5, 4), 6.0)
+
+
+_DILATED = [  # attrs, W shape, x shape
+    ({"dilations": [3], "kernel_shape": [3], "pads": [1, 2]}, (2, 3, 3), (1, 2, 5)),
+    ({"dilations": [2, 1], "strides": [1, 2], "auto_pad": "SAME_UPPER"}, (2, 3, 3, 2), (1, 2, 4, 5)),
+    ({"dilations": [2, 3, 2], "kernel_shape": [2, 3, 2], "output_padding": [1, 0, 1],
+      "strides": [3, 1, 2]}, (4, 1, 2, 3, 2), (2, 4, 3, 2, 3)),
+    ({"dilations": [2, 2, 2], "group": 2, "output_shape": [3, 3, 4]}, (4, 3, 2, 2, 2),
+     (1, 4, 2, 2, 3)),
+]
+
+
+@pytest.mark.parametrize("attrs,w_shape,x_shape", _DILATED)
+def test_expanding_the_dilation_keeps_the_output(attrs, w_shape, x_shape) -> None:
+    model = _node_model(attrs, w_shape, x_shape, bias="group" not in attrs)  # B: C_out / G
+    x = RNG.standard_normal(x_shape).astype(np.float32)
+    before = _ort(model, x)
+    expand_dilation(model)
+    np.testing.assert_allclose(_ort(model, x), before, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("attrs,w_shape,x_shape", _DILATED)
+def test_expanding_the_dilation_leaves_dilations_one(attrs, w_shape, x_shape) -> None:
+    model = _node_model(attrs, w_shape, x_shape)
+    expand_dilation(model)
+    assert _attrs(model)["dilations"] == [1] * (len(w_shape) - 2)
+
+
+def test_expanding_the_dilation_rewrites_kernel_shape() -> None:
+    model = _node_model(*_DILATED[2][:2], _DILATED[2][2])
+    expand_dilation(model)
+    assert _attrs(model)["kernel_shape"] == [3, 7, 3]
+
+
+def test_expanding_the_dilation_keeps_the_shared_weight() -> None:
+    model = _node_model(*_DILATED[0])
+    w_before = numpy_helper.to_array(model.graph.initializer[0])
+    expand_dilation(model)
+    np.testing.assert_array_equal(numpy_helper.to_array(model.graph.initializer[0]), w_before)
+
+
+def test_expanding_the_dilation_only_on_the_named_ranks() -> None:
+    model = _node_model(*_DILATED[0])
+    assert (expand_dilation(model, (3,)), _attrs(model)["dilations"]) == ([], [3])
+
+
+def _activation_model(op: str, dtype: type, **attrs) -> onnx.ModelProto:
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    graph = helper.make_graph(
+        [helper.make_node(op, ["x"], ["y"], **attrs)], "g",
+        [helper.make_tensor_value_info("x", elem, [2, 5])],
+        [helper.make_tensor_value_info("y", elem, [2, 5])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("op,attrs", [("Selu", {}), ("Selu", {"alpha": 0.5, "gamma": 2.0}),
+                                      ("Softsign", {})])
+def test_a_decomposed_activation_computes_the_same(op: str, attrs, dtype) -> None:
+    model = _activation_model(op, dtype, **attrs)
+    x = (RNG.standard_normal((2, 5)) * 3).astype(dtype)
+    before = _ort(model, x)
+    decompose_ops(model, {op})
+    tol = 1e-6 if dtype == np.float32 else 2e-3
+    np.testing.assert_allclose(_ort(model, x), before, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("op,ops", [("Selu", ["Elu", "Mul"]), ("Softsign", ["Abs", "Add", "Div"])])
+def test_a_decomposed_activation_leaves_only_elementary_ops(op: str, ops) -> None:
+    model = _activation_model(op, np.float32)
+    decompose_ops(model, {op})
+    assert [n.op_type for n in model.graph.node] == ops
+
+
+def test_only_the_named_ops_are_decomposed() -> None:
+    model = _activation_model("Softsign", np.float32)
+    assert (decompose_ops(model, {"Selu"}), model.graph.node[0].op_type) == ([], "Softsign")
 
 
 def test_kernel_shape_is_written_from_w() -> None:
@@ -211,6 +306,13 @@ LAYERS = {
         "1,4,3,2"),
     "bias-3d": ({"class_name": "Conv3DTranspose", "config": {
         "filters": 2, "kernel_size": 3, "strides": 2, "padding": "same"}}, "1,2,3,2,2"),
+    # pnnx has no Selu: the ncnn target writes it as Elu then Mul (needs_decomposed)
+    "selu-1d": ({"class_name": "Conv1DTranspose", "config": {
+        "filters": 4, "kernel_size": 3, "strides": 2, "activation": "selu"}}, "1,5,3"),
+    # MNN computes a dilated 3-D ConvTranspose wrongly: the dilation is written into W
+    "dilated-3d": ({"class_name": "Conv3DTranspose", "config": {
+        "filters": 2, "kernel_size": 2, "dilation_rate": 3, "padding": "same"}},
+        "1,3,2,3,2"),
 }
 
 
@@ -238,14 +340,14 @@ def test_validate_passes_the_export_on_the_runtime(cli, tmp_path: Path, key: str
 @pytest.mark.runtimes
 def test_an_activation_op_ncnn_lacks_is_refused_naming_it(tmp_path: Path) -> None:
     runtime_or_skip("ncnn")
-    config = tmp_path / "selu.json"
+    config = tmp_path / "softsign.json"
     config.write_text(json.dumps({"class_name": "Conv1DTranspose", "config": {
-        "filters": 4, "kernel_size": 3, "strides": 2, "activation": "selu"}}))
+        "filters": 4, "kernel_size": 3, "strides": 2, "activation": "softsign"}}))
     done = run_convt("validate", config, "--runtime", "ncnn", "--input-shape", "1,5,3",
                      "--json")
     result = json.loads(done.stdout)["results"][0]
     assert (result["status"], result["error"]) == (
-        "ERROR", "ncnn refused the model at load: pnnx: todo Selu")
+        "ERROR", "ncnn refused the model at load: pnnx: todo Softsign")
 
 
 @pytest.mark.runtimes

@@ -245,6 +245,9 @@ class RuntimeRules:
     needs_bias_add: bool | tuple[int, ...] = False
     # auto_pad VALID written as explicit zero pads (no auto_pad attribute at all).
     needs_explicit_pads: bool | tuple[int, ...] = False
+    # a dilated ConvTranspose as an undilated one with the zeros of the dilation written
+    # into its kernel (the same effective kernel: every window unchanged).
+    needs_dilation_expand: bool | tuple[int, ...] = False
     # kernel_shape written on every ConvTranspose (from W's shape) where it is missing.
     needs_kernel_shape: bool | tuple[int, ...] = False
     # an Identity after a ConvTranspose whose output is a graph output (MNN 1-D: the
@@ -255,6 +258,13 @@ class RuntimeRules:
     needs_split_sizes: bool = False
     # every Less(a, b) written as Greater(b, a) (a comparison the runtime misreads).
     needs_less_as_greater: bool = False
+    # op types the runtime lacks, written as the elementary ops of their ONNX definition
+    # (:data:`convt_tools.repair._more_forms.DECOMPOSITIONS`; an activation's Selu).
+    needs_decomposed: tuple[str, ...] = ()
+    # False where a second load of the same model can compute other values (memory read
+    # before it is written): ``convt conformance`` then loads each model twice in one
+    # process and judges a pair that differs as wrong values.
+    loads_repeatable: bool = True
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         """A node this runtime refuses whatever the form (or None)."""
@@ -528,15 +538,22 @@ class _Mnn(RuntimeRules):
               "the odd extra at the end, output_padding left out of their crop; 1-D outputs "
               "get a trailing unit dim; 3-D: a bias input is dropped on alternate depth "
               "slices, group > 1 with several channels per group wrong (not repeatable), "
-              "SAME/output_shape uncropped, no kernel_shape refused")
+              "dilation > 1 wrong, SAME/output_shape uncropped, no kernel_shape refused")
     # measured exact (issue 19): the bias as an Add and a group split for 3-D, kernel_shape
     # written, an Identity after a 1-D ConvTranspose that is a graph output
     needs_bias_add = (3,)
     needs_group_split = (3,)
     needs_kernel_shape = True
+    # measured (stop 27's CI, the runtime matrix's cases_3d/dil_*): a 3-D ConvTranspose
+    # with dilation 2 or 3 gives wrong values in every pads form; 1-D and 2-D are exact
+    needs_dilation_expand = (3,)
     needs_rank_restore = (1,)
     # Less(x, c) with a negative constant c is wrong (measured; an activation's Less)
     needs_less_as_greater = True
+    # measured (stop 27's CI): a 3-D ConvTranspose with group > 1 and no bias input gives
+    # the ONNX result on the first load of a fresh process and values up to 1e38 on the
+    # next load of the same model; repeated runs of one load agree.
+    loads_repeatable = False
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if _negative_pads(a) or _op_ge_s(a):
@@ -553,6 +570,12 @@ class _Mnn(RuntimeRules):
                             "wrong values with more (measured, not repeatable); the attributes "
                             "do not say which; a group split is exact")
         return None
+
+    def wrong_values(self, a: ConvTAttrs) -> str | None:
+        if needed_for(self.needs_dilation_expand, a.rank) and any(d > 1 for d in a.dilations):
+            return ("3-D dilation > 1: wrong values (measured 3.6.1; a kernel with the "
+                    "dilation's zeros written in is exact, needs_dilation_expand)")
+        return super().wrong_values(a)
 
     @staticmethod
     def _noted(reading: Reading, a: ConvTAttrs) -> Reading:
@@ -597,6 +620,9 @@ class _Ncnn(RuntimeRules):
     needs_split_sizes = True
     # auto_pad (even VALID) is left unconverted by pnnx
     needs_explicit_pads = True
+    # pnnx: "todo Selu" (measured); Elu and Mul convert. Not Softsign: pnnx fuses
+    # x / (1 + |x|) back into F.softsign, which ncnn lacks (measured)
+    needs_decomposed = ("Selu",)
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if _negative_pads(a) or _op_ge_s(a):
@@ -671,6 +697,8 @@ class _IREE(RuntimeRules):
               "fails to compile; what compiles is exact")
     # the group split compiles and is exact (issue 19, measured)
     needs_group_split = True
+    # "failed to legalize operation 'torch.operator' ... onnx.Softsign" (measured 3.13)
+    needs_decomposed = ("Softsign",)
 
     def refusal(self, a: ConvTAttrs, *, full_output_shape: bool) -> Reading | None:
         if a.group > 1 and a.out_per_group == 1:

@@ -20,11 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from ..check.readings import rules_for
 from ..check.runners import installed_among, run_calls
 from ..errors import ConvtError
 from ..runtimes import ADAPTERS, get_runtime, parse_runtime_names
 from .corpus import CASES, FORMS, Built, Case, build_case, case_ids
-from .judge import OUTCOMES, Outcome, judge_output, predict, reference_output
+from .judge import OUTCOMES, Outcome, judge_output, not_repeatable, predict, reference_output
 
 __all__ = ["CASES", "FORMS", "OUTCOMES", "Built", "Case", "CaseResult", "ConformanceReport",
            "Outcome", "build_case", "case_ids", "predict", "reference_output",
@@ -150,13 +151,32 @@ def run_conformance(runtimes: str | Sequence[str] | None = None,
     calls = [(b.model.SerializeToString(), {"x": b.x}) for b in built]
     results = [CaseResult(b.case) for b in built]
     for rt in chosen:
-        outs: list[Any] = []
-        for start in range(0, len(calls), CHUNK):
-            part = run_calls(rt, calls[start:start + CHUNK])
-            outs += part
-            if progress is not None:
-                progress(len(part))
+        outs = _run_loads(rt, calls, progress)
         for b, res, out in zip(built, results, outs):
             res.measured[rt] = judge_output(b, out)
             res.predicted[rt] = predict(b, rt)
     return ConformanceReport(chosen, results)
+
+
+def _run_loads(runtime: str, calls: Sequence[tuple[bytes, dict[str, Any]]],
+               progress: Callable[[int], None] | None) -> list[Any]:
+    """Each call's outputs (or refusal) on ``runtime``, CHUNK calls per child process.
+
+    Where the reading table says a second load of a model can differ
+    (``loads_repeatable`` False), each model is loaded and run twice in a row in the same
+    process, so the second load meets memory the first one used; a pair whose outputs are
+    not bitwise equal (or that runs once and is refused once) gives wrong values, its
+    reason saying so (:func:`~.judge.not_repeatable`).
+    """
+    twice = not rules_for(runtime).loads_repeatable
+    outs: list[Any] = []
+    for start in range(0, len(calls), CHUNK):
+        chunk = calls[start:start + CHUNK]
+        if not twice:
+            outs += run_calls(runtime, chunk)
+        else:
+            pairs = run_calls(runtime, [c for c in chunk for _ in range(2)])
+            outs += [not_repeatable(a, b) for a, b in zip(pairs[::2], pairs[1::2])]
+        if progress is not None:
+            progress(len(chunk))
+    return outs

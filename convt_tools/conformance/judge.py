@@ -12,7 +12,9 @@ with ``F`` the float64 NumPy full output (:mod:`convt_tools.check.windows`). One
   named interpretations first, then a search; ``undetermined`` when two candidates
   fit, then ``window`` is None and ``reason`` says so);
 * ``wrong values``: no window explains it (``max_abs_error``, None when the shapes
-  differ; ``reason`` gives the shape).
+  differ; ``reason`` gives the shape), or two loads of the model computed different
+  outputs (:func:`not_repeatable`; ``reason`` says so, ``max_abs_error`` is the larger
+  of the two loads' errors).
 
 :func:`predict` is the same outcome from check's DOCUMENTED table
 (:func:`~convt_tools.check.readings.documented_reading`) for every ConvTranspose
@@ -40,7 +42,8 @@ from ..geometry import Window
 from ..onnxbase import infer_shapes
 from .corpus import Built
 
-__all__ = ["OUTCOMES", "Outcome", "judge_output", "predict", "reference_output"]
+__all__ = ["OUTCOMES", "Outcome", "Unrepeatable", "judge_output", "not_repeatable", "predict",
+           "reference_output"]
 
 EXACT, REFUSED, WRONG_WINDOW, WRONG_VALUES, UNKNOWN = (
     "exact", "refused", "wrong window", "wrong values", "unknown")
@@ -87,8 +90,49 @@ def reference_output(built: Built) -> tuple[np.ndarray, np.ndarray]:
     return full, apply_window(full, b, intent_windows(a, built.case.sizes, "onnx-spec"))
 
 
-def judge_output(built: Built, out: list[np.ndarray] | Refusal) -> Outcome:
+@dataclass(frozen=True)
+class Unrepeatable:
+    """Two loads of one model on one runtime that did not compute the same thing."""
+
+    first: list[np.ndarray] | Refusal
+    second: list[np.ndarray] | Refusal
+    detail: str
+
+
+def _diff(a: list[np.ndarray], b: list[np.ndarray]) -> str | None:
+    """None when both loads gave bitwise the same outputs (NaN equal to NaN), else why not."""
+    if len(a) != len(b):
+        return f"{len(a)} outputs, then {len(b)}"
+    for x, y in zip(a, b):
+        if np.shape(x) != np.shape(y):
+            return f"output shape {list(np.shape(x))}, then {list(np.shape(y))}"
+        if not np.array_equal(x, y, equal_nan=True):
+            d = np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))
+            return f"values differ by up to {float(np.nanmax(d, initial=0.0)):.3g}"
+    return None
+
+
+def not_repeatable(first: list[np.ndarray] | Refusal, second: list[np.ndarray] | Refusal
+                   ) -> list[np.ndarray] | Refusal | Unrepeatable:
+    """The result of two loads of one model: the first when both agree bitwise (or both
+    are refused), else an :class:`Unrepeatable` that :func:`judge_output` calls wrong
+    values."""
+    if isinstance(first, str) or isinstance(second, str):
+        if isinstance(first, str) and isinstance(second, str):
+            return first
+        return Unrepeatable(first, second, "refused on one load and ran on the other")
+    why = _diff(first, second)
+    return first if why is None else Unrepeatable(first, second, why)
+
+
+def judge_output(built: Built, out: list[np.ndarray] | Refusal | Unrepeatable) -> Outcome:
     """The outcome of one runtime's output (or refusal) on ``built`` (module doc)."""
+    if isinstance(out, Unrepeatable):
+        errs = [judge_output(built, o).max_abs_error for o in (out.first, out.second)]
+        known = [e for e in errs if e is not None]
+        return Outcome(WRONG_VALUES, reason="not repeatable: a second load of the same model "
+                       f"gave other outputs ({out.detail})",
+                       max_abs_error=max(known) if known else None)
     if isinstance(out, str):
         return Outcome(REFUSED, reason=out)
     if not out:

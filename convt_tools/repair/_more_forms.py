@@ -12,6 +12,20 @@ the model computes:
   constant ``c``, measured: soft_shrink and sparse_plus came out wrong);
 * :func:`write_kernel_shape`: ``kernel_shape = W.shape[2:]`` on a ConvTranspose that
   lacks it (W an initializer of its graph), the value ONNX infers anyway;
+* :func:`expand_dilation`: a dilated ConvTranspose as an undilated one whose kernel has
+  the dilation's zeros written in: ``W'`` of spatial size ``d * (k - 1) + 1`` per axis
+  with ``W'[..., ::d] = W`` (every other value 0), ``dilations`` 1 and ``kernel_shape``
+  (if written) ``d * (k - 1) + 1``. The effective kernel, so the full output, its
+  length ``(L - 1) * s + d * (k - 1) + 1`` and every window on it, is unchanged (MNN
+  3.6.1 computes a 3-D ConvTranspose with dilation > 1 wrongly, measured); the work
+  grows by ``prod((d*(k-1)+1) / k)`` (3.9x for k 3, d 2 in 2-D; 12.7x for k 3, d 3 in
+  3-D);
+* :func:`decompose_ops`: an operator the runtime lacks as the elementary ones of its ONNX
+  definition (:data:`DECOMPOSITIONS`): ``Selu(x; alpha, gamma)`` as
+  ``Mul(Elu(x; alpha), gamma)`` and ``Softsign(x)`` as ``Div(x, Add(Abs(x), 1))``
+  (measured: ncnn 1.0.20261020 has no Selu, IREE 3.13 no Softsign; pnnx fuses the
+  decomposed Softsign back into a layer ncnn lacks, so ncnn is not given it). Main
+  graph only, where ONNX shape inference gives the input's element type (the constant's);
 * :func:`restore_rank`: a ConvTranspose whose output is a graph output writes
   ``<out>_raw`` and an ``Identity`` writes ``<out>`` (MNN's 1-D ConvTranspose is a
   2-D one inside; the node after it removes the trailing unit dim, measured);
@@ -23,17 +37,18 @@ the model computes:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Collection
+from typing import TYPE_CHECKING, Any, Callable, Collection
 
 import numpy as np
 
 from ..onnxbase import default_opset, import_onnx, iter_model_graphs
-from ._nodes import NodeCursor, attr, is_convt, label, unique_name
+from ._nodes import NodeCursor, add_initializer, attr, initializer, is_convt, label, unique_name
 
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["explicit_pads", "less_as_greater", "node_rank", "restore_rank", "split_with_sizes",
+__all__ = ["DECOMPOSITIONS", "decompose_ops", "dilated_kernel", "expand_dilation",
+           "explicit_pads", "less_as_greater", "node_rank", "restore_rank", "split_with_sizes",
            "write_kernel_shape"]
 
 
@@ -121,6 +136,111 @@ def write_kernel_shape(model: onnx.ModelProto, ranks: Collection[int] | None = N
             node.attribute.append(_onnx().helper.make_attribute("kernel_shape", dims[2:]))
             notes.append(f"{label(path, node)}: kernel_shape {dims[2:]} "
                          f"written")
+    return notes
+
+
+def dilated_kernel(w: np.ndarray, dilations: Collection[int]) -> np.ndarray:
+    """``W`` ``(C_in, C_out/G, *k)`` with the dilation's zeros written in: shape
+    ``(C_in, C_out/G, *(d*(k-1)+1))``, ``out[:, :, ::d_1, ::d_2, ...] = W``, zeros elsewhere."""
+    d = tuple(int(v) for v in dilations)
+    k = w.shape[2:]
+    out = np.zeros(w.shape[:2] + tuple(di * (ki - 1) + 1 for di, ki in zip(d, k)), w.dtype)
+    out[(slice(None), slice(None)) + tuple(slice(None, None, di) for di in d)] = w
+    return out
+
+
+def _set_ints(node: onnx.NodeProto, name: str, values: list[int]) -> None:
+    kept = [a for a in node.attribute if a.name != name]
+    del node.attribute[:]
+    node.attribute.extend(kept)
+    node.attribute.append(_onnx().helper.make_attribute(name, values))
+
+
+def expand_dilation(model: onnx.ModelProto, ranks: Collection[int] | None = None
+                    ) -> list[str]:
+    """Every selected ConvTranspose with a dilation > 1 as an undilated one with the
+    dilated kernel (module doc, :func:`dilated_kernel`); in place, in every graph."""
+    notes = []
+    for path, graph in iter_model_graphs(model):
+        for node in graph.node:
+            dilations = attr(node, "dilations") if _selected(graph, node, ranks) else None
+            if not dilations or all(int(v) == 1 for v in dilations):
+                continue
+            w = initializer(graph, node.input[1])
+            if w is None or w.ndim - 2 != len(dilations):
+                notes.append(f"{label(path, node)}: dilations {list(dilations)} left (W is not "
+                             f"an initializer of its graph)")
+                continue
+            wide = dilated_kernel(w, dilations)
+            node.input[1] = add_initializer(graph, f"{node.input[1]}_dilated", wide)
+            _set_ints(node, "dilations", [1] * len(dilations))
+            if attr(node, "kernel_shape") is not None:
+                _set_ints(node, "kernel_shape", list(wide.shape[2:]))
+            notes.append(f"{label(path, node)}: dilations {list(dilations)} written into the "
+                         f"kernel ({list(w.shape[2:])} -> {list(wide.shape[2:])}, dilations 1)")
+    return notes
+
+
+# ONNX's default Selu attributes (the operator spec)
+_SELU_ALPHA, _SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
+
+
+def _selu(node: onnx.NodeProto, graph: Any, dtype: np.dtype) -> list[onnx.NodeProto]:
+    helper = _onnx().helper
+    alpha = float(attr(node, "alpha") or _SELU_ALPHA)
+    gamma = attr(node, "gamma")
+    gamma = _SELU_GAMMA if gamma is None else float(gamma)
+    x, y = node.input[0], node.output[0]
+    elu = unique_name(graph, f"{y}_elu")
+    g = add_initializer(graph, f"{y}_gamma", np.asarray(gamma, dtype))
+    return [helper.make_node("Elu", [x], [elu], alpha=alpha, name=unique_name(graph, elu)),
+            helper.make_node("Mul", [elu, g], [y], name=unique_name(graph, f"{y}_scale"))]
+
+
+def _softsign(node: onnx.NodeProto, graph: Any, dtype: np.dtype) -> list[onnx.NodeProto]:
+    helper = _onnx().helper
+    x, y = node.input[0], node.output[0]
+    a, den = unique_name(graph, f"{y}_abs"), unique_name(graph, f"{y}_den")
+    one = add_initializer(graph, f"{y}_one", np.asarray(1, dtype))
+    return [helper.make_node("Abs", [x], [a], name=a),
+            helper.make_node("Add", [a, one], [den], name=den),
+            helper.make_node("Div", [x, den], [y], name=unique_name(graph, f"{y}_div"))]
+
+
+# op type -> the nodes that compute it (module doc)
+DECOMPOSITIONS: dict[str, Callable[[onnx.NodeProto, Any, np.dtype], list[onnx.NodeProto]]] = {
+    "Selu": _selu, "Softsign": _softsign}
+
+
+def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
+    """Tensor name -> its ONNX element type after shape inference (main graph)."""
+    g = _onnx().shape_inference.infer_shapes(model).graph
+    return {v.name: v.type.tensor_type.elem_type for v in (*g.input, *g.value_info, *g.output)
+            if v.type.HasField("tensor_type") and v.type.tensor_type.elem_type}
+
+
+def decompose_ops(model: onnx.ModelProto, ops: Collection[str]) -> list[str]:
+    """Every node of the main graph whose op type is in ``ops`` (keys of
+    :data:`DECOMPOSITIONS`) as the elementary nodes of its definition (module doc); in
+    place. One line per node changed, or left (its input's element type unknown)."""
+    graph = model.graph
+    if not any(n.op_type in ops and n.domain in ("", "ai.onnx") for n in graph.node):
+        return []
+    types = _elem_types(model)
+    helper = _onnx().helper
+    notes = []
+    cursor = NodeCursor(graph)
+    for node in cursor:
+        if node.op_type not in ops or node.domain not in ("", "ai.onnx"):
+            continue
+        where = f"main/{node.name or node.output[0]}"
+        elem = types.get(node.input[0])
+        if elem is None:
+            notes.append(f"{where}: {node.op_type} left (its input's element type is unknown)")
+            continue
+        new = DECOMPOSITIONS[node.op_type](node, graph, helper.tensor_dtype_to_np_dtype(elem))
+        cursor.replace(*new)
+        notes.append(f"{where}: {node.op_type} as {' -> '.join(n.op_type for n in new)}")
     return notes
 
 

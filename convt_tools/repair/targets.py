@@ -2,8 +2,10 @@
 
 What a runtime needs beyond the portable form (:mod:`.portable`) is declared in ONE
 place, on its entry of check's reading table
-(:class:`~convt_tools.check.readings.RuntimeRules`): ``needs_group_split`` and
-``needs_bias_add``. :func:`target_rewrites` takes the union over the named targets;
+(:class:`~convt_tools.check.readings.RuntimeRules`): ``needs_group_split``,
+``needs_bias_add`` and the ``needs_*`` flags of :mod:`._more_forms`'s rewrites (explicit
+pads, the dilation written into the kernel, kernel_shape, the rank restored, Split sizes,
+Less as Greater, ops decomposed). :func:`target_rewrites` takes the union over the named targets;
 :func:`apply_target_forms` rewrites every ConvTranspose of a model in place:
 
 * ``bias-add`` (first): ``ConvTranspose(x, W, B)`` becomes ``ConvTranspose(x, W)``
@@ -36,8 +38,8 @@ import numpy as np
 
 from ..check import STAND_IN, close, max_abs_diff
 from ..check.readings import rules_for, runtime_names
-from ._more_forms import (explicit_pads, less_as_greater, node_rank, restore_rank,
-                          split_with_sizes, write_kernel_shape)
+from ._more_forms import (decompose_ops, expand_dilation, explicit_pads, less_as_greater, node_rank,
+                          restore_rank, split_with_sizes, write_kernel_shape)
 from ..errors import ConvtError
 from ..check.runners import Refusal, installed_among, run_calls
 from ..onnxbase import default_opset, import_onnx, iter_model_graphs
@@ -46,23 +48,28 @@ from ._nodes import NodeCursor, add_initializer, attr, initializer, is_convt, la
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["BIAS_ADD", "EXPLICIT_PADS", "GROUP_SPLIT", "KERNEL_SHAPE", "LESS_AS_GREATER",
-           "RANK_RESTORE", "SPLIT_SIZES", "TargetProof", "TargetsNotExact", "apply_target_forms",
+__all__ = ["BIAS_ADD", "DECOMPOSE", "DILATION_EXPAND", "EXPLICIT_PADS", "GROUP_SPLIT",
+           "KERNEL_SHAPE", "LESS_AS_GREATER", "RANK_RESTORE", "SPLIT_SIZES", "TargetProof",
+           "TargetsNotExact", "apply_target_forms",
            "bias_as_add", "prove_on_targets", "retarget", "split_groups", "target_info",
            "target_names", "target_rewrites"]
 
 BIAS_ADD = "bias-add"
 GROUP_SPLIT = "group-split"
 KERNEL_SHAPE = "kernel-shape"
+DILATION_EXPAND = "dilation-expand"
+DECOMPOSE = "decompose"
 EXPLICIT_PADS = "explicit-pads"
 RANK_RESTORE = "rank-restore"
 SPLIT_SIZES = "split-sizes"
 LESS_AS_GREATER = "less-as-greater"
 # Every rewrite, in the order applied, and the flag of the reading table that asks for it
 # (:mod:`._more_forms` has all but the bias Add and the group split).
-_FLAGS = {EXPLICIT_PADS: "needs_explicit_pads", KERNEL_SHAPE: "needs_kernel_shape",
+_FLAGS = {EXPLICIT_PADS: "needs_explicit_pads", DILATION_EXPAND: "needs_dilation_expand",
+          KERNEL_SHAPE: "needs_kernel_shape",
           BIAS_ADD: "needs_bias_add", GROUP_SPLIT: "needs_group_split", RANK_RESTORE: "needs_rank_restore",
-          SPLIT_SIZES: "needs_split_sizes", LESS_AS_GREATER: "needs_less_as_greater"}
+          SPLIT_SIZES: "needs_split_sizes", LESS_AS_GREATER: "needs_less_as_greater",
+          DECOMPOSE: "needs_decomposed"}
 
 
 def target_names(spec: str | Sequence[str]) -> tuple[str, ...]:
@@ -75,7 +82,8 @@ def target_names(spec: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def target_rewrites(targets: Sequence[str]) -> tuple[str, ...]:
-    """The rewrites (of :data:`_FLAGS`, in its order: explicit-pads, kernel-shape, bias-add,
+    """The rewrites (of :data:`_FLAGS`, in its order: explicit-pads, dilation-expand,
+    kernel-shape, bias-add,
     group-split, rank-restore, split-sizes, less-as-greater) that any of ``targets`` needs,
     from the ``needs_*`` flags of the reading table."""
     return tuple(r for r in _FLAGS if any(_needs(t, r) for t in targets))
@@ -98,6 +106,12 @@ def _flag(target: str, rewrite: str) -> bool | tuple[int, ...]:
 
 def _needs(target: str, rewrite: str) -> bool:
     return bool(_flag(target, rewrite))
+
+
+def _ops(target: str) -> tuple[str, ...]:
+    """The op types ``target`` needs decomposed (``needs_decomposed``)."""
+    ops: tuple[str, ...] = rules_for(target).needs_decomposed
+    return ops
 
 
 def _ranks(targets: Sequence[str], rewrite: str) -> frozenset[int] | None:
@@ -215,7 +229,8 @@ def split_groups(model: onnx.ModelProto, ranks: Collection[int] | None = None) -
 
 
 _REWRITES: dict[str, Callable[[Any, Collection[int] | None], list[str]]] = {
-    EXPLICIT_PADS: explicit_pads, KERNEL_SHAPE: write_kernel_shape, BIAS_ADD: bias_as_add,
+    EXPLICIT_PADS: explicit_pads, DILATION_EXPAND: expand_dilation,
+    KERNEL_SHAPE: write_kernel_shape, BIAS_ADD: bias_as_add,
     GROUP_SPLIT: split_groups, RANK_RESTORE: restore_rank, SPLIT_SIZES: split_with_sizes,
     LESS_AS_GREATER: less_as_greater}
 
@@ -224,7 +239,10 @@ def apply_target_forms(model: onnx.ModelProto, targets: Sequence[str]) -> list[s
     """Apply :func:`target_rewrites` of ``targets`` to ``model`` in place; what changed."""
     notes: list[str] = []
     for rewrite in target_rewrites(targets):
-        done = _REWRITES[rewrite](model, _ranks(targets, rewrite))
+        if rewrite == DECOMPOSE:   # its flag names op types, not ranks
+            done = decompose_ops(model, {op for t in targets for op in _ops(t)})
+        else:
+            done = _REWRITES[rewrite](model, _ranks(targets, rewrite))
         who = [t for t in targets if _needs(t, rewrite)]
         notes += [f"for {', '.join(who)}: {d}" for d in done]
     return notes

@@ -44,7 +44,7 @@ from convt_tools.check.readings import TABLE, documented_reading
 from convt_tools.check.runners import RUNNABLE
 from convt_tools.check.windows import intent_windows
 from convt_tools.runtimes import ABORTS_PROCESS, ADAPTERS, RuntimeRefused, get_runtime
-from convt_tools.runtimes._tool import ended, error_line, run_tool
+from convt_tools.runtimes._tool import ChildServer, ended, error_line, run_tool
 
 NEW = ("opencv", "tvm", "iree")
 DISTRIBUTIONS = {"opencv": "opencv-python-headless", "tvm": "apache-tvm",
@@ -333,6 +333,43 @@ def test_tool_crash_names_the_error_it_printed_first():
         run_tool("ncnn", "conversion", [sys.executable, "-c", code], tool="pnnx",
                  markers=("expect",))
     assert err.value.detail == "pnnx crashed (SIGSEGV); canonicalize ... unexpected op_type NoSuchOp"
+
+
+# A child that prints lines of its own before its answer, in one write (TVM's frontend
+# printing while it compiles did this: the answer waited in a read buffer until timeout).
+_CHATTY = ("import sys\n"
+           "for line in sys.stdin:\n"
+           "    sys.stdout.write('noise 1\\nnoise 2\\nre: ' + line.strip() + '\\nafter\\n')\n"
+           "    sys.stdout.flush()\n")
+
+
+def test_a_child_answer_after_its_own_lines_is_read_at_once():
+    server = ChildServer("tvm", "compile", [sys.executable, "-c", _CHATTY], tool="T",
+                         reply="re: ")
+    try:
+        assert [server.request(f"m{i}", timeout_s=20) for i in range(3)] == ["m0", "m1", "m2"]
+    finally:
+        server.stop()
+
+
+def test_a_child_answer_split_over_writes_is_joined() -> None:
+    code = ("import sys, time\n"
+            "for line in sys.stdin:\n"
+            "    sys.stdout.write('re: ab'); sys.stdout.flush(); time.sleep(0.2)\n"
+            "    sys.stdout.write('c\\n'); sys.stdout.flush()\n")
+    server = ChildServer("tvm", "compile", [sys.executable, "-c", code], tool="T", reply="re: ")
+    try:
+        assert server.request("x", timeout_s=20) == "abc"
+    finally:
+        server.stop()
+
+
+def test_a_silent_child_times_out_as_a_refusal() -> None:
+    code = "import sys, time\nfor line in sys.stdin:\n    time.sleep(30)\n"
+    server = ChildServer("tvm", "compile", [sys.executable, "-c", code], tool="T", reply="re: ")
+    with pytest.raises(RuntimeRefused) as err:
+        server.request("x", timeout_s=0.5)
+    assert "T timed out after 0.5 s" == err.value.detail
 
 
 def test_tool_without_an_error_line_says_what_failed():

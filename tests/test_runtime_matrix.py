@@ -26,9 +26,10 @@ tiers (markers, see pyproject.toml and ``.ci/run``):
   runtime, the same rewrite ``validate --runtime`` makes): every ``CONVERTED_STEP``-th
   case in the fast tier (marked ``runtimes``, 7 cases: GLU, 1-D without a Slice, 3-D
   with a bias), every ``SUBSET_STEP``-th in ``matrix``, the rest ``matrix_exhaustive``.
-  The pairs of :data:`REFUSED` (measured: an empty batch on MNN, ncnn and IREE, ncnn's
-  float16 models and the activations pnnx or ncnn lack, sparsemax on TVM) must be refused
-  with the one-line reason it names; IREE may refuse sparsemax (by shapes), saying why.
+  The pairs of :data:`REFUSED` (measured: an empty batch on MNN and ncnn, ncnn's float16
+  models and the activations pnnx or ncnn lack, sparsemax on TVM) must be refused with the
+  one-line reason it names; IREE may refuse an empty batch and sparsemax (by shapes),
+  saying why, and must otherwise equal Keras.
 
 Cases with a zero-size non-batch dim are skipped (the exporter refuses them: onnxruntime rejects such ConvTranspose tensors); an empty batch
 runs everywhere but on ``onnx.reference`` (which fails on it: skipped).
@@ -106,7 +107,7 @@ REFUSED = (
     Refused("mnn", _empty_batch, "", "an empty batch: MNN fails to map it"),
     Refused("ncnn", _empty_batch, "", "an empty batch: ncnn runs one sample at a time"),
     Refused("iree", _empty_batch, "out-of-bounds", "an empty batch: IREE's compiler refuses "
-            "a zero-size tensor"),
+            "a zero-size tensor in some exports and runs the others", always=False),
     Refused("ncnn", lambda meta, spec, symbolic: spec.dtype == "float16", "",
             "float16: pnnx converts ConvTranspose with float32 weights only"),
     Refused("ncnn", _activation("softsign"), "todo Softsign", "pnnx has no Softsign (and "

@@ -164,8 +164,10 @@ class ChildServer:
         self.runtime, self.stage, self.argv, self.tool = runtime, stage, list(argv), tool
         self.reply, self.markers = reply, markers
         self.env = dict(env or {})
-        self._proc: subprocess.Popen[str] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[str] | None = None
+        # stdout read but not yet answered: bytes after the last full line
+        self._pending = b""
         _SERVERS.add(self)
 
     def request(self, line: str, timeout_s: float) -> str:
@@ -178,31 +180,39 @@ class ChildServer:
                 "w+", encoding="utf-8", errors="replace")
             proc = self._proc = subprocess.Popen(
                 self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                text=True, errors="replace",
                 env={**os.environ, **self.env} if self.env else None)
+            self._pending = b""
         assert proc.stdin is not None and proc.stdout is not None
         try:
-            proc.stdin.write(line + "\n")
+            proc.stdin.write(line.encode() + b"\n")
             proc.stdin.flush()
         except BrokenPipeError:
             pass                                   # it died: read the end below
         deadline = time.monotonic() + timeout_s
+        fd = proc.stdout.fileno()
         while True:
-            ready, _, _ = select.select([proc.stdout], [], [],
-                                        max(deadline - time.monotonic(), 0))
+            # Lines are split here from raw reads: a buffered readline() could hold the
+            # reply in its buffer after a line of the child's own output, where select()
+            # does not see it (seen: a TVM compile that printed first waited out the
+            # timeout with its answer read).
+            while b"\n" in self._pending:
+                raw, self._pending = self._pending.split(b"\n", 1)
+                answer = raw.decode("utf-8", errors="replace")
+                if answer.startswith(self.reply):
+                    return answer[len(self.reply):]
+            ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
             if not ready:
                 self.stop()
                 raise RuntimeRefused(self.runtime, self.stage,
                                      f"{self.tool} timed out after {timeout_s:g} s")
-            answer = proc.stdout.readline()
-            if not answer:                         # the child died
+            chunk = os.read(fd, 65536)
+            if not chunk:                          # the child died
                 code = proc.wait()
                 said = self._said()
                 self.stop()
                 raise RuntimeRefused(self.runtime, self.stage, ended(self.tool, code)
                                      + (f"; {_clean(said)}" if said and code < 0 else ""))
-            if answer.startswith(self.reply):
-                return answer[len(self.reply):].rstrip("\n")
+            self._pending += chunk
 
     def _said(self) -> str:
         if self._stderr is None:
@@ -220,6 +230,7 @@ class ChildServer:
                 with contextlib.suppress(OSError):
                     pipe.close()
         self._proc = None
+        self._pending = b""
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None

@@ -181,6 +181,7 @@ def _activation_model(op: str, dtype: type, **attrs) -> onnx.ModelProto:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 @pytest.mark.parametrize("op,attrs", [("Selu", {}), ("Selu", {"alpha": 0.5, "gamma": 2.0}),
+                                      ("Selu", {"alpha": 0.0, "gamma": 1.5}),
                                       ("Softsign", {})])
 def test_a_decomposed_activation_computes_the_same(op: str, attrs, dtype) -> None:
     model = _activation_model(op, dtype, **attrs)

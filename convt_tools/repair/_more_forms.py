@@ -95,10 +95,7 @@ def explicit_pads(model: onnx.ModelProto, ranks: Collection[int] | None = None) 
                 notes.append(f"{where}: auto_pad {auto} left (repair --intent writes it as "
                              f"explicit pads)")
                 continue
-            kept = [a for a in node.attribute if a.name not in ("auto_pad", "pads")]
-            del node.attribute[:]
-            node.attribute.extend(kept)
-            node.attribute.append(_onnx().helper.make_attribute("pads", [0] * (2 * rank)))
+            _set_ints(node, "pads", [0] * (2 * rank), drop=("auto_pad",))
             notes.append(f"{where}: auto_pad VALID written as pads {[0] * (2 * rank)}")
     return notes
 
@@ -149,8 +146,10 @@ def dilated_kernel(w: np.ndarray, dilations: Collection[int]) -> np.ndarray:
     return out
 
 
-def _set_ints(node: onnx.NodeProto, name: str, values: list[int]) -> None:
-    kept = [a for a in node.attribute if a.name != name]
+def _set_ints(node: onnx.NodeProto, name: str, values: list[int], drop: tuple[str, ...] = ()
+              ) -> None:
+    """Attribute ``name`` set to ``values`` (replacing it), the ``drop`` ones removed."""
+    kept = [a for a in node.attribute if a.name != name and a.name not in drop]
     del node.attribute[:]
     node.attribute.extend(kept)
     node.attribute.append(_onnx().helper.make_attribute(name, values))
@@ -187,9 +186,8 @@ _SELU_ALPHA, _SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
 
 def _selu(node: onnx.NodeProto, graph: Any, dtype: np.dtype) -> list[onnx.NodeProto]:
     helper = _onnx().helper
-    alpha = float(attr(node, "alpha") or _SELU_ALPHA)
-    gamma = attr(node, "gamma")
-    gamma = _SELU_GAMMA if gamma is None else float(gamma)
+    alpha, gamma = (float(v) if v is not None else default for v, default in (
+        (attr(node, "alpha"), _SELU_ALPHA), (attr(node, "gamma"), _SELU_GAMMA)))
     x, y = node.input[0], node.output[0]
     elu = unique_name(graph, f"{y}_elu")
     g = add_initializer(graph, f"{y}_gamma", np.asarray(gamma, dtype))
@@ -214,9 +212,7 @@ DECOMPOSITIONS: dict[str, Callable[[onnx.NodeProto, Any, np.dtype], list[onnx.No
 
 def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
     """Tensor name -> its ONNX element type after shape inference (main graph)."""
-    g = _onnx().shape_inference.infer_shapes(model).graph
-    return {v.name: v.type.tensor_type.elem_type for v in (*g.input, *g.value_info, *g.output)
-            if v.type.HasField("tensor_type") and v.type.tensor_type.elem_type}
+    return {name: t.elem_type for name, t in _inferred(model) if t.elem_type}
 
 
 def decompose_ops(model: onnx.ModelProto, ops: Collection[str]) -> list[str]:
@@ -264,17 +260,18 @@ def restore_rank(model: onnx.ModelProto, ranks: Collection[int] | None = None) -
     return notes
 
 
+def _inferred(model: onnx.ModelProto) -> list[tuple[str, Any]]:
+    """``(name, tensor_type)`` of every typed tensor of the main graph after ONNX shape
+    inference."""
+    g = _onnx().shape_inference.infer_shapes(model).graph
+    return [(v.name, v.type.tensor_type) for v in (*g.input, *g.value_info, *g.output)
+            if v.type.HasField("tensor_type")]
+
+
 def _static_dims(model: onnx.ModelProto) -> dict[str, list[int | None]]:
     """Tensor name -> its dims after ONNX shape inference (None: symbolic or unknown)."""
-    inferred = _onnx().shape_inference.infer_shapes(model)
-    g = inferred.graph
-    dims: dict[str, list[int | None]] = {}
-    for v in (*g.input, *g.value_info, *g.output):
-        t = v.type.tensor_type
-        if v.type.HasField("tensor_type") and t.HasField("shape"):
-            dims[v.name] = [int(d.dim_value) if d.HasField("dim_value") else None
-                            for d in t.shape.dim]
-    return dims
+    return {name: [int(d.dim_value) if d.HasField("dim_value") else None for d in t.shape.dim]
+            for name, t in _inferred(model) if t.HasField("shape")}
 
 
 def _sizes(length: int, parts: int) -> list[int]:
